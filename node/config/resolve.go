@@ -1,0 +1,590 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/hanode/hanode/messages"
+)
+
+// Defaults, as Heartbeat 3.0.6 has them.
+const (
+	DefaultClusterName    = "linux-ha"
+	DefaultUDPPort        = 694
+	DefaultBaud           = 19200
+	DefaultKeepalive      = time.Second
+	DefaultDeadtime       = 30 * time.Second
+	DefaultMaxRexmitDelay = 250 * time.Millisecond
+	// MaxNodes bounds the member list (Heartbeat's MAXNODE is 100).
+	MaxNodes = 100
+	// MaxAuthKeys is the number of key ids (Heartbeat's MAXAUTH).
+	MaxAuthKeys = 16
+)
+
+// Effective is the configuration one node runs with: validated, with every
+// default filled in and every duration parsed.
+type Effective struct {
+	// Cluster is the validated message with names normalised (lower case).
+	Cluster *messages.Cluster
+	// Local is this node's name.
+	Local string
+	// Nodes are the member names in configuration order.
+	Nodes []string
+
+	Keepalive      time.Duration
+	Deadtime       time.Duration
+	Warntime       time.Duration
+	Initdead       time.Duration
+	Deadping       time.Duration
+	MaxRexmitDelay time.Duration
+
+	UDPPort uint32
+	Baud    uint32
+	// Links with their names and ports resolved, in configuration order.
+	Links []LinkSpec
+	// Parameters are the Heartbeat parameter values (cl_status hbparameter).
+	Parameters map[string]string
+	// Warnings found while reading and validating.
+	Warnings []Warning
+}
+
+// LinkSpec is one link with defaults applied.
+type LinkSpec struct {
+	// Name shown in status; unique among the links.
+	Name string
+	// Link is the configured medium.
+	Link *messages.Link
+	// Port is the UDP port (bcast, mcast, ucast).
+	Port uint32
+	// Baud is the line speed (serial).
+	Baud uint32
+}
+
+// Kind names the medium: "bcast", "mcast", "ucast" or "serial".
+func (s LinkSpec) Kind() string { return MediumName(s.Link) }
+
+// MediumName names the medium of a link.
+func MediumName(l *messages.Link) string {
+	switch l.GetMedium().(type) {
+	case *messages.Link_Bcast:
+		return "bcast"
+	case *messages.Link_Mcast:
+		return "mcast"
+	case *messages.Link_Ucast:
+		return "ucast"
+	case *messages.Link_Serial:
+		return "serial"
+	}
+	return "none"
+}
+
+// Resolve validates l for the node named local and returns the effective
+// configuration. All problems are returned together as Errors, each naming
+// its file and line or field. local may be empty to validate without a node
+// (hanode check without --name uses the host name instead).
+func Resolve(l *Loaded, local string) (*Effective, error) {
+	r := &resolver{l: l, eff: &Effective{Cluster: proto.Clone(l.Cluster).(*messages.Cluster)}}
+	r.eff.Warnings = append(r.eff.Warnings, l.Warnings...)
+	c := r.eff.Cluster
+	if c.Name == "" {
+		c.Name = DefaultClusterName
+	} else if err := checkName(c.Name); err != "" {
+		r.errf("name", "cluster name %q %s", c.Name, err)
+	}
+	r.nodes(local)
+	r.timing()
+	r.ports()
+	r.links()
+	r.auth()
+	r.groups()
+	r.pingNodes()
+	r.unsupported()
+	r.parameters()
+	if len(r.errs) > 0 {
+		return nil, r.errs
+	}
+	return r.eff, nil
+}
+
+type resolver struct {
+	l    *Loaded
+	eff  *Effective
+	errs Errors
+}
+
+func (r *resolver) errf(field, format string, args ...any) {
+	r.errs = append(r.errs, r.l.Errorf(field, format, args...))
+}
+
+func (r *resolver) warnf(field, format string, args ...any) {
+	w := Warning{Field: field, Msg: fmt.Sprintf(format, args...)}
+	if pos, ok := r.l.lookup(field); ok {
+		w.Pos = pos
+	} else if r.l.Format == FormatNative {
+		w.Pos = Pos{File: r.l.Origin}
+	} else if f, ok := r.l.Files["ha.cf"]; ok {
+		w.Pos = Pos{File: f}
+	}
+	r.eff.Warnings = append(r.eff.Warnings, w)
+}
+
+// checkName says what is wrong with a node or cluster name, or "".
+func checkName(s string) string {
+	switch {
+	case s == "":
+		return "is empty"
+	case len(s) > 253:
+		return "is longer than 253 characters"
+	}
+	for _, ch := range s {
+		if ch <= ' ' || ch == 0x7f || ch == '#' || ch == ',' {
+			return "contains a space, control character, '#' or ','"
+		}
+	}
+	return ""
+}
+
+func (r *resolver) nodes(local string) {
+	c := r.eff.Cluster
+	if c.Autojoin == messages.Autojoin_AUTOJOIN_UNSPECIFIED || c.Autojoin == messages.Autojoin_AUTOJOIN_NONE {
+		if len(c.Nodes) == 0 {
+			r.errf("nodes", "no nodes defined")
+		}
+	}
+	if len(c.Nodes) > MaxNodes {
+		r.errf("nodes", "%d nodes defined; at most %d are supported", len(c.Nodes), MaxNodes)
+	}
+	seen := map[string]bool{}
+	for i, n := range c.Nodes {
+		field := fmt.Sprintf("nodes[%d]", i)
+		if err := checkName(n.Name); err != "" {
+			r.errf(field, "node name %q %s", n.Name, err)
+			continue
+		}
+		n.Name = strings.ToLower(n.Name)
+		if seen[n.Name] {
+			r.errf(field, "node %q is listed twice", n.Name)
+			continue
+		}
+		seen[n.Name] = true
+		r.eff.Nodes = append(r.eff.Nodes, n.Name)
+	}
+	if local != "" {
+		local = strings.ToLower(local)
+		r.eff.Local = local
+		if len(c.Nodes) > 0 && !seen[local] {
+			r.errf("nodes", "current node [%s] not in configuration: node names must match --name or `uname -n`", local)
+		}
+	}
+}
+
+// parseDuration reads a native duration string. Heartbeat time syntax has
+// already been converted by the hacf reader.
+func parseDuration(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid duration %q (write it like \"2s\" or \"500ms\")", s)
+	}
+	return d, nil
+}
+
+// FormatMillis writes a duration the way Heartbeat reports parameters.
+func FormatMillis(d time.Duration) string {
+	return strconv.FormatInt(d.Milliseconds(), 10) + "ms"
+}
+
+func (r *resolver) timing() {
+	t := r.eff.Cluster.Timing
+	if t == nil {
+		t = &messages.Timing{}
+		r.eff.Cluster.Timing = t
+	}
+	get := func(field, value string, def time.Duration) (time.Duration, bool) {
+		if value == "" {
+			return def, false
+		}
+		d, err := parseDuration(value)
+		if err != nil {
+			r.errf("timing."+field, "%v", err)
+			return def, true
+		}
+		if d <= 0 {
+			r.errf("timing."+field, "%s must be positive, not %s", field, value)
+			return def, true
+		}
+		return d, true
+	}
+	e := r.eff
+	var warnSet, initSet, pingSet bool
+	e.Keepalive, _ = get("keepalive", t.Keepalive, DefaultKeepalive)
+	e.Deadtime, _ = get("deadtime", t.Deadtime, DefaultDeadtime)
+	e.Warntime, warnSet = get("warntime", t.Warntime, 0)
+	e.Initdead, initSet = get("initdead", t.Initdead, 0)
+	e.Deadping, pingSet = get("deadping", t.Deadping, 0)
+	e.MaxRexmitDelay, _ = get("max_rexmit_delay", t.MaxRexmitDelay, DefaultMaxRexmitDelay)
+
+	if e.Keepalive < time.Millisecond {
+		r.errf("timing.keepalive", "keepalive (%v) must be at least 1ms", e.Keepalive)
+	}
+	if e.Deadtime <= 2*e.Keepalive {
+		r.errf("timing.deadtime", "deadtime (%v) must be more than twice the keepalive (%v)", e.Deadtime, e.Keepalive)
+	}
+	if !warnSet || e.Warntime == 0 {
+		e.Warntime = e.Deadtime / 2
+	} else if e.Warntime >= e.Deadtime {
+		r.errf("timing.warntime", "warntime (%v) must be less than the deadtime (%v)", e.Warntime, e.Deadtime)
+	} else if e.Warntime <= e.Keepalive {
+		r.warnf("timing.warntime", "warntime (%v) is not more than the keepalive (%v): every heartbeat will be reported late", e.Warntime, e.Keepalive)
+	}
+	if !initSet || e.Initdead == 0 {
+		switch {
+		case e.Deadtime > 10*time.Second:
+			e.Initdead = e.Deadtime
+		case e.Deadtime < 6*time.Second:
+			e.Initdead = 12 * time.Second
+		default:
+			e.Initdead = 2 * e.Deadtime
+		}
+	}
+	if e.Initdead < e.Deadtime {
+		r.errf("timing.initdead", "initdead (%v) must not be less than the deadtime (%v)", e.Initdead, e.Deadtime)
+	} else if initSet && e.Initdead < 10*time.Second {
+		r.warnf("timing.initdead", "initdead (%v) may be too small: it should cover slow network start-up (>= 10s)", e.Initdead)
+	}
+	if !pingSet || e.Deadping == 0 {
+		e.Deadping = e.Deadtime
+	} else if e.Deadping <= 2*e.Keepalive {
+		r.errf("timing.deadping", "deadping (%v) must be more than twice the keepalive (%v)", e.Deadping, e.Keepalive)
+	}
+}
+
+func (r *resolver) ports() {
+	c := r.eff.Cluster
+	r.eff.UDPPort = DefaultUDPPort
+	if c.UdpPort != nil {
+		if *c.UdpPort == 0 || *c.UdpPort > 65535 {
+			r.errf("udp_port", "udp port %d is out of range 1..65535", *c.UdpPort)
+		} else {
+			r.eff.UDPPort = *c.UdpPort
+		}
+	}
+	r.eff.Baud = DefaultBaud
+	if c.Baud != nil {
+		if !ValidBaud(*c.Baud) {
+			r.errf("baud", "baud rate %d is not a supported speed (%s)", *c.Baud, baudList())
+		} else {
+			r.eff.Baud = *c.Baud
+		}
+	}
+}
+
+var baudRates = []uint32{9600, 19200, 38400, 57600, 115200, 230400, 460800}
+
+// ValidBaud says whether b is a serial speed hanode can use.
+func ValidBaud(b uint32) bool {
+	for _, v := range baudRates {
+		if v == b {
+			return true
+		}
+	}
+	return false
+}
+
+func baudList() string {
+	s := make([]string, len(baudRates))
+	for i, b := range baudRates {
+		s[i] = strconv.Itoa(int(b))
+	}
+	return strings.Join(s, ", ")
+}
+
+// validIfName checks a Linux interface name.
+func validIfName(s string) bool {
+	if s == "" || len(s) > 15 || s == "." || s == ".." {
+		return false
+	}
+	for _, ch := range s {
+		if ch <= ' ' || ch == '/' || ch == ':' || ch == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func validPort(p uint32) bool { return p >= 1 && p <= 65535 }
+
+func (r *resolver) links() {
+	c := r.eff.Cluster
+	if len(c.Links) == 0 {
+		r.errf("links", "no heartbeat media defined")
+	}
+	names := map[string]string{}
+	for i, l := range c.Links {
+		field := fmt.Sprintf("links[%d]", i)
+		spec := LinkSpec{Link: l, Port: r.eff.UDPPort, Baud: r.eff.Baud}
+		var defName string
+		switch m := l.GetMedium().(type) {
+		case *messages.Link_Bcast:
+			defName = m.Bcast.Dev
+			if !validIfName(m.Bcast.Dev) {
+				r.errf(field+".bcast.dev", "bcast: invalid interface name %q", m.Bcast.Dev)
+			}
+			if m.Bcast.Port != nil {
+				spec.Port = *m.Bcast.Port
+			}
+		case *messages.Link_Mcast:
+			mc := m.Mcast
+			defName = mc.Dev
+			if !validIfName(mc.Dev) {
+				r.errf(field+".mcast.dev", "mcast: invalid interface name %q", mc.Dev)
+			}
+			if a, err := netip.ParseAddr(mc.Group); err != nil || !a.Is4() || !a.IsMulticast() {
+				r.errf(field+".mcast.group", "mcast: %q is not an IPv4 multicast group (224.0.0.0 - 239.255.255.255)", mc.Group)
+			}
+			spec.Port = mc.Port
+			if mc.Ttl < 1 || mc.Ttl > 255 {
+				r.errf(field+".mcast.ttl", "mcast: ttl %d is out of range 1..255", mc.Ttl)
+			}
+		case *messages.Link_Ucast:
+			u := m.Ucast
+			defName = u.Dev
+			if u.Dev != "" && !validIfName(u.Dev) {
+				r.errf(field+".ucast.dev", "ucast: invalid interface name %q", u.Dev)
+			}
+			if u.Dev == "" {
+				defName = "ucast"
+			}
+			if len(u.Peers) == 0 {
+				r.errf(field+".ucast.peers", "ucast: no peer address")
+			}
+			for j, p := range u.Peers {
+				if a, err := netip.ParseAddr(p); err != nil || !a.Is4() {
+					r.errf(fmt.Sprintf("%s.ucast.peers[%d]", field, j), "ucast: %q is not an IPv4 address", p)
+				}
+			}
+			if u.Bind != "" {
+				if a, err := netip.ParseAddr(u.Bind); err != nil || !a.Is4() {
+					r.errf(field+".ucast.bind", "ucast: bind address %q is not an IPv4 address", u.Bind)
+				}
+			}
+			if u.Port != nil {
+				spec.Port = *u.Port
+			}
+		case *messages.Link_Serial:
+			s := m.Serial
+			defName = s.Device
+			if s.Device == "" || !filepath.IsAbs(s.Device) {
+				r.errf(field+".serial.device", "serial: device %q must be an absolute path", s.Device)
+			}
+			if s.Baud != nil {
+				spec.Baud = *s.Baud
+				if !ValidBaud(*s.Baud) {
+					r.errf(field+".serial.baud", "serial: baud rate %d is not a supported speed (%s)", *s.Baud, baudList())
+				}
+			}
+		default:
+			r.errf(field, "link has no medium (bcast, mcast, ucast or serial)")
+			continue
+		}
+		if _, isSerial := l.GetMedium().(*messages.Link_Serial); !isSerial && !validPort(spec.Port) {
+			r.errf(field, "%s: port %d is out of range 1..65535", MediumName(l), spec.Port)
+		}
+		spec.Name = l.Name
+		if spec.Name == "" {
+			spec.Name = defName
+		}
+		if prev, dup := names[spec.Name]; dup {
+			if l.Name != "" {
+				r.errf(field+".name", "link name %q is already used by %s", spec.Name, prev)
+				continue
+			}
+			// Two media on one interface (bcast eth0 and ucast eth0): tell
+			// them apart by medium, as "ucast:eth0".
+			spec.Name = MediumName(l) + ":" + spec.Name
+			if prev, dup := names[spec.Name]; dup {
+				r.errf(field, "%s duplicates %s: put all its peers in one link", MediumName(l), prev)
+				continue
+			}
+		}
+		names[spec.Name] = field
+		r.eff.Links = append(r.eff.Links, spec)
+	}
+}
+
+func (r *resolver) auth() {
+	a := r.eff.Cluster.Auth
+	if a == nil || len(a.Keys) == 0 {
+		r.errf("auth", "no authentication specified: define at least one key (authkeys)")
+		return
+	}
+	ids := map[uint32]bool{}
+	for i, k := range a.Keys {
+		field := fmt.Sprintf("auth.keys[%d]", i)
+		if k.Id >= MaxAuthKeys {
+			r.errf(field+".id", "key id %d is out of range 0..%d", k.Id, MaxAuthKeys-1)
+		}
+		if ids[k.Id] {
+			r.errf(field+".id", "key id %d is defined twice", k.Id)
+		}
+		ids[k.Id] = true
+		switch k.Method {
+		case messages.AuthMethod_AUTH_METHOD_CRC:
+			if k.Secret != "" || k.SecretFile != "" {
+				r.errf(field, "auth method crc does not use a key")
+			}
+		case messages.AuthMethod_AUTH_METHOD_MD5, messages.AuthMethod_AUTH_METHOD_SHA1, messages.AuthMethod_AUTH_METHOD_SHA256:
+			if k.Secret == "" {
+				r.errf(field, "auth method %s requires a key", MethodName(k.Method))
+			}
+		default:
+			r.errf(field+".method", "key %d has no auth method (crc, md5, sha1 or sha256)", k.Id)
+		}
+	}
+	if a.ActiveKey == nil {
+		r.errf("auth.active_key", "no active key: say which key signs frames (authkeys: auth N)")
+		return
+	}
+	if !ids[*a.ActiveKey] {
+		r.errf("auth.active_key", "active key %d is not defined", *a.ActiveKey)
+		return
+	}
+	for _, k := range a.Keys {
+		if k.Id == *a.ActiveKey && k.Method == messages.AuthMethod_AUTH_METHOD_CRC {
+			r.warnf("auth.active_key", "frames are signed with crc, which detects corruption but not forgery: use sha256 unless the network is physically secure")
+		}
+	}
+}
+
+// MethodName is the authkeys name of a method.
+func MethodName(m messages.AuthMethod) string {
+	switch m {
+	case messages.AuthMethod_AUTH_METHOD_CRC:
+		return "crc"
+	case messages.AuthMethod_AUTH_METHOD_MD5:
+		return "md5"
+	case messages.AuthMethod_AUTH_METHOD_SHA1:
+		return "sha1"
+	case messages.AuthMethod_AUTH_METHOD_SHA256:
+		return "sha256"
+	}
+	return "unspecified"
+}
+
+func (r *resolver) groups() {
+	c := r.eff.Cluster
+	known := map[string]bool{}
+	for _, n := range r.eff.Nodes {
+		known[n] = true
+	}
+	for i, g := range c.Groups {
+		field := fmt.Sprintf("groups[%d]", i)
+		g.PreferredNode = strings.ToLower(g.PreferredNode)
+		if !known[g.PreferredNode] {
+			r.errf(field+".preferred_node", "resource group's preferred node %q is not a cluster node", g.PreferredNode)
+		}
+		if len(g.Resources) == 0 {
+			r.errf(field+".resources", "resource group %q has no resources", g.PreferredNode)
+		}
+	}
+}
+
+func (r *resolver) pingNodes() {
+	for i, p := range r.eff.Cluster.PingNodes {
+		field := fmt.Sprintf("ping_nodes[%d]", i)
+		if len(p.Addresses) == 0 {
+			r.errf(field+".addresses", "ping node %q has no address", p.Name)
+		}
+		for j, a := range p.Addresses {
+			if _, err := netip.ParseAddr(a); err != nil {
+				r.errf(fmt.Sprintf("%s.addresses[%d]", field, j), "ping: %q is not an IP address", a)
+			}
+		}
+	}
+}
+
+// unsupported rejects features this version does not implement yet, so that
+// nothing configured is silently ignored.
+func (r *resolver) unsupported() {
+	c := r.eff.Cluster
+	const later = "not supported yet"
+	for i, l := range c.Links {
+		switch l.GetMedium().(type) {
+		case *messages.Link_Bcast, *messages.Link_Mcast, *messages.Link_Serial:
+			r.errf(fmt.Sprintf("links[%d]", i), "%s links are %s: use ucast", MediumName(l), later)
+		}
+	}
+	if len(c.Groups) > 0 {
+		r.errf("groups[0]", "resource groups (haresources) are %s", later)
+	}
+	if len(c.PingNodes) > 0 {
+		r.errf("ping_nodes[0]", "ping nodes are %s", later)
+	}
+	if len(c.FenceDevices) > 0 {
+		r.errf("fence_devices[0]", "fencing (stonith) is %s", later)
+	}
+	if c.Watchdog != nil && c.Watchdog.Device != "" {
+		r.errf("watchdog", "watchdog is %s", later)
+	}
+	if len(c.Respawn) > 0 {
+		r.errf("respawn[0]", "respawn and failfast are %s", later)
+	}
+	if c.Quorum != nil && c.Quorum.Policy != messages.QuorumPolicy_QUORUM_POLICY_UNSPECIFIED {
+		r.errf("quorum", "quorum policy is %s", later)
+	}
+	if c.Autojoin == messages.Autojoin_AUTOJOIN_OTHER || c.Autojoin == messages.Autojoin_AUTOJOIN_ANY {
+		r.errf("autojoin", "autojoin is %s: list every node", later)
+	}
+}
+
+// parameters fills the Heartbeat parameter table (cl_status hbparameter -p)
+// from what was written, then from the effective values.
+func (r *resolver) parameters() {
+	e := r.eff
+	p := map[string]string{}
+	for k, v := range r.l.Parameters {
+		p[k] = v
+	}
+	set := func(k, v string) {
+		if _, ok := p[k]; !ok && v != "" {
+			p[k] = v
+		}
+	}
+	set("keepalive", FormatMillis(e.Keepalive))
+	set("deadtime", FormatMillis(e.Deadtime))
+	set("warntime", FormatMillis(e.Warntime))
+	set("initdead", FormatMillis(e.Initdead))
+	set("deadping", FormatMillis(e.Deadping))
+	set("udpport", strconv.Itoa(int(e.UDPPort)))
+	set("baud", strconv.Itoa(int(e.Baud)))
+	set("hopfudge", "1")
+	set("msgfmt", "classic")
+	set("auto_failback", autoFailbackName(e.Cluster.AutoFailback))
+	set("debug", strconv.Itoa(int(e.Cluster.GetLogging().GetDebug())))
+	set("node", strings.Join(e.Nodes, " "))
+	set("cluster", e.Cluster.Name)
+	if lg := e.Cluster.Logging; lg != nil {
+		set("logfile", lg.File)
+		set("debugfile", lg.DebugFile)
+		set("logfacility", lg.Facility)
+	}
+	if w := e.Cluster.Watchdog; w != nil {
+		set("watchdog", w.Device)
+	}
+	e.Parameters = p
+}
+
+func autoFailbackName(a messages.AutoFailback) string {
+	switch a {
+	case messages.AutoFailback_AUTO_FAILBACK_ON:
+		return "on"
+	case messages.AutoFailback_AUTO_FAILBACK_OFF:
+		return "off"
+	}
+	return "legacy"
+}
