@@ -1,0 +1,93 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/hanode/hanode/messages"
+	"github.com/hanode/hanode/node/control"
+)
+
+// queryTimeout bounds how long a control request waits for the actors.
+const queryTimeout = 3 * time.Second
+
+// ControlConfig is what the control actor needs.
+type ControlConfig struct {
+	Socket string
+	Log    *slog.Logger
+	// Ready, when set, receives the listening socket's path once, or the
+	// error that stopped it from listening.
+	Ready func(error)
+}
+
+// Control is the actor that owns the control socket. Requests are answered
+// by connection goroutines that ask the node actor (its parent) and wait.
+type Control struct {
+	cfg    ControlConfig
+	server *control.Server
+}
+
+// NewControl returns a producer of control actors.
+func NewControl(cfg ControlConfig) actor.Producer {
+	return func() actor.Actor { return &Control{cfg: cfg} }
+}
+
+// ControlListenError is the panic reason of a control actor that cannot
+// listen; the supervisor retries after a backoff.
+type ControlListenError struct{ Err error }
+
+func (e *ControlListenError) Error() string { return e.Err.Error() }
+func (e *ControlListenError) Unwrap() error { return e.Err }
+
+// Receive handles the actor's messages.
+func (c *Control) Receive(ctx actor.Context) {
+	switch ctx.Message().(type) {
+	case *actor.Started:
+		s, err := control.Listen(c.cfg.Socket, c.cfg.Log)
+		if c.cfg.Ready != nil {
+			c.cfg.Ready(err)
+		}
+		if err != nil {
+			panic(&ControlListenError{Err: err})
+		}
+		c.server = s
+		root, node := ctx.ActorSystem().Root, ctx.Parent()
+		go s.Serve(func(ctx context.Context, req *messages.ControlRequest) *messages.ControlResponse {
+			return answer(ctx, root, node, req)
+		})
+		c.cfg.Log.Info("control socket listening", "socket", c.cfg.Socket)
+	case *actor.Restarting, *actor.Stopping:
+		if c.server != nil {
+			c.server.Close()
+			c.server = nil
+		}
+	}
+}
+
+// answer turns a control request into a query to the node actor.
+func answer(_ context.Context, root *actor.RootContext, node *actor.PID, req *messages.ControlRequest) *messages.ControlResponse {
+	var q any
+	switch r := req.Request.(type) {
+	case *messages.ControlRequest_Status:
+		q = &StatusQuery{}
+	case *messages.ControlRequest_Parameter:
+		q = &ParameterQuery{Name: r.Parameter.GetName()}
+	default:
+		return &messages.ControlResponse{Error: "unknown control request"}
+	}
+	res, err := root.RequestFuture(node, q, queryTimeout).Result()
+	if err != nil {
+		return &messages.ControlResponse{Error: fmt.Sprintf("node did not answer: %v", err)}
+	}
+	switch v := res.(type) {
+	case *messages.ClusterStatus:
+		return &messages.ControlResponse{Response: &messages.ControlResponse_Status{Status: v}}
+	case *messages.ParameterResponse:
+		return &messages.ControlResponse{Response: &messages.ControlResponse_Parameter{Parameter: v}}
+	}
+	return &messages.ControlResponse{Error: fmt.Sprintf("unexpected answer %T", res)}
+}

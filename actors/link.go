@@ -1,0 +1,127 @@
+package actors
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/hanode/hanode/transports"
+	"github.com/hanode/hanode/transports/frame"
+)
+
+// OpenLink opens the medium of a link; deliver and readErr are called from
+// the medium's reader goroutine.
+type OpenLink func(deliver transports.Deliver, readErr transports.ReadError) (transports.Link, error)
+
+// LinkConfig is what a link actor needs; it does not change across
+// restarts.
+type LinkConfig struct {
+	// Name of the link ("eth0"), as shown in status.
+	Name       string
+	Open       OpenLink
+	Keyring    *frame.Keyring
+	Membership *actor.PID
+	Log        *slog.Logger
+}
+
+// LinkOpenError is the panic reason of a link that cannot open its medium:
+// the supervisor restarts the actor after a backoff, which retries the open.
+type LinkOpenError struct {
+	Link string
+	Err  error
+}
+
+func (e *LinkOpenError) Error() string { return fmt.Sprintf("link %s: %v", e.Link, e.Err) }
+func (e *LinkOpenError) Unwrap() error { return e.Err }
+
+// Link is the actor that owns one heartbeat medium: it sends the frames the
+// node actor gives it, and verifies and forwards the frames it receives.
+type Link struct {
+	cfg     LinkConfig
+	medium  transports.Link
+	failing bool // the last send failed
+}
+
+// NewLink returns a producer of link actors.
+func NewLink(cfg LinkConfig) actor.Producer {
+	return func() actor.Actor { return &Link{cfg: cfg} }
+}
+
+// packetIn carries a datagram from the medium's reader to the actor.
+type packetIn struct {
+	transports.Packet
+}
+
+func (p *packetIn) TraceSummary() string {
+	return fmt.Sprintf("%d bytes from %s", len(p.Data), p.From)
+}
+
+// Receive handles the actor's messages.
+func (l *Link) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		l.open(ctx)
+	case *actor.Restarting, *actor.Stopping:
+		l.close(ctx)
+	case *SendFrame:
+		err := l.medium.Send(m.Data)
+		l.sent(ctx, err)
+		if ctx.Sender() != nil {
+			ctx.Respond(&FrameSent{Err: err})
+		}
+	case *packetIn:
+		l.received(ctx, m)
+	}
+}
+
+func (l *Link) open(ctx actor.Context) {
+	sys, self := ctx.ActorSystem(), ctx.Self()
+	deliver := func(p transports.Packet) { sys.Root.Send(self, &packetIn{p}) }
+	readErr := func(err error) { l.cfg.Log.Warn("link read failed", "link", l.cfg.Name, "err", err) }
+	medium, err := l.cfg.Open(deliver, readErr)
+	if err != nil {
+		ctx.Send(l.cfg.Membership, &LinkChanged{Link: l.cfg.Name, Detail: err.Error()})
+		panic(&LinkOpenError{Link: l.cfg.Name, Err: err})
+	}
+	l.medium = medium
+	l.cfg.Log.Info("link open", "link", l.cfg.Name)
+	ctx.Send(l.cfg.Membership, &LinkChanged{Link: l.cfg.Name, Up: true})
+}
+
+func (l *Link) close(ctx actor.Context) {
+	if l.medium == nil {
+		return
+	}
+	if err := l.medium.Close(); err != nil {
+		l.cfg.Log.Warn("link close failed", "link", l.cfg.Name, "err", err)
+	}
+	l.medium = nil
+	if _, restarting := ctx.Message().(*actor.Restarting); restarting {
+		ctx.Send(l.cfg.Membership, &LinkChanged{Link: l.cfg.Name, Detail: "restarting after a failure"})
+	}
+}
+
+// sent reports a link that starts or stops failing to send; a failing link
+// is shown dead, it does not stop the node.
+func (l *Link) sent(ctx actor.Context, err error) {
+	switch {
+	case err != nil && !l.failing:
+		l.failing = true
+		l.cfg.Log.Warn("link cannot send", "link", l.cfg.Name, "err", err)
+		ctx.Send(l.cfg.Membership, &LinkChanged{Link: l.cfg.Name, Detail: err.Error()})
+	case err == nil && l.failing:
+		l.failing = false
+		l.cfg.Log.Info("link sends again", "link", l.cfg.Name)
+		ctx.Send(l.cfg.Membership, &LinkChanged{Link: l.cfg.Name, Up: true})
+	}
+}
+
+func (l *Link) received(ctx actor.Context, p *packetIn) {
+	env, _, err := l.cfg.Keyring.Open(p.Data)
+	if err != nil {
+		ctx.Send(l.cfg.Membership, &FrameRejected{Link: l.cfg.Name, Reason: frame.Reason(err), From: p.From, Detail: err.Error()})
+		return
+	}
+	ctx.Send(l.cfg.Membership, &FrameReceived{Link: l.cfg.Name, Envelope: env, From: p.From, At: p.At})
+}

@@ -1,0 +1,219 @@
+package actors
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/hanode/hanode/messages"
+	"github.com/hanode/hanode/node/membership"
+)
+
+// MaxRecentEvents is how many membership events a node remembers for
+// status.
+const MaxRecentEvents = 100
+
+// MembershipInfo is what the membership actor reports beside the view
+// itself; it does not change while the node runs.
+type MembershipInfo struct {
+	Cluster   string
+	Local     string
+	Version   string
+	Keepalive time.Duration
+	Deadtime  time.Duration
+	Warntime  time.Duration
+	Initdead  time.Duration
+}
+
+// MembershipState is everything the membership actor knows. It is created
+// by the node and handed to each incarnation of the actor, so that a
+// restarted membership actor keeps the view (peers stay active, counters
+// keep counting). Only the current incarnation touches it.
+type MembershipState struct {
+	Info        MembershipInfo
+	Machine     *membership.Machine
+	recent      []*messages.MembershipEvent
+	rejected    map[string]uint64
+	subscribers []*actor.PID
+	logLimit    map[string]*rateLimit
+}
+
+// NewMembershipState wraps a fresh state machine.
+func NewMembershipState(info MembershipInfo, m *membership.Machine) *MembershipState {
+	return &MembershipState{Info: info, Machine: m, rejected: map[string]uint64{}, logLimit: map[string]*rateLimit{}}
+}
+
+// Membership is the actor that owns the membership view: it feeds received
+// frames and deadlines to the state machine and publishes its events.
+type Membership struct {
+	st       *MembershipState
+	log      *slog.Logger
+	deadline *Deadline
+	now      func() time.Time
+}
+
+// NewMembership returns a producer of membership actors sharing st.
+func NewMembership(st *MembershipState, log *slog.Logger) actor.Producer {
+	return func() actor.Actor { return &Membership{st: st, log: log, now: time.Now} }
+}
+
+// Receive handles the actor's messages.
+func (a *Membership) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		a.deadline = NewDeadline(ctx.ActorSystem(), ctx.Self())
+		a.rearm()
+	case *actor.Restarting, *actor.Stopping:
+		a.deadline.Stop()
+	case *FrameReceived:
+		a.frame(ctx, m)
+	case *FrameRejected:
+		a.reject(m.Reason, m.Link, m.From.String(), m.Detail)
+	case *LinkChanged:
+		a.publish(ctx, a.st.Machine.SetLocalLink(a.now(), m.Link, m.Up, m.Detail))
+	case *DeadlineReached:
+		if a.deadline.Fired(m) {
+			a.publish(ctx, a.st.Machine.Tick(a.now()))
+			a.rearm()
+		}
+	case *Subscribe:
+		a.st.subscribers = append(a.st.subscribers, m.PID)
+		if ctx.Sender() != nil {
+			ctx.Respond(&Subscribed{})
+		}
+	case *StatusQuery:
+		ctx.Respond(a.status())
+	}
+}
+
+func (a *Membership) frame(ctx actor.Context, m *FrameReceived) {
+	env := m.Envelope
+	switch {
+	case env.Cluster != a.st.Info.Cluster:
+		a.reject("wrong cluster", m.Link, m.From.String(), "cluster "+env.Cluster)
+		return
+	case env.Sender == "" || env.Generation == 0:
+		a.reject("malformed", m.Link, m.From.String(), "no sender or generation")
+		return
+	}
+	verdict, evs := a.st.Machine.Receive(m.At, membership.Frame{
+		Link:       m.Link,
+		Sender:     env.Sender,
+		Generation: env.Generation,
+		Sequence:   env.Sequence,
+		Heartbeat:  env.GetHeartbeat(),
+	})
+	a.publish(ctx, evs)
+	switch verdict {
+	case membership.Accepted, membership.Duplicate:
+		a.rearm()
+	case membership.FromSelf:
+		// Our own frame looped back (a medium that loops), unless it comes
+		// from another generation: then another machine uses our name.
+		if env.Generation != a.st.Machine.Generation() {
+			a.reject("name clash", m.Link, m.From.String(), "another node calls itself "+env.Sender)
+		}
+	default:
+		a.reject(verdict.String(), m.Link, m.From.String(), "from "+env.Sender)
+	}
+}
+
+// reject counts a dropped frame and logs it, at most once per reason every
+// 10 seconds, with the number dropped meanwhile.
+func (a *Membership) reject(reason, link, from, detail string) {
+	a.st.rejected[reason]++
+	lim := a.st.logLimit[reason]
+	if lim == nil {
+		lim = &rateLimit{every: 10 * time.Second}
+		a.st.logLimit[reason] = lim
+	}
+	if n, ok := lim.allow(a.now()); ok {
+		a.log.Warn("frame dropped", "reason", reason, "link", link, "from", from, "detail", detail, "dropped_since_last_log", n)
+	}
+}
+
+func (a *Membership) rearm() {
+	a.deadline.Arm(a.now(), a.st.Machine.NextDeadline())
+}
+
+// publish logs events, remembers them and sends them to every subscriber.
+func (a *Membership) publish(ctx actor.Context, evs []*messages.MembershipEvent) {
+	for _, ev := range evs {
+		logEvent(a.log, ev)
+		a.st.recent = append(a.st.recent, ev)
+		if len(a.st.recent) > MaxRecentEvents {
+			a.st.recent = a.st.recent[len(a.st.recent)-MaxRecentEvents:]
+		}
+		for _, s := range a.st.subscribers {
+			ctx.Send(s, ev)
+		}
+	}
+}
+
+func logEvent(log *slog.Logger, ev *messages.MembershipEvent) {
+	level := slog.LevelInfo
+	switch {
+	case ev.Kind == messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_LATE,
+		ev.Kind == messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_RETURNED,
+		ev.Kind == messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_LINK_STATUS && ev.LinkStatus == messages.LinkStatus_LINK_STATUS_DEAD,
+		ev.Kind == messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_STATUS && ev.Status == messages.NodeStatus_NODE_STATUS_DEAD:
+		level = slog.LevelWarn
+	}
+	attrs := []any{"member", ev.Node, "kind", ev.Kind.String()}
+	if ev.Link != "" {
+		attrs = append(attrs, "link", ev.Link)
+	}
+	if ev.Status != messages.NodeStatus_NODE_STATUS_UNSPECIFIED {
+		attrs = append(attrs, "status", ev.Status.String())
+	}
+	log.Log(context.Background(), level, ev.Reason, attrs...)
+}
+
+func (a *Membership) status() *messages.ClusterStatus {
+	info := a.st.Info
+	s := &messages.ClusterStatus{
+		Cluster:        info.Cluster,
+		LocalNode:      info.Local,
+		Generation:     a.st.Machine.Generation(),
+		Version:        info.Version,
+		Started:        timestamppb.New(a.st.Machine.Started()),
+		Now:            timestamppb.New(a.now()),
+		Keepalive:      durationpb.New(info.Keepalive),
+		Deadtime:       durationpb.New(info.Deadtime),
+		Warntime:       durationpb.New(info.Warntime),
+		Initdead:       durationpb.New(info.Initdead),
+		Nodes:          a.st.Machine.Snapshot(),
+		RecentEvents:   append([]*messages.MembershipEvent(nil), a.st.recent...),
+		RejectedFrames: map[string]uint64{},
+	}
+	for k, v := range a.st.rejected {
+		s.RejectedFrames[k] = v
+	}
+	return s
+}
+
+// rateLimit lets one event through per period and counts the others.
+type rateLimit struct {
+	mu         sync.Mutex
+	every      time.Duration
+	last       time.Time
+	suppressed int
+}
+
+// allow says whether to log now, and how many were suppressed before.
+func (r *rateLimit) allow(now time.Time) (int, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.last.IsZero() && now.Sub(r.last) < r.every {
+		r.suppressed++
+		return 0, false
+	}
+	n := r.suppressed
+	r.last, r.suppressed = now, 0
+	return n, true
+}

@@ -1,0 +1,102 @@
+// Package actors holds hanode's actors: thin shells around the pure logic
+// of other packages (membership, transports, control), supervised by the
+// node's root actor (package node).
+//
+// Messages between actors inside one process are the plain Go types of this
+// file (pointers, immutable after send) and the protobuf messages of package
+// messages (membership events, envelopes, status). Each type says who sends
+// it and who receives it.
+package actors
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/hanode/hanode/messages"
+)
+
+// SendFrame asks a link actor to transmit a sealed frame to every peer of
+// its medium. Sent by the node actor every keepalive. When sent as a
+// request, the link answers *FrameSent.
+type SendFrame struct {
+	Data []byte
+}
+
+func (m *SendFrame) TraceSummary() string { return fmt.Sprintf("%d bytes", len(m.Data)) }
+
+// FrameSent answers a SendFrame request.
+type FrameSent struct {
+	Err error
+}
+
+// FrameReceived carries an authenticated envelope from a link actor to the
+// membership actor.
+type FrameReceived struct {
+	Link     string
+	Envelope *messages.Envelope
+	From     netip.AddrPort
+	// At is when the datagram was read from the socket.
+	At time.Time
+}
+
+func (m *FrameReceived) TraceSummary() string {
+	e := m.Envelope
+	return fmt.Sprintf("%s from %s gen %d seq %d via %s", bodyName(e), e.GetSender(), e.GetGeneration(), e.GetSequence(), m.Link)
+}
+
+func bodyName(e *messages.Envelope) string {
+	switch b := e.GetBody().(type) {
+	case *messages.Envelope_Heartbeat:
+		return "heartbeat " + b.Heartbeat.GetStatus().String()
+	}
+	return "frame"
+}
+
+// FrameRejected tells the membership actor (which keeps the counters) that
+// a link dropped a datagram, and why.
+type FrameRejected struct {
+	Link   string
+	Reason string // frame.Reason, or a membership.Verdict
+	From   netip.AddrPort
+	Detail string
+}
+
+// LinkChanged tells the membership actor that one of this node's own links
+// opened, failed or recovered. Sent by link actors.
+type LinkChanged struct {
+	Link   string
+	Up     bool
+	Detail string
+}
+
+// Subscribe asks the membership actor to send every *messages.MembershipEvent
+// to PID from now on.
+type Subscribe struct {
+	PID *actor.PID
+}
+
+// Subscribed answers a Subscribe sent as a request: the subscription is in
+// place.
+type Subscribed struct{}
+
+// StatusQuery asks for the node's *messages.ClusterStatus. Sent as a
+// request (by the control actor, tests) to the node actor, which forwards
+// it to the membership actor.
+type StatusQuery struct{}
+
+// ParameterQuery asks the node actor for a Heartbeat parameter; it answers
+// *messages.ParameterResponse.
+type ParameterQuery struct {
+	Name string
+}
+
+// Shutdown asks the node actor to announce a clean stop to its peers (a
+// last heartbeat saying DEAD on every link). It answers *ShutdownDone when
+// the frames are sent; the caller then stops the actor.
+type Shutdown struct{}
+
+// ShutdownDone answers Shutdown.
+type ShutdownDone struct{}

@@ -1,0 +1,253 @@
+// Package control is the node's control socket: a Unix stream socket on
+// which `hanode status`, `hanode cl_status` and the other commands send a
+// ControlRequest and read a ControlResponse (proto/hanode/v1/control.proto).
+//
+// Each message is a 4-byte big-endian length and that many bytes of
+// protobuf. The socket is created with mode 0600 (only root may ask), and a
+// stale socket left by a crashed node is replaced, while a live one is never
+// taken over.
+package control
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/hanode/hanode/messages"
+)
+
+// DefaultSocket is where the node listens unless told otherwise.
+const DefaultSocket = "/run/hanode/hanode.sock"
+
+// MaxMessage bounds one message on the socket.
+const MaxMessage = 16 << 20
+
+// ioTimeout bounds how long a peer of the socket may take to send a request
+// or read a response, so that a stuck client cannot pin a goroutine.
+const ioTimeout = 10 * time.Second
+
+// ErrInUse means another node answers on the socket path.
+var ErrInUse = errors.New("control socket in use by a running node")
+
+// Handler answers one request. It is called concurrently, one goroutine per
+// connection.
+type Handler func(ctx context.Context, req *messages.ControlRequest) *messages.ControlResponse
+
+// Server accepts connections on the control socket.
+type Server struct {
+	ln     *net.UnixListener
+	path   string
+	log    *slog.Logger
+	wg     sync.WaitGroup
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// Listen creates the socket at path (and its directory, mode 0755) with
+// mode 0600. A socket file nobody answers on is replaced.
+func Listen(path string, log *slog.Logger) (*Server, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("control socket directory: %w", err)
+	}
+	if _, err := os.Lstat(path); err == nil {
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("%s: %w", path, ErrInUse)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("remove stale control socket: %w", err)
+		}
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	// Close must not unlink a socket that a successor may already own; we
+	// remove our own file explicitly in Close.
+	ln.SetUnlinkOnClose(false)
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{ln: ln, path: path, log: log, ctx: ctx, cancel: cancel}, nil
+}
+
+// Path is the socket path.
+func (s *Server) Path() string { return s.path }
+
+// Serve accepts connections until Close, answering each request with h.
+func (s *Server) Serve(h Handler) {
+	s.wg.Add(1)
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.AcceptUnix()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Warn("control socket accept failed", "err", err)
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.serveConn(c, h)
+		}()
+	}
+}
+
+func (s *Server) serveConn(c *net.UnixConn, h Handler) {
+	defer c.Close()
+	stop := context.AfterFunc(s.ctx, func() { c.Close() })
+	defer stop()
+	for {
+		c.SetDeadline(time.Now().Add(ioTimeout))
+		req := &messages.ControlRequest{}
+		if err := Read(c, req); err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				s.log.Debug("control request unreadable", "err", err)
+			}
+			return
+		}
+		resp := h(s.ctx, req)
+		c.SetDeadline(time.Now().Add(ioTimeout))
+		if err := Write(c, resp); err != nil {
+			s.log.Debug("control response not sent", "err", err)
+			return
+		}
+	}
+}
+
+// Close stops accepting, ends open connections, waits for them and removes
+// the socket file.
+func (s *Server) Close() error {
+	s.cancel()
+	err := s.ln.Close()
+	s.wg.Wait()
+	if rerr := os.Remove(s.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) && err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// Write sends one length-prefixed message.
+func Write(w io.Writer, m proto.Message) error {
+	b, err := proto.Marshal(m)
+	if err != nil {
+		return err
+	}
+	if len(b) > MaxMessage {
+		return fmt.Errorf("message of %d bytes exceeds %d", len(b), MaxMessage)
+	}
+	buf := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(b)), uint32(len(b)))
+	_, err = w.Write(append(buf, b...))
+	return err
+}
+
+// Read receives one length-prefixed message into m.
+func Read(r io.Reader, m proto.Message) error {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n > MaxMessage {
+		return fmt.Errorf("message of %d bytes exceeds %d", n, MaxMessage)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return fmt.Errorf("truncated message: %w", err)
+	}
+	return proto.Unmarshal(b, m)
+}
+
+// Client talks to a node's control socket.
+type Client struct {
+	Path string
+}
+
+// ErrNotRunning means no node answers on the socket.
+var ErrNotRunning = errors.New("hanode is not running")
+
+// Do sends one request and waits for its response, within ctx.
+func (c *Client) Do(ctx context.Context, req *messages.ControlRequest) (*messages.ControlResponse, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", c.Path)
+	if err != nil {
+		return nil, fmt.Errorf("%w (%s: %v)", ErrNotRunning, c.Path, unwrapOp(err))
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	if err := Write(conn, req); err != nil {
+		return nil, fmt.Errorf("control request: %w", err)
+	}
+	resp := &messages.ControlResponse{}
+	if err := Read(conn, resp); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("control response: %w", err)
+	}
+	if resp.Error != "" {
+		return nil, errors.New(resp.Error)
+	}
+	return resp, nil
+}
+
+// Status asks for the node's view of the cluster.
+func (c *Client) Status(ctx context.Context) (*messages.ClusterStatus, error) {
+	resp, err := c.Do(ctx, &messages.ControlRequest{Request: &messages.ControlRequest_Status{Status: &messages.StatusRequest{}}})
+	if err != nil {
+		return nil, err
+	}
+	if resp.GetStatus() == nil {
+		return nil, errors.New("control response without status")
+	}
+	return resp.GetStatus(), nil
+}
+
+// Parameter asks for a Heartbeat parameter's value.
+func (c *Client) Parameter(ctx context.Context, name string) (*messages.ParameterResponse, error) {
+	resp, err := c.Do(ctx, &messages.ControlRequest{Request: &messages.ControlRequest_Parameter{Parameter: &messages.ParameterRequest{Name: name}}})
+	if err != nil {
+		return nil, err
+	}
+	if resp.GetParameter() == nil {
+		return nil, errors.New("control response without parameter")
+	}
+	return resp.GetParameter(), nil
+}
+
+// unwrapOp drops the *net.OpError wrapping, which repeats the path.
+func unwrapOp(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		var se *os.SyscallError
+		if errors.As(op.Err, &se) {
+			return se.Err
+		}
+		return op.Err
+	}
+	return err
+}
+

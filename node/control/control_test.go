@@ -1,0 +1,135 @@
+package control
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hanode/hanode/messages"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func serve(t *testing.T, path string) *Server {
+	t.Helper()
+	s, err := Listen(path, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(func(_ context.Context, req *messages.ControlRequest) *messages.ControlResponse {
+		switch r := req.Request.(type) {
+		case *messages.ControlRequest_Status:
+			return &messages.ControlResponse{Response: &messages.ControlResponse_Status{Status: &messages.ClusterStatus{LocalNode: "node1"}}}
+		case *messages.ControlRequest_Parameter:
+			return &messages.ControlResponse{Response: &messages.ControlResponse_Parameter{Parameter: &messages.ParameterResponse{Name: r.Parameter.Name, Value: "2", Set: true}}}
+		}
+		return &messages.ControlResponse{Error: "unknown request"}
+	})
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestRequestsAndSocketMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "run", "hanode.sock")
+	serve(t, path)
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode()&os.ModeSocket == 0 || st.Mode().Perm() != 0o600 {
+		t.Fatalf("socket mode %v, want socket 0600", st.Mode())
+	}
+	c := &Client{Path: path}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := c.Status(ctx)
+	if err != nil || s.LocalNode != "node1" {
+		t.Fatalf("status %v %v", s, err)
+	}
+	p, err := c.Parameter(ctx, "keepalive")
+	if err != nil || p.Value != "2" || !p.Set {
+		t.Fatalf("parameter %v %v", p, err)
+	}
+	if _, err := c.Do(ctx, &messages.ControlRequest{}); err == nil || err.Error() != "unknown request" {
+		t.Fatalf("empty request: %v", err)
+	}
+}
+
+func TestNotRunning(t *testing.T) {
+	c := &Client{Path: filepath.Join(t.TempDir(), "none.sock")}
+	_, err := c.Status(context.Background())
+	if !errors.Is(err, ErrNotRunning) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestLiveSocketIsNotTakenOver(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hanode.sock")
+	serve(t, path)
+	if _, err := Listen(path, quiet()); !errors.Is(err, ErrInUse) {
+		t.Fatalf("second listener: %v", err)
+	}
+}
+
+func TestStaleSocketIsReplaced(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hanode.sock")
+	s, err := Listen(path, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Simulate a crash: the listener goes away but the file stays.
+	s.ln.Close()
+	if _, err := os.Stat(path); err != nil {
+		t.Fatal("socket file gone:", err)
+	}
+	serve(t, path)
+}
+
+func TestCloseRemovesSocketAndEndsConnections(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hanode.sock")
+	s, err := Listen(path, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() { s.Serve(func(context.Context, *messages.ControlRequest) *messages.ControlResponse { return nil }); close(served) }()
+	// A client that connects and says nothing must not hold Close up.
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	done := make(chan error)
+	go func() { done <- s.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close blocked by an idle connection")
+	}
+	<-served
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("socket file left: %v", err)
+	}
+}
+
+func TestReadRefusesOversizeAndTruncated(t *testing.T) {
+	var m messages.ControlRequest
+	if err := Read(bytes.NewReader([]byte{0xff, 0xff, 0xff, 0xff}), &m); err == nil {
+		t.Fatal("oversize accepted")
+	}
+	if err := Read(bytes.NewReader([]byte{0, 0, 0, 9, 1, 2}), &m); err == nil {
+		t.Fatal("truncated accepted")
+	}
+	if err := Read(bytes.NewReader([]byte{0, 0, 0, 2, 0xff, 0xff}), &m); err == nil {
+		t.Fatal("garbage accepted")
+	}
+}

@@ -1,0 +1,510 @@
+// Package membership is hanode's failure detector: a pure state machine that
+// turns received frames and the passage of time into node and link states
+// (init, up, active, late, dead) and membership events.
+//
+// It does no I/O, starts no goroutines and never reads a clock: every input
+// carries its time (Receive, Tick), and NextDeadline says when the next
+// timeout falls due, so the actor that drives it arms one timer and tests
+// drive it with a fake clock.
+//
+// Rules (Heartbeat's, see HEARTBEAT.md 1.11 and 1.13):
+//   - A peer is alive while any link carries its frames. Each link of each
+//     peer is up or dead on its own: dead after deadtime without a frame on
+//     that link.
+//   - A peer is late after warntime without a frame (reported once per
+//     silence) and dead after deadtime without one on any link.
+//   - A peer not heard from since start is init until initdead, then dead.
+//   - A frame carries the sender's generation and a sequence number. A
+//     lower generation than already seen is a replay and is dropped; a
+//     higher one is a restart (new incarnation). A frame already seen (the
+//     same frame on another link) refreshes that link only.
+//   - A peer whose last heartbeat says DEAD shut down cleanly: it is dead at
+//     once, without waiting for deadtime.
+package membership
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/hanode/hanode/messages"
+)
+
+// Config is what the state machine needs to know about the cluster.
+type Config struct {
+	// Local is this node's name.
+	Local string
+	// Nodes are all members in configuration order, Local included.
+	Nodes []string
+	// Links are this node's link names, in configuration order.
+	Links []string
+	// Timing, as resolved by package config.
+	Warntime time.Duration
+	Deadtime time.Duration
+	Initdead time.Duration
+}
+
+// Frame is what the machine needs of an authenticated frame.
+type Frame struct {
+	// Link the frame arrived on.
+	Link       string
+	Sender     string
+	Generation uint64
+	Sequence   uint64
+	// Heartbeat is the frame's heartbeat, nil for other frames.
+	Heartbeat *messages.Heartbeat
+}
+
+// Verdict says what Receive did with a frame.
+type Verdict int
+
+const (
+	// Accepted: a new frame from a member; it refreshed the member and link.
+	Accepted Verdict = iota
+	// Duplicate: already seen on another link; it refreshed the link only.
+	Duplicate
+	// OldGeneration: the sender's generation is lower than one seen before.
+	OldGeneration
+	// Replayed: the sequence number is below the replay window.
+	Replayed
+	// UnknownSender: the sender is not a member of the cluster.
+	UnknownSender
+	// FromSelf: the frame names this node as its sender (looped back, or
+	// another machine uses this node's name when the generation differs).
+	FromSelf
+	// UnknownLink: the frame arrived on a link that is not configured.
+	UnknownLink
+)
+
+var verdictNames = [...]string{"accepted", "duplicate", "old generation", "replayed sequence", "unknown sender", "from self", "unknown link"}
+
+func (v Verdict) String() string {
+	if int(v) < len(verdictNames) {
+		return verdictNames[v]
+	}
+	return fmt.Sprintf("verdict(%d)", int(v))
+}
+
+// linkState is a link of a peer.
+type linkState int
+
+const (
+	linkInit linkState = iota // never heard on this link
+	linkUp
+	linkDead
+)
+
+type peerLink struct {
+	name  string
+	state linkState
+	heard time.Time // last frame on this link
+	since time.Time // last state change
+}
+
+type peer struct {
+	name       string
+	status     messages.NodeStatus
+	since      time.Time
+	generation uint64
+	heard      time.Time // last accepted frame on any link; zero if never
+	late       bool
+	links      []*peerLink
+	seq        window
+}
+
+type localLink struct {
+	name   string
+	up     bool
+	since  time.Time
+	detail string
+}
+
+// Machine is the membership view of one node. It is not safe for concurrent
+// use: one actor owns it.
+type Machine struct {
+	cfg        Config
+	started    time.Time
+	generation uint64
+	peers      []*peer // configuration order, local excluded
+	byName     map[string]*peer
+	linkIndex  map[string]int
+	localLinks []*localLink
+}
+
+// New returns the view of a node that starts at now with the given
+// generation. Every peer is init; every link of this node is down until
+// SetLocalLink says otherwise.
+func New(cfg Config, now time.Time, generation uint64) *Machine {
+	m := &Machine{cfg: cfg, started: now, generation: generation, byName: map[string]*peer{}, linkIndex: map[string]int{}}
+	for i, l := range cfg.Links {
+		m.linkIndex[l] = i
+		m.localLinks = append(m.localLinks, &localLink{name: l, since: now, detail: "not open yet"})
+	}
+	for _, n := range cfg.Nodes {
+		if n == cfg.Local {
+			continue
+		}
+		p := &peer{name: n, status: messages.NodeStatus_NODE_STATUS_INIT, since: now}
+		for _, l := range cfg.Links {
+			p.links = append(p.links, &peerLink{name: l, since: now})
+		}
+		m.peers = append(m.peers, p)
+		m.byName[n] = p
+	}
+	return m
+}
+
+// Generation is this node's generation.
+func (m *Machine) Generation() uint64 { return m.generation }
+
+// Started is when this node started.
+func (m *Machine) Started() time.Time { return m.started }
+
+// Receive processes an authenticated frame that arrived at now.
+func (m *Machine) Receive(now time.Time, f Frame) (Verdict, []*messages.MembershipEvent) {
+	li, ok := m.linkIndex[f.Link]
+	if !ok {
+		return UnknownLink, nil
+	}
+	if f.Sender == m.cfg.Local {
+		return FromSelf, nil
+	}
+	p, ok := m.byName[f.Sender]
+	if !ok {
+		return UnknownSender, nil
+	}
+	var evs []*messages.MembershipEvent
+	switch {
+	case f.Generation < p.generation:
+		return OldGeneration, nil
+	case f.Generation > p.generation:
+		if p.generation != 0 {
+			evs = append(evs, m.event(now, p, messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_RESTARTED,
+				fmt.Sprintf("%s restarted: generation %d, was %d", p.name, f.Generation, p.generation)))
+			evs[len(evs)-1].Generation = f.Generation
+		}
+		p.generation = f.Generation
+		p.seq.reset()
+	}
+	link := p.links[li]
+	switch p.seq.accept(f.Sequence) {
+	case seqTooOld:
+		return Replayed, evs
+	case seqDuplicate:
+		// The same frame on a second link: proof that this link works,
+		// nothing more (and nothing at all once the node is dead).
+		if p.status != messages.NodeStatus_NODE_STATUS_DEAD {
+			evs = append(evs, m.linkHeard(now, p, link)...)
+		}
+		return Duplicate, evs
+	}
+
+	wasDead := p.status == messages.NodeStatus_NODE_STATUS_DEAD
+	if f.Heartbeat != nil && f.Heartbeat.Status == messages.NodeStatus_NODE_STATUS_DEAD {
+		// The last heartbeat of a clean shutdown: dead now, no deadtime.
+		p.heard, link.heard, p.late = now, now, false
+		if !wasDead {
+			evs = append(evs, m.setLinksDead(now, p, "shut down")...)
+			evs = append(evs, m.setStatus(now, p, messages.NodeStatus_NODE_STATUS_DEAD, p.name+" shut down cleanly"))
+		}
+		return Accepted, evs
+	}
+	if wasDead && len(evs) == 0 && !p.heard.IsZero() {
+		evs = append(evs, m.event(now, p, messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_RETURNED,
+			fmt.Sprintf("%s is back with the same generation %d after %v of silence: it was cut off, not restarted",
+				p.name, p.generation, round(now.Sub(p.heard)))))
+	}
+	p.heard = now
+	p.late = false
+	evs = append(evs, m.linkHeard(now, p, link)...)
+
+	// A frame without a heartbeat, or a heartbeat that says nothing else,
+	// still proves the node runs.
+	next := messages.NodeStatus_NODE_STATUS_UP
+	if f.Heartbeat.GetStatus() == messages.NodeStatus_NODE_STATUS_ACTIVE ||
+		(f.Heartbeat == nil && p.status == messages.NodeStatus_NODE_STATUS_ACTIVE) {
+		next = messages.NodeStatus_NODE_STATUS_ACTIVE
+	}
+	if next != p.status {
+		evs = append(evs, m.setStatus(now, p, next, fmt.Sprintf("%s is %s: heartbeat on %s", p.name, statusWord(next), link.name)))
+	}
+	return Accepted, evs
+}
+
+// linkHeard records a frame on link and reports the link coming up.
+func (m *Machine) linkHeard(now time.Time, p *peer, l *peerLink) []*messages.MembershipEvent {
+	l.heard = now
+	if l.state == linkUp {
+		return nil
+	}
+	l.state = linkUp
+	l.since = now
+	return []*messages.MembershipEvent{m.linkEvent(now, p, l, fmt.Sprintf("%s link %s up", p.name, l.name))}
+}
+
+// Tick applies every timeout due at now.
+func (m *Machine) Tick(now time.Time) []*messages.MembershipEvent {
+	var evs []*messages.MembershipEvent
+	initOver := !now.Before(m.started.Add(m.cfg.Initdead))
+	for _, p := range m.peers {
+		if p.status == messages.NodeStatus_NODE_STATUS_INIT && p.heard.IsZero() {
+			if initOver {
+				evs = append(evs, m.setLinksDead(now, p, "")...)
+				evs = append(evs, m.setStatus(now, p, messages.NodeStatus_NODE_STATUS_DEAD,
+					fmt.Sprintf("%s dead: no heartbeat since start (initdead %v)", p.name, m.cfg.Initdead)))
+			}
+			continue
+		}
+		if p.status == messages.NodeStatus_NODE_STATUS_DEAD {
+			continue
+		}
+		// Links first, so that the node's death names them.
+		for _, l := range p.links {
+			switch {
+			case l.state == linkUp && !now.Before(l.heard.Add(m.cfg.Deadtime)):
+				l.state, l.since = linkDead, now
+				evs = append(evs, m.linkEvent(now, p, l, fmt.Sprintf("%s link %s dead: no frame for %v", p.name, l.name, round(now.Sub(l.heard)))))
+			case l.state == linkInit && initOver:
+				l.state, l.since = linkDead, now
+				evs = append(evs, m.linkEvent(now, p, l, fmt.Sprintf("%s link %s dead: no frame since start", p.name, l.name)))
+			}
+		}
+		silence := now.Sub(p.heard)
+		switch {
+		case silence >= m.cfg.Deadtime:
+			links := make([]string, len(p.links))
+			for i, l := range p.links {
+				links[i] = l.name
+			}
+			// A link whose last frame was a late duplicate may not have
+			// timed out yet; a dead node has no live link.
+			evs = append(evs, m.setLinksDead(now, p, "node dead")...)
+			ev := m.setStatus(now, p, messages.NodeStatus_NODE_STATUS_DEAD,
+				fmt.Sprintf("%s dead: no heartbeat on %s for %v", p.name, strings.Join(links, ", "), round(silence)))
+			ev.Silence = durationpb.New(silence)
+			evs = append(evs, ev)
+		case silence >= m.cfg.Warntime && !p.late:
+			p.late = true
+			ev := m.event(now, p, messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_LATE,
+				fmt.Sprintf("late heartbeat: %s silent for %v (warntime %v)", p.name, round(silence), m.cfg.Warntime))
+			ev.Silence = durationpb.New(silence)
+			evs = append(evs, ev)
+		}
+	}
+	return evs
+}
+
+// NextDeadline is the earliest time at which Tick has something to do, or
+// the zero time when nothing is pending.
+func (m *Machine) NextDeadline() time.Time {
+	var next time.Time
+	consider := func(t time.Time) {
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	initdead := m.started.Add(m.cfg.Initdead)
+	for _, p := range m.peers {
+		switch {
+		case p.status == messages.NodeStatus_NODE_STATUS_DEAD:
+			continue
+		case p.heard.IsZero():
+			consider(initdead)
+			continue
+		}
+		if !p.late {
+			consider(p.heard.Add(m.cfg.Warntime))
+		}
+		consider(p.heard.Add(m.cfg.Deadtime))
+		for _, l := range p.links {
+			switch l.state {
+			case linkUp:
+				consider(l.heard.Add(m.cfg.Deadtime))
+			case linkInit:
+				consider(initdead)
+			}
+		}
+	}
+	return next
+}
+
+// SetLocalLink records the state of one of this node's own links: up when
+// it is open and sending, down with a reason when it fails.
+func (m *Machine) SetLocalLink(now time.Time, link string, up bool, detail string) []*messages.MembershipEvent {
+	i, ok := m.linkIndex[link]
+	if !ok {
+		return nil
+	}
+	l := m.localLinks[i]
+	if l.up == up && l.detail == detail {
+		return nil
+	}
+	changed := l.up != up
+	l.up, l.detail = up, detail
+	if !changed {
+		return nil
+	}
+	l.since = now
+	ev := &messages.MembershipEvent{
+		Time:       timestamppb.New(now),
+		Kind:       messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_LINK_STATUS,
+		Node:       m.cfg.Local,
+		Link:       link,
+		LinkStatus: linkStatus(up),
+		Generation: m.generation,
+		Reason:     fmt.Sprintf("own link %s %s", link, map[bool]string{true: "up", false: "down: " + detail}[up]),
+	}
+	return []*messages.MembershipEvent{ev}
+}
+
+// Status returns the status of a node, and false for a name that is not a
+// member.
+func (m *Machine) Status(node string) (messages.NodeStatus, bool) {
+	if node == m.cfg.Local {
+		return messages.NodeStatus_NODE_STATUS_ACTIVE, true
+	}
+	p, ok := m.byName[node]
+	if !ok {
+		return messages.NodeStatus_NODE_STATUS_UNSPECIFIED, false
+	}
+	return p.status, true
+}
+
+// Snapshot returns every member as this node sees it at now, in
+// configuration order.
+func (m *Machine) Snapshot() []*messages.NodeState {
+	out := make([]*messages.NodeState, 0, len(m.cfg.Nodes))
+	for _, n := range m.cfg.Nodes {
+		if n == m.cfg.Local {
+			out = append(out, m.localState())
+			continue
+		}
+		p := m.byName[n]
+		s := &messages.NodeState{
+			Name:       p.name,
+			Type:       messages.NodeType_NODE_TYPE_NORMAL,
+			Status:     p.status,
+			Generation: p.generation,
+			Since:      timestamppb.New(p.since),
+			Late:       p.late,
+		}
+		if !p.heard.IsZero() {
+			s.LastHeard = timestamppb.New(p.heard)
+		}
+		for _, l := range p.links {
+			ls := &messages.LinkState{Name: l.name, Status: linkStatus(l.state == linkUp), Since: timestamppb.New(l.since)}
+			if !l.heard.IsZero() {
+				ls.LastHeard = timestamppb.New(l.heard)
+			}
+			s.Links = append(s.Links, ls)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func (m *Machine) localState() *messages.NodeState {
+	s := &messages.NodeState{
+		Name:       m.cfg.Local,
+		Type:       messages.NodeType_NODE_TYPE_NORMAL,
+		Status:     messages.NodeStatus_NODE_STATUS_ACTIVE,
+		Local:      true,
+		Generation: m.generation,
+		Since:      timestamppb.New(m.started),
+	}
+	for _, l := range m.localLinks {
+		s.Links = append(s.Links, &messages.LinkState{Name: l.name, Status: linkStatus(l.up), Since: timestamppb.New(l.since), Detail: l.detail})
+	}
+	return s
+}
+
+// Alive lists the members that are up or active, this node included, in
+// configuration order.
+func (m *Machine) Alive() []string {
+	var out []string
+	for _, n := range m.cfg.Nodes {
+		if st, _ := m.Status(n); st == messages.NodeStatus_NODE_STATUS_ACTIVE || st == messages.NodeStatus_NODE_STATUS_UP {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func (m *Machine) setStatus(now time.Time, p *peer, st messages.NodeStatus, reason string) *messages.MembershipEvent {
+	prev := p.status
+	p.status, p.since = st, now
+	if st == messages.NodeStatus_NODE_STATUS_DEAD {
+		p.late = false
+	}
+	ev := m.event(now, p, messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_STATUS, reason)
+	ev.Status, ev.PreviousStatus = st, prev
+	return ev
+}
+
+// setLinksDead marks every link of p dead (a dead node has no live link),
+// reporting those that were up.
+func (m *Machine) setLinksDead(now time.Time, p *peer, why string) []*messages.MembershipEvent {
+	var evs []*messages.MembershipEvent
+	for _, l := range p.links {
+		wasUp := l.state == linkUp
+		if l.state != linkDead {
+			l.state, l.since = linkDead, now
+		}
+		if wasUp && why != "" {
+			evs = append(evs, m.linkEvent(now, p, l, fmt.Sprintf("%s link %s dead: %s", p.name, l.name, why)))
+		}
+	}
+	return evs
+}
+
+func (m *Machine) event(now time.Time, p *peer, kind messages.MembershipEventKind, reason string) *messages.MembershipEvent {
+	return &messages.MembershipEvent{
+		Time:       timestamppb.New(now),
+		Kind:       kind,
+		Node:       p.name,
+		Status:     p.status,
+		Generation: p.generation,
+		Reason:     reason,
+	}
+}
+
+func (m *Machine) linkEvent(now time.Time, p *peer, l *peerLink, reason string) *messages.MembershipEvent {
+	ev := m.event(now, p, messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_LINK_STATUS, reason)
+	ev.Link = l.name
+	ev.LinkStatus = linkStatus(l.state == linkUp)
+	if l.state != linkUp && !l.heard.IsZero() {
+		ev.Silence = durationpb.New(now.Sub(l.heard))
+	}
+	return ev
+}
+
+func linkStatus(up bool) messages.LinkStatus {
+	if up {
+		return messages.LinkStatus_LINK_STATUS_UP
+	}
+	return messages.LinkStatus_LINK_STATUS_DEAD
+}
+
+func statusWord(s messages.NodeStatus) string {
+	return strings.ToLower(strings.TrimPrefix(s.String(), "NODE_STATUS_"))
+}
+
+// round shortens a duration for messages: 512.345678ms -> 512ms.
+func round(d time.Duration) time.Duration {
+	switch {
+	case d >= 10*time.Second:
+		return d.Round(100 * time.Millisecond)
+	case d >= time.Millisecond:
+		return d.Round(time.Millisecond)
+	}
+	return d
+}
+
+// SortEvents orders events by time, keeping the order of simultaneous ones.
+func SortEvents(evs []*messages.MembershipEvent) {
+	sort.SliceStable(evs, func(i, j int) bool { return evs[i].Time.AsTime().Before(evs[j].Time.AsTime()) })
+}

@@ -1,0 +1,443 @@
+package membership
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hanode/hanode/messages"
+)
+
+var t0 = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+
+const (
+	active = messages.NodeStatus_NODE_STATUS_ACTIVE
+	up     = messages.NodeStatus_NODE_STATUS_UP
+	dead   = messages.NodeStatus_NODE_STATUS_DEAD
+	initSt = messages.NodeStatus_NODE_STATUS_INIT
+)
+
+// scenario drives a Machine on a fake clock measured in milliseconds since
+// t0 and renders events as short lines.
+type scenario struct {
+	t   *testing.T
+	m   *Machine
+	now time.Time
+	seq map[string]uint64
+}
+
+func newScenario(t *testing.T, links ...string) *scenario {
+	t.Helper()
+	if len(links) == 0 {
+		links = []string{"eth0"}
+	}
+	cfg := Config{
+		Local:    "n1",
+		Nodes:    []string{"n1", "n2", "n3"},
+		Links:    links,
+		Warntime: 300 * time.Millisecond,
+		Deadtime: 500 * time.Millisecond,
+		Initdead: 2 * time.Second,
+	}
+	return &scenario{t: t, m: New(cfg, t0, 7), now: t0, seq: map[string]uint64{}}
+}
+
+func (s *scenario) at(ms int) *scenario {
+	s.t.Helper()
+	next := t0.Add(time.Duration(ms) * time.Millisecond)
+	if next.Before(s.now) {
+		s.t.Fatalf("time goes backwards: %v", next)
+	}
+	s.now = next
+	return s
+}
+
+// hb delivers a new heartbeat from sender (next sequence) on link.
+func (s *scenario) hb(sender, link string, gen uint64, st messages.NodeStatus) (Verdict, string) {
+	s.seq[sender]++
+	return s.frame(sender, link, gen, s.seq[sender], st)
+}
+
+func (s *scenario) frame(sender, link string, gen, seq uint64, st messages.NodeStatus) (Verdict, string) {
+	v, evs := s.m.Receive(s.now, Frame{Link: link, Sender: sender, Generation: gen, Sequence: seq, Heartbeat: &messages.Heartbeat{Status: st}})
+	return v, render(evs)
+}
+
+func (s *scenario) tick() string { return render(s.m.Tick(s.now)) }
+
+func render(evs []*messages.MembershipEvent) string {
+	var lines []string
+	for _, e := range evs {
+		switch e.Kind {
+		case messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_STATUS:
+			lines = append(lines, fmt.Sprintf("%s %s->%s", e.Node, statusWord(e.PreviousStatus), statusWord(e.Status)))
+		case messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_LINK_STATUS:
+			lines = append(lines, fmt.Sprintf("%s/%s %s", e.Node, e.Link, strings.ToLower(strings.TrimPrefix(e.LinkStatus.String(), "LINK_STATUS_"))))
+		case messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_LATE:
+			lines = append(lines, e.Node+" late")
+		case messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_RESTARTED:
+			lines = append(lines, fmt.Sprintf("%s restarted gen %d", e.Node, e.Generation))
+		case messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_RETURNED:
+			lines = append(lines, e.Node+" returned")
+		}
+	}
+	return strings.Join(lines, "; ")
+}
+
+func expect(t *testing.T, what, got, want string) {
+	t.Helper()
+	if got != want {
+		t.Fatalf("%s:\n got: %q\nwant: %q", what, got, want)
+	}
+}
+
+func (s *scenario) status(node string) messages.NodeStatus {
+	st, _ := s.m.Status(node)
+	return st
+}
+
+func TestFirstHeartbeatMakesPeerActive(t *testing.T) {
+	s := newScenario(t)
+	expect(t, "start", statusWord(s.status("n2")), "init")
+	v, ev := s.at(10).hb("n2", "eth0", 3, active)
+	if v != Accepted {
+		t.Fatalf("verdict %v", v)
+	}
+	expect(t, "events", ev, "n2/eth0 up; n2 init->active")
+	_, ev = s.at(110).hb("n2", "eth0", 3, active)
+	expect(t, "second heartbeat", ev, "")
+}
+
+func TestPeerSayingUpThenActive(t *testing.T) {
+	s := newScenario(t)
+	_, ev := s.at(10).hb("n2", "eth0", 3, up)
+	expect(t, "up", ev, "n2/eth0 up; n2 init->up")
+	_, ev = s.at(100).hb("n2", "eth0", 3, active)
+	expect(t, "active", ev, "n2 up->active")
+}
+
+func TestLateThenDeadAtExactlyDeadtime(t *testing.T) {
+	s := newScenario(t)
+	s.at(0).hb("n2", "eth0", 3, active)
+	s.at(0).hb("n3", "eth0", 4, active)
+	if got, want := s.m.NextDeadline(), t0.Add(300*time.Millisecond); !got.Equal(want) {
+		t.Fatalf("next deadline %v, want warntime %v", got, want)
+	}
+	s.at(100).hb("n3", "eth0", 4, active)
+	expect(t, "before warntime", s.at(299).tick(), "")
+	expect(t, "at warntime", s.at(300).tick(), "n2 late")
+	expect(t, "late reported once", s.at(350).tick(), "")
+	if !s.m.Snapshot()[1].Late {
+		t.Fatal("snapshot does not show n2 late")
+	}
+	s.at(400).hb("n3", "eth0", 4, active)
+	expect(t, "just before deadtime", s.at(499).tick(), "")
+	expect(t, "at deadtime", s.at(500).tick(), "n2/eth0 dead; n2 active->dead")
+	expect(t, "n2 dead", statusWord(s.status("n2")), "dead")
+	expect(t, "n3 still active", statusWord(s.status("n3")), "active")
+	if s.m.Snapshot()[1].Late {
+		t.Fatal("a dead node is not late")
+	}
+}
+
+func TestLateHeartbeatClearsLateness(t *testing.T) {
+	s := newScenario(t)
+	s.at(0).hb("n2", "eth0", 3, active)
+	expect(t, "late", s.at(320).tick(), "n2 late")
+	_, ev := s.at(400).hb("n2", "eth0", 3, active)
+	expect(t, "late heartbeat arrives", ev, "")
+	if s.m.Snapshot()[1].Late {
+		t.Fatal("still late after a heartbeat")
+	}
+	expect(t, "late again after a new silence", s.at(700).tick(), "n2 late")
+}
+
+func TestDeathReasonNamesEveryLinkAndSilence(t *testing.T) {
+	s := newScenario(t, "eth0", "eth1")
+	s.at(0).hb("n2", "eth0", 3, active)
+	s.frame("n2", "eth1", 3, 1, active)
+	var evs []*messages.MembershipEvent
+	s.at(300).tick()
+	s.now = t0.Add(512 * time.Millisecond)
+	evs = s.m.Tick(s.now)
+	last := evs[len(evs)-1]
+	if want := "n2 dead: no heartbeat on eth0, eth1 for 512ms"; last.Reason != want {
+		t.Fatalf("reason %q, want %q", last.Reason, want)
+	}
+	if last.Silence.AsDuration() != 512*time.Millisecond {
+		t.Fatalf("silence %v", last.Silence.AsDuration())
+	}
+}
+
+func TestLosingOneOfTwoLinksIsNotDeath(t *testing.T) {
+	s := newScenario(t, "eth0", "eth1")
+	_, ev := s.at(0).hb("n2", "eth0", 3, active)
+	expect(t, "first link", ev, "n2/eth0 up; n2 init->active")
+	v, ev := s.frame("n2", "eth1", 3, 1, active)
+	if v != Duplicate {
+		t.Fatalf("same frame on the second link: verdict %v, want duplicate", v)
+	}
+	expect(t, "second link", ev, "n2/eth1 up")
+	// From now on eth1 carries nothing.
+	for ms := 100; ms <= 1000; ms += 100 {
+		s.at(ms).hb("n2", "eth0", 3, active)
+		got := s.tick()
+		if ms == 500 {
+			expect(t, "eth1 dies at deadtime", got, "n2/eth1 dead")
+		} else {
+			expect(t, fmt.Sprintf("tick at %dms", ms), got, "")
+		}
+	}
+	expect(t, "node", statusWord(s.status("n2")), "active")
+	// eth1 comes back.
+	s.at(1100).hb("n2", "eth0", 3, active)
+	v, ev = s.frame("n2", "eth1", 3, s.seq["n2"], active)
+	if v != Duplicate {
+		t.Fatalf("verdict %v", v)
+	}
+	expect(t, "eth1 restored", ev, "n2/eth1 up")
+}
+
+func TestInitdeadAppliesToPeersNeverHeard(t *testing.T) {
+	s := newScenario(t)
+	s.at(100).hb("n2", "eth0", 3, active)
+	if got, want := s.m.NextDeadline(), t0.Add(400*time.Millisecond); !got.Equal(want) {
+		t.Fatalf("next deadline %v, want %v", got, want)
+	}
+	for ms := 200; ms < 2000; ms += 100 {
+		s.at(ms).hb("n2", "eth0", 3, active)
+		expect(t, fmt.Sprintf("tick %d", ms), s.tick(), "")
+	}
+	if st := statusWord(s.status("n3")); st != "init" {
+		t.Fatalf("n3 is %s before initdead", st)
+	}
+	s.at(2000).hb("n2", "eth0", 3, active)
+	expect(t, "initdead", s.tick(), "n3 init->dead")
+}
+
+func TestNeverUpLinkOfLivePeerIsReportedAtInitdead(t *testing.T) {
+	s := newScenario(t, "eth0", "eth1")
+	s.at(0).hb("n3", "eth0", 4, active)
+	for ms := 100; ms < 2000; ms += 100 {
+		s.at(ms).hb("n2", "eth0", 3, active)
+		s.at(ms).hb("n3", "eth0", 4, active)
+		s.tick()
+	}
+	s.at(2000).hb("n2", "eth0", 3, active)
+	s.at(2000).hb("n3", "eth0", 4, active)
+	expect(t, "initdead", s.tick(), "n2/eth1 dead; n3/eth1 dead")
+}
+
+func TestGenerations(t *testing.T) {
+	s := newScenario(t)
+	s.at(0).hb("n2", "eth0", 5, active)
+	s.at(100).hb("n2", "eth0", 5, active)
+	v, ev := s.at(150).frame("n2", "eth0", 4, 99, active)
+	if v != OldGeneration || ev != "" {
+		t.Fatalf("older generation: %v %q", v, ev)
+	}
+	// A quick restart, within deadtime: a new incarnation, sequence from 1.
+	v, ev = s.at(200).frame("n2", "eth0", 6, 1, active)
+	if v != Accepted {
+		t.Fatalf("restart: %v", v)
+	}
+	expect(t, "restart", ev, "n2 restarted gen 6")
+	if got := s.m.Snapshot()[1].Generation; got != 6 {
+		t.Fatalf("generation %d", got)
+	}
+	// The old incarnation's frames are now replays.
+	if v, _ := s.frame("n2", "eth0", 5, 3, active); v != OldGeneration {
+		t.Fatalf("old incarnation accepted: %v", v)
+	}
+}
+
+func TestRestartAfterDeath(t *testing.T) {
+	s := newScenario(t)
+	s.at(0).hb("n2", "eth0", 5, active)
+	expect(t, "death", s.at(500).tick(), "n2/eth0 dead; n2 active->dead")
+	_, ev := s.at(3000).frame("n2", "eth0", 6, 1, active)
+	expect(t, "back", ev, "n2 restarted gen 6; n2/eth0 up; n2 dead->active")
+}
+
+func TestReturnAfterPartitionWithSameGeneration(t *testing.T) {
+	s := newScenario(t)
+	s.at(0).hb("n2", "eth0", 5, active)
+	s.at(600).tick()
+	_, ev := s.at(900).hb("n2", "eth0", 5, active)
+	expect(t, "return", ev, "n2 returned; n2/eth0 up; n2 dead->active")
+}
+
+func TestDuplicatesAndReplays(t *testing.T) {
+	s := newScenario(t)
+	s.at(0).frame("n2", "eth0", 5, 100, active)
+	if v, _ := s.at(10).frame("n2", "eth0", 5, 100, active); v != Duplicate {
+		t.Fatalf("same frame twice: %v", v)
+	}
+	if v, _ := s.frame("n2", "eth0", 5, 99, active); v != Accepted {
+		t.Fatalf("reordered frame within the window: %v", v)
+	}
+	if v, _ := s.frame("n2", "eth0", 5, 100-windowSize, active); v != Replayed {
+		t.Fatalf("frame below the window: %v", v)
+	}
+	if v, _ := s.frame("n2", "eth0", 5, 0, active); v != Replayed {
+		t.Fatalf("sequence 0: %v", v)
+	}
+	// A duplicate does not refresh the node: only new frames prove it alive.
+	s.at(400).frame("n2", "eth0", 5, 100, active)
+	expect(t, "death despite duplicates", s.at(510).tick(), "n2/eth0 dead; n2 active->dead")
+}
+
+func TestCleanShutdownIsImmediateDeath(t *testing.T) {
+	s := newScenario(t, "eth0", "eth1")
+	s.at(0).hb("n2", "eth0", 5, active)
+	s.frame("n2", "eth1", 5, 1, active)
+	_, ev := s.at(50).hb("n2", "eth0", 5, dead)
+	expect(t, "shutdown", ev, "n2/eth0 dead; n2/eth1 dead; n2 active->dead")
+	v, ev := s.frame("n2", "eth1", 5, s.seq["n2"], dead)
+	if v != Duplicate || ev != "" {
+		t.Fatalf("copy of the last heartbeat: %v %q", v, ev)
+	}
+	expect(t, "no later death", s.at(1000).tick(), "")
+}
+
+func TestFramesThatAreNotFromMembers(t *testing.T) {
+	s := newScenario(t)
+	cases := []struct {
+		sender, link string
+		want         Verdict
+	}{
+		{"intruder", "eth0", UnknownSender},
+		{"n1", "eth0", FromSelf},
+		{"n2", "eth9", UnknownLink},
+	}
+	for _, c := range cases {
+		if v, ev := s.frame(c.sender, c.link, 1, 1, active); v != c.want || ev != "" {
+			t.Errorf("%s on %s: %v %q, want %v", c.sender, c.link, v, ev, c.want)
+		}
+	}
+	if st := statusWord(s.status("n2")); st != "init" {
+		t.Fatalf("n2 changed to %s", st)
+	}
+	if _, ok := s.m.Status("intruder"); ok {
+		t.Fatal("unknown node has a status")
+	}
+}
+
+func TestLocalLinks(t *testing.T) {
+	s := newScenario(t)
+	local := s.m.Snapshot()[0]
+	if !local.Local || local.Status != active || local.Links[0].Status != messages.LinkStatus_LINK_STATUS_DEAD {
+		t.Fatalf("local at start: %v", local)
+	}
+	expect(t, "up", render(s.m.SetLocalLink(s.now, "eth0", true, "")), "n1/eth0 up")
+	expect(t, "same again", render(s.m.SetLocalLink(s.now, "eth0", true, "")), "")
+	expect(t, "down", render(s.m.SetLocalLink(s.now, "eth0", false, "send: network is unreachable")), "n1/eth0 dead")
+	if d := s.m.Snapshot()[0].Links[0].Detail; d != "send: network is unreachable" {
+		t.Fatalf("detail %q", d)
+	}
+}
+
+func TestAlive(t *testing.T) {
+	s := newScenario(t)
+	s.at(0).hb("n3", "eth0", 1, up)
+	if got := strings.Join(s.m.Alive(), ","); got != "n1,n3" {
+		t.Fatalf("alive %s", got)
+	}
+}
+
+// TestRandomHistories checks invariants over many random histories: a dead
+// node has no live link, NextDeadline is never before the last tick once
+// Tick has run, and ticking exactly at NextDeadline always makes progress.
+func TestRandomHistories(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for run := 0; run < 300; run++ {
+		s := newScenario(t, "eth0", "eth1")
+		gens := map[string]uint64{"n2": 3, "n3": 9}
+		for step := 0; step < 200; step++ {
+			s.now = s.now.Add(time.Duration(rng.IntN(200)) * time.Millisecond)
+			switch rng.IntN(6) {
+			case 0, 1, 2:
+				n := []string{"n2", "n3"}[rng.IntN(2)]
+				link := []string{"eth0", "eth1"}[rng.IntN(2)]
+				st := []messages.NodeStatus{active, active, active, up, dead}[rng.IntN(5)]
+				seq := s.seq[n] + 1
+				if back := uint64(rng.IntN(3)); back < seq {
+					seq -= back // a reordered or repeated frame
+				}
+				if seq > s.seq[n] {
+					s.seq[n] = seq
+				}
+				s.frame(n, link, gens[n], seq, st)
+			case 3:
+				if rng.IntN(10) == 0 {
+					n := []string{"n2", "n3"}[rng.IntN(2)]
+					gens[n]++
+					s.seq[n] = 0
+				}
+			default:
+				s.tick()
+				if d := s.m.NextDeadline(); !d.IsZero() && !d.After(s.now) {
+					t.Fatalf("run %d: after Tick(%v) the next deadline %v is not in the future", run, s.now, d)
+				}
+			}
+			if d := s.m.NextDeadline(); !d.IsZero() && !d.Before(s.now) {
+				before := render(s.m.Tick(d))
+				if after := s.m.NextDeadline(); before == "" && after.Equal(d) {
+					t.Fatalf("run %d: Tick at the deadline %v changed nothing", run, d)
+				}
+				s.now = d
+			}
+			for _, n := range s.m.Snapshot() {
+				if n.Status != dead || n.Local {
+					continue
+				}
+				for _, l := range n.Links {
+					if l.Status == messages.LinkStatus_LINK_STATUS_UP {
+						t.Fatalf("run %d: dead node %s has live link %s", run, n.Name, l.Name)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestWindow(t *testing.T) {
+	var w window
+	steps := []struct {
+		seq  uint64
+		want seqVerdict
+	}{
+		{1, seqNew}, {1, seqDuplicate}, {3, seqNew}, {2, seqNew}, {2, seqDuplicate},
+		{100, seqNew}, {37, seqNew}, {36, seqTooOld}, {37, seqDuplicate}, {99, seqNew},
+		{1000, seqNew}, {999, seqNew}, {100, seqTooOld}, {0, seqTooOld},
+	}
+	for i, st := range steps {
+		if got := w.accept(st.seq); got != st.want {
+			t.Fatalf("step %d: accept(%d) = %v, want %v", i, st.seq, got, st.want)
+		}
+	}
+	w.reset()
+	if w.accept(1) != seqNew {
+		t.Fatal("reset window refuses 1")
+	}
+}
+
+func BenchmarkReceiveHeartbeat(b *testing.B) {
+	nodes := []string{"n1"}
+	for i := 2; i <= 16; i++ {
+		nodes = append(nodes, fmt.Sprintf("n%d", i))
+	}
+	m := New(Config{Local: "n1", Nodes: nodes, Links: []string{"eth0", "eth1"}, Warntime: time.Second, Deadtime: 2 * time.Second, Initdead: 10 * time.Second}, t0, 1)
+	hb := &messages.Heartbeat{Status: active}
+	now := t0
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		now = now.Add(time.Millisecond)
+		m.Receive(now, Frame{Link: "eth0", Sender: nodes[1+i%15], Generation: 1, Sequence: uint64(i/15 + 1), Heartbeat: hb})
+		if i%15 == 0 {
+			m.Tick(now)
+		}
+	}
+}

@@ -1,0 +1,425 @@
+// Package node assembles a running hanode node: it reads the generation,
+// builds the keyring and the membership state machine, and spawns the root
+// actor that supervises one actor per link, the membership actor and the
+// control actor. Start and Stop are what `hanode run` calls.
+//
+// Supervision (the policy table): links restart after a backoff that
+// doubles from 100ms to 10s and never give up, so a missing device only
+// shows as a dead link; the control socket restarts after 200ms..5s; the
+// membership actor restarts at once, up to 10 times a minute, and keeps its
+// view because its state lives in the node, not in the actor. If a child is
+// stopped for good, the node stops and `hanode run` exits non-zero, so that
+// systemd restarts it.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/hanode/hanode/actors"
+	"github.com/hanode/hanode/actors/trace"
+	"github.com/hanode/hanode/messages"
+	"github.com/hanode/hanode/node/config"
+	"github.com/hanode/hanode/node/membership"
+	"github.com/hanode/hanode/node/version"
+	"github.com/hanode/hanode/transports"
+	"github.com/hanode/hanode/transports/frame"
+)
+
+// OpenMedium opens the medium of a configured link.
+type OpenMedium func(spec config.LinkSpec, deliver transports.Deliver, readErr transports.ReadError) (transports.Link, error)
+
+// Options configure a node.
+type Options struct {
+	// Config is the resolved configuration; Config.Local names this node.
+	Config *config.Effective
+	// StateDir holds the generation file.
+	StateDir string
+	// Socket is the control socket path; empty for none (tests).
+	Socket string
+	// Log receives the node's log records.
+	Log *slog.Logger
+	// Trace, when set, receives one JSON line per message delivered to an
+	// actor.
+	Trace io.Writer
+	// OpenMedium opens links; nil opens the real media. Tests use it to
+	// wrap media.
+	OpenMedium OpenMedium
+}
+
+// Node is a running node.
+type Node struct {
+	system     *actor.ActorSystem
+	pid        *actor.PID
+	rt         *runtime
+	generation uint64
+	stopOnce   sync.Once
+	haltOnce   sync.Once
+}
+
+// runtime is what the root actor needs and keeps across its restarts.
+type runtime struct {
+	cfg        *config.Effective
+	log        *slog.Logger
+	keyring    *frame.Keyring
+	generation uint64
+	seq        atomic.Uint64
+	membership *actors.MembershipState
+	openMedium OpenMedium
+	socket     string
+	ready      chan error // first result of the control socket
+	readyOnce  sync.Once
+	done       chan struct{}
+	doneOnce   sync.Once
+	shutdown   atomic.Bool // a clean stop was asked for
+	failure    atomic.Value
+}
+
+// Start brings a node up. It returns once the actors run and the control
+// socket (if any) listens; an error means nothing is left running.
+func Start(opts Options) (*Node, error) {
+	cfg := opts.Config
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("node", cfg.Local)
+	gen, err := NextGeneration(opts.StateDir, cfg.Cluster.GenerationMethod, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	keyring, err := frame.NewKeyring(cfg.Cluster.Auth)
+	if err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
+	}
+	links := make([]string, len(cfg.Links))
+	for i, l := range cfg.Links {
+		links[i] = l.Name
+	}
+	machine := membership.New(membership.Config{
+		Local: cfg.Local, Nodes: cfg.Nodes, Links: links,
+		Warntime: cfg.Warntime, Deadtime: cfg.Deadtime, Initdead: cfg.Initdead,
+	}, time.Now(), gen)
+	rt := &runtime{
+		cfg:        cfg,
+		log:        log,
+		keyring:    keyring,
+		generation: gen,
+		membership: actors.NewMembershipState(actors.MembershipInfo{
+			Cluster: cfg.Cluster.Name, Local: cfg.Local, Version: version.Short(),
+			Keepalive: cfg.Keepalive, Deadtime: cfg.Deadtime, Warntime: cfg.Warntime, Initdead: cfg.Initdead,
+		}, machine),
+		openMedium: opts.OpenMedium,
+		socket:     opts.Socket,
+		ready:      make(chan error, 1),
+		done:       make(chan struct{}),
+	}
+	if rt.openMedium == nil {
+		rt.openMedium = OpenRealMedium
+	}
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		// protoactor logs recoveries and dead letters at info; the node
+		// logs supervision itself, so only its warnings and errors pass.
+		return slog.New(levelFilter{h: log.Handler(), min: slog.LevelWarn}).With("lib", "protoactor")
+	}))
+	system.EventStream.Subscribe(func(evt any) {
+		if e, ok := evt.(*actor.SupervisorEvent); ok {
+			log.Warn("actor failed", "actor", e.Child.GetId(), "reason", fmt.Sprint(e.Reason), "directive", e.Directive.String())
+		}
+	})
+	var propsOpts []actor.PropsOption
+	if opts.Trace != nil {
+		propsOpts = trace.New(opts.Trace).PropsOptions()
+	}
+	propsOpts = append(propsOpts,
+		actor.WithSupervisor(supervision()),
+		actor.WithGuardian(actor.NewOneForOneStrategy(3, time.Minute, actor.DefaultDecider)))
+	pid, err := system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &nodeActor{rt: rt} }, propsOpts...), "node")
+	if err != nil {
+		return nil, fmt.Errorf("spawn node: %w", err)
+	}
+	n := &Node{system: system, pid: pid, rt: rt, generation: gen}
+	if rt.socket != "" {
+		select {
+		case err := <-rt.ready:
+			if err != nil {
+				n.halt()
+				return nil, err
+			}
+		case <-time.After(10 * time.Second):
+			n.halt()
+			return nil, errors.New("control socket did not open within 10s")
+		}
+	}
+	log.Info("node started", "generation", gen, "cluster", cfg.Cluster.Name, "nodes", cfg.Nodes, "links", links,
+		"keepalive", cfg.Keepalive, "deadtime", cfg.Deadtime, "warntime", cfg.Warntime, "initdead", cfg.Initdead)
+	return n, nil
+}
+
+// supervision is the node actor's policy table for its children.
+func supervision() actor.SupervisorStrategy {
+	return &actors.Policy{
+		ByName: map[string]actor.SupervisorStrategy{
+			"link":    &actors.Backoff{Initial: 100 * time.Millisecond, Max: 10 * time.Second, Reset: 30 * time.Second},
+			"control": &actors.Backoff{Initial: 200 * time.Millisecond, Max: 5 * time.Second, Reset: 30 * time.Second},
+		},
+		Default: actor.NewOneForOneStrategy(10, time.Minute, actor.DefaultDecider),
+	}
+}
+
+// Generation is this node's generation number.
+func (n *Node) Generation() uint64 { return n.generation }
+
+// Done is closed when the node has stopped, cleanly or not.
+func (n *Node) Done() <-chan struct{} { return n.rt.done }
+
+// Err says why the node stopped by itself; nil after a clean Stop or while
+// it runs.
+func (n *Node) Err() error {
+	if v := n.rt.failure.Load(); v != nil {
+		return v.(error)
+	}
+	return nil
+}
+
+// Status returns the node's view of the cluster.
+func (n *Node) Status(ctx context.Context) (*messages.ClusterStatus, error) {
+	res, err := n.request(ctx, &actors.StatusQuery{})
+	if err != nil {
+		return nil, err
+	}
+	s, ok := res.(*messages.ClusterStatus)
+	if !ok {
+		return nil, fmt.Errorf("unexpected answer %T", res)
+	}
+	return s, nil
+}
+
+func (n *Node) request(ctx context.Context, q any) (any, error) {
+	timeout := 5 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	return n.system.Root.RequestFuture(n.pid, q, timeout).Result()
+}
+
+// Events returns a channel that receives every membership event from now
+// on. Events that do not fit in the buffer are dropped, never blocking the
+// node.
+func (n *Node) Events(buffer int) <-chan *messages.MembershipEvent {
+	ch := make(chan *messages.MembershipEvent, buffer)
+	pid := n.system.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		if ev, ok := ctx.Message().(*messages.MembershipEvent); ok {
+			select {
+			case ch <- ev:
+			default:
+			}
+		}
+	}))
+	// Through the node actor, so the subscription is in place once this
+	// returns.
+	n.request(context.Background(), &actors.Subscribe{PID: pid})
+	return ch
+}
+
+// Stop announces a clean shutdown to the peers (one last heartbeat saying
+// DEAD on every link), stops every actor and waits for them.
+func (n *Node) Stop(ctx context.Context) error {
+	var err error
+	n.stopOnce.Do(func() {
+		n.rt.shutdown.Store(true)
+		if _, e := n.request(ctx, &actors.Shutdown{}); e != nil {
+			err = fmt.Errorf("announce shutdown: %w", e)
+		}
+		n.halt()
+	})
+	return err
+}
+
+// halt stops the actors without announcing anything.
+func (n *Node) halt() {
+	n.haltOnce.Do(func() {
+		n.rt.shutdown.Store(true)
+		if e := n.system.Root.PoisonFuture(n.pid).Wait(); e != nil {
+			n.rt.log.Warn("node actor did not stop cleanly", "err", e)
+		}
+		n.rt.finish()
+		n.system.Shutdown()
+	})
+}
+
+func (rt *runtime) finish() { rt.doneOnce.Do(func() { close(rt.done) }) }
+
+// nodeActor is the root actor: it spawns and supervises the children and
+// sends a heartbeat on every link each keepalive.
+type nodeActor struct {
+	rt         *runtime
+	links      []*actor.PID
+	membership *actor.PID
+	control    *actor.PID
+	ticker     *actors.Ticker
+	stopping   bool
+}
+
+// keepaliveTick is sent by the ticker every keepalive.
+type keepaliveTick struct{}
+
+// actorName makes a link name usable in an actor id.
+var unsafeActorName = regexp.MustCompile(`[^A-Za-z0-9_.:-]`)
+
+func (a *nodeActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		a.start(ctx)
+	case *actor.Restarting, *actor.Stopping:
+		a.stopping = true
+		a.ticker.Stop()
+	case *actor.Stopped:
+		a.rt.finish()
+	case *keepaliveTick:
+		a.heartbeat(ctx, messages.NodeStatus_NODE_STATUS_ACTIVE, false)
+	case *actors.StatusQuery, *actors.Subscribe:
+		ctx.Forward(a.membership)
+	case *actors.ParameterQuery:
+		v, ok := a.rt.cfg.Parameters[m.Name]
+		ctx.Respond(&messages.ParameterResponse{Name: m.Name, Value: v, Set: ok})
+	case *actors.Shutdown:
+		a.ticker.Stop()
+		a.heartbeat(ctx, messages.NodeStatus_NODE_STATUS_DEAD, true)
+		ctx.Respond(&actors.ShutdownDone{})
+	case *actor.Terminated:
+		if a.stopping || a.rt.shutdown.Load() {
+			return
+		}
+		// A child was stopped for good by its supervisor: this node can no
+		// longer do its job. Stop, so that the service manager restarts us.
+		err := fmt.Errorf("actor %s stopped after repeated failures", m.Who.GetId())
+		a.rt.failure.CompareAndSwap(nil, err)
+		a.rt.log.Error("node failing", "err", err)
+		ctx.Stop(ctx.Self())
+	}
+}
+
+func (a *nodeActor) start(ctx actor.Context) {
+	rt := a.rt
+	a.stopping = false
+	a.membership = spawn(ctx, actors.NewMembership(rt.membership, rt.log), "membership")
+	a.links = a.links[:0]
+	for _, spec := range rt.cfg.Links {
+		spec := spec
+		open := func(deliver transports.Deliver, readErr transports.ReadError) (transports.Link, error) {
+			return rt.openMedium(spec, deliver, readErr)
+		}
+		pid := spawn(ctx, actors.NewLink(actors.LinkConfig{
+			Name: spec.Name, Open: open, Keyring: rt.keyring, Membership: a.membership, Log: rt.log,
+		}), "link-"+unsafeActorName.ReplaceAllString(spec.Name, "_"))
+		a.links = append(a.links, pid)
+	}
+	if rt.socket != "" {
+		a.control = spawn(ctx, actors.NewControl(actors.ControlConfig{
+			Socket: rt.socket, Log: rt.log,
+			Ready: func(err error) { rt.readyOnce.Do(func() { rt.ready <- err }) },
+		}), "control")
+	}
+	// Say hello at once rather than one keepalive from now.
+	a.heartbeat(ctx, messages.NodeStatus_NODE_STATUS_ACTIVE, false)
+	a.ticker = actors.Every(ctx.ActorSystem(), rt.cfg.Keepalive, ctx.Self(), &keepaliveTick{})
+}
+
+func spawn(ctx actor.Context, p actor.Producer, name string) *actor.PID {
+	pid, err := ctx.SpawnNamed(actor.PropsFromProducer(p), name)
+	if err != nil {
+		// Names are unique by construction; a clash is a bug.
+		panic(fmt.Errorf("spawn %s: %w", name, err))
+	}
+	return pid
+}
+
+// heartbeat seals one heartbeat and hands it to every link. With wait, it
+// waits (bounded) until every link has sent it: the last heartbeat of a
+// clean shutdown must leave before the links close.
+func (a *nodeActor) heartbeat(ctx actor.Context, status messages.NodeStatus, wait bool) {
+	rt := a.rt
+	env := &messages.Envelope{
+		Cluster:          rt.cfg.Cluster.Name,
+		Sender:           rt.cfg.Local,
+		Generation:       rt.generation,
+		Sequence:         rt.seq.Add(1),
+		SendTimeUnixNano: time.Now().UnixNano(),
+		Body: &messages.Envelope_Heartbeat{Heartbeat: &messages.Heartbeat{
+			Status:     status,
+			DeadtimeMs: uint32(rt.cfg.Deadtime.Milliseconds()),
+		}},
+	}
+	data, err := rt.keyring.Seal(env)
+	if err != nil {
+		rt.log.Error("cannot seal heartbeat", "err", err)
+		return
+	}
+	msg := &actors.SendFrame{Data: data}
+	if !wait {
+		for _, l := range a.links {
+			ctx.Send(l, msg)
+		}
+		return
+	}
+	futures := make([]*actor.Future, len(a.links))
+	for i, l := range a.links {
+		futures[i] = ctx.RequestFuture(l, msg, time.Second)
+	}
+	for _, f := range futures {
+		f.Wait()
+	}
+}
+
+// OpenRealMedium opens the medium of a link.
+func OpenRealMedium(spec config.LinkSpec, deliver transports.Deliver, readErr transports.ReadError) (transports.Link, error) {
+	switch m := spec.Link.GetMedium().(type) {
+	case *messages.Link_Ucast:
+		cfg := transports.UcastConfig{Dev: m.Ucast.Dev, Port: uint16(spec.Port)}
+		if m.Ucast.Bind != "" {
+			a, err := netip.ParseAddr(m.Ucast.Bind)
+			if err != nil {
+				return nil, err
+			}
+			cfg.Bind = a
+		}
+		for _, p := range m.Ucast.Peers {
+			a, err := netip.ParseAddr(p)
+			if err != nil {
+				return nil, err
+			}
+			cfg.Peers = append(cfg.Peers, a)
+		}
+		return transports.OpenUcast(cfg, deliver, readErr)
+	}
+	return nil, fmt.Errorf("%s links are not supported yet", spec.Kind())
+}
+
+// levelFilter drops records below min, whatever the wrapped handler
+// accepts.
+type levelFilter struct {
+	h   slog.Handler
+	min slog.Level
+}
+
+func (f levelFilter) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= f.min && f.h.Enabled(ctx, l)
+}
+func (f levelFilter) Handle(ctx context.Context, r slog.Record) error { return f.h.Handle(ctx, r) }
+func (f levelFilter) WithAttrs(as []slog.Attr) slog.Handler {
+	return levelFilter{h: f.h.WithAttrs(as), min: f.min}
+}
+func (f levelFilter) WithGroup(g string) slog.Handler {
+	return levelFilter{h: f.h.WithGroup(g), min: f.min}
+}

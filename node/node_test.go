@@ -1,0 +1,327 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/hanode/hanode/messages"
+	"github.com/hanode/hanode/node/config"
+	"github.com/hanode/hanode/node/control"
+	"github.com/hanode/hanode/transports"
+)
+
+// loopbackCluster is a cluster of n nodes on 127.0.0.1..n sharing one UDP
+// port, as `hanode demo` runs it.
+func loopbackCluster(t *testing.T, n int, keepalive, deadtime string) (*messages.Cluster, []string) {
+	t.Helper()
+	port := freeUDPPort(t, n)
+	c := &messages.Cluster{
+		Name:    "test",
+		Timing:  &messages.Timing{Keepalive: keepalive, Deadtime: deadtime, Initdead: "10s"},
+		UdpPort: proto.Uint32(uint32(port)),
+		Auth: &messages.Auth{ActiveKey: proto.Uint32(1), Keys: []*messages.AuthKey{
+			{Id: 1, Method: messages.AuthMethod_AUTH_METHOD_SHA256, Secret: "test-secret"},
+		}},
+	}
+	var addrs []string
+	for i := 1; i <= n; i++ {
+		c.Nodes = append(c.Nodes, &messages.Node{Name: fmt.Sprintf("n%d", i)})
+		addrs = append(addrs, fmt.Sprintf("127.0.0.%d", i))
+	}
+	return c, addrs
+}
+
+// nodeConfig resolves c for node i (1-based), bound to its own loopback
+// address.
+func nodeConfig(t *testing.T, c *messages.Cluster, addrs []string, i int) *config.Effective {
+	t.Helper()
+	c = proto.Clone(c).(*messages.Cluster)
+	c.Links = []*messages.Link{{Name: "lo", Medium: &messages.Link_Ucast{Ucast: &messages.Ucast{Bind: addrs[i-1], Peers: addrs}}}}
+	l := config.NewLoaded(config.FormatNative, "test")
+	l.Cluster = c
+	eff, err := config.Resolve(l, fmt.Sprintf("n%d", i))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eff
+}
+
+func freeUDPPort(t *testing.T, n int) int {
+	t.Helper()
+	for try := 0; try < 20; try++ {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := c.LocalAddr().(*net.UDPAddr).Port
+		c.Close()
+		ok := true
+		for i := 1; i <= n && ok; i++ {
+			d, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, byte(i)), Port: port})
+			if err != nil {
+				ok = false
+				continue
+			}
+			d.Close()
+		}
+		if ok {
+			return port
+		}
+	}
+	t.Fatal("no free UDP port")
+	return 0
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func startNode(t *testing.T, eff *config.Effective, opts Options) *Node {
+	t.Helper()
+	opts.Config = eff
+	if opts.StateDir == "" {
+		opts.StateDir = t.TempDir()
+	}
+	if opts.Log == nil {
+		opts.Log = testLogger(t)
+	}
+	n, err := Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Stop(context.Background()) })
+	return n
+}
+
+// waitStatus polls the node's status until cond holds, within timeout.
+func waitStatus(t *testing.T, n *Node, timeout time.Duration, what string, cond func(*messages.ClusterStatus) bool) *messages.ClusterStatus {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last *messages.ClusterStatus
+	for time.Now().Before(deadline) {
+		s, err := n.Status(context.Background())
+		if err == nil {
+			last = s
+			if cond(s) {
+				return s
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%s: not reached within %v; last status: %v", what, timeout, last)
+	return nil
+}
+
+func nodeStatus(s *messages.ClusterStatus, name string) messages.NodeStatus {
+	for _, n := range s.Nodes {
+		if n.Name == name {
+			return n.Status
+		}
+	}
+	return messages.NodeStatus_NODE_STATUS_UNSPECIFIED
+}
+
+func allActive(s *messages.ClusterStatus) bool {
+	for _, n := range s.Nodes {
+		if n.Status != messages.NodeStatus_NODE_STATUS_ACTIVE {
+			return false
+		}
+	}
+	return true
+}
+
+func TestTwoNodesSeeEachOtherAndCleanStopIsImmediate(t *testing.T) {
+	c, addrs := loopbackCluster(t, 2, "100ms", "2s")
+	n1 := startNode(t, nodeConfig(t, c, addrs, 1), Options{})
+	n2 := startNode(t, nodeConfig(t, c, addrs, 2), Options{})
+	events := n1.Events(100)
+	s := waitStatus(t, n1, 5*time.Second, "n2 active on n1", allActive)
+	waitStatus(t, n2, 5*time.Second, "n1 active on n2", allActive)
+	if g := s.Nodes[1].Generation; g != n2.Generation() {
+		t.Fatalf("n1 sees generation %d of n2, which has %d", g, n2.Generation())
+	}
+	// A clean stop is seen at once, long before the 2s deadtime.
+	stopped := time.Now()
+	if err := n2.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case ev := <-events:
+			if ev.Node == "n2" && ev.Status == messages.NodeStatus_NODE_STATUS_DEAD && ev.Kind == messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_STATUS {
+				if d := time.Since(stopped); d > time.Second {
+					t.Fatalf("clean stop seen after %v", d)
+				}
+				if !strings.Contains(ev.Reason, "shut down cleanly") {
+					t.Fatalf("reason %q", ev.Reason)
+				}
+				return
+			}
+		case <-time.After(3 * time.Second):
+			t.Fatal("n1 did not see n2 stop")
+		}
+	}
+}
+
+func TestSilentNodeIsDeclaredDeadAfterDeadtime(t *testing.T) {
+	c, addrs := loopbackCluster(t, 2, "50ms", "300ms")
+	n1 := startNode(t, nodeConfig(t, c, addrs, 1), Options{})
+	n2 := startNode(t, nodeConfig(t, c, addrs, 2), Options{})
+	waitStatus(t, n1, 5*time.Second, "all active", allActive)
+	events := n1.Events(100)
+	// Stop n2 without a word, as a crash would.
+	n2.halt()
+	select {
+	case ev := <-waitFor(events, func(ev *messages.MembershipEvent) bool {
+		return ev.Node == "n2" && ev.Kind == messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_STATUS && ev.Status == messages.NodeStatus_NODE_STATUS_DEAD
+	}):
+		if d := ev.Silence.AsDuration(); d < 300*time.Millisecond || d > 400*time.Millisecond {
+			t.Fatalf("declared dead after %v of silence, deadtime 300ms", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("n2 never declared dead")
+	}
+}
+
+func waitFor(ch <-chan *messages.MembershipEvent, match func(*messages.MembershipEvent) bool) <-chan *messages.MembershipEvent {
+	out := make(chan *messages.MembershipEvent, 1)
+	go func() {
+		deadline := time.After(10 * time.Second)
+		for {
+			select {
+			case ev := <-ch:
+				if match(ev) {
+					out <- ev
+					return
+				}
+			case <-deadline:
+				return
+			}
+		}
+	}()
+	return out
+}
+
+// panicky wraps a medium whose Send panics while armed, as a buggy driver
+// would.
+type panicky struct {
+	transports.Link
+	armed *atomic.Bool
+}
+
+func (p panicky) Send(b []byte) error {
+	if p.armed.CompareAndSwap(true, false) {
+		panic("driver bug")
+	}
+	return p.Link.Send(b)
+}
+
+func TestPanickingLinkIsRestartedAndViewSurvives(t *testing.T) {
+	c, addrs := loopbackCluster(t, 2, "50ms", "1s")
+	var armed atomic.Bool
+	var opens atomic.Int32
+	open := func(spec config.LinkSpec, deliver transports.Deliver, readErr transports.ReadError) (transports.Link, error) {
+		opens.Add(1)
+		l, err := OpenRealMedium(spec, deliver, readErr)
+		if err != nil {
+			return nil, err
+		}
+		return panicky{Link: l, armed: &armed}, nil
+	}
+	n1 := startNode(t, nodeConfig(t, c, addrs, 1), Options{OpenMedium: open})
+	startNode(t, nodeConfig(t, c, addrs, 2), Options{})
+	before := waitStatus(t, n1, 5*time.Second, "all active", allActive)
+	events := n1.Events(100)
+	armed.Store(true)
+	// The link actor panics on its next send, is restarted after the
+	// backoff and opens its medium again.
+	deadline := time.Now().Add(5 * time.Second)
+	for opens.Load() < 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if opens.Load() < 2 {
+		t.Fatal("link not reopened after the panic")
+	}
+	after := waitStatus(t, n1, 5*time.Second, "own link up again", func(s *messages.ClusterStatus) bool {
+		return s.Nodes[0].Links[0].Status == messages.LinkStatus_LINK_STATUS_UP && allActive(s)
+	})
+	// The view survived: n2 stayed active throughout, same generation, and
+	// its status did not change since before the panic.
+	if !proto.Equal(after.Nodes[1].Since, before.Nodes[1].Since) || after.Nodes[1].Generation != before.Nodes[1].Generation {
+		t.Fatalf("n2's state changed: before %v after %v", before.Nodes[1], after.Nodes[1])
+	}
+	for len(events) > 0 {
+		ev := <-events
+		if ev.Node == "n2" && ev.Kind == messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_STATUS {
+			t.Fatalf("n2 changed status while n1's link restarted: %v", ev.Reason)
+		}
+	}
+}
+
+func TestControlSocketServesStatusAndParameters(t *testing.T) {
+	c, addrs := loopbackCluster(t, 2, "100ms", "1s")
+	sock := filepath.Join(t.TempDir(), "hanode.sock")
+	startNode(t, nodeConfig(t, c, addrs, 1), Options{Socket: sock})
+	cl := &control.Client{Path: sock}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := cl.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.LocalNode != "n1" || len(s.Nodes) != 2 || s.Nodes[1].Status != messages.NodeStatus_NODE_STATUS_INIT {
+		t.Fatalf("status %v", s)
+	}
+	p, err := cl.Parameter(ctx, "keepalive")
+	if err != nil || p.Value != "100ms" || !p.Set {
+		t.Fatalf("keepalive parameter: %v %v", p, err)
+	}
+	if p, _ := cl.Parameter(ctx, "nosuch"); p.Set {
+		t.Fatal("unknown parameter set")
+	}
+	// A second node on the same socket is refused, the first keeps it.
+	_, err = Start(Options{Config: nodeConfig(t, c, addrs, 2), StateDir: t.TempDir(), Socket: sock, Log: testLogger(t)})
+	if !errors.Is(err, control.ErrInUse) {
+		t.Fatalf("second node on the socket: %v", err)
+	}
+	if _, err := cl.Status(ctx); err != nil {
+		t.Fatal("first node lost its socket:", err)
+	}
+}
+
+func TestGenerationIncrementsAcrossStarts(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	for want := uint64(1); want <= 3; want++ {
+		g, err := NextGeneration(dir, messages.GenerationMethod_GENERATION_METHOD_FILE, time.Now())
+		if err != nil || g != want {
+			t.Fatalf("generation %d %v, want %d", g, err, want)
+		}
+	}
+	now := time.Unix(1_800_000_000, 0)
+	g, err := NextGeneration(dir, messages.GenerationMethod_GENERATION_METHOD_TIME, now)
+	if err != nil || g != 1_800_000_000 {
+		t.Fatalf("time generation %d %v", g, err)
+	}
+	g, _ = NextGeneration(dir, messages.GenerationMethod_GENERATION_METHOD_TIME, now)
+	if g != 1_800_000_001 {
+		t.Fatalf("time generation must still grow when the clock does not: %d", g)
+	}
+	os.WriteFile(filepath.Join(dir, generationFile), []byte("garbage\n"), 0o600)
+	if _, err := NextGeneration(dir, messages.GenerationMethod_GENERATION_METHOD_FILE, now); err == nil || !strings.Contains(err.Error(), "not a generation number") {
+		t.Fatalf("corrupt file: %v", err)
+	}
+}

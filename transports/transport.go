@@ -1,0 +1,45 @@
+// Package transports moves frames between nodes over the heartbeat media:
+// UDP unicast (and, later, broadcast, multicast and serial lines).
+//
+// A Link owns one socket or device. It knows nothing of frames, keys or
+// membership: it sends byte slices to every peer of the medium and hands
+// every datagram it receives to a callback, from a reader goroutine of its
+// own. The link actor (package actors) is the only user of a Link.
+package transports
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Packet is one datagram (or serial frame) received on a link.
+type Packet struct {
+	// Data is owned by the receiver of the Packet.
+	Data []byte
+	// From is the sender's address; zero for serial links.
+	From netip.AddrPort
+	// At is when the packet was read, as close to the I/O as possible.
+	At time.Time
+}
+
+// Deliver receives packets. It is called from the link's reader goroutine,
+// never concurrently with itself, and must not block for long.
+type Deliver func(Packet)
+
+// ReadError reports a failed read that the reader survived (the link keeps
+// reading). Called from the reader goroutine.
+type ReadError func(error)
+
+// Link is an open heartbeat medium.
+type Link interface {
+	// Send transmits b to every peer of the medium. It returns the first
+	// error after trying every peer. Send is called from one goroutine at a
+	// time (the link actor).
+	Send(b []byte) error
+	// Close stops the reader goroutine and releases the socket. After Close
+	// returns, Deliver is not called again.
+	Close() error
+}
+
+// maxDatagram is the largest UDP payload read.
+const maxDatagram = 65535
