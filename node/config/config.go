@@ -141,7 +141,9 @@ func (l *Loaded) Errorf(field, format string, args ...any) *Error {
 	} else if l.Format == FormatNative {
 		e.File = l.Origin
 	} else if f, ok := l.Files["ha.cf"]; ok {
-		e.File = f
+		// A Heartbeat user knows directives, not field paths: name the
+		// file alone.
+		e.File, e.Field = f, ""
 	}
 	return e
 }

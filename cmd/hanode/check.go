@@ -1,0 +1,134 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hanode/hanode/messages"
+	"github.com/hanode/hanode/node/config"
+	"github.com/hanode/hanode/node/config/hacf"
+	"github.com/hanode/hanode/node/version"
+)
+
+func newCheckCommand() *cobra.Command {
+	f := &configFlags{}
+	c := &cobra.Command{
+		Use:   "check",
+		Short: "Validate a configuration and print a summary",
+		Long: `Validate a configuration (--config FILE or --hacf DIR) and print a short
+summary. Every problem is printed on its own line naming the file and line,
+or the field; the exit code is 0 when the configuration is valid, 2 when not.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return f.check(cmd.OutOrStdout())
+		},
+	}
+	f.register(c)
+	return c
+}
+
+func (f *configFlags) check(out io.Writer) error {
+	l, err := f.load()
+	if err != nil {
+		return configError(err)
+	}
+	// Without --name, validate the cluster as such and only warn when this
+	// machine is not one of its nodes: check often runs on an admin host.
+	local := ""
+	if f.name != "" {
+		local = strings.ToLower(f.name)
+	}
+	eff, err := config.Resolve(l, local)
+	if err != nil {
+		return configError(err)
+	}
+	if local == "" {
+		if host, err := f.nodeName(); err == nil && !contains(eff.Nodes, host) {
+			eff.Warnings = append(eff.Warnings, config.Warning{Msg: fmt.Sprintf("this machine (%s) is not a node of this cluster; use --name to check for another node", host)})
+		}
+	}
+	printSummary(out, l, eff)
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func printSummary(out io.Writer, l *config.Loaded, eff *config.Effective) {
+	c := eff.Cluster
+	fmt.Fprintf(out, "%s: valid (%s configuration)\n", l.Origin, l.Format)
+	fmt.Fprintf(out, "cluster %s: %d node(s): %s\n", c.Name, len(eff.Nodes), strings.Join(eff.Nodes, ", "))
+	fmt.Fprintf(out, "timing: keepalive %v, warntime %v, deadtime %v, initdead %v\n", eff.Keepalive, eff.Warntime, eff.Deadtime, eff.Initdead)
+	for _, s := range eff.Links {
+		fmt.Fprintf(out, "link %s: %s\n", s.Name, describeLink(s))
+	}
+	a := c.Auth
+	var keys []string
+	for _, k := range a.Keys {
+		keys = append(keys, fmt.Sprintf("%d (%s)", k.Id, config.MethodName(k.Method)))
+	}
+	fmt.Fprintf(out, "auth: key %d signs; accepted keys: %s\n", a.GetActiveKey(), strings.Join(keys, ", "))
+	fmt.Fprintf(out, "resource groups: %d\n", len(c.Groups))
+	for _, w := range eff.Warnings {
+		fmt.Fprintf(out, "warning: %s\n", w)
+	}
+}
+
+func describeLink(s config.LinkSpec) string {
+	switch m := s.Link.GetMedium().(type) {
+	case *messages.Link_Ucast:
+		dev := m.Ucast.Dev
+		if dev == "" {
+			dev = "any device"
+		}
+		bind := ""
+		if m.Ucast.Bind != "" {
+			bind = " from " + m.Ucast.Bind
+		}
+		return fmt.Sprintf("ucast on %s%s to %s, port %d", dev, bind, strings.Join(m.Ucast.Peers, ", "), s.Port)
+	case *messages.Link_Bcast:
+		return fmt.Sprintf("bcast on %s, port %d", m.Bcast.Dev, s.Port)
+	case *messages.Link_Mcast:
+		return fmt.Sprintf("mcast on %s to %s:%d ttl %d", m.Mcast.Dev, m.Mcast.Group, m.Mcast.Port, m.Mcast.Ttl)
+	case *messages.Link_Serial:
+		return fmt.Sprintf("serial %s at %d baud", m.Serial.Device, s.Baud)
+	}
+	return "?"
+}
+
+func newConfigCommand() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "config",
+		Short: "Configuration tools",
+	}
+	c.AddCommand(&cobra.Command{
+		Use:   "convert DIR",
+		Short: "Print the native configuration equivalent to a Heartbeat /etc/ha.d",
+		Long: `Read a Heartbeat configuration directory (ha.cf, haresources, authkeys) and
+print the equivalent native configuration (protobuf text format) on standard
+output. The output holds the keys of authkeys: store it with mode 0600.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := hacf.Load(args[0])
+			if err != nil {
+				return configError(err)
+			}
+			header := fmt.Sprintf("hanode native configuration, converted by %s\nfrom %s.\nIt holds secret keys: keep it mode 0600.", version.String(), args[0])
+			for _, w := range l.Warnings {
+				header += "\nnote: " + w.String()
+			}
+			cmd.OutOrStdout().Write(config.MarshalNative(l.Cluster, header))
+			return nil
+		},
+	})
+	return c
+}

@@ -1,0 +1,269 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// hanodeBin is the hanode binary built once for the tests that run it as a
+// real process.
+var hanodeBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "hanode-test-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	hanodeBin = filepath.Join(dir, "hanode")
+	build := exec.Command("go", "build", "-o", hanodeBin, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building hanode:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// runCLI runs the command in-process and returns its exit code and output.
+func runCLI(args ...string) (int, string, string) {
+	var out, errOut bytes.Buffer
+	code := run(append([]string{"hanode"}, args...), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := runCLI("version")
+	if code != 0 || !strings.HasPrefix(out, "hanode ") || !strings.Contains(out, "go1.") {
+		t.Fatalf("version: %d %q", code, out)
+	}
+}
+
+func TestUsageErrorsExit2(t *testing.T) {
+	for _, args := range [][]string{
+		{"nosuchcommand"},
+		{"run", "--nosuchflag"},
+		{"check", "--config", "a", "--hacf", "b"},
+		{"config", "convert"},
+		{"run", "--metrics", ":9100", "--config", "/nonexistent"},
+	} {
+		code, _, errOut := runCLI(args...)
+		if code != 2 || !strings.HasPrefix(errOut, "hanode: ") {
+			t.Errorf("%v: exit %d, stderr %q", args, code, errOut)
+		}
+	}
+}
+
+// writeNative writes a native configuration; secret files must be 0600.
+func writeNative(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "cluster.textproto")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const goodNative = `
+name: "t"
+nodes { name: "n1" }
+nodes { name: "n2" }
+timing { keepalive: "100ms" deadtime: "1s" initdead: "10s" }
+links { ucast { bind: "127.0.0.1" peers: ["127.0.0.1", "127.0.0.2"] } }
+auth { active_key: 1 keys { id: 1 method: AUTH_METHOD_SHA256 secret: "k" } }
+`
+
+func TestCheck(t *testing.T) {
+	p := writeNative(t, goodNative)
+	code, out, errOut := runCLI("check", "--config", p, "--name", "n1")
+	if code != 0 || !strings.Contains(out, "valid") || !strings.Contains(out, "n1, n2") {
+		t.Fatalf("check: %d %q %q", code, out, errOut)
+	}
+	bad := writeNative(t, strings.Replace(goodNative, `deadtime: "1s"`, `deadtime: "150ms"`, 1))
+	code, _, errOut = runCLI("check", "--config", bad)
+	if code != 2 || !strings.Contains(errOut, bad+": timing.deadtime: deadtime (150ms) must be more than twice the keepalive (100ms)") {
+		t.Fatalf("bad deadtime: %d %q", code, errOut)
+	}
+	syntax := writeNative(t, "name: \"t\"\nnodes { nmae: \"n1\" }\n")
+	code, _, errOut = runCLI("check", "--config", syntax)
+	if code != 2 || !strings.Contains(errOut, syntax+":2: ") || strings.Count(errOut, "\n") != 1 {
+		t.Fatalf("syntax error: %d %q", code, errOut)
+	}
+	open := filepath.Join(t.TempDir(), "open.textproto")
+	os.WriteFile(open, []byte(goodNative), 0o644)
+	code, _, errOut = runCLI("check", "--config", open)
+	if code != 2 || !strings.Contains(errOut, "chmod 600") {
+		t.Fatalf("world-readable secrets: %d %q", code, errOut)
+	}
+	code, _, errOut = runCLI("check", "--config", "/nonexistent/cluster.textproto")
+	if code != 2 || !strings.Contains(errOut, "/nonexistent/cluster.textproto: cannot read configuration") {
+		t.Fatalf("missing file: %d %q", code, errOut)
+	}
+}
+
+func TestStatusWhenNotRunning(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "none.sock")
+	code, _, errOut := runCLI("status", "--socket", sock)
+	if code != 1 || !strings.Contains(errOut, "not running") {
+		t.Fatalf("status: %d %q", code, errOut)
+	}
+	// cl_status hbstatus answers "stopped" with exit 1, as Heartbeat's.
+	code, out, _ := runCLI("cl_status", "--socket", sock, "hbstatus")
+	if code != 1 || out != "Heartbeat is stopped on this machine.\n" {
+		t.Fatalf("hbstatus: %d %q", code, out)
+	}
+}
+
+func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real processes for a few seconds")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	out, err := exec.CommandContext(ctx, hanodeBin, "demo").CombinedOutput()
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, out)
+	}
+	for _, want := range []string{"every node sees every node active", "SIGKILL node3", "node1 declares node3 dead", "node2 declares node3 dead", "done"} {
+		if !bytes.Contains(out, []byte(want)) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Fatalf("demo took %v", d)
+	}
+}
+
+// proc is a hanode process started by a test, killed by PID at cleanup.
+type proc struct {
+	cmd  *exec.Cmd
+	out  *bytes.Buffer
+	done chan error
+}
+
+func startProc(t *testing.T, bin string, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(bin, args...), out: &bytes.Buffer{}, done: make(chan error, 1)}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("output of %v:\n%s", args, p.out.String())
+		}
+	})
+	return p
+}
+
+// waitCLI runs hanode with args until its output satisfies ok, within
+// timeout.
+func waitCLI(t *testing.T, timeout time.Duration, ok func(code int, out string) bool, args ...string) (int, string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var code int
+	var out string
+	for time.Now().Before(deadline) {
+		code, out, _ = runCLI(args...)
+		if ok(code, out) {
+			return code, out
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%v: last exit %d output %q, not what was waited for within %v", args, code, out, timeout)
+	return 0, ""
+}
+
+func freeLoopbackPort(t *testing.T) int {
+	t.Helper()
+	for i := 0; i < 20; i++ {
+		a, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := a.LocalAddr().(*net.UDPAddr).Port
+		a.Close()
+		if b, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2), Port: port}); err == nil {
+			b.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+// TestRunStatusClStatusAndCleanStop runs two real nodes on loopback and
+// drives them with status, cl_status (through a link named cl_status) and
+// SIGTERM.
+func TestRunStatusClStatusAndCleanStop(t *testing.T) {
+	dir := t.TempDir()
+	port := freeLoopbackPort(t)
+	socks := map[string]string{}
+	var procs []*proc
+	for i, name := range []string{"n1", "n2"} {
+		addr := fmt.Sprintf("127.0.0.%d", i+1)
+		cfg := strings.Replace(goodNative, `bind: "127.0.0.1"`, fmt.Sprintf("bind: %q", addr), 1) + fmt.Sprintf("udp_port: %d\n", port)
+		p := filepath.Join(dir, name+".textproto")
+		os.WriteFile(p, []byte(cfg), 0o600)
+		socks[name] = filepath.Join(dir, name+".sock")
+		procs = append(procs, startProc(t, hanodeBin, "run", "--config", p, "--name", name,
+			"--state-dir", filepath.Join(dir, name+"-state"), "--socket", socks[name]))
+	}
+	waitCLI(t, 10*time.Second, func(code int, out string) bool { return code == 0 && out == "active\n" },
+		"cl_status", "--socket", socks["n1"], "nodestatus", "n2")
+	code, out, _ := runCLI("status", "--socket", socks["n1"])
+	if code != 0 || !strings.Contains(out, "n2") || !strings.Contains(out, "active") {
+		t.Fatalf("status: %d %q", code, out)
+	}
+	code, out, _ = runCLI("status", "--json", "--socket", socks["n1"])
+	if code != 0 || !strings.Contains(out, `"local_node": "n1"`) {
+		t.Fatalf("status --json: %d %q", code, out)
+	}
+
+	// The binary called through a link named cl_status is cl_status.
+	link := filepath.Join(dir, "cl_status")
+	if err := os.Symlink(hanodeBin, link); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(link, "listnodes")
+	cmd.Env = append(os.Environ(), "HANODE_SOCKET="+socks["n2"])
+	got, err := cmd.Output()
+	if err != nil || string(got) != "n1\nn2\n" {
+		t.Fatalf("cl_status link listnodes: %v %q", err, got)
+	}
+
+	// SIGTERM: clean exit 0, socket removed, the peer sees it dead at once.
+	procs[1].cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-procs[1].done:
+		procs[1].done <- err // for the cleanup
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, procs[1].out)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no exit after SIGTERM")
+	}
+	if _, err := os.Stat(socks["n2"]); !os.IsNotExist(err) {
+		t.Fatalf("socket left behind: %v", err)
+	}
+	code, out = waitCLI(t, 900*time.Millisecond, func(code int, out string) bool { return out == "dead\n" },
+		"cl_status", "--socket", socks["n1"], "nodestatus", "n2")
+	if code != 1 {
+		t.Fatalf("nodestatus of a dead node exits %d", code)
+	}
+}

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hanode/hanode/node"
+	"github.com/hanode/hanode/node/control"
+	"github.com/hanode/hanode/node/logging"
+)
+
+type runFlags struct {
+	configFlags
+	stateDir  string
+	socket    string
+	trace     string
+	logFormat string
+	metrics   string
+}
+
+func newRunCommand() *cobra.Command {
+	f := &runFlags{}
+	c := &cobra.Command{
+		Use:   "run",
+		Short: "Run the node daemon in the foreground",
+		Long: `Run this machine's node of the cluster in the foreground until SIGTERM or
+SIGINT, which stop it cleanly: its peers are told at once, without waiting
+for deadtime.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return f.run(cmd.ErrOrStderr()) },
+	}
+	f.register(c)
+	c.Flags().StringVar(&f.stateDir, "state-dir", node.DefaultStateDir, "`DIR` for state that survives restarts (the generation number)")
+	c.Flags().StringVar(&f.socket, "socket", control.DefaultSocket, "control socket `PATH`")
+	c.Flags().StringVar(&f.trace, "trace", "", "write one JSON line per actor message to `FILE` (--trace alone: standard error)")
+	c.Flags().Lookup("trace").NoOptDefVal = "-"
+	c.Flags().StringVar(&f.logFormat, "log-format", "text", "log format on standard error: text or json")
+	c.Flags().StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on `ADDR` (not supported yet)")
+	return c
+}
+
+func (f *runFlags) run(stderr io.Writer) error {
+	if f.metrics != "" {
+		return usagef("--metrics is not supported yet")
+	}
+	if f.logFormat != "text" && f.logFormat != "json" {
+		return usagef("--log-format %q: use text or json", f.logFormat)
+	}
+	eff, err := f.resolve()
+	if err != nil {
+		return err
+	}
+	level := new(slog.LevelVar)
+	log, closeLogs, warns, err := logging.New(logging.Options{Format: f.logFormat, Stderr: stderr, Config: eff.Cluster.Logging, Level: level})
+	if err != nil {
+		return usageError(err)
+	}
+	defer closeLogs()
+	for _, w := range eff.Warnings {
+		log.Warn("configuration: " + w.String())
+	}
+	for _, w := range warns {
+		log.Warn(w)
+	}
+	var traceOut io.Writer
+	switch f.trace {
+	case "":
+	case "-":
+		traceOut = stderr
+	default:
+		tf, err := os.OpenFile(f.trace, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return usagef("--trace: %v", err)
+		}
+		defer tf.Close()
+		traceOut = tf
+	}
+
+	// Signals are caught before the node starts, so that a SIGTERM during
+	// start-up still stops it cleanly.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
+	defer signal.Stop(sigs)
+
+	n, err := node.Start(node.Options{Config: eff, StateDir: f.stateDir, Socket: f.socket, Log: log, Trace: traceOut})
+	if err != nil {
+		return failure(err)
+	}
+	for {
+		select {
+		case <-n.Done():
+			return failure(fmt.Errorf("node stopped: %v", n.Err()))
+		case sig := <-sigs:
+			switch sig {
+			case syscall.SIGTERM, syscall.SIGINT:
+				log.Info("stopping", "signal", sig.String())
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				err := n.Stop(ctx)
+				cancel()
+				if err != nil {
+					return failure(err)
+				}
+				log.Info("stopped")
+				return nil
+			case syscall.SIGHUP:
+				log.Warn("SIGHUP: reloading the configuration is not supported yet; restart hanode to apply changes")
+			case syscall.SIGUSR1:
+				level.Set(level.Level() - 4)
+				log.Info("log level lowered", "level", level.Level().String())
+			case syscall.SIGUSR2:
+				level.Set(min(level.Level()+4, slog.LevelError))
+				log.Info("log level raised", "level", level.Level().String())
+			}
+		}
+	}
+}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hanode/hanode/node/clstatus"
+	"github.com/hanode/hanode/node/control"
+	"github.com/hanode/hanode/node/statusview"
+	"github.com/hanode/hanode/node/version"
+)
+
+// socketEnv names the control socket for the commands that talk to a node,
+// where a flag is not available (cl_status invoked through its link).
+const socketEnv = "HANODE_SOCKET"
+
+func defaultSocket() string {
+	if s := os.Getenv(socketEnv); s != "" {
+		return s
+	}
+	return control.DefaultSocket
+}
+
+func newStatusCommand() *cobra.Command {
+	var socket string
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "status",
+		Short: "Show the cluster as this node sees it",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			s, err := (&control.Client{Path: socket}).Status(ctx)
+			if err != nil {
+				return failure(err)
+			}
+			if asJSON {
+				return statusview.JSON(cmd.OutOrStdout(), s)
+			}
+			statusview.Table(cmd.OutOrStdout(), s)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&socket, "socket", defaultSocket(), "control socket `PATH` of the node (env "+socketEnv+")")
+	c.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON (protojson of hanode.v1.ClusterStatus)")
+	return c
+}
+
+// clStatusTimeout is cl_status's overall limit, as Heartbeat's alarm(5).
+const clStatusTimeout = 5 * time.Second
+
+func newClStatusCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "cl_status SUB-COMMAND [options] [args]",
+		Short: "Heartbeat's cl_status: same sub-commands, output and exit codes",
+		Long: `Heartbeat's cl_status against this node: hbstatus, listnodes, nodestatus,
+nodetype, listhblinks, hblinkstatus, clientstatus, rscstatus, hbparameter.
+The node's socket is --socket PATH (first argument) or $` + socketEnv + `.
+Run 'hanode cl_status' alone for the list of sub-commands.`,
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			socket := defaultSocket()
+			if len(args) > 0 && (args[0] == "--socket" || strings.HasPrefix(args[0], "--socket=")) {
+				if v, ok := strings.CutPrefix(args[0], "--socket="); ok {
+					socket, args = v, args[1:]
+				} else if len(args) > 1 {
+					socket, args = args[1], args[2:]
+				} else {
+					return exitCode(clstatus.ParameterError)
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), clStatusTimeout)
+			defer cancel()
+			code := clstatus.Run(ctx, args, &control.Client{Path: socket}, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			if code != 0 {
+				return exitCode(code)
+			}
+			return nil
+		},
+	}
+}
+
+func newVersionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version, commit and Go version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			cmd.Println(version.String())
+		},
+	}
+}

@@ -1,0 +1,154 @@
+package clstatus
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/hanode/hanode/messages"
+)
+
+type fakeClient struct {
+	status *messages.ClusterStatus
+	params map[string]string
+	err    error
+}
+
+func (f *fakeClient) Status(context.Context) (*messages.ClusterStatus, error) {
+	return f.status, f.err
+}
+
+func (f *fakeClient) Parameter(_ context.Context, name string) (*messages.ParameterResponse, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
+	v, ok := f.params[name]
+	return &messages.ParameterResponse{Name: name, Value: v, Set: ok}, nil
+}
+
+func link(name string, up bool) *messages.LinkState {
+	st := messages.LinkStatus_LINK_STATUS_DEAD
+	if up {
+		st = messages.LinkStatus_LINK_STATUS_UP
+	}
+	return &messages.LinkState{Name: name, Status: st}
+}
+
+// cluster: node1 (local, active), node2 (active, eth1 dead), node3 (dead),
+// and a ping node.
+func cluster() *fakeClient {
+	normal, ping := messages.NodeType_NODE_TYPE_NORMAL, messages.NodeType_NODE_TYPE_PING
+	return &fakeClient{
+		status: &messages.ClusterStatus{
+			Version: "1.0.0",
+			Nodes: []*messages.NodeState{
+				{Name: "node1", Type: normal, Status: messages.NodeStatus_NODE_STATUS_ACTIVE, Local: true, Links: []*messages.LinkState{link("eth0", true), link("eth1", true)}},
+				{Name: "node2", Type: normal, Status: messages.NodeStatus_NODE_STATUS_ACTIVE, Links: []*messages.LinkState{link("eth0", true), link("eth1", false)}},
+				{Name: "node3", Type: normal, Status: messages.NodeStatus_NODE_STATUS_DEAD, Links: []*messages.LinkState{link("eth0", false), link("eth1", false)}},
+				{Name: "10.0.0.254", Type: ping, Status: messages.NodeStatus_NODE_STATUS_PING, Links: []*messages.LinkState{link("10.0.0.254", true)}},
+			},
+		},
+		params: map[string]string{"keepalive": "2", "deadtime": "30"},
+	}
+}
+
+func TestSubCommands(t *testing.T) {
+	cases := []struct {
+		args      string
+		code      int
+		out, eout string
+	}{
+		{"hbstatus", 0, "Heartbeat is running on this machine.\n", ""},
+		{"hbstatus -v", 0, "version:\t1.0.0\nmanaged by:\t\"haresources\"\n\nnode1\tactive\t(nodetype: normal)\n\teth0\tup\n\teth1\tup\n\nnode2\tactive\t(nodetype: normal)\n\teth0\tup\n\teth1\tdead\n\nnode3\tdead\t(nodetype: normal)\n\teth0\tdead\n\teth1\tdead\n\n10.0.0.254\tping\t(nodetype: ping)\n\t10.0.0.254\tup\n", ""},
+		{"listnodes", 0, "node1\nnode2\nnode3\n10.0.0.254\n", ""},
+		{"listnodes -n", 0, "node1\nnode2\nnode3\n", ""},
+		{"listnodes -p", 0, "10.0.0.254\n", ""},
+		{"listnodes -p -n", 0, "node1\nnode2\nnode3\n10.0.0.254\n", ""},
+		{"listnodes -pn", 0, "node1\nnode2\nnode3\n10.0.0.254\n", ""},
+		{"listnodes -m -p", 0, "The nodes are as follow:\n10.0.0.254\n", ""},
+		{"listnodes -vp", 0, "\n10.0.0.254\tping\t(nodetype: ping)\n\t10.0.0.254\tup\n", ""},
+		{"nodestatus node2", 0, "active\n", ""},
+		{"nodestatus NODE2", 0, "active\n", ""},
+		{"nodestatus node3", 1, "dead\n", ""},
+		{"nodestatus 10.0.0.254", 0, "ping\n", ""},
+		{"nodestatus -m node3", 1, "The cluster node node3 is dead\n", ""},
+		{"nodestatus node3 -m", 1, "The cluster node node3 is dead\n", ""},
+		{"nodestatus", 11, "", "Not enough parameters.\n"},
+		{"nodestatus nobody", 11, "", "Error. May be due to incorrect node name\n"},
+		{"nodetype node1", 0, "normal\n", ""},
+		{"nodetype 10.0.0.254", 0, "ping\n", ""},
+		{"nodetype -m node1", 0, "The node node1's type: normal\n", ""},
+		{"nodetype nobody", 11, "", "Error. May be due to incorrect node name\n"},
+		{"nodeweight node1", 0, "100\n", ""},
+		{"nodesite node1", 0, "\n", ""},
+		{"listhblinks node2", 0, "\teth0\n\teth1\n", ""},
+		{"listhblinks -v node2", 0, "\teth0\tup\n\teth1\tdead\n", ""},
+		{"listhblinks -m node2", 0, "\tthis node has the following heartbeat links:\n\teth0\n\teth1\n", ""},
+		{"listhblinks", 11, "", "No enough parameter.\n"},
+		{"hblinkstatus node2 eth0", 0, "up\n", ""},
+		{"hblinkstatus node2 eth1", 1, "dead\n", ""},
+		{"hblinkstatus -m node2 eth1", 1, "The node node2's heartbeat link eth1 is dead\n", ""},
+		{"hblinkstatus node2 eth9", 13, "", "cl_status: Cannot get heartbeat link status\ncl_status: REASON: no link eth9 of node node2\n"},
+		{"hblinkstatus node2", 11, "", "No enough parameter.\n"},
+		{"clientstatus node2 ipfail", 1, "offline\n", ""},
+		{"rscstatus", 0, "none\n", ""},
+		{"rscstatus -m", 0, "This node is holding none resources.\n", ""},
+		{"hbparameter -p keepalive", 0, "2\n", ""},
+		{"hbparameter -pdeadtime", 0, "30\n", ""},
+		{"hbparameter -m -p keepalive", 0, "Heartbeat parameter keepalive's value: 2\n", ""},
+		{"hbparameter -p nosuch", 1, "", "cl_status: Cannot get parameter nosuch's value\n"},
+		{"hbparameter", 11, "", "cl_status: parameter name required\n"},
+		{"hbparameter -p", 11, "", "cl_status: option requires an argument -- 'p'\n"},
+		{"nodestatus -x node1", 11, "", "cl_status: invalid option -- 'x'\n"},
+		{"bogus", 11, "", "cl_status: bogus: invalid sub-command.\n"},
+	}
+	for _, c := range cases {
+		var out, eout bytes.Buffer
+		code := Run(context.Background(), strings.Fields(c.args), cluster(), &out, &eout)
+		if code != c.code || out.String() != c.out || eout.String() != c.eout {
+			t.Errorf("cl_status %s:\n exit %d, want %d\n out %q\nwant %q\n err %q\nwant %q", c.args, code, c.code, out.String(), c.out, eout.String(), c.eout)
+		}
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{nil, {"-h"}} {
+		var out bytes.Buffer
+		if code := Run(context.Background(), args, cluster(), &out, &out); code != 0 || !strings.HasPrefix(out.String(), "Usage: cl_status") {
+			t.Fatalf("%v: %d %q", args, code, out.String())
+		}
+	}
+}
+
+func TestNodeNotRunning(t *testing.T) {
+	down := &fakeClient{err: errors.New("hanode is not running")}
+	cases := []struct {
+		args string
+		code int
+		out  string
+	}{
+		{"hbstatus", 1, "Heartbeat is stopped on this machine.\n"},
+		{"listnodes", 1, ""},
+		{"nodestatus node1", 1, ""},
+		{"hbparameter -p keepalive", 1, ""},
+	}
+	for _, c := range cases {
+		var out, eout bytes.Buffer
+		code := Run(context.Background(), strings.Fields(c.args), down, &out, &eout)
+		if code != c.code || out.String() != c.out {
+			t.Errorf("%s: exit %d out %q err %q", c.args, code, out.String(), eout.String())
+		}
+	}
+}
+
+func TestTimeout(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	slow := &fakeClient{err: context.DeadlineExceeded}
+	var out bytes.Buffer
+	if code := Run(ctx, []string{"nodestatus", "node1"}, slow, &out, &out); code != Timeout {
+		t.Fatalf("exit %d, want %d", code, Timeout)
+	}
+}

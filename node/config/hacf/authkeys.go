@@ -1,0 +1,119 @@
+package hacf
+
+import (
+	"fmt"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/hanode/hanode/messages"
+	"github.com/hanode/hanode/node/config"
+)
+
+var methods = map[string]messages.AuthMethod{
+	"crc":    messages.AuthMethod_AUTH_METHOD_CRC,
+	"md5":    messages.AuthMethod_AUTH_METHOD_MD5,
+	"sha1":   messages.AuthMethod_AUTH_METHOD_SHA1,
+	"sha256": messages.AuthMethod_AUTH_METHOD_SHA256,
+}
+
+// ParseAuthkeys reads authkeys into l: exactly one `auth N` line naming the
+// key that signs, and `N method [key]` lines, N from 0 to 15. Every listed
+// key is accepted on receive. Secrets never appear in errors.
+func ParseAuthkeys(l *config.Loaded, file string, data []byte) config.Errors {
+	lines, errs := splitLines(file, data)
+	errf := func(n int, format string, args ...any) {
+		errs = append(errs, &config.Error{File: file, Line: n, Msg: fmt.Sprintf(format, args...)})
+	}
+	a := &messages.Auth{}
+	ids := map[uint32]int{}
+	authLine := 0
+	authSeen := false // an auth line, even a broken one
+	mentioned := map[uint32]bool{} // ids on key lines, even broken ones
+	for _, ln := range lines {
+		f := fieldsWithoutComment(ln.text)
+		if len(f) == 0 {
+			continue
+		}
+		if f[0] == "auth" {
+			authSeen = true
+			switch {
+			case authLine > 0:
+				errf(ln.num, "a second auth line (the first is line %d): exactly one key signs", authLine)
+			case len(f) != 2:
+				errf(ln.num, "auth: expects one key number (auth 1)")
+			default:
+				id, err := parseUint(f[1], 0, config.MaxAuthKeys-1)
+				if err != nil {
+					errf(ln.num, "auth: key %v", err)
+					continue
+				}
+				authLine = ln.num
+				a.ActiveKey = proto.Uint32(uint32(id))
+				l.Sources["auth.active_key"] = config.Pos{File: file, Line: ln.num}
+			}
+			continue
+		}
+		id, err := parseUint(f[0], 0, config.MaxAuthKeys-1)
+		if err != nil {
+			errf(ln.num, "expected `auth N` or `N method [key]`: key number %v", err)
+			continue
+		}
+		mentioned[uint32(id)] = true
+		if len(f) < 2 {
+			errf(ln.num, "key %d: missing method (crc, md5, sha1 or sha256)", id)
+			continue
+		}
+		m, ok := methods[strings.ToLower(f[1])]
+		if !ok {
+			errf(ln.num, "key %d: unknown method %q (crc, md5, sha1 or sha256)", id, f[1])
+			continue
+		}
+		k := &messages.AuthKey{Id: uint32(id), Method: m}
+		switch {
+		case len(f) > 3:
+			errf(ln.num, "key %d: the key must be one word without spaces", id)
+			continue
+		case m == messages.AuthMethod_AUTH_METHOD_CRC && len(f) == 3:
+			errf(ln.num, "key %d: crc does not use a key", id)
+			continue
+		case m != messages.AuthMethod_AUTH_METHOD_CRC && len(f) < 3:
+			errf(ln.num, "key %d: %s requires a key", id, f[1])
+			continue
+		case len(f) == 3:
+			k.Secret = f[2]
+		}
+		if prev, dup := ids[k.Id]; dup {
+			errf(ln.num, "key %d is already defined on line %d", id, prev)
+			continue
+		}
+		ids[k.Id] = ln.num
+		l.Sources[fmt.Sprintf("auth.keys[%d]", len(a.Keys))] = config.Pos{File: file, Line: ln.num}
+		if len(a.Keys) == 0 {
+			l.Sources["auth"] = config.Pos{File: file, Line: ln.num}
+		}
+		a.Keys = append(a.Keys, k)
+	}
+	if !authSeen {
+		errs = append(errs, &config.Error{File: file, Msg: "no `auth N` line: say which key signs (auth 1)"})
+	} else if authLine > 0 && !mentioned[a.GetActiveKey()] {
+		errf(authLine, "auth %d: key %d is not defined in this file", a.GetActiveKey(), a.GetActiveKey())
+	}
+	if len(errs) == 0 {
+		l.Cluster.Auth = a
+	}
+	return errs
+}
+
+// fieldsWithoutComment splits a line into words, dropping a comment: a
+// word starting with '#' and all after it. A '#' inside a word belongs to
+// it, so that keys may hold '#' as in Heartbeat.
+func fieldsWithoutComment(s string) []string {
+	f := strings.Fields(s)
+	for i, w := range f {
+		if strings.HasPrefix(w, "#") {
+			return f[:i]
+		}
+	}
+	return f
+}

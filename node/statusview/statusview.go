@@ -1,0 +1,105 @@
+// Package statusview renders a node's ClusterStatus for operators: the
+// table `hanode status` prints, and its JSON form (--json).
+package statusview
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/hanode/hanode/messages"
+	"github.com/hanode/hanode/node/clstatus"
+)
+
+// maxEvents is how many recent events the table shows.
+const maxEvents = 10
+
+// Table writes the status as a header, a node table, the recent events and
+// the rejected-frame counters.
+func Table(w io.Writer, s *messages.ClusterStatus) {
+	now := s.GetNow().AsTime()
+	fmt.Fprintf(w, "cluster %s, node %s (generation %d), hanode %s, up %s\n",
+		s.Cluster, s.LocalNode, s.Generation, s.Version, Duration(now.Sub(s.GetStarted().AsTime())))
+	fmt.Fprintf(w, "keepalive %s, warntime %s, deadtime %s, initdead %s\n\n",
+		Duration(s.GetKeepalive().AsDuration()), Duration(s.GetWarntime().AsDuration()),
+		Duration(s.GetDeadtime().AsDuration()), Duration(s.GetInitdead().AsDuration()))
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tTYPE\tSTATUS\tGEN\tLAST HEARD\tLINKS")
+	for _, n := range s.Nodes {
+		name := n.Name
+		if n.Local {
+			name += " *"
+		}
+		status := clstatus.StatusWord(n.Status)
+		if n.Late {
+			status += " (late)"
+		}
+		heard := "-"
+		if !n.Local && n.LastHeard != nil {
+			heard = Duration(now.Sub(n.LastHeard.AsTime())) + " ago"
+		}
+		var links []string
+		for _, l := range n.Links {
+			links = append(links, l.Name+":"+clstatus.LinkWord(l.Status))
+		}
+		gen := "-"
+		if n.Generation != 0 {
+			gen = fmt.Sprint(n.Generation)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, clstatus.TypeWord(n.Type), status, gen, heard, strings.Join(links, " "))
+	}
+	tw.Flush()
+
+	if evs := s.RecentEvents; len(evs) > 0 {
+		if len(evs) > maxEvents {
+			evs = evs[len(evs)-maxEvents:]
+		}
+		fmt.Fprintln(w, "\nRecent events:")
+		for _, e := range evs {
+			fmt.Fprintf(w, "  %s  %s\n", e.GetTime().AsTime().Local().Format("15:04:05.000"), e.Reason)
+		}
+	}
+	if len(s.RejectedFrames) > 0 {
+		reasons := make([]string, 0, len(s.RejectedFrames))
+		for r := range s.RejectedFrames {
+			reasons = append(reasons, r)
+		}
+		sort.Strings(reasons)
+		parts := make([]string, len(reasons))
+		for i, r := range reasons {
+			parts[i] = fmt.Sprintf("%s %d", r, s.RejectedFrames[r])
+		}
+		fmt.Fprintf(w, "\nRejected frames: %s\n", strings.Join(parts, ", "))
+	}
+}
+
+// JSON writes the status as indented protojson with the proto field names.
+func JSON(w io.Writer, s *messages.ClusterStatus) error {
+	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  ", UseProtoNames: true}.Marshal(s)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// Duration prints a duration compactly: 350ms, 1.2s, 3m12s, 2h5m.
+func Duration(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "0s"
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < 10*time.Second:
+		return d.Round(100 * time.Millisecond).String()
+	case d < time.Hour:
+		return d.Round(time.Second).String()
+	}
+	return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
+}

@@ -1,0 +1,96 @@
+package statusview
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/hanode/hanode/messages"
+)
+
+func sample() *messages.ClusterStatus {
+	t0 := time.Date(2026, 11, 24, 12, 0, 0, 0, time.Local)
+	ts := func(d time.Duration) *timestamppb.Timestamp { return timestamppb.New(t0.Add(d)) }
+	up := messages.LinkStatus_LINK_STATUS_UP
+	dead := messages.LinkStatus_LINK_STATUS_DEAD
+	normal := messages.NodeType_NODE_TYPE_NORMAL
+	return &messages.ClusterStatus{
+		Cluster: "demo", LocalNode: "node1", Generation: 3, Version: "1.0.0",
+		Started: ts(0), Now: ts(72 * time.Second),
+		Keepalive: durationpb.New(100 * time.Millisecond), Warntime: durationpb.New(250 * time.Millisecond),
+		Deadtime: durationpb.New(500 * time.Millisecond), Initdead: durationpb.New(2 * time.Second),
+		Nodes: []*messages.NodeState{
+			{Name: "node1", Type: normal, Status: messages.NodeStatus_NODE_STATUS_ACTIVE, Local: true, Generation: 3,
+				Links: []*messages.LinkState{{Name: "eth0", Status: up}}},
+			{Name: "node2", Type: normal, Status: messages.NodeStatus_NODE_STATUS_ACTIVE, Generation: 5, Late: true,
+				LastHeard: ts(72*time.Second - 260*time.Millisecond), Links: []*messages.LinkState{{Name: "eth0", Status: up}}},
+			{Name: "node3", Type: normal, Status: messages.NodeStatus_NODE_STATUS_DEAD, Generation: 2,
+				LastHeard: ts(60 * time.Second), Links: []*messages.LinkState{{Name: "eth0", Status: dead}}},
+			{Name: "node4", Type: normal, Status: messages.NodeStatus_NODE_STATUS_INIT,
+				Links: []*messages.LinkState{{Name: "eth0", Status: dead}}},
+		},
+		RecentEvents: []*messages.MembershipEvent{
+			{Time: ts(60*time.Second + 500*time.Millisecond), Reason: "node3 dead: no heartbeat on eth0 for 500ms"},
+		},
+		RejectedFrames: map[string]uint64{"replayed sequence": 1, "bad mac": 3},
+	}
+}
+
+func TestTable(t *testing.T) {
+	var b bytes.Buffer
+	Table(&b, sample())
+	want := `cluster demo, node node1 (generation 3), hanode 1.0.0, up 1m12s
+keepalive 100ms, warntime 250ms, deadtime 500ms, initdead 2s
+
+NODE     TYPE    STATUS         GEN  LAST HEARD  LINKS
+node1 *  normal  active         3    -           eth0:up
+node2    normal  active (late)  5    260ms ago   eth0:up
+node3    normal  dead           2    12s ago     eth0:dead
+node4    normal  init           -    -           eth0:dead
+
+Recent events:
+  12:01:00.500  node3 dead: no heartbeat on eth0 for 500ms
+
+Rejected frames: bad mac 3, replayed sequence 1
+`
+	if b.String() != want {
+		t.Fatalf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+func TestJSONRoundTrip(t *testing.T) {
+	var b bytes.Buffer
+	if err := JSON(&b, sample()); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b.Bytes(), []byte(`"local_node"`)) {
+		t.Fatalf("not proto names: %s", b.String())
+	}
+	back := &messages.ClusterStatus{}
+	if err := protojson.Unmarshal(b.Bytes(), back); err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(back, sample()) {
+		t.Fatal("JSON does not round-trip")
+	}
+}
+
+func TestDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		-time.Second:                      "0s",
+		350 * time.Millisecond:            "350ms",
+		1234 * time.Millisecond:           "1.2s",
+		192 * time.Second:                 "3m12s",
+		2*time.Hour + 5*time.Minute + 3e9: "2h5m",
+		26 * time.Hour:                    "26h0m",
+	} {
+		if got := Duration(d); got != want {
+			t.Errorf("Duration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
