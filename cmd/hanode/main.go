@@ -41,9 +41,9 @@ func (e *exitError) Error() string {
 
 func (e *exitError) Unwrap() error { return e.err }
 
-func usageError(err error) error   { return &exitError{code: exitUsage, err: err} }
-func failure(err error) error      { return &exitError{code: exitFailure, err: err} }
-func exitCode(code int) error      { return &exitError{code: code} }
+func usageError(err error) error      { return &exitError{code: exitUsage, err: err} }
+func failure(err error) error         { return &exitError{code: exitFailure, err: err} }
+func exitCode(code int) error         { return &exitError{code: code} }
 func usagef(f string, a ...any) error { return usageError(fmt.Errorf(f, a...)) }
 
 func main() {

@@ -250,4 +250,3 @@ func unwrapOp(err error) error {
 	}
 	return err
 }
-

@@ -98,7 +98,10 @@ func TestCloseRemovesSocketAndEndsConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	served := make(chan struct{})
-	go func() { s.Serve(func(context.Context, *messages.ControlRequest) *messages.ControlResponse { return nil }); close(served) }()
+	go func() {
+		s.Serve(func(context.Context, *messages.ControlRequest) *messages.ControlResponse { return nil })
+		close(served)
+	}()
 	// A client that connects and says nothing must not hold Close up.
 	conn, err := net.Dial("unix", path)
 	if err != nil {

@@ -28,7 +28,7 @@ func ParseAuthkeys(l *config.Loaded, file string, data []byte) config.Errors {
 	a := &messages.Auth{}
 	ids := map[uint32]int{}
 	authLine := 0
-	authSeen := false // an auth line, even a broken one
+	authSeen := false              // an auth line, even a broken one
 	mentioned := map[uint32]bool{} // ids on key lines, even broken ones
 	for _, ln := range lines {
 		f := fieldsWithoutComment(ln.text)
