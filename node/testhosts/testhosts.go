@@ -1,0 +1,452 @@
+// Package testhosts gives tests a small network of real Linux hosts made
+// of network namespaces, to run the real hanode binary on several
+// "machines" of one test machine.
+//
+//	            switch namespace (<lab>-sw)
+//	      +------------- br0 -------------+        optional second
+//	      |               |               |        network: br1,
+//	    veth            veth            veth       eth1, 10.201.1.x
+//	      |               |               |
+//	  +--eth0--+      +--eth0--+      +--eth0--+
+//	  | <lab>-h1|     | <lab>-h2|     | <lab>-h3|
+//	  |10.201.0.1|    |10.201.0.2|    |10.201.0.3|
+//	  +---------+     +---------+     +---------+
+//
+// Everything lives in namespaces the lab creates: nothing touches the
+// machine's own interfaces or routes, and every address is in
+// 10.201.0.0/16. Cleanup kills the processes the lab started, by PID, then
+// deletes its namespaces. Every wait is bounded.
+package testhosts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// prefix starts every namespace name a lab creates: "hnt<pid>x<n>".
+const prefix = "hnt"
+
+// cmdTimeout bounds every ip/tc command.
+const cmdTimeout = 10 * time.Second
+
+var labCount atomic.Int32
+
+// Require checks that this machine can host a lab: root, the ip command
+// and network namespaces. What is missing makes the test skip with a clear
+// message, or fail when CI=true: in CI these tests must run.
+func Require(t testing.TB) {
+	t.Helper()
+	var missing []string
+	if os.Geteuid() != 0 {
+		missing = append(missing, "root (network namespaces need CAP_SYS_ADMIN)")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		missing = append(missing, "the ip command (apt-get install iproute2)")
+	}
+	if len(missing) == 0 {
+		name := fmt.Sprintf("%s%dprobe", prefix, os.Getpid())
+		if out, err := run(context.Background(), "ip", "netns", "add", name); err != nil {
+			missing = append(missing, "permission to create network namespaces: "+strings.TrimSpace(out))
+		} else {
+			run(context.Background(), "ip", "netns", "del", name)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	msg := "test hosts in network namespaces need " + strings.Join(missing, ", ")
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg + " (CI=true: this test must run; .ci/run installs what it needs and runs as root)")
+	}
+	t.Skip(msg)
+}
+
+// Options describe a lab.
+type Options struct {
+	// Hosts is the number of hosts (1..200).
+	Hosts int
+	// SecondNetwork adds eth1 on every host, on a second bridge.
+	SecondNetwork bool
+}
+
+// Lab is a set of hosts on a private network.
+type Lab struct {
+	t      testing.TB
+	name   string
+	sw     string
+	hosts  []*Host
+	mu     sync.Mutex
+	procs  []*Proc
+	closed bool
+}
+
+// Host is one network namespace with eth0 (and eth1) on the lab network.
+type Host struct {
+	lab   *Lab
+	index int
+	ns    string
+	addr  string
+	addr2 string
+}
+
+// New creates a lab; it is removed when the test ends (or by Close).
+func New(t testing.TB, opts Options) *Lab {
+	t.Helper()
+	Require(t)
+	if opts.Hosts < 1 || opts.Hosts > 200 {
+		t.Fatalf("testhosts: %d hosts: between 1 and 200", opts.Hosts)
+	}
+	removeStale(t)
+	l := &Lab{t: t, name: fmt.Sprintf("%s%dx%d", prefix, os.Getpid(), labCount.Add(1))}
+	l.sw = l.name + "-sw"
+	t.Cleanup(l.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	must := func(args ...string) {
+		t.Helper()
+		if out, err := run(ctx, "ip", args...); err != nil {
+			t.Fatalf("testhosts: ip %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	must("netns", "add", l.sw)
+	bridges := []string{"br0"}
+	if opts.SecondNetwork {
+		bridges = append(bridges, "br1")
+	}
+	for _, br := range bridges {
+		// No STP and no multicast snooping: ports forward at once and
+		// multicast heartbeats reach every host.
+		must("-n", l.sw, "link", "add", br, "type", "bridge", "stp_state", "0", "mcast_snooping", "0")
+		must("-n", l.sw, "link", "set", br, "up")
+	}
+	for i := 1; i <= opts.Hosts; i++ {
+		h := &Host{lab: l, index: i, ns: fmt.Sprintf("%s-h%d", l.name, i)}
+		must("netns", "add", h.ns)
+		must("-n", h.ns, "link", "set", "lo", "up")
+		for n, br := range bridges {
+			dev := fmt.Sprintf("eth%d", n)
+			port := fmt.Sprintf("h%de%d", i, n)
+			addr := fmt.Sprintf("10.201.%d.%d", n, i)
+			must("-n", l.sw, "link", "add", port, "type", "veth", "peer", "name", dev, "netns", h.ns)
+			must("-n", l.sw, "link", "set", port, "master", br, "up")
+			must("-n", h.ns, "addr", "add", addr+"/24", "dev", dev)
+			must("-n", h.ns, "link", "set", dev, "up")
+			if n == 0 {
+				h.addr = addr
+			} else {
+				h.addr2 = addr
+			}
+		}
+		l.hosts = append(l.hosts, h)
+	}
+	return l
+}
+
+// removeStale deletes namespaces left by labs of processes that no longer
+// exist (a test binary killed before its cleanup ran).
+func removeStale(t testing.TB) {
+	out, err := run(context.Background(), "ip", "netns", "list")
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || !strings.HasPrefix(f[0], prefix) {
+			continue
+		}
+		rest := strings.TrimPrefix(f[0], prefix)
+		end := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' })
+		if end <= 0 {
+			continue
+		}
+		pid, _ := strconv.Atoi(rest[:end])
+		if pid == os.Getpid() || syscall.Kill(pid, 0) == nil {
+			continue // its owner still runs
+		}
+		if _, err := run(context.Background(), "ip", "netns", "del", f[0]); err == nil {
+			t.Logf("testhosts: removed stale namespace %s", f[0])
+		}
+	}
+}
+
+// Hosts returns the lab's hosts, h1 first.
+func (l *Lab) Hosts() []*Host { return l.hosts }
+
+// Host returns host i (1-based, as in its name and address).
+func (l *Lab) Host(i int) *Host { return l.hosts[i-1] }
+
+// Close kills every process the lab started (by PID) and deletes its
+// namespaces. It is idempotent and runs at test cleanup.
+func (l *Lab) Close() {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return
+	}
+	l.closed = true
+	procs := append([]*Proc(nil), l.procs...)
+	l.mu.Unlock()
+	for _, p := range procs {
+		p.Kill()
+		if l.t.Failed() {
+			l.t.Logf("--- %s on %s: last lines of output\n%s", p.name, p.host.ns, p.Tail(50))
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, h := range l.hosts {
+		if out, err := run(ctx, "ip", "netns", "del", h.ns); err != nil {
+			l.t.Errorf("testhosts: delete %s: %v: %s", h.ns, err, out)
+		}
+	}
+	if out, err := run(ctx, "ip", "netns", "del", l.sw); err != nil {
+		l.t.Errorf("testhosts: delete %s: %v: %s", l.sw, err, out)
+	}
+}
+
+// Namespaces lists the namespaces of the lab, the switch last.
+func (l *Lab) Namespaces() []string {
+	var out []string
+	for _, h := range l.hosts {
+		out = append(out, h.ns)
+	}
+	return append(out, l.sw)
+}
+
+// Name is the host's name: h1, h2, ...
+func (h *Host) Name() string { return fmt.Sprintf("h%d", h.index) }
+
+// Netns is the host's namespace.
+func (h *Host) Netns() string { return h.ns }
+
+// Addr is the host's eth0 address.
+func (h *Host) Addr() string { return h.addr }
+
+// Addr2 is the host's eth1 address ("" without a second network).
+func (h *Host) Addr2() string { return h.addr2 }
+
+// Proc is a process started on a host.
+type Proc struct {
+	host    *Host
+	name    string
+	cmd     *exec.Cmd
+	outPath string
+	done    chan struct{}
+	err     error
+}
+
+// Start runs bin with args on the host, in the background, its output in a
+// file. `ip netns exec` enters the namespace and execs bin in place, so
+// the PID is bin's own.
+func (h *Host) Start(name, bin string, args ...string) *Proc {
+	t := h.lab.t
+	t.Helper()
+	out, err := os.CreateTemp(t.TempDir(), name+"-*.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("ip", append([]string{"netns", "exec", h.ns, bin}, args...)...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		out.Close()
+		t.Fatalf("testhosts: start %s on %s: %v", name, h.ns, err)
+	}
+	p := &Proc{host: h, name: name, cmd: cmd, outPath: out.Name(), done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		out.Close()
+		close(p.done)
+	}()
+	h.lab.mu.Lock()
+	h.lab.procs = append(h.lab.procs, p)
+	h.lab.mu.Unlock()
+	return p
+}
+
+// PID is the process id.
+func (p *Proc) PID() int { return p.cmd.Process.Pid }
+
+// Exited says whether the process has ended.
+func (p *Proc) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Signal sends sig to the process (by PID).
+func (p *Proc) Signal(sig syscall.Signal) error {
+	if p.Exited() {
+		return errors.New("process has exited")
+	}
+	return syscall.Kill(p.PID(), sig)
+}
+
+// Kill sends SIGKILL and waits (at most 10s) for the process to be gone.
+func (p *Proc) Kill() {
+	if p.Exited() {
+		return
+	}
+	syscall.Kill(p.PID(), syscall.SIGKILL)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		p.host.lab.t.Errorf("testhosts: %s (pid %d) still running 10s after SIGKILL", p.name, p.PID())
+	}
+}
+
+// Wait waits up to timeout for the process to end and returns its exit
+// code (-1 when killed by a signal).
+func (p *Proc) Wait(timeout time.Duration) (int, error) {
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		return 0, fmt.Errorf("%s still running after %v", p.name, timeout)
+	}
+	var ee *exec.ExitError
+	switch {
+	case p.err == nil:
+		return 0, nil
+	case errors.As(p.err, &ee):
+		return ee.ExitCode(), nil
+	}
+	return 0, p.err
+}
+
+// Output is everything the process wrote so far.
+func (p *Proc) Output() string {
+	b, _ := os.ReadFile(p.outPath)
+	return string(b)
+}
+
+// Tail is the last n lines of the output.
+func (p *Proc) Tail(n int) string {
+	lines := strings.Split(strings.TrimRight(p.Output(), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Run runs a short command on the host and waits for it (bounded by ctx).
+func (h *Host) Run(ctx context.Context, bin string, args ...string) (stdout, stderr string, code int, err error) {
+	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", h.ns, bin}, args...)...)
+	var o, e strings.Builder
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return o.String(), e.String(), ee.ExitCode(), nil
+	}
+	return o.String(), e.String(), 0, err
+}
+
+// KillAll kills every process the lab started on this host, by PID, as a
+// crash of the machine would.
+func (h *Host) KillAll() {
+	h.lab.mu.Lock()
+	procs := append([]*Proc(nil), h.lab.procs...)
+	h.lab.mu.Unlock()
+	for _, p := range procs {
+		if p.host == h {
+			p.Kill()
+		}
+	}
+}
+
+// LinkDown takes the host's interface down (a cut cable).
+func (h *Host) LinkDown(ifname string) error { return h.ip("link", "set", ifname, "down") }
+
+// LinkUp brings the host's interface back.
+func (h *Host) LinkUp(ifname string) error { return h.ip("link", "set", ifname, "up") }
+
+// Loss drops percent % of the packets the host sends and receives on
+// ifname, at random, with nftables in the host's namespace (this kernel
+// has no netem qdisc). Calling it again replaces the rate; 0 removes it.
+func (h *Host) Loss(ifname string, percent int) error {
+	if _, err := exec.LookPath("nft"); err != nil {
+		return errors.New("testhosts: the nft command is missing (apt-get install nftables)")
+	}
+	if percent < 0 || percent > 100 {
+		return fmt.Errorf("testhosts: loss %d%%: between 0 and 100", percent)
+	}
+	table := "hnloss_" + strings.ReplaceAll(ifname, "-", "_")
+	script := fmt.Sprintf("table inet %s {}\ndelete table inet %s\n", table, table)
+	if percent > 0 {
+		script += fmt.Sprintf(`table inet %[1]s {
+	chain in { type filter hook input priority 0; iifname %[2]q numgen random mod 100 <= %[3]d drop; }
+	chain out { type filter hook output priority 0; oifname %[2]q numgen random mod 100 <= %[3]d drop; }
+}
+`, table, ifname, percent-1)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", h.ns, "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(script)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("nft on %s: %v: %s", h.ns, err, out)
+	}
+	return nil
+}
+
+func (h *Host) ip(args ...string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	defer cancel()
+	full := append([]string{"-n", h.ns}, args...)
+	if out, err := run(ctx, "ip", full...); err != nil {
+		return fmt.Errorf("ip %s: %v: %s", strings.Join(full, " "), err, out)
+	}
+	return nil
+}
+
+// run runs a command and returns its combined output.
+func run(ctx context.Context, bin string, args ...string) (string, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cmdTimeout)
+		defer cancel()
+	}
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+	return string(out), err
+}
+
+// WaitFor polls cond every interval until it holds, failing the test with
+// desc and cond's last detail after timeout.
+func WaitFor(t testing.TB, timeout, interval time.Duration, desc string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var detail string
+	for {
+		var ok bool
+		ok, detail = cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v (last: %s)", desc, timeout, detail)
+		}
+		time.Sleep(interval)
+	}
+}
+
+// TempDir is a directory for a host's files (configuration, state).
+func (h *Host) TempDir() string {
+	d := filepath.Join(h.lab.t.TempDir(), h.Name())
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		h.lab.t.Fatal(err)
+	}
+	return d
+}
