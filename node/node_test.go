@@ -1,7 +1,9 @@
 package node
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -324,4 +327,83 @@ func TestGenerationIncrementsAcrossStarts(t *testing.T) {
 	if _, err := NextGeneration(dir, messages.GenerationMethod_GENERATION_METHOD_FILE, now); err == nil || !strings.Contains(err.Error(), "not a generation number") {
 		t.Fatalf("corrupt file: %v", err)
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the tracer's concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestTraceRecordsEveryDelivery: with a trace writer, every message
+// delivered to an actor is one JSON line naming time, receiver, sender,
+// type and summary, including frames passed from a link to membership.
+func TestTraceRecordsEveryDelivery(t *testing.T) {
+	c, addrs := loopbackCluster(t, 2, "50ms", "1s")
+	var buf syncBuffer
+	n1 := startNode(t, nodeConfig(t, c, addrs, 1), Options{Trace: &buf})
+	startNode(t, nodeConfig(t, c, addrs, 2), Options{})
+	waitStatus(t, n1, 5*time.Second, "all active", allActive)
+	type record struct {
+		Time     time.Time `json:"time"`
+		Receiver string    `json:"receiver"`
+		Sender   string    `json:"sender"`
+		Type     string    `json:"type"`
+		Summary  string    `json:"summary"`
+	}
+	wanted := []string{
+		"node/membership <- node/link-lo *actors.FrameReceived",
+		"node/link-lo <- node *actors.SendFrame",
+		"node/link-lo <- - *actors.packetIn",
+		"node <- - *node.keepaliveTick",
+		"node/membership <- - *actor.Started",
+	}
+	seen := map[string]record{}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+			var r record
+			if err := json.Unmarshal([]byte(line), &r); err != nil {
+				t.Fatalf("trace line is not JSON: %q: %v", line, err)
+			}
+			if r.Time.IsZero() || r.Receiver == "" || r.Sender == "" || r.Type == "" {
+				t.Fatalf("incomplete record %q", line)
+			}
+			seen[r.Receiver+" <- "+r.Sender+" "+r.Type] = r
+		}
+		missing := 0
+		for _, w := range wanted {
+			if _, ok := seen[w]; !ok {
+				missing++
+			}
+		}
+		if missing == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("trace lacks some of %v; has %v", wanted, keys(seen))
+		}
+	}
+	if r := seen["node/membership <- node/link-lo *actors.FrameReceived"]; !strings.Contains(r.Summary, "heartbeat NODE_STATUS_ACTIVE from n2") {
+		t.Errorf("frame summary %q", r.Summary)
+	}
+}
+
+func keys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }

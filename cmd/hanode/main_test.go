@@ -222,7 +222,8 @@ func TestRunStatusClStatusAndCleanStop(t *testing.T) {
 		os.WriteFile(p, []byte(cfg), 0o600)
 		socks[name] = filepath.Join(dir, name+".sock")
 		procs = append(procs, startProc(t, hanodeBin, "run", "--config", p, "--name", name,
-			"--state-dir", filepath.Join(dir, name+"-state"), "--socket", socks[name]))
+			"--state-dir", filepath.Join(dir, name+"-state"), "--socket", socks[name],
+			"--trace="+filepath.Join(dir, name+".trace")))
 	}
 	waitCLI(t, 10*time.Second, func(code int, out string) bool { return code == 0 && out == "active\n" },
 		"cl_status", "--socket", socks["n1"], "nodestatus", "n2")
@@ -233,6 +234,12 @@ func TestRunStatusClStatusAndCleanStop(t *testing.T) {
 	code, out, _ = runCLI("status", "--json", "--socket", socks["n1"])
 	if code != 0 || !strings.Contains(out, `"local_node": "n1"`) {
 		t.Fatalf("status --json: %d %q", code, out)
+	}
+
+	// --trace=FILE: one JSON line per delivered message.
+	trace, err := os.ReadFile(filepath.Join(dir, "n1.trace"))
+	if err != nil || !bytes.Contains(trace, []byte(`"receiver":"node/membership","sender":"node/link-ucast","type":"*actors.FrameReceived"`)) {
+		t.Fatalf("trace file: %v\n%.2000s", err, trace)
 	}
 
 	// The binary called through a link named cl_status is cl_status.

@@ -158,6 +158,12 @@ func MarshalNative(c *messages.Cluster, header string) []byte {
 		}
 	}
 	out, _ := prototext.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(c)
-	b.Write(out)
+	// prototext varies the spacing after a field name on purpose; a file
+	// people read and diff should not change with the binary.
+	b.Write(fieldSpacing.ReplaceAll(out, []byte("$1: ")))
 	return b.Bytes()
 }
+
+// fieldSpacing matches the field name that starts a prototext line and the
+// spaces after its colon.
+var fieldSpacing = regexp.MustCompile(`(?m)^(\s*[A-Za-z_][A-Za-z0-9_]*):[ \t]+`)

@@ -3,6 +3,8 @@
 package statusview
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -80,12 +82,19 @@ func Table(w io.Writer, s *messages.ClusterStatus) {
 }
 
 // JSON writes the status as indented protojson with the proto field names.
+// protojson varies its spacing on purpose; re-indenting with encoding/json
+// gives scripts and people the same bytes every time.
 func JSON(w io.Writer, s *messages.ClusterStatus) error {
-	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  ", UseProtoNames: true}.Marshal(s)
+	b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(s)
 	if err != nil {
 		return err
 	}
-	_, err = w.Write(append(b, '\n'))
+	var out bytes.Buffer
+	if err := json.Indent(&out, b, "", "  "); err != nil {
+		return err
+	}
+	out.WriteByte('\n')
+	_, err = w.Write(out.Bytes())
 	return err
 }
 

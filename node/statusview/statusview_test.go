@@ -68,7 +68,7 @@ func TestJSONRoundTrip(t *testing.T) {
 	if err := JSON(&b, sample()); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Contains(b.Bytes(), []byte(`"local_node"`)) {
+	if !bytes.Contains(b.Bytes(), []byte(`  "local_node": "node1",`)) {
 		t.Fatalf("not proto names: %s", b.String())
 	}
 	back := &messages.ClusterStatus{}

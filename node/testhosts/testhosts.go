@@ -2,15 +2,15 @@
 // of network namespaces, to run the real hanode binary on several
 // "machines" of one test machine.
 //
-//	            switch namespace (<lab>-sw)
-//	      +------------- br0 -------------+        optional second
-//	      |               |               |        network: br1,
-//	    veth            veth            veth       eth1, 10.201.1.x
-//	      |               |               |
-//	  +--eth0--+      +--eth0--+      +--eth0--+
-//	  | <lab>-h1|     | <lab>-h2|     | <lab>-h3|
-//	  |10.201.0.1|    |10.201.0.2|    |10.201.0.3|
-//	  +---------+     +---------+     +---------+
+//	          switch namespace (<lab>-sw)
+//	    +------------- br0 -------------+        optional second
+//	    |               |               |        network: br1,
+//	  veth            veth            veth       eth1, 10.201.1.x
+//	    |               |               |
+//	+--eth0--+      +--eth0--+      +--eth0--+
+//	| <lab>-h1|     | <lab>-h2|     | <lab>-h3|
+//	|10.201.0.1|    |10.201.0.2|    |10.201.0.3|
+//	+---------+     +---------+     +---------+
 //
 // Everything lives in namespaces the lab creates: nothing touches the
 // machine's own interfaces or routes, and every address is in
