@@ -325,6 +325,7 @@ func (r *resolver) links() {
 		r.errf("links", "no heartbeat media defined")
 	}
 	names := map[string]string{}
+	sockets := map[string]string{}
 	for i, l := range c.Links {
 		field := fmt.Sprintf("links[%d]", i)
 		spec := LinkSpec{Link: l, Port: r.eff.UDPPort, Baud: r.eff.Baud}
@@ -395,6 +396,15 @@ func (r *resolver) links() {
 		if _, isSerial := l.GetMedium().(*messages.Link_Serial); !isSerial && !validPort(spec.Port) {
 			r.errf(field, "%s: port %d is out of range 1..65535", MediumName(l), spec.Port)
 		}
+		// Two sockets on one device and port would split the traffic
+		// between them.
+		if key := socketKey(l, spec.Port); key != "" {
+			if prev, dup := sockets[key]; dup {
+				r.errf(field, "%s uses the same device and port as %s: put all its peers in one link", MediumName(l), prev)
+				continue
+			}
+			sockets[key] = field
+		}
 		spec.Name = l.Name
 		if spec.Name == "" {
 			spec.Name = defName
@@ -415,6 +425,17 @@ func (r *resolver) links() {
 		names[spec.Name] = field
 		r.eff.Links = append(r.eff.Links, spec)
 	}
+}
+
+// socketKey identifies the socket a UDP link listens on.
+func socketKey(l *messages.Link, port uint32) string {
+	switch m := l.GetMedium().(type) {
+	case *messages.Link_Ucast:
+		return fmt.Sprintf("udp %s %s %d", m.Ucast.Dev, m.Ucast.Bind, port)
+	case *messages.Link_Bcast:
+		return fmt.Sprintf("udp %s %d", m.Bcast.Dev, port)
+	}
+	return ""
 }
 
 func (r *resolver) auth() {

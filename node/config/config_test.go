@@ -1,0 +1,135 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const base = `
+nodes { name: "n1" }
+nodes { name: "n2" }
+links { ucast { dev: "eth0" peers: "10.201.0.1" peers: "10.201.0.2" } }
+auth { active_key: 1 keys { id: 1 method: AUTH_METHOD_SHA256 secret: "k" } }
+`
+
+const noAuth = `
+nodes { name: "n1" }
+links { ucast { peers: "10.0.0.1" } }
+`
+
+func resolveText(t *testing.T, text, local string) (*Effective, error) {
+	t.Helper()
+	l, err := ParseNative("cluster.textproto", []byte(text))
+	if err != nil {
+		return nil, err
+	}
+	return Resolve(l, local)
+}
+
+func TestDefaults(t *testing.T) {
+	eff, err := resolveText(t, base, "N1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if eff.Local != "n1" || eff.Cluster.Name != "linux-ha" || eff.Keepalive != time.Second || eff.Deadtime != 30*time.Second ||
+		eff.Warntime != 15*time.Second || eff.Initdead != 30*time.Second || eff.Deadping != 30*time.Second ||
+		eff.UDPPort != 694 || eff.Baud != 19200 || eff.Links[0].Name != "eth0" || eff.Links[0].Port != 694 {
+		t.Fatalf("defaults: %+v", eff)
+	}
+	for k, want := range map[string]string{"keepalive": "1000ms", "deadtime": "30000ms", "udpport": "694", "node": "n1 n2", "auto_failback": "legacy"} {
+		if got := eff.Parameters[k]; got != want {
+			t.Errorf("parameter %s = %q, want %q", k, got, want)
+		}
+	}
+}
+
+func TestInitdeadDefaultsAsHeartbeat(t *testing.T) {
+	for deadtime, want := range map[string]time.Duration{"500ms": 12 * time.Second, "5s": 12 * time.Second, "8s": 16 * time.Second, "20s": 20 * time.Second} {
+		eff, err := resolveText(t, base+`timing { keepalive: "100ms" deadtime: "`+deadtime+`" }`, "n1")
+		if err != nil || eff.Initdead != want {
+			t.Errorf("deadtime %s: initdead %v %v, want %v", deadtime, eff.GetInitdead(), err, want)
+		}
+	}
+}
+
+func (e *Effective) GetInitdead() time.Duration {
+	if e == nil {
+		return 0
+	}
+	return e.Initdead
+}
+
+func TestNativeErrors(t *testing.T) {
+	cases := []struct{ text, local, want string }{
+		{base + `timing { keepalive: "2x" }`, "n1", `cluster.textproto: timing.keepalive: invalid duration "2x"`},
+		{base + `timing { keepalive: "1s" deadtime: "2s" }`, "n1", "cluster.textproto: timing.deadtime: deadtime (2s) must be more than twice the keepalive (1s)"},
+		{base + `timing { deadtime: "10s" initdead: "5s" }`, "n1", "timing.initdead: initdead (5s) must not be less than the deadtime (10s)"},
+		{base + `timing { deadping: "1s" }`, "n1", "timing.deadping: deadping (1s) must be more than twice the keepalive (1s)"},
+		{base + `timing { keepalive: "-1s" }`, "n1", "timing.keepalive: keepalive must be positive"},
+		{base, "n9", "nodes: current node [n9] not in configuration"},
+		{base + `nodes { name: "N1" }`, "n1", `nodes[2]: node "n1" is listed twice`},
+		{base + `nodes { name: "a b" }`, "n1", `nodes[2]: node name "a b" contains a space`},
+		{base + `udp_port: 0`, "n1", "udp_port: udp port 0 is out of range"},
+		{base + `baud: 1234`, "n1", "baud: baud rate 1234 is not a supported speed"},
+		{base + `links { ucast { peers: "10.0.0.300" } }`, "n1", `links[1].ucast.peers[0]: ucast: "10.0.0.300" is not an IPv4 address`},
+		{base + `links { ucast { } }`, "n1", "links[1].ucast.peers: ucast: no peer address"},
+		{base + `links { }`, "n1", "links[1]: link has no medium"},
+		{base + `links { name: "eth0" ucast { peers: "10.0.0.9" } }`, "n1", `links[1].name: link name "eth0" is already used by links[0]`},
+		{base + `links { ucast { dev: "eth0" peers: "10.0.0.9" } }`, "n1", "links[1]: ucast uses the same device and port as links[0]"},
+		{noAuth + `auth { active_key: 1 keys { id: 1 method: AUTH_METHOD_MD5 } }`, "n1", "auth.keys[0]: auth method md5 requires a key"},
+		{noAuth + `auth { active_key: 1 keys { id: 1 method: AUTH_METHOD_CRC } keys { id: 1 method: AUTH_METHOD_CRC } }`, "n1", "auth.keys[1].id: key id 1 is defined twice"},
+		{noAuth + `auth { active_key: 1 keys { id: 16 method: AUTH_METHOD_CRC } }`, "n1", "auth.keys[0].id: key id 16 is out of range 0..15"},
+		{noAuth + `auth { active_key: 3 keys { id: 1 method: AUTH_METHOD_CRC } }`, "n1", "auth.active_key: active key 3 is not defined"},
+		{noAuth + `auth { active_key: 1 keys { id: 1 method: AUTH_METHOD_CRC secret: "x" } }`, "n1", "auth.keys[0]: auth method crc does not use a key"},
+		{noAuth + `auth { keys { id: 1 method: AUTH_METHOD_CRC } }`, "n1", "auth.active_key: no active key"},
+		{base + `links { bcast { dev: "eth1" } }`, "n1", "links[1]: bcast links are not supported yet"},
+		{base + `ping_nodes { name: "gw" addresses: "10.0.0.254" }`, "n1", "ping_nodes[0]: ping nodes are not supported yet"},
+		{base + `groups { preferred_node: "n3" resources { heartbeat { name: "apache" } } }`, "n1", `groups[0].preferred_node: resource group's preferred node "n3" is not a cluster node`},
+		{base + `quorum { policy: QUORUM_POLICY_FREEZE }`, "n1", "quorum: quorum policy is not supported yet"},
+		{noAuth, "n1", "auth: no authentication specified"},
+	}
+	for _, c := range cases {
+		_, err := resolveText(t, c.text, c.local)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("got %v\nwant %q", err, c.want)
+		}
+	}
+}
+
+func TestNativeSyntaxErrorsNameTheLine(t *testing.T) {
+	cases := []struct{ text, want string }{
+		{"name: \"t\"\nnode_nmae: \"x\"\n", "cluster.textproto:2: column 1: unknown field: node_nmae"},
+		{"name: \"t\"\nauth { keys { method: AUTH_METHOD_MAYBE } }\n", "cluster.textproto:2: column 23: invalid value for enum type: AUTH_METHOD_MAYBE"},
+		{"nodes {\n  name: \"a\"\n", "cluster.textproto:3: unexpected end of file"},
+		{"udp_port: -5\n", "cluster.textproto:1: column 11: invalid value for uint32 type: -5"},
+	}
+	for _, c := range cases {
+		_, err := ParseNative("cluster.textproto", []byte(c.text))
+		if err == nil || !strings.HasPrefix(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("got %v\nwant %q", err, c.want)
+		}
+	}
+}
+
+func TestSecretsInFiles(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "key")
+	os.WriteFile(keyFile, []byte("  s3cret\n"), 0o600)
+	cfg := filepath.Join(dir, "cluster.textproto")
+	text := strings.Replace(base, `secret: "k"`, `secret_file: "`+keyFile+`"`, 1)
+	os.WriteFile(cfg, []byte(text), 0o644) // no inline secret: may be readable
+	l, err := LoadNative(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := l.Cluster.Auth.Keys[0]; k.Secret != "s3cret" || k.SecretFile != "" {
+		t.Fatalf("key %v", k)
+	}
+	os.Chmod(keyFile, 0o640)
+	if _, err := LoadNative(cfg); err == nil || !strings.Contains(err.Error(), "bad permissions on key file") {
+		t.Fatalf("readable key file: %v", err)
+	}
+}
