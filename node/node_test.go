@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node/config"
 	"github.com/hanode/hanode/node/control"
+	"github.com/hanode/hanode/node/demo"
 	"github.com/hanode/hanode/transports"
 )
 
@@ -62,28 +62,11 @@ func nodeConfig(t *testing.T, c *messages.Cluster, addrs []string, i int) *confi
 
 func freeUDPPort(t *testing.T, n int) int {
 	t.Helper()
-	for try := 0; try < 20; try++ {
-		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := c.LocalAddr().(*net.UDPAddr).Port
-		c.Close()
-		ok := true
-		for i := 1; i <= n && ok; i++ {
-			d, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, byte(i)), Port: port})
-			if err != nil {
-				ok = false
-				continue
-			}
-			d.Close()
-		}
-		if ok {
-			return port
-		}
+	port, err := demo.FreeUDPPort(n)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free UDP port")
-	return 0
+	return port
 }
 
 func testLogger(t *testing.T) *slog.Logger {

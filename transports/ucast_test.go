@@ -1,30 +1,21 @@
 package transports
 
 import (
-	"net"
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/hanode/hanode/node/demo"
 )
 
 // freePort finds a UDP port free on 127.0.0.1 and 127.0.0.2.
 func freePort(t *testing.T) uint16 {
 	t.Helper()
-	for i := 0; i < 20; i++ {
-		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := c.LocalAddr().(*net.UDPAddr).Port
-		c2, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2), Port: port})
-		c.Close()
-		if err == nil {
-			c2.Close()
-			return uint16(port)
-		}
+	port, err := demo.FreeUDPPort(2)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free port")
-	return 0
+	return uint16(port)
 }
 
 func TestUcastBetweenTwoLoopbackAddresses(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hanode/hanode/node/demo"
 )
 
 // hanodeBin is the hanode binary built once for the tests that run it as a
@@ -191,20 +192,11 @@ func waitCLI(t *testing.T, timeout time.Duration, ok func(code int, out string) 
 
 func freeLoopbackPort(t *testing.T) int {
 	t.Helper()
-	for i := 0; i < 20; i++ {
-		a, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := a.LocalAddr().(*net.UDPAddr).Port
-		a.Close()
-		if b, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2), Port: port}); err == nil {
-			b.Close()
-			return port
-		}
+	port, err := demo.FreeUDPPort(2)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free port")
-	return 0
+	return port
 }
 
 // TestRunStatusClStatusAndCleanStop runs two real nodes on loopback and

@@ -64,14 +64,16 @@ func ParseNative(name string, data []byte) (*Loaded, error) {
 
 // nativeSyntaxError turns a prototext error into one line naming file:line.
 func nativeSyntaxError(name string, data []byte, err error) *Error {
-	msg := err.Error()
-	msg = strings.TrimPrefix(msg, "proto: ")
+	// protobuf's messages start "proto:" followed by a space or, at random,
+	// a non-breaking space (to discourage matching them); drop both.
+	const spaces = " \u00a0:"
+	msg := strings.TrimLeft(strings.TrimPrefix(err.Error(), "proto:"), spaces)
 	line := 0
 	if m := protoPos.FindStringSubmatchIndex(msg); m != nil {
 		line, _ = strconv.Atoi(msg[m[2]:m[3]])
 		col := msg[m[4]:m[5]]
-		rest := strings.TrimLeft(msg[m[1]:], ": ")
-		head := strings.TrimSpace(msg[:m[0]])
+		rest := strings.TrimLeft(msg[m[1]:], spaces)
+		head := strings.Trim(msg[:m[0]], spaces)
 		if head != "" {
 			rest = head + ": " + rest
 		}

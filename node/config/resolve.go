@@ -482,19 +482,9 @@ func (r *resolver) auth() {
 	}
 }
 
-// MethodName is the authkeys name of a method.
+// MethodName is the authkeys name of a method: crc, md5, sha1, sha256.
 func MethodName(m messages.AuthMethod) string {
-	switch m {
-	case messages.AuthMethod_AUTH_METHOD_CRC:
-		return "crc"
-	case messages.AuthMethod_AUTH_METHOD_MD5:
-		return "md5"
-	case messages.AuthMethod_AUTH_METHOD_SHA1:
-		return "sha1"
-	case messages.AuthMethod_AUTH_METHOD_SHA256:
-		return "sha256"
-	}
-	return "unspecified"
+	return strings.ToLower(strings.TrimPrefix(m.String(), "AUTH_METHOD_"))
 }
 
 func (r *resolver) groups() {

@@ -75,7 +75,7 @@ func New(opts Options) (*Cluster, error) {
 		}
 		c.dir, c.ownDir = d, true
 	}
-	port, err := freePort(opts.Nodes)
+	port, err := FreeUDPPort(opts.Nodes)
 	if err != nil {
 		c.Close()
 		return nil, err
@@ -123,8 +123,9 @@ func (c *Cluster) configText(n *Node, addrs []string, secret string) string {
 	return b.String()
 }
 
-// freePort finds a UDP port free on the first n loopback addresses.
-func freePort(n int) (int, error) {
+// FreeUDPPort finds a UDP port free on the first n loopback addresses
+// (127.0.0.1 to 127.0.0.n).
+func FreeUDPPort(n int) (int, error) {
 	for try := 0; try < 50; try++ {
 		l, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 		if err != nil {

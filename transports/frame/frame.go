@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"hash"
 	"hash/crc32"
+	"strings"
 
 	"google.golang.org/protobuf/proto"
 
@@ -159,13 +160,5 @@ func (k *Keyring) Open(b []byte) (*messages.Envelope, *messages.Frame, error) {
 }
 
 func methodName(m messages.AuthMethod) string {
-	switch m {
-	case messages.AuthMethod_AUTH_METHOD_CRC:
-		return "crc"
-	case messages.AuthMethod_AUTH_METHOD_MD5:
-		return "md5"
-	case messages.AuthMethod_AUTH_METHOD_SHA1:
-		return "sha1"
-	}
-	return "sha256"
+	return strings.ToLower(strings.TrimPrefix(m.String(), "AUTH_METHOD_"))
 }
