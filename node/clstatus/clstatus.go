@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/hanode/hanode/messages"
+	"github.com/hanode/hanode/node/control"
 )
 
 // Exit codes, as Heartbeat's cl_status.
@@ -215,11 +216,18 @@ func hbstatus(inv *invocation) int {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return Timeout
 		}
-		inv.printf("Heartbeat is stopped on this machine.\n")
+		code := NormalFail
+		if errors.Is(err, control.ErrPermission) {
+			// Heartbeat's answer when the daemon runs but refuses us.
+			inv.printf("Heartbeat is apparently running on this machine, but refuses my connection\n")
+			code = OK
+		} else {
+			inv.printf("Heartbeat is stopped on this machine.\n")
+		}
 		if inv.flags['v'] {
 			inv.printf("(%v)\n", err)
 		}
-		return NormalFail
+		return code
 	}
 	if !inv.flags['v'] {
 		inv.printf("Heartbeat is running on this machine.\n")

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/hanode/hanode/messages"
+	"github.com/hanode/hanode/node/control"
 )
 
 type fakeClient struct {
@@ -140,6 +142,14 @@ func TestNodeNotRunning(t *testing.T) {
 		if code != c.code || out.String() != c.out {
 			t.Errorf("%s: exit %d out %q err %q", c.args, code, out.String(), eout.String())
 		}
+	}
+}
+
+func TestRefusedConnection(t *testing.T) {
+	refused := &fakeClient{err: fmt.Errorf("%w: /run/hanode/hanode.sock is root-only", control.ErrPermission)}
+	var out bytes.Buffer
+	if code := Run(context.Background(), []string{"hbstatus"}, refused, &out, &out); code != 0 || out.String() != "Heartbeat is apparently running on this machine, but refuses my connection\n" {
+		t.Fatalf("%d %q", code, out.String())
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -185,11 +186,17 @@ type Client struct {
 // ErrNotRunning means no node answers on the socket.
 var ErrNotRunning = errors.New("hanode is not running")
 
+// ErrPermission means a node runs but this user may not ask it.
+var ErrPermission = errors.New("permission denied")
+
 // Do sends one request and waits for its response, within ctx.
 func (c *Client) Do(ctx context.Context, req *messages.ControlRequest) (*messages.ControlResponse, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", c.Path)
 	if err != nil {
+		if errors.Is(err, fs.ErrPermission) {
+			return nil, fmt.Errorf("%w: %s is root-only", ErrPermission, c.Path)
+		}
 		return nil, fmt.Errorf("%w (%s: %v)", ErrNotRunning, c.Path, unwrapOp(err))
 	}
 	defer conn.Close()

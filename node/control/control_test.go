@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -67,6 +71,49 @@ func TestNotRunning(t *testing.T) {
 	if !errors.Is(err, ErrNotRunning) {
 		t.Fatalf("got %v", err)
 	}
+}
+
+// TestPermissionIsNotNotRunning: a user who may not use the socket is told
+// so, not that the node is down.
+func TestPermissionIsNotNotRunning(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run a client as another user")
+	}
+	dir := t.TempDir()
+	// Let nobody reach the socket file (its own mode still refuses it).
+	os.Chmod(filepath.Dir(dir), 0o755)
+	os.Chmod(dir, 0o755)
+	path := filepath.Join(dir, "hanode.sock")
+	serve(t, path)
+	// A client as nobody, in a child process: a copy of this test binary
+	// where nobody may run it.
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "client.test")
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run=^TestPermissionClientHelper$")
+	cmd.Env = append(os.Environ(), "HANODE_TEST_SOCKET="+path)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "permission denied: "+path+" is root-only") {
+		t.Fatalf("%v: %s", err, out)
+	}
+}
+
+func TestPermissionClientHelper(t *testing.T) {
+	path := os.Getenv("HANODE_TEST_SOCKET")
+	if path == "" {
+		t.Skip("helper process of TestPermissionIsNotNotRunning")
+	}
+	_, err := (&Client{Path: path}).Status(context.Background())
+	if !errors.Is(err, ErrPermission) {
+		t.Fatalf("error %v is not ErrPermission", err)
+	}
+	fmt.Println(err)
 }
 
 func TestLiveSocketIsNotTakenOver(t *testing.T) {
