@@ -111,7 +111,9 @@ func (a *Membership) frame(ctx actor.Context, m *FrameReceived) {
 	a.publish(ctx, evs)
 	switch verdict {
 	case membership.Accepted, membership.Duplicate:
-		a.rearm()
+		// A frame only moves deadlines later, or adds the first one of a
+		// peer: the armed timer is early enough unless there is none.
+		a.deadline.ArmBy(a.now(), a.st.Machine.NextDeadline())
 	case membership.FromSelf:
 		// Our own frame looped back (a medium that loops), unless it comes
 		// from another generation: then another machine uses our name.

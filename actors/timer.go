@@ -78,6 +78,17 @@ func (d *Deadline) Arm(now, at time.Time) {
 	d.timer = time.AfterFunc(at.Sub(now), func() { d.sys.Root.Send(d.pid, msg) })
 }
 
+// ArmBy makes sure the deadline fires no later than at: a deadline already
+// armed at or before at is kept. A deadline that moves later as frames
+// arrive (the common case) thus costs no timer operation per frame; the
+// early firing finds nothing to do and re-arms.
+func (d *Deadline) ArmBy(now, at time.Time) {
+	if d.timer != nil && !at.IsZero() && !d.at.After(at) {
+		return
+	}
+	d.Arm(now, at)
+}
+
 // Fired says whether a DeadlineReached is the current one, and disarms it.
 func (d *Deadline) Fired(m *DeadlineReached) bool {
 	if m.Token != d.token || d.timer == nil {
