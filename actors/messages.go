@@ -51,6 +51,8 @@ func bodyName(e *messages.Envelope) string {
 	switch b := e.GetBody().(type) {
 	case *messages.Envelope_Heartbeat:
 		return "heartbeat " + b.Heartbeat.GetStatus().String()
+	case *messages.Envelope_Message:
+		return fmt.Sprintf("cluster message %d", b.Message.GetMessageSequence())
 	}
 	return "frame"
 }

@@ -112,6 +112,7 @@ type Envelope struct {
 	// Types that are valid to be assigned to Body:
 	//
 	//	*Envelope_Heartbeat
+	//	*Envelope_Message
 	Body          isEnvelope_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -198,6 +199,15 @@ func (x *Envelope) GetHeartbeat() *Heartbeat {
 	return nil
 }
 
+func (x *Envelope) GetMessage() *ClusterMessage {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_Message); ok {
+			return x.Message
+		}
+	}
+	return nil
+}
+
 type isEnvelope_Body interface {
 	isEnvelope_Body()
 }
@@ -206,7 +216,13 @@ type Envelope_Heartbeat struct {
 	Heartbeat *Heartbeat `protobuf:"bytes,10,opt,name=heartbeat,proto3,oneof"`
 }
 
+type Envelope_Message struct {
+	Message *ClusterMessage `protobuf:"bytes,11,opt,name=message,proto3,oneof"`
+}
+
 func (*Envelope_Heartbeat) isEnvelope_Body() {}
+
+func (*Envelope_Message) isEnvelope_Body() {}
 
 // Heartbeat says "I am alive", sent every keepalive on every link.
 type Heartbeat struct {
@@ -264,6 +280,67 @@ func (x *Heartbeat) GetDeadtimeMs() uint32 {
 	return 0
 }
 
+// ClusterMessage is a message between nodes that must arrive once and in
+// order (group hand-overs, standby requests, fencing news), unlike
+// heartbeats, which are fire-and-forget. The reliable layer numbers them per
+// sender and generation and retransmits lost ones; the payloads arrive with
+// the features that send them. A node that receives one also knows its
+// sender is alive.
+type ClusterMessage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Position in the sender's stream of cluster messages (per generation),
+	// from 1.
+	MessageSequence uint64 `protobuf:"varint,1,opt,name=message_sequence,json=messageSequence,proto3" json:"message_sequence,omitempty"`
+	// Node the message is for; empty for every node.
+	Destination   string `protobuf:"bytes,2,opt,name=destination,proto3" json:"destination,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterMessage) Reset() {
+	*x = ClusterMessage{}
+	mi := &file_hanode_v1_wire_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterMessage) ProtoMessage() {}
+
+func (x *ClusterMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_wire_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterMessage.ProtoReflect.Descriptor instead.
+func (*ClusterMessage) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ClusterMessage) GetMessageSequence() uint64 {
+	if x != nil {
+		return x.MessageSequence
+	}
+	return 0
+}
+
+func (x *ClusterMessage) GetDestination() string {
+	if x != nil {
+		return x.Destination
+	}
+	return ""
+}
+
 var File_hanode_v1_wire_proto protoreflect.FileDescriptor
 
 const file_hanode_v1_wire_proto_rawDesc = "" +
@@ -272,7 +349,7 @@ const file_hanode_v1_wire_proto_rawDesc = "" +
 	"\x05Frame\x12\x1a\n" +
 	"\benvelope\x18\x01 \x01(\fR\benvelope\x12\x15\n" +
 	"\x06key_id\x18\x02 \x01(\rR\x05keyId\x12\x10\n" +
-	"\x03mac\x18\x03 \x01(\fR\x03mac\"\xe5\x01\n" +
+	"\x03mac\x18\x03 \x01(\fR\x03mac\"\x9c\x02\n" +
 	"\bEnvelope\x12\x18\n" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x16\n" +
 	"\x06sender\x18\x02 \x01(\tR\x06sender\x12\x1e\n" +
@@ -282,12 +359,16 @@ const file_hanode_v1_wire_proto_rawDesc = "" +
 	"\bsequence\x18\x04 \x01(\x04R\bsequence\x12-\n" +
 	"\x13send_time_unix_nano\x18\x05 \x01(\x03R\x10sendTimeUnixNano\x124\n" +
 	"\theartbeat\x18\n" +
-	" \x01(\v2\x14.hanode.v1.HeartbeatH\x00R\theartbeatB\x06\n" +
+	" \x01(\v2\x14.hanode.v1.HeartbeatH\x00R\theartbeat\x125\n" +
+	"\amessage\x18\v \x01(\v2\x19.hanode.v1.ClusterMessageH\x00R\amessageB\x06\n" +
 	"\x04body\"[\n" +
 	"\tHeartbeat\x12-\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x15.hanode.v1.NodeStatusR\x06status\x12\x1f\n" +
 	"\vdeadtime_ms\x18\x02 \x01(\rR\n" +
-	"deadtimeMsB,Z*github.com/hanode/hanode/messages;messagesb\x06proto3"
+	"deadtimeMs\"]\n" +
+	"\x0eClusterMessage\x12)\n" +
+	"\x10message_sequence\x18\x01 \x01(\x04R\x0fmessageSequence\x12 \n" +
+	"\vdestination\x18\x02 \x01(\tR\vdestinationB,Z*github.com/hanode/hanode/messages;messagesb\x06proto3"
 
 var (
 	file_hanode_v1_wire_proto_rawDescOnce sync.Once
@@ -301,21 +382,23 @@ func file_hanode_v1_wire_proto_rawDescGZIP() []byte {
 	return file_hanode_v1_wire_proto_rawDescData
 }
 
-var file_hanode_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_hanode_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_hanode_v1_wire_proto_goTypes = []any{
-	(*Frame)(nil),     // 0: hanode.v1.Frame
-	(*Envelope)(nil),  // 1: hanode.v1.Envelope
-	(*Heartbeat)(nil), // 2: hanode.v1.Heartbeat
-	(NodeStatus)(0),   // 3: hanode.v1.NodeStatus
+	(*Frame)(nil),          // 0: hanode.v1.Frame
+	(*Envelope)(nil),       // 1: hanode.v1.Envelope
+	(*Heartbeat)(nil),      // 2: hanode.v1.Heartbeat
+	(*ClusterMessage)(nil), // 3: hanode.v1.ClusterMessage
+	(NodeStatus)(0),        // 4: hanode.v1.NodeStatus
 }
 var file_hanode_v1_wire_proto_depIdxs = []int32{
 	2, // 0: hanode.v1.Envelope.heartbeat:type_name -> hanode.v1.Heartbeat
-	3, // 1: hanode.v1.Heartbeat.status:type_name -> hanode.v1.NodeStatus
-	2, // [2:2] is the sub-list for method output_type
-	2, // [2:2] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	3, // 1: hanode.v1.Envelope.message:type_name -> hanode.v1.ClusterMessage
+	4, // 2: hanode.v1.Heartbeat.status:type_name -> hanode.v1.NodeStatus
+	3, // [3:3] is the sub-list for method output_type
+	3, // [3:3] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_hanode_v1_wire_proto_init() }
@@ -326,6 +409,7 @@ func file_hanode_v1_wire_proto_init() {
 	file_hanode_v1_status_proto_init()
 	file_hanode_v1_wire_proto_msgTypes[1].OneofWrappers = []any{
 		(*Envelope_Heartbeat)(nil),
+		(*Envelope_Message)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -333,7 +417,7 @@ func file_hanode_v1_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hanode_v1_wire_proto_rawDesc), len(file_hanode_v1_wire_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
