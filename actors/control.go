@@ -76,6 +76,10 @@ func answer(_ context.Context, root *actor.RootContext, node *actor.PID, req *me
 		q = &StatusQuery{}
 	case *messages.ControlRequest_Parameter:
 		q = &ParameterQuery{Name: r.Parameter.GetName()}
+	case *messages.ControlRequest_SendNote:
+		q = &SendNote{Text: r.SendNote.GetText()}
+	case *messages.ControlRequest_Notes:
+		q = &NotesQuery{}
 	default:
 		return &messages.ControlResponse{Error: "unknown control request"}
 	}
@@ -88,6 +92,10 @@ func answer(_ context.Context, root *actor.RootContext, node *actor.PID, req *me
 		return &messages.ControlResponse{Response: &messages.ControlResponse_Status{Status: v}}
 	case *messages.ParameterResponse:
 		return &messages.ControlResponse{Response: &messages.ControlResponse_Parameter{Parameter: v}}
+	case *messages.NoteSent:
+		return &messages.ControlResponse{Response: &messages.ControlResponse_NoteSent{NoteSent: v}}
+	case *messages.NotesResponse:
+		return &messages.ControlResponse{Response: &messages.ControlResponse_Notes{Notes: v}}
 	}
 	return &messages.ControlResponse{Error: fmt.Sprintf("unexpected answer %T", res)}
 }

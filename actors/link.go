@@ -3,6 +3,7 @@ package actors
 import (
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -78,7 +79,14 @@ func (l *Link) Receive(ctx actor.Context) {
 func (l *Link) open(ctx actor.Context) {
 	sys, self := ctx.ActorSystem(), ctx.Self()
 	deliver := func(p transports.Packet) { sys.Root.Send(self, &packetIn{p}) }
-	readErr := func(err error) { l.cfg.Log.Warn("link read failed", "link", l.cfg.Name, "err", err) }
+	// Called from the medium's reader: rate limited, a noisy line must not
+	// flood the log.
+	limit := &rateLimit{every: 10 * time.Second}
+	readErr := func(err error) {
+		if n, ok := limit.allow(time.Now()); ok {
+			l.cfg.Log.Warn("link read problem", "link", l.cfg.Name, "err", err, "suppressed_since_last_log", n)
+		}
+	}
 	medium, err := l.cfg.Open(deliver, readErr)
 	if err != nil {
 		ctx.Send(l.cfg.Membership, &LinkChanged{Link: l.cfg.Name, Detail: err.Error()})

@@ -51,15 +51,18 @@ func NewMembershipState(info MembershipInfo, m *membership.Machine) *MembershipS
 // Membership is the actor that owns the membership view: it feeds received
 // frames and deadlines to the state machine and publishes its events.
 type Membership struct {
-	st       *MembershipState
-	log      *slog.Logger
-	deadline *Deadline
-	now      func() time.Time
+	st *MembershipState
+	// messenger receives the frames the reliable layer needs; may be nil.
+	messenger *actor.PID
+	log       *slog.Logger
+	deadline  *Deadline
+	now       func() time.Time
 }
 
-// NewMembership returns a producer of membership actors sharing st.
-func NewMembership(st *MembershipState, log *slog.Logger) actor.Producer {
-	return func() actor.Actor { return &Membership{st: st, log: log, now: time.Now} }
+// NewMembership returns a producer of membership actors sharing st, which
+// pass the frames of the reliable layer on to messenger.
+func NewMembership(st *MembershipState, messenger *actor.PID, log *slog.Logger) actor.Producer {
+	return func() actor.Actor { return &Membership{st: st, messenger: messenger, log: log, now: time.Now} }
 }
 
 // Receive handles the actor's messages.
@@ -82,7 +85,14 @@ func (a *Membership) Receive(ctx actor.Context) {
 			a.rearm()
 		}
 	case *Subscribe:
-		a.st.subscribers = append(a.st.subscribers, m.PID)
+		// Idempotent: a restarted node actor subscribes its children again.
+		known := false
+		for _, s := range a.st.subscribers {
+			known = known || s.Equal(m.PID)
+		}
+		if !known {
+			a.st.subscribers = append(a.st.subscribers, m.PID)
+		}
 		if ctx.Sender() != nil {
 			ctx.Respond(&Subscribed{})
 		}
@@ -109,6 +119,9 @@ func (a *Membership) frame(ctx actor.Context, m *FrameReceived) {
 		Heartbeat:  env.GetHeartbeat(),
 	})
 	a.publish(ctx, evs)
+	if verdict == membership.Accepted && a.messenger != nil && carriesStream(env) {
+		ctx.Send(a.messenger, &StreamFrame{Envelope: env, At: m.At})
+	}
 	switch verdict {
 	case membership.Accepted, membership.Duplicate:
 		// A frame only moves deadlines later, or adds the first one of a
@@ -123,6 +136,15 @@ func (a *Membership) frame(ctx actor.Context, m *FrameReceived) {
 	default:
 		a.reject(verdict.String(), m.Link, m.From.String(), "from "+env.Sender)
 	}
+}
+
+// carriesStream says whether the reliable layer needs env: every frame but
+// a heartbeat that announces no message.
+func carriesStream(env *messages.Envelope) bool {
+	if hb := env.GetHeartbeat(); hb != nil {
+		return hb.LastMessageSequence > 0
+	}
+	return env.Body != nil
 }
 
 // reject counts a dropped frame and logs it, at most once per reason every

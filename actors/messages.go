@@ -53,6 +53,12 @@ func bodyName(e *messages.Envelope) string {
 		return "heartbeat " + b.Heartbeat.GetStatus().String()
 	case *messages.Envelope_Message:
 		return fmt.Sprintf("cluster message %d", b.Message.GetMessageSequence())
+	case *messages.Envelope_RetransmitRequest:
+		r := b.RetransmitRequest
+		return fmt.Sprintf("retransmit request to %s for %d..%d", r.GetDestination(), r.GetFirst(), r.GetLast())
+	case *messages.Envelope_RetransmitNak:
+		n := b.RetransmitNak
+		return fmt.Sprintf("retransmit nak to %s for %d..%d", n.GetDestination(), n.GetFirst(), n.GetLast())
 	}
 	return "frame"
 }

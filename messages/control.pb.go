@@ -15,6 +15,7 @@ package messages
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -35,6 +36,8 @@ type ControlRequest struct {
 	//
 	//	*ControlRequest_Status
 	//	*ControlRequest_Parameter
+	//	*ControlRequest_SendNote
+	//	*ControlRequest_Notes
 	Request       isControlRequest_Request `protobuf_oneof:"request"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -95,6 +98,24 @@ func (x *ControlRequest) GetParameter() *ParameterRequest {
 	return nil
 }
 
+func (x *ControlRequest) GetSendNote() *SendNoteRequest {
+	if x != nil {
+		if x, ok := x.Request.(*ControlRequest_SendNote); ok {
+			return x.SendNote
+		}
+	}
+	return nil
+}
+
+func (x *ControlRequest) GetNotes() *NotesRequest {
+	if x != nil {
+		if x, ok := x.Request.(*ControlRequest_Notes); ok {
+			return x.Notes
+		}
+	}
+	return nil
+}
+
 type isControlRequest_Request interface {
 	isControlRequest_Request()
 }
@@ -107,9 +128,104 @@ type ControlRequest_Parameter struct {
 	Parameter *ParameterRequest `protobuf:"bytes,2,opt,name=parameter,proto3,oneof"`
 }
 
+type ControlRequest_SendNote struct {
+	SendNote *SendNoteRequest `protobuf:"bytes,3,opt,name=send_note,json=sendNote,proto3,oneof"`
+}
+
+type ControlRequest_Notes struct {
+	Notes *NotesRequest `protobuf:"bytes,4,opt,name=notes,proto3,oneof"`
+}
+
 func (*ControlRequest_Status) isControlRequest_Request() {}
 
 func (*ControlRequest_Parameter) isControlRequest_Request() {}
+
+func (*ControlRequest_SendNote) isControlRequest_Request() {}
+
+func (*ControlRequest_Notes) isControlRequest_Request() {}
+
+// SendNoteRequest sends a note to every node (and this one) as a reliable
+// cluster message.
+type SendNoteRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Text          string                 `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendNoteRequest) Reset() {
+	*x = SendNoteRequest{}
+	mi := &file_hanode_v1_control_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendNoteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendNoteRequest) ProtoMessage() {}
+
+func (x *SendNoteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_control_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendNoteRequest.ProtoReflect.Descriptor instead.
+func (*SendNoteRequest) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SendNoteRequest) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+// NotesRequest asks for the notes this node has received, oldest first.
+type NotesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NotesRequest) Reset() {
+	*x = NotesRequest{}
+	mi := &file_hanode_v1_control_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NotesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NotesRequest) ProtoMessage() {}
+
+func (x *NotesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_control_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NotesRequest.ProtoReflect.Descriptor instead.
+func (*NotesRequest) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{2}
+}
 
 // StatusRequest asks for the node's ClusterStatus.
 type StatusRequest struct {
@@ -120,7 +236,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_hanode_v1_control_proto_msgTypes[1]
+	mi := &file_hanode_v1_control_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -132,7 +248,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[1]
+	mi := &file_hanode_v1_control_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -145,7 +261,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{1}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{3}
 }
 
 // ParameterRequest asks for the value of a configuration parameter under its
@@ -159,7 +275,7 @@ type ParameterRequest struct {
 
 func (x *ParameterRequest) Reset() {
 	*x = ParameterRequest{}
-	mi := &file_hanode_v1_control_proto_msgTypes[2]
+	mi := &file_hanode_v1_control_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -171,7 +287,7 @@ func (x *ParameterRequest) String() string {
 func (*ParameterRequest) ProtoMessage() {}
 
 func (x *ParameterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[2]
+	mi := &file_hanode_v1_control_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -184,7 +300,7 @@ func (x *ParameterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParameterRequest.ProtoReflect.Descriptor instead.
 func (*ParameterRequest) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{2}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ParameterRequest) GetName() string {
@@ -203,6 +319,8 @@ type ControlResponse struct {
 	//
 	//	*ControlResponse_Status
 	//	*ControlResponse_Parameter
+	//	*ControlResponse_NoteSent
+	//	*ControlResponse_Notes
 	Response      isControlResponse_Response `protobuf_oneof:"response"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -210,7 +328,7 @@ type ControlResponse struct {
 
 func (x *ControlResponse) Reset() {
 	*x = ControlResponse{}
-	mi := &file_hanode_v1_control_proto_msgTypes[3]
+	mi := &file_hanode_v1_control_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -222,7 +340,7 @@ func (x *ControlResponse) String() string {
 func (*ControlResponse) ProtoMessage() {}
 
 func (x *ControlResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[3]
+	mi := &file_hanode_v1_control_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -235,7 +353,7 @@ func (x *ControlResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlResponse.ProtoReflect.Descriptor instead.
 func (*ControlResponse) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{3}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ControlResponse) GetError() string {
@@ -270,6 +388,24 @@ func (x *ControlResponse) GetParameter() *ParameterResponse {
 	return nil
 }
 
+func (x *ControlResponse) GetNoteSent() *NoteSent {
+	if x != nil {
+		if x, ok := x.Response.(*ControlResponse_NoteSent); ok {
+			return x.NoteSent
+		}
+	}
+	return nil
+}
+
+func (x *ControlResponse) GetNotes() *NotesResponse {
+	if x != nil {
+		if x, ok := x.Response.(*ControlResponse_Notes); ok {
+			return x.Notes
+		}
+	}
+	return nil
+}
+
 type isControlResponse_Response interface {
 	isControlResponse_Response()
 }
@@ -282,9 +418,111 @@ type ControlResponse_Parameter struct {
 	Parameter *ParameterResponse `protobuf:"bytes,3,opt,name=parameter,proto3,oneof"`
 }
 
+type ControlResponse_NoteSent struct {
+	NoteSent *NoteSent `protobuf:"bytes,4,opt,name=note_sent,json=noteSent,proto3,oneof"`
+}
+
+type ControlResponse_Notes struct {
+	Notes *NotesResponse `protobuf:"bytes,5,opt,name=notes,proto3,oneof"`
+}
+
 func (*ControlResponse_Status) isControlResponse_Response() {}
 
 func (*ControlResponse_Parameter) isControlResponse_Response() {}
+
+func (*ControlResponse_NoteSent) isControlResponse_Response() {}
+
+func (*ControlResponse_Notes) isControlResponse_Response() {}
+
+// NoteSent answers SendNoteRequest.
+type NoteSent struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	MessageSequence uint64                 `protobuf:"varint,1,opt,name=message_sequence,json=messageSequence,proto3" json:"message_sequence,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *NoteSent) Reset() {
+	*x = NoteSent{}
+	mi := &file_hanode_v1_control_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NoteSent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NoteSent) ProtoMessage() {}
+
+func (x *NoteSent) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_control_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NoteSent.ProtoReflect.Descriptor instead.
+func (*NoteSent) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *NoteSent) GetMessageSequence() uint64 {
+	if x != nil {
+		return x.MessageSequence
+	}
+	return 0
+}
+
+// NotesResponse lists received notes.
+type NotesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Notes         []*ReceivedNote        `protobuf:"bytes,1,rep,name=notes,proto3" json:"notes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NotesResponse) Reset() {
+	*x = NotesResponse{}
+	mi := &file_hanode_v1_control_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NotesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NotesResponse) ProtoMessage() {}
+
+func (x *NotesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_control_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NotesResponse.ProtoReflect.Descriptor instead.
+func (*NotesResponse) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *NotesResponse) GetNotes() []*ReceivedNote {
+	if x != nil {
+		return x.Notes
+	}
+	return nil
+}
 
 // ParameterResponse is the value of a parameter.
 type ParameterResponse struct {
@@ -299,7 +537,7 @@ type ParameterResponse struct {
 
 func (x *ParameterResponse) Reset() {
 	*x = ParameterResponse{}
-	mi := &file_hanode_v1_control_proto_msgTypes[4]
+	mi := &file_hanode_v1_control_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -311,7 +549,7 @@ func (x *ParameterResponse) String() string {
 func (*ParameterResponse) ProtoMessage() {}
 
 func (x *ParameterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[4]
+	mi := &file_hanode_v1_control_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -324,7 +562,7 @@ func (x *ParameterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParameterResponse.ProtoReflect.Descriptor instead.
 func (*ParameterResponse) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{4}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ParameterResponse) GetName() string {
@@ -348,28 +586,124 @@ func (x *ParameterResponse) GetSet() bool {
 	return false
 }
 
+// ReceivedNote is a note as delivered by the reliable layer.
+type ReceivedNote struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Time            *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	Sender          string                 `protobuf:"bytes,2,opt,name=sender,proto3" json:"sender,omitempty"`
+	Generation      uint64                 `protobuf:"varint,3,opt,name=generation,proto3" json:"generation,omitempty"`
+	MessageSequence uint64                 `protobuf:"varint,4,opt,name=message_sequence,json=messageSequence,proto3" json:"message_sequence,omitempty"`
+	Text            string                 `protobuf:"bytes,5,opt,name=text,proto3" json:"text,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ReceivedNote) Reset() {
+	*x = ReceivedNote{}
+	mi := &file_hanode_v1_control_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReceivedNote) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReceivedNote) ProtoMessage() {}
+
+func (x *ReceivedNote) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_control_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReceivedNote.ProtoReflect.Descriptor instead.
+func (*ReceivedNote) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ReceivedNote) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *ReceivedNote) GetSender() string {
+	if x != nil {
+		return x.Sender
+	}
+	return ""
+}
+
+func (x *ReceivedNote) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *ReceivedNote) GetMessageSequence() uint64 {
+	if x != nil {
+		return x.MessageSequence
+	}
+	return 0
+}
+
+func (x *ReceivedNote) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
 var File_hanode_v1_control_proto protoreflect.FileDescriptor
 
 const file_hanode_v1_control_proto_rawDesc = "" +
 	"\n" +
-	"\x17hanode/v1/control.proto\x12\thanode.v1\x1a\x16hanode/v1/status.proto\"\x8c\x01\n" +
+	"\x17hanode/v1/control.proto\x12\thanode.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16hanode/v1/status.proto\"\xf8\x01\n" +
 	"\x0eControlRequest\x122\n" +
 	"\x06status\x18\x01 \x01(\v2\x18.hanode.v1.StatusRequestH\x00R\x06status\x12;\n" +
-	"\tparameter\x18\x02 \x01(\v2\x1b.hanode.v1.ParameterRequestH\x00R\tparameterB\t\n" +
-	"\arequest\"\x0f\n" +
+	"\tparameter\x18\x02 \x01(\v2\x1b.hanode.v1.ParameterRequestH\x00R\tparameter\x129\n" +
+	"\tsend_note\x18\x03 \x01(\v2\x1a.hanode.v1.SendNoteRequestH\x00R\bsendNote\x12/\n" +
+	"\x05notes\x18\x04 \x01(\v2\x17.hanode.v1.NotesRequestH\x00R\x05notesB\t\n" +
+	"\arequest\"%\n" +
+	"\x0fSendNoteRequest\x12\x12\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\"\x0e\n" +
+	"\fNotesRequest\"\x0f\n" +
 	"\rStatusRequest\"&\n" +
 	"\x10ParameterRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"\xa5\x01\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x8b\x02\n" +
 	"\x0fControlResponse\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\x122\n" +
 	"\x06status\x18\x02 \x01(\v2\x18.hanode.v1.ClusterStatusH\x00R\x06status\x12<\n" +
-	"\tparameter\x18\x03 \x01(\v2\x1c.hanode.v1.ParameterResponseH\x00R\tparameterB\n" +
+	"\tparameter\x18\x03 \x01(\v2\x1c.hanode.v1.ParameterResponseH\x00R\tparameter\x122\n" +
+	"\tnote_sent\x18\x04 \x01(\v2\x13.hanode.v1.NoteSentH\x00R\bnoteSent\x120\n" +
+	"\x05notes\x18\x05 \x01(\v2\x18.hanode.v1.NotesResponseH\x00R\x05notesB\n" +
 	"\n" +
-	"\bresponse\"O\n" +
+	"\bresponse\"5\n" +
+	"\bNoteSent\x12)\n" +
+	"\x10message_sequence\x18\x01 \x01(\x04R\x0fmessageSequence\">\n" +
+	"\rNotesResponse\x12-\n" +
+	"\x05notes\x18\x01 \x03(\v2\x17.hanode.v1.ReceivedNoteR\x05notes\"O\n" +
 	"\x11ParameterResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value\x12\x10\n" +
-	"\x03set\x18\x03 \x01(\bR\x03setB,Z*github.com/hanode/hanode/messages;messagesb\x06proto3"
+	"\x03set\x18\x03 \x01(\bR\x03set\"\xb5\x01\n" +
+	"\fReceivedNote\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x16\n" +
+	"\x06sender\x18\x02 \x01(\tR\x06sender\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x03 \x01(\x04R\n" +
+	"generation\x12)\n" +
+	"\x10message_sequence\x18\x04 \x01(\x04R\x0fmessageSequence\x12\x12\n" +
+	"\x04text\x18\x05 \x01(\tR\x04textB,Z*github.com/hanode/hanode/messages;messagesb\x06proto3"
 
 var (
 	file_hanode_v1_control_proto_rawDescOnce sync.Once
@@ -383,25 +717,37 @@ func file_hanode_v1_control_proto_rawDescGZIP() []byte {
 	return file_hanode_v1_control_proto_rawDescData
 }
 
-var file_hanode_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_hanode_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_hanode_v1_control_proto_goTypes = []any{
-	(*ControlRequest)(nil),    // 0: hanode.v1.ControlRequest
-	(*StatusRequest)(nil),     // 1: hanode.v1.StatusRequest
-	(*ParameterRequest)(nil),  // 2: hanode.v1.ParameterRequest
-	(*ControlResponse)(nil),   // 3: hanode.v1.ControlResponse
-	(*ParameterResponse)(nil), // 4: hanode.v1.ParameterResponse
-	(*ClusterStatus)(nil),     // 5: hanode.v1.ClusterStatus
+	(*ControlRequest)(nil),        // 0: hanode.v1.ControlRequest
+	(*SendNoteRequest)(nil),       // 1: hanode.v1.SendNoteRequest
+	(*NotesRequest)(nil),          // 2: hanode.v1.NotesRequest
+	(*StatusRequest)(nil),         // 3: hanode.v1.StatusRequest
+	(*ParameterRequest)(nil),      // 4: hanode.v1.ParameterRequest
+	(*ControlResponse)(nil),       // 5: hanode.v1.ControlResponse
+	(*NoteSent)(nil),              // 6: hanode.v1.NoteSent
+	(*NotesResponse)(nil),         // 7: hanode.v1.NotesResponse
+	(*ParameterResponse)(nil),     // 8: hanode.v1.ParameterResponse
+	(*ReceivedNote)(nil),          // 9: hanode.v1.ReceivedNote
+	(*ClusterStatus)(nil),         // 10: hanode.v1.ClusterStatus
+	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
 }
 var file_hanode_v1_control_proto_depIdxs = []int32{
-	1, // 0: hanode.v1.ControlRequest.status:type_name -> hanode.v1.StatusRequest
-	2, // 1: hanode.v1.ControlRequest.parameter:type_name -> hanode.v1.ParameterRequest
-	5, // 2: hanode.v1.ControlResponse.status:type_name -> hanode.v1.ClusterStatus
-	4, // 3: hanode.v1.ControlResponse.parameter:type_name -> hanode.v1.ParameterResponse
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	3,  // 0: hanode.v1.ControlRequest.status:type_name -> hanode.v1.StatusRequest
+	4,  // 1: hanode.v1.ControlRequest.parameter:type_name -> hanode.v1.ParameterRequest
+	1,  // 2: hanode.v1.ControlRequest.send_note:type_name -> hanode.v1.SendNoteRequest
+	2,  // 3: hanode.v1.ControlRequest.notes:type_name -> hanode.v1.NotesRequest
+	10, // 4: hanode.v1.ControlResponse.status:type_name -> hanode.v1.ClusterStatus
+	8,  // 5: hanode.v1.ControlResponse.parameter:type_name -> hanode.v1.ParameterResponse
+	6,  // 6: hanode.v1.ControlResponse.note_sent:type_name -> hanode.v1.NoteSent
+	7,  // 7: hanode.v1.ControlResponse.notes:type_name -> hanode.v1.NotesResponse
+	9,  // 8: hanode.v1.NotesResponse.notes:type_name -> hanode.v1.ReceivedNote
+	11, // 9: hanode.v1.ReceivedNote.time:type_name -> google.protobuf.Timestamp
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_hanode_v1_control_proto_init() }
@@ -413,10 +759,14 @@ func file_hanode_v1_control_proto_init() {
 	file_hanode_v1_control_proto_msgTypes[0].OneofWrappers = []any{
 		(*ControlRequest_Status)(nil),
 		(*ControlRequest_Parameter)(nil),
+		(*ControlRequest_SendNote)(nil),
+		(*ControlRequest_Notes)(nil),
 	}
-	file_hanode_v1_control_proto_msgTypes[3].OneofWrappers = []any{
+	file_hanode_v1_control_proto_msgTypes[5].OneofWrappers = []any{
 		(*ControlResponse_Status)(nil),
 		(*ControlResponse_Parameter)(nil),
+		(*ControlResponse_NoteSent)(nil),
+		(*ControlResponse_Notes)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -424,7 +774,7 @@ func file_hanode_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hanode_v1_control_proto_rawDesc), len(file_hanode_v1_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -474,8 +474,11 @@ type NodeState struct {
 	// When status last changed.
 	Since *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=since,proto3" json:"since,omitempty"`
 	// Heartbeat late (silent for more than warntime) but not yet dead.
-	Late          bool         `protobuf:"varint,8,opt,name=late,proto3" json:"late,omitempty"`
-	Links         []*LinkState `protobuf:"bytes,9,rep,name=links,proto3" json:"links,omitempty"`
+	Late  bool         `protobuf:"varint,8,opt,name=late,proto3" json:"late,omitempty"`
+	Links []*LinkState `protobuf:"bytes,9,rep,name=links,proto3" json:"links,omitempty"`
+	// The node's stream of cluster messages: as sent (local node) or as
+	// received from it.
+	Messages      *MessageStream `protobuf:"bytes,10,opt,name=messages,proto3" json:"messages,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -573,6 +576,114 @@ func (x *NodeState) GetLinks() []*LinkState {
 	return nil
 }
 
+func (x *NodeState) GetMessages() *MessageStream {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+// MessageStream counts one node's reliable cluster messages.
+type MessageStream struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Sequence of the last message sent (local) or delivered in order.
+	Last uint64 `protobuf:"varint,1,opt,name=last,proto3" json:"last,omitempty"`
+	// Messages delivered (received streams) or sent (local).
+	Count uint64 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	// Messages asked for and not yet arrived.
+	Missing uint64 `protobuf:"varint,3,opt,name=missing,proto3" json:"missing,omitempty"`
+	// Messages given up: the sender no longer had them.
+	Lost uint64 `protobuf:"varint,4,opt,name=lost,proto3" json:"lost,omitempty"`
+	// Retransmission requests sent (received streams) or messages resent
+	// (local).
+	Retransmissions uint64 `protobuf:"varint,5,opt,name=retransmissions,proto3" json:"retransmissions,omitempty"`
+	// Duplicates dropped (received streams).
+	Duplicates uint64 `protobuf:"varint,6,opt,name=duplicates,proto3" json:"duplicates,omitempty"`
+	// NAKs sent: requests for messages no longer in the history (local).
+	Naks          uint64 `protobuf:"varint,7,opt,name=naks,proto3" json:"naks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MessageStream) Reset() {
+	*x = MessageStream{}
+	mi := &file_hanode_v1_status_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MessageStream) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MessageStream) ProtoMessage() {}
+
+func (x *MessageStream) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_status_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MessageStream.ProtoReflect.Descriptor instead.
+func (*MessageStream) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_status_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *MessageStream) GetLast() uint64 {
+	if x != nil {
+		return x.Last
+	}
+	return 0
+}
+
+func (x *MessageStream) GetCount() uint64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *MessageStream) GetMissing() uint64 {
+	if x != nil {
+		return x.Missing
+	}
+	return 0
+}
+
+func (x *MessageStream) GetLost() uint64 {
+	if x != nil {
+		return x.Lost
+	}
+	return 0
+}
+
+func (x *MessageStream) GetRetransmissions() uint64 {
+	if x != nil {
+		return x.Retransmissions
+	}
+	return 0
+}
+
+func (x *MessageStream) GetDuplicates() uint64 {
+	if x != nil {
+		return x.Duplicates
+	}
+	return 0
+}
+
+func (x *MessageStream) GetNaks() uint64 {
+	if x != nil {
+		return x.Naks
+	}
+	return 0
+}
+
 // ClusterStatus is the whole view of one node.
 type ClusterStatus struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -598,7 +709,7 @@ type ClusterStatus struct {
 
 func (x *ClusterStatus) Reset() {
 	*x = ClusterStatus{}
-	mi := &file_hanode_v1_status_proto_msgTypes[3]
+	mi := &file_hanode_v1_status_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -610,7 +721,7 @@ func (x *ClusterStatus) String() string {
 func (*ClusterStatus) ProtoMessage() {}
 
 func (x *ClusterStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_status_proto_msgTypes[3]
+	mi := &file_hanode_v1_status_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -623,7 +734,7 @@ func (x *ClusterStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatus.ProtoReflect.Descriptor instead.
 func (*ClusterStatus) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_status_proto_rawDescGZIP(), []int{3}
+	return file_hanode_v1_status_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ClusterStatus) GetCluster() string {
@@ -743,7 +854,7 @@ const file_hanode_v1_status_proto_rawDesc = "" +
 	"\n" +
 	"last_heard\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tlastHeard\x120\n" +
 	"\x05since\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x16\n" +
-	"\x06detail\x18\x05 \x01(\tR\x06detail\"\xda\x02\n" +
+	"\x06detail\x18\x05 \x01(\tR\x06detail\"\x90\x03\n" +
 	"\tNodeState\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12'\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x13.hanode.v1.NodeTypeR\x04type\x12-\n" +
@@ -756,7 +867,19 @@ const file_hanode_v1_status_proto_rawDesc = "" +
 	"last_heard\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tlastHeard\x120\n" +
 	"\x05since\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x12\n" +
 	"\x04late\x18\b \x01(\bR\x04late\x12*\n" +
-	"\x05links\x18\t \x03(\v2\x14.hanode.v1.LinkStateR\x05links\"\xcb\x05\n" +
+	"\x05links\x18\t \x03(\v2\x14.hanode.v1.LinkStateR\x05links\x124\n" +
+	"\bmessages\x18\n" +
+	" \x01(\v2\x18.hanode.v1.MessageStreamR\bmessages\"\xc5\x01\n" +
+	"\rMessageStream\x12\x12\n" +
+	"\x04last\x18\x01 \x01(\x04R\x04last\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x04R\x05count\x12\x18\n" +
+	"\amissing\x18\x03 \x01(\x04R\amissing\x12\x12\n" +
+	"\x04lost\x18\x04 \x01(\x04R\x04lost\x12(\n" +
+	"\x0fretransmissions\x18\x05 \x01(\x04R\x0fretransmissions\x12\x1e\n" +
+	"\n" +
+	"duplicates\x18\x06 \x01(\x04R\n" +
+	"duplicates\x12\x12\n" +
+	"\x04naks\x18\a \x01(\x04R\x04naks\"\xcb\x05\n" +
 	"\rClusterStatus\x12\x18\n" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x1d\n" +
 	"\n" +
@@ -816,7 +939,7 @@ func file_hanode_v1_status_proto_rawDescGZIP() []byte {
 }
 
 var file_hanode_v1_status_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_hanode_v1_status_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_hanode_v1_status_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_hanode_v1_status_proto_goTypes = []any{
 	(NodeStatus)(0),               // 0: hanode.v1.NodeStatus
 	(NodeType)(0),                 // 1: hanode.v1.NodeType
@@ -825,40 +948,42 @@ var file_hanode_v1_status_proto_goTypes = []any{
 	(*MembershipEvent)(nil),       // 4: hanode.v1.MembershipEvent
 	(*LinkState)(nil),             // 5: hanode.v1.LinkState
 	(*NodeState)(nil),             // 6: hanode.v1.NodeState
-	(*ClusterStatus)(nil),         // 7: hanode.v1.ClusterStatus
-	nil,                           // 8: hanode.v1.ClusterStatus.RejectedFramesEntry
-	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 10: google.protobuf.Duration
+	(*MessageStream)(nil),         // 7: hanode.v1.MessageStream
+	(*ClusterStatus)(nil),         // 8: hanode.v1.ClusterStatus
+	nil,                           // 9: hanode.v1.ClusterStatus.RejectedFramesEntry
+	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 11: google.protobuf.Duration
 }
 var file_hanode_v1_status_proto_depIdxs = []int32{
-	9,  // 0: hanode.v1.MembershipEvent.time:type_name -> google.protobuf.Timestamp
+	10, // 0: hanode.v1.MembershipEvent.time:type_name -> google.protobuf.Timestamp
 	3,  // 1: hanode.v1.MembershipEvent.kind:type_name -> hanode.v1.MembershipEventKind
 	0,  // 2: hanode.v1.MembershipEvent.status:type_name -> hanode.v1.NodeStatus
 	0,  // 3: hanode.v1.MembershipEvent.previous_status:type_name -> hanode.v1.NodeStatus
 	2,  // 4: hanode.v1.MembershipEvent.link_status:type_name -> hanode.v1.LinkStatus
-	10, // 5: hanode.v1.MembershipEvent.silence:type_name -> google.protobuf.Duration
+	11, // 5: hanode.v1.MembershipEvent.silence:type_name -> google.protobuf.Duration
 	2,  // 6: hanode.v1.LinkState.status:type_name -> hanode.v1.LinkStatus
-	9,  // 7: hanode.v1.LinkState.last_heard:type_name -> google.protobuf.Timestamp
-	9,  // 8: hanode.v1.LinkState.since:type_name -> google.protobuf.Timestamp
+	10, // 7: hanode.v1.LinkState.last_heard:type_name -> google.protobuf.Timestamp
+	10, // 8: hanode.v1.LinkState.since:type_name -> google.protobuf.Timestamp
 	1,  // 9: hanode.v1.NodeState.type:type_name -> hanode.v1.NodeType
 	0,  // 10: hanode.v1.NodeState.status:type_name -> hanode.v1.NodeStatus
-	9,  // 11: hanode.v1.NodeState.last_heard:type_name -> google.protobuf.Timestamp
-	9,  // 12: hanode.v1.NodeState.since:type_name -> google.protobuf.Timestamp
+	10, // 11: hanode.v1.NodeState.last_heard:type_name -> google.protobuf.Timestamp
+	10, // 12: hanode.v1.NodeState.since:type_name -> google.protobuf.Timestamp
 	5,  // 13: hanode.v1.NodeState.links:type_name -> hanode.v1.LinkState
-	9,  // 14: hanode.v1.ClusterStatus.started:type_name -> google.protobuf.Timestamp
-	9,  // 15: hanode.v1.ClusterStatus.now:type_name -> google.protobuf.Timestamp
-	10, // 16: hanode.v1.ClusterStatus.keepalive:type_name -> google.protobuf.Duration
-	10, // 17: hanode.v1.ClusterStatus.deadtime:type_name -> google.protobuf.Duration
-	10, // 18: hanode.v1.ClusterStatus.warntime:type_name -> google.protobuf.Duration
-	10, // 19: hanode.v1.ClusterStatus.initdead:type_name -> google.protobuf.Duration
-	6,  // 20: hanode.v1.ClusterStatus.nodes:type_name -> hanode.v1.NodeState
-	4,  // 21: hanode.v1.ClusterStatus.recent_events:type_name -> hanode.v1.MembershipEvent
-	8,  // 22: hanode.v1.ClusterStatus.rejected_frames:type_name -> hanode.v1.ClusterStatus.RejectedFramesEntry
-	23, // [23:23] is the sub-list for method output_type
-	23, // [23:23] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	7,  // 14: hanode.v1.NodeState.messages:type_name -> hanode.v1.MessageStream
+	10, // 15: hanode.v1.ClusterStatus.started:type_name -> google.protobuf.Timestamp
+	10, // 16: hanode.v1.ClusterStatus.now:type_name -> google.protobuf.Timestamp
+	11, // 17: hanode.v1.ClusterStatus.keepalive:type_name -> google.protobuf.Duration
+	11, // 18: hanode.v1.ClusterStatus.deadtime:type_name -> google.protobuf.Duration
+	11, // 19: hanode.v1.ClusterStatus.warntime:type_name -> google.protobuf.Duration
+	11, // 20: hanode.v1.ClusterStatus.initdead:type_name -> google.protobuf.Duration
+	6,  // 21: hanode.v1.ClusterStatus.nodes:type_name -> hanode.v1.NodeState
+	4,  // 22: hanode.v1.ClusterStatus.recent_events:type_name -> hanode.v1.MembershipEvent
+	9,  // 23: hanode.v1.ClusterStatus.rejected_frames:type_name -> hanode.v1.ClusterStatus.RejectedFramesEntry
+	24, // [24:24] is the sub-list for method output_type
+	24, // [24:24] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_hanode_v1_status_proto_init() }
@@ -872,7 +997,7 @@ func file_hanode_v1_status_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hanode_v1_status_proto_rawDesc), len(file_hanode_v1_status_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

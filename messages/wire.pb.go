@@ -113,6 +113,8 @@ type Envelope struct {
 	//
 	//	*Envelope_Heartbeat
 	//	*Envelope_Message
+	//	*Envelope_RetransmitRequest
+	//	*Envelope_RetransmitNak
 	Body          isEnvelope_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -208,6 +210,24 @@ func (x *Envelope) GetMessage() *ClusterMessage {
 	return nil
 }
 
+func (x *Envelope) GetRetransmitRequest() *RetransmitRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_RetransmitRequest); ok {
+			return x.RetransmitRequest
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetRetransmitNak() *RetransmitNak {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_RetransmitNak); ok {
+			return x.RetransmitNak
+		}
+	}
+	return nil
+}
+
 type isEnvelope_Body interface {
 	isEnvelope_Body()
 }
@@ -220,9 +240,21 @@ type Envelope_Message struct {
 	Message *ClusterMessage `protobuf:"bytes,11,opt,name=message,proto3,oneof"`
 }
 
+type Envelope_RetransmitRequest struct {
+	RetransmitRequest *RetransmitRequest `protobuf:"bytes,12,opt,name=retransmit_request,json=retransmitRequest,proto3,oneof"`
+}
+
+type Envelope_RetransmitNak struct {
+	RetransmitNak *RetransmitNak `protobuf:"bytes,13,opt,name=retransmit_nak,json=retransmitNak,proto3,oneof"`
+}
+
 func (*Envelope_Heartbeat) isEnvelope_Body() {}
 
 func (*Envelope_Message) isEnvelope_Body() {}
+
+func (*Envelope_RetransmitRequest) isEnvelope_Body() {}
+
+func (*Envelope_RetransmitNak) isEnvelope_Body() {}
 
 // Heartbeat says "I am alive", sent every keepalive on every link.
 type Heartbeat struct {
@@ -231,9 +263,12 @@ type Heartbeat struct {
 	// the last heartbeat of a clean shutdown.
 	Status NodeStatus `protobuf:"varint,1,opt,name=status,proto3,enum=hanode.v1.NodeStatus" json:"status,omitempty"`
 	// The sender's deadtime in milliseconds (informational, as Heartbeat's dt).
-	DeadtimeMs    uint32 `protobuf:"varint,2,opt,name=deadtime_ms,json=deadtimeMs,proto3" json:"deadtime_ms,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	DeadtimeMs uint32 `protobuf:"varint,2,opt,name=deadtime_ms,json=deadtimeMs,proto3" json:"deadtime_ms,omitempty"`
+	// The last ClusterMessage.message_sequence the sender has sent in this
+	// generation (0 before any), so that receivers notice a lost tail.
+	LastMessageSequence uint64 `protobuf:"varint,3,opt,name=last_message_sequence,json=lastMessageSequence,proto3" json:"last_message_sequence,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Heartbeat) Reset() {
@@ -280,6 +315,13 @@ func (x *Heartbeat) GetDeadtimeMs() uint32 {
 	return 0
 }
 
+func (x *Heartbeat) GetLastMessageSequence() uint64 {
+	if x != nil {
+		return x.LastMessageSequence
+	}
+	return 0
+}
+
 // ClusterMessage is a message between nodes that must arrive once and in
 // order (group hand-overs, standby requests, fencing news), unlike
 // heartbeats, which are fire-and-forget. The reliable layer numbers them per
@@ -292,7 +334,11 @@ type ClusterMessage struct {
 	// from 1.
 	MessageSequence uint64 `protobuf:"varint,1,opt,name=message_sequence,json=messageSequence,proto3" json:"message_sequence,omitempty"`
 	// Node the message is for; empty for every node.
-	Destination   string `protobuf:"bytes,2,opt,name=destination,proto3" json:"destination,omitempty"`
+	Destination string `protobuf:"bytes,2,opt,name=destination,proto3" json:"destination,omitempty"`
+	// Types that are valid to be assigned to Payload:
+	//
+	//	*ClusterMessage_Note
+	Payload       isClusterMessage_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -341,6 +387,212 @@ func (x *ClusterMessage) GetDestination() string {
 	return ""
 }
 
+func (x *ClusterMessage) GetPayload() isClusterMessage_Payload {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *ClusterMessage) GetNote() *Note {
+	if x != nil {
+		if x, ok := x.Payload.(*ClusterMessage_Note); ok {
+			return x.Note
+		}
+	}
+	return nil
+}
+
+type isClusterMessage_Payload interface {
+	isClusterMessage_Payload()
+}
+
+type ClusterMessage_Note struct {
+	Note *Note `protobuf:"bytes,10,opt,name=note,proto3,oneof"`
+}
+
+func (*ClusterMessage_Note) isClusterMessage_Payload() {}
+
+// Note is a line of text an operator sends to every node's log
+// (`hanode note TEXT`).
+type Note struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Text          string                 `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Note) Reset() {
+	*x = Note{}
+	mi := &file_hanode_v1_wire_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Note) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Note) ProtoMessage() {}
+
+func (x *Note) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_wire_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Note.ProtoReflect.Descriptor instead.
+func (*Note) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Note) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+// RetransmitRequest asks destination to send again its cluster messages
+// first..last of generation. It is not itself sequenced; it travels on every
+// link and is repeated until the messages arrive.
+type RetransmitRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Destination   string                 `protobuf:"bytes,1,opt,name=destination,proto3" json:"destination,omitempty"`
+	Generation    uint64                 `protobuf:"varint,2,opt,name=generation,proto3" json:"generation,omitempty"`
+	First         uint64                 `protobuf:"varint,3,opt,name=first,proto3" json:"first,omitempty"`
+	Last          uint64                 `protobuf:"varint,4,opt,name=last,proto3" json:"last,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetransmitRequest) Reset() {
+	*x = RetransmitRequest{}
+	mi := &file_hanode_v1_wire_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetransmitRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetransmitRequest) ProtoMessage() {}
+
+func (x *RetransmitRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_wire_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetransmitRequest.ProtoReflect.Descriptor instead.
+func (*RetransmitRequest) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *RetransmitRequest) GetDestination() string {
+	if x != nil {
+		return x.Destination
+	}
+	return ""
+}
+
+func (x *RetransmitRequest) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *RetransmitRequest) GetFirst() uint64 {
+	if x != nil {
+		return x.First
+	}
+	return 0
+}
+
+func (x *RetransmitRequest) GetLast() uint64 {
+	if x != nil {
+		return x.Last
+	}
+	return 0
+}
+
+// RetransmitNak tells destination that the sender's cluster messages
+// first..last fell out of its history: they are lost for good and the
+// receiver stops waiting for them.
+type RetransmitNak struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Destination   string                 `protobuf:"bytes,1,opt,name=destination,proto3" json:"destination,omitempty"`
+	First         uint64                 `protobuf:"varint,2,opt,name=first,proto3" json:"first,omitempty"`
+	Last          uint64                 `protobuf:"varint,3,opt,name=last,proto3" json:"last,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetransmitNak) Reset() {
+	*x = RetransmitNak{}
+	mi := &file_hanode_v1_wire_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetransmitNak) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetransmitNak) ProtoMessage() {}
+
+func (x *RetransmitNak) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_wire_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetransmitNak.ProtoReflect.Descriptor instead.
+func (*RetransmitNak) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RetransmitNak) GetDestination() string {
+	if x != nil {
+		return x.Destination
+	}
+	return ""
+}
+
+func (x *RetransmitNak) GetFirst() uint64 {
+	if x != nil {
+		return x.First
+	}
+	return 0
+}
+
+func (x *RetransmitNak) GetLast() uint64 {
+	if x != nil {
+		return x.Last
+	}
+	return 0
+}
+
 var File_hanode_v1_wire_proto protoreflect.FileDescriptor
 
 const file_hanode_v1_wire_proto_rawDesc = "" +
@@ -349,7 +601,7 @@ const file_hanode_v1_wire_proto_rawDesc = "" +
 	"\x05Frame\x12\x1a\n" +
 	"\benvelope\x18\x01 \x01(\fR\benvelope\x12\x15\n" +
 	"\x06key_id\x18\x02 \x01(\rR\x05keyId\x12\x10\n" +
-	"\x03mac\x18\x03 \x01(\fR\x03mac\"\x9c\x02\n" +
+	"\x03mac\x18\x03 \x01(\fR\x03mac\"\xae\x03\n" +
 	"\bEnvelope\x12\x18\n" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x16\n" +
 	"\x06sender\x18\x02 \x01(\tR\x06sender\x12\x1e\n" +
@@ -360,15 +612,34 @@ const file_hanode_v1_wire_proto_rawDesc = "" +
 	"\x13send_time_unix_nano\x18\x05 \x01(\x03R\x10sendTimeUnixNano\x124\n" +
 	"\theartbeat\x18\n" +
 	" \x01(\v2\x14.hanode.v1.HeartbeatH\x00R\theartbeat\x125\n" +
-	"\amessage\x18\v \x01(\v2\x19.hanode.v1.ClusterMessageH\x00R\amessageB\x06\n" +
-	"\x04body\"[\n" +
+	"\amessage\x18\v \x01(\v2\x19.hanode.v1.ClusterMessageH\x00R\amessage\x12M\n" +
+	"\x12retransmit_request\x18\f \x01(\v2\x1c.hanode.v1.RetransmitRequestH\x00R\x11retransmitRequest\x12A\n" +
+	"\x0eretransmit_nak\x18\r \x01(\v2\x18.hanode.v1.RetransmitNakH\x00R\rretransmitNakB\x06\n" +
+	"\x04body\"\x8f\x01\n" +
 	"\tHeartbeat\x12-\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x15.hanode.v1.NodeStatusR\x06status\x12\x1f\n" +
 	"\vdeadtime_ms\x18\x02 \x01(\rR\n" +
-	"deadtimeMs\"]\n" +
+	"deadtimeMs\x122\n" +
+	"\x15last_message_sequence\x18\x03 \x01(\x04R\x13lastMessageSequence\"\x8f\x01\n" +
 	"\x0eClusterMessage\x12)\n" +
 	"\x10message_sequence\x18\x01 \x01(\x04R\x0fmessageSequence\x12 \n" +
-	"\vdestination\x18\x02 \x01(\tR\vdestinationB,Z*github.com/hanode/hanode/messages;messagesb\x06proto3"
+	"\vdestination\x18\x02 \x01(\tR\vdestination\x12%\n" +
+	"\x04note\x18\n" +
+	" \x01(\v2\x0f.hanode.v1.NoteH\x00R\x04noteB\t\n" +
+	"\apayload\"\x1a\n" +
+	"\x04Note\x12\x12\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\"\x7f\n" +
+	"\x11RetransmitRequest\x12 \n" +
+	"\vdestination\x18\x01 \x01(\tR\vdestination\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x02 \x01(\x04R\n" +
+	"generation\x12\x14\n" +
+	"\x05first\x18\x03 \x01(\x04R\x05first\x12\x12\n" +
+	"\x04last\x18\x04 \x01(\x04R\x04last\"[\n" +
+	"\rRetransmitNak\x12 \n" +
+	"\vdestination\x18\x01 \x01(\tR\vdestination\x12\x14\n" +
+	"\x05first\x18\x02 \x01(\x04R\x05first\x12\x12\n" +
+	"\x04last\x18\x03 \x01(\x04R\x04lastB,Z*github.com/hanode/hanode/messages;messagesb\x06proto3"
 
 var (
 	file_hanode_v1_wire_proto_rawDescOnce sync.Once
@@ -382,23 +653,29 @@ func file_hanode_v1_wire_proto_rawDescGZIP() []byte {
 	return file_hanode_v1_wire_proto_rawDescData
 }
 
-var file_hanode_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_hanode_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_hanode_v1_wire_proto_goTypes = []any{
-	(*Frame)(nil),          // 0: hanode.v1.Frame
-	(*Envelope)(nil),       // 1: hanode.v1.Envelope
-	(*Heartbeat)(nil),      // 2: hanode.v1.Heartbeat
-	(*ClusterMessage)(nil), // 3: hanode.v1.ClusterMessage
-	(NodeStatus)(0),        // 4: hanode.v1.NodeStatus
+	(*Frame)(nil),             // 0: hanode.v1.Frame
+	(*Envelope)(nil),          // 1: hanode.v1.Envelope
+	(*Heartbeat)(nil),         // 2: hanode.v1.Heartbeat
+	(*ClusterMessage)(nil),    // 3: hanode.v1.ClusterMessage
+	(*Note)(nil),              // 4: hanode.v1.Note
+	(*RetransmitRequest)(nil), // 5: hanode.v1.RetransmitRequest
+	(*RetransmitNak)(nil),     // 6: hanode.v1.RetransmitNak
+	(NodeStatus)(0),           // 7: hanode.v1.NodeStatus
 }
 var file_hanode_v1_wire_proto_depIdxs = []int32{
 	2, // 0: hanode.v1.Envelope.heartbeat:type_name -> hanode.v1.Heartbeat
 	3, // 1: hanode.v1.Envelope.message:type_name -> hanode.v1.ClusterMessage
-	4, // 2: hanode.v1.Heartbeat.status:type_name -> hanode.v1.NodeStatus
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	5, // 2: hanode.v1.Envelope.retransmit_request:type_name -> hanode.v1.RetransmitRequest
+	6, // 3: hanode.v1.Envelope.retransmit_nak:type_name -> hanode.v1.RetransmitNak
+	7, // 4: hanode.v1.Heartbeat.status:type_name -> hanode.v1.NodeStatus
+	4, // 5: hanode.v1.ClusterMessage.note:type_name -> hanode.v1.Note
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_hanode_v1_wire_proto_init() }
@@ -410,6 +687,11 @@ func file_hanode_v1_wire_proto_init() {
 	file_hanode_v1_wire_proto_msgTypes[1].OneofWrappers = []any{
 		(*Envelope_Heartbeat)(nil),
 		(*Envelope_Message)(nil),
+		(*Envelope_RetransmitRequest)(nil),
+		(*Envelope_RetransmitNak)(nil),
+	}
+	file_hanode_v1_wire_proto_msgTypes[3].OneofWrappers = []any{
+		(*ClusterMessage_Note)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -417,7 +699,7 @@ func file_hanode_v1_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hanode_v1_wire_proto_rawDesc), len(file_hanode_v1_wire_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

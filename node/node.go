@@ -31,6 +31,7 @@ import (
 	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node/config"
 	"github.com/hanode/hanode/node/membership"
+	"github.com/hanode/hanode/node/reliable"
 	"github.com/hanode/hanode/node/version"
 	"github.com/hanode/hanode/transports"
 	"github.com/hanode/hanode/transports/frame"
@@ -75,6 +76,7 @@ type runtime struct {
 	generation uint64
 	seq        atomic.Uint64
 	membership *actors.MembershipState
+	messenger  *actors.MessengerState
 	openMedium OpenMedium
 	socket     string
 	ready      chan error // first result of the control socket
@@ -119,6 +121,9 @@ func Start(opts Options) (*Node, error) {
 			Cluster: cfg.Cluster.Name, Local: cfg.Local, Version: version.Short(),
 			Keepalive: cfg.Keepalive, Deadtime: cfg.Deadtime, Warntime: cfg.Warntime, Initdead: cfg.Initdead,
 		}, machine),
+		messenger: actors.NewMessengerState(cfg.Local, gen, peers(cfg), reliable.Config{
+			MaxRexmitDelay: cfg.MaxRexmitDelay,
+		}),
 		openMedium: opts.OpenMedium,
 		socket:     opts.Socket,
 		ready:      make(chan error, 1),
@@ -164,6 +169,17 @@ func Start(opts Options) (*Node, error) {
 	log.Info("node started", "generation", gen, "cluster", cfg.Cluster.Name, "nodes", cfg.Nodes, "links", links,
 		"keepalive", cfg.Keepalive, "deadtime", cfg.Deadtime, "warntime", cfg.Warntime, "initdead", cfg.Initdead)
 	return n, nil
+}
+
+// peers are the members other than this node.
+func peers(cfg *config.Effective) []string {
+	var out []string
+	for _, n := range cfg.Nodes {
+		if n != cfg.Local {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // supervision is the node actor's policy table for its children.
@@ -266,6 +282,7 @@ type nodeActor struct {
 	rt         *runtime
 	links      []*actor.PID
 	membership *actor.PID
+	messenger  *actor.PID
 	control    *actor.PID
 	ticker     *actors.Ticker
 	stopping   bool
@@ -288,8 +305,14 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 		a.rt.finish()
 	case *keepaliveTick:
 		a.heartbeat(ctx, messages.NodeStatus_NODE_STATUS_ACTIVE, false)
-	case *actors.StatusQuery, *actors.Subscribe:
+	case *actors.StatusQuery:
+		a.status(ctx)
+	case *actors.Subscribe:
 		ctx.Forward(a.membership)
+	case *actors.SendNote, *actors.NotesQuery:
+		ctx.Forward(a.messenger)
+	case *actors.Broadcast:
+		a.send(ctx, m.Envelope, false)
 	case *actors.ParameterQuery:
 		v, ok := a.rt.cfg.Parameters[m.Name]
 		ctx.Respond(&messages.ParameterResponse{Name: m.Name, Value: v, Set: ok})
@@ -313,7 +336,9 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 func (a *nodeActor) start(ctx actor.Context) {
 	rt := a.rt
 	a.stopping = false
-	a.membership = spawn(ctx, actors.NewMembership(rt.membership, rt.log), "membership")
+	a.messenger = spawn(ctx, actors.NewMessenger(rt.messenger, rt.log), "messenger")
+	a.membership = spawn(ctx, actors.NewMembership(rt.membership, a.messenger, rt.log), "membership")
+	ctx.Send(a.membership, &actors.Subscribe{PID: a.messenger})
 	a.links = a.links[:0]
 	for _, spec := range rt.cfg.Links {
 		spec := spec
@@ -345,25 +370,29 @@ func spawn(ctx actor.Context, p actor.Producer, name string) *actor.PID {
 	return pid
 }
 
-// heartbeat seals one heartbeat and hands it to every link. With wait, it
-// waits (bounded) until every link has sent it: the last heartbeat of a
-// clean shutdown must leave before the links close.
+// heartbeat sends one heartbeat on every link. With wait, it waits
+// (bounded) until every link has sent it: the last heartbeat of a clean
+// shutdown must leave before the links close.
 func (a *nodeActor) heartbeat(ctx actor.Context, status messages.NodeStatus, wait bool) {
+	a.send(ctx, &messages.Envelope{Body: &messages.Envelope_Heartbeat{Heartbeat: &messages.Heartbeat{
+		Status:              status,
+		DeadtimeMs:          uint32(a.rt.cfg.Deadtime.Milliseconds()),
+		LastMessageSequence: a.rt.messenger.OutboxLast.Load(),
+	}}}, wait)
+}
+
+// send completes env's header (cluster, sender, generation, the next frame
+// sequence, time), seals it and hands it to every link.
+func (a *nodeActor) send(ctx actor.Context, env *messages.Envelope, wait bool) {
 	rt := a.rt
-	env := &messages.Envelope{
-		Cluster:          rt.cfg.Cluster.Name,
-		Sender:           rt.cfg.Local,
-		Generation:       rt.generation,
-		Sequence:         rt.seq.Add(1),
-		SendTimeUnixNano: time.Now().UnixNano(),
-		Body: &messages.Envelope_Heartbeat{Heartbeat: &messages.Heartbeat{
-			Status:     status,
-			DeadtimeMs: uint32(rt.cfg.Deadtime.Milliseconds()),
-		}},
-	}
+	env.Cluster = rt.cfg.Cluster.Name
+	env.Sender = rt.cfg.Local
+	env.Generation = rt.generation
+	env.Sequence = rt.seq.Add(1)
+	env.SendTimeUnixNano = time.Now().UnixNano()
 	data, err := rt.keyring.Seal(env)
 	if err != nil {
-		rt.log.Error("cannot seal heartbeat", "err", err)
+		rt.log.Error("cannot seal frame", "err", err)
 		return
 	}
 	msg := &actors.SendFrame{Data: data}
@@ -380,6 +409,29 @@ func (a *nodeActor) heartbeat(ctx actor.Context, status messages.NodeStatus, wai
 	for _, f := range futures {
 		f.Wait()
 	}
+}
+
+// status answers a StatusQuery with the membership view completed by the
+// message streams, asking both children without blocking.
+func (a *nodeActor) status(ctx actor.Context) {
+	asker := ctx.Sender()
+	f := ctx.RequestFuture(a.membership, &actors.StatusQuery{}, 2*time.Second)
+	ctx.ReenterAfter(f, func(res any, err error) {
+		s, ok := res.(*messages.ClusterStatus)
+		if err != nil || !ok {
+			a.rt.log.Warn("membership did not answer a status query", "err", err)
+			return
+		}
+		g := ctx.RequestFuture(a.messenger, &actors.StreamsQuery{}, 2*time.Second)
+		ctx.ReenterAfter(g, func(res any, err error) {
+			if streams, ok := res.(actors.Streams); ok && err == nil {
+				for _, n := range s.Nodes {
+					n.Messages = streams[n.Name]
+				}
+			}
+			ctx.Send(asker, s)
+		})
+	})
 }
 
 // OpenRealMedium opens the medium of a link.
@@ -402,8 +454,20 @@ func OpenRealMedium(spec config.LinkSpec, deliver transports.Deliver, readErr tr
 			cfg.Peers = append(cfg.Peers, a)
 		}
 		return transports.OpenUcast(cfg, deliver, readErr)
+	case *messages.Link_Bcast:
+		return transports.OpenBcast(transports.BcastConfig{Dev: m.Bcast.Dev, Port: uint16(spec.Port)}, deliver, readErr)
+	case *messages.Link_Mcast:
+		group, err := netip.ParseAddr(m.Mcast.Group)
+		if err != nil {
+			return nil, err
+		}
+		return transports.OpenMcast(transports.McastConfig{
+			Dev: m.Mcast.Dev, Group: group, Port: uint16(spec.Port), TTL: int(m.Mcast.Ttl), Loop: m.Mcast.Loop,
+		}, deliver, readErr)
+	case *messages.Link_Serial:
+		return transports.OpenSerial(transports.SerialConfig{Device: m.Serial.Device, Baud: int(spec.Baud)}, deliver, readErr)
 	}
-	return nil, fmt.Errorf("%s links are not supported yet", spec.Kind())
+	return nil, fmt.Errorf("link %s has no medium", spec.Name)
 }
 
 // levelFilter drops records below min, whatever the wrapped handler

@@ -17,6 +17,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/hanode/hanode/actors"
 	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node/config"
 	"github.com/hanode/hanode/node/control"
@@ -389,4 +390,58 @@ func keys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+func (n *Node) notes(t *testing.T) []*messages.ReceivedNote {
+	t.Helper()
+	res, err := n.request(context.Background(), &actors.NotesQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.(*messages.NotesResponse).Notes
+}
+
+// TestNotesReachEveryNodeInOrder: cluster messages from two senders are
+// delivered to every node once and in order, the sender included.
+func TestNotesReachEveryNodeInOrder(t *testing.T) {
+	c, addrs := loopbackCluster(t, 3, "50ms", "1s")
+	var nodes []*Node
+	for i := 1; i <= 3; i++ {
+		nodes = append(nodes, startNode(t, nodeConfig(t, c, addrs, i), Options{}))
+	}
+	for _, n := range nodes {
+		waitStatus(t, n, 5*time.Second, "all active", allActive)
+	}
+	const each = 20
+	for i := 0; i < each; i++ {
+		for _, sender := range nodes[:2] {
+			res, err := sender.request(context.Background(), &actors.SendNote{Text: fmt.Sprintf("note %d", i)})
+			if err != nil || res.(*messages.NoteSent).MessageSequence != uint64(i+1) {
+				t.Fatalf("send: %v %v", res, err)
+			}
+		}
+	}
+	for _, n := range nodes {
+		deadline := time.Now().Add(5 * time.Second)
+		for len(n.notes(t)) < 2*each && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		got := n.notes(t)
+		if len(got) != 2*each {
+			t.Fatalf("node got %d notes, want %d", len(got), 2*each)
+		}
+		next := map[string]uint64{"n1": 1, "n2": 1}
+		for _, note := range got {
+			if note.MessageSequence != next[note.Sender] || note.Text != fmt.Sprintf("note %d", next[note.Sender]-1) {
+				t.Fatalf("out of order or duplicated: %v", note)
+			}
+			next[note.Sender]++
+		}
+	}
+	s := waitStatus(t, nodes[2], time.Second, "streams in status", func(s *messages.ClusterStatus) bool {
+		return s.Nodes[0].GetMessages().GetLast() == each
+	})
+	if m := s.Nodes[2].GetMessages(); m.GetLast() != 0 || m.GetCount() != 0 {
+		t.Fatalf("n3 sent nothing, its stream says %v", m)
+	}
 }

@@ -106,6 +106,8 @@ its own protobuf text configuration (/etc/hanode/cluster.textproto).`,
 		newConfigCommand(),
 		newStatusCommand(),
 		newClStatusCommand(),
+		newNoteCommand(),
+		newNotesCommand(),
 		newDemoCommand(),
 		newVersionCommand(),
 	)

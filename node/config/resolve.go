@@ -134,6 +134,15 @@ func (r *resolver) warnf(field, format string, args ...any) {
 	r.eff.Warnings = append(r.eff.Warnings, w)
 }
 
+// where names a field for a message: its file and line when known, else
+// its path.
+func (r *resolver) where(field string) string {
+	if pos, ok := r.l.lookup(field); ok {
+		return pos.String()
+	}
+	return field
+}
+
 // checkName says what is wrong with a node or cluster name, or "".
 func checkName(s string) string {
 	switch {
@@ -397,10 +406,10 @@ func (r *resolver) links() {
 			r.errf(field, "%s: port %d is out of range 1..65535", MediumName(l), spec.Port)
 		}
 		// Two sockets on one device and port would split the traffic
-		// between them.
+		// between them; two links on one serial line would fight over it.
 		if key := socketKey(l, spec.Port); key != "" {
 			if prev, dup := sockets[key]; dup {
-				r.errf(field, "%s uses the same device and port as %s: put all its peers in one link", MediumName(l), prev)
+				r.errf(field, "%s uses the same device and port as the link of %s: one link per device and port (put all peers in one ucast link)", MediumName(l), r.where(prev))
 				continue
 			}
 			sockets[key] = field
@@ -431,9 +440,13 @@ func (r *resolver) links() {
 func socketKey(l *messages.Link, port uint32) string {
 	switch m := l.GetMedium().(type) {
 	case *messages.Link_Ucast:
-		return fmt.Sprintf("udp %s %s %d", m.Ucast.Dev, m.Ucast.Bind, port)
+		return fmt.Sprintf("udp dev %q bind %q port %d", m.Ucast.Dev, m.Ucast.Bind, port)
 	case *messages.Link_Bcast:
-		return fmt.Sprintf("udp %s %d", m.Bcast.Dev, port)
+		return fmt.Sprintf("udp dev %q bind %q port %d", m.Bcast.Dev, "", port)
+	case *messages.Link_Mcast:
+		return fmt.Sprintf("mcast dev %q group %q port %d", m.Mcast.Dev, m.Mcast.Group, port)
+	case *messages.Link_Serial:
+		return "serial " + m.Serial.Device
 	}
 	return ""
 }
@@ -524,12 +537,6 @@ func (r *resolver) pingNodes() {
 func (r *resolver) unsupported() {
 	c := r.eff.Cluster
 	const later = "not supported yet"
-	for i, l := range c.Links {
-		switch l.GetMedium().(type) {
-		case *messages.Link_Bcast, *messages.Link_Mcast, *messages.Link_Serial:
-			r.errf(fmt.Sprintf("links[%d]", i), "%s links are %s: use ucast", MediumName(l), later)
-		}
-	}
 	if len(c.Groups) > 0 {
 		r.errf("groups[0]", "resource groups (haresources) are %s", later)
 	}

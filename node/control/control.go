@@ -245,6 +245,30 @@ func (c *Client) Parameter(ctx context.Context, name string) (*messages.Paramete
 	return resp.GetParameter(), nil
 }
 
+// SendNote sends a note to every node through the node's reliable layer.
+func (c *Client) SendNote(ctx context.Context, text string) (*messages.NoteSent, error) {
+	resp, err := c.Do(ctx, &messages.ControlRequest{Request: &messages.ControlRequest_SendNote{SendNote: &messages.SendNoteRequest{Text: text}}})
+	if err != nil {
+		return nil, err
+	}
+	if resp.GetNoteSent() == nil {
+		return nil, errors.New("control response without note")
+	}
+	return resp.GetNoteSent(), nil
+}
+
+// Notes asks for the notes the node received, oldest first.
+func (c *Client) Notes(ctx context.Context) ([]*messages.ReceivedNote, error) {
+	resp, err := c.Do(ctx, &messages.ControlRequest{Request: &messages.ControlRequest_Notes{Notes: &messages.NotesRequest{}}})
+	if err != nil {
+		return nil, err
+	}
+	if resp.GetNotes() == nil {
+		return nil, errors.New("control response without notes")
+	}
+	return resp.GetNotes().Notes, nil
+}
+
 // unwrapOp drops the *net.OpError wrapping, which repeats the path.
 func unwrapOp(err error) error {
 	var op *net.OpError

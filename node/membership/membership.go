@@ -65,11 +65,12 @@ type Verdict int
 const (
 	// Accepted: a new frame from a member; it refreshed the member and link.
 	Accepted Verdict = iota
-	// Duplicate: already seen on another link; it refreshed the link only.
+	// Duplicate: already seen on another link, new on this one; it
+	// refreshed the link only.
 	Duplicate
 	// OldGeneration: the sender's generation is lower than one seen before.
 	OldGeneration
-	// Replayed: the sequence number is below the replay window.
+	// Replayed: already seen on this link, or below the replay window.
 	Replayed
 	// UnknownSender: the sender is not a member of the cluster.
 	UnknownSender
@@ -100,6 +101,7 @@ const (
 
 type peerLink struct {
 	name  string
+	seq   window // sequence numbers seen on this link
 	state linkState
 	heard time.Time // last frame on this link
 	since time.Time // last state change
@@ -189,8 +191,17 @@ func (m *Machine) Receive(now time.Time, f Frame) (Verdict, []*messages.Membersh
 		}
 		p.generation = f.Generation
 		p.seq.reset()
+		for _, l := range p.links {
+			l.seq.reset()
+		}
 	}
 	link := p.links[li]
+	// Each link keeps its own window too: a frame already seen on this
+	// link is a replay, whatever the other links carried, so a captured
+	// frame sent again cannot make a link look alive.
+	if link.seq.accept(f.Sequence) != seqNew {
+		return Replayed, evs
+	}
 	switch p.seq.accept(f.Sequence) {
 	case seqTooOld:
 		return Replayed, evs

@@ -171,6 +171,28 @@ func TestDeathReasonNamesEveryLinkAndSilence(t *testing.T) {
 	}
 }
 
+// TestReplayCannotKeepALinkAlive: a frame captured on eth1 and sent again
+// there is refused, so eth1 dies when it stops carrying new frames even if
+// an attacker replays old ones.
+func TestReplayCannotKeepALinkAlive(t *testing.T) {
+	s := newScenario(t, "eth0", "eth1")
+	s.at(0).hb("n2", "eth0", 3, active)
+	captured := s.seq["n2"]
+	if v, _ := s.frame("n2", "eth1", 3, captured, active); v != Duplicate {
+		t.Fatalf("first copy on eth1: %v", v)
+	}
+	for ms := 100; ms <= 600; ms += 100 {
+		s.at(ms).hb("n2", "eth0", 3, active)
+		if v, _ := s.frame("n2", "eth1", 3, captured, active); v != Replayed {
+			t.Fatalf("replay at %dms: %v", ms, v)
+		}
+		got := s.tick()
+		if ms == 500 {
+			expect(t, "eth1 dies despite the replays", got, "n2/eth1 dead")
+		}
+	}
+}
+
 func TestLosingOneOfTwoLinksIsNotDeath(t *testing.T) {
 	s := newScenario(t, "eth0", "eth1")
 	_, ev := s.at(0).hb("n2", "eth0", 3, active)
@@ -272,8 +294,8 @@ func TestReturnAfterPartitionWithSameGeneration(t *testing.T) {
 func TestDuplicatesAndReplays(t *testing.T) {
 	s := newScenario(t)
 	s.at(0).frame("n2", "eth0", 5, 100, active)
-	if v, _ := s.at(10).frame("n2", "eth0", 5, 100, active); v != Duplicate {
-		t.Fatalf("same frame twice: %v", v)
+	if v, _ := s.at(10).frame("n2", "eth0", 5, 100, active); v != Replayed {
+		t.Fatalf("same frame twice on one link: %v, want replayed", v)
 	}
 	if v, _ := s.frame("n2", "eth0", 5, 99, active); v != Accepted {
 		t.Fatalf("reordered frame within the window: %v", v)
@@ -284,7 +306,7 @@ func TestDuplicatesAndReplays(t *testing.T) {
 	if v, _ := s.frame("n2", "eth0", 5, 0, active); v != Replayed {
 		t.Fatalf("sequence 0: %v", v)
 	}
-	// A duplicate does not refresh the node: only new frames prove it alive.
+	// A replay does not refresh the node: only new frames prove it alive.
 	s.at(400).frame("n2", "eth0", 5, 100, active)
 	expect(t, "death despite duplicates", s.at(510).tick(), "n2/eth0 dead; n2 active->dead")
 }

@@ -32,7 +32,7 @@ func Table(w io.Writer, s *messages.ClusterStatus) {
 		Duration(s.GetDeadtime().AsDuration()), Duration(s.GetInitdead().AsDuration()))
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tTYPE\tSTATUS\tGEN\tLAST HEARD\tLINKS")
+	fmt.Fprintln(tw, "NODE\tTYPE\tSTATUS\tGEN\tLAST HEARD\tMSGS\tLINKS")
 	for _, n := range s.Nodes {
 		name := n.Name
 		if n.Local {
@@ -54,7 +54,7 @@ func Table(w io.Writer, s *messages.ClusterStatus) {
 		if n.Generation != 0 {
 			gen = fmt.Sprint(n.Generation)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, clstatus.TypeWord(n.Type), status, gen, heard, strings.Join(links, " "))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, clstatus.TypeWord(n.Type), status, gen, heard, stream(n.Messages), strings.Join(links, " "))
 	}
 	tw.Flush()
 
@@ -79,6 +79,22 @@ func Table(w io.Writer, s *messages.ClusterStatus) {
 		}
 		fmt.Fprintf(w, "\nRejected frames: %s\n", strings.Join(parts, ", "))
 	}
+}
+
+// stream summarises a node's message stream: the last message delivered
+// (or sent), and what is missing or lost.
+func stream(m *messages.MessageStream) string {
+	if m == nil {
+		return "-"
+	}
+	s := fmt.Sprint(m.Last)
+	if m.Missing > 0 {
+		s += fmt.Sprintf(" (%d missing)", m.Missing)
+	}
+	if m.Lost > 0 {
+		s += fmt.Sprintf(" (%d lost)", m.Lost)
+	}
+	return s
 }
 
 // JSON writes the status as indented protojson with the proto field names.

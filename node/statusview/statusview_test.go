@@ -28,6 +28,7 @@ func sample() *messages.ClusterStatus {
 			{Name: "node1", Type: normal, Status: messages.NodeStatus_NODE_STATUS_ACTIVE, Local: true, Generation: 3,
 				Links: []*messages.LinkState{{Name: "eth0", Status: up}}},
 			{Name: "node2", Type: normal, Status: messages.NodeStatus_NODE_STATUS_ACTIVE, Generation: 5, Late: true,
+				Messages:  &messages.MessageStream{Last: 12, Missing: 3},
 				LastHeard: ts(72*time.Second - 260*time.Millisecond), Links: []*messages.LinkState{{Name: "eth0", Status: up}}},
 			{Name: "node3", Type: normal, Status: messages.NodeStatus_NODE_STATUS_DEAD, Generation: 2,
 				LastHeard: ts(60 * time.Second), Links: []*messages.LinkState{{Name: "eth0", Status: dead}}},
@@ -47,11 +48,11 @@ func TestTable(t *testing.T) {
 	want := `cluster demo, node node1 (generation 3), hanode 1.0.0, up 1m12s
 keepalive 100ms, warntime 250ms, deadtime 500ms, initdead 2s
 
-NODE     TYPE    STATUS         GEN  LAST HEARD  LINKS
-node1 *  normal  active         3    -           eth0:up
-node2    normal  active (late)  5    260ms ago   eth0:up
-node3    normal  dead           2    12s ago     eth0:dead
-node4    normal  init           -    -           eth0:dead
+NODE     TYPE    STATUS         GEN  LAST HEARD  MSGS            LINKS
+node1 *  normal  active         3    -           -               eth0:up
+node2    normal  active (late)  5    260ms ago   12 (3 missing)  eth0:up
+node3    normal  dead           2    12s ago     -               eth0:dead
+node4    normal  init           -    -           -               eth0:dead
 
 Recent events:
   12:01:00.500  node3 dead: no heartbeat on eth0 for 500ms

@@ -1,0 +1,240 @@
+package actors
+
+import (
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/hanode/hanode/messages"
+	"github.com/hanode/hanode/node/reliable"
+)
+
+// MaxNotes is how many received notes a node remembers.
+const MaxNotes = 1000
+
+// MessengerState is the reliable layer's state. Like MembershipState it
+// lives in the node, so that a restarted messenger keeps its streams: a
+// restart must not make it deliver a message twice or forget one.
+type MessengerState struct {
+	Local      string
+	Generation uint64
+	Outbox     *reliable.Outbox
+	// OutboxLast mirrors Outbox.Last for the node actor, which puts it in
+	// every heartbeat.
+	OutboxLast *atomic.Uint64
+	cfg        reliable.Config
+	inboxes    map[string]*reliable.Inbox
+	alive      map[string]bool
+	notes      []*messages.ReceivedNote
+}
+
+// NewMessengerState returns the state of a node that starts with the given
+// generation; peers are the other members.
+func NewMessengerState(local string, generation uint64, peers []string, cfg reliable.Config) *MessengerState {
+	st := &MessengerState{
+		Local: local, Generation: generation, Outbox: reliable.NewOutbox(cfg), OutboxLast: new(atomic.Uint64),
+		cfg: cfg, inboxes: map[string]*reliable.Inbox{}, alive: map[string]bool{},
+	}
+	for _, p := range peers {
+		st.inboxes[p] = reliable.NewInbox(cfg)
+	}
+	return st
+}
+
+// StreamFrame carries an accepted frame that the reliable layer needs (a
+// cluster message, a retransmission request or NAK, or a heartbeat
+// announcing its sender's last message) from the membership actor to the
+// messenger.
+type StreamFrame struct {
+	Envelope *messages.Envelope
+	At       time.Time
+}
+
+func (m *StreamFrame) TraceSummary() string {
+	return bodyName(m.Envelope) + " from " + m.Envelope.GetSender()
+}
+
+// Broadcast asks the node actor to send Envelope, of which only the body
+// is set, in a new frame on every link: the node fills in cluster, sender,
+// generation, sequence and time. Sent by the messenger.
+type Broadcast struct {
+	Envelope *messages.Envelope
+}
+
+func (m *Broadcast) TraceSummary() string { return bodyName(m.Envelope) }
+
+func broadcast(ctx actor.Context, env *messages.Envelope) {
+	ctx.Send(ctx.Parent(), &Broadcast{Envelope: env})
+}
+
+// SendNote asks the messenger to send a note to every node; it answers
+// *messages.NoteSent.
+type SendNote struct{ Text string }
+
+// NotesQuery asks the messenger for the notes received; it answers
+// *messages.NotesResponse.
+type NotesQuery struct{}
+
+// StreamsQuery asks the messenger for each node's message stream; it
+// answers *Streams.
+type StreamsQuery struct{}
+
+// Streams maps node names to their message streams.
+type Streams map[string]*messages.MessageStream
+
+// Messenger is the actor of the reliable layer: it numbers this node's
+// cluster messages, delivers the peers' ones once and in order, and asks
+// for and answers retransmissions.
+type Messenger struct {
+	st       *MessengerState
+	log      *slog.Logger
+	deadline *Deadline
+	now      func() time.Time
+}
+
+// NewMessenger returns a producer of messenger actors sharing st.
+func NewMessenger(st *MessengerState, log *slog.Logger) actor.Producer {
+	return func() actor.Actor { return &Messenger{st: st, log: log, now: time.Now} }
+}
+
+// Receive handles the actor's messages.
+func (a *Messenger) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		a.deadline = NewDeadline(ctx.ActorSystem(), ctx.Self())
+		a.rearm()
+	case *actor.Restarting, *actor.Stopping:
+		a.deadline.Stop()
+	case *StreamFrame:
+		a.frame(ctx, m)
+	case *messages.MembershipEvent:
+		if m.Kind == messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_STATUS {
+			a.st.alive[m.Node] = m.Status == messages.NodeStatus_NODE_STATUS_ACTIVE || m.Status == messages.NodeStatus_NODE_STATUS_UP
+			a.rearm()
+		}
+	case *DeadlineReached:
+		if a.deadline.Fired(m) {
+			a.requestMissing(ctx)
+			a.rearm()
+		}
+	case *SendNote:
+		sent := a.send(ctx, &messages.ClusterMessage{Payload: &messages.ClusterMessage_Note{Note: &messages.Note{Text: m.Text}}})
+		ctx.Respond(&messages.NoteSent{MessageSequence: sent.MessageSequence})
+	case *NotesQuery:
+		ctx.Respond(&messages.NotesResponse{Notes: append([]*messages.ReceivedNote(nil), a.st.notes...)})
+	case *StreamsQuery:
+		ctx.Respond(a.streams())
+	}
+}
+
+// send numbers a message, broadcasts it and delivers it here too.
+func (a *Messenger) send(ctx actor.Context, msg *messages.ClusterMessage) *messages.ClusterMessage {
+	m := a.st.Outbox.Send(a.now(), msg)
+	a.st.OutboxLast.Store(m.MessageSequence)
+	broadcast(ctx, &messages.Envelope{Body: &messages.Envelope_Message{Message: m}})
+	a.deliver(a.st.Local, a.st.Generation, m)
+	return m
+}
+
+func (a *Messenger) frame(ctx actor.Context, f *StreamFrame) {
+	env := f.Envelope
+	in := a.st.inboxes[env.Sender]
+	if in == nil {
+		return
+	}
+	switch b := env.Body.(type) {
+	case *messages.Envelope_Heartbeat:
+		in.Announce(f.At, env.Generation, b.Heartbeat.LastMessageSequence)
+	case *messages.Envelope_Message:
+		for _, m := range in.Receive(f.At, env.Generation, b.Message) {
+			a.deliver(env.Sender, env.Generation, m)
+		}
+	case *messages.Envelope_RetransmitRequest:
+		r := b.RetransmitRequest
+		if r.Destination != a.st.Local || r.Generation != a.st.Generation {
+			return
+		}
+		resend, nak := a.st.Outbox.Retransmit(a.now(), r.First, r.Last)
+		for _, m := range resend {
+			broadcast(ctx, &messages.Envelope{Body: &messages.Envelope_Message{Message: m}})
+		}
+		if nak != nil {
+			a.log.Warn("asked for cluster messages no longer kept", "peer", env.Sender, "first", nak.First, "last", nak.Last)
+			broadcast(ctx, &messages.Envelope{Body: &messages.Envelope_RetransmitNak{RetransmitNak: &messages.RetransmitNak{
+				Destination: env.Sender, First: nak.First, Last: nak.Last,
+			}}})
+		}
+	case *messages.Envelope_RetransmitNak:
+		n := b.RetransmitNak
+		if n.Destination != a.st.Local {
+			return
+		}
+		a.log.Warn("cluster messages irretrievably lost", "peer", env.Sender, "first", n.First, "last", n.Last)
+		for _, m := range in.Nak(env.Generation, n.First, n.Last) {
+			a.deliver(env.Sender, env.Generation, m)
+		}
+	}
+	a.rearm()
+}
+
+// deliver acts on a message that the reliable layer hands over, once and
+// in order.
+func (a *Messenger) deliver(sender string, gen uint64, m *messages.ClusterMessage) {
+	if m.Destination != "" && m.Destination != a.st.Local {
+		return
+	}
+	switch p := m.Payload.(type) {
+	case *messages.ClusterMessage_Note:
+		a.log.Info("note", "from", sender, "seq", m.MessageSequence, "text", p.Note.Text)
+		a.st.notes = append(a.st.notes, &messages.ReceivedNote{
+			Time: timestamppb.New(a.now()), Sender: sender, Generation: gen, MessageSequence: m.MessageSequence, Text: p.Note.Text,
+		})
+		if len(a.st.notes) > MaxNotes {
+			a.st.notes = a.st.notes[len(a.st.notes)-MaxNotes:]
+		}
+	}
+}
+
+// requestMissing asks live peers for the messages due to be asked for.
+// Nothing is asked of a dead peer: it could not answer.
+func (a *Messenger) requestMissing(ctx actor.Context) {
+	now := a.now()
+	for peer, in := range a.st.inboxes {
+		if !a.st.alive[peer] {
+			continue
+		}
+		for _, r := range in.Due(now) {
+			broadcast(ctx, &messages.Envelope{Body: &messages.Envelope_RetransmitRequest{RetransmitRequest: &messages.RetransmitRequest{
+				Destination: peer, Generation: in.Generation(), First: r.First, Last: r.Last,
+			}}})
+		}
+	}
+}
+
+func (a *Messenger) rearm() {
+	var next time.Time
+	for peer, in := range a.st.inboxes {
+		if !a.st.alive[peer] {
+			continue
+		}
+		if d := in.NextDue(); !d.IsZero() && (next.IsZero() || d.Before(next)) {
+			next = d
+		}
+	}
+	a.deadline.ArmBy(a.now(), next)
+}
+
+func (a *Messenger) streams() Streams {
+	o := a.st.Outbox
+	out := Streams{a.st.Local: {Last: o.Last(), Count: o.Stats.Sent, Retransmissions: o.Stats.Retransmitted, Naks: o.Stats.Naks}}
+	for peer, in := range a.st.inboxes {
+		out[peer] = &messages.MessageStream{
+			Last: in.Delivered(), Count: in.Stats.Delivered, Missing: uint64(in.Missing()), Lost: in.Stats.Lost,
+			Retransmissions: in.Stats.Requests, Duplicates: in.Stats.Duplicates,
+		}
+	}
+	return out
+}

@@ -1,0 +1,261 @@
+package reliable
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/hanode/hanode/messages"
+)
+
+var t0 = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+
+func cfg(seed uint64) Config {
+	return Config{Rand: rand.New(rand.NewPCG(seed, seed))}
+}
+
+func msg(text string) *messages.ClusterMessage {
+	return &messages.ClusterMessage{Payload: &messages.ClusterMessage_Note{Note: &messages.Note{Text: text}}}
+}
+
+func seqs(ms []*messages.ClusterMessage) []uint64 {
+	var out []uint64
+	for _, m := range ms {
+		out = append(out, m.MessageSequence)
+	}
+	return out
+}
+
+func TestInOrderDelivery(t *testing.T) {
+	o, in := NewOutbox(cfg(1)), NewInbox(cfg(1))
+	for i := 1; i <= 3; i++ {
+		m := o.Send(t0, msg(fmt.Sprint(i)))
+		if got := seqs(in.Receive(t0, 7, m)); len(got) != 1 || got[0] != uint64(i) {
+			t.Fatalf("message %d delivered as %v", i, got)
+		}
+	}
+	if o.Last() != 3 || in.Delivered() != 3 || in.Missing() != 0 {
+		t.Fatalf("last %d delivered %d missing %d", o.Last(), in.Delivered(), in.Missing())
+	}
+}
+
+func TestGapIsFilledByRetransmission(t *testing.T) {
+	o, in := NewOutbox(cfg(1)), NewInbox(cfg(2))
+	m1, m2, m3 := o.Send(t0, msg("a")), o.Send(t0, msg("b")), o.Send(t0, msg("c"))
+	in.Receive(t0, 7, m1)
+	if got := in.Receive(t0, 7, m3); len(got) != 0 {
+		t.Fatalf("delivered %v past a gap", seqs(got))
+	}
+	// No request before the random delay (>= 50ms), one at the latest
+	// after MaxRexmitDelay.
+	if due := in.Due(t0.Add(49 * time.Millisecond)); len(due) != 0 {
+		t.Fatalf("asked after 49ms: %v", due)
+	}
+	due := in.Due(t0.Add(250 * time.Millisecond))
+	if len(due) != 1 || due[0] != (Range{2, 2}) {
+		t.Fatalf("due %v", due)
+	}
+	// Just sent: the sender does not resend within MaxRexmitDelay-10ms.
+	if re, _ := o.Retransmit(t0.Add(100*time.Millisecond), 2, 2); len(re) != 0 {
+		t.Fatalf("resent too soon: %v", seqs(re))
+	}
+	re, nak := o.Retransmit(t0.Add(250*time.Millisecond), 2, 2)
+	if len(re) != 1 || nak != nil {
+		t.Fatalf("resend %v nak %v", seqs(re), nak)
+	}
+	if got := seqs(in.Receive(t0.Add(260*time.Millisecond), 7, re[0])); len(got) != 2 || got[0] != 2 || got[1] != 3 {
+		t.Fatalf("after the retransmission delivered %v", got)
+	}
+	if in.Missing() != 0 || in.NextDue() != (time.Time{}) {
+		t.Fatal("still missing something")
+	}
+	_ = m2
+}
+
+func TestRequestsRepeatEveryMaxRexmitDelay(t *testing.T) {
+	in := NewInbox(cfg(3))
+	o := NewOutbox(cfg(3))
+	o.Send(t0, msg("lost"))
+	in.Receive(t0, 7, o.Send(t0, msg("b")))
+	first := in.NextDue()
+	if first.Before(t0.Add(50*time.Millisecond)) || first.After(t0.Add(250*time.Millisecond)) {
+		t.Fatalf("first request at %v", first.Sub(t0))
+	}
+	in.Due(first)
+	if next := in.NextDue(); next.Sub(first) != 250*time.Millisecond {
+		t.Fatalf("second request %v after the first", next.Sub(first))
+	}
+}
+
+func TestTailLossIsNoticedFromHeartbeats(t *testing.T) {
+	o, in := NewOutbox(cfg(1)), NewInbox(cfg(4))
+	in.Receive(t0, 7, o.Send(t0, msg("a")))
+	o.Send(t0, msg("b")) // both lost
+	o.Send(t0, msg("c"))
+	in.Announce(t0, 7, o.Last())
+	due := in.Due(t0.Add(time.Second))
+	if len(due) != 1 || due[0] != (Range{2, 3}) {
+		t.Fatalf("due %v", due)
+	}
+	re, _ := o.Retransmit(t0.Add(time.Second), 2, 3)
+	var got []uint64
+	for _, m := range re {
+		got = append(got, seqs(in.Receive(t0.Add(time.Second), 7, m))...)
+	}
+	if len(got) != 2 || got[0] != 2 || got[1] != 3 {
+		t.Fatalf("delivered %v", got)
+	}
+}
+
+func TestNakSkipsWhatFellOutOfHistory(t *testing.T) {
+	o := NewOutbox(Config{History: 3, Rand: rand.New(rand.NewPCG(1, 1))})
+	in := NewInbox(cfg(5))
+	var all []*messages.ClusterMessage
+	for i := 0; i < 6; i++ {
+		all = append(all, o.Send(t0, msg(fmt.Sprint(i))))
+	}
+	// The receiver got only the last one; 1..5 are missing, 1..3 are gone.
+	in.Receive(t0, 7, all[5])
+	due := in.Due(t0.Add(time.Second))
+	if len(due) != 1 || due[0] != (Range{1, 5}) {
+		t.Fatalf("due %v", due)
+	}
+	re, nak := o.Retransmit(t0.Add(time.Second), 1, 5)
+	if nak == nil || *nak != (Range{1, 3}) || len(re) != 2 {
+		t.Fatalf("resend %v nak %v", seqs(re), nak)
+	}
+	if got := in.Nak(7, nak.First, nak.Last); len(got) != 0 {
+		t.Fatalf("NAK delivered %v before 4 arrived", seqs(got))
+	}
+	var got []uint64
+	for _, m := range re {
+		got = append(got, seqs(in.Receive(t0.Add(time.Second), 7, m))...)
+	}
+	if fmt.Sprint(got) != "[4 5 6]" || in.Stats.Lost != 3 {
+		t.Fatalf("delivered %v, lost %d", got, in.Stats.Lost)
+	}
+}
+
+func TestRestartedPeerStartsANewStream(t *testing.T) {
+	in := NewInbox(cfg(6))
+	o := NewOutbox(cfg(6))
+	for i := 0; i < 3; i++ {
+		in.Receive(t0, 7, o.Send(t0, msg("old")))
+	}
+	o2 := NewOutbox(cfg(7))
+	if got := seqs(in.Receive(t0, 8, o2.Send(t0, msg("new")))); fmt.Sprint(got) != "[1]" {
+		t.Fatalf("new generation delivered %v", got)
+	}
+	if got := in.Receive(t0, 7, o.Send(t0, msg("stale"))); len(got) != 0 {
+		t.Fatal("message of the old generation delivered")
+	}
+}
+
+func TestDuplicatesAreDeliveredOnce(t *testing.T) {
+	o, in := NewOutbox(cfg(1)), NewInbox(cfg(1))
+	m := o.Send(t0, msg("x"))
+	in.Receive(t0, 7, m)
+	if got := in.Receive(t0, 7, m); len(got) != 0 || in.Stats.Duplicates != 1 {
+		t.Fatalf("duplicate delivered: %v", seqs(got))
+	}
+}
+
+func TestRetransmitIgnoresTheFutureAndBatches(t *testing.T) {
+	o := NewOutbox(cfg(1))
+	for i := 0; i < 120; i++ {
+		o.Send(t0, msg("m"))
+	}
+	if re, nak := o.Retransmit(t0.Add(time.Second), 121, 200); re != nil || nak != nil {
+		t.Fatal("answered for messages never sent")
+	}
+	if re, _ := o.Retransmit(t0.Add(time.Second), 1, 120); len(re) != 50 {
+		t.Fatalf("batch of %d, want 50", len(re))
+	}
+}
+
+// TestUnderHeavyLoss simulates a sender and two receivers exchanging 300
+// messages, heartbeats, requests, retransmissions and NAKs with 30% of
+// every packet lost, on a fake clock: every message is delivered once and
+// in order to each receiver.
+func TestUnderHeavyLoss(t *testing.T) {
+	for _, seed := range []uint64{1, 2, 3, 4, 5} {
+		rng := rand.New(rand.NewPCG(seed, 99))
+		lose := func() bool { return rng.Float64() < 0.30 }
+		o := NewOutbox(Config{Rand: rand.New(rand.NewPCG(seed, 1))})
+		ins := []*Inbox{NewInbox(Config{Rand: rand.New(rand.NewPCG(seed, 2))}), NewInbox(Config{Rand: rand.New(rand.NewPCG(seed, 3))})}
+		got := make([][]uint64, len(ins))
+		now := t0
+		const total = 300
+		for step := 0; step < 20000; step++ {
+			now = now.Add(10 * time.Millisecond)
+			if step%2 == 0 && o.Last() < total {
+				m := o.Send(now, msg(fmt.Sprint(o.Last()+1)))
+				for i, in := range ins {
+					if !lose() {
+						got[i] = append(got[i], seqs(in.Receive(now, 7, m))...)
+					}
+				}
+			}
+			if step%10 == 0 { // heartbeat every 100ms
+				for _, in := range ins {
+					if !lose() {
+						in.Announce(now, 7, o.Last())
+					}
+				}
+			}
+			for i, in := range ins {
+				for _, r := range in.Due(now) {
+					if lose() {
+						continue
+					}
+					re, nak := o.Retransmit(now, r.First, r.Last)
+					if nak != nil && !lose() {
+						got[i] = append(got[i], seqs(in.Nak(7, nak.First, nak.Last))...)
+					}
+					// A retransmission goes to every node: the other
+					// receiver may use it too.
+					for _, m := range re {
+						for j, in2 := range ins {
+							if !lose() {
+								got[j] = append(got[j], seqs(in2.Receive(now, 7, m))...)
+							}
+						}
+					}
+				}
+			}
+			if o.Last() == total && len(got[0]) == total && len(got[1]) == total {
+				break
+			}
+		}
+		for i := range ins {
+			if len(got[i]) != total {
+				t.Fatalf("seed %d receiver %d: %d of %d delivered", seed, i, len(got[i]), total)
+			}
+			for k, s := range got[i] {
+				if s != uint64(k+1) {
+					t.Fatalf("seed %d receiver %d: message %d delivered as #%d", seed, i, s, k+1)
+				}
+			}
+		}
+	}
+}
+
+func TestMissingIsBounded(t *testing.T) {
+	in := NewInbox(Config{MaxMissing: 10, Rand: rand.New(rand.NewPCG(1, 1))})
+	in.Announce(t0, 7, 100)
+	if in.Missing() != 10 || in.Stats.Lost != 90 {
+		t.Fatalf("missing %d lost %d", in.Missing(), in.Stats.Lost)
+	}
+	o := NewOutbox(cfg(1))
+	var last *messages.ClusterMessage
+	for i := 0; i < 100; i++ {
+		last = o.Send(t0, msg("m"))
+		if i >= 90 {
+			in.Receive(t0, 7, last)
+		}
+	}
+	if in.Delivered() != 100 {
+		t.Fatalf("delivered up to %d", in.Delivered())
+	}
+}

@@ -1,0 +1,71 @@
+package transports
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+)
+
+// BcastConfig describes a UDP broadcast link (Heartbeat `bcast dev`).
+type BcastConfig struct {
+	// Dev is the interface: the socket is bound to it and frames go to its
+	// IPv4 broadcast address.
+	Dev  string
+	Port uint16
+}
+
+// Bcast is an open broadcast link. Frames it sends loop back to this host
+// too; the membership layer recognises them as its own.
+type Bcast struct{ *udpLink }
+
+// ErrNoBroadcast means an interface has no IPv4 broadcast address to send
+// heartbeats to.
+var ErrNoBroadcast = errors.New("no IPv4 broadcast address")
+
+// BroadcastAddr is the IPv4 broadcast address of an interface: its first
+// IPv4 address with every host bit set.
+func BroadcastAddr(dev string) (netip.Addr, error) {
+	ifi, err := net.InterfaceByName(dev)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	if ifi.Flags&net.FlagBroadcast == 0 {
+		return netip.Addr{}, fmt.Errorf("%s does not broadcast (loopback or point-to-point): %w", dev, ErrNoBroadcast)
+	}
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok || ipn.IP.To4() == nil {
+			continue
+		}
+		ip, mask := ipn.IP.To4(), ipn.Mask
+		if len(mask) == net.IPv6len {
+			mask = mask[12:]
+		}
+		var b [4]byte
+		for i := range b {
+			b[i] = ip[i] | ^mask[i]
+		}
+		return netip.AddrFrom4(b), nil
+	}
+	return netip.Addr{}, fmt.Errorf("%s has no IPv4 address: %w", dev, ErrNoBroadcast)
+}
+
+// OpenBcast binds to dev and starts the reader. An interface without an
+// IPv4 broadcast address is an error, not a silent link.
+func OpenBcast(cfg BcastConfig, deliver Deliver, readErr ReadError) (*Bcast, error) {
+	baddr, err := BroadcastAddr(cfg.Dev)
+	if err != nil {
+		return nil, fmt.Errorf("bcast %s: %w", cfg.Dev, err)
+	}
+	conn, err := listenUDP(netip.AddrPortFrom(netip.IPv4Unspecified(), cfg.Port), socketOptions{dev: cfg.Dev})
+	if err != nil {
+		return nil, fmt.Errorf("bcast %s: listen on port %d: %w", cfg.Dev, cfg.Port, err)
+	}
+	// Go sets SO_BROADCAST on every UDP socket on Linux.
+	return &Bcast{newUDPLink(conn, conn, []netip.AddrPort{netip.AddrPortFrom(baddr, cfg.Port)}, deliver, readErr)}, nil
+}
