@@ -78,7 +78,7 @@ func TestNativeErrors(t *testing.T) {
 		{base + `links { ucast { } }`, "n1", "links[1].ucast.peers: ucast: no peer address"},
 		{base + `links { }`, "n1", "links[1]: link has no medium"},
 		{base + `links { name: "eth0" ucast { peers: "10.0.0.9" } }`, "n1", `links[1].name: link name "eth0" is already used by links[0]`},
-		{base + `links { ucast { dev: "eth0" peers: "10.0.0.9" } }`, "n1", "links[1]: ucast uses the same device and port as links[0]"},
+		{base + `links { ucast { dev: "eth0" peers: "10.0.0.9" } }`, "n1", "links[1]: ucast uses the same device and port as the link of links[0]"},
 		{noAuth + `auth { active_key: 1 keys { id: 1 method: AUTH_METHOD_MD5 } }`, "n1", "auth.keys[0]: auth method md5 requires a key"},
 		{noAuth + `auth { active_key: 1 keys { id: 1 method: AUTH_METHOD_CRC } keys { id: 1 method: AUTH_METHOD_CRC } }`, "n1", "auth.keys[1].id: key id 1 is defined twice"},
 		{noAuth + `auth { active_key: 1 keys { id: 16 method: AUTH_METHOD_CRC } }`, "n1", "auth.keys[0].id: key id 16 is out of range 0..15"},
