@@ -36,7 +36,7 @@ func OpenMcast(cfg McastConfig, deliver Deliver, readErr ReadError) (*Mcast, err
 	dest := netip.AddrPortFrom(cfg.Group, cfg.Port)
 	// Bound to the group, the receiver gets only this group's traffic;
 	// with IP_MULTICAST_ALL off, not that of groups other sockets joined.
-	recv, err := listenUDP(dest, socketOptions{dev: cfg.Dev, noMulticastAll: true})
+	recv, err := listenUDP(dest, socketOptions{dev: cfg.Dev})
 	if err != nil {
 		return nil, fmt.Errorf("mcast %s: listen %s: %w", cfg.Dev, dest, err)
 	}

@@ -18,12 +18,10 @@ type socketOptions struct {
 	// dev binds the socket to an interface (SO_BINDTODEVICE, needs
 	// CAP_NET_RAW), as Heartbeat does; "" for none.
 	dev string
-	// noMulticastAll clears IP_MULTICAST_ALL, so that the socket gets only
-	// the groups it joined itself, not those of every socket on the host.
-	noMulticastAll bool
 }
 
-// listenUDP binds a UDP socket with SO_REUSEADDR and the given options.
+// listenUDP binds a UDP socket with SO_REUSEADDR, IP_MULTICAST_ALL off and
+// the given options.
 func listenUDP(addr netip.AddrPort, opts socketOptions) (*net.UDPConn, error) {
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
@@ -38,10 +36,12 @@ func listenUDP(addr netip.AddrPort, opts socketOptions) (*net.UDPConn, error) {
 					return
 				}
 			}
-			if opts.noMulticastAll {
-				if serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0); serr != nil {
-					serr = fmt.Errorf("IP_MULTICAST_ALL: %w", serr)
-				}
+			// Only the groups this socket joined itself: by default Linux
+			// hands a socket bound to the port the groups joined by every
+			// socket of the host, and a bcast link would receive the mcast
+			// link's frames.
+			if serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0); serr != nil {
+				serr = fmt.Errorf("IP_MULTICAST_ALL: %w", serr)
 			}
 		})
 		if err != nil {

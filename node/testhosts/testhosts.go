@@ -373,31 +373,52 @@ func (h *Host) LinkDown(ifname string) error { return h.ip("link", "set", ifname
 // LinkUp brings the host's interface back.
 func (h *Host) LinkUp(ifname string) error { return h.ip("link", "set", ifname, "up") }
 
-// Loss drops percent % of the packets the host sends and receives on
-// ifname, at random, with nftables in the host's namespace (this kernel
-// has no netem qdisc). Calling it again replaces the rate; 0 removes it.
+// Loss drops percent % of the packets the host sends on ifname, at random
+// (nftables in the host's namespace: this kernel has no netem qdisc). Each
+// packet crosses one sender, so the rate applies once per packet. 0 removes
+// it.
 func (h *Host) Loss(ifname string, percent int) error {
+	return h.impair("loss", ifname, percent, "drop")
+}
+
+// Corrupt overwrites, in percent % of the UDP packets the host sends on
+// ifname, 4 bytes of payload (after the first 3 bytes, inside hanode's frame).
+// 0 removes it.
+func (h *Host) Corrupt(ifname string, percent int) error {
+	return h.impair("corrupt", ifname, percent, "@th,88,32 set 0xdeadbeef")
+}
+
+// Duplicate sends percent % of the packets the host sends on ifname twice,
+// to to (an address on the same network). 0 removes it.
+func (h *Host) Duplicate(ifname string, percent int, to string) error {
+	return h.impair("dup_"+strings.ReplaceAll(to, ".", "_"), ifname, percent, fmt.Sprintf("ip daddr %s dup to %s", to, to))
+}
+
+// impair installs (or, with percent 0, removes) one nftables table that
+// applies action to percent % of the packets leaving ifname.
+func (h *Host) impair(kind, ifname string, percent int, action string) error {
 	if _, err := exec.LookPath("nft"); err != nil {
 		return errors.New("testhosts: the nft command is missing (apt-get install nftables)")
 	}
 	if percent < 0 || percent > 100 {
-		return fmt.Errorf("testhosts: loss %d%%: between 0 and 100", percent)
+		return fmt.Errorf("testhosts: %s %d%%: between 0 and 100", kind, percent)
 	}
-	table := "hnloss_" + strings.ReplaceAll(ifname, "-", "_")
-	script := fmt.Sprintf("table inet %s {}\ndelete table inet %s\n", table, table)
+	table := "hn_" + kind + "_" + strings.ReplaceAll(ifname, "-", "_")
+	script := fmt.Sprintf("table ip %s {}\ndelete table ip %s\n", table, table)
 	if percent > 0 {
-		script += fmt.Sprintf(`table inet %[1]s {
-	chain in { type filter hook input priority 0; iifname %[2]q numgen random mod 100 <= %[3]d drop; }
-	chain out { type filter hook output priority 0; oifname %[2]q numgen random mod 100 <= %[3]d drop; }
-}
-`, table, ifname, percent-1)
+		filter := ""
+		if kind == "corrupt" {
+			filter = "udp length > 40 "
+		}
+		script += fmt.Sprintf("table ip %s {\n\tchain out { type filter hook output priority 0; oifname %q %snumgen random mod 100 <= %d %s; }\n}\n",
+			table, ifname, filter, percent-1, action)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", h.ns, "nft", "-f", "-")
 	cmd.Stdin = strings.NewReader(script)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("nft on %s: %v: %s", h.ns, err, out)
+		return fmt.Errorf("nft on %s: %v: %s\n%s", h.ns, err, out, script)
 	}
 	return nil
 }
