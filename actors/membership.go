@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -39,13 +40,16 @@ type MembershipState struct {
 	Machine     *membership.Machine
 	recent      []*messages.MembershipEvent
 	rejected    map[string]uint64
+	received    uint64
 	subscribers []*actor.PID
-	logLimit    map[string]*rateLimit
+	// FramesSent is counted by the node actor, which sends them.
+	FramesSent *atomic.Uint64
+	logLimit   map[string]*rateLimit
 }
 
 // NewMembershipState wraps a fresh state machine.
 func NewMembershipState(info MembershipInfo, m *membership.Machine) *MembershipState {
-	return &MembershipState{Info: info, Machine: m, rejected: map[string]uint64{}, logLimit: map[string]*rateLimit{}}
+	return &MembershipState{Info: info, Machine: m, rejected: map[string]uint64{}, logLimit: map[string]*rateLimit{}, FramesSent: new(atomic.Uint64)}
 }
 
 // Membership is the actor that owns the membership view: it feeds received
@@ -74,8 +78,10 @@ func (a *Membership) Receive(ctx actor.Context) {
 	case *actor.Restarting, *actor.Stopping:
 		a.deadline.Stop()
 	case *FrameReceived:
+		a.st.received++
 		a.frame(ctx, m)
 	case *FrameRejected:
+		a.st.received++
 		a.reject(m.Reason, m.Link, m.From.String(), m.Detail)
 	case *LinkChanged:
 		a.publish(ctx, a.st.Machine.SetLocalLink(a.now(), m.Link, m.Up, m.Detail))
@@ -214,6 +220,8 @@ func (a *Membership) status() *messages.ClusterStatus {
 		Nodes:          a.st.Machine.Snapshot(),
 		RecentEvents:   append([]*messages.MembershipEvent(nil), a.st.recent...),
 		RejectedFrames: map[string]uint64{},
+		FramesSent:     a.st.FramesSent.Load(),
+		FramesReceived: a.st.received,
 	}
 	for k, v := range a.st.rejected {
 		s.RejectedFrames[k] = v

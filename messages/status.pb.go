@@ -703,6 +703,10 @@ type ClusterStatus struct {
 	RecentEvents []*MembershipEvent `protobuf:"bytes,12,rep,name=recent_events,json=recentEvents,proto3" json:"recent_events,omitempty"`
 	// Frames dropped, by reason ("bad mac", "unknown key", "replay", ...).
 	RejectedFrames map[string]uint64 `protobuf:"bytes,13,rep,name=rejected_frames,json=rejectedFrames,proto3" json:"rejected_frames,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// Frames this node sent (each goes out on every link, to every peer of
+	// the link) and datagrams it received on all links, since it started.
+	FramesSent     uint64 `protobuf:"varint,14,opt,name=frames_sent,json=framesSent,proto3" json:"frames_sent,omitempty"`
+	FramesReceived uint64 `protobuf:"varint,15,opt,name=frames_received,json=framesReceived,proto3" json:"frames_received,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -828,6 +832,20 @@ func (x *ClusterStatus) GetRejectedFrames() map[string]uint64 {
 	return nil
 }
 
+func (x *ClusterStatus) GetFramesSent() uint64 {
+	if x != nil {
+		return x.FramesSent
+	}
+	return 0
+}
+
+func (x *ClusterStatus) GetFramesReceived() uint64 {
+	if x != nil {
+		return x.FramesReceived
+	}
+	return 0
+}
+
 var File_hanode_v1_status_proto protoreflect.FileDescriptor
 
 const file_hanode_v1_status_proto_rawDesc = "" +
@@ -879,7 +897,7 @@ const file_hanode_v1_status_proto_rawDesc = "" +
 	"\n" +
 	"duplicates\x18\x06 \x01(\x04R\n" +
 	"duplicates\x12\x12\n" +
-	"\x04naks\x18\a \x01(\x04R\x04naks\"\xcb\x05\n" +
+	"\x04naks\x18\a \x01(\x04R\x04naks\"\x95\x06\n" +
 	"\rClusterStatus\x12\x18\n" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x1d\n" +
 	"\n" +
@@ -897,7 +915,10 @@ const file_hanode_v1_status_proto_rawDesc = "" +
 	" \x01(\v2\x19.google.protobuf.DurationR\binitdead\x12*\n" +
 	"\x05nodes\x18\v \x03(\v2\x14.hanode.v1.NodeStateR\x05nodes\x12?\n" +
 	"\rrecent_events\x18\f \x03(\v2\x1a.hanode.v1.MembershipEventR\frecentEvents\x12U\n" +
-	"\x0frejected_frames\x18\r \x03(\v2,.hanode.v1.ClusterStatus.RejectedFramesEntryR\x0erejectedFrames\x1aA\n" +
+	"\x0frejected_frames\x18\r \x03(\v2,.hanode.v1.ClusterStatus.RejectedFramesEntryR\x0erejectedFrames\x12\x1f\n" +
+	"\vframes_sent\x18\x0e \x01(\x04R\n" +
+	"framesSent\x12'\n" +
+	"\x0fframes_received\x18\x0f \x01(\x04R\x0eframesReceived\x1aA\n" +
 	"\x13RejectedFramesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01*\x97\x01\n" +

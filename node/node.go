@@ -395,6 +395,7 @@ func (a *nodeActor) send(ctx actor.Context, env *messages.Envelope, wait bool) {
 		rt.log.Error("cannot seal frame", "err", err)
 		return
 	}
+	rt.membership.FramesSent.Add(1)
 	msg := &actors.SendFrame{Data: data}
 	if !wait {
 		for _, l := range a.links {

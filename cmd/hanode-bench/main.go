@@ -124,13 +124,14 @@ func idle(args []string) error {
 	fs := flag.NewFlagSet("idle", flag.ExitOnError)
 	duration := fs.Duration("duration", 60*time.Second, "measurement time")
 	keepalive := fs.Duration("keepalive", time.Second, "keepalive")
+	nodes := fs.Int("nodes", 3, "number of nodes")
 	bin := fs.String("hanode", "", "hanode binary (default: next to this program)")
 	fs.Parse(args)
 	exe, err := hanodeBinary(*bin)
 	if err != nil {
 		return err
 	}
-	c, err := demo.New(demo.Options{Exe: exe, Nodes: 3, Keepalive: *keepalive, Deadtime: 5 * *keepalive})
+	c, err := demo.New(demo.Options{Exe: exe, Nodes: *nodes, Keepalive: *keepalive, Deadtime: 5 * *keepalive})
 	if err != nil {
 		return err
 	}
@@ -143,34 +144,49 @@ func idle(args []string) error {
 	if err := c.WaitAllActive(ctx); err != nil {
 		return err
 	}
-	nodes := c.Nodes()
-	startCPU := make([]time.Duration, len(nodes))
-	maxRSS := make([]int64, len(nodes))
-	for i, n := range nodes {
+	members := c.Nodes()
+	startCPU := make([]time.Duration, len(members))
+	maxRSS := make([]int64, len(members))
+	sent0, recv0 := make([]uint64, len(members)), make([]uint64, len(members))
+	for i, n := range members {
 		if startCPU[i], err = cpuTime(n.PID()); err != nil {
 			return err
 		}
+		s, err := n.Status(ctx)
+		if err != nil {
+			return err
+		}
+		sent0[i], recv0[i] = s.FramesSent, s.FramesReceived
 	}
 	begin := time.Now()
 	for time.Since(begin) < *duration {
 		time.Sleep(min(time.Second, *duration-time.Since(begin)))
-		for i, n := range nodes {
+		for i, n := range members {
 			if rss, err := rssKiB(n.PID()); err == nil && rss > maxRSS[i] {
 				maxRSS[i] = rss
 			}
 		}
 	}
 	wall := time.Since(begin)
-	fmt.Printf("idle 3-node cluster, keepalive %v, measured over %v\n", *keepalive, wall.Round(time.Second))
-	fmt.Printf("%-6s %10s %12s %10s\n", "node", "RSS MiB", "CPU seconds", "CPU %")
-	for i, n := range nodes {
+	fmt.Printf("idle %d-node cluster, keepalive %v, measured over %v\n", len(members), *keepalive, wall.Round(time.Second))
+	fmt.Printf("%-7s %8s %12s %7s %14s %14s\n", "node", "RSS MiB", "CPU seconds", "CPU %", "frames sent/s", "datagrams in/s")
+	var cpuSum, rssSum float64
+	for i, n := range members {
 		end, err := cpuTime(n.PID())
 		if err != nil {
 			return err
 		}
+		s, err := n.Status(context.Background())
+		if err != nil {
+			return err
+		}
 		used := end - startCPU[i]
-		fmt.Printf("%-6s %10.1f %12.2f %10.2f\n", n.Name, float64(maxRSS[i])/1024, used.Seconds(), 100*used.Seconds()/wall.Seconds())
+		cpuSum += 100 * used.Seconds() / wall.Seconds()
+		rssSum += float64(maxRSS[i]) / 1024
+		fmt.Printf("%-7s %8.1f %12.2f %7.2f %14.1f %14.1f\n", n.Name, float64(maxRSS[i])/1024, used.Seconds(), 100*used.Seconds()/wall.Seconds(),
+			float64(s.FramesSent-sent0[i])/wall.Seconds(), float64(s.FramesReceived-recv0[i])/wall.Seconds())
 	}
+	fmt.Printf("summary: %d nodes at keepalive %v: mean RSS %.1f MiB, mean CPU %.2f%% per node\n", len(members), *keepalive, rssSum/float64(len(members)), cpuSum/float64(len(members)))
 	return nil
 }
 
