@@ -1,0 +1,22 @@
+package actors
+
+import (
+	"testing"
+	"time"
+)
+
+func TestRateLimitLetsOnePerPeriodAndCounts(t *testing.T) {
+	r := &rateLimit{every: 10 * time.Second}
+	t0 := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	if n, ok := r.allow(t0); !ok || n != 0 {
+		t.Fatalf("first: %d %v", n, ok)
+	}
+	for i := 1; i <= 5; i++ {
+		if _, ok := r.allow(t0.Add(time.Duration(i) * time.Second)); ok {
+			t.Fatalf("allowed again after %ds", i)
+		}
+	}
+	if n, ok := r.allow(t0.Add(10 * time.Second)); !ok || n != 5 {
+		t.Fatalf("after the period: %d suppressed, %v; want 5, true", n, ok)
+	}
+}
