@@ -18,7 +18,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
+	"os"
 	"regexp"
 	"sync"
 	"sync/atomic"
@@ -96,6 +98,11 @@ func Start(opts Options) (*Node, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("node", cfg.Local)
+	if opts.OpenMedium == nil {
+		if err := CheckMedia(cfg); err != nil {
+			return nil, err
+		}
+	}
 	gen, err := NextGeneration(opts.StateDir, cfg.Cluster.GenerationMethod, time.Now())
 	if err != nil {
 		return nil, err
@@ -433,6 +440,36 @@ func (a *nodeActor) status(ctx actor.Context) {
 			ctx.Send(asker, s)
 		})
 	})
+}
+
+// CheckMedia verifies, before the node starts, that every link's interface
+// or device exists and can carry its medium (an interface without a
+// broadcast address cannot carry bcast), as Heartbeat refuses to start on a
+// medium it cannot open. A link that fails later is retried instead.
+func CheckMedia(cfg *config.Effective) error {
+	var errs []error
+	for _, spec := range cfg.Links {
+		var err error
+		switch m := spec.Link.GetMedium().(type) {
+		case *messages.Link_Bcast:
+			_, err = transports.BroadcastAddr(m.Bcast.Dev)
+		case *messages.Link_Mcast:
+			var ifi *net.Interface
+			if ifi, err = net.InterfaceByName(m.Mcast.Dev); err == nil && ifi.Flags&net.FlagMulticast == 0 {
+				err = fmt.Errorf("%s does not do multicast", m.Mcast.Dev)
+			}
+		case *messages.Link_Ucast:
+			if m.Ucast.Dev != "" {
+				_, err = net.InterfaceByName(m.Ucast.Dev)
+			}
+		case *messages.Link_Serial:
+			_, err = os.Stat(m.Serial.Device)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("link %s (%s): %w", spec.Name, spec.Kind(), err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // OpenRealMedium opens the medium of a link.

@@ -1,7 +1,9 @@
 package transports
 
 import (
+	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,5 +79,17 @@ func TestSelfPeersUsesLocalInterfaces(t *testing.T) {
 	}
 	if !self[netip.MustParseAddr("127.0.0.1")] || self[netip.MustParseAddr("10.201.254.254")] {
 		t.Fatalf("self peers %v", self)
+	}
+}
+
+func TestBroadcastAddr(t *testing.T) {
+	if _, err := BroadcastAddr("lo"); !errors.Is(err, ErrNoBroadcast) {
+		t.Fatalf("lo: %v, want ErrNoBroadcast", err)
+	}
+	if _, err := BroadcastAddr("nosuchdev0"); err == nil {
+		t.Fatal("missing interface accepted")
+	}
+	if _, err := OpenBcast(BcastConfig{Dev: "lo", Port: 0}, func(Packet) {}, nil); err == nil || !strings.Contains(err.Error(), "bcast lo: lo does not broadcast") {
+		t.Fatalf("bcast on lo: %v", err)
 	}
 }

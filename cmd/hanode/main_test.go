@@ -118,6 +118,16 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+// TestMediumThatCannotWorkStopsTheStart: an interface without a broadcast
+// address is a clear error at start, not a silent link.
+func TestMediumThatCannotWorkStopsTheStart(t *testing.T) {
+	p := writeNative(t, strings.Replace(goodNative, `links { ucast { bind: "127.0.0.1" peers: ["127.0.0.1", "127.0.0.2"] } }`, `links { bcast { dev: "lo" } }`, 1))
+	code, _, errOut := runCLI("run", "--config", p, "--name", "n1", "--state-dir", t.TempDir(), "--socket", filepath.Join(t.TempDir(), "s"))
+	if code != 1 || errOut != "hanode: link lo (bcast): lo does not broadcast (loopback or point-to-point): no IPv4 broadcast address\n" {
+		t.Fatalf("exit %d: %q", code, errOut)
+	}
+}
+
 func TestStatusWhenNotRunning(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "none.sock")
 	code, _, errOut := runCLI("status", "--socket", sock)
