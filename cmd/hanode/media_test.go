@@ -14,6 +14,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/hanode/hanode/actors"
 	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node/control"
 	"github.com/hanode/hanode/node/testhosts"
@@ -166,35 +167,53 @@ func TestAllFourMediaTogether(t *testing.T) {
 	}
 }
 
-// waitNotes waits until n has received exactly want[sender] notes from
-// each sender, once each and in order.
+// waitNotes waits until n has delivered exactly want[sender] notes from
+// each sender (by its message streams), then checks the notes it kept (the
+// last actors.MaxNotes): once each and in order.
 func waitNotes(t *testing.T, n *haNode, want map[string]int) {
 	t.Helper()
-	total := 0
-	for _, c := range want {
-		total += c
-	}
-	var notes []*messages.ReceivedNote
-	testhosts.WaitFor(t, 30*time.Second, 50*time.Millisecond, fmt.Sprintf("%s receives %d notes", n.name, total), func() (bool, string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		var err error
-		notes, err = (&control.Client{Path: n.socket}).Notes(ctx)
+	testhosts.WaitFor(t, 60*time.Second, 50*time.Millisecond, fmt.Sprintf("%s delivers %v notes", n.name, want), func() (bool, string) {
+		s, err := n.status(t)
 		if err != nil {
 			return false, err.Error()
 		}
-		return len(notes) >= total, fmt.Sprintf("%d notes", len(notes))
-	})
-	next := map[string]uint64{}
-	for _, note := range notes {
-		next[note.Sender]++
-		if note.MessageSequence != next[note.Sender] {
-			t.Fatalf("%s: note %d from %s arrived as #%d: lost, duplicated or out of order", n.name, note.MessageSequence, note.Sender, next[note.Sender])
+		var got []string
+		done := true
+		for _, ns := range s.Nodes {
+			c, ok := want[ns.Name]
+			if !ok || ns.Local {
+				continue
+			}
+			m := ns.GetMessages()
+			got = append(got, fmt.Sprintf("%s: %d delivered, %d missing, %d lost", ns.Name, m.GetCount(), m.GetMissing(), m.GetLost()))
+			if m.GetLost() > 0 {
+				t.Fatalf("%s lost messages of %s: %v", n.name, ns.Name, m)
+			}
+			done = done && m.GetCount() == uint64(c) && m.GetLast() == uint64(c)
 		}
+		return done, strings.Join(got, "; ")
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	notes, err := (&control.Client{Path: n.socket}).Notes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev := map[string]uint64{}
+	counted := map[string]int{}
+	for _, note := range notes {
+		if p, seen := prev[note.Sender]; seen && note.MessageSequence != p+1 {
+			t.Fatalf("%s: note %d from %s follows %d: lost, duplicated or out of order", n.name, note.MessageSequence, note.Sender, p)
+		}
+		prev[note.Sender] = note.MessageSequence
+		counted[note.Sender]++
 	}
 	for sender, c := range want {
-		if next[sender] != uint64(c) {
-			t.Fatalf("%s: %d notes from %s, want %d", n.name, next[sender], sender, c)
+		if c <= actors.MaxNotes/len(want) && counted[sender] != c {
+			t.Fatalf("%s kept %d notes from %s, want %d", n.name, counted[sender], sender, c)
+		}
+		if prev[sender] != uint64(c) {
+			t.Fatalf("%s: last note from %s is %d, want %d", n.name, sender, prev[sender], c)
 		}
 	}
 }
