@@ -1,0 +1,363 @@
+// Package agents runs resource agents the way Heartbeat does, so that the
+// scripts people already have keep working: Heartbeat resource scripts
+// (/etc/ha.d/resource.d/NAME args... start|stop|status, status read from
+// what they print), LSB init scripts (/etc/init.d/NAME start|stop|status,
+// LSB exit codes) and OCF resource agents
+// ($OCF_ROOT/resource.d/PROVIDER/TYPE start|stop|monitor, OCF_RESKEY_*
+// parameters, OCF exit codes).
+//
+// Every run has a timeout; a run that exceeds it is killed with its whole
+// process group, so a hung script cannot hold a group forever.
+package agents
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hanode/hanode/messages"
+)
+
+// Class is the calling convention of an agent.
+type Class int
+
+const (
+	// Heartbeat is a resource.d script: `script args... start|stop|status`;
+	// the status is read from standard output, its exit code ignored.
+	Heartbeat Class = iota
+	// LSB is an init script: exit codes per the LSB (status 0 running, 3
+	// stopped).
+	LSB
+	// OCF is an OCF resource agent: parameters in OCF_RESKEY_*, monitor
+	// exits 0 running, 7 not running.
+	OCF
+)
+
+func (c Class) String() string {
+	return [...]string{"heartbeat", "lsb", "ocf"}[c]
+}
+
+// Dirs are where agents are looked for.
+type Dirs struct {
+	// HaDir is Heartbeat's configuration directory (/etc/ha.d); its
+	// resource.d holds the resource scripts.
+	HaDir   string
+	InitD   string
+	OCFRoot string
+}
+
+// DefaultDirs are Debian's.
+var DefaultDirs = Dirs{HaDir: "/etc/ha.d", InitD: "/etc/init.d", OCFRoot: "/usr/lib/ocf"}
+
+// Agent is a resolved, runnable resource agent.
+type Agent struct {
+	// ID names the resource in logs and status: "IPaddr2::10.0.0.1/24".
+	ID    string
+	Class Class
+	// Path is the executable.
+	Path string
+	// Args come before the action (Heartbeat class).
+	Args []string
+	// Env is the agent's whole environment.
+	Env []string
+}
+
+// Action is what an agent is asked to do.
+type Action string
+
+const (
+	Start Action = "start"
+	Stop  Action = "stop"
+	// Monitor asks whether the resource runs: `status` for Heartbeat and
+	// LSB scripts, `monitor` for OCF agents.
+	Monitor Action = "monitor"
+)
+
+// Outcome is what a run of an agent means.
+type Outcome int
+
+const (
+	// Succeeded: start or stop did its job.
+	Succeeded Outcome = iota
+	// Running: monitor found the resource running.
+	Running
+	// Stopped: monitor found the resource cleanly stopped.
+	Stopped
+	// Failed: the agent reported an error (or, for monitor, a failed
+	// resource).
+	Failed
+	// TimedOut: the agent did not finish within its timeout and was killed
+	// with its process group.
+	TimedOut
+)
+
+func (o Outcome) String() string {
+	return [...]string{"succeeded", "running", "stopped", "failed", "timed out"}[o]
+}
+
+// Result is one run of an agent.
+type Result struct {
+	Action   Action
+	Outcome  Outcome
+	ExitCode int
+	// Output is the end of what the agent printed (stdout and stderr).
+	Output   string
+	Duration time.Duration
+	// Err says why the agent could not run at all.
+	Err error
+}
+
+// Summary is a one-line description of r.
+func (r Result) Summary() string {
+	s := fmt.Sprintf("%s %s (exit %d, %v)", r.Action, r.Outcome, r.ExitCode, r.Duration.Round(time.Millisecond))
+	if r.Err != nil {
+		s += ": " + r.Err.Error()
+	} else if last := lastLine(r.Output); last != "" && r.Outcome == Failed {
+		s += ": " + last
+	}
+	return s
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+// maxOutput bounds what is kept of an agent's output.
+const maxOutput = 4096
+
+// ErrNotFound means no script or agent of that name exists.
+var ErrNotFound = errors.New("cannot locate resource script")
+
+// Env is the environment Heartbeat gives its scripts.
+type Env struct {
+	// Local is this node's name (HA_CURHOST).
+	Local string
+	// LogFile, DebugFile and LogFacility are passed as HA_LOGFILE,
+	// HA_DEBUGLOG and HA_LOGFACILITY.
+	LogFile, DebugFile, LogFacility string
+	// Debug is HA_DEBUG.
+	Debug int
+	// Alone is true when no other node is active (HA_DONTASK=yes).
+	Alone bool
+}
+
+// basePath is the PATH scripts run with: Heartbeat's and the system's.
+const basePath = "/usr/lib/heartbeat:/usr/share/heartbeat:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+func (e Env) vars(dirs Dirs) []string {
+	v := []string{
+		"PATH=" + basePath,
+		"LANG=C", "LC_ALL=C",
+		"HA_CURHOST=" + e.Local,
+		"HA_DIR=" + dirs.HaDir,
+		"HA_FUNCS=" + filepath.Join(dirs.HaDir, "shellfuncs"),
+		"HA_RESOURCEDIR=" + filepath.Join(dirs.HaDir, "resource.d"),
+		"HA_NICEFAILBACK=yes",
+		"HA_LOGD=no",
+		"HA_DEBUG=" + fmt.Sprint(e.Debug),
+		"HA_debug=" + fmt.Sprint(e.Debug),
+		"HA_LOGFILE=" + e.LogFile,
+		"HA_DEBUGLOG=" + e.DebugFile,
+		"HA_LOGFACILITY=" + e.LogFacility,
+		"OCF_ROOT=" + dirs.OCFRoot,
+	}
+	if e.Alone {
+		v = append(v, "HA_DONTASK=yes")
+	}
+	return v
+}
+
+// Resolve finds the agent of a configured resource: a Heartbeat agent name
+// in resource.d, else in init.d; an OCF agent under OCF_ROOT.
+func Resolve(r *messages.Resource, dirs Dirs, env Env) (*Agent, error) {
+	base := env.vars(dirs)
+	switch a := r.Agent.(type) {
+	case *messages.Resource_Heartbeat:
+		h := a.Heartbeat
+		id := ID(r)
+		if p := filepath.Join(dirs.HaDir, "resource.d", h.Name); executable(p) {
+			return &Agent{ID: id, Class: Heartbeat, Path: p, Args: h.Args, Env: base}, nil
+		}
+		if p := filepath.Join(dirs.InitD, h.Name); executable(p) {
+			return &Agent{ID: id, Class: LSB, Path: p, Args: h.Args, Env: base}, nil
+		}
+		return nil, fmt.Errorf("%s: %w %q in %s or %s", id, ErrNotFound, h.Name,
+			filepath.Join(dirs.HaDir, "resource.d"), dirs.InitD)
+	case *messages.Resource_Ocf:
+		o := a.Ocf
+		id := ID(r)
+		p := filepath.Join(dirs.OCFRoot, "resource.d", o.Provider, o.Type)
+		if !executable(p) {
+			return nil, fmt.Errorf("%s: %w: no OCF agent %s", id, ErrNotFound, p)
+		}
+		env := append(base,
+			"OCF_RA_VERSION_MAJOR=1", "OCF_RA_VERSION_MINOR=0",
+			"OCF_RESOURCE_INSTANCE="+instance(id),
+			"OCF_RESOURCE_TYPE="+o.Type, "OCF_RESOURCE_PROVIDER="+o.Provider)
+		keys := make([]string, 0, len(o.Params))
+		for k := range o.Params {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			env = append(env, "OCF_RESKEY_"+k+"="+o.Params[k])
+		}
+		return &Agent{ID: id, Class: OCF, Path: p, Env: env}, nil
+	}
+	return nil, fmt.Errorf("resource %q has no agent", r.Id)
+}
+
+// ID names a resource: its configured id, else its haresources spelling
+// (name::arg1::arg2) or ocf:provider:type.
+func ID(r *messages.Resource) string {
+	if r.Id != "" {
+		return r.Id
+	}
+	switch a := r.Agent.(type) {
+	case *messages.Resource_Heartbeat:
+		return strings.Join(append([]string{a.Heartbeat.Name}, a.Heartbeat.Args...), "::")
+	case *messages.Resource_Ocf:
+		return "ocf:" + a.Ocf.Provider + ":" + a.Ocf.Type
+	}
+	return "?"
+}
+
+var unsafeInstance = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
+
+// instance makes an OCF_RESOURCE_INSTANCE, used by agents in file names.
+func instance(id string) string { return unsafeInstance.ReplaceAllString(id, "_") }
+
+func executable(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0
+}
+
+// waitDelay is how long a run waits for the agent's output after it has
+// exited: a daemon the agent started may keep its output open forever.
+const waitDelay = 500 * time.Millisecond
+
+// Run runs action with a timeout. A timeout, or ctx's end, kills the
+// agent's whole process group.
+func (a *Agent) Run(ctx context.Context, action Action, timeout time.Duration) Result {
+	verb := string(action)
+	if action == Monitor && a.Class != OCF {
+		verb = "status"
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.Command(a.Path, append(append([]string(nil), a.Args...), verb)...)
+	cmd.Env = append(a.Env, fmt.Sprintf("OCF_RESKEY_CRM_meta_timeout=%d", timeout.Milliseconds()))
+	cmd.Dir = "/"
+	var out limitedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = waitDelay
+	start := time.Now()
+	res := Result{Action: action}
+	if err := cmd.Start(); err != nil {
+		res.Outcome, res.Err, res.ExitCode = Failed, err, -1
+		return res
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		// The whole group: a script's children (sleep, a hung mount) die
+		// with it.
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		err = <-done
+		res.Duration = time.Since(start)
+		res.Outcome, res.ExitCode, res.Output = TimedOut, -1, out.String()
+		res.Err = fmt.Errorf("no answer within %v; killed", timeout)
+		return res
+	}
+	res.Duration = time.Since(start)
+	res.Output = out.String()
+	res.ExitCode = 0
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		res.ExitCode = ee.ExitCode()
+	case errors.Is(err, exec.ErrWaitDelay):
+		// Exited fine; a child it left running kept the output open.
+	default:
+		res.Outcome, res.Err, res.ExitCode = Failed, err, -1
+		return res
+	}
+	res.Outcome = interpret(a.Class, action, res.ExitCode, res.Output)
+	return res
+}
+
+// interpret maps an agent's exit code (and, for Heartbeat status, its
+// output) to an outcome.
+func interpret(c Class, action Action, code int, output string) Outcome {
+	if action != Monitor {
+		if code == 0 {
+			return Succeeded
+		}
+		return Failed
+	}
+	switch c {
+	case Heartbeat:
+		return heartbeatStatus(output)
+	case LSB:
+		switch code {
+		case 0:
+			return Running
+		case 3:
+			return Stopped
+		}
+		return Failed
+	default: // OCF
+		switch code {
+		case 0:
+			return Running
+		case 7:
+			return Stopped
+		}
+		return Failed
+	}
+}
+
+var notRunning = regexp.MustCompile(`(?i)not\s.*running`)
+
+// heartbeatStatus reads a resource.d script's status output as Heartbeat's
+// ResourceManager does: "running" or "OK" means running, unless it says
+// "not ... running"; nothing means stopped. The exit code is ignored.
+func heartbeatStatus(output string) Outcome {
+	switch {
+	case notRunning.MatchString(output):
+		return Stopped
+	case strings.Contains(strings.ToLower(output), "running"), strings.Contains(output, "OK"):
+		return Running
+	}
+	return Stopped
+}
+
+// limitedBuffer keeps the last maxOutput bytes written to it.
+type limitedBuffer struct {
+	b bytes.Buffer
+}
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	l.b.Write(p)
+	if extra := l.b.Len() - maxOutput; extra > 0 {
+		l.b.Next(extra)
+	}
+	return len(p), nil
+}
+
+func (l *limitedBuffer) String() string { return l.b.String() }
