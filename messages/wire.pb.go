@@ -28,6 +28,67 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// GroupPhase is where a group stands on one node.
+type GroupPhase int32
+
+const (
+	GroupPhase_GROUP_PHASE_UNSPECIFIED GroupPhase = 0
+	GroupPhase_GROUP_PHASE_STOPPED     GroupPhase = 1
+	GroupPhase_GROUP_PHASE_STARTING    GroupPhase = 2
+	GroupPhase_GROUP_PHASE_RUNNING     GroupPhase = 3
+	GroupPhase_GROUP_PHASE_STOPPING    GroupPhase = 4
+	// A stop failed: the group may still run here. Nobody else starts it
+	// until it is fenced or an operator cleans it up.
+	GroupPhase_GROUP_PHASE_UNMANAGED GroupPhase = 5
+)
+
+// Enum value maps for GroupPhase.
+var (
+	GroupPhase_name = map[int32]string{
+		0: "GROUP_PHASE_UNSPECIFIED",
+		1: "GROUP_PHASE_STOPPED",
+		2: "GROUP_PHASE_STARTING",
+		3: "GROUP_PHASE_RUNNING",
+		4: "GROUP_PHASE_STOPPING",
+		5: "GROUP_PHASE_UNMANAGED",
+	}
+	GroupPhase_value = map[string]int32{
+		"GROUP_PHASE_UNSPECIFIED": 0,
+		"GROUP_PHASE_STOPPED":     1,
+		"GROUP_PHASE_STARTING":    2,
+		"GROUP_PHASE_RUNNING":     3,
+		"GROUP_PHASE_STOPPING":    4,
+		"GROUP_PHASE_UNMANAGED":   5,
+	}
+)
+
+func (x GroupPhase) Enum() *GroupPhase {
+	p := new(GroupPhase)
+	*p = x
+	return p
+}
+
+func (x GroupPhase) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (GroupPhase) Descriptor() protoreflect.EnumDescriptor {
+	return file_hanode_v1_wire_proto_enumTypes[0].Descriptor()
+}
+
+func (GroupPhase) Type() protoreflect.EnumType {
+	return &file_hanode_v1_wire_proto_enumTypes[0]
+}
+
+func (x GroupPhase) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use GroupPhase.Descriptor instead.
+func (GroupPhase) EnumDescriptor() ([]byte, []int) {
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{0}
+}
+
 // Frame is an authenticated Envelope.
 type Frame struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -338,6 +399,12 @@ type ClusterMessage struct {
 	// Types that are valid to be assigned to Payload:
 	//
 	//	*ClusterMessage_Note
+	//	*ClusterMessage_GroupClaim
+	//	*ClusterMessage_GroupClaimReply
+	//	*ClusterMessage_GroupClaimCancel
+	//	*ClusterMessage_GroupStates
+	//	*ClusterMessage_PlacementOverride
+	//	*ClusterMessage_NodeLeaving
 	Payload       isClusterMessage_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -403,6 +470,60 @@ func (x *ClusterMessage) GetNote() *Note {
 	return nil
 }
 
+func (x *ClusterMessage) GetGroupClaim() *GroupClaim {
+	if x != nil {
+		if x, ok := x.Payload.(*ClusterMessage_GroupClaim); ok {
+			return x.GroupClaim
+		}
+	}
+	return nil
+}
+
+func (x *ClusterMessage) GetGroupClaimReply() *GroupClaimReply {
+	if x != nil {
+		if x, ok := x.Payload.(*ClusterMessage_GroupClaimReply); ok {
+			return x.GroupClaimReply
+		}
+	}
+	return nil
+}
+
+func (x *ClusterMessage) GetGroupClaimCancel() *GroupClaimCancel {
+	if x != nil {
+		if x, ok := x.Payload.(*ClusterMessage_GroupClaimCancel); ok {
+			return x.GroupClaimCancel
+		}
+	}
+	return nil
+}
+
+func (x *ClusterMessage) GetGroupStates() *GroupStates {
+	if x != nil {
+		if x, ok := x.Payload.(*ClusterMessage_GroupStates); ok {
+			return x.GroupStates
+		}
+	}
+	return nil
+}
+
+func (x *ClusterMessage) GetPlacementOverride() *PlacementOverride {
+	if x != nil {
+		if x, ok := x.Payload.(*ClusterMessage_PlacementOverride); ok {
+			return x.PlacementOverride
+		}
+	}
+	return nil
+}
+
+func (x *ClusterMessage) GetNodeLeaving() *NodeLeaving {
+	if x != nil {
+		if x, ok := x.Payload.(*ClusterMessage_NodeLeaving); ok {
+			return x.NodeLeaving
+		}
+	}
+	return nil
+}
+
 type isClusterMessage_Payload interface {
 	isClusterMessage_Payload()
 }
@@ -411,7 +532,479 @@ type ClusterMessage_Note struct {
 	Note *Note `protobuf:"bytes,10,opt,name=note,proto3,oneof"`
 }
 
+type ClusterMessage_GroupClaim struct {
+	GroupClaim *GroupClaim `protobuf:"bytes,11,opt,name=group_claim,json=groupClaim,proto3,oneof"`
+}
+
+type ClusterMessage_GroupClaimReply struct {
+	GroupClaimReply *GroupClaimReply `protobuf:"bytes,12,opt,name=group_claim_reply,json=groupClaimReply,proto3,oneof"`
+}
+
+type ClusterMessage_GroupClaimCancel struct {
+	GroupClaimCancel *GroupClaimCancel `protobuf:"bytes,13,opt,name=group_claim_cancel,json=groupClaimCancel,proto3,oneof"`
+}
+
+type ClusterMessage_GroupStates struct {
+	GroupStates *GroupStates `protobuf:"bytes,14,opt,name=group_states,json=groupStates,proto3,oneof"`
+}
+
+type ClusterMessage_PlacementOverride struct {
+	PlacementOverride *PlacementOverride `protobuf:"bytes,15,opt,name=placement_override,json=placementOverride,proto3,oneof"`
+}
+
+type ClusterMessage_NodeLeaving struct {
+	NodeLeaving *NodeLeaving `protobuf:"bytes,16,opt,name=node_leaving,json=nodeLeaving,proto3,oneof"`
+}
+
 func (*ClusterMessage_Note) isClusterMessage_Payload() {}
+
+func (*ClusterMessage_GroupClaim) isClusterMessage_Payload() {}
+
+func (*ClusterMessage_GroupClaimReply) isClusterMessage_Payload() {}
+
+func (*ClusterMessage_GroupClaimCancel) isClusterMessage_Payload() {}
+
+func (*ClusterMessage_GroupStates) isClusterMessage_Payload() {}
+
+func (*ClusterMessage_PlacementOverride) isClusterMessage_Payload() {}
+
+func (*ClusterMessage_NodeLeaving) isClusterMessage_Payload() {}
+
+// GroupClaim asks every other node for leave to start a resource group. A
+// node starts a group only when every node it sees alive has granted its
+// claim, so two nodes that see each other never both run it.
+type GroupClaim struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Group string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	// Numbers the claimant's attempts, so replies to an old one are ignored.
+	Attempt       uint64 `protobuf:"varint,2,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupClaim) Reset() {
+	*x = GroupClaim{}
+	mi := &file_hanode_v1_wire_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupClaim) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupClaim) ProtoMessage() {}
+
+func (x *GroupClaim) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_wire_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupClaim.ProtoReflect.Descriptor instead.
+func (*GroupClaim) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *GroupClaim) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *GroupClaim) GetAttempt() uint64 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+// GroupClaimReply answers a claim (destination: the claimant).
+type GroupClaimReply struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Group   string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	Attempt uint64                 `protobuf:"varint,2,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	Granted bool                   `protobuf:"varint,3,opt,name=granted,proto3" json:"granted,omitempty"`
+	// Why a claim was denied: "held by node2", "competing claim", ...
+	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupClaimReply) Reset() {
+	*x = GroupClaimReply{}
+	mi := &file_hanode_v1_wire_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupClaimReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupClaimReply) ProtoMessage() {}
+
+func (x *GroupClaimReply) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_wire_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupClaimReply.ProtoReflect.Descriptor instead.
+func (*GroupClaimReply) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *GroupClaimReply) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *GroupClaimReply) GetAttempt() uint64 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *GroupClaimReply) GetGranted() bool {
+	if x != nil {
+		return x.Granted
+	}
+	return false
+}
+
+func (x *GroupClaimReply) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// GroupClaimCancel withdraws a claim (denied, timed out, or no longer
+// wanted), releasing the grants given for it.
+type GroupClaimCancel struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Group         string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	Attempt       uint64                 `protobuf:"varint,2,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupClaimCancel) Reset() {
+	*x = GroupClaimCancel{}
+	mi := &file_hanode_v1_wire_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupClaimCancel) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupClaimCancel) ProtoMessage() {}
+
+func (x *GroupClaimCancel) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_wire_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupClaimCancel.ProtoReflect.Descriptor instead.
+func (*GroupClaimCancel) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *GroupClaimCancel) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *GroupClaimCancel) GetAttempt() uint64 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+// GroupStates tells the other nodes where this node's groups stand: every
+// group when full (to a node that comes up), else those that changed.
+type GroupStates struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Full   bool                   `protobuf:"varint,1,opt,name=full,proto3" json:"full,omitempty"`
+	Groups []*GroupState          `protobuf:"bytes,2,rep,name=groups,proto3" json:"groups,omitempty"`
+	// With full: every operator override the sender knows, so that a node
+	// that comes up learns them too.
+	Overrides []*PlacementOverride `protobuf:"bytes,3,rep,name=overrides,proto3" json:"overrides,omitempty"`
+	// Asks the receiver to answer with its own full state: the sender has
+	// just come up or just seen the receiver come back, and either may have
+	// missed the other's news.
+	AnswerRequested bool `protobuf:"varint,4,opt,name=answer_requested,json=answerRequested,proto3" json:"answer_requested,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *GroupStates) Reset() {
+	*x = GroupStates{}
+	mi := &file_hanode_v1_wire_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupStates) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupStates) ProtoMessage() {}
+
+func (x *GroupStates) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_wire_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupStates.ProtoReflect.Descriptor instead.
+func (*GroupStates) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *GroupStates) GetFull() bool {
+	if x != nil {
+		return x.Full
+	}
+	return false
+}
+
+func (x *GroupStates) GetGroups() []*GroupState {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *GroupStates) GetOverrides() []*PlacementOverride {
+	if x != nil {
+		return x.Overrides
+	}
+	return nil
+}
+
+func (x *GroupStates) GetAnswerRequested() bool {
+	if x != nil {
+		return x.AnswerRequested
+	}
+	return false
+}
+
+// GroupState is one group on the sending node.
+type GroupState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Group string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	Phase GroupPhase             `protobuf:"varint,2,opt,name=phase,proto3,enum=hanode.v1.GroupPhase" json:"phase,omitempty"`
+	// Whether the sender may not run the group now (it failed there), and
+	// until when (Unix nanoseconds).
+	BannedUntilUnixNano int64 `protobuf:"varint,3,opt,name=banned_until_unix_nano,json=bannedUntilUnixNano,proto3" json:"banned_until_unix_nano,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *GroupState) Reset() {
+	*x = GroupState{}
+	mi := &file_hanode_v1_wire_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupState) ProtoMessage() {}
+
+func (x *GroupState) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_wire_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupState.ProtoReflect.Descriptor instead.
+func (*GroupState) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *GroupState) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *GroupState) GetPhase() GroupPhase {
+	if x != nil {
+		return x.Phase
+	}
+	return GroupPhase_GROUP_PHASE_UNSPECIFIED
+}
+
+func (x *GroupState) GetBannedUntilUnixNano() int64 {
+	if x != nil {
+		return x.BannedUntilUnixNano
+	}
+	return 0
+}
+
+// PlacementOverride records an operator's choice (hanode standby or
+// takeover): prefer node for group, or avoid it. The highest version
+// wins, ties broken by sender name.
+type PlacementOverride struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Group   string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	Node    string                 `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
+	Prefer  bool                   `protobuf:"varint,3,opt,name=prefer,proto3" json:"prefer,omitempty"`
+	Version uint64                 `protobuf:"varint,4,opt,name=version,proto3" json:"version,omitempty"`
+	// The node where the operator asked for it.
+	Author        string `protobuf:"bytes,5,opt,name=author,proto3" json:"author,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlacementOverride) Reset() {
+	*x = PlacementOverride{}
+	mi := &file_hanode_v1_wire_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlacementOverride) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlacementOverride) ProtoMessage() {}
+
+func (x *PlacementOverride) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_wire_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlacementOverride.ProtoReflect.Descriptor instead.
+func (*PlacementOverride) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *PlacementOverride) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *PlacementOverride) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *PlacementOverride) GetPrefer() bool {
+	if x != nil {
+		return x.Prefer
+	}
+	return false
+}
+
+func (x *PlacementOverride) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *PlacementOverride) GetAuthor() string {
+	if x != nil {
+		return x.Author
+	}
+	return ""
+}
+
+// NodeLeaving says the sender is stopping cleanly: it gives its groups
+// away, and the others should not wait for it.
+type NodeLeaving struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeLeaving) Reset() {
+	*x = NodeLeaving{}
+	mi := &file_hanode_v1_wire_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeLeaving) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeLeaving) ProtoMessage() {}
+
+func (x *NodeLeaving) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_wire_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeLeaving.ProtoReflect.Descriptor instead.
+func (*NodeLeaving) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{10}
+}
 
 // Note is a line of text an operator sends to every node's log
 // (`hanode note TEXT`).
@@ -424,7 +1017,7 @@ type Note struct {
 
 func (x *Note) Reset() {
 	*x = Note{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[4]
+	mi := &file_hanode_v1_wire_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -436,7 +1029,7 @@ func (x *Note) String() string {
 func (*Note) ProtoMessage() {}
 
 func (x *Note) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[4]
+	mi := &file_hanode_v1_wire_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -449,7 +1042,7 @@ func (x *Note) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Note.ProtoReflect.Descriptor instead.
 func (*Note) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{4}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Note) GetText() string {
@@ -474,7 +1067,7 @@ type RetransmitRequest struct {
 
 func (x *RetransmitRequest) Reset() {
 	*x = RetransmitRequest{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[5]
+	mi := &file_hanode_v1_wire_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -486,7 +1079,7 @@ func (x *RetransmitRequest) String() string {
 func (*RetransmitRequest) ProtoMessage() {}
 
 func (x *RetransmitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[5]
+	mi := &file_hanode_v1_wire_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -499,7 +1092,7 @@ func (x *RetransmitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetransmitRequest.ProtoReflect.Descriptor instead.
 func (*RetransmitRequest) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{5}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RetransmitRequest) GetDestination() string {
@@ -544,7 +1137,7 @@ type RetransmitNak struct {
 
 func (x *RetransmitNak) Reset() {
 	*x = RetransmitNak{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[6]
+	mi := &file_hanode_v1_wire_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -556,7 +1149,7 @@ func (x *RetransmitNak) String() string {
 func (*RetransmitNak) ProtoMessage() {}
 
 func (x *RetransmitNak) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[6]
+	mi := &file_hanode_v1_wire_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -569,7 +1162,7 @@ func (x *RetransmitNak) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetransmitNak.ProtoReflect.Descriptor instead.
 func (*RetransmitNak) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{6}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RetransmitNak) GetDestination() string {
@@ -620,13 +1213,49 @@ const file_hanode_v1_wire_proto_rawDesc = "" +
 	"\x06status\x18\x01 \x01(\x0e2\x15.hanode.v1.NodeStatusR\x06status\x12\x1f\n" +
 	"\vdeadtime_ms\x18\x02 \x01(\rR\n" +
 	"deadtimeMs\x122\n" +
-	"\x15last_message_sequence\x18\x03 \x01(\x04R\x13lastMessageSequence\"\x8f\x01\n" +
+	"\x15last_message_sequence\x18\x03 \x01(\x04R\x13lastMessageSequence\"\xa9\x04\n" +
 	"\x0eClusterMessage\x12)\n" +
 	"\x10message_sequence\x18\x01 \x01(\x04R\x0fmessageSequence\x12 \n" +
 	"\vdestination\x18\x02 \x01(\tR\vdestination\x12%\n" +
 	"\x04note\x18\n" +
-	" \x01(\v2\x0f.hanode.v1.NoteH\x00R\x04noteB\t\n" +
-	"\apayload\"\x1a\n" +
+	" \x01(\v2\x0f.hanode.v1.NoteH\x00R\x04note\x128\n" +
+	"\vgroup_claim\x18\v \x01(\v2\x15.hanode.v1.GroupClaimH\x00R\n" +
+	"groupClaim\x12H\n" +
+	"\x11group_claim_reply\x18\f \x01(\v2\x1a.hanode.v1.GroupClaimReplyH\x00R\x0fgroupClaimReply\x12K\n" +
+	"\x12group_claim_cancel\x18\r \x01(\v2\x1b.hanode.v1.GroupClaimCancelH\x00R\x10groupClaimCancel\x12;\n" +
+	"\fgroup_states\x18\x0e \x01(\v2\x16.hanode.v1.GroupStatesH\x00R\vgroupStates\x12M\n" +
+	"\x12placement_override\x18\x0f \x01(\v2\x1c.hanode.v1.PlacementOverrideH\x00R\x11placementOverride\x12;\n" +
+	"\fnode_leaving\x18\x10 \x01(\v2\x16.hanode.v1.NodeLeavingH\x00R\vnodeLeavingB\t\n" +
+	"\apayload\"<\n" +
+	"\n" +
+	"GroupClaim\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12\x18\n" +
+	"\aattempt\x18\x02 \x01(\x04R\aattempt\"s\n" +
+	"\x0fGroupClaimReply\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12\x18\n" +
+	"\aattempt\x18\x02 \x01(\x04R\aattempt\x12\x18\n" +
+	"\agranted\x18\x03 \x01(\bR\agranted\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"B\n" +
+	"\x10GroupClaimCancel\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12\x18\n" +
+	"\aattempt\x18\x02 \x01(\x04R\aattempt\"\xb7\x01\n" +
+	"\vGroupStates\x12\x12\n" +
+	"\x04full\x18\x01 \x01(\bR\x04full\x12-\n" +
+	"\x06groups\x18\x02 \x03(\v2\x15.hanode.v1.GroupStateR\x06groups\x12:\n" +
+	"\toverrides\x18\x03 \x03(\v2\x1c.hanode.v1.PlacementOverrideR\toverrides\x12)\n" +
+	"\x10answer_requested\x18\x04 \x01(\bR\x0fanswerRequested\"\x84\x01\n" +
+	"\n" +
+	"GroupState\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12+\n" +
+	"\x05phase\x18\x02 \x01(\x0e2\x15.hanode.v1.GroupPhaseR\x05phase\x123\n" +
+	"\x16banned_until_unix_nano\x18\x03 \x01(\x03R\x13bannedUntilUnixNano\"\x87\x01\n" +
+	"\x11PlacementOverride\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12\x12\n" +
+	"\x04node\x18\x02 \x01(\tR\x04node\x12\x16\n" +
+	"\x06prefer\x18\x03 \x01(\bR\x06prefer\x12\x18\n" +
+	"\aversion\x18\x04 \x01(\x04R\aversion\x12\x16\n" +
+	"\x06author\x18\x05 \x01(\tR\x06author\"\r\n" +
+	"\vNodeLeaving\"\x1a\n" +
 	"\x04Note\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\tR\x04text\"\x7f\n" +
 	"\x11RetransmitRequest\x12 \n" +
@@ -639,7 +1268,15 @@ const file_hanode_v1_wire_proto_rawDesc = "" +
 	"\rRetransmitNak\x12 \n" +
 	"\vdestination\x18\x01 \x01(\tR\vdestination\x12\x14\n" +
 	"\x05first\x18\x02 \x01(\x04R\x05first\x12\x12\n" +
-	"\x04last\x18\x03 \x01(\x04R\x04lastB,Z*github.com/hanode/hanode/messages;messagesb\x06proto3"
+	"\x04last\x18\x03 \x01(\x04R\x04last*\xaa\x01\n" +
+	"\n" +
+	"GroupPhase\x12\x1b\n" +
+	"\x17GROUP_PHASE_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13GROUP_PHASE_STOPPED\x10\x01\x12\x18\n" +
+	"\x14GROUP_PHASE_STARTING\x10\x02\x12\x17\n" +
+	"\x13GROUP_PHASE_RUNNING\x10\x03\x12\x18\n" +
+	"\x14GROUP_PHASE_STOPPING\x10\x04\x12\x19\n" +
+	"\x15GROUP_PHASE_UNMANAGED\x10\x05B,Z*github.com/hanode/hanode/messages;messagesb\x06proto3"
 
 var (
 	file_hanode_v1_wire_proto_rawDescOnce sync.Once
@@ -653,29 +1290,47 @@ func file_hanode_v1_wire_proto_rawDescGZIP() []byte {
 	return file_hanode_v1_wire_proto_rawDescData
 }
 
-var file_hanode_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_hanode_v1_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_hanode_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_hanode_v1_wire_proto_goTypes = []any{
-	(*Frame)(nil),             // 0: hanode.v1.Frame
-	(*Envelope)(nil),          // 1: hanode.v1.Envelope
-	(*Heartbeat)(nil),         // 2: hanode.v1.Heartbeat
-	(*ClusterMessage)(nil),    // 3: hanode.v1.ClusterMessage
-	(*Note)(nil),              // 4: hanode.v1.Note
-	(*RetransmitRequest)(nil), // 5: hanode.v1.RetransmitRequest
-	(*RetransmitNak)(nil),     // 6: hanode.v1.RetransmitNak
-	(NodeStatus)(0),           // 7: hanode.v1.NodeStatus
+	(GroupPhase)(0),           // 0: hanode.v1.GroupPhase
+	(*Frame)(nil),             // 1: hanode.v1.Frame
+	(*Envelope)(nil),          // 2: hanode.v1.Envelope
+	(*Heartbeat)(nil),         // 3: hanode.v1.Heartbeat
+	(*ClusterMessage)(nil),    // 4: hanode.v1.ClusterMessage
+	(*GroupClaim)(nil),        // 5: hanode.v1.GroupClaim
+	(*GroupClaimReply)(nil),   // 6: hanode.v1.GroupClaimReply
+	(*GroupClaimCancel)(nil),  // 7: hanode.v1.GroupClaimCancel
+	(*GroupStates)(nil),       // 8: hanode.v1.GroupStates
+	(*GroupState)(nil),        // 9: hanode.v1.GroupState
+	(*PlacementOverride)(nil), // 10: hanode.v1.PlacementOverride
+	(*NodeLeaving)(nil),       // 11: hanode.v1.NodeLeaving
+	(*Note)(nil),              // 12: hanode.v1.Note
+	(*RetransmitRequest)(nil), // 13: hanode.v1.RetransmitRequest
+	(*RetransmitNak)(nil),     // 14: hanode.v1.RetransmitNak
+	(NodeStatus)(0),           // 15: hanode.v1.NodeStatus
 }
 var file_hanode_v1_wire_proto_depIdxs = []int32{
-	2, // 0: hanode.v1.Envelope.heartbeat:type_name -> hanode.v1.Heartbeat
-	3, // 1: hanode.v1.Envelope.message:type_name -> hanode.v1.ClusterMessage
-	5, // 2: hanode.v1.Envelope.retransmit_request:type_name -> hanode.v1.RetransmitRequest
-	6, // 3: hanode.v1.Envelope.retransmit_nak:type_name -> hanode.v1.RetransmitNak
-	7, // 4: hanode.v1.Heartbeat.status:type_name -> hanode.v1.NodeStatus
-	4, // 5: hanode.v1.ClusterMessage.note:type_name -> hanode.v1.Note
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	3,  // 0: hanode.v1.Envelope.heartbeat:type_name -> hanode.v1.Heartbeat
+	4,  // 1: hanode.v1.Envelope.message:type_name -> hanode.v1.ClusterMessage
+	13, // 2: hanode.v1.Envelope.retransmit_request:type_name -> hanode.v1.RetransmitRequest
+	14, // 3: hanode.v1.Envelope.retransmit_nak:type_name -> hanode.v1.RetransmitNak
+	15, // 4: hanode.v1.Heartbeat.status:type_name -> hanode.v1.NodeStatus
+	12, // 5: hanode.v1.ClusterMessage.note:type_name -> hanode.v1.Note
+	5,  // 6: hanode.v1.ClusterMessage.group_claim:type_name -> hanode.v1.GroupClaim
+	6,  // 7: hanode.v1.ClusterMessage.group_claim_reply:type_name -> hanode.v1.GroupClaimReply
+	7,  // 8: hanode.v1.ClusterMessage.group_claim_cancel:type_name -> hanode.v1.GroupClaimCancel
+	8,  // 9: hanode.v1.ClusterMessage.group_states:type_name -> hanode.v1.GroupStates
+	10, // 10: hanode.v1.ClusterMessage.placement_override:type_name -> hanode.v1.PlacementOverride
+	11, // 11: hanode.v1.ClusterMessage.node_leaving:type_name -> hanode.v1.NodeLeaving
+	9,  // 12: hanode.v1.GroupStates.groups:type_name -> hanode.v1.GroupState
+	10, // 13: hanode.v1.GroupStates.overrides:type_name -> hanode.v1.PlacementOverride
+	0,  // 14: hanode.v1.GroupState.phase:type_name -> hanode.v1.GroupPhase
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_hanode_v1_wire_proto_init() }
@@ -692,19 +1347,26 @@ func file_hanode_v1_wire_proto_init() {
 	}
 	file_hanode_v1_wire_proto_msgTypes[3].OneofWrappers = []any{
 		(*ClusterMessage_Note)(nil),
+		(*ClusterMessage_GroupClaim)(nil),
+		(*ClusterMessage_GroupClaimReply)(nil),
+		(*ClusterMessage_GroupClaimCancel)(nil),
+		(*ClusterMessage_GroupStates)(nil),
+		(*ClusterMessage_PlacementOverride)(nil),
+		(*ClusterMessage_NodeLeaving)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hanode_v1_wire_proto_rawDesc), len(file_hanode_v1_wire_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   7,
+			NumEnums:      1,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
 		GoTypes:           file_hanode_v1_wire_proto_goTypes,
 		DependencyIndexes: file_hanode_v1_wire_proto_depIdxs,
+		EnumInfos:         file_hanode_v1_wire_proto_enumTypes,
 		MessageInfos:      file_hanode_v1_wire_proto_msgTypes,
 	}.Build()
 	File_hanode_v1_wire_proto = out.File

@@ -1,0 +1,749 @@
+// Package placement decides which node runs each resource group, and makes
+// sure two nodes that see each other never both run one. It is a pure state
+// machine: inputs are membership changes, cluster messages, reports of the
+// local group actors, operator requests and time; outputs are the messages
+// to send and the groups to start or stop here.
+//
+// Every node computes, from the same facts, the node a group should run on
+// (its desired owner): an operator's override (hanode takeover/standby),
+// else the node that holds it when auto_failback is off, else its preferred
+// node when alive, else the first live node in configuration order.
+//
+// The desired owner does not start a group on its own say: it claims it,
+// and starts only when every node it sees alive has granted the claim. A
+// node denies a claim for a group it holds or is starting, for one it has
+// granted to another live node, or when its own claim for it ranks higher.
+// A node that holds a group it should not, stops it (right to left) and
+// says so; the desired owner then claims it. A node that stops cleanly says
+// it is leaving, gives everything away, and its peers take over at once.
+package placement
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/hanode/hanode/messages"
+)
+
+// GroupSpec is a configured group.
+type GroupSpec struct {
+	Name      string
+	Preferred string
+}
+
+// Config is what the machine needs to know.
+type Config struct {
+	Local string
+	// Nodes in configuration order, Local included.
+	Nodes  []string
+	Groups []GroupSpec
+	// AutoFailback moves a group back to its preferred node when that node
+	// returns (auto_failback on, and legacy).
+	AutoFailback bool
+	// RetryDelay is the pause before claiming again after a denial.
+	RetryDelay time.Duration
+	// ClaimTimeout gives up a claim whose grants do not all arrive.
+	ClaimTimeout time.Duration
+	// GrantTimeout forgets a grant whose claimant never said it started.
+	GrantTimeout time.Duration
+	// BanDuration keeps a group off a node where it failed.
+	BanDuration time.Duration
+}
+
+func (c *Config) defaults() {
+	if c.RetryDelay <= 0 {
+		c.RetryDelay = 100 * time.Millisecond
+	}
+	if c.ClaimTimeout <= 0 {
+		c.ClaimTimeout = 5 * time.Second
+	}
+	if c.GrantTimeout <= 0 {
+		c.GrantTimeout = 10 * time.Second
+	}
+	if c.BanDuration <= 0 {
+		c.BanDuration = 5 * time.Minute
+	}
+}
+
+// Phase is where a group stands on a node.
+type Phase = messages.GroupPhase
+
+// The phases.
+const (
+	Stopped   = messages.GroupPhase_GROUP_PHASE_STOPPED
+	Starting  = messages.GroupPhase_GROUP_PHASE_STARTING
+	Running   = messages.GroupPhase_GROUP_PHASE_RUNNING
+	Stopping  = messages.GroupPhase_GROUP_PHASE_STOPPING
+	Unmanaged = messages.GroupPhase_GROUP_PHASE_UNMANAGED
+)
+
+// holds says whether a node in phase p may be running the group.
+func holds(p Phase) bool { return p == Starting || p == Running || p == Stopping || p == Unmanaged }
+
+// Effects are what the actor must do after an input.
+type Effects struct {
+	// Send are cluster messages for the reliable layer (Destination set
+	// for replies).
+	Send []*messages.ClusterMessage
+	// Start and Stop name groups the local group actors must start or
+	// stop.
+	Start, Stop []string
+	// Log explains the decisions, for the node's log and event timeline.
+	Log []string
+	// Left is true once a leaving node holds nothing any more.
+	Left bool
+}
+
+func (e *Effects) send(m *messages.ClusterMessage) { e.Send = append(e.Send, m) }
+func (e *Effects) logf(format string, args ...any) {
+	e.Log = append(e.Log, fmt.Sprintf(format, args...))
+}
+
+type claim struct {
+	attempt uint64
+	waiting map[string]bool
+	at      time.Time
+}
+
+type grant struct {
+	node    string
+	attempt uint64
+	at      time.Time
+}
+
+type override struct {
+	node    string
+	prefer  bool
+	version uint64
+	by      string
+}
+
+type group struct {
+	spec GroupSpec
+	// local is the phase this node's group actor reports; commanded says
+	// the group should run here; stopIssued that a stop was asked for and
+	// its Stopped report is awaited.
+	local      Phase
+	commanded  bool
+	stopIssued bool
+	holders   map[string]Phase     // other nodes' phases (those that hold)
+	banned    map[string]time.Time // node -> ban end
+	claim     *claim
+	grant     *grant
+	override  *override
+	retryAt   time.Time
+	// failed is the last failure on this node, for status.
+	failed string
+}
+
+// Machine is the placement view of one node. Not safe for concurrent use.
+type Machine struct {
+	cfg     Config
+	index   map[string]int // node -> configuration position
+	groups  map[string]*group
+	order   []string // group names in configuration order
+	alive   map[string]bool
+	leaving map[string]bool
+	settled bool // no peer still in init: we know who is there
+	attempt uint64
+	left    bool
+}
+
+// New returns a machine for a node that starts with no group running.
+func New(cfg Config) *Machine {
+	cfg.defaults()
+	m := &Machine{cfg: cfg, index: map[string]int{}, groups: map[string]*group{}, alive: map[string]bool{cfg.Local: true}, leaving: map[string]bool{}}
+	for i, n := range cfg.Nodes {
+		m.index[n] = i
+	}
+	for _, g := range cfg.Groups {
+		m.groups[g.Name] = &group{spec: g, local: Stopped, holders: map[string]Phase{}, banned: map[string]time.Time{}}
+		m.order = append(m.order, g.Name)
+	}
+	return m
+}
+
+// Membership gives the current view: the live peers, whether every peer
+// has been heard from or given up on (settled), and the peers that
+// restarted (their groups are gone, their overrides void).
+func (m *Machine) Membership(now time.Time, alive []string, settled bool, restarted []string) Effects {
+	var e Effects
+	was := m.alive
+	m.alive = map[string]bool{m.cfg.Local: true}
+	for _, n := range alive {
+		m.alive[n] = true
+	}
+	m.settled = settled
+	gone := map[string]bool{}
+	for _, n := range restarted {
+		gone[n] = true
+	}
+	var newcomers bool
+	for _, n := range m.cfg.Nodes {
+		if n == m.cfg.Local {
+			continue
+		}
+		if was[n] && !m.alive[n] {
+			gone[n] = true
+		}
+		if m.alive[n] && (!was[n] || gone[n]) {
+			newcomers = true
+		}
+	}
+	for n := range gone {
+		m.forget(&e, n)
+	}
+	if newcomers {
+		// Whoever comes up learns where our groups stand, and tells us
+		// where theirs do.
+		snap := m.snapshot(now)
+		snap.GetGroupStates().AnswerRequested = true
+		e.send(snap)
+	}
+	m.evaluate(now, &e)
+	return e
+}
+
+// forget drops what a dead or restarted node held, claimed or asked for.
+func (m *Machine) forget(e *Effects, n string) {
+	delete(m.leaving, n)
+	for _, name := range m.order {
+		g := m.groups[name]
+		if holds(g.holders[n]) {
+			e.logf("%s: no longer held by %s (gone)", name, n)
+		}
+		delete(g.holders, n)
+		if g.grant != nil && g.grant.node == n {
+			g.grant = nil
+		}
+		if g.claim != nil {
+			delete(g.claim.waiting, n)
+		}
+		if g.override != nil && g.override.node == n {
+			g.override = nil
+		}
+	}
+}
+
+// Receive handles a cluster message from node from.
+func (m *Machine) Receive(now time.Time, from string, msg *messages.ClusterMessage) Effects {
+	var e Effects
+	switch p := msg.Payload.(type) {
+	case *messages.ClusterMessage_GroupClaim:
+		m.claimed(now, &e, from, p.GroupClaim)
+	case *messages.ClusterMessage_GroupClaimReply:
+		m.replied(now, &e, from, p.GroupClaimReply)
+	case *messages.ClusterMessage_GroupClaimCancel:
+		if g := m.groups[p.GroupClaimCancel.Group]; g != nil && g.grant != nil && g.grant.node == from && g.grant.attempt == p.GroupClaimCancel.Attempt {
+			g.grant = nil
+		}
+	case *messages.ClusterMessage_GroupStates:
+		if p.GroupStates.AnswerRequested {
+			answer := m.snapshot(now)
+			answer.Destination = from
+			e.send(answer)
+		}
+		for _, o := range p.GroupStates.Overrides {
+			m.applyOverride(o)
+		}
+		for _, s := range p.GroupStates.Groups {
+			g := m.groups[s.Group]
+			if g == nil {
+				continue
+			}
+			if holds(s.Phase) {
+				g.holders[from] = s.Phase
+			} else {
+				if holds(g.holders[from]) {
+					// Released: whoever should have it may claim at once.
+					g.retryAt = time.Time{}
+				}
+				delete(g.holders, from)
+			}
+			if g.grant != nil && g.grant.node == from {
+				// Started (now a holder) or gave up: the grant is used.
+				g.grant = nil
+			}
+			if s.BannedUntilUnixNano > 0 {
+				g.banned[from] = time.Unix(0, s.BannedUntilUnixNano)
+			} else {
+				delete(g.banned, from)
+			}
+		}
+	case *messages.ClusterMessage_PlacementOverride:
+		m.applyOverride(p.PlacementOverride)
+	case *messages.ClusterMessage_NodeLeaving:
+		m.leaving[from] = true
+		e.logf("%s is leaving: its groups move", from)
+	}
+	m.evaluate(now, &e)
+	return e
+}
+
+// rank orders candidates for a group: an override's preferred node first,
+// then the preferred node, then configuration order. Lower is better.
+func (m *Machine) rank(g *group, n string) int {
+	switch {
+	case g.override != nil && g.override.prefer && g.override.node == n:
+		return -2
+	case n == g.spec.Preferred:
+		return -1
+	}
+	return m.index[n]
+}
+
+func (m *Machine) claimed(now time.Time, e *Effects, from string, c *messages.GroupClaim) {
+	g := m.groups[c.Group]
+	if g == nil {
+		return
+	}
+	reply := func(granted bool, reason string) {
+		e.send(&messages.ClusterMessage{Destination: from, Payload: &messages.ClusterMessage_GroupClaimReply{
+			GroupClaimReply: &messages.GroupClaimReply{Group: c.Group, Attempt: c.Attempt, Granted: granted, Reason: reason}}})
+	}
+	switch {
+	case m.held(g):
+		reply(false, "held by "+m.cfg.Local)
+		return
+	case g.claim != nil:
+		if m.rank(g, m.cfg.Local) < m.rank(g, from) {
+			reply(false, "competing claim by "+m.cfg.Local)
+			return
+		}
+		// The other node ranks higher: withdraw ours and let it have it.
+		m.cancelClaim(now, e, g, fmt.Sprintf("%s's claim ranks higher", from))
+	}
+	if g.grant != nil && g.grant.node != from && m.alive[g.grant.node] && now.Sub(g.grant.at) < m.cfg.GrantTimeout {
+		reply(false, "granted to "+g.grant.node)
+		return
+	}
+	for _, h := range m.sortedHolders(g) {
+		if h != from && m.alive[h] {
+			reply(false, "held by "+h)
+			return
+		}
+	}
+	g.grant = &grant{node: from, attempt: c.Attempt, at: now}
+	reply(true, "")
+}
+
+func (m *Machine) replied(now time.Time, e *Effects, from string, r *messages.GroupClaimReply) {
+	g := m.groups[r.Group]
+	if g == nil || g.claim == nil || g.claim.attempt != r.Attempt || !g.claim.waiting[from] {
+		return
+	}
+	if !r.Granted {
+		m.cancelClaim(now, e, g, fmt.Sprintf("%s denied it: %s", from, r.Reason))
+		return
+	}
+	delete(g.claim.waiting, from)
+}
+
+func (m *Machine) cancelClaim(now time.Time, e *Effects, g *group, why string) {
+	e.logf("%s: claim withdrawn: %s", g.spec.Name, why)
+	e.send(&messages.ClusterMessage{Payload: &messages.ClusterMessage_GroupClaimCancel{
+		GroupClaimCancel: &messages.GroupClaimCancel{Group: g.spec.Name, Attempt: g.claim.attempt}}})
+	g.claim = nil
+	// Lower-ranked nodes wait longer, so the better one wins the next round.
+	g.retryAt = now.Add(m.cfg.RetryDelay * time.Duration(1+max(0, m.rank(g, m.cfg.Local)+2)))
+}
+
+func (m *Machine) applyOverride(o *messages.PlacementOverride) {
+	g := m.groups[o.Group]
+	if g == nil || !m.alive[o.Node] {
+		return
+	}
+	cur := g.override
+	if cur != nil && (o.Version < cur.version || (o.Version == cur.version && o.Author <= cur.by)) {
+		return
+	}
+	g.override = &override{node: o.Node, prefer: o.Prefer, version: o.Version, by: o.Author}
+}
+
+// GroupReport is what a local group actor says about its group.
+type GroupReport struct {
+	Group string
+	Phase Phase
+	// Failed says the start failed (the group was rolled back and is
+	// stopped) or its monitors gave up: this node is banned from it for
+	// a while.
+	Failed bool
+	// Reason describes the failure.
+	Reason string
+}
+
+// Report takes a local group actor's report.
+func (m *Machine) Report(now time.Time, r GroupReport) Effects {
+	var e Effects
+	g := m.groups[r.Group]
+	if g == nil {
+		return e
+	}
+	g.local = r.Phase
+	if r.Phase == Stopped {
+		g.commanded, g.stopIssued = false, false
+	}
+	if r.Failed {
+		g.banned[m.cfg.Local] = now.Add(m.cfg.BanDuration)
+		g.failed = r.Reason
+		e.logf("%s: failed on %s (%s): kept away from it for %v", g.spec.Name, m.cfg.Local, r.Reason, m.cfg.BanDuration)
+		if (r.Phase == Starting || r.Phase == Running) && !g.stopIssued {
+			g.commanded, g.stopIssued = false, true
+			e.Stop = append(e.Stop, g.spec.Name)
+		}
+	}
+	e.send(&messages.ClusterMessage{Payload: &messages.ClusterMessage_GroupStates{GroupStates: &messages.GroupStates{
+		Groups: []*messages.GroupState{m.state(now, g)}}}})
+	m.evaluate(now, &e)
+	return e
+}
+
+func (m *Machine) state(now time.Time, g *group) *messages.GroupState {
+	s := &messages.GroupState{Group: g.spec.Name, Phase: g.local}
+	if until, ok := g.banned[m.cfg.Local]; ok && now.Before(until) {
+		s.BannedUntilUnixNano = until.UnixNano()
+	}
+	return s
+}
+
+func (m *Machine) snapshot(now time.Time) *messages.ClusterMessage {
+	st := &messages.GroupStates{Full: true}
+	for _, name := range m.order {
+		g := m.groups[name]
+		st.Groups = append(st.Groups, m.state(now, g))
+		if o := g.override; o != nil {
+			st.Overrides = append(st.Overrides, &messages.PlacementOverride{Group: name, Node: o.node, Prefer: o.prefer, Version: o.version, Author: o.by})
+		}
+	}
+	return &messages.ClusterMessage{Payload: &messages.ClusterMessage_GroupStates{GroupStates: st}}
+}
+
+// Selection picks groups by their preferred node, as hb_standby does.
+type Selection string
+
+const (
+	All     Selection = "all"
+	Local   Selection = "local"   // groups preferring this node
+	Foreign Selection = "foreign" // groups preferring another node
+	// Failback is foreign, for hb_standby failback.
+	Failback Selection = "failback"
+)
+
+func (m *Machine) selected(g *group, s Selection) bool {
+	switch s {
+	case Local:
+		return g.spec.Preferred == m.cfg.Local
+	case Foreign, Failback:
+		return g.spec.Preferred != m.cfg.Local
+	}
+	return true
+}
+
+// Standby gives the selected groups away from this node (hanode standby):
+// an override that avoids it, shared with every node.
+func (m *Machine) Standby(now time.Time, s Selection) Effects {
+	return m.override(now, s, false)
+}
+
+// Takeover brings the selected groups to this node (hanode takeover).
+func (m *Machine) Takeover(now time.Time, s Selection) Effects {
+	var e Effects
+	for _, name := range m.order {
+		g := m.groups[name]
+		if m.selected(g, s) {
+			delete(g.banned, m.cfg.Local) // an operator's word lifts a ban
+		}
+	}
+	e = m.override(now, s, true)
+	return e
+}
+
+func (m *Machine) override(now time.Time, s Selection, prefer bool) Effects {
+	var e Effects
+	for _, name := range m.order {
+		g := m.groups[name]
+		if !m.selected(g, s) {
+			continue
+		}
+		v := uint64(1)
+		if g.override != nil {
+			v = g.override.version + 1
+		}
+		g.override = &override{node: m.cfg.Local, prefer: prefer, version: v, by: m.cfg.Local}
+		e.send(&messages.ClusterMessage{Payload: &messages.ClusterMessage_PlacementOverride{PlacementOverride: &messages.PlacementOverride{
+			Group: name, Node: m.cfg.Local, Prefer: prefer, Version: v, Author: m.cfg.Local}}})
+	}
+	m.evaluate(now, &e)
+	return e
+}
+
+// Leave starts a clean shutdown: this node gives every group away and says
+// so; Effects.Left tells when nothing is held any more.
+func (m *Machine) Leave(now time.Time) Effects {
+	var e Effects
+	m.left = true
+	e.send(&messages.ClusterMessage{Payload: &messages.ClusterMessage_NodeLeaving{NodeLeaving: &messages.NodeLeaving{}}})
+	m.evaluate(now, &e)
+	return e
+}
+
+// Tick applies timeouts due at now.
+func (m *Machine) Tick(now time.Time) Effects {
+	var e Effects
+	for _, name := range m.order {
+		g := m.groups[name]
+		if g.claim != nil && now.Sub(g.claim.at) >= m.cfg.ClaimTimeout {
+			m.cancelClaim(now, &e, g, fmt.Sprintf("no answer from %v within %v", keys(g.claim.waiting), m.cfg.ClaimTimeout))
+		}
+		if g.grant != nil && now.Sub(g.grant.at) >= m.cfg.GrantTimeout {
+			g.grant = nil
+		}
+		for n, until := range g.banned {
+			if !now.Before(until) {
+				delete(g.banned, n)
+				if n == m.cfg.Local {
+					e.logf("%s: may run on %s again", name, n)
+					e.send(&messages.ClusterMessage{Payload: &messages.ClusterMessage_GroupStates{GroupStates: &messages.GroupStates{
+						Groups: []*messages.GroupState{m.state(now, g)}}}})
+				}
+			}
+		}
+	}
+	m.evaluate(now, &e)
+	return e
+}
+
+// NextDeadline is when Tick next has something to do (zero: nothing).
+func (m *Machine) NextDeadline() time.Time {
+	var next time.Time
+	consider := func(t time.Time) {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	for _, name := range m.order {
+		g := m.groups[name]
+		if g.claim != nil {
+			consider(g.claim.at.Add(m.cfg.ClaimTimeout))
+		}
+		if g.grant != nil {
+			consider(g.grant.at.Add(m.cfg.GrantTimeout))
+		}
+		for _, until := range g.banned {
+			consider(until)
+		}
+		consider(g.retryAt)
+	}
+	return next
+}
+
+// Desired is the node group should run on, "" if none can.
+func (m *Machine) Desired(now time.Time, name string) string {
+	g := m.groups[name]
+	if g == nil {
+		return ""
+	}
+	var cands []string
+	for _, n := range m.cfg.Nodes {
+		if !m.alive[n] || m.leaving[n] || (n == m.cfg.Local && m.left) {
+			continue
+		}
+		if until, ok := g.banned[n]; ok && now.Before(until) {
+			continue
+		}
+		cands = append(cands, n)
+	}
+	if len(cands) == 0 {
+		return ""
+	}
+	in := func(n string) bool {
+		for _, c := range cands {
+			if c == n {
+				return true
+			}
+		}
+		return false
+	}
+	if o := g.override; o != nil {
+		if o.prefer && in(o.node) {
+			return o.node
+		}
+		if !o.prefer && len(cands) > 1 {
+			kept := cands[:0:0]
+			for _, c := range cands {
+				if c != o.node {
+					kept = append(kept, c)
+				}
+			}
+			cands = kept
+		}
+	}
+	if !m.cfg.AutoFailback {
+		// It stays where it runs; should it run on two nodes (a healed
+		// partition), the better ranked one keeps it.
+		best := ""
+		for _, c := range cands {
+			p := g.holders[c]
+			if c == m.cfg.Local {
+				p = g.local
+			}
+			if (p == Running || p == Starting) && (best == "" || m.rank(g, c) < m.rank(g, best)) {
+				best = c
+			}
+		}
+		if best != "" {
+			return best
+		}
+	}
+	if in(g.spec.Preferred) {
+		return g.spec.Preferred
+	}
+	return cands[0]
+}
+
+// evaluate acts on the current facts: stop what should not run here,
+// claim what should, start what has been granted.
+func (m *Machine) evaluate(now time.Time, e *Effects) {
+	all := true
+	for _, name := range m.order {
+		g := m.groups[name]
+		want := m.Desired(now, name) == m.cfg.Local
+		running := g.local == Starting || g.local == Running
+		switch {
+		case g.local == Unmanaged || g.local == Stopping:
+			// Wait for the group actor (or, unmanaged, for fencing).
+		case !want && (g.commanded || running) && !g.stopIssued:
+			// Holding what belongs elsewhere (failback, standby, leaving,
+			// a ban): give it up, right to left.
+			g.commanded, g.stopIssued = false, true
+			e.Stop = append(e.Stop, name)
+			e.logf("%s: stopping on %s: it belongs on %s", name, m.cfg.Local, orNobody(m.Desired(now, name)))
+		case !want && g.claim != nil:
+			m.cancelClaim(now, e, g, "no longer ours")
+		case want && running && !g.commanded && !g.stopIssued:
+			// Found running here (left over from before a restart) and
+			// ours anyway: keep it.
+			g.commanded = true
+			e.logf("%s: found running on %s, where it belongs: kept", name, m.cfg.Local)
+		case want && !g.commanded && !g.stopIssued && g.local == Stopped:
+			m.advanceClaim(now, e, g)
+		}
+		if m.held(g) {
+			all = false
+		}
+	}
+	if m.left && all && !e.Left {
+		e.Left = true
+	}
+}
+
+func (m *Machine) advanceClaim(now time.Time, e *Effects, g *group) {
+	if g.claim == nil {
+		if !m.settled || now.Before(g.retryAt) || m.blocked(now, g) != "" {
+			return
+		}
+		m.attempt++
+		g.claim = &claim{attempt: m.attempt, waiting: map[string]bool{}, at: now}
+		for _, n := range m.cfg.Nodes {
+			if n != m.cfg.Local && m.alive[n] {
+				g.claim.waiting[n] = true
+			}
+		}
+		if len(g.claim.waiting) > 0 {
+			e.send(&messages.ClusterMessage{Payload: &messages.ClusterMessage_GroupClaim{GroupClaim: &messages.GroupClaim{Group: g.spec.Name, Attempt: g.claim.attempt}}})
+			e.logf("%s: claimed by %s, waiting for %v", g.spec.Name, m.cfg.Local, keys(g.claim.waiting))
+		}
+	}
+	if len(g.claim.waiting) == 0 {
+		g.claim = nil
+		g.commanded = true
+		e.Start = append(e.Start, g.spec.Name)
+		e.logf("%s: starting on %s", g.spec.Name, m.cfg.Local)
+	}
+}
+
+// held says whether the group may run here: reported so, or asked to
+// start, or asked to stop and not yet reported stopped (a start may still
+// be on its way to the group actor).
+func (m *Machine) held(g *group) bool {
+	return holds(g.local) || g.commanded || g.stopIssued
+}
+
+// blocked says why this node cannot claim a group now: a live node holds
+// it, or it was granted to another live node.
+func (m *Machine) blocked(now time.Time, g *group) string {
+	for _, h := range m.sortedHolders(g) {
+		if m.alive[h] {
+			return "held by " + h
+		}
+	}
+	if g.grant != nil && m.alive[g.grant.node] && now.Sub(g.grant.at) < m.cfg.GrantTimeout {
+		return "granted to " + g.grant.node
+	}
+	return ""
+}
+
+func (m *Machine) sortedHolders(g *group) []string {
+	var hs []string
+	for n, p := range g.holders {
+		if holds(p) {
+			hs = append(hs, n)
+		}
+	}
+	sort.Slice(hs, func(i, j int) bool { return m.index[hs[i]] < m.index[hs[j]] })
+	return hs
+}
+
+// GroupView is one group as this node sees it, for status.
+type GroupView struct {
+	Name, Preferred, Desired string
+	Local                    Phase
+	// Holders are the nodes that run (or may run) it, this one included.
+	Holders  map[string]Phase
+	Banned   []string
+	Claiming bool
+	Failure  string
+}
+
+// View describes every group, in configuration order.
+func (m *Machine) View(now time.Time) []GroupView {
+	var out []GroupView
+	for _, name := range m.order {
+		g := m.groups[name]
+		v := GroupView{Name: name, Preferred: g.spec.Preferred, Desired: m.Desired(now, name), Local: g.local,
+			Holders: map[string]Phase{}, Claiming: g.claim != nil, Failure: g.failed}
+		for n, p := range g.holders {
+			if holds(p) {
+				v.Holders[n] = p
+			}
+		}
+		if holds(g.local) {
+			v.Holders[m.cfg.Local] = g.local
+		}
+		for n, until := range g.banned {
+			if now.Before(until) {
+				v.Banned = append(v.Banned, n)
+			}
+		}
+		sort.Strings(v.Banned)
+		out = append(out, v)
+	}
+	return out
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func orNobody(s string) string {
+	if s == "" {
+		return "no node"
+	}
+	return s
+}

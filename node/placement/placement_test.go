@@ -1,0 +1,463 @@
+package placement
+
+import (
+	"fmt"
+	"os"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hanode/hanode/messages"
+)
+
+var t0 = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+
+// sim is a cluster of placement machines on a fake clock (set
+// PLACEMENT_TRACE=1 to log every delivery and view change on failure): a message bus
+// (in order per sender, like the reliable layer), group actors that take a
+// step to start and stop, and each node's own membership view.
+type sim struct {
+	t      *testing.T
+	now    time.Time
+	names  []string
+	nodes  map[string]*simNode
+	queue  []envelope
+	rng    *rand.Rand
+	failOn map[string]bool // node:group whose start fails
+	log    []string
+	dual   map[string]time.Time // a+b+group -> since when both hold it
+	runNo  int
+}
+
+type simNode struct {
+	name   string
+	m      *Machine
+	up     bool            // the process runs
+	view   map[string]bool // peers it sees alive
+	actual map[string]Phase
+	todo   []actorCmd
+}
+
+type actorCmd struct {
+	group string
+	start bool
+}
+
+type envelope struct {
+	from, to string
+	msg      *messages.ClusterMessage
+}
+
+func newSim(t *testing.T, n int, autoFailback bool, groups ...GroupSpec) *sim {
+	s := &sim{t: t, now: t0, nodes: map[string]*simNode{}, rng: rand.New(rand.NewPCG(1, 2)), failOn: map[string]bool{}, dual: map[string]time.Time{}}
+	for i := 1; i <= n; i++ {
+		s.names = append(s.names, fmt.Sprintf("n%d", i))
+	}
+	for _, name := range s.names {
+		s.nodes[name] = s.newNode(name, autoFailback, groups)
+	}
+	return s
+}
+
+func (s *sim) newNode(name string, autoFailback bool, groups []GroupSpec) *simNode {
+	return &simNode{name: name, up: true, view: map[string]bool{}, actual: map[string]Phase{},
+		m: New(Config{Local: name, Nodes: s.names, Groups: groups, AutoFailback: autoFailback})}
+}
+
+// apply carries out a machine's effects.
+func (s *sim) apply(n *simNode, e Effects) {
+	for _, l := range e.Log {
+		s.log = append(s.log, n.name+": "+l)
+	}
+	for _, msg := range e.Send {
+		for _, to := range s.names {
+			if to != n.name && (msg.Destination == "" || msg.Destination == to) {
+				s.queue = append(s.queue, envelope{from: n.name, to: to, msg: msg})
+			}
+		}
+	}
+	for _, g := range e.Start {
+		s.startSafe(n, g)
+		n.todo = append(n.todo, actorCmd{g, true})
+	}
+	for _, g := range e.Stop {
+		n.todo = append(n.todo, actorCmd{g, false})
+	}
+}
+
+// setView makes node see exactly the given peers (settled).
+func (s *sim) setView(name string, peers ...string) {
+	n := s.nodes[name]
+	n.view = map[string]bool{}
+	for _, p := range peers {
+		n.view[p] = true
+	}
+	if os.Getenv("PLACEMENT_TRACE") != "" {
+		s.log = append(s.log, fmt.Sprintf("  %v view of %s: %v", s.now.Sub(t0), name, peers))
+	}
+	s.apply(n, n.m.Membership(s.now, peers, true, nil))
+}
+
+// connectAll makes every running node see every other running node.
+func (s *sim) connectAll() {
+	for _, a := range s.names {
+		if !s.nodes[a].up {
+			continue
+		}
+		var peers []string
+		for _, b := range s.names {
+			if b != a && s.nodes[b].up {
+				peers = append(peers, b)
+			}
+		}
+		s.setView(a, peers...)
+	}
+}
+
+// step advances the clock, delivers messages between nodes that see each
+// other (others are lost, as to a dead node), and lets each group actor do
+// one thing.
+func (s *sim) step(d time.Duration) {
+	s.now = s.now.Add(d)
+	q := s.queue
+	s.queue = nil
+	for _, env := range q {
+		to, from := s.nodes[env.to], s.nodes[env.from]
+		if !to.up || !to.view[env.from] || !from.up {
+			continue
+		}
+		if os.Getenv("PLACEMENT_TRACE") != "" {
+			s.log = append(s.log, fmt.Sprintf("  %v %s -> %s: %v", s.now.Sub(t0), env.from, env.to, env.msg))
+		}
+		s.apply(to, to.m.Receive(s.now, env.from, env.msg))
+	}
+	for _, name := range s.names {
+		n := s.nodes[name]
+		if !n.up {
+			continue
+		}
+		if len(n.todo) > 0 {
+			c := n.todo[0]
+			n.todo = n.todo[1:]
+			s.act(n, c)
+		}
+		s.apply(n, n.m.Tick(s.now))
+	}
+	s.checkSafety()
+}
+
+// act is a group actor: start goes starting -> running (or fails and rolls
+// back to stopped), stop goes stopping -> stopped.
+func (s *sim) act(n *simNode, c actorCmd) {
+	report := func(p Phase, failed bool) {
+		n.actual[c.group] = p
+		s.apply(n, n.m.Report(s.now, GroupReport{Group: c.group, Phase: p, Failed: failed, Reason: "test failure"}))
+	}
+	if c.start {
+		report(Starting, false)
+		if s.failOn[n.name+":"+c.group] {
+			report(Stopped, true)
+			return
+		}
+		report(Running, false)
+		return
+	}
+	if n.actual[c.group] == Stopped || n.actual[c.group] == 0 {
+		report(Stopped, false)
+		return
+	}
+	report(Stopping, false)
+	report(Stopped, false)
+}
+
+// checkSafety fails the test if a node starts a group while it and a node
+// holding it see each other, or if two nodes that see each other (after a
+// healed partition) both keep holding one for more than 300ms.
+func (s *sim) checkSafety() {
+	for _, a := range s.names {
+		for _, b := range s.names {
+			na, nb := s.nodes[a], s.nodes[b]
+			if a >= b || !na.up || !nb.up || !na.view[b] || !nb.view[a] {
+				delete(s.dual, a+b)
+				continue
+			}
+			for g, pa := range na.actual {
+				if holds(pa) && holds(nb.actual[g]) {
+					since, ok := s.dual[a+b+g]
+					if !ok {
+						s.dual[a+b+g] = s.now
+					} else if s.now.Sub(since) > 300*time.Millisecond {
+						s.t.Fatalf("at %v %s and %s see each other and both hold %s since %v\n%s",
+							s.now.Sub(t0), a, b, g, since.Sub(t0), strings.Join(s.log, "\n"))
+					}
+				} else {
+					delete(s.dual, a+b+g)
+				}
+			}
+		}
+	}
+}
+
+// startSafe fails the test if node a decides to start group g while it
+// sees a node that sees it and holds g.
+func (s *sim) startSafe(a *simNode, g string) {
+	for _, b := range s.names {
+		nb := s.nodes[b]
+		if b != a.name && nb.up && a.view[b] && nb.view[a.name] && holds(nb.actual[g]) {
+			s.t.Fatalf("run %d: at %v %s starts %s while it and %s, which holds it (%v), see each other\n%s",
+				s.runNo, s.now.Sub(t0), a.name, g, b, nb.actual[g], strings.Join(s.log, "\n"))
+		}
+	}
+}
+
+func (s *sim) run(steps int) {
+	for i := 0; i < steps; i++ {
+		s.step(10 * time.Millisecond)
+	}
+}
+
+// where lists the nodes running group g.
+func (s *sim) where(g string) string {
+	var out []string
+	for _, name := range s.names {
+		if n := s.nodes[name]; n.up && n.actual[g] == Running {
+			out = append(out, name)
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+func (s *sim) expectWhere(g, want string) {
+	s.t.Helper()
+	if got := s.where(g); got != want {
+		s.t.Fatalf("%s runs on %q, want %q\n%s", g, got, want, strings.Join(s.log, "\n"))
+	}
+}
+
+// crash stops node name: its peers no longer see it.
+func (s *sim) crash(name string) {
+	n := s.nodes[name]
+	n.up = false
+	n.actual = map[string]Phase{}
+	n.todo = nil
+	for _, other := range s.names {
+		if o := s.nodes[other]; o.up && o.view[name] {
+			var peers []string
+			for p := range o.view {
+				if p != name {
+					peers = append(peers, p)
+				}
+			}
+			sort.Strings(peers)
+			s.setView(other, peers...)
+		}
+	}
+}
+
+// restart brings node name back as a new process (nothing running).
+func (s *sim) restart(name string, autoFailback bool, groups ...GroupSpec) {
+	s.nodes[name] = s.newNode(name, autoFailback, groups)
+	for _, other := range s.names {
+		if o := s.nodes[other]; o.up && other != name {
+			var peers []string
+			for p := range o.view {
+				peers = append(peers, p)
+			}
+			peers = append(peers, name)
+			sort.Strings(peers)
+			o.view[name] = true
+			s.apply(o, o.m.Membership(s.now, peers, true, []string{name}))
+		}
+	}
+	s.connectAll()
+}
+
+var web = GroupSpec{Name: "web", Preferred: "n1"}
+
+func TestStartsOnPreferredNodeOnly(t *testing.T) {
+	s := newSim(t, 2, true, web, GroupSpec{Name: "db", Preferred: "n2"})
+	s.connectAll()
+	s.run(20)
+	s.expectWhere("web", "n1")
+	s.expectWhere("db", "n2")
+}
+
+func TestNothingStartsBeforeEveryPeerIsKnown(t *testing.T) {
+	s := newSim(t, 2, true, web)
+	n1 := s.nodes["n1"]
+	s.apply(n1, n1.m.Membership(s.now, nil, false, nil))
+	s.run(20)
+	s.expectWhere("web", "")
+	s.apply(n1, n1.m.Membership(s.now, nil, true, nil)) // initdead: n2 is dead
+	s.run(5)
+	s.expectWhere("web", "n1")
+}
+
+func TestFailoverAndAutoFailback(t *testing.T) {
+	s := newSim(t, 3, true, web)
+	s.connectAll()
+	s.run(10)
+	s.expectWhere("web", "n1")
+	s.crash("n1")
+	s.run(10)
+	s.expectWhere("web", "n2") // the first live node in order, only one
+	s.restart("n1", true, web)
+	s.run(20)
+	s.expectWhere("web", "n1") // auto_failback on: back to its preferred node
+}
+
+func TestNoAutoFailbackStays(t *testing.T) {
+	s := newSim(t, 2, false, web)
+	s.connectAll()
+	s.run(10)
+	s.crash("n1")
+	s.run(10)
+	s.expectWhere("web", "n2")
+	s.restart("n1", false, web)
+	s.run(30)
+	s.expectWhere("web", "n2")
+}
+
+func TestCleanLeaveHandsOverWithoutDeath(t *testing.T) {
+	s := newSim(t, 2, true, web)
+	s.connectAll()
+	s.run(10)
+	n1 := s.nodes["n1"]
+	e := n1.m.Leave(s.now)
+	s.apply(n1, e)
+	left := false
+	for i := 0; i < 20 && !left; i++ {
+		s.step(10 * time.Millisecond)
+		left = n1.actual["web"] == Stopped
+	}
+	// n1 still runs and is seen, yet n2 takes over once n1 has stopped.
+	s.run(5)
+	s.expectWhere("web", "n2")
+	if e := n1.m.Tick(s.now); !e.Left {
+		t.Fatal("n1 never said it left")
+	}
+}
+
+func TestStartFailureMovesTheGroupAndBansTheNode(t *testing.T) {
+	s := newSim(t, 2, true, web)
+	s.failOn["n1:web"] = true
+	s.connectAll()
+	s.run(20)
+	s.expectWhere("web", "n2")
+	v := s.nodes["n2"].m.View(s.now)[0]
+	if len(v.Banned) != 1 || v.Banned[0] != "n1" {
+		t.Fatalf("n2 does not know n1 is banned: %+v", v)
+	}
+	// After the ban, auto_failback brings it back (the failure is gone).
+	delete(s.failOn, "n1:web")
+	s.now = s.now.Add(6 * time.Minute)
+	s.run(20)
+	s.expectWhere("web", "n1")
+}
+
+func TestStandbyAndTakeover(t *testing.T) {
+	s := newSim(t, 3, true, web, GroupSpec{Name: "db", Preferred: "n2"})
+	s.connectAll()
+	s.run(10)
+	n1 := s.nodes["n1"]
+	s.apply(n1, n1.m.Standby(s.now, All))
+	s.run(20)
+	s.expectWhere("web", "n2")
+	s.expectWhere("db", "n2")
+	s.apply(n1, n1.m.Takeover(s.now, Foreign)) // db comes to n1, web stays off
+	s.run(20)
+	s.expectWhere("db", "n1")
+	s.expectWhere("web", "n2")
+	s.apply(n1, n1.m.Takeover(s.now, Local))
+	s.run(20)
+	s.expectWhere("web", "n1")
+}
+
+// TestDifferentViewsStartItOnce: n3 does not see n1 and claims the group;
+// n2 sees both. Only one node runs it.
+func TestDifferentViewsStartItOnce(t *testing.T) {
+	s := newSim(t, 3, true, GroupSpec{Name: "web", Preferred: "n3"})
+	s.setView("n1", "n2", "n3")
+	s.setView("n2", "n1", "n3")
+	s.setView("n3", "n2")
+	s.run(30)
+	if w := s.where("web"); strings.Contains(w, ",") || w == "" {
+		t.Fatalf("web runs on %q", w)
+	}
+}
+
+// TestRandomHistories changes views, crashes and restarts nodes, fails
+// starts and asks for standby at random; two nodes that see each other
+// never both hold a group, and once things calm down every group runs
+// exactly once.
+func TestRandomHistories(t *testing.T) {
+	groups := []GroupSpec{{"a", "n1"}, {"b", "n2"}, {"c", "n3"}}
+	for run := 0; run < 300; run++ {
+		auto := run%2 == 0
+		s := newSim(t, 3, auto, groups...)
+		s.runNo = run
+		s.rng = rand.New(rand.NewPCG(uint64(run), 7))
+		s.connectAll()
+		for step := 0; step < 150; step++ {
+			switch s.rng.IntN(40) {
+			case 0:
+				name := s.names[s.rng.IntN(3)]
+				if s.nodes[name].up {
+					s.crash(name)
+				} else {
+					s.restart(name, auto, groups...)
+				}
+			case 1:
+				// One node stops seeing another for a while (asymmetric).
+				a, b := s.names[s.rng.IntN(3)], s.names[s.rng.IntN(3)]
+				if a != b && s.nodes[a].up {
+					var peers []string
+					for p := range s.nodes[a].view {
+						if p != b {
+							peers = append(peers, p)
+						}
+					}
+					sort.Strings(peers)
+					s.setView(a, peers...)
+				}
+			case 2:
+				s.connectAll()
+			case 3:
+				n := s.nodes[s.names[s.rng.IntN(3)]]
+				if n.up {
+					s.apply(n, n.m.Standby(s.now, []Selection{All, Local, Foreign}[s.rng.IntN(3)]))
+				}
+			case 4:
+				s.failOn[s.names[s.rng.IntN(3)]+":"+groups[s.rng.IntN(3)].Name] = s.rng.IntN(2) == 0
+			}
+			s.step(time.Duration(5+s.rng.IntN(30)) * time.Millisecond)
+		}
+		// Calm: everyone up and connected, no failures.
+		s.failOn = map[string]bool{}
+		for _, name := range s.names {
+			if !s.nodes[name].up {
+				s.restart(name, auto, groups...)
+			}
+		}
+		s.connectAll()
+		s.now = s.now.Add(10 * time.Minute) // bans expire
+		for i := 0; i < 200; i++ {
+			s.step(20 * time.Millisecond)
+		}
+		for _, g := range groups {
+			if w := s.where(g.Name); w == "" || strings.Contains(w, ",") {
+				var views []string
+				for _, name := range s.names {
+					n := s.nodes[name]
+					for _, v := range n.m.View(s.now) {
+						g := n.m.groups[v.Name]
+						views = append(views, fmt.Sprintf("%s sees %+v actual=%v claim=%+v grant=%+v retry=%v todo=%v", name, v, n.actual[v.Name], g.claim, g.grant, g.retryAt.Sub(s.now), n.todo))
+					}
+				}
+				t.Fatalf("run %d: after calm, %s runs on %q\n%s\n%s", run, g.Name, w, strings.Join(s.log[max(0, len(s.log)-30):], "\n"), strings.Join(views, "\n"))
+			}
+		}
+	}
+}
