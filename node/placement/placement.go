@@ -127,12 +127,12 @@ type group struct {
 	local      Phase
 	commanded  bool
 	stopIssued bool
-	holders   map[string]Phase     // other nodes' phases (those that hold)
-	banned    map[string]time.Time // node -> ban end
-	claim     *claim
-	grant     *grant
-	override  *override
-	retryAt   time.Time
+	holders    map[string]Phase     // other nodes' phases (those that hold)
+	banned     map[string]time.Time // node -> ban end
+	claim      *claim
+	grant      *grant
+	override   *override
+	retryAt    time.Time
 	// failed is the last failure on this node, for status.
 	failed string
 }

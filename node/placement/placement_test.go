@@ -2,8 +2,8 @@ package placement
 
 import (
 	"fmt"
-	"os"
 	"math/rand/v2"
+	"os"
 	"sort"
 	"strings"
 	"testing"
