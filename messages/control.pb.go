@@ -38,6 +38,7 @@ type ControlRequest struct {
 	//	*ControlRequest_Parameter
 	//	*ControlRequest_SendNote
 	//	*ControlRequest_Notes
+	//	*ControlRequest_Placement
 	Request       isControlRequest_Request `protobuf_oneof:"request"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -116,6 +117,15 @@ func (x *ControlRequest) GetNotes() *NotesRequest {
 	return nil
 }
 
+func (x *ControlRequest) GetPlacement() *PlacementRequest {
+	if x != nil {
+		if x, ok := x.Request.(*ControlRequest_Placement); ok {
+			return x.Placement
+		}
+	}
+	return nil
+}
+
 type isControlRequest_Request interface {
 	isControlRequest_Request()
 }
@@ -136,6 +146,10 @@ type ControlRequest_Notes struct {
 	Notes *NotesRequest `protobuf:"bytes,4,opt,name=notes,proto3,oneof"`
 }
 
+type ControlRequest_Placement struct {
+	Placement *PlacementRequest `protobuf:"bytes,5,opt,name=placement,proto3,oneof"`
+}
+
 func (*ControlRequest_Status) isControlRequest_Request() {}
 
 func (*ControlRequest_Parameter) isControlRequest_Request() {}
@@ -143,6 +157,65 @@ func (*ControlRequest_Parameter) isControlRequest_Request() {}
 func (*ControlRequest_SendNote) isControlRequest_Request() {}
 
 func (*ControlRequest_Notes) isControlRequest_Request() {}
+
+func (*ControlRequest_Placement) isControlRequest_Request() {}
+
+// PlacementRequest is hanode standby (give groups away from this node) or
+// hanode takeover (bring groups to this node), for a selection of groups
+// by their preferred node, as Heartbeat's hb_standby and hb_takeover.
+type PlacementRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Takeover bool                   `protobuf:"varint,1,opt,name=takeover,proto3" json:"takeover,omitempty"`
+	// "all", "local" (groups preferring this node), "foreign" or
+	// "failback" (groups preferring another node).
+	Selection     string `protobuf:"bytes,2,opt,name=selection,proto3" json:"selection,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlacementRequest) Reset() {
+	*x = PlacementRequest{}
+	mi := &file_hanode_v1_control_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlacementRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlacementRequest) ProtoMessage() {}
+
+func (x *PlacementRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_control_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlacementRequest.ProtoReflect.Descriptor instead.
+func (*PlacementRequest) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *PlacementRequest) GetTakeover() bool {
+	if x != nil {
+		return x.Takeover
+	}
+	return false
+}
+
+func (x *PlacementRequest) GetSelection() string {
+	if x != nil {
+		return x.Selection
+	}
+	return ""
+}
 
 // SendNoteRequest sends a note to every node (and this one) as a reliable
 // cluster message.
@@ -155,7 +228,7 @@ type SendNoteRequest struct {
 
 func (x *SendNoteRequest) Reset() {
 	*x = SendNoteRequest{}
-	mi := &file_hanode_v1_control_proto_msgTypes[1]
+	mi := &file_hanode_v1_control_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -167,7 +240,7 @@ func (x *SendNoteRequest) String() string {
 func (*SendNoteRequest) ProtoMessage() {}
 
 func (x *SendNoteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[1]
+	mi := &file_hanode_v1_control_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -180,7 +253,7 @@ func (x *SendNoteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendNoteRequest.ProtoReflect.Descriptor instead.
 func (*SendNoteRequest) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{1}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *SendNoteRequest) GetText() string {
@@ -199,7 +272,7 @@ type NotesRequest struct {
 
 func (x *NotesRequest) Reset() {
 	*x = NotesRequest{}
-	mi := &file_hanode_v1_control_proto_msgTypes[2]
+	mi := &file_hanode_v1_control_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -211,7 +284,7 @@ func (x *NotesRequest) String() string {
 func (*NotesRequest) ProtoMessage() {}
 
 func (x *NotesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[2]
+	mi := &file_hanode_v1_control_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -224,7 +297,7 @@ func (x *NotesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotesRequest.ProtoReflect.Descriptor instead.
 func (*NotesRequest) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{2}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{3}
 }
 
 // StatusRequest asks for the node's ClusterStatus.
@@ -236,7 +309,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_hanode_v1_control_proto_msgTypes[3]
+	mi := &file_hanode_v1_control_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -248,7 +321,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[3]
+	mi := &file_hanode_v1_control_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -261,7 +334,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{3}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{4}
 }
 
 // ParameterRequest asks for the value of a configuration parameter under its
@@ -275,7 +348,7 @@ type ParameterRequest struct {
 
 func (x *ParameterRequest) Reset() {
 	*x = ParameterRequest{}
-	mi := &file_hanode_v1_control_proto_msgTypes[4]
+	mi := &file_hanode_v1_control_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -287,7 +360,7 @@ func (x *ParameterRequest) String() string {
 func (*ParameterRequest) ProtoMessage() {}
 
 func (x *ParameterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[4]
+	mi := &file_hanode_v1_control_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -300,7 +373,7 @@ func (x *ParameterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParameterRequest.ProtoReflect.Descriptor instead.
 func (*ParameterRequest) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{4}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ParameterRequest) GetName() string {
@@ -321,6 +394,7 @@ type ControlResponse struct {
 	//	*ControlResponse_Parameter
 	//	*ControlResponse_NoteSent
 	//	*ControlResponse_Notes
+	//	*ControlResponse_Placement
 	Response      isControlResponse_Response `protobuf_oneof:"response"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -328,7 +402,7 @@ type ControlResponse struct {
 
 func (x *ControlResponse) Reset() {
 	*x = ControlResponse{}
-	mi := &file_hanode_v1_control_proto_msgTypes[5]
+	mi := &file_hanode_v1_control_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -340,7 +414,7 @@ func (x *ControlResponse) String() string {
 func (*ControlResponse) ProtoMessage() {}
 
 func (x *ControlResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[5]
+	mi := &file_hanode_v1_control_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -353,7 +427,7 @@ func (x *ControlResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlResponse.ProtoReflect.Descriptor instead.
 func (*ControlResponse) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{5}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ControlResponse) GetError() string {
@@ -406,6 +480,15 @@ func (x *ControlResponse) GetNotes() *NotesResponse {
 	return nil
 }
 
+func (x *ControlResponse) GetPlacement() *PlacementResponse {
+	if x != nil {
+		if x, ok := x.Response.(*ControlResponse_Placement); ok {
+			return x.Placement
+		}
+	}
+	return nil
+}
+
 type isControlResponse_Response interface {
 	isControlResponse_Response()
 }
@@ -426,6 +509,10 @@ type ControlResponse_Notes struct {
 	Notes *NotesResponse `protobuf:"bytes,5,opt,name=notes,proto3,oneof"`
 }
 
+type ControlResponse_Placement struct {
+	Placement *PlacementResponse `protobuf:"bytes,6,opt,name=placement,proto3,oneof"`
+}
+
 func (*ControlResponse_Status) isControlResponse_Response() {}
 
 func (*ControlResponse_Parameter) isControlResponse_Response() {}
@@ -433,6 +520,54 @@ func (*ControlResponse_Parameter) isControlResponse_Response() {}
 func (*ControlResponse_NoteSent) isControlResponse_Response() {}
 
 func (*ControlResponse_Notes) isControlResponse_Response() {}
+
+func (*ControlResponse_Placement) isControlResponse_Response() {}
+
+// PlacementResponse answers a PlacementRequest.
+type PlacementResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The groups the request applies to.
+	Groups        []string `protobuf:"bytes,1,rep,name=groups,proto3" json:"groups,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlacementResponse) Reset() {
+	*x = PlacementResponse{}
+	mi := &file_hanode_v1_control_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlacementResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlacementResponse) ProtoMessage() {}
+
+func (x *PlacementResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_control_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlacementResponse.ProtoReflect.Descriptor instead.
+func (*PlacementResponse) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *PlacementResponse) GetGroups() []string {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
 
 // NoteSent answers SendNoteRequest.
 type NoteSent struct {
@@ -444,7 +579,7 @@ type NoteSent struct {
 
 func (x *NoteSent) Reset() {
 	*x = NoteSent{}
-	mi := &file_hanode_v1_control_proto_msgTypes[6]
+	mi := &file_hanode_v1_control_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -456,7 +591,7 @@ func (x *NoteSent) String() string {
 func (*NoteSent) ProtoMessage() {}
 
 func (x *NoteSent) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[6]
+	mi := &file_hanode_v1_control_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -469,7 +604,7 @@ func (x *NoteSent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoteSent.ProtoReflect.Descriptor instead.
 func (*NoteSent) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{6}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *NoteSent) GetMessageSequence() uint64 {
@@ -489,7 +624,7 @@ type NotesResponse struct {
 
 func (x *NotesResponse) Reset() {
 	*x = NotesResponse{}
-	mi := &file_hanode_v1_control_proto_msgTypes[7]
+	mi := &file_hanode_v1_control_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -501,7 +636,7 @@ func (x *NotesResponse) String() string {
 func (*NotesResponse) ProtoMessage() {}
 
 func (x *NotesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[7]
+	mi := &file_hanode_v1_control_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -514,7 +649,7 @@ func (x *NotesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotesResponse.ProtoReflect.Descriptor instead.
 func (*NotesResponse) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{7}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *NotesResponse) GetNotes() []*ReceivedNote {
@@ -537,7 +672,7 @@ type ParameterResponse struct {
 
 func (x *ParameterResponse) Reset() {
 	*x = ParameterResponse{}
-	mi := &file_hanode_v1_control_proto_msgTypes[8]
+	mi := &file_hanode_v1_control_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -549,7 +684,7 @@ func (x *ParameterResponse) String() string {
 func (*ParameterResponse) ProtoMessage() {}
 
 func (x *ParameterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[8]
+	mi := &file_hanode_v1_control_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -562,7 +697,7 @@ func (x *ParameterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParameterResponse.ProtoReflect.Descriptor instead.
 func (*ParameterResponse) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{8}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ParameterResponse) GetName() string {
@@ -600,7 +735,7 @@ type ReceivedNote struct {
 
 func (x *ReceivedNote) Reset() {
 	*x = ReceivedNote{}
-	mi := &file_hanode_v1_control_proto_msgTypes[9]
+	mi := &file_hanode_v1_control_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -612,7 +747,7 @@ func (x *ReceivedNote) String() string {
 func (*ReceivedNote) ProtoMessage() {}
 
 func (x *ReceivedNote) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[9]
+	mi := &file_hanode_v1_control_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -625,7 +760,7 @@ func (x *ReceivedNote) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceivedNote.ProtoReflect.Descriptor instead.
 func (*ReceivedNote) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{9}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ReceivedNote) GetTime() *timestamppb.Timestamp {
@@ -667,27 +802,34 @@ var File_hanode_v1_control_proto protoreflect.FileDescriptor
 
 const file_hanode_v1_control_proto_rawDesc = "" +
 	"\n" +
-	"\x17hanode/v1/control.proto\x12\thanode.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16hanode/v1/status.proto\"\xf8\x01\n" +
+	"\x17hanode/v1/control.proto\x12\thanode.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16hanode/v1/status.proto\"\xb5\x02\n" +
 	"\x0eControlRequest\x122\n" +
 	"\x06status\x18\x01 \x01(\v2\x18.hanode.v1.StatusRequestH\x00R\x06status\x12;\n" +
 	"\tparameter\x18\x02 \x01(\v2\x1b.hanode.v1.ParameterRequestH\x00R\tparameter\x129\n" +
 	"\tsend_note\x18\x03 \x01(\v2\x1a.hanode.v1.SendNoteRequestH\x00R\bsendNote\x12/\n" +
-	"\x05notes\x18\x04 \x01(\v2\x17.hanode.v1.NotesRequestH\x00R\x05notesB\t\n" +
-	"\arequest\"%\n" +
+	"\x05notes\x18\x04 \x01(\v2\x17.hanode.v1.NotesRequestH\x00R\x05notes\x12;\n" +
+	"\tplacement\x18\x05 \x01(\v2\x1b.hanode.v1.PlacementRequestH\x00R\tplacementB\t\n" +
+	"\arequest\"L\n" +
+	"\x10PlacementRequest\x12\x1a\n" +
+	"\btakeover\x18\x01 \x01(\bR\btakeover\x12\x1c\n" +
+	"\tselection\x18\x02 \x01(\tR\tselection\"%\n" +
 	"\x0fSendNoteRequest\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\tR\x04text\"\x0e\n" +
 	"\fNotesRequest\"\x0f\n" +
 	"\rStatusRequest\"&\n" +
 	"\x10ParameterRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"\x8b\x02\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\xc9\x02\n" +
 	"\x0fControlResponse\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\x122\n" +
 	"\x06status\x18\x02 \x01(\v2\x18.hanode.v1.ClusterStatusH\x00R\x06status\x12<\n" +
 	"\tparameter\x18\x03 \x01(\v2\x1c.hanode.v1.ParameterResponseH\x00R\tparameter\x122\n" +
 	"\tnote_sent\x18\x04 \x01(\v2\x13.hanode.v1.NoteSentH\x00R\bnoteSent\x120\n" +
-	"\x05notes\x18\x05 \x01(\v2\x18.hanode.v1.NotesResponseH\x00R\x05notesB\n" +
+	"\x05notes\x18\x05 \x01(\v2\x18.hanode.v1.NotesResponseH\x00R\x05notes\x12<\n" +
+	"\tplacement\x18\x06 \x01(\v2\x1c.hanode.v1.PlacementResponseH\x00R\tplacementB\n" +
 	"\n" +
-	"\bresponse\"5\n" +
+	"\bresponse\"+\n" +
+	"\x11PlacementResponse\x12\x16\n" +
+	"\x06groups\x18\x01 \x03(\tR\x06groups\"5\n" +
 	"\bNoteSent\x12)\n" +
 	"\x10message_sequence\x18\x01 \x01(\x04R\x0fmessageSequence\">\n" +
 	"\rNotesResponse\x12-\n" +
@@ -717,37 +859,41 @@ func file_hanode_v1_control_proto_rawDescGZIP() []byte {
 	return file_hanode_v1_control_proto_rawDescData
 }
 
-var file_hanode_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_hanode_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_hanode_v1_control_proto_goTypes = []any{
 	(*ControlRequest)(nil),        // 0: hanode.v1.ControlRequest
-	(*SendNoteRequest)(nil),       // 1: hanode.v1.SendNoteRequest
-	(*NotesRequest)(nil),          // 2: hanode.v1.NotesRequest
-	(*StatusRequest)(nil),         // 3: hanode.v1.StatusRequest
-	(*ParameterRequest)(nil),      // 4: hanode.v1.ParameterRequest
-	(*ControlResponse)(nil),       // 5: hanode.v1.ControlResponse
-	(*NoteSent)(nil),              // 6: hanode.v1.NoteSent
-	(*NotesResponse)(nil),         // 7: hanode.v1.NotesResponse
-	(*ParameterResponse)(nil),     // 8: hanode.v1.ParameterResponse
-	(*ReceivedNote)(nil),          // 9: hanode.v1.ReceivedNote
-	(*ClusterStatus)(nil),         // 10: hanode.v1.ClusterStatus
-	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
+	(*PlacementRequest)(nil),      // 1: hanode.v1.PlacementRequest
+	(*SendNoteRequest)(nil),       // 2: hanode.v1.SendNoteRequest
+	(*NotesRequest)(nil),          // 3: hanode.v1.NotesRequest
+	(*StatusRequest)(nil),         // 4: hanode.v1.StatusRequest
+	(*ParameterRequest)(nil),      // 5: hanode.v1.ParameterRequest
+	(*ControlResponse)(nil),       // 6: hanode.v1.ControlResponse
+	(*PlacementResponse)(nil),     // 7: hanode.v1.PlacementResponse
+	(*NoteSent)(nil),              // 8: hanode.v1.NoteSent
+	(*NotesResponse)(nil),         // 9: hanode.v1.NotesResponse
+	(*ParameterResponse)(nil),     // 10: hanode.v1.ParameterResponse
+	(*ReceivedNote)(nil),          // 11: hanode.v1.ReceivedNote
+	(*ClusterStatus)(nil),         // 12: hanode.v1.ClusterStatus
+	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
 }
 var file_hanode_v1_control_proto_depIdxs = []int32{
-	3,  // 0: hanode.v1.ControlRequest.status:type_name -> hanode.v1.StatusRequest
-	4,  // 1: hanode.v1.ControlRequest.parameter:type_name -> hanode.v1.ParameterRequest
-	1,  // 2: hanode.v1.ControlRequest.send_note:type_name -> hanode.v1.SendNoteRequest
-	2,  // 3: hanode.v1.ControlRequest.notes:type_name -> hanode.v1.NotesRequest
-	10, // 4: hanode.v1.ControlResponse.status:type_name -> hanode.v1.ClusterStatus
-	8,  // 5: hanode.v1.ControlResponse.parameter:type_name -> hanode.v1.ParameterResponse
-	6,  // 6: hanode.v1.ControlResponse.note_sent:type_name -> hanode.v1.NoteSent
-	7,  // 7: hanode.v1.ControlResponse.notes:type_name -> hanode.v1.NotesResponse
-	9,  // 8: hanode.v1.NotesResponse.notes:type_name -> hanode.v1.ReceivedNote
-	11, // 9: hanode.v1.ReceivedNote.time:type_name -> google.protobuf.Timestamp
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	4,  // 0: hanode.v1.ControlRequest.status:type_name -> hanode.v1.StatusRequest
+	5,  // 1: hanode.v1.ControlRequest.parameter:type_name -> hanode.v1.ParameterRequest
+	2,  // 2: hanode.v1.ControlRequest.send_note:type_name -> hanode.v1.SendNoteRequest
+	3,  // 3: hanode.v1.ControlRequest.notes:type_name -> hanode.v1.NotesRequest
+	1,  // 4: hanode.v1.ControlRequest.placement:type_name -> hanode.v1.PlacementRequest
+	12, // 5: hanode.v1.ControlResponse.status:type_name -> hanode.v1.ClusterStatus
+	10, // 6: hanode.v1.ControlResponse.parameter:type_name -> hanode.v1.ParameterResponse
+	8,  // 7: hanode.v1.ControlResponse.note_sent:type_name -> hanode.v1.NoteSent
+	9,  // 8: hanode.v1.ControlResponse.notes:type_name -> hanode.v1.NotesResponse
+	7,  // 9: hanode.v1.ControlResponse.placement:type_name -> hanode.v1.PlacementResponse
+	11, // 10: hanode.v1.NotesResponse.notes:type_name -> hanode.v1.ReceivedNote
+	13, // 11: hanode.v1.ReceivedNote.time:type_name -> google.protobuf.Timestamp
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_hanode_v1_control_proto_init() }
@@ -761,12 +907,14 @@ func file_hanode_v1_control_proto_init() {
 		(*ControlRequest_Parameter)(nil),
 		(*ControlRequest_SendNote)(nil),
 		(*ControlRequest_Notes)(nil),
+		(*ControlRequest_Placement)(nil),
 	}
-	file_hanode_v1_control_proto_msgTypes[5].OneofWrappers = []any{
+	file_hanode_v1_control_proto_msgTypes[6].OneofWrappers = []any{
 		(*ControlResponse_Status)(nil),
 		(*ControlResponse_Parameter)(nil),
 		(*ControlResponse_NoteSent)(nil),
 		(*ControlResponse_Notes)(nil),
+		(*ControlResponse_Placement)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -774,7 +922,7 @@ func file_hanode_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hanode_v1_control_proto_rawDesc), len(file_hanode_v1_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

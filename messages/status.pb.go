@@ -141,6 +141,67 @@ func (NodeType) EnumDescriptor() ([]byte, []int) {
 	return file_hanode_v1_status_proto_rawDescGZIP(), []int{1}
 }
 
+// GroupPhase is where a group stands on one node.
+type GroupPhase int32
+
+const (
+	GroupPhase_GROUP_PHASE_UNSPECIFIED GroupPhase = 0
+	GroupPhase_GROUP_PHASE_STOPPED     GroupPhase = 1
+	GroupPhase_GROUP_PHASE_STARTING    GroupPhase = 2
+	GroupPhase_GROUP_PHASE_RUNNING     GroupPhase = 3
+	GroupPhase_GROUP_PHASE_STOPPING    GroupPhase = 4
+	// A stop failed: the group may still run here. Nobody else starts it
+	// until it is fenced or an operator cleans it up.
+	GroupPhase_GROUP_PHASE_UNMANAGED GroupPhase = 5
+)
+
+// Enum value maps for GroupPhase.
+var (
+	GroupPhase_name = map[int32]string{
+		0: "GROUP_PHASE_UNSPECIFIED",
+		1: "GROUP_PHASE_STOPPED",
+		2: "GROUP_PHASE_STARTING",
+		3: "GROUP_PHASE_RUNNING",
+		4: "GROUP_PHASE_STOPPING",
+		5: "GROUP_PHASE_UNMANAGED",
+	}
+	GroupPhase_value = map[string]int32{
+		"GROUP_PHASE_UNSPECIFIED": 0,
+		"GROUP_PHASE_STOPPED":     1,
+		"GROUP_PHASE_STARTING":    2,
+		"GROUP_PHASE_RUNNING":     3,
+		"GROUP_PHASE_STOPPING":    4,
+		"GROUP_PHASE_UNMANAGED":   5,
+	}
+)
+
+func (x GroupPhase) Enum() *GroupPhase {
+	p := new(GroupPhase)
+	*p = x
+	return p
+}
+
+func (x GroupPhase) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (GroupPhase) Descriptor() protoreflect.EnumDescriptor {
+	return file_hanode_v1_status_proto_enumTypes[2].Descriptor()
+}
+
+func (GroupPhase) Type() protoreflect.EnumType {
+	return &file_hanode_v1_status_proto_enumTypes[2]
+}
+
+func (x GroupPhase) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use GroupPhase.Descriptor instead.
+func (GroupPhase) EnumDescriptor() ([]byte, []int) {
+	return file_hanode_v1_status_proto_rawDescGZIP(), []int{2}
+}
+
 // LinkStatus is the state of one link of one node.
 type LinkStatus int32
 
@@ -178,11 +239,11 @@ func (x LinkStatus) String() string {
 }
 
 func (LinkStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_hanode_v1_status_proto_enumTypes[2].Descriptor()
+	return file_hanode_v1_status_proto_enumTypes[3].Descriptor()
 }
 
 func (LinkStatus) Type() protoreflect.EnumType {
-	return &file_hanode_v1_status_proto_enumTypes[2]
+	return &file_hanode_v1_status_proto_enumTypes[3]
 }
 
 func (x LinkStatus) Number() protoreflect.EnumNumber {
@@ -191,7 +252,7 @@ func (x LinkStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use LinkStatus.Descriptor instead.
 func (LinkStatus) EnumDescriptor() ([]byte, []int) {
-	return file_hanode_v1_status_proto_rawDescGZIP(), []int{2}
+	return file_hanode_v1_status_proto_rawDescGZIP(), []int{3}
 }
 
 // MembershipEventKind says what a MembershipEvent reports.
@@ -243,11 +304,11 @@ func (x MembershipEventKind) String() string {
 }
 
 func (MembershipEventKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_hanode_v1_status_proto_enumTypes[3].Descriptor()
+	return file_hanode_v1_status_proto_enumTypes[4].Descriptor()
 }
 
 func (MembershipEventKind) Type() protoreflect.EnumType {
-	return &file_hanode_v1_status_proto_enumTypes[3]
+	return &file_hanode_v1_status_proto_enumTypes[4]
 }
 
 func (x MembershipEventKind) Number() protoreflect.EnumNumber {
@@ -256,7 +317,7 @@ func (x MembershipEventKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use MembershipEventKind.Descriptor instead.
 func (MembershipEventKind) EnumDescriptor() ([]byte, []int) {
-	return file_hanode_v1_status_proto_rawDescGZIP(), []int{3}
+	return file_hanode_v1_status_proto_rawDescGZIP(), []int{4}
 }
 
 // MembershipEvent is one change of the membership view, published by the
@@ -707,8 +768,10 @@ type ClusterStatus struct {
 	// the link) and datagrams it received on all links, since it started.
 	FramesSent     uint64 `protobuf:"varint,14,opt,name=frames_sent,json=framesSent,proto3" json:"frames_sent,omitempty"`
 	FramesReceived uint64 `protobuf:"varint,15,opt,name=frames_received,json=framesReceived,proto3" json:"frames_received,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Resource groups, in configuration order.
+	Groups        []*GroupStatus `protobuf:"bytes,16,rep,name=groups,proto3" json:"groups,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ClusterStatus) Reset() {
@@ -846,6 +909,232 @@ func (x *ClusterStatus) GetFramesReceived() uint64 {
 	return 0
 }
 
+func (x *ClusterStatus) GetGroups() []*GroupStatus {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+// GroupStatus is one resource group as this node sees it.
+type GroupStatus struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	PreferredNode string                 `protobuf:"bytes,2,opt,name=preferred_node,json=preferredNode,proto3" json:"preferred_node,omitempty"`
+	// Where the group should run now by the placement rules; empty if
+	// nowhere can.
+	DesiredNode string `protobuf:"bytes,3,opt,name=desired_node,json=desiredNode,proto3" json:"desired_node,omitempty"`
+	// Nodes that run it (or may: starting, stopping, unmanaged).
+	RunningOn []string `protobuf:"bytes,4,rep,name=running_on,json=runningOn,proto3" json:"running_on,omitempty"`
+	// Its phase on this node.
+	LocalPhase GroupPhase `protobuf:"varint,5,opt,name=local_phase,json=localPhase,proto3,enum=hanode.v1.GroupPhase" json:"local_phase,omitempty"`
+	// Nodes it is kept away from after failing there.
+	BannedOn []string `protobuf:"bytes,6,rep,name=banned_on,json=bannedOn,proto3" json:"banned_on,omitempty"`
+	// This node is asking the others for leave to start it.
+	Claiming bool `protobuf:"varint,7,opt,name=claiming,proto3" json:"claiming,omitempty"`
+	// The last failure of the group on this node.
+	LastFailure string `protobuf:"bytes,8,opt,name=last_failure,json=lastFailure,proto3" json:"last_failure,omitempty"`
+	// Its resources on this node, left to right.
+	Resources     []*ResourceStatus `protobuf:"bytes,9,rep,name=resources,proto3" json:"resources,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupStatus) Reset() {
+	*x = GroupStatus{}
+	mi := &file_hanode_v1_status_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupStatus) ProtoMessage() {}
+
+func (x *GroupStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_status_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupStatus.ProtoReflect.Descriptor instead.
+func (*GroupStatus) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_status_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *GroupStatus) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GroupStatus) GetPreferredNode() string {
+	if x != nil {
+		return x.PreferredNode
+	}
+	return ""
+}
+
+func (x *GroupStatus) GetDesiredNode() string {
+	if x != nil {
+		return x.DesiredNode
+	}
+	return ""
+}
+
+func (x *GroupStatus) GetRunningOn() []string {
+	if x != nil {
+		return x.RunningOn
+	}
+	return nil
+}
+
+func (x *GroupStatus) GetLocalPhase() GroupPhase {
+	if x != nil {
+		return x.LocalPhase
+	}
+	return GroupPhase_GROUP_PHASE_UNSPECIFIED
+}
+
+func (x *GroupStatus) GetBannedOn() []string {
+	if x != nil {
+		return x.BannedOn
+	}
+	return nil
+}
+
+func (x *GroupStatus) GetClaiming() bool {
+	if x != nil {
+		return x.Claiming
+	}
+	return false
+}
+
+func (x *GroupStatus) GetLastFailure() string {
+	if x != nil {
+		return x.LastFailure
+	}
+	return ""
+}
+
+func (x *GroupStatus) GetResources() []*ResourceStatus {
+	if x != nil {
+		return x.Resources
+	}
+	return nil
+}
+
+// ResourceStatus is one resource on this node, with its last operation.
+type ResourceStatus struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Id           string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Up           bool                   `protobuf:"varint,2,opt,name=up,proto3" json:"up,omitempty"`
+	LastAction   string                 `protobuf:"bytes,3,opt,name=last_action,json=lastAction,proto3" json:"last_action,omitempty"`
+	LastOutcome  string                 `protobuf:"bytes,4,opt,name=last_outcome,json=lastOutcome,proto3" json:"last_outcome,omitempty"`
+	LastExitCode int32                  `protobuf:"varint,5,opt,name=last_exit_code,json=lastExitCode,proto3" json:"last_exit_code,omitempty"`
+	LastDuration *durationpb.Duration   `protobuf:"bytes,6,opt,name=last_duration,json=lastDuration,proto3" json:"last_duration,omitempty"`
+	LastAt       *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=last_at,json=lastAt,proto3" json:"last_at,omitempty"`
+	// The end of what the agent printed.
+	LastOutput    string `protobuf:"bytes,8,opt,name=last_output,json=lastOutput,proto3" json:"last_output,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResourceStatus) Reset() {
+	*x = ResourceStatus{}
+	mi := &file_hanode_v1_status_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResourceStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResourceStatus) ProtoMessage() {}
+
+func (x *ResourceStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_status_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResourceStatus.ProtoReflect.Descriptor instead.
+func (*ResourceStatus) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_status_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ResourceStatus) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ResourceStatus) GetUp() bool {
+	if x != nil {
+		return x.Up
+	}
+	return false
+}
+
+func (x *ResourceStatus) GetLastAction() string {
+	if x != nil {
+		return x.LastAction
+	}
+	return ""
+}
+
+func (x *ResourceStatus) GetLastOutcome() string {
+	if x != nil {
+		return x.LastOutcome
+	}
+	return ""
+}
+
+func (x *ResourceStatus) GetLastExitCode() int32 {
+	if x != nil {
+		return x.LastExitCode
+	}
+	return 0
+}
+
+func (x *ResourceStatus) GetLastDuration() *durationpb.Duration {
+	if x != nil {
+		return x.LastDuration
+	}
+	return nil
+}
+
+func (x *ResourceStatus) GetLastAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastAt
+	}
+	return nil
+}
+
+func (x *ResourceStatus) GetLastOutput() string {
+	if x != nil {
+		return x.LastOutput
+	}
+	return ""
+}
+
 var File_hanode_v1_status_proto protoreflect.FileDescriptor
 
 const file_hanode_v1_status_proto_rawDesc = "" +
@@ -897,7 +1186,7 @@ const file_hanode_v1_status_proto_rawDesc = "" +
 	"\n" +
 	"duplicates\x18\x06 \x01(\x04R\n" +
 	"duplicates\x12\x12\n" +
-	"\x04naks\x18\a \x01(\x04R\x04naks\"\x95\x06\n" +
+	"\x04naks\x18\a \x01(\x04R\x04naks\"\xc5\x06\n" +
 	"\rClusterStatus\x12\x18\n" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x1d\n" +
 	"\n" +
@@ -918,10 +1207,34 @@ const file_hanode_v1_status_proto_rawDesc = "" +
 	"\x0frejected_frames\x18\r \x03(\v2,.hanode.v1.ClusterStatus.RejectedFramesEntryR\x0erejectedFrames\x12\x1f\n" +
 	"\vframes_sent\x18\x0e \x01(\x04R\n" +
 	"framesSent\x12'\n" +
-	"\x0fframes_received\x18\x0f \x01(\x04R\x0eframesReceived\x1aA\n" +
+	"\x0fframes_received\x18\x0f \x01(\x04R\x0eframesReceived\x12.\n" +
+	"\x06groups\x18\x10 \x03(\v2\x16.hanode.v1.GroupStatusR\x06groups\x1aA\n" +
 	"\x13RejectedFramesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01*\x97\x01\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\xd7\x02\n" +
+	"\vGroupStatus\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12%\n" +
+	"\x0epreferred_node\x18\x02 \x01(\tR\rpreferredNode\x12!\n" +
+	"\fdesired_node\x18\x03 \x01(\tR\vdesiredNode\x12\x1d\n" +
+	"\n" +
+	"running_on\x18\x04 \x03(\tR\trunningOn\x126\n" +
+	"\vlocal_phase\x18\x05 \x01(\x0e2\x15.hanode.v1.GroupPhaseR\n" +
+	"localPhase\x12\x1b\n" +
+	"\tbanned_on\x18\x06 \x03(\tR\bbannedOn\x12\x1a\n" +
+	"\bclaiming\x18\a \x01(\bR\bclaiming\x12!\n" +
+	"\flast_failure\x18\b \x01(\tR\vlastFailure\x127\n" +
+	"\tresources\x18\t \x03(\v2\x19.hanode.v1.ResourceStatusR\tresources\"\xb0\x02\n" +
+	"\x0eResourceStatus\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x0e\n" +
+	"\x02up\x18\x02 \x01(\bR\x02up\x12\x1f\n" +
+	"\vlast_action\x18\x03 \x01(\tR\n" +
+	"lastAction\x12!\n" +
+	"\flast_outcome\x18\x04 \x01(\tR\vlastOutcome\x12$\n" +
+	"\x0elast_exit_code\x18\x05 \x01(\x05R\flastExitCode\x12>\n" +
+	"\rlast_duration\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\flastDuration\x123\n" +
+	"\alast_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x06lastAt\x12\x1f\n" +
+	"\vlast_output\x18\b \x01(\tR\n" +
+	"lastOutput*\x97\x01\n" +
 	"\n" +
 	"NodeStatus\x12\x1b\n" +
 	"\x17NODE_STATUS_UNSPECIFIED\x10\x00\x12\x14\n" +
@@ -933,7 +1246,15 @@ const file_hanode_v1_status_proto_rawDesc = "" +
 	"\bNodeType\x12\x19\n" +
 	"\x15NODE_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10NODE_TYPE_NORMAL\x10\x01\x12\x12\n" +
-	"\x0eNODE_TYPE_PING\x10\x02*S\n" +
+	"\x0eNODE_TYPE_PING\x10\x02*\xaa\x01\n" +
+	"\n" +
+	"GroupPhase\x12\x1b\n" +
+	"\x17GROUP_PHASE_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13GROUP_PHASE_STOPPED\x10\x01\x12\x18\n" +
+	"\x14GROUP_PHASE_STARTING\x10\x02\x12\x17\n" +
+	"\x13GROUP_PHASE_RUNNING\x10\x03\x12\x18\n" +
+	"\x14GROUP_PHASE_STOPPING\x10\x04\x12\x19\n" +
+	"\x15GROUP_PHASE_UNMANAGED\x10\x05*S\n" +
 	"\n" +
 	"LinkStatus\x12\x1b\n" +
 	"\x17LINK_STATUS_UNSPECIFIED\x10\x00\x12\x12\n" +
@@ -959,52 +1280,60 @@ func file_hanode_v1_status_proto_rawDescGZIP() []byte {
 	return file_hanode_v1_status_proto_rawDescData
 }
 
-var file_hanode_v1_status_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_hanode_v1_status_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_hanode_v1_status_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_hanode_v1_status_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_hanode_v1_status_proto_goTypes = []any{
 	(NodeStatus)(0),               // 0: hanode.v1.NodeStatus
 	(NodeType)(0),                 // 1: hanode.v1.NodeType
-	(LinkStatus)(0),               // 2: hanode.v1.LinkStatus
-	(MembershipEventKind)(0),      // 3: hanode.v1.MembershipEventKind
-	(*MembershipEvent)(nil),       // 4: hanode.v1.MembershipEvent
-	(*LinkState)(nil),             // 5: hanode.v1.LinkState
-	(*NodeState)(nil),             // 6: hanode.v1.NodeState
-	(*MessageStream)(nil),         // 7: hanode.v1.MessageStream
-	(*ClusterStatus)(nil),         // 8: hanode.v1.ClusterStatus
-	nil,                           // 9: hanode.v1.ClusterStatus.RejectedFramesEntry
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 11: google.protobuf.Duration
+	(GroupPhase)(0),               // 2: hanode.v1.GroupPhase
+	(LinkStatus)(0),               // 3: hanode.v1.LinkStatus
+	(MembershipEventKind)(0),      // 4: hanode.v1.MembershipEventKind
+	(*MembershipEvent)(nil),       // 5: hanode.v1.MembershipEvent
+	(*LinkState)(nil),             // 6: hanode.v1.LinkState
+	(*NodeState)(nil),             // 7: hanode.v1.NodeState
+	(*MessageStream)(nil),         // 8: hanode.v1.MessageStream
+	(*ClusterStatus)(nil),         // 9: hanode.v1.ClusterStatus
+	(*GroupStatus)(nil),           // 10: hanode.v1.GroupStatus
+	(*ResourceStatus)(nil),        // 11: hanode.v1.ResourceStatus
+	nil,                           // 12: hanode.v1.ClusterStatus.RejectedFramesEntry
+	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 14: google.protobuf.Duration
 }
 var file_hanode_v1_status_proto_depIdxs = []int32{
-	10, // 0: hanode.v1.MembershipEvent.time:type_name -> google.protobuf.Timestamp
-	3,  // 1: hanode.v1.MembershipEvent.kind:type_name -> hanode.v1.MembershipEventKind
+	13, // 0: hanode.v1.MembershipEvent.time:type_name -> google.protobuf.Timestamp
+	4,  // 1: hanode.v1.MembershipEvent.kind:type_name -> hanode.v1.MembershipEventKind
 	0,  // 2: hanode.v1.MembershipEvent.status:type_name -> hanode.v1.NodeStatus
 	0,  // 3: hanode.v1.MembershipEvent.previous_status:type_name -> hanode.v1.NodeStatus
-	2,  // 4: hanode.v1.MembershipEvent.link_status:type_name -> hanode.v1.LinkStatus
-	11, // 5: hanode.v1.MembershipEvent.silence:type_name -> google.protobuf.Duration
-	2,  // 6: hanode.v1.LinkState.status:type_name -> hanode.v1.LinkStatus
-	10, // 7: hanode.v1.LinkState.last_heard:type_name -> google.protobuf.Timestamp
-	10, // 8: hanode.v1.LinkState.since:type_name -> google.protobuf.Timestamp
+	3,  // 4: hanode.v1.MembershipEvent.link_status:type_name -> hanode.v1.LinkStatus
+	14, // 5: hanode.v1.MembershipEvent.silence:type_name -> google.protobuf.Duration
+	3,  // 6: hanode.v1.LinkState.status:type_name -> hanode.v1.LinkStatus
+	13, // 7: hanode.v1.LinkState.last_heard:type_name -> google.protobuf.Timestamp
+	13, // 8: hanode.v1.LinkState.since:type_name -> google.protobuf.Timestamp
 	1,  // 9: hanode.v1.NodeState.type:type_name -> hanode.v1.NodeType
 	0,  // 10: hanode.v1.NodeState.status:type_name -> hanode.v1.NodeStatus
-	10, // 11: hanode.v1.NodeState.last_heard:type_name -> google.protobuf.Timestamp
-	10, // 12: hanode.v1.NodeState.since:type_name -> google.protobuf.Timestamp
-	5,  // 13: hanode.v1.NodeState.links:type_name -> hanode.v1.LinkState
-	7,  // 14: hanode.v1.NodeState.messages:type_name -> hanode.v1.MessageStream
-	10, // 15: hanode.v1.ClusterStatus.started:type_name -> google.protobuf.Timestamp
-	10, // 16: hanode.v1.ClusterStatus.now:type_name -> google.protobuf.Timestamp
-	11, // 17: hanode.v1.ClusterStatus.keepalive:type_name -> google.protobuf.Duration
-	11, // 18: hanode.v1.ClusterStatus.deadtime:type_name -> google.protobuf.Duration
-	11, // 19: hanode.v1.ClusterStatus.warntime:type_name -> google.protobuf.Duration
-	11, // 20: hanode.v1.ClusterStatus.initdead:type_name -> google.protobuf.Duration
-	6,  // 21: hanode.v1.ClusterStatus.nodes:type_name -> hanode.v1.NodeState
-	4,  // 22: hanode.v1.ClusterStatus.recent_events:type_name -> hanode.v1.MembershipEvent
-	9,  // 23: hanode.v1.ClusterStatus.rejected_frames:type_name -> hanode.v1.ClusterStatus.RejectedFramesEntry
-	24, // [24:24] is the sub-list for method output_type
-	24, // [24:24] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	13, // 11: hanode.v1.NodeState.last_heard:type_name -> google.protobuf.Timestamp
+	13, // 12: hanode.v1.NodeState.since:type_name -> google.protobuf.Timestamp
+	6,  // 13: hanode.v1.NodeState.links:type_name -> hanode.v1.LinkState
+	8,  // 14: hanode.v1.NodeState.messages:type_name -> hanode.v1.MessageStream
+	13, // 15: hanode.v1.ClusterStatus.started:type_name -> google.protobuf.Timestamp
+	13, // 16: hanode.v1.ClusterStatus.now:type_name -> google.protobuf.Timestamp
+	14, // 17: hanode.v1.ClusterStatus.keepalive:type_name -> google.protobuf.Duration
+	14, // 18: hanode.v1.ClusterStatus.deadtime:type_name -> google.protobuf.Duration
+	14, // 19: hanode.v1.ClusterStatus.warntime:type_name -> google.protobuf.Duration
+	14, // 20: hanode.v1.ClusterStatus.initdead:type_name -> google.protobuf.Duration
+	7,  // 21: hanode.v1.ClusterStatus.nodes:type_name -> hanode.v1.NodeState
+	5,  // 22: hanode.v1.ClusterStatus.recent_events:type_name -> hanode.v1.MembershipEvent
+	12, // 23: hanode.v1.ClusterStatus.rejected_frames:type_name -> hanode.v1.ClusterStatus.RejectedFramesEntry
+	10, // 24: hanode.v1.ClusterStatus.groups:type_name -> hanode.v1.GroupStatus
+	2,  // 25: hanode.v1.GroupStatus.local_phase:type_name -> hanode.v1.GroupPhase
+	11, // 26: hanode.v1.GroupStatus.resources:type_name -> hanode.v1.ResourceStatus
+	14, // 27: hanode.v1.ResourceStatus.last_duration:type_name -> google.protobuf.Duration
+	13, // 28: hanode.v1.ResourceStatus.last_at:type_name -> google.protobuf.Timestamp
+	29, // [29:29] is the sub-list for method output_type
+	29, // [29:29] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_hanode_v1_status_proto_init() }
@@ -1017,8 +1346,8 @@ func file_hanode_v1_status_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hanode_v1_status_proto_rawDesc), len(file_hanode_v1_status_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   6,
+			NumEnums:      5,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

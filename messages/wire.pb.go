@@ -28,67 +28,6 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// GroupPhase is where a group stands on one node.
-type GroupPhase int32
-
-const (
-	GroupPhase_GROUP_PHASE_UNSPECIFIED GroupPhase = 0
-	GroupPhase_GROUP_PHASE_STOPPED     GroupPhase = 1
-	GroupPhase_GROUP_PHASE_STARTING    GroupPhase = 2
-	GroupPhase_GROUP_PHASE_RUNNING     GroupPhase = 3
-	GroupPhase_GROUP_PHASE_STOPPING    GroupPhase = 4
-	// A stop failed: the group may still run here. Nobody else starts it
-	// until it is fenced or an operator cleans it up.
-	GroupPhase_GROUP_PHASE_UNMANAGED GroupPhase = 5
-)
-
-// Enum value maps for GroupPhase.
-var (
-	GroupPhase_name = map[int32]string{
-		0: "GROUP_PHASE_UNSPECIFIED",
-		1: "GROUP_PHASE_STOPPED",
-		2: "GROUP_PHASE_STARTING",
-		3: "GROUP_PHASE_RUNNING",
-		4: "GROUP_PHASE_STOPPING",
-		5: "GROUP_PHASE_UNMANAGED",
-	}
-	GroupPhase_value = map[string]int32{
-		"GROUP_PHASE_UNSPECIFIED": 0,
-		"GROUP_PHASE_STOPPED":     1,
-		"GROUP_PHASE_STARTING":    2,
-		"GROUP_PHASE_RUNNING":     3,
-		"GROUP_PHASE_STOPPING":    4,
-		"GROUP_PHASE_UNMANAGED":   5,
-	}
-)
-
-func (x GroupPhase) Enum() *GroupPhase {
-	p := new(GroupPhase)
-	*p = x
-	return p
-}
-
-func (x GroupPhase) String() string {
-	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
-}
-
-func (GroupPhase) Descriptor() protoreflect.EnumDescriptor {
-	return file_hanode_v1_wire_proto_enumTypes[0].Descriptor()
-}
-
-func (GroupPhase) Type() protoreflect.EnumType {
-	return &file_hanode_v1_wire_proto_enumTypes[0]
-}
-
-func (x GroupPhase) Number() protoreflect.EnumNumber {
-	return protoreflect.EnumNumber(x)
-}
-
-// Deprecated: Use GroupPhase.Descriptor instead.
-func (GroupPhase) EnumDescriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{0}
-}
-
 // Frame is an authenticated Envelope.
 type Frame struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1268,15 +1207,7 @@ const file_hanode_v1_wire_proto_rawDesc = "" +
 	"\rRetransmitNak\x12 \n" +
 	"\vdestination\x18\x01 \x01(\tR\vdestination\x12\x14\n" +
 	"\x05first\x18\x02 \x01(\x04R\x05first\x12\x12\n" +
-	"\x04last\x18\x03 \x01(\x04R\x04last*\xaa\x01\n" +
-	"\n" +
-	"GroupPhase\x12\x1b\n" +
-	"\x17GROUP_PHASE_UNSPECIFIED\x10\x00\x12\x17\n" +
-	"\x13GROUP_PHASE_STOPPED\x10\x01\x12\x18\n" +
-	"\x14GROUP_PHASE_STARTING\x10\x02\x12\x17\n" +
-	"\x13GROUP_PHASE_RUNNING\x10\x03\x12\x18\n" +
-	"\x14GROUP_PHASE_STOPPING\x10\x04\x12\x19\n" +
-	"\x15GROUP_PHASE_UNMANAGED\x10\x05B,Z*github.com/hanode/hanode/messages;messagesb\x06proto3"
+	"\x04last\x18\x03 \x01(\x04R\x04lastB,Z*github.com/hanode/hanode/messages;messagesb\x06proto3"
 
 var (
 	file_hanode_v1_wire_proto_rawDescOnce sync.Once
@@ -1290,42 +1221,41 @@ func file_hanode_v1_wire_proto_rawDescGZIP() []byte {
 	return file_hanode_v1_wire_proto_rawDescData
 }
 
-var file_hanode_v1_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_hanode_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_hanode_v1_wire_proto_goTypes = []any{
-	(GroupPhase)(0),           // 0: hanode.v1.GroupPhase
-	(*Frame)(nil),             // 1: hanode.v1.Frame
-	(*Envelope)(nil),          // 2: hanode.v1.Envelope
-	(*Heartbeat)(nil),         // 3: hanode.v1.Heartbeat
-	(*ClusterMessage)(nil),    // 4: hanode.v1.ClusterMessage
-	(*GroupClaim)(nil),        // 5: hanode.v1.GroupClaim
-	(*GroupClaimReply)(nil),   // 6: hanode.v1.GroupClaimReply
-	(*GroupClaimCancel)(nil),  // 7: hanode.v1.GroupClaimCancel
-	(*GroupStates)(nil),       // 8: hanode.v1.GroupStates
-	(*GroupState)(nil),        // 9: hanode.v1.GroupState
-	(*PlacementOverride)(nil), // 10: hanode.v1.PlacementOverride
-	(*NodeLeaving)(nil),       // 11: hanode.v1.NodeLeaving
-	(*Note)(nil),              // 12: hanode.v1.Note
-	(*RetransmitRequest)(nil), // 13: hanode.v1.RetransmitRequest
-	(*RetransmitNak)(nil),     // 14: hanode.v1.RetransmitNak
-	(NodeStatus)(0),           // 15: hanode.v1.NodeStatus
+	(*Frame)(nil),             // 0: hanode.v1.Frame
+	(*Envelope)(nil),          // 1: hanode.v1.Envelope
+	(*Heartbeat)(nil),         // 2: hanode.v1.Heartbeat
+	(*ClusterMessage)(nil),    // 3: hanode.v1.ClusterMessage
+	(*GroupClaim)(nil),        // 4: hanode.v1.GroupClaim
+	(*GroupClaimReply)(nil),   // 5: hanode.v1.GroupClaimReply
+	(*GroupClaimCancel)(nil),  // 6: hanode.v1.GroupClaimCancel
+	(*GroupStates)(nil),       // 7: hanode.v1.GroupStates
+	(*GroupState)(nil),        // 8: hanode.v1.GroupState
+	(*PlacementOverride)(nil), // 9: hanode.v1.PlacementOverride
+	(*NodeLeaving)(nil),       // 10: hanode.v1.NodeLeaving
+	(*Note)(nil),              // 11: hanode.v1.Note
+	(*RetransmitRequest)(nil), // 12: hanode.v1.RetransmitRequest
+	(*RetransmitNak)(nil),     // 13: hanode.v1.RetransmitNak
+	(NodeStatus)(0),           // 14: hanode.v1.NodeStatus
+	(GroupPhase)(0),           // 15: hanode.v1.GroupPhase
 }
 var file_hanode_v1_wire_proto_depIdxs = []int32{
-	3,  // 0: hanode.v1.Envelope.heartbeat:type_name -> hanode.v1.Heartbeat
-	4,  // 1: hanode.v1.Envelope.message:type_name -> hanode.v1.ClusterMessage
-	13, // 2: hanode.v1.Envelope.retransmit_request:type_name -> hanode.v1.RetransmitRequest
-	14, // 3: hanode.v1.Envelope.retransmit_nak:type_name -> hanode.v1.RetransmitNak
-	15, // 4: hanode.v1.Heartbeat.status:type_name -> hanode.v1.NodeStatus
-	12, // 5: hanode.v1.ClusterMessage.note:type_name -> hanode.v1.Note
-	5,  // 6: hanode.v1.ClusterMessage.group_claim:type_name -> hanode.v1.GroupClaim
-	6,  // 7: hanode.v1.ClusterMessage.group_claim_reply:type_name -> hanode.v1.GroupClaimReply
-	7,  // 8: hanode.v1.ClusterMessage.group_claim_cancel:type_name -> hanode.v1.GroupClaimCancel
-	8,  // 9: hanode.v1.ClusterMessage.group_states:type_name -> hanode.v1.GroupStates
-	10, // 10: hanode.v1.ClusterMessage.placement_override:type_name -> hanode.v1.PlacementOverride
-	11, // 11: hanode.v1.ClusterMessage.node_leaving:type_name -> hanode.v1.NodeLeaving
-	9,  // 12: hanode.v1.GroupStates.groups:type_name -> hanode.v1.GroupState
-	10, // 13: hanode.v1.GroupStates.overrides:type_name -> hanode.v1.PlacementOverride
-	0,  // 14: hanode.v1.GroupState.phase:type_name -> hanode.v1.GroupPhase
+	2,  // 0: hanode.v1.Envelope.heartbeat:type_name -> hanode.v1.Heartbeat
+	3,  // 1: hanode.v1.Envelope.message:type_name -> hanode.v1.ClusterMessage
+	12, // 2: hanode.v1.Envelope.retransmit_request:type_name -> hanode.v1.RetransmitRequest
+	13, // 3: hanode.v1.Envelope.retransmit_nak:type_name -> hanode.v1.RetransmitNak
+	14, // 4: hanode.v1.Heartbeat.status:type_name -> hanode.v1.NodeStatus
+	11, // 5: hanode.v1.ClusterMessage.note:type_name -> hanode.v1.Note
+	4,  // 6: hanode.v1.ClusterMessage.group_claim:type_name -> hanode.v1.GroupClaim
+	5,  // 7: hanode.v1.ClusterMessage.group_claim_reply:type_name -> hanode.v1.GroupClaimReply
+	6,  // 8: hanode.v1.ClusterMessage.group_claim_cancel:type_name -> hanode.v1.GroupClaimCancel
+	7,  // 9: hanode.v1.ClusterMessage.group_states:type_name -> hanode.v1.GroupStates
+	9,  // 10: hanode.v1.ClusterMessage.placement_override:type_name -> hanode.v1.PlacementOverride
+	10, // 11: hanode.v1.ClusterMessage.node_leaving:type_name -> hanode.v1.NodeLeaving
+	8,  // 12: hanode.v1.GroupStates.groups:type_name -> hanode.v1.GroupState
+	9,  // 13: hanode.v1.GroupStates.overrides:type_name -> hanode.v1.PlacementOverride
+	15, // 14: hanode.v1.GroupState.phase:type_name -> hanode.v1.GroupPhase
 	15, // [15:15] is the sub-list for method output_type
 	15, // [15:15] is the sub-list for method input_type
 	15, // [15:15] is the sub-list for extension type_name
@@ -1359,14 +1289,13 @@ func file_hanode_v1_wire_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hanode_v1_wire_proto_rawDesc), len(file_hanode_v1_wire_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      0,
 			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
 		GoTypes:           file_hanode_v1_wire_proto_goTypes,
 		DependencyIndexes: file_hanode_v1_wire_proto_depIdxs,
-		EnumInfos:         file_hanode_v1_wire_proto_enumTypes,
 		MessageInfos:      file_hanode_v1_wire_proto_msgTypes,
 	}.Build()
 	File_hanode_v1_wire_proto = out.File
