@@ -10,6 +10,7 @@ import (
 
 	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node/control"
+	"github.com/hanode/hanode/node/placement"
 )
 
 // queryTimeout bounds how long a control request waits for the actors.
@@ -80,6 +81,16 @@ func answer(_ context.Context, root *actor.RootContext, node *actor.PID, req *me
 		q = &SendNote{Text: r.SendNote.GetText()}
 	case *messages.ControlRequest_Notes:
 		q = &NotesQuery{}
+	case *messages.ControlRequest_Placement:
+		sel := placement.Selection(r.Placement.GetSelection())
+		switch sel {
+		case "":
+			sel = placement.All
+		case placement.All, placement.Local, placement.Foreign, placement.Failback:
+		default:
+			return &messages.ControlResponse{Error: fmt.Sprintf("unknown selection %q: all, local, foreign or failback", sel)}
+		}
+		q = &PlacementCommand{Takeover: r.Placement.GetTakeover(), Selection: sel}
 	default:
 		return &messages.ControlResponse{Error: "unknown control request"}
 	}
@@ -96,6 +107,8 @@ func answer(_ context.Context, root *actor.RootContext, node *actor.PID, req *me
 		return &messages.ControlResponse{Response: &messages.ControlResponse_NoteSent{NoteSent: v}}
 	case *messages.NotesResponse:
 		return &messages.ControlResponse{Response: &messages.ControlResponse_Notes{Notes: v}}
+	case *messages.PlacementResponse:
+		return &messages.ControlResponse{Response: &messages.ControlResponse_Placement{Placement: v}}
 	}
 	return &messages.ControlResponse{Error: fmt.Sprintf("unexpected answer %T", res)}
 }

@@ -103,8 +103,12 @@ type ParameterQuery struct {
 
 // Shutdown asks the node actor to announce a clean stop to its peers (a
 // last heartbeat saying DEAD on every link). It answers *ShutdownDone when
-// the frames are sent; the caller then stops the actor.
-type Shutdown struct{}
+// the frames are sent; the caller then stops the actor. With resource
+// groups, it first stops them and lets the peers take them over, waiting
+// at most Timeout.
+type Shutdown struct {
+	Timeout time.Duration
+}
 
 // ShutdownDone answers Shutdown.
 type ShutdownDone struct{}

@@ -29,6 +29,14 @@ type MessengerState struct {
 	inboxes    map[string]*reliable.Inbox
 	alive      map[string]bool
 	notes      []*messages.ReceivedNote
+	// Placement receives the peers' placement messages; set by the node
+	// (RoutePlacement) before any frame can arrive.
+	Placement *actor.PID
+}
+
+// RoutePlacement tells the messenger where placement messages go.
+type RoutePlacement struct {
+	PID *actor.PID
 }
 
 // NewMessengerState returns the state of a node that starts with the given
@@ -120,6 +128,10 @@ func (a *Messenger) Receive(ctx actor.Context) {
 			a.requestMissing(ctx)
 			a.rearm()
 		}
+	case *RoutePlacement:
+		a.st.Placement = m.PID
+	case *SendCluster:
+		a.send(ctx, m.Message)
 	case *SendNote:
 		sent := a.send(ctx, &messages.ClusterMessage{Payload: &messages.ClusterMessage_Note{Note: &messages.Note{Text: m.Text}}})
 		ctx.Respond(&messages.NoteSent{MessageSequence: sent.MessageSequence})
@@ -135,7 +147,7 @@ func (a *Messenger) send(ctx actor.Context, msg *messages.ClusterMessage) *messa
 	m := a.st.Outbox.Send(a.now(), msg)
 	a.st.OutboxLast.Store(m.MessageSequence)
 	broadcast(ctx, &messages.Envelope{Body: &messages.Envelope_Message{Message: m}})
-	a.deliver(a.st.Local, a.st.Generation, m)
+	a.deliver(ctx, a.st.Local, a.st.Generation, m)
 	return m
 }
 
@@ -150,7 +162,7 @@ func (a *Messenger) frame(ctx actor.Context, f *StreamFrame) {
 		in.Announce(f.At, env.Generation, b.Heartbeat.LastMessageSequence)
 	case *messages.Envelope_Message:
 		for _, m := range in.Receive(f.At, env.Generation, b.Message) {
-			a.deliver(env.Sender, env.Generation, m)
+			a.deliver(ctx, env.Sender, env.Generation, m)
 		}
 	case *messages.Envelope_RetransmitRequest:
 		r := b.RetransmitRequest
@@ -174,7 +186,7 @@ func (a *Messenger) frame(ctx actor.Context, f *StreamFrame) {
 		}
 		a.log.Warn("cluster messages irretrievably lost", "peer", env.Sender, "first", n.First, "last", n.Last)
 		for _, m := range in.Nak(env.Generation, n.First, n.Last) {
-			a.deliver(env.Sender, env.Generation, m)
+			a.deliver(ctx, env.Sender, env.Generation, m)
 		}
 	}
 	a.rearm()
@@ -182,11 +194,17 @@ func (a *Messenger) frame(ctx actor.Context, f *StreamFrame) {
 
 // deliver acts on a message that the reliable layer hands over, once and
 // in order.
-func (a *Messenger) deliver(sender string, gen uint64, m *messages.ClusterMessage) {
+func (a *Messenger) deliver(ctx actor.Context, sender string, gen uint64, m *messages.ClusterMessage) {
 	if m.Destination != "" && m.Destination != a.st.Local {
 		return
 	}
 	switch p := m.Payload.(type) {
+	case *messages.ClusterMessage_GroupClaim, *messages.ClusterMessage_GroupClaimReply, *messages.ClusterMessage_GroupClaimCancel,
+		*messages.ClusterMessage_GroupStates, *messages.ClusterMessage_PlacementOverride, *messages.ClusterMessage_NodeLeaving:
+		// The placement machine already knows what it said itself.
+		if sender != a.st.Local && a.st.Placement != nil {
+			ctx.Send(a.st.Placement, &ClusterDelivered{From: sender, Message: m})
+		}
 	case *messages.ClusterMessage_Note:
 		a.log.Info("note", "from", sender, "seq", m.MessageSequence, "text", p.Note.Text)
 		a.st.notes = append(a.st.notes, &messages.ReceivedNote{

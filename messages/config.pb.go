@@ -362,7 +362,9 @@ type Cluster struct {
 	// Heartbeat: `hbgenmethod`.
 	GenerationMethod GenerationMethod `protobuf:"varint,17,opt,name=generation_method,json=generationMethod,proto3,enum=hanode.v1.GenerationMethod" json:"generation_method,omitempty"`
 	// Whether nodes that are not listed may join. Heartbeat: `autojoin`.
-	Autojoin      Autojoin `protobuf:"varint,18,opt,name=autojoin,proto3,enum=hanode.v1.Autojoin" json:"autojoin,omitempty"`
+	Autojoin Autojoin `protobuf:"varint,18,opt,name=autojoin,proto3,enum=hanode.v1.Autojoin" json:"autojoin,omitempty"`
+	// Where resource agents are looked for.
+	AgentDirs     *AgentDirs `protobuf:"bytes,19,opt,name=agent_dirs,json=agentDirs,proto3" json:"agent_dirs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -523,6 +525,78 @@ func (x *Cluster) GetAutojoin() Autojoin {
 	return Autojoin_AUTOJOIN_UNSPECIFIED
 }
 
+func (x *Cluster) GetAgentDirs() *AgentDirs {
+	if x != nil {
+		return x.AgentDirs
+	}
+	return nil
+}
+
+// AgentDirs are the directories of resource agents.
+type AgentDirs struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Heartbeat's configuration directory: resource scripts are in its
+	// resource.d. Default /etc/ha.d; with --hacf DIR, DIR.
+	HaDir string `protobuf:"bytes,1,opt,name=ha_dir,json=haDir,proto3" json:"ha_dir,omitempty"`
+	// LSB init scripts. Default /etc/init.d.
+	InitD string `protobuf:"bytes,2,opt,name=init_d,json=initD,proto3" json:"init_d,omitempty"`
+	// OCF_ROOT. Default /usr/lib/ocf.
+	OcfRoot       string `protobuf:"bytes,3,opt,name=ocf_root,json=ocfRoot,proto3" json:"ocf_root,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AgentDirs) Reset() {
+	*x = AgentDirs{}
+	mi := &file_hanode_v1_config_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AgentDirs) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AgentDirs) ProtoMessage() {}
+
+func (x *AgentDirs) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_config_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AgentDirs.ProtoReflect.Descriptor instead.
+func (*AgentDirs) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_config_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *AgentDirs) GetHaDir() string {
+	if x != nil {
+		return x.HaDir
+	}
+	return ""
+}
+
+func (x *AgentDirs) GetInitD() string {
+	if x != nil {
+		return x.InitD
+	}
+	return ""
+}
+
+func (x *AgentDirs) GetOcfRoot() string {
+	if x != nil {
+		return x.OcfRoot
+	}
+	return ""
+}
+
 // Node is one member of the cluster.
 type Node struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -535,7 +609,7 @@ type Node struct {
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_hanode_v1_config_proto_msgTypes[1]
+	mi := &file_hanode_v1_config_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -547,7 +621,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_config_proto_msgTypes[1]
+	mi := &file_hanode_v1_config_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -560,7 +634,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_config_proto_rawDescGZIP(), []int{1}
+	return file_hanode_v1_config_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Node) GetName() string {
@@ -598,7 +672,7 @@ type Timing struct {
 
 func (x *Timing) Reset() {
 	*x = Timing{}
-	mi := &file_hanode_v1_config_proto_msgTypes[2]
+	mi := &file_hanode_v1_config_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -610,7 +684,7 @@ func (x *Timing) String() string {
 func (*Timing) ProtoMessage() {}
 
 func (x *Timing) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_config_proto_msgTypes[2]
+	mi := &file_hanode_v1_config_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -623,7 +697,7 @@ func (x *Timing) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Timing.ProtoReflect.Descriptor instead.
 func (*Timing) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_config_proto_rawDescGZIP(), []int{2}
+	return file_hanode_v1_config_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Timing) GetKeepalive() string {
@@ -687,7 +761,7 @@ type Link struct {
 
 func (x *Link) Reset() {
 	*x = Link{}
-	mi := &file_hanode_v1_config_proto_msgTypes[3]
+	mi := &file_hanode_v1_config_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -699,7 +773,7 @@ func (x *Link) String() string {
 func (*Link) ProtoMessage() {}
 
 func (x *Link) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_config_proto_msgTypes[3]
+	mi := &file_hanode_v1_config_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -712,7 +786,7 @@ func (x *Link) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Link.ProtoReflect.Descriptor instead.
 func (*Link) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_config_proto_rawDescGZIP(), []int{3}
+	return file_hanode_v1_config_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Link) GetName() string {
@@ -807,7 +881,7 @@ type Bcast struct {
 
 func (x *Bcast) Reset() {
 	*x = Bcast{}
-	mi := &file_hanode_v1_config_proto_msgTypes[4]
+	mi := &file_hanode_v1_config_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -819,7 +893,7 @@ func (x *Bcast) String() string {
 func (*Bcast) ProtoMessage() {}
 
 func (x *Bcast) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_config_proto_msgTypes[4]
+	mi := &file_hanode_v1_config_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -832,7 +906,7 @@ func (x *Bcast) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Bcast.ProtoReflect.Descriptor instead.
 func (*Bcast) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_config_proto_rawDescGZIP(), []int{4}
+	return file_hanode_v1_config_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Bcast) GetDev() string {
@@ -869,7 +943,7 @@ type Mcast struct {
 
 func (x *Mcast) Reset() {
 	*x = Mcast{}
-	mi := &file_hanode_v1_config_proto_msgTypes[5]
+	mi := &file_hanode_v1_config_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -881,7 +955,7 @@ func (x *Mcast) String() string {
 func (*Mcast) ProtoMessage() {}
 
 func (x *Mcast) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_config_proto_msgTypes[5]
+	mi := &file_hanode_v1_config_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -894,7 +968,7 @@ func (x *Mcast) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Mcast.ProtoReflect.Descriptor instead.
 func (*Mcast) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_config_proto_rawDescGZIP(), []int{5}
+	return file_hanode_v1_config_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Mcast) GetDev() string {
@@ -953,7 +1027,7 @@ type Ucast struct {
 
 func (x *Ucast) Reset() {
 	*x = Ucast{}
-	mi := &file_hanode_v1_config_proto_msgTypes[6]
+	mi := &file_hanode_v1_config_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -965,7 +1039,7 @@ func (x *Ucast) String() string {
 func (*Ucast) ProtoMessage() {}
 
 func (x *Ucast) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_config_proto_msgTypes[6]
+	mi := &file_hanode_v1_config_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -978,7 +1052,7 @@ func (x *Ucast) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ucast.ProtoReflect.Descriptor instead.
 func (*Ucast) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_config_proto_rawDescGZIP(), []int{6}
+	return file_hanode_v1_config_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Ucast) GetDev() string {
@@ -1023,7 +1097,7 @@ type Serial struct {
 
 func (x *Serial) Reset() {
 	*x = Serial{}
-	mi := &file_hanode_v1_config_proto_msgTypes[7]
+	mi := &file_hanode_v1_config_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1035,7 +1109,7 @@ func (x *Serial) String() string {
 func (*Serial) ProtoMessage() {}
 
 func (x *Serial) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_config_proto_msgTypes[7]
+	mi := &file_hanode_v1_config_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1048,7 +1122,7 @@ func (x *Serial) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Serial.ProtoReflect.Descriptor instead.
 func (*Serial) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_config_proto_rawDescGZIP(), []int{7}
+	return file_hanode_v1_config_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Serial) GetDevice() string {
@@ -1079,7 +1153,7 @@ type Auth struct {
 
 func (x *Auth) Reset() {
 	*x = Auth{}
-	mi := &file_hanode_v1_config_proto_msgTypes[8]
+	mi := &file_hanode_v1_config_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1091,7 +1165,7 @@ func (x *Auth) String() string {
 func (*Auth) ProtoMessage() {}
 
 func (x *Auth) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_config_proto_msgTypes[8]
+	mi := &file_hanode_v1_config_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1104,7 +1178,7 @@ func (x *Auth) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Auth.ProtoReflect.Descriptor instead.
 func (*Auth) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_config_proto_rawDescGZIP(), []int{8}
+	return file_hanode_v1_config_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Auth) GetActiveKey() uint32 {
@@ -1138,7 +1212,7 @@ type AuthKey struct {
 
 func (x *AuthKey) Reset() {
 	*x = AuthKey{}
-	mi := &file_hanode_v1_config_proto_msgTypes[9]
+	mi := &file_hanode_v1_config_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1150,7 +1224,7 @@ func (x *AuthKey) String() string {
 func (*AuthKey) ProtoMessage() {}
 
 func (x *AuthKey) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_config_proto_msgTypes[9]
+	mi := &file_hanode_v1_config_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1163,7 +1237,7 @@ func (x *AuthKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthKey.ProtoReflect.Descriptor instead.
 func (*AuthKey) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_config_proto_rawDescGZIP(), []int{9}
+	return file_hanode_v1_config_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *AuthKey) GetId() uint32 {
@@ -1210,7 +1284,7 @@ type ResourceGroup struct {
 
 func (x *ResourceGroup) Reset() {
 	*x = ResourceGroup{}
-	mi := &file_hanode_v1_config_proto_msgTypes[10]
+	mi := &file_hanode_v1_config_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1222,7 +1296,7 @@ func (x *ResourceGroup) String() string {
 func (*ResourceGroup) ProtoMessage() {}
 
 func (x *ResourceGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_config_proto_msgTypes[10]
+	mi := &file_hanode_v1_config_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1235,7 +1309,7 @@ func (x *ResourceGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceGroup.ProtoReflect.Descriptor instead.
 func (*ResourceGroup) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_config_proto_rawDescGZIP(), []int{10}
+	return file_hanode_v1_config_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ResourceGroup) GetName() string {
@@ -1282,7 +1356,7 @@ type Resource struct {
 
 func (x *Resource) Reset() {
 	*x = Resource{}
-	mi := &file_hanode_v1_config_proto_msgTypes[11]
+	mi := &file_hanode_v1_config_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1294,7 +1368,7 @@ func (x *Resource) String() string {
 func (*Resource) ProtoMessage() {}
 
 func (x *Resource) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_config_proto_msgTypes[11]
+	mi := &file_hanode_v1_config_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1307,7 +1381,7 @@ func (x *Resource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Resource.ProtoReflect.Descriptor instead.
 func (*Resource) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_config_proto_rawDescGZIP(), []int{11}
+	return file_hanode_v1_config_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Resource) GetId() string {
@@ -1401,7 +1475,7 @@ type HeartbeatAgent struct {
 
 func (x *HeartbeatAgent) Reset() {
 	*x = HeartbeatAgent{}
-	mi := &file_hanode_v1_config_proto_msgTypes[12]
+	mi := &file_hanode_v1_config_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1413,7 +1487,7 @@ func (x *HeartbeatAgent) String() string {
 func (*HeartbeatAgent) ProtoMessage() {}
 
 func (x *HeartbeatAgent) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_config_proto_msgTypes[12]
+	mi := &file_hanode_v1_config_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1426,7 +1500,7 @@ func (x *HeartbeatAgent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatAgent.ProtoReflect.Descriptor instead.
 func (*HeartbeatAgent) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_config_proto_rawDescGZIP(), []int{12}
+	return file_hanode_v1_config_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *HeartbeatAgent) GetName() string {
@@ -1456,7 +1530,7 @@ type OcfAgent struct {
 
 func (x *OcfAgent) Reset() {
 	*x = OcfAgent{}
-	mi := &file_hanode_v1_config_proto_msgTypes[13]
+	mi := &file_hanode_v1_config_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1468,7 +1542,7 @@ func (x *OcfAgent) String() string {
 func (*OcfAgent) ProtoMessage() {}
 
 func (x *OcfAgent) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_config_proto_msgTypes[13]
+	mi := &file_hanode_v1_config_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1481,7 +1555,7 @@ func (x *OcfAgent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OcfAgent.ProtoReflect.Descriptor instead.
 func (*OcfAgent) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_config_proto_rawDescGZIP(), []int{13}
+	return file_hanode_v1_config_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *OcfAgent) GetProvider() string {
@@ -1520,7 +1594,7 @@ type PingNode struct {
 
 func (x *PingNode) Reset() {
 	*x = PingNode{}
-	mi := &file_hanode_v1_config_proto_msgTypes[14]
+	mi := &file_hanode_v1_config_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1532,7 +1606,7 @@ func (x *PingNode) String() string {
 func (*PingNode) ProtoMessage() {}
 
 func (x *PingNode) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_config_proto_msgTypes[14]
+	mi := &file_hanode_v1_config_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1545,7 +1619,7 @@ func (x *PingNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingNode.ProtoReflect.Descriptor instead.
 func (*PingNode) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_config_proto_rawDescGZIP(), []int{14}
+	return file_hanode_v1_config_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PingNode) GetName() string {
@@ -1582,7 +1656,7 @@ type FenceDevice struct {
 
 func (x *FenceDevice) Reset() {
 	*x = FenceDevice{}
-	mi := &file_hanode_v1_config_proto_msgTypes[15]
+	mi := &file_hanode_v1_config_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1594,7 +1668,7 @@ func (x *FenceDevice) String() string {
 func (*FenceDevice) ProtoMessage() {}
 
 func (x *FenceDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_config_proto_msgTypes[15]
+	mi := &file_hanode_v1_config_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1607,7 +1681,7 @@ func (x *FenceDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FenceDevice.ProtoReflect.Descriptor instead.
 func (*FenceDevice) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_config_proto_rawDescGZIP(), []int{15}
+	return file_hanode_v1_config_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *FenceDevice) GetName() string {
@@ -1698,7 +1772,7 @@ type StonithPlugin struct {
 
 func (x *StonithPlugin) Reset() {
 	*x = StonithPlugin{}
-	mi := &file_hanode_v1_config_proto_msgTypes[16]
+	mi := &file_hanode_v1_config_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1710,7 +1784,7 @@ func (x *StonithPlugin) String() string {
 func (*StonithPlugin) ProtoMessage() {}
 
 func (x *StonithPlugin) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_config_proto_msgTypes[16]
+	mi := &file_hanode_v1_config_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1723,7 +1797,7 @@ func (x *StonithPlugin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StonithPlugin.ProtoReflect.Descriptor instead.
 func (*StonithPlugin) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_config_proto_rawDescGZIP(), []int{16}
+	return file_hanode_v1_config_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StonithPlugin) GetType() string {
@@ -1762,7 +1836,7 @@ type FenceAgent struct {
 
 func (x *FenceAgent) Reset() {
 	*x = FenceAgent{}
-	mi := &file_hanode_v1_config_proto_msgTypes[17]
+	mi := &file_hanode_v1_config_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1774,7 +1848,7 @@ func (x *FenceAgent) String() string {
 func (*FenceAgent) ProtoMessage() {}
 
 func (x *FenceAgent) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_config_proto_msgTypes[17]
+	mi := &file_hanode_v1_config_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1787,7 +1861,7 @@ func (x *FenceAgent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FenceAgent.ProtoReflect.Descriptor instead.
 func (*FenceAgent) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_config_proto_rawDescGZIP(), []int{17}
+	return file_hanode_v1_config_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *FenceAgent) GetAgent() string {
@@ -1822,7 +1896,7 @@ type FenceScript struct {
 
 func (x *FenceScript) Reset() {
 	*x = FenceScript{}
-	mi := &file_hanode_v1_config_proto_msgTypes[18]
+	mi := &file_hanode_v1_config_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1834,7 +1908,7 @@ func (x *FenceScript) String() string {
 func (*FenceScript) ProtoMessage() {}
 
 func (x *FenceScript) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_config_proto_msgTypes[18]
+	mi := &file_hanode_v1_config_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1847,7 +1921,7 @@ func (x *FenceScript) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FenceScript.ProtoReflect.Descriptor instead.
 func (*FenceScript) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_config_proto_rawDescGZIP(), []int{18}
+	return file_hanode_v1_config_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *FenceScript) GetPath() string {
@@ -1874,7 +1948,7 @@ type Watchdog struct {
 
 func (x *Watchdog) Reset() {
 	*x = Watchdog{}
-	mi := &file_hanode_v1_config_proto_msgTypes[19]
+	mi := &file_hanode_v1_config_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1886,7 +1960,7 @@ func (x *Watchdog) String() string {
 func (*Watchdog) ProtoMessage() {}
 
 func (x *Watchdog) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_config_proto_msgTypes[19]
+	mi := &file_hanode_v1_config_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1899,7 +1973,7 @@ func (x *Watchdog) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Watchdog.ProtoReflect.Descriptor instead.
 func (*Watchdog) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_config_proto_rawDescGZIP(), []int{19}
+	return file_hanode_v1_config_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Watchdog) GetDevice() string {
@@ -1926,7 +2000,7 @@ type Respawn struct {
 
 func (x *Respawn) Reset() {
 	*x = Respawn{}
-	mi := &file_hanode_v1_config_proto_msgTypes[20]
+	mi := &file_hanode_v1_config_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1938,7 +2012,7 @@ func (x *Respawn) String() string {
 func (*Respawn) ProtoMessage() {}
 
 func (x *Respawn) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_config_proto_msgTypes[20]
+	mi := &file_hanode_v1_config_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1951,7 +2025,7 @@ func (x *Respawn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Respawn.ProtoReflect.Descriptor instead.
 func (*Respawn) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_config_proto_rawDescGZIP(), []int{20}
+	return file_hanode_v1_config_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Respawn) GetUser() string {
@@ -2004,7 +2078,7 @@ type Logging struct {
 
 func (x *Logging) Reset() {
 	*x = Logging{}
-	mi := &file_hanode_v1_config_proto_msgTypes[21]
+	mi := &file_hanode_v1_config_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2016,7 +2090,7 @@ func (x *Logging) String() string {
 func (*Logging) ProtoMessage() {}
 
 func (x *Logging) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_config_proto_msgTypes[21]
+	mi := &file_hanode_v1_config_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2029,7 +2103,7 @@ func (x *Logging) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Logging.ProtoReflect.Descriptor instead.
 func (*Logging) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_config_proto_rawDescGZIP(), []int{21}
+	return file_hanode_v1_config_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Logging) GetFile() string {
@@ -2077,7 +2151,7 @@ type Quorum struct {
 
 func (x *Quorum) Reset() {
 	*x = Quorum{}
-	mi := &file_hanode_v1_config_proto_msgTypes[22]
+	mi := &file_hanode_v1_config_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2089,7 +2163,7 @@ func (x *Quorum) String() string {
 func (*Quorum) ProtoMessage() {}
 
 func (x *Quorum) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_config_proto_msgTypes[22]
+	mi := &file_hanode_v1_config_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2102,7 +2176,7 @@ func (x *Quorum) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Quorum.ProtoReflect.Descriptor instead.
 func (*Quorum) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_config_proto_rawDescGZIP(), []int{22}
+	return file_hanode_v1_config_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Quorum) GetPolicy() QuorumPolicy {
@@ -2116,7 +2190,7 @@ var File_hanode_v1_config_proto protoreflect.FileDescriptor
 
 const file_hanode_v1_config_proto_rawDesc = "" +
 	"\n" +
-	"\x16hanode/v1/config.proto\x12\thanode.v1\"\x85\a\n" +
+	"\x16hanode/v1/config.proto\x12\thanode.v1\"\xba\a\n" +
 	"\aCluster\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12%\n" +
 	"\x05nodes\x18\x02 \x03(\v2\x0f.hanode.v1.NodeR\x05nodes\x12)\n" +
@@ -2137,12 +2211,18 @@ const file_hanode_v1_config_proto_rawDesc = "" +
 	"\alogging\x18\x0f \x01(\v2\x12.hanode.v1.LoggingR\alogging\x12)\n" +
 	"\x06quorum\x18\x10 \x01(\v2\x11.hanode.v1.QuorumR\x06quorum\x12H\n" +
 	"\x11generation_method\x18\x11 \x01(\x0e2\x1b.hanode.v1.GenerationMethodR\x10generationMethod\x12/\n" +
-	"\bautojoin\x18\x12 \x01(\x0e2\x13.hanode.v1.AutojoinR\bautojoin\x1a6\n" +
+	"\bautojoin\x18\x12 \x01(\x0e2\x13.hanode.v1.AutojoinR\bautojoin\x123\n" +
+	"\n" +
+	"agent_dirs\x18\x13 \x01(\v2\x14.hanode.v1.AgentDirsR\tagentDirs\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\v\n" +
 	"\t_udp_portB\a\n" +
-	"\x05_baud\"\x1a\n" +
+	"\x05_baud\"T\n" +
+	"\tAgentDirs\x12\x15\n" +
+	"\x06ha_dir\x18\x01 \x01(\tR\x05haDir\x12\x15\n" +
+	"\x06init_d\x18\x02 \x01(\tR\x05initD\x12\x19\n" +
+	"\bocf_root\x18\x03 \x01(\tR\aocfRoot\"\x1a\n" +
 	"\x04Node\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\xc0\x01\n" +
 	"\x06Timing\x12\x1c\n" +
@@ -2297,7 +2377,7 @@ func file_hanode_v1_config_proto_rawDescGZIP() []byte {
 }
 
 var file_hanode_v1_config_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_hanode_v1_config_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_hanode_v1_config_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_hanode_v1_config_proto_goTypes = []any{
 	(AuthMethod)(0),        // 0: hanode.v1.AuthMethod
 	(AutoFailback)(0),      // 1: hanode.v1.AutoFailback
@@ -2305,68 +2385,70 @@ var file_hanode_v1_config_proto_goTypes = []any{
 	(GenerationMethod)(0),  // 3: hanode.v1.GenerationMethod
 	(Autojoin)(0),          // 4: hanode.v1.Autojoin
 	(*Cluster)(nil),        // 5: hanode.v1.Cluster
-	(*Node)(nil),           // 6: hanode.v1.Node
-	(*Timing)(nil),         // 7: hanode.v1.Timing
-	(*Link)(nil),           // 8: hanode.v1.Link
-	(*Bcast)(nil),          // 9: hanode.v1.Bcast
-	(*Mcast)(nil),          // 10: hanode.v1.Mcast
-	(*Ucast)(nil),          // 11: hanode.v1.Ucast
-	(*Serial)(nil),         // 12: hanode.v1.Serial
-	(*Auth)(nil),           // 13: hanode.v1.Auth
-	(*AuthKey)(nil),        // 14: hanode.v1.AuthKey
-	(*ResourceGroup)(nil),  // 15: hanode.v1.ResourceGroup
-	(*Resource)(nil),       // 16: hanode.v1.Resource
-	(*HeartbeatAgent)(nil), // 17: hanode.v1.HeartbeatAgent
-	(*OcfAgent)(nil),       // 18: hanode.v1.OcfAgent
-	(*PingNode)(nil),       // 19: hanode.v1.PingNode
-	(*FenceDevice)(nil),    // 20: hanode.v1.FenceDevice
-	(*StonithPlugin)(nil),  // 21: hanode.v1.StonithPlugin
-	(*FenceAgent)(nil),     // 22: hanode.v1.FenceAgent
-	(*FenceScript)(nil),    // 23: hanode.v1.FenceScript
-	(*Watchdog)(nil),       // 24: hanode.v1.Watchdog
-	(*Respawn)(nil),        // 25: hanode.v1.Respawn
-	(*Logging)(nil),        // 26: hanode.v1.Logging
-	(*Quorum)(nil),         // 27: hanode.v1.Quorum
-	nil,                    // 28: hanode.v1.Cluster.EnvEntry
-	nil,                    // 29: hanode.v1.OcfAgent.ParamsEntry
-	nil,                    // 30: hanode.v1.FenceAgent.OptionsEntry
+	(*AgentDirs)(nil),      // 6: hanode.v1.AgentDirs
+	(*Node)(nil),           // 7: hanode.v1.Node
+	(*Timing)(nil),         // 8: hanode.v1.Timing
+	(*Link)(nil),           // 9: hanode.v1.Link
+	(*Bcast)(nil),          // 10: hanode.v1.Bcast
+	(*Mcast)(nil),          // 11: hanode.v1.Mcast
+	(*Ucast)(nil),          // 12: hanode.v1.Ucast
+	(*Serial)(nil),         // 13: hanode.v1.Serial
+	(*Auth)(nil),           // 14: hanode.v1.Auth
+	(*AuthKey)(nil),        // 15: hanode.v1.AuthKey
+	(*ResourceGroup)(nil),  // 16: hanode.v1.ResourceGroup
+	(*Resource)(nil),       // 17: hanode.v1.Resource
+	(*HeartbeatAgent)(nil), // 18: hanode.v1.HeartbeatAgent
+	(*OcfAgent)(nil),       // 19: hanode.v1.OcfAgent
+	(*PingNode)(nil),       // 20: hanode.v1.PingNode
+	(*FenceDevice)(nil),    // 21: hanode.v1.FenceDevice
+	(*StonithPlugin)(nil),  // 22: hanode.v1.StonithPlugin
+	(*FenceAgent)(nil),     // 23: hanode.v1.FenceAgent
+	(*FenceScript)(nil),    // 24: hanode.v1.FenceScript
+	(*Watchdog)(nil),       // 25: hanode.v1.Watchdog
+	(*Respawn)(nil),        // 26: hanode.v1.Respawn
+	(*Logging)(nil),        // 27: hanode.v1.Logging
+	(*Quorum)(nil),         // 28: hanode.v1.Quorum
+	nil,                    // 29: hanode.v1.Cluster.EnvEntry
+	nil,                    // 30: hanode.v1.OcfAgent.ParamsEntry
+	nil,                    // 31: hanode.v1.FenceAgent.OptionsEntry
 }
 var file_hanode_v1_config_proto_depIdxs = []int32{
-	6,  // 0: hanode.v1.Cluster.nodes:type_name -> hanode.v1.Node
-	7,  // 1: hanode.v1.Cluster.timing:type_name -> hanode.v1.Timing
-	8,  // 2: hanode.v1.Cluster.links:type_name -> hanode.v1.Link
-	13, // 3: hanode.v1.Cluster.auth:type_name -> hanode.v1.Auth
-	15, // 4: hanode.v1.Cluster.groups:type_name -> hanode.v1.ResourceGroup
+	7,  // 0: hanode.v1.Cluster.nodes:type_name -> hanode.v1.Node
+	8,  // 1: hanode.v1.Cluster.timing:type_name -> hanode.v1.Timing
+	9,  // 2: hanode.v1.Cluster.links:type_name -> hanode.v1.Link
+	14, // 3: hanode.v1.Cluster.auth:type_name -> hanode.v1.Auth
+	16, // 4: hanode.v1.Cluster.groups:type_name -> hanode.v1.ResourceGroup
 	1,  // 5: hanode.v1.Cluster.auto_failback:type_name -> hanode.v1.AutoFailback
-	19, // 6: hanode.v1.Cluster.ping_nodes:type_name -> hanode.v1.PingNode
-	20, // 7: hanode.v1.Cluster.fence_devices:type_name -> hanode.v1.FenceDevice
-	24, // 8: hanode.v1.Cluster.watchdog:type_name -> hanode.v1.Watchdog
-	25, // 9: hanode.v1.Cluster.respawn:type_name -> hanode.v1.Respawn
-	28, // 10: hanode.v1.Cluster.env:type_name -> hanode.v1.Cluster.EnvEntry
-	26, // 11: hanode.v1.Cluster.logging:type_name -> hanode.v1.Logging
-	27, // 12: hanode.v1.Cluster.quorum:type_name -> hanode.v1.Quorum
+	20, // 6: hanode.v1.Cluster.ping_nodes:type_name -> hanode.v1.PingNode
+	21, // 7: hanode.v1.Cluster.fence_devices:type_name -> hanode.v1.FenceDevice
+	25, // 8: hanode.v1.Cluster.watchdog:type_name -> hanode.v1.Watchdog
+	26, // 9: hanode.v1.Cluster.respawn:type_name -> hanode.v1.Respawn
+	29, // 10: hanode.v1.Cluster.env:type_name -> hanode.v1.Cluster.EnvEntry
+	27, // 11: hanode.v1.Cluster.logging:type_name -> hanode.v1.Logging
+	28, // 12: hanode.v1.Cluster.quorum:type_name -> hanode.v1.Quorum
 	3,  // 13: hanode.v1.Cluster.generation_method:type_name -> hanode.v1.GenerationMethod
 	4,  // 14: hanode.v1.Cluster.autojoin:type_name -> hanode.v1.Autojoin
-	9,  // 15: hanode.v1.Link.bcast:type_name -> hanode.v1.Bcast
-	10, // 16: hanode.v1.Link.mcast:type_name -> hanode.v1.Mcast
-	11, // 17: hanode.v1.Link.ucast:type_name -> hanode.v1.Ucast
-	12, // 18: hanode.v1.Link.serial:type_name -> hanode.v1.Serial
-	14, // 19: hanode.v1.Auth.keys:type_name -> hanode.v1.AuthKey
-	0,  // 20: hanode.v1.AuthKey.method:type_name -> hanode.v1.AuthMethod
-	16, // 21: hanode.v1.ResourceGroup.resources:type_name -> hanode.v1.Resource
-	17, // 22: hanode.v1.Resource.heartbeat:type_name -> hanode.v1.HeartbeatAgent
-	18, // 23: hanode.v1.Resource.ocf:type_name -> hanode.v1.OcfAgent
-	29, // 24: hanode.v1.OcfAgent.params:type_name -> hanode.v1.OcfAgent.ParamsEntry
-	21, // 25: hanode.v1.FenceDevice.stonith:type_name -> hanode.v1.StonithPlugin
-	22, // 26: hanode.v1.FenceDevice.fence_agent:type_name -> hanode.v1.FenceAgent
-	23, // 27: hanode.v1.FenceDevice.script:type_name -> hanode.v1.FenceScript
-	30, // 28: hanode.v1.FenceAgent.options:type_name -> hanode.v1.FenceAgent.OptionsEntry
-	2,  // 29: hanode.v1.Quorum.policy:type_name -> hanode.v1.QuorumPolicy
-	30, // [30:30] is the sub-list for method output_type
-	30, // [30:30] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	6,  // 15: hanode.v1.Cluster.agent_dirs:type_name -> hanode.v1.AgentDirs
+	10, // 16: hanode.v1.Link.bcast:type_name -> hanode.v1.Bcast
+	11, // 17: hanode.v1.Link.mcast:type_name -> hanode.v1.Mcast
+	12, // 18: hanode.v1.Link.ucast:type_name -> hanode.v1.Ucast
+	13, // 19: hanode.v1.Link.serial:type_name -> hanode.v1.Serial
+	15, // 20: hanode.v1.Auth.keys:type_name -> hanode.v1.AuthKey
+	0,  // 21: hanode.v1.AuthKey.method:type_name -> hanode.v1.AuthMethod
+	17, // 22: hanode.v1.ResourceGroup.resources:type_name -> hanode.v1.Resource
+	18, // 23: hanode.v1.Resource.heartbeat:type_name -> hanode.v1.HeartbeatAgent
+	19, // 24: hanode.v1.Resource.ocf:type_name -> hanode.v1.OcfAgent
+	30, // 25: hanode.v1.OcfAgent.params:type_name -> hanode.v1.OcfAgent.ParamsEntry
+	22, // 26: hanode.v1.FenceDevice.stonith:type_name -> hanode.v1.StonithPlugin
+	23, // 27: hanode.v1.FenceDevice.fence_agent:type_name -> hanode.v1.FenceAgent
+	24, // 28: hanode.v1.FenceDevice.script:type_name -> hanode.v1.FenceScript
+	31, // 29: hanode.v1.FenceAgent.options:type_name -> hanode.v1.FenceAgent.OptionsEntry
+	2,  // 30: hanode.v1.Quorum.policy:type_name -> hanode.v1.QuorumPolicy
+	31, // [31:31] is the sub-list for method output_type
+	31, // [31:31] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_hanode_v1_config_proto_init() }
@@ -2375,33 +2457,33 @@ func file_hanode_v1_config_proto_init() {
 		return
 	}
 	file_hanode_v1_config_proto_msgTypes[0].OneofWrappers = []any{}
-	file_hanode_v1_config_proto_msgTypes[3].OneofWrappers = []any{
+	file_hanode_v1_config_proto_msgTypes[4].OneofWrappers = []any{
 		(*Link_Bcast)(nil),
 		(*Link_Mcast)(nil),
 		(*Link_Ucast)(nil),
 		(*Link_Serial)(nil),
 	}
-	file_hanode_v1_config_proto_msgTypes[4].OneofWrappers = []any{}
-	file_hanode_v1_config_proto_msgTypes[6].OneofWrappers = []any{}
+	file_hanode_v1_config_proto_msgTypes[5].OneofWrappers = []any{}
 	file_hanode_v1_config_proto_msgTypes[7].OneofWrappers = []any{}
 	file_hanode_v1_config_proto_msgTypes[8].OneofWrappers = []any{}
-	file_hanode_v1_config_proto_msgTypes[11].OneofWrappers = []any{
+	file_hanode_v1_config_proto_msgTypes[9].OneofWrappers = []any{}
+	file_hanode_v1_config_proto_msgTypes[12].OneofWrappers = []any{
 		(*Resource_Heartbeat)(nil),
 		(*Resource_Ocf)(nil),
 	}
-	file_hanode_v1_config_proto_msgTypes[15].OneofWrappers = []any{
+	file_hanode_v1_config_proto_msgTypes[16].OneofWrappers = []any{
 		(*FenceDevice_Stonith)(nil),
 		(*FenceDevice_FenceAgent)(nil),
 		(*FenceDevice_Script)(nil),
 	}
-	file_hanode_v1_config_proto_msgTypes[21].OneofWrappers = []any{}
+	file_hanode_v1_config_proto_msgTypes[22].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hanode_v1_config_proto_rawDesc), len(file_hanode_v1_config_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   26,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -33,6 +33,7 @@ import (
 	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node/config"
 	"github.com/hanode/hanode/node/membership"
+	"github.com/hanode/hanode/node/placement"
 	"github.com/hanode/hanode/node/reliable"
 	"github.com/hanode/hanode/node/version"
 	"github.com/hanode/hanode/transports"
@@ -79,6 +80,9 @@ type runtime struct {
 	seq        atomic.Uint64
 	membership *actors.MembershipState
 	messenger  *actors.MessengerState
+	// placement and groups are nil without resource groups.
+	placement  *actors.PlacementState
+	groups     []*actors.GroupState
 	openMedium OpenMedium
 	socket     string
 	ready      chan error // first result of the control socket
@@ -119,6 +123,10 @@ func Start(opts Options) (*Node, error) {
 		Local: cfg.Local, Nodes: cfg.Nodes, Links: links,
 		Warntime: cfg.Warntime, Deadtime: cfg.Deadtime, Initdead: cfg.Initdead,
 	}, time.Now(), gen)
+	groupAgents, err := ResolveAgents(cfg)
+	if err != nil {
+		return nil, err
+	}
 	rt := &runtime{
 		cfg:        cfg,
 		log:        log,
@@ -139,6 +147,7 @@ func Start(opts Options) (*Node, error) {
 	if rt.openMedium == nil {
 		rt.openMedium = OpenRealMedium
 	}
+	rt.setupGroups(groupAgents)
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		// protoactor logs recoveries and dead letters at info; the node
 		// logs supervision itself, so only its warnings and errors pass.
@@ -195,6 +204,7 @@ func supervision() actor.SupervisorStrategy {
 		ByName: map[string]actor.SupervisorStrategy{
 			"link":    &actors.Backoff{Initial: 100 * time.Millisecond, Max: 10 * time.Second, Reset: 30 * time.Second},
 			"control": &actors.Backoff{Initial: 200 * time.Millisecond, Max: 5 * time.Second, Reset: 30 * time.Second},
+			"group":   &actors.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second, Reset: 30 * time.Second},
 		},
 		Default: actor.NewOneForOneStrategy(10, time.Minute, actor.DefaultDecider),
 	}
@@ -236,6 +246,20 @@ func (n *Node) request(ctx context.Context, q any) (any, error) {
 	return n.system.Root.RequestFuture(n.pid, q, timeout).Result()
 }
 
+// Placement asks for hanode standby (takeover false) or takeover of the
+// selected groups; it returns their names.
+func (n *Node) Placement(ctx context.Context, takeover bool, selection placement.Selection) ([]string, error) {
+	res, err := n.request(ctx, &actors.PlacementCommand{Takeover: takeover, Selection: selection})
+	if err != nil {
+		return nil, err
+	}
+	r, ok := res.(*messages.PlacementResponse)
+	if !ok {
+		return nil, fmt.Errorf("unexpected answer %T", res)
+	}
+	return r.Groups, nil
+}
+
 // Events returns a channel that receives every membership event from now
 // on. Events that do not fit in the buffer are dropped, never blocking the
 // node.
@@ -261,7 +285,7 @@ func (n *Node) Stop(ctx context.Context) error {
 	var err error
 	n.stopOnce.Do(func() {
 		n.rt.shutdown.Store(true)
-		if _, e := n.request(ctx, &actors.Shutdown{}); e != nil {
+		if _, e := n.request(ctx, &actors.Shutdown{Timeout: LeaveTimeout(n.rt.cfg)}); e != nil {
 			err = fmt.Errorf("announce shutdown: %w", e)
 		}
 		n.halt()
@@ -290,9 +314,13 @@ type nodeActor struct {
 	links      []*actor.PID
 	membership *actor.PID
 	messenger  *actor.PID
+	placement  *actor.PID
 	control    *actor.PID
 	ticker     *actors.Ticker
 	stopping   bool
+	// departed is set once the last heartbeat (DEAD) is sent: nothing may
+	// follow it, or the peers would take this node for one that returned.
+	departed bool
 }
 
 // keepaliveTick is sent by the ticker every keepalive.
@@ -318,15 +346,32 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 		ctx.Forward(a.membership)
 	case *actors.SendNote, *actors.NotesQuery:
 		ctx.Forward(a.messenger)
+	case *actors.PlacementCommand:
+		if a.placement == nil {
+			ctx.Respond(&messages.PlacementResponse{})
+			return
+		}
+		ctx.Forward(a.placement)
 	case *actors.Broadcast:
 		a.send(ctx, m.Envelope, false)
 	case *actors.ParameterQuery:
 		v, ok := a.rt.cfg.Parameters[m.Name]
 		ctx.Respond(&messages.ParameterResponse{Name: m.Name, Value: v, Set: ok})
 	case *actors.Shutdown:
-		a.ticker.Stop()
-		a.heartbeat(ctx, messages.NodeStatus_NODE_STATUS_DEAD, true)
-		ctx.Respond(&actors.ShutdownDone{})
+		if a.placement == nil {
+			a.announceDeath(ctx, ctx.Sender())
+			return
+		}
+		// Give the groups away first, right to left, and let the peers
+		// take them over; then say goodbye.
+		asker := ctx.Sender()
+		f := ctx.RequestFuture(a.placement, &actors.Leave{}, m.Timeout)
+		ctx.ReenterAfter(f, func(_ any, err error) {
+			if err != nil {
+				a.rt.log.Warn("groups not all stopped before shutdown", "err", err)
+			}
+			a.announceDeath(ctx, asker)
+		})
 	case *actor.Terminated:
 		if a.stopping || a.rt.shutdown.Load() {
 			return
@@ -340,12 +385,23 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 	}
 }
 
+// announceDeath sends the last heartbeat, saying DEAD, and answers asker.
+func (a *nodeActor) announceDeath(ctx actor.Context, asker *actor.PID) {
+	a.ticker.Stop()
+	a.heartbeat(ctx, messages.NodeStatus_NODE_STATUS_DEAD, true)
+	a.departed = true
+	if asker != nil {
+		ctx.Send(asker, &actors.ShutdownDone{})
+	}
+}
+
 func (a *nodeActor) start(ctx actor.Context) {
 	rt := a.rt
 	a.stopping = false
 	a.messenger = spawn(ctx, actors.NewMessenger(rt.messenger, rt.log), "messenger")
 	a.membership = spawn(ctx, actors.NewMembership(rt.membership, a.messenger, rt.log), "membership")
 	ctx.Send(a.membership, &actors.Subscribe{PID: a.messenger})
+	a.startGroups(ctx)
 	a.links = a.links[:0]
 	for _, spec := range rt.cfg.Links {
 		spec := spec
@@ -392,6 +448,9 @@ func (a *nodeActor) heartbeat(ctx actor.Context, status messages.NodeStatus, wai
 // sequence, time), seals it and hands it to every link.
 func (a *nodeActor) send(ctx actor.Context, env *messages.Envelope, wait bool) {
 	rt := a.rt
+	if a.departed {
+		return
+	}
 	env.Cluster = rt.cfg.Cluster.Name
 	env.Sender = rt.cfg.Local
 	env.Generation = rt.generation
@@ -437,7 +496,17 @@ func (a *nodeActor) status(ctx actor.Context) {
 					n.Messages = streams[n.Name]
 				}
 			}
-			ctx.Send(asker, s)
+			if a.placement == nil {
+				ctx.Send(asker, s)
+				return
+			}
+			h := ctx.RequestFuture(a.placement, &actors.GroupsQuery{}, 2*time.Second)
+			ctx.ReenterAfter(h, func(res any, err error) {
+				if groups, ok := res.(actors.GroupsStatus); ok && err == nil {
+					s.Groups = groups
+				}
+				ctx.Send(asker, s)
+			})
 		})
 	})
 }

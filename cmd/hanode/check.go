@@ -8,6 +8,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hanode/hanode/messages"
+	"github.com/hanode/hanode/node"
+	"github.com/hanode/hanode/node/agents"
 	"github.com/hanode/hanode/node/config"
 	"github.com/hanode/hanode/node/config/hacf"
 	"github.com/hanode/hanode/node/version"
@@ -45,12 +47,16 @@ func (f *configFlags) check(out io.Writer) error {
 	if err != nil {
 		return configError(err)
 	}
+	agentsOf, err := node.ResolveAgents(eff)
+	if err != nil {
+		return configError(err)
+	}
 	if local == "" {
 		if host, err := f.nodeName(); err == nil && !contains(eff.Nodes, host) {
 			eff.Warnings = append(eff.Warnings, config.Warning{Msg: fmt.Sprintf("this machine (%s) is not a node of this cluster; use --name to check for another node", host)})
 		}
 	}
-	printSummary(out, l, eff)
+	printSummary(out, l, eff, agentsOf)
 	return nil
 }
 
@@ -63,7 +69,7 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func printSummary(out io.Writer, l *config.Loaded, eff *config.Effective) {
+func printSummary(out io.Writer, l *config.Loaded, eff *config.Effective, agentsOf [][]*agents.Agent) {
 	c := eff.Cluster
 	fmt.Fprintf(out, "%s: valid (%s configuration)\n", l.Origin, l.Format)
 	fmt.Fprintf(out, "cluster %s: %d node(s): %s\n", c.Name, len(eff.Nodes), strings.Join(eff.Nodes, ", "))
@@ -78,6 +84,13 @@ func printSummary(out io.Writer, l *config.Loaded, eff *config.Effective) {
 	}
 	fmt.Fprintf(out, "auth: key %d signs; accepted keys: %s\n", a.GetActiveKey(), strings.Join(keys, ", "))
 	fmt.Fprintf(out, "resource groups: %d\n", len(c.Groups))
+	for i, g := range eff.Groups {
+		var rs []string
+		for j, r := range g.Resources {
+			rs = append(rs, fmt.Sprintf("%s (%s %s)", r.ID, agentsOf[i][j].Class, agentsOf[i][j].Path))
+		}
+		fmt.Fprintf(out, "group %s on %s: %s\n", g.Name, g.Preferred, strings.Join(rs, ", "))
+	}
 	for _, w := range eff.Warnings {
 		fmt.Fprintf(out, "warning: %s\n", w)
 	}

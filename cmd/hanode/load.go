@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hanode/hanode/node"
 	"github.com/hanode/hanode/node/config"
 	"github.com/hanode/hanode/node/config/hacf"
 )
@@ -80,6 +81,9 @@ func (f *configFlags) resolve() (*config.Effective, error) {
 	}
 	eff, err := config.Resolve(l, name)
 	if err != nil {
+		return nil, configError(err)
+	}
+	if _, err := node.ResolveAgents(eff); err != nil {
 		return nil, configError(err)
 	}
 	return eff, nil

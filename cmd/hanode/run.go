@@ -102,7 +102,7 @@ func (f *runFlags) run(stderr io.Writer) error {
 			switch sig {
 			case syscall.SIGTERM, syscall.SIGINT:
 				log.Info("stopping", "signal", sig.String())
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				ctx, cancel := context.WithTimeout(context.Background(), node.LeaveTimeout(eff)+10*time.Second)
 				err := n.Stop(ctx)
 				cancel()
 				if err != nil {

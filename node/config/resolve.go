@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hanode/hanode/messages"
+	"github.com/hanode/hanode/node/agents"
 )
 
 // Defaults, as Heartbeat 3.0.6 has them.
@@ -48,6 +49,14 @@ type Effective struct {
 	Baud    uint32
 	// Links with their names and ports resolved, in configuration order.
 	Links []LinkSpec
+	// Groups are the resource groups in configuration order, with their
+	// resources' ids and timings resolved.
+	Groups []GroupSpec
+	// AutoFailback says whether groups return to their preferred node
+	// (on, and legacy).
+	AutoFailback bool
+	// AgentDirs are where resource agents are looked for, defaults filled.
+	AgentDirs *messages.AgentDirs
 	// Parameters are the Heartbeat parameter values (cl_status hbparameter).
 	Parameters map[string]string
 	// Warnings found while reading and validating.
@@ -65,6 +74,37 @@ type LinkSpec struct {
 	// Baud is the line speed (serial).
 	Baud uint32
 }
+
+// GroupSpec is a resource group with defaults applied.
+type GroupSpec struct {
+	Name      string
+	Preferred string
+	Resources []ResourceSpec
+}
+
+// ResourceSpec is one resource with defaults applied.
+type ResourceSpec struct {
+	// ID is unique in the cluster: the configured id, else the
+	// haresources spelling (IPaddr2::10.0.0.1/24) or ocf:provider:type.
+	ID       string
+	Resource *messages.Resource
+	// Where names the line (or field) that configured it, for errors
+	// found later (a missing script).
+	Where string
+	// MonitorInterval is 0 when checks are disabled.
+	MonitorInterval time.Duration
+	MonitorTimeout  time.Duration
+	StartTimeout    time.Duration
+	StopTimeout     time.Duration
+}
+
+// Resource timing defaults.
+const (
+	DefaultMonitorInterval = 10 * time.Second
+	DefaultMonitorTimeout  = 20 * time.Second
+	DefaultStartTimeout    = 60 * time.Second
+	DefaultStopTimeout     = 60 * time.Second
+)
 
 // Kind names the medium: "bcast", "mcast", "ucast" or "serial".
 func (s LinkSpec) Kind() string { return MediumName(s.Link) }
@@ -506,6 +546,32 @@ func (r *resolver) groups() {
 	for _, n := range r.eff.Nodes {
 		known[n] = true
 	}
+	dirs := proto.Clone(c.GetAgentDirs()).(*messages.AgentDirs)
+	if dirs == nil {
+		dirs = &messages.AgentDirs{}
+	}
+	if dirs.HaDir == "" {
+		dirs.HaDir = "/etc/ha.d"
+	}
+	if dirs.InitD == "" {
+		dirs.InitD = "/etc/init.d"
+	}
+	if dirs.OcfRoot == "" {
+		dirs.OcfRoot = "/usr/lib/ocf"
+	}
+	r.eff.AgentDirs = dirs
+	switch c.AutoFailback {
+	case messages.AutoFailback_AUTO_FAILBACK_OFF:
+	case messages.AutoFailback_AUTO_FAILBACK_ON:
+		r.eff.AutoFailback = true
+	default:
+		r.eff.AutoFailback = true
+		if len(c.Groups) > 0 {
+			r.warnf("auto_failback", "auto_failback is legacy (or not set): hanode treats it as on; set auto_failback on or off")
+		}
+	}
+	groupNames := map[string]string{}
+	resourceIDs := map[string]string{}
 	for i, g := range c.Groups {
 		field := fmt.Sprintf("groups[%d]", i)
 		g.PreferredNode = strings.ToLower(g.PreferredNode)
@@ -513,8 +579,67 @@ func (r *resolver) groups() {
 			r.errf(field+".preferred_node", "resource group's preferred node %q is not a cluster node", g.PreferredNode)
 		}
 		if len(g.Resources) == 0 {
-			r.errf(field+".resources", "resource group %q has no resources", g.PreferredNode)
+			r.errf(field+".resources", "resource group %q has no resources", g.Name)
+			continue
 		}
+		spec := GroupSpec{Name: g.Name, Preferred: g.PreferredNode}
+		for j, res := range g.Resources {
+			rf := fmt.Sprintf("%s.resources[%d]", field, j)
+			rs := ResourceSpec{ID: agents.ID(res), Resource: res, Where: r.where(rf)}
+			switch a := res.Agent.(type) {
+			case *messages.Resource_Heartbeat:
+				if a.Heartbeat.Name == "" || strings.ContainsAny(a.Heartbeat.Name, "/") {
+					r.errf(rf+".heartbeat.name", "resource script name %q is not a file name", a.Heartbeat.Name)
+				}
+			case *messages.Resource_Ocf:
+				if a.Ocf.Provider == "" || a.Ocf.Type == "" || strings.ContainsAny(a.Ocf.Provider+a.Ocf.Type, "/") {
+					r.errf(rf+".ocf", "OCF agent needs a provider and a type without '/' (got %q:%q)", a.Ocf.Provider, a.Ocf.Type)
+				}
+			default:
+				r.errf(rf, "resource %q has no agent (heartbeat or ocf)", rs.ID)
+			}
+			if prev, dup := resourceIDs[rs.ID]; dup {
+				r.errf(rf, "resource %q is configured twice (first at %s): give one an id", rs.ID, prev)
+			}
+			resourceIDs[rs.ID] = rs.Where
+			dur := func(name, value string, def time.Duration) time.Duration {
+				if value == "" {
+					return def
+				}
+				d, err := parseDuration(value)
+				if err != nil {
+					r.errf(rf+"."+name, "%s: %v", name, err)
+					return def
+				}
+				if d < 0 {
+					r.errf(rf+"."+name, "%s must not be negative", name)
+					return def
+				}
+				return d
+			}
+			rs.MonitorInterval = dur("monitor_interval", res.MonitorInterval, DefaultMonitorInterval)
+			rs.MonitorTimeout = dur("monitor_timeout", res.MonitorTimeout, DefaultMonitorTimeout)
+			rs.StartTimeout = dur("start_timeout", res.StartTimeout, DefaultStartTimeout)
+			rs.StopTimeout = dur("stop_timeout", res.StopTimeout, DefaultStopTimeout)
+			for _, t := range []struct {
+				name string
+				d    time.Duration
+			}{{"monitor_timeout", rs.MonitorTimeout}, {"start_timeout", rs.StartTimeout}, {"stop_timeout", rs.StopTimeout}} {
+				if t.d == 0 {
+					r.errf(rf+"."+t.name, "%s must be positive", t.name)
+				}
+			}
+			spec.Resources = append(spec.Resources, rs)
+		}
+		if spec.Name == "" {
+			spec.Name = spec.Resources[0].ID
+		}
+		g.Name = spec.Name
+		if prev, dup := groupNames[spec.Name]; dup {
+			r.errf(field+".name", "resource group %q is configured twice (first at %s)", spec.Name, prev)
+		}
+		groupNames[spec.Name] = r.where(field)
+		r.eff.Groups = append(r.eff.Groups, spec)
 	}
 }
 
@@ -537,9 +662,6 @@ func (r *resolver) pingNodes() {
 func (r *resolver) unsupported() {
 	c := r.eff.Cluster
 	const later = "not supported yet"
-	if len(c.Groups) > 0 {
-		r.errf("groups[0]", "resource groups (haresources) are %s", later)
-	}
 	if len(c.PingNodes) > 0 {
 		r.errf("ping_nodes[0]", "ping nodes are %s", later)
 	}

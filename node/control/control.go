@@ -281,3 +281,17 @@ func unwrapOp(err error) error {
 	}
 	return err
 }
+
+// Placement asks the node to give groups away (standby) or bring them to
+// itself (takeover); selection is all, local, foreign or failback. It
+// returns the groups the request applies to.
+func (c *Client) Placement(ctx context.Context, takeover bool, selection string) ([]string, error) {
+	resp, err := c.Do(ctx, &messages.ControlRequest{Request: &messages.ControlRequest_Placement{Placement: &messages.PlacementRequest{Takeover: takeover, Selection: selection}}})
+	if err != nil {
+		return nil, err
+	}
+	if resp.GetPlacement() == nil {
+		return nil, errors.New("control response without placement")
+	}
+	return resp.GetPlacement().Groups, nil
+}

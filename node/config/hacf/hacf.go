@@ -17,6 +17,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node/config"
 )
 
@@ -95,6 +96,13 @@ func Load(dir string) (*config.Loaded, error) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
+	// Resource scripts are looked for in this directory's resource.d, as
+	// Heartbeat looks in its own /etc/ha.d/resource.d.
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		abs = dir
+	}
+	l.Cluster.AgentDirs = &messages.AgentDirs{HaDir: abs}
 	return l, nil
 }
 

@@ -1,0 +1,219 @@
+package actors
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/hanode/hanode/messages"
+	"github.com/hanode/hanode/node/agents"
+	"github.com/hanode/hanode/node/group"
+)
+
+// GroupResource is one resource of a group: its agent and the timeouts of
+// its actions.
+type GroupResource struct {
+	Agent          *agents.Agent
+	StartTimeout   time.Duration
+	StopTimeout    time.Duration
+	MonitorTimeout time.Duration
+}
+
+func (r GroupResource) timeout(a agents.Action) time.Duration {
+	switch a {
+	case agents.Start:
+		return r.StartTimeout
+	case agents.Stop:
+		return r.StopTimeout
+	}
+	return r.MonitorTimeout
+}
+
+// GroupState is a group's runner and what it has done. It lives in the
+// node, so that a restarted group actor neither forgets what runs nor
+// runs an action twice: an agent run in flight finishes and reports to the
+// same PID.
+type GroupState struct {
+	Name      string
+	Runner    *group.Runner
+	Resources []GroupResource
+	// Placement receives the group's reports.
+	Placement *actor.PID
+	began     bool
+
+	mu sync.Mutex
+	// resources is the last status of each resource, for status queries
+	// answered by the placement actor.
+	resources []*messages.ResourceStatus
+}
+
+// NewGroupState returns the state of a group not yet probed.
+func NewGroupState(name string, runner *group.Runner, resources []GroupResource) *GroupState {
+	st := &GroupState{Name: name, Runner: runner, Resources: resources}
+	st.snapshot()
+	return st
+}
+
+// ResourceStatus returns the last known status of each resource.
+func (st *GroupState) ResourceStatus() []*messages.ResourceStatus {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.resources
+}
+
+func (st *GroupState) snapshot() {
+	var out []*messages.ResourceStatus
+	for _, r := range st.Runner.Resources() {
+		rs := &messages.ResourceStatus{Id: r.ID, Up: r.Up}
+		if !r.LastAt.IsZero() {
+			rs.LastAction = string(r.Last.Action)
+			rs.LastOutcome = r.Last.Outcome.String()
+			rs.LastExitCode = int32(r.Last.ExitCode)
+			rs.LastDuration = durationpb.New(r.Last.Duration)
+			rs.LastAt = timestamppb.New(r.LastAt)
+			rs.LastOutput = r.Last.Output
+			if r.Last.Err != nil {
+				rs.LastOutput = r.Last.Err.Error()
+			}
+		}
+		out = append(out, rs)
+	}
+	st.mu.Lock()
+	st.resources = out
+	st.mu.Unlock()
+}
+
+// GroupCommand tells a group actor whether its group should run here. Sent
+// by the placement actor.
+type GroupCommand struct {
+	Run bool
+}
+
+func (m *GroupCommand) TraceSummary() string {
+	if m.Run {
+		return "start"
+	}
+	return "stop"
+}
+
+// GroupReported carries a group actor's report to the placement actor.
+type GroupReported struct {
+	Group  string
+	Report group.Report
+}
+
+func (m *GroupReported) TraceSummary() string {
+	s := m.Group + " " + m.Report.Phase.String()
+	if m.Report.Failed {
+		s += " failed: " + m.Report.Reason
+	}
+	return s
+}
+
+// agentDone carries the result of an agent run back to its group actor.
+type agentDone struct {
+	op  group.Op
+	res agents.Result
+}
+
+func (m *agentDone) TraceSummary() string { return m.res.Summary() }
+
+// Group is the actor of one resource group: it runs the agent actions its
+// runner asks for, one at a time and off the actor's goroutine, and
+// reports phase changes to the placement actor.
+type Group struct {
+	st       *GroupState
+	log      *slog.Logger
+	deadline *Deadline
+	now      func() time.Time
+}
+
+// NewGroup returns a producer of group actors sharing st.
+func NewGroup(st *GroupState, log *slog.Logger) actor.Producer {
+	return func() actor.Actor {
+		return &Group{st: st, log: log.With("group", st.Name), now: time.Now}
+	}
+}
+
+// Receive handles the actor's messages.
+func (a *Group) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		a.deadline = NewDeadline(ctx.ActorSystem(), ctx.Self())
+		if !a.st.began {
+			a.st.began = true
+			a.apply(ctx, a.st.Runner.Begin(a.now()))
+		} else {
+			a.rearm()
+		}
+	case *actor.Restarting, *actor.Stopping:
+		a.deadline.Stop()
+	case *GroupCommand:
+		if m.Run {
+			a.apply(ctx, a.st.Runner.Start(a.now()))
+		} else {
+			a.apply(ctx, a.st.Runner.Stop(a.now()))
+		}
+	case *agentDone:
+		a.logResult(m)
+		a.apply(ctx, a.st.Runner.Done(a.now(), m.res))
+	case *DeadlineReached:
+		if a.deadline.Fired(m) {
+			a.apply(ctx, a.st.Runner.Tick(a.now()))
+		}
+	}
+}
+
+func (a *Group) apply(ctx actor.Context, out group.Out) {
+	for _, l := range out.Log {
+		a.log.Info(l)
+	}
+	if out.Run != nil {
+		a.run(ctx, *out.Run)
+	}
+	a.st.snapshot()
+	if out.Report != nil && a.st.Placement != nil {
+		ctx.Send(a.st.Placement, &GroupReported{Group: a.st.Name, Report: *out.Report})
+	}
+	a.rearm()
+}
+
+// run starts an agent action; its result comes back as agentDone.
+func (a *Group) run(ctx actor.Context, op group.Op) {
+	r := a.st.Resources[op.Resource]
+	self, sys := ctx.Self(), ctx.ActorSystem()
+	if op.Action != agents.Monitor {
+		a.log.Info("resource action", "resource", r.Agent.ID, "action", string(op.Action))
+	}
+	go func() {
+		res := r.Agent.Run(context.Background(), op.Action, r.timeout(op.Action))
+		sys.Root.Send(self, &agentDone{op: op, res: res})
+	}()
+}
+
+func (a *Group) logResult(m *agentDone) {
+	id := a.st.Resources[m.op.Resource].Agent.ID
+	attrs := []any{"resource", id, "action", string(m.res.Action), "outcome", m.res.Outcome.String(),
+		"exit", m.res.ExitCode, "took", m.res.Duration.Round(time.Millisecond)}
+	switch {
+	case m.res.Outcome == agents.Failed || m.res.Outcome == agents.TimedOut:
+		if !m.op.Probe {
+			a.log.Warn("resource action failed", append(attrs, "output", m.res.Summary())...)
+			return
+		}
+		a.log.Info("resource probed", attrs...)
+	case m.op.Action == agents.Monitor:
+		a.log.Debug("resource checked", attrs...)
+	default:
+		a.log.Info("resource action done", attrs...)
+	}
+}
+
+func (a *Group) rearm() {
+	a.deadline.Arm(a.now(), a.st.Runner.NextDeadline())
+}

@@ -1,0 +1,262 @@
+package actors
+
+import (
+	"fmt"
+	"log/slog"
+	"sort"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/hanode/hanode/messages"
+	"github.com/hanode/hanode/node/placement"
+)
+
+// PlacementState is the placement machine and the membership view it is
+// fed. It lives in the node, so that a restarted placement actor keeps
+// ownership, claims and grants.
+type PlacementState struct {
+	Machine *placement.Machine
+	// Groups are the group actors' states (for status), by name.
+	Groups map[string]*GroupState
+	// status is each peer's last known membership status.
+	status map[string]messages.NodeStatus
+	// pids are the group actors by group name, set by the node.
+	pids    map[string]*actor.PID
+	waiters []*actor.PID
+	left    bool
+	// pending are group commands for actors not known yet.
+	pending map[string]bool
+}
+
+// NewPlacementState returns the state of a node whose peers have not been
+// heard from yet.
+func NewPlacementState(m *placement.Machine, peers []string, groups map[string]*GroupState) *PlacementState {
+	st := &PlacementState{Machine: m, Groups: groups, status: map[string]messages.NodeStatus{}, pids: map[string]*actor.PID{}, pending: map[string]bool{}}
+	for _, p := range peers {
+		st.status[p] = messages.NodeStatus_NODE_STATUS_INIT
+	}
+	return st
+}
+
+// GroupActors tells the placement actor where the group actors are. Sent by
+// the node actor after spawning them.
+type GroupActors struct {
+	ByName map[string]*actor.PID
+}
+
+// SendCluster asks the messenger to send a cluster message to every node.
+type SendCluster struct {
+	Message *messages.ClusterMessage
+}
+
+func (m *SendCluster) TraceSummary() string { return payloadName(m.Message) }
+
+// ClusterDelivered carries a peer's cluster message about placement from
+// the messenger to the placement actor, once and in order.
+type ClusterDelivered struct {
+	From    string
+	Message *messages.ClusterMessage
+}
+
+func (m *ClusterDelivered) TraceSummary() string { return payloadName(m.Message) + " from " + m.From }
+
+func payloadName(m *messages.ClusterMessage) string {
+	switch p := m.GetPayload().(type) {
+	case *messages.ClusterMessage_Note:
+		return "note"
+	case *messages.ClusterMessage_GroupClaim:
+		return fmt.Sprintf("claim %s #%d", p.GroupClaim.Group, p.GroupClaim.Attempt)
+	case *messages.ClusterMessage_GroupClaimReply:
+		r := p.GroupClaimReply
+		return fmt.Sprintf("claim reply %s #%d granted=%v to %s", r.Group, r.Attempt, r.Granted, m.Destination)
+	case *messages.ClusterMessage_GroupClaimCancel:
+		return "claim cancel " + p.GroupClaimCancel.Group
+	case *messages.ClusterMessage_GroupStates:
+		return fmt.Sprintf("group states (%d)", len(p.GroupStates.Groups))
+	case *messages.ClusterMessage_PlacementOverride:
+		o := p.PlacementOverride
+		return fmt.Sprintf("override %s node=%s prefer=%v", o.Group, o.Node, o.Prefer)
+	case *messages.ClusterMessage_NodeLeaving:
+		return "node leaving"
+	}
+	return "cluster message"
+}
+
+// PlacementCommand is hanode standby or takeover; answered with
+// *messages.PlacementResponse.
+type PlacementCommand struct {
+	Takeover  bool
+	Selection placement.Selection
+}
+
+// Leave asks the placement actor to give every group away before a clean
+// stop; it answers *Left once nothing runs here any more.
+type Leave struct{}
+
+// Left answers Leave.
+type Left struct{}
+
+// GroupsQuery asks the placement actor for the status of every group; it
+// answers GroupsStatus.
+type GroupsQuery struct{}
+
+// GroupsStatus answers GroupsQuery, in configuration order.
+type GroupsStatus []*messages.GroupStatus
+
+// Placement is the actor that owns the placement machine: it feeds it
+// membership events, peers' placement messages, group reports, operator
+// commands and time, and carries out its effects.
+type Placement struct {
+	st        *PlacementState
+	messenger *actor.PID
+	log       *slog.Logger
+	deadline  *Deadline
+	now       func() time.Time
+}
+
+// NewPlacement returns a producer of placement actors sharing st, sending
+// cluster messages through messenger.
+func NewPlacement(st *PlacementState, messenger *actor.PID, log *slog.Logger) actor.Producer {
+	return func() actor.Actor { return &Placement{st: st, messenger: messenger, log: log, now: time.Now} }
+}
+
+// Receive handles the actor's messages.
+func (a *Placement) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		a.deadline = NewDeadline(ctx.ActorSystem(), ctx.Self())
+		a.rearm()
+	case *actor.Restarting, *actor.Stopping:
+		a.deadline.Stop()
+	case *GroupActors:
+		a.st.pids = m.ByName
+		for name, run := range a.st.pending {
+			if pid := a.st.pids[name]; pid != nil {
+				ctx.Send(pid, &GroupCommand{Run: run})
+			}
+		}
+		a.st.pending = map[string]bool{}
+	case *messages.MembershipEvent:
+		a.membership(ctx, m)
+	case *ClusterDelivered:
+		a.apply(ctx, a.st.Machine.Receive(a.now(), m.From, m.Message))
+	case *GroupReported:
+		a.apply(ctx, a.st.Machine.Report(a.now(), placement.GroupReport{
+			Group: m.Group, Phase: m.Report.Phase, Failed: m.Report.Failed, Reason: m.Report.Reason}))
+	case *PlacementCommand:
+		var e placement.Effects
+		if m.Takeover {
+			e = a.st.Machine.Takeover(a.now(), m.Selection)
+		} else {
+			e = a.st.Machine.Standby(a.now(), m.Selection)
+		}
+		var names []string
+		for _, s := range e.Send {
+			if o := s.GetPlacementOverride(); o != nil {
+				names = append(names, o.Group)
+			}
+		}
+		verb := "standby"
+		if m.Takeover {
+			verb = "takeover"
+		}
+		a.log.Info("operator request", "request", verb, "selection", string(m.Selection), "groups", names)
+		a.apply(ctx, e)
+		ctx.Respond(&messages.PlacementResponse{Groups: names})
+	case *Leave:
+		a.st.waiters = append(a.st.waiters, ctx.Sender())
+		a.apply(ctx, a.st.Machine.Leave(a.now()))
+	case *GroupsQuery:
+		ctx.Respond(a.groups())
+	case *DeadlineReached:
+		if a.deadline.Fired(m) {
+			a.apply(ctx, a.st.Machine.Tick(a.now()))
+		}
+	}
+}
+
+func (a *Placement) membership(ctx actor.Context, ev *messages.MembershipEvent) {
+	var restarted []string
+	switch ev.Kind {
+	case messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_STATUS:
+		if _, ok := a.st.status[ev.Node]; !ok {
+			return
+		}
+		a.st.status[ev.Node] = ev.Status
+	case messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_RESTARTED:
+		restarted = []string{ev.Node}
+	default:
+		return
+	}
+	var alive []string
+	settled := true
+	for n, s := range a.st.status {
+		switch s {
+		case messages.NodeStatus_NODE_STATUS_UP, messages.NodeStatus_NODE_STATUS_ACTIVE:
+			alive = append(alive, n)
+		case messages.NodeStatus_NODE_STATUS_INIT:
+			settled = false
+		}
+	}
+	sort.Strings(alive)
+	a.apply(ctx, a.st.Machine.Membership(a.now(), alive, settled, restarted))
+}
+
+// apply carries out the machine's effects.
+func (a *Placement) apply(ctx actor.Context, e placement.Effects) {
+	for _, l := range e.Log {
+		a.log.Info(l)
+	}
+	for _, m := range e.Send {
+		ctx.Send(a.messenger, &SendCluster{Message: m})
+	}
+	command := func(name string, run bool) {
+		if pid := a.st.pids[name]; pid != nil {
+			ctx.Send(pid, &GroupCommand{Run: run})
+		} else {
+			a.st.pending[name] = run
+		}
+	}
+	for _, g := range e.Stop {
+		command(g, false)
+	}
+	for _, g := range e.Start {
+		command(g, true)
+	}
+	if e.Left {
+		a.st.left = true
+	}
+	if a.st.left {
+		for _, w := range a.st.waiters {
+			if w != nil {
+				ctx.Send(w, &Left{})
+			}
+		}
+		a.st.waiters = nil
+	}
+	a.rearm()
+}
+
+func (a *Placement) groups() GroupsStatus {
+	var out GroupsStatus
+	for _, v := range a.st.Machine.View(a.now()) {
+		gs := &messages.GroupStatus{
+			Name: v.Name, PreferredNode: v.Preferred, DesiredNode: v.Desired, LocalPhase: v.Local,
+			BannedOn: v.Banned, Claiming: v.Claiming, LastFailure: v.Failure,
+		}
+		for n := range v.Holders {
+			gs.RunningOn = append(gs.RunningOn, n)
+		}
+		sort.Strings(gs.RunningOn)
+		if st := a.st.Groups[v.Name]; st != nil {
+			gs.Resources = st.ResourceStatus()
+		}
+		out = append(out, gs)
+	}
+	return out
+}
+
+func (a *Placement) rearm() {
+	a.deadline.Arm(a.now(), a.st.Machine.NextDeadline())
+}
