@@ -64,6 +64,10 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	switch filepath.Base(args[0]) {
 	case "cl_status":
 		argv = append([]string{"cl_status"}, argv...)
+	case "hb_standby":
+		argv = append([]string{"standby"}, argv...)
+	case "hb_takeover":
+		argv = append([]string{"takeover"}, argv...)
 	}
 	root := newRootCommand(stdout, stderr)
 	root.SetArgs(argv)
@@ -108,6 +112,8 @@ its own protobuf text configuration (/etc/hanode/cluster.textproto).`,
 		newClStatusCommand(),
 		newNoteCommand(),
 		newNotesCommand(),
+		newPlacementCommand(false),
+		newPlacementCommand(true),
 		newDemoCommand(),
 		newVersionCommand(),
 	)

@@ -434,9 +434,38 @@ func rscstatus(inv *invocation) int {
 }
 
 // ResourcesHeld says which resource groups the local node holds, in
-// Heartbeat's words: none, local, foreign, all (or transition while they
-// move). Resource groups are not part of the status yet: none.
-func ResourcesHeld(*messages.ClusterStatus) string { return "none" }
+// Heartbeat's words: none, local (those preferring it), foreign (those
+// preferring another node), all (both kinds), or transition while a group starts, stops or is
+// claimed here (ipfail waits for a stable answer).
+func ResourcesHeld(s *messages.ClusterStatus) string {
+	var local, foreign int
+	for _, g := range s.GetGroups() {
+		mine := g.PreferredNode == s.LocalNode
+		switch g.LocalPhase {
+		case messages.GroupPhase_GROUP_PHASE_STARTING, messages.GroupPhase_GROUP_PHASE_STOPPING:
+			return "transition"
+		case messages.GroupPhase_GROUP_PHASE_RUNNING, messages.GroupPhase_GROUP_PHASE_UNMANAGED:
+			if mine {
+				local++
+			} else {
+				foreign++
+			}
+		default:
+			if g.Claiming {
+				return "transition"
+			}
+		}
+	}
+	switch {
+	case local == 0 && foreign == 0:
+		return "none"
+	case foreign == 0:
+		return "local"
+	case local == 0:
+		return "foreign"
+	}
+	return "all"
+}
 
 func hbparameter(inv *invocation) int {
 	name, ok := inv.values['p']

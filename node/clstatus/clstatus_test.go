@@ -162,3 +162,35 @@ func TestTimeout(t *testing.T) {
 		t.Fatalf("exit %d, want %d", code, Timeout)
 	}
 }
+
+func TestResourcesHeld(t *testing.T) {
+	const (
+		stopped  = messages.GroupPhase_GROUP_PHASE_STOPPED
+		running  = messages.GroupPhase_GROUP_PHASE_RUNNING
+		starting = messages.GroupPhase_GROUP_PHASE_STARTING
+		stopping = messages.GroupPhase_GROUP_PHASE_STOPPING
+	)
+	g := func(pref string, p messages.GroupPhase) *messages.GroupStatus {
+		return &messages.GroupStatus{Name: pref + p.String(), PreferredNode: pref, LocalPhase: p}
+	}
+	cases := []struct {
+		groups []*messages.GroupStatus
+		want   string
+	}{
+		{nil, "none"},
+		{[]*messages.GroupStatus{g("me", stopped), g("peer", stopped)}, "none"},
+		{[]*messages.GroupStatus{g("me", running), g("peer", stopped)}, "local"},
+		{[]*messages.GroupStatus{g("me", stopped), g("peer", running)}, "foreign"},
+		{[]*messages.GroupStatus{g("me", running), g("peer", running)}, "all"},
+		{[]*messages.GroupStatus{g("me", running)}, "local"},
+		{[]*messages.GroupStatus{g("me", running), g("peer", starting)}, "transition"},
+		{[]*messages.GroupStatus{g("me", stopping)}, "transition"},
+		{[]*messages.GroupStatus{{Name: "x", PreferredNode: "me", LocalPhase: stopped, Claiming: true}}, "transition"},
+	}
+	for _, c := range cases {
+		s := &messages.ClusterStatus{LocalNode: "me", Groups: c.groups}
+		if got := ResourcesHeld(s); got != c.want {
+			t.Errorf("%v: got %s, want %s", c.groups, got, c.want)
+		}
+	}
+}

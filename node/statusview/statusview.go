@@ -57,6 +57,7 @@ func Table(w io.Writer, s *messages.ClusterStatus) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, clstatus.TypeWord(n.Type), status, gen, heard, stream(n.Messages), strings.Join(links, " "))
 	}
 	tw.Flush()
+	groups(w, s)
 
 	if evs := s.RecentEvents; len(evs) > 0 {
 		if len(evs) > maxEvents {
@@ -79,6 +80,74 @@ func Table(w io.Writer, s *messages.ClusterStatus) {
 		}
 		fmt.Fprintf(w, "\nRejected frames: %s\n", strings.Join(parts, ", "))
 	}
+}
+
+// groups writes the resource groups: where each runs and should run, its
+// phase here, and each resource's last operation on this node.
+func groups(w io.Writer, s *messages.ClusterStatus) {
+	if len(s.Groups) == 0 {
+		return
+	}
+	now := s.GetNow().AsTime()
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "GROUP	PREFERS	RUNS ON	SHOULD RUN ON	HERE	NOTE")
+	for _, g := range s.Groups {
+		runs := strings.Join(g.RunningOn, ",")
+		if runs == "" {
+			runs = "-"
+		}
+		desired := g.DesiredNode
+		if desired == "" {
+			desired = "(nowhere)"
+		}
+		var note []string
+		if g.Claiming {
+			note = append(note, "claiming")
+		}
+		if len(g.BannedOn) > 0 {
+			note = append(note, "kept off "+strings.Join(g.BannedOn, ","))
+		}
+		if g.LastFailure != "" {
+			note = append(note, "last failure: "+g.LastFailure)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", g.Name, g.PreferredNode, runs, desired, PhaseWord(g.LocalPhase), strings.Join(note, "; "))
+	}
+	tw.Flush()
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nRESOURCE\tGROUP\tHERE\tLAST OPERATION")
+	for _, g := range s.Groups {
+		for _, r := range g.Resources {
+			state := "stopped"
+			if r.Up {
+				state = "running"
+			}
+			last := "-"
+			if r.LastAction != "" {
+				last = fmt.Sprintf("%s %s (exit %d, %s) %s ago", r.LastAction, r.LastOutcome, r.LastExitCode,
+					Duration(r.GetLastDuration().AsDuration()), Duration(now.Sub(r.GetLastAt().AsTime())))
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Id, g.Name, state, last)
+		}
+	}
+	tw.Flush()
+}
+
+// PhaseWord names a group phase in status output.
+func PhaseWord(p messages.GroupPhase) string {
+	switch p {
+	case messages.GroupPhase_GROUP_PHASE_STOPPED:
+		return "stopped"
+	case messages.GroupPhase_GROUP_PHASE_STARTING:
+		return "starting"
+	case messages.GroupPhase_GROUP_PHASE_RUNNING:
+		return "running"
+	case messages.GroupPhase_GROUP_PHASE_STOPPING:
+		return "stopping"
+	case messages.GroupPhase_GROUP_PHASE_UNMANAGED:
+		return "UNMANAGED"
+	}
+	return "?"
 }
 
 // stream summarises a node's message stream: the last message delivered

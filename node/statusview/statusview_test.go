@@ -95,3 +95,41 @@ func TestDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestTableGroups(t *testing.T) {
+	s := sample()
+	s.RecentEvents, s.RejectedFrames = nil, nil
+	s.Nodes = s.Nodes[:1]
+	t0 := s.GetNow().AsTime()
+	s.Groups = []*messages.GroupStatus{
+		{Name: "IPaddr2::10.201.0.100/24/eth0", PreferredNode: "node1", DesiredNode: "node1", RunningOn: []string{"node1"},
+			LocalPhase: messages.GroupPhase_GROUP_PHASE_RUNNING, Resources: []*messages.ResourceStatus{
+				{Id: "IPaddr2::10.201.0.100/24/eth0", Up: true, LastAction: "monitor", LastOutcome: "running",
+					LastDuration: durationpb.New(31 * time.Millisecond), LastAt: timestamppb.New(t0.Add(-2 * time.Second))},
+				{Id: "httpd", Up: true, LastAction: "start", LastOutcome: "succeeded",
+					LastDuration: durationpb.New(5 * time.Millisecond), LastAt: timestamppb.New(t0.Add(-time.Minute))},
+			}},
+		{Name: "db", PreferredNode: "node2", LocalPhase: messages.GroupPhase_GROUP_PHASE_STOPPED, BannedOn: []string{"node1"},
+			LastFailure: "pgsql: start failed (exit 1)", Resources: []*messages.ResourceStatus{{Id: "pgsql"}}},
+	}
+	var b bytes.Buffer
+	Table(&b, s)
+	want := `cluster demo, node node1 (generation 3), hanode 1.0.0, up 1m12s
+keepalive 100ms, warntime 250ms, deadtime 500ms, initdead 2s
+
+NODE     TYPE    STATUS  GEN  LAST HEARD  MSGS  LINKS
+node1 *  normal  active  3    -           -     eth0:up
+
+GROUP                          PREFERS  RUNS ON  SHOULD RUN ON  HERE     NOTE
+IPaddr2::10.201.0.100/24/eth0  node1    node1    node1          running  
+db                             node2    -        (nowhere)      stopped  kept off node1; last failure: pgsql: start failed (exit 1)
+
+RESOURCE                       GROUP                          HERE     LAST OPERATION
+IPaddr2::10.201.0.100/24/eth0  IPaddr2::10.201.0.100/24/eth0  running  monitor running (exit 0, 31ms) 2s ago
+httpd                          IPaddr2::10.201.0.100/24/eth0  running  start succeeded (exit 0, 5ms) 1m0s ago
+pgsql                          db                             stopped  -
+`
+	if b.String() != want {
+		t.Fatalf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
