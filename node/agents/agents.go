@@ -11,7 +11,6 @@
 package agents
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -23,6 +22,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/hanode/hanode/messages"
 )
@@ -242,10 +243,6 @@ func executable(p string) bool {
 	return err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0
 }
 
-// waitDelay is how long a run waits for the agent's output after it has
-// exited: a daemon the agent started may keep its output open forever.
-const waitDelay = 500 * time.Millisecond
-
 // Run runs action with a timeout. A timeout, or ctx's end, kills the
 // agent's whole process group.
 func (a *Agent) Run(ctx context.Context, action Action, timeout time.Duration) Result {
@@ -258,10 +255,16 @@ func (a *Agent) Run(ctx context.Context, action Action, timeout time.Duration) R
 	cmd := exec.Command(a.Path, append(append([]string(nil), a.Args...), verb)...)
 	cmd.Env = append(a.Env, fmt.Sprintf("OCF_RESKEY_CRM_meta_timeout=%d", timeout.Milliseconds()))
 	cmd.Dir = "/"
-	var out limitedBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	// The output goes to an anonymous file, not a pipe: a daemon the agent
+	// starts (IPaddr2's send_arp) inherits it and may keep it open long
+	// after the agent exits, and the run must end when the agent does.
+	out, err := outputFile()
+	if err != nil {
+		return Result{Action: action, Outcome: Failed, Err: err, ExitCode: -1}
+	}
+	defer out.Close()
+	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.WaitDelay = waitDelay
 	start := time.Now()
 	res := Result{Action: action}
 	if err := cmd.Start(); err != nil {
@@ -270,7 +273,6 @@ func (a *Agent) Run(ctx context.Context, action Action, timeout time.Duration) R
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	var err error
 	select {
 	case err = <-done:
 	case <-ctx.Done():
@@ -279,20 +281,18 @@ func (a *Agent) Run(ctx context.Context, action Action, timeout time.Duration) R
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		err = <-done
 		res.Duration = time.Since(start)
-		res.Outcome, res.ExitCode, res.Output = TimedOut, -1, out.String()
+		res.Outcome, res.ExitCode, res.Output = TimedOut, -1, tail(out)
 		res.Err = fmt.Errorf("no answer within %v; killed", timeout)
 		return res
 	}
 	res.Duration = time.Since(start)
-	res.Output = out.String()
+	res.Output = tail(out)
 	res.ExitCode = 0
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
 	case errors.As(err, &ee):
 		res.ExitCode = ee.ExitCode()
-	case errors.Is(err, exec.ErrWaitDelay):
-		// Exited fine; a child it left running kept the output open.
 	default:
 		res.Outcome, res.Err, res.ExitCode = Failed, err, -1
 		return res
@@ -347,17 +347,23 @@ func heartbeatStatus(output string) Outcome {
 	return Stopped
 }
 
-// limitedBuffer keeps the last maxOutput bytes written to it.
-type limitedBuffer struct {
-	b bytes.Buffer
-}
-
-func (l *limitedBuffer) Write(p []byte) (int, error) {
-	l.b.Write(p)
-	if extra := l.b.Len() - maxOutput; extra > 0 {
-		l.b.Next(extra)
+// outputFile is an anonymous in-memory file for an agent's output.
+func outputFile() (*os.File, error) {
+	fd, err := unix.MemfdCreate("hanode-agent-output", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("agent output file: %w", err)
 	}
-	return len(p), nil
+	return os.NewFile(uintptr(fd), "hanode-agent-output"), nil
 }
 
-func (l *limitedBuffer) String() string { return l.b.String() }
+// tail returns the last maxOutput bytes written to f so far.
+func tail(f *os.File) string {
+	st, err := f.Stat()
+	if err != nil {
+		return ""
+	}
+	off := max(st.Size()-maxOutput, 0)
+	b := make([]byte, st.Size()-off)
+	n, _ := f.ReadAt(b, off)
+	return string(b[:n])
+}

@@ -191,3 +191,29 @@ func TestDebianResourceScriptsResolve(t *testing.T) {
 		t.Fatalf("%+v %v", a, err)
 	}
 }
+
+// An agent that leaves a daemon holding its output open is done when it
+// exits, not when the daemon closes the output.
+func TestRunEndsWhenAgentExitsDespiteDaemonHoldingOutput(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "daemon.pid")
+	a, err := Resolve(hb("Daemon", pidFile), testDirs(t), Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if b, err := os.ReadFile(pidFile); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
+	r := a.Run(context.Background(), Start, 10*time.Second)
+	if r.Outcome != Succeeded || !strings.Contains(r.Output, "Daemon started") {
+		t.Fatalf("start: %s %q", r.Summary(), r.Output)
+	}
+	// The daemon lives 30s; a run that waited for its output to close
+	// would take that long (or a fixed grace period).
+	if r.Duration > 450*time.Millisecond {
+		t.Fatalf("run took %v: it waited for the daemon's copy of the output", r.Duration)
+	}
+}

@@ -85,6 +85,7 @@ type Lab struct {
 	t      testing.TB
 	name   string
 	sw     string
+	logDir string
 	hosts  []*Host
 	mu     sync.Mutex
 	procs  []*Proc
@@ -110,6 +111,9 @@ func New(t testing.TB, opts Options) *Lab {
 	removeStale(t)
 	l := &Lab{t: t, name: fmt.Sprintf("%s%dx%d", prefix, os.Getpid(), labCount.Add(1))}
 	l.sw = l.name + "-sw"
+	// Made before Close is registered, so that it is removed after Close
+	// has shown the processes' output.
+	l.logDir = t.TempDir()
 	t.Cleanup(l.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -252,7 +256,7 @@ type Proc struct {
 func (h *Host) Start(name, bin string, args ...string) *Proc {
 	t := h.lab.t
 	t.Helper()
-	out, err := os.CreateTemp(t.TempDir(), name+"-*.log")
+	out, err := os.CreateTemp(h.lab.logDir, name+"-*.log")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hanode/hanode/messages"
+	"github.com/hanode/hanode/node/control"
+	"github.com/hanode/hanode/node/testhosts"
+	"github.com/hanode/hanode/node/testhosts/hacluster"
+)
+
+const testVIP = "10.201.0.100"
+
+// failoverLab is n nodes serving testVIP and one client host probing it.
+type failoverLab struct {
+	lab     *testhosts.Lab
+	cluster *hacluster.Cluster
+	client  *testhosts.Host
+	probe   *testhosts.Probe
+}
+
+func newFailoverLab(t *testing.T, nodes int, failback string) *failoverLab {
+	t.Helper()
+	hacluster.Require(t)
+	lab := testhosts.New(t, testhosts.Options{Hosts: nodes + 1})
+	hosts := lab.Hosts()
+	c := hacluster.New(t, hacluster.Options{
+		Nodes: hosts[:nodes], Keepalive: "100ms", Deadtime: "500ms", Warntime: "300ms", Initdead: "5",
+		AutoFailback: failback, VIP: testVIP,
+	})
+	client := hosts[nodes]
+	probe, err := testhosts.NewProbe(client, fmt.Sprintf("%s:%d", testVIP, hacluster.Port), 5*time.Millisecond, 50*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(probe.Stop)
+	return &failoverLab{lab: lab, cluster: c, client: client, probe: probe}
+}
+
+// waitServedBy waits until the probe's latest answers come from who, and
+// returns the first of them sent after since.
+func (l *failoverLab) waitServedBy(t *testing.T, who string, since time.Time, timeout time.Duration) testhosts.Sample {
+	t.Helper()
+	var first testhosts.Sample
+	testhosts.WaitFor(t, timeout, 10*time.Millisecond, "VIP served by "+who, func() (bool, string) {
+		last := l.probe.Last()
+		s, ok := l.probe.FirstAnswerBy(who, since)
+		first = s
+		return ok && last.Answer == who, fmt.Sprintf("latest answer %q at %s", last.Answer, last.At.Format("15:04:05.000"))
+	})
+	return first
+}
+
+func nodeStatusOf(t *testing.T, n *hacluster.Node) *messages.ClusterStatus {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	s, err := (&control.Client{Path: n.Socket}).Status(ctx)
+	if err != nil {
+		t.Fatalf("%s status: %v", n.Name, err)
+	}
+	return s
+}
+
+func rscstatus(t *testing.T, n *hacluster.Node) string {
+	_, out, _ := runCLI("cl_status", "--socket", n.Socket, "rscstatus")
+	return strings.TrimSpace(out)
+}
+
+// TestFailoverOfVirtualIP runs two hosts with the same /etc/ha.d (a group
+// of Debian's IPaddr2 and an HTTP service, preferring node1) and a client
+// polling the virtual IP: node1 serves it; a killed service is restarted in
+// place; a clean stop of node1 hands it to node2 at once; node1 back takes
+// it back (auto_failback on); a crash of node1 moves it to node2.
+func TestFailoverOfVirtualIP(t *testing.T) {
+	l := newFailoverLab(t, 2, "on")
+	n1, n2 := l.cluster.Nodes[0], l.cluster.Nodes[1]
+	start := time.Now()
+	n1.Start(hanodeBin)
+	n2.Start(hanodeBin)
+	l.waitServedBy(t, "node1", start, 15*time.Second)
+	testhosts.WaitFor(t, 5*time.Second, 20*time.Millisecond, "rscstatus", func() (bool, string) {
+		a, b := rscstatus(t, n1), rscstatus(t, n2)
+		return a == "local" && b == "none", a + " / " + b
+	})
+	if code, out, _ := runCLI("status", "--socket", n2.Socket); code != 0 || !strings.Contains(out, "httpsvc::8080") {
+		t.Fatalf("status on node2: %d\n%s", code, out)
+	}
+
+	// The service dies: the monitor (every 10s by default) restarts it in
+	// place; the group does not move.
+	oldPID := n1.ServicePID()
+	if oldPID == 0 {
+		t.Fatal("no service pid on node1")
+	}
+	killed := time.Now()
+	syscall.Kill(oldPID, syscall.SIGKILL)
+	testhosts.WaitFor(t, 20*time.Second, 50*time.Millisecond, "service restarted on node1", func() (bool, string) {
+		pid := n1.ServicePID()
+		return pid != 0 && pid != oldPID, fmt.Sprintf("pid %d", pid)
+	})
+	l.waitServedBy(t, "node1", killed, 5*time.Second)
+	if who := l.probe.Answerers(start); len(who) != 1 {
+		t.Fatalf("answered by %v: the group moved instead of restarting in place", who)
+	}
+	t.Logf("killed service restarted in place %v after the kill", time.Since(killed).Round(time.Millisecond))
+	testhosts.WaitFor(t, 5*time.Second, 20*time.Millisecond, "httpsvc shown restarted on node1", func() (bool, string) {
+		for _, r := range nodeStatusOf(t, n1).Groups[0].Resources {
+			if r.Id == "httpsvc::8080" {
+				return r.Up && r.LastAction == "start", r.String()
+			}
+		}
+		return false, "no httpsvc resource"
+	})
+
+	// A clean stop: node1 releases the group and node2 takes it over
+	// without waiting for deadtime.
+	stopAt := time.Now()
+	if err := n1.Stop(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	first := l.waitServedBy(t, "node2", stopAt, 10*time.Second)
+	last, _ := l.probe.LastAnswerBy("node1", first.At)
+	t.Logf("clean hand-over: node2 answers %v after SIGTERM; no answer for %v", first.At.Sub(stopAt).Round(time.Millisecond), first.At.Sub(last.At).Round(time.Millisecond))
+	if d := first.At.Sub(stopAt); d > 2*time.Second {
+		t.Errorf("clean hand-over took %v", d)
+	}
+	if n1.ServicePID() != 0 {
+		t.Errorf("node1 left its service running after a clean stop")
+	}
+
+	// node1 returns: auto_failback on moves the group back.
+	back := time.Now()
+	n1.Start(hanodeBin)
+	l.waitServedBy(t, "node1", back, 15*time.Second)
+
+	// node1 crashes: node2 serves the VIP once it declares node1 dead.
+	crash := time.Now()
+	n1.Crash()
+	first = l.waitServedBy(t, "node2", crash, 10*time.Second)
+	t.Logf("crash failover: node2 answers %v after the crash", first.At.Sub(crash).Round(time.Millisecond))
+	if d := first.At.Sub(crash); d > 3*time.Second {
+		t.Errorf("crash failover took %v", d)
+	}
+	testhosts.WaitFor(t, 5*time.Second, 20*time.Millisecond, "rscstatus foreign on node2", func() (bool, string) {
+		got := rscstatus(t, n2)
+		return got == "foreign", got
+	})
+}
+
+// TestThreeNodesNeverRunGroupTwice crashes the active node of three: the
+// two survivors agree on one of them (Heartbeat 3.0.6 has both take the
+// VIP). The VIP's presence on each host is sampled throughout.
+func TestThreeNodesNeverRunGroupTwice(t *testing.T) {
+	l := newFailoverLab(t, 3, "on")
+	start := time.Now()
+	for _, n := range l.cluster.Nodes {
+		n.Start(hanodeBin)
+	}
+	l.waitServedBy(t, "node1", start, 15*time.Second)
+
+	// Sample where the VIP is configured, on the survivors.
+	holders := func() []string {
+		var on []string
+		for _, n := range l.cluster.Nodes[1:] {
+			out, _, _, err := n.Host.Run(context.Background(), "ip", "-4", "-o", "addr", "show", "dev", "eth0")
+			if err == nil && strings.Contains(out, " "+testVIP+"/") {
+				on = append(on, n.Name)
+			}
+		}
+		return on
+	}
+	crash := time.Now()
+	l.cluster.Nodes[0].Crash()
+	var winner string
+	deadline := time.Now().Add(5 * time.Second)
+	samples := 0
+	for time.Now().Before(deadline) {
+		on := holders()
+		samples++
+		if len(on) > 1 {
+			t.Fatalf("VIP on %v at once, %v after the crash", on, time.Since(crash))
+		}
+		if len(on) == 1 {
+			if winner != "" && winner != on[0] {
+				t.Fatalf("VIP moved from %s to %s", winner, on[0])
+			}
+			winner = on[0]
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if winner != "node2" {
+		t.Fatalf("VIP taken by %q, want node2 (first live node in order)", winner)
+	}
+	first := l.waitServedBy(t, "node2", crash, 5*time.Second)
+	t.Logf("node2 serves the VIP %v after the crash; %d samples of both survivors never saw it twice",
+		first.At.Sub(crash).Round(time.Millisecond), samples)
+	for _, n := range l.cluster.Nodes[1:] {
+		s := nodeStatusOf(t, n)
+		if g := s.Groups[0]; len(g.RunningOn) != 1 || g.RunningOn[0] != "node2" {
+			t.Errorf("%s sees the group on %v", n.Name, g.RunningOn)
+		}
+	}
+}

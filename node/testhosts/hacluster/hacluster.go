@@ -1,0 +1,230 @@
+// Package hacluster sets up a Heartbeat-style failover cluster on test
+// hosts: every node gets the same /etc/ha.d (ha.cf with ucast links,
+// haresources with one group of a virtual IP by Debian's IPaddr2 and a
+// small HTTP service, authkeys), and runs it under hanode or under
+// Heartbeat 3.0.6 itself. Tests and the failover benchmark use it; a
+// testhosts.Probe on a client host tells who serves the virtual IP.
+package hacluster
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hanode/hanode/node/testhosts"
+)
+
+//go:embed httpsvc
+var httpsvc []byte
+
+// Port is the HTTP service's port.
+const Port = 8080
+
+// Options describe a cluster.
+type Options struct {
+	// Nodes are the hosts that run nodes (node1 on the first); the lab's
+	// other hosts are clients.
+	Nodes []*testhosts.Host
+	// Keepalive, Deadtime, Warntime and Initdead in ha.cf syntax
+	// ("100ms", "2").
+	Keepalive, Deadtime, Warntime, Initdead string
+	// AutoFailback is on, off or legacy.
+	AutoFailback string
+	// VIP is the virtual IP (on eth0's network, 10.201.0.0/24).
+	VIP string
+	// Resources replaces the group's resources (haresources words after
+	// the node); default IPaddr2::VIP/24/eth0 httpsvc::Port.
+	Resources []string
+	// ExtraScripts are more resource.d scripts: name to contents.
+	ExtraScripts map[string][]byte
+}
+
+// Node is one node of the cluster on its host.
+type Node struct {
+	Name string
+	Host *testhosts.Host
+	// Dir holds ha.d, the state directory and the control socket.
+	Dir    string
+	Socket string
+	Proc   *testhosts.Proc
+	t      testing.TB
+}
+
+// Cluster is the nodes and their shared configuration.
+type Cluster struct {
+	Nodes []*Node
+	VIP   string
+	t     testing.TB
+}
+
+// New writes each node's /etc/ha.d. Services the nodes start are killed
+// (by the PIDs in their pid files) when the test ends.
+func New(t testing.TB, o Options) *Cluster {
+	t.Helper()
+	if o.Warntime == "" {
+		o.Warntime = o.Deadtime
+	}
+	if o.Initdead == "" {
+		o.Initdead = "10"
+	}
+	if o.AutoFailback == "" {
+		o.AutoFailback = "on"
+	}
+	c := &Cluster{VIP: o.VIP, t: t}
+	var names []string
+	for i := range o.Nodes {
+		names = append(names, fmt.Sprintf("node%d", i+1))
+	}
+	var cf strings.Builder
+	fmt.Fprintf(&cf, "# failover test cluster\nlogfacility none\nkeepalive %s\ndeadtime %s\nwarntime %s\ninitdead %s\nudpport 694\n",
+		o.Keepalive, o.Deadtime, o.Warntime, o.Initdead)
+	for _, h := range o.Nodes {
+		fmt.Fprintf(&cf, "ucast eth0 %s\n", h.Addr())
+	}
+	fmt.Fprintf(&cf, "auto_failback %s\nnode %s\n", o.AutoFailback, strings.Join(names, " "))
+	resources := o.Resources
+	if resources == nil {
+		resources = []string{fmt.Sprintf("IPaddr2::%s/24/eth0", o.VIP), fmt.Sprintf("httpsvc::%d", Port)}
+	}
+	haresources := fmt.Sprintf("node1 %s\n", strings.Join(resources, " "))
+	for i, h := range o.Nodes {
+		n := &Node{Name: names[i], Host: h, Dir: h.TempDir(), t: t}
+		n.Socket = filepath.Join(n.Dir, "hanode.sock")
+		ha := n.HaDir()
+		rd := filepath.Join(ha, "resource.d")
+		if err := os.MkdirAll(rd, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		files := map[string]string{"ha.cf": cf.String(), "haresources": haresources, "authkeys": "auth 1\n1 sha1 failover-test-key\n"}
+		for name, text := range files {
+			mode := os.FileMode(0o644)
+			if name == "authkeys" {
+				mode = 0o600
+			}
+			if err := os.WriteFile(filepath.Join(ha, name), []byte(text), mode); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Debian's own scripts, unchanged.
+		for _, s := range []string{"IPaddr2", "IPaddr", "hto-mapfuncs"} {
+			if err := os.Symlink(filepath.Join("/etc/ha.d/resource.d", s), filepath.Join(rd, s)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		scripts := map[string][]byte{"httpsvc": httpsvc}
+		for name, body := range o.ExtraScripts {
+			scripts[name] = body
+		}
+		for name, body := range scripts {
+			if err := os.WriteFile(filepath.Join(rd, name), body, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.Nodes = append(c.Nodes, n)
+		t.Cleanup(func() { n.KillServices() })
+	}
+	return c
+}
+
+// Require checks for what the cluster needs beyond test hosts: Debian's
+// heartbeat package (its resource.d scripts), resource-agents (the OCF
+// IPaddr2 they call) and socat (the HTTP service).
+func Require(t testing.TB) {
+	t.Helper()
+	var missing []string
+	for _, p := range []string{"/etc/ha.d/resource.d/IPaddr2", "/usr/lib/ocf/resource.d/heartbeat/IPaddr2", "/usr/bin/socat"} {
+		if _, err := os.Stat(p); err != nil {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	msg := fmt.Sprintf("failover tests need %s (apt-get install heartbeat resource-agents socat)", strings.Join(missing, ", "))
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
+// HaDir is the node's /etc/ha.d.
+func (n *Node) HaDir() string { return filepath.Join(n.Dir, "ha.d") }
+
+// Start runs hanode (the binary bin) on the node's host.
+func (n *Node) Start(bin string, extra ...string) {
+	args := append([]string{"run", "--hacf", n.HaDir(), "--name", n.Name,
+		"--state-dir", filepath.Join(n.Dir, "state"), "--socket", n.Socket}, extra...)
+	n.Proc = n.Host.Start(n.Name, bin, args...)
+}
+
+// Stop stops the node cleanly (SIGTERM) and waits for it to exit.
+func (n *Node) Stop(timeout time.Duration) error {
+	if n.Proc == nil {
+		return errors.New("not started")
+	}
+	if err := n.Proc.Signal(syscall.SIGTERM); err != nil {
+		return err
+	}
+	code, err := n.Proc.Wait(timeout)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return fmt.Errorf("%s exited with %d", n.Name, code)
+	}
+	return nil
+}
+
+// Crash is the machine dying: every process the test started on the host
+// is SIGKILLed and its network goes down, so that what it leaves behind
+// (the virtual IP, the service) cannot answer.
+func (n *Node) Crash() {
+	n.Host.KillAll()
+	if err := n.Host.LinkDown("eth0"); err != nil {
+		n.t.Fatal(err)
+	}
+}
+
+// Recover brings a crashed node's machine back: the service it left is
+// killed and the address removed (a reboot), then the network comes up.
+func (n *Node) Recover(vip string) {
+	n.KillServices()
+	n.Host.Run(context.Background(), "ip", "addr", "del", vip+"/24", "dev", "eth0")
+	if err := n.Host.LinkUp("eth0"); err != nil {
+		n.t.Fatal(err)
+	}
+}
+
+// ServicePID is the HTTP service's PID on this node, 0 if none runs.
+func (n *Node) ServicePID() int {
+	b, err := os.ReadFile(n.pidFile())
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || syscall.Kill(pid, 0) != nil {
+		return 0
+	}
+	return pid
+}
+
+func (n *Node) pidFile() string {
+	return fmt.Sprintf("/run/hanode-test/httpsvc-%s-%s-%d.pid", n.Host.Netns(), n.Name, Port)
+}
+
+// KillServices kills the HTTP service this node's agents started, by its
+// PID.
+func (n *Node) KillServices() {
+	if pid := n.ServicePID(); pid > 0 {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	os.Remove(n.pidFile())
+}
