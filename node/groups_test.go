@@ -4,6 +4,9 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -167,4 +170,58 @@ func TestAutoFailbackOffKeepsGroupWhereItRuns(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestHungStartTimesOutAndGroupMoves: a start that hangs on n1 is killed
+// with its process group at its timeout, the group is rolled back there,
+// kept off n1 and started on n2.
+func TestHungStartTimesOutAndGroupMoves(t *testing.T) {
+	c, addrs := loopbackCluster(t, 2, "100ms", "500ms")
+	c.Timing.Initdead = "1s"
+	dir := t.TempDir()
+	haDir, err := filepath.Abs("testdata/ha.d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.AgentDirs = &messages.AgentDirs{HaDir: haDir}
+	c.AutoFailback = messages.AutoFailback_AUTO_FAILBACK_ON
+	c.Groups = []*messages.ResourceGroup{{Name: "web", PreferredNode: "n1", Resources: []*messages.Resource{
+		{Id: "a", StartTimeout: "300ms", Agent: &messages.Resource_Heartbeat{Heartbeat: &messages.HeartbeatAgent{Name: "HangOn", Args: []string{dir, "n1"}}}},
+	}}}
+	n1 := startNode(t, nodeConfig(t, c, addrs, 1), Options{})
+	n2 := startNode(t, nodeConfig(t, c, addrs, 2), Options{})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := os.Stat(filepath.Join(dir, "n2"))
+		s, serr := n1.Status(context.Background())
+		if err == nil && serr == nil && len(s.Groups) == 1 {
+			g := s.Groups[0]
+			if len(g.RunningOn) == 1 && g.RunningOn[0] == "n2" && len(g.BannedOn) == 1 && g.BannedOn[0] == "n1" {
+				if !strings.Contains(g.LastFailure, "timed out") {
+					t.Errorf("last failure on n1: %q", g.LastFailure)
+				}
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			s, _ := n1.Status(context.Background())
+			t.Fatalf("group not moved to n2 after a hung start on n1: %v", s.GetGroups())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "n1")); err == nil {
+		t.Fatal("the hung start on n1 completed")
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "child.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	for i := 0; syscall.Kill(pid, 0) == nil; i++ {
+		if i > 500 {
+			t.Fatalf("the hung agent's child %d survived its timeout", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_ = n2
 }
