@@ -83,6 +83,7 @@ type runtime struct {
 	// placement and groups are nil without resource groups.
 	placement  *actors.PlacementState
 	groups     []*actors.GroupState
+	respawn    []*actors.RespawnState
 	openMedium OpenMedium
 	socket     string
 	ready      chan error // first result of the control socket
@@ -127,6 +128,10 @@ func Start(opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	respawnSpecs, err := ResolveRespawn(cfg)
+	if err != nil {
+		return nil, err
+	}
 	rt := &runtime{
 		cfg:        cfg,
 		log:        log,
@@ -148,6 +153,9 @@ func Start(opts Options) (*Node, error) {
 		rt.openMedium = OpenRealMedium
 	}
 	rt.setupGroups(groupAgents)
+	for _, spec := range respawnSpecs {
+		rt.respawn = append(rt.respawn, actors.NewRespawnState(spec))
+	}
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		// protoactor logs recoveries and dead letters at info; the node
 		// logs supervision itself, so only its warnings and errors pass.
@@ -402,6 +410,7 @@ func (a *nodeActor) start(ctx actor.Context) {
 	a.membership = spawn(ctx, actors.NewMembership(rt.membership, a.messenger, rt.log), "membership")
 	ctx.Send(a.membership, &actors.Subscribe{PID: a.messenger})
 	a.startGroups(ctx)
+	a.startRespawn(ctx)
 	a.links = a.links[:0]
 	for _, spec := range rt.cfg.Links {
 		spec := spec

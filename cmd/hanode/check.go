@@ -51,6 +51,9 @@ func (f *configFlags) check(out io.Writer) error {
 	if err != nil {
 		return configError(err)
 	}
+	if _, err := node.ResolveRespawn(eff); err != nil {
+		return configError(err)
+	}
 	if local == "" {
 		if host, err := f.nodeName(); err == nil && !contains(eff.Nodes, host) {
 			eff.Warnings = append(eff.Warnings, config.Warning{Msg: fmt.Sprintf("this machine (%s) is not a node of this cluster; use --name to check for another node", host)})
@@ -90,6 +93,9 @@ func printSummary(out io.Writer, l *config.Loaded, eff *config.Effective, agents
 			rs = append(rs, fmt.Sprintf("%s (%s %s)", r.ID, agentsOf[i][j].Class, agentsOf[i][j].Path))
 		}
 		fmt.Fprintf(out, "group %s on %s: %s\n", g.Name, g.Preferred, strings.Join(rs, ", "))
+	}
+	for _, r := range eff.Respawn {
+		fmt.Fprintf(out, "respawn: %s as %s\n", strings.Join(append([]string{r.Path}, r.Args...), " "), r.User)
 	}
 	for _, w := range eff.Warnings {
 		fmt.Fprintf(out, "warning: %s\n", w)

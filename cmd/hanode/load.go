@@ -86,5 +86,8 @@ func (f *configFlags) resolve() (*config.Effective, error) {
 	if _, err := node.ResolveAgents(eff); err != nil {
 		return nil, configError(err)
 	}
+	if _, err := node.ResolveRespawn(eff); err != nil {
+		return nil, configError(err)
+	}
 	return eff, nil
 }

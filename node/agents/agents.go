@@ -155,7 +155,8 @@ type Env struct {
 // basePath is the PATH scripts run with: Heartbeat's and the system's.
 const basePath = "/usr/lib/heartbeat:/usr/share/heartbeat:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-func (e Env) vars(dirs Dirs) []string {
+// Vars is the environment of agents (and respawned programs).
+func (e Env) Vars(dirs Dirs) []string {
 	v := []string{
 		"PATH=" + basePath,
 		"LANG=C", "LC_ALL=C",
@@ -181,7 +182,7 @@ func (e Env) vars(dirs Dirs) []string {
 // Resolve finds the agent of a configured resource: a Heartbeat agent name
 // in resource.d, else in init.d; an OCF agent under OCF_ROOT.
 func Resolve(r *messages.Resource, dirs Dirs, env Env) (*Agent, error) {
-	base := env.vars(dirs)
+	base := env.Vars(dirs)
 	switch a := r.Agent.(type) {
 	case *messages.Resource_Heartbeat:
 		h := a.Heartbeat

@@ -57,6 +57,9 @@ type Effective struct {
 	AutoFailback bool
 	// AgentDirs are where resource agents are looked for, defaults filled.
 	AgentDirs *messages.AgentDirs
+	// Respawn are the programs kept running, with where each was
+	// configured.
+	Respawn []RespawnSpec
 	// Parameters are the Heartbeat parameter values (cl_status hbparameter).
 	Parameters map[string]string
 	// Warnings found while reading and validating.
@@ -96,6 +99,13 @@ type ResourceSpec struct {
 	MonitorTimeout  time.Duration
 	StartTimeout    time.Duration
 	StopTimeout     time.Duration
+}
+
+// RespawnSpec is a program the node keeps running.
+type RespawnSpec struct {
+	*messages.Respawn
+	// Where names the line (or field) that configured it.
+	Where string
 }
 
 // Resource timing defaults.
@@ -144,6 +154,7 @@ func Resolve(l *Loaded, local string) (*Effective, error) {
 	r.auth()
 	r.groups()
 	r.pingNodes()
+	r.respawn()
 	r.unsupported()
 	r.parameters()
 	if len(r.errs) > 0 {
@@ -657,6 +668,19 @@ func (r *resolver) pingNodes() {
 	}
 }
 
+func (r *resolver) respawn() {
+	for i, p := range r.eff.Cluster.Respawn {
+		field := fmt.Sprintf("respawn[%d]", i)
+		switch {
+		case p.User == "":
+			r.errf(field+".user", "respawn: no user to run %q as", p.Path)
+		case !filepath.IsAbs(p.Path):
+			r.errf(field+".path", "respawn: %q is not an absolute path", p.Path)
+		}
+		r.eff.Respawn = append(r.eff.Respawn, RespawnSpec{Respawn: p, Where: r.where(field)})
+	}
+}
+
 // unsupported rejects features this version does not implement yet, so that
 // nothing configured is silently ignored.
 func (r *resolver) unsupported() {
@@ -671,8 +695,10 @@ func (r *resolver) unsupported() {
 	if c.Watchdog != nil && c.Watchdog.Device != "" {
 		r.errf("watchdog", "watchdog is %s", later)
 	}
-	if len(c.Respawn) > 0 {
-		r.errf("respawn[0]", "respawn and failfast are %s", later)
+	for i, p := range c.Respawn {
+		if p.Failfast {
+			r.errf(fmt.Sprintf("respawn[%d]", i), "failfast (reboot the machine when the program dies) is %s; use respawn", later)
+		}
 	}
 	if c.Quorum != nil && c.Quorum.Policy != messages.QuorumPolicy_QUORUM_POLICY_UNSPECIFIED {
 		r.errf("quorum", "quorum policy is %s", later)
