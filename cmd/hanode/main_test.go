@@ -281,3 +281,40 @@ func TestRunStatusClStatusAndCleanStop(t *testing.T) {
 		t.Fatalf("nodestatus of a dead node exits %d", code)
 	}
 }
+
+// TestCheckResources: hanode check resolves every resource script as
+// Heartbeat does at start, and names the haresources line of one it cannot
+// find; run refuses to start on it.
+func TestCheckResources(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "resource.d"), 0o755)
+	os.Symlink("/etc/ha.d/resource.d/IPaddr2", filepath.Join(dir, "resource.d", "IPaddr2"))
+	files := map[string]string{
+		"ha.cf":       "keepalive 1\ndeadtime 10\nudpport 694\nucast lo 127.0.0.1\nauto_failback off\nnode n1 n2\n",
+		"haresources": "n1 IPaddr2::10.201.0.100/24/eth0 \\\n   nosuchscript::arg\n",
+		"authkeys":    "auth 1\n1 sha1 secret\n",
+	}
+	for name, text := range files {
+		os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600)
+	}
+	code, _, errOut := runCLI("check", "--hacf", dir, "--name", "n1")
+	want := filepath.Join(dir, "haresources") + `:2: nosuchscript::arg: cannot locate resource script "nosuchscript"`
+	if code != 2 || !strings.HasPrefix(errOut, "hanode: "+want) || strings.Count(errOut, "\n") != 1 {
+		t.Fatalf("missing script: exit %d %q, want %q", code, errOut, want)
+	}
+	code, _, errOut = runCLI("run", "--hacf", dir, "--name", "n1", "--state-dir", t.TempDir(), "--socket", filepath.Join(t.TempDir(), "s"))
+	if code != 2 || !strings.Contains(errOut, want) {
+		t.Fatalf("run with a missing script: exit %d %q", code, errOut)
+	}
+	os.WriteFile(filepath.Join(dir, "haresources"), []byte("n1 IPaddr2::10.201.0.100/24/eth0\n"), 0o600)
+	code, out, errOut := runCLI("check", "--hacf", dir, "--name", "n1")
+	if _, err := os.Stat("/etc/ha.d/resource.d/IPaddr2"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("Debian's heartbeat package is not installed (apt-get install heartbeat)")
+		}
+		t.Skip("Debian's heartbeat package is not installed (apt-get install heartbeat)")
+	}
+	if code != 0 || !strings.Contains(out, "group IPaddr2::10.201.0.100/24/eth0 on n1: IPaddr2::10.201.0.100/24/eth0 (heartbeat "+filepath.Join(dir, "resource.d", "IPaddr2")+")") {
+		t.Fatalf("check: %d %q %q", code, out, errOut)
+	}
+}

@@ -90,6 +90,17 @@ func TestNativeErrors(t *testing.T) {
 		{base + `ping_nodes { name: "gw" addresses: "10.0.0.254" }`, "n1", "ping_nodes[0]: ping nodes are not supported yet"},
 		{base + `groups { preferred_node: "n3" resources { heartbeat { name: "apache" } } }`, "n1", `groups[0].preferred_node: resource group's preferred node "n3" is not a cluster node`},
 		{base + `quorum { policy: QUORUM_POLICY_FREEZE }`, "n1", "quorum: quorum policy is not supported yet"},
+		{base + `groups { preferred_node: "n1" }`, "n1", `groups[0].resources: resource group "" has no resources`},
+		{base + `groups { preferred_node: "n1" resources { id: "x" } }`, "n1", `groups[0].resources[0]: resource "x" has no agent`},
+		{base + `groups { preferred_node: "n1" resources { heartbeat { name: "../bin/sh" } } }`, "n1", `groups[0].resources[0].heartbeat.name: resource script name "../bin/sh" is not a file name`},
+		{base + `groups { preferred_node: "n1" resources { ocf { type: "Dummy" } } }`, "n1", `groups[0].resources[0].ocf: OCF agent needs a provider and a type`},
+		{base + `groups { preferred_node: "n1" resources { heartbeat { name: "a" } } } groups { preferred_node: "n2" resources { heartbeat { name: "a" } } }`, "n1", `groups[1].resources[0]: resource "a" is configured twice`},
+		{base + `groups { name: "g" preferred_node: "n1" resources { heartbeat { name: "a" } } } groups { name: "g" preferred_node: "n2" resources { heartbeat { name: "b" } } }`, "n1", `groups[1].name: resource group "g" is configured twice`},
+		{base + `groups { preferred_node: "n1" resources { heartbeat { name: "a" } monitor_interval: "often" } }`, "n1", `groups[0].resources[0].monitor_interval: monitor_interval: invalid duration "often"`},
+		{base + `groups { preferred_node: "n1" resources { heartbeat { name: "a" } start_timeout: "0s" } }`, "n1", `groups[0].resources[0].start_timeout: start_timeout must be positive`},
+		{base + `respawn { user: "root" path: "bin/prog" }`, "n1", `respawn[0].path: respawn: "bin/prog" is not an absolute path`},
+		{base + `respawn { path: "/bin/prog" }`, "n1", `respawn[0].user: respawn: no user to run "/bin/prog" as`},
+		{base + `respawn { user: "root" path: "/bin/prog" failfast: true }`, "n1", `respawn[0]: failfast (reboot the machine when the program dies) is not supported yet`},
 		{noAuth, "n1", "auth: no authentication specified"},
 	}
 	for _, c := range cases {
