@@ -572,7 +572,11 @@ type GroupClaimReply struct {
 	Attempt uint64                 `protobuf:"varint,2,opt,name=attempt,proto3" json:"attempt,omitempty"`
 	Granted bool                   `protobuf:"varint,3,opt,name=granted,proto3" json:"granted,omitempty"`
 	// Why a claim was denied: "held by node2", "competing claim", ...
-	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The node a denial is in favour of: one that holds the group, or was
+	// granted it. A claimant that knows that node dead (the denier has not
+	// noticed yet) tries again at once.
+	InFavourOf    string `protobuf:"bytes,5,opt,name=in_favour_of,json=inFavourOf,proto3" json:"in_favour_of,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -631,6 +635,13 @@ func (x *GroupClaimReply) GetGranted() bool {
 func (x *GroupClaimReply) GetReason() string {
 	if x != nil {
 		return x.Reason
+	}
+	return ""
+}
+
+func (x *GroupClaimReply) GetInFavourOf() string {
+	if x != nil {
+		return x.InFavourOf
 	}
 	return ""
 }
@@ -1169,12 +1180,14 @@ const file_hanode_v1_wire_proto_rawDesc = "" +
 	"\n" +
 	"GroupClaim\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x18\n" +
-	"\aattempt\x18\x02 \x01(\x04R\aattempt\"s\n" +
+	"\aattempt\x18\x02 \x01(\x04R\aattempt\"\x95\x01\n" +
 	"\x0fGroupClaimReply\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x18\n" +
 	"\aattempt\x18\x02 \x01(\x04R\aattempt\x12\x18\n" +
 	"\agranted\x18\x03 \x01(\bR\agranted\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason\"B\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12 \n" +
+	"\fin_favour_of\x18\x05 \x01(\tR\n" +
+	"inFavourOf\"B\n" +
 	"\x10GroupClaimCancel\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x18\n" +
 	"\aattempt\x18\x02 \x01(\x04R\aattempt\"\xb7\x01\n" +

@@ -49,7 +49,7 @@ func runningOn(t *testing.T, dir string, nodes ...string) []string {
 	for _, n := range nodes {
 		_, errA := os.Stat(filepath.Join(dir, "a", n))
 		_, errB := os.Stat(filepath.Join(dir, "b", n))
-		if errA == nil {
+		if errA == nil && errB == nil {
 			on = append(on, n)
 		}
 		if errA != nil && errB == nil {
@@ -71,13 +71,16 @@ func waitRunning(t *testing.T, dir, want string, nodes map[string]*Node) {
 	for time.Now().Before(deadline) {
 		on := runningOn(t, dir, names...)
 		ok := (want == "" && len(on) == 0) || (len(on) == 1 && on[0] == want)
-		for _, n := range nodes {
+		for name, n := range nodes {
 			s, err := n.Status(context.Background())
 			if err != nil || len(s.Groups) != 1 {
 				ok = false
 				continue
 			}
 			g := s.Groups[0]
+			if name == want && g.LocalPhase != messages.GroupPhase_GROUP_PHASE_RUNNING {
+				ok = false
+			}
 			if want == "" {
 				ok = ok && len(g.RunningOn) == 0
 			} else {

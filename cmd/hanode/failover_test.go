@@ -10,6 +10,7 @@ import (
 
 	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node/control"
+	"github.com/hanode/hanode/node/probe"
 	"github.com/hanode/hanode/node/testhosts"
 	"github.com/hanode/hanode/node/testhosts/hacluster"
 )
@@ -21,7 +22,7 @@ type failoverLab struct {
 	lab     *testhosts.Lab
 	cluster *hacluster.Cluster
 	client  *testhosts.Host
-	probe   *testhosts.Probe
+	probe   *probe.Probe
 }
 
 func newFailoverLab(t *testing.T, nodes int, failback string) *failoverLab {
@@ -34,19 +35,19 @@ func newFailoverLab(t *testing.T, nodes int, failback string) *failoverLab {
 		AutoFailback: failback, VIP: testVIP,
 	})
 	client := hosts[nodes]
-	probe, err := testhosts.NewProbe(client, fmt.Sprintf("%s:%d", testVIP, hacluster.Port), 5*time.Millisecond, 50*time.Millisecond)
+	p, err := testhosts.NewProbe(client, fmt.Sprintf("%s:%d", testVIP, hacluster.Port), 5*time.Millisecond, 50*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(probe.Stop)
-	return &failoverLab{lab: lab, cluster: c, client: client, probe: probe}
+	t.Cleanup(p.Stop)
+	return &failoverLab{lab: lab, cluster: c, client: client, probe: p}
 }
 
 // waitServedBy waits until the probe's latest answers come from who, and
 // returns the first of them sent after since.
-func (l *failoverLab) waitServedBy(t *testing.T, who string, since time.Time, timeout time.Duration) testhosts.Sample {
+func (l *failoverLab) waitServedBy(t *testing.T, who string, since time.Time, timeout time.Duration) probe.Sample {
 	t.Helper()
-	var first testhosts.Sample
+	var first probe.Sample
 	testhosts.WaitFor(t, timeout, 10*time.Millisecond, "VIP served by "+who, func() (bool, string) {
 		last := l.probe.Last()
 		s, ok := l.probe.FirstAnswerBy(who, since)

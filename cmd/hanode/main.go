@@ -115,6 +115,7 @@ its own protobuf text configuration (/etc/hanode/cluster.textproto).`,
 		newPlacementCommand(false),
 		newPlacementCommand(true),
 		newDemoCommand(),
+		newDemoServiceCommand(),
 		newVersionCommand(),
 	)
 	return root

@@ -38,6 +38,11 @@ type Options struct {
 	// Dir holds configurations, state, sockets and logs; a new temporary
 	// directory when empty (removed by Close).
 	Dir string
+	// Keep leaves the working directory (logs included) in place.
+	Keep bool
+	// Service adds a resource group "demo" preferring node1: a small
+	// service on ServiceHost (see ServiceAddr) that moves between nodes.
+	Service bool
 }
 
 // Cluster is a running local cluster.
@@ -47,6 +52,8 @@ type Cluster struct {
 	ownDir bool
 	port   int
 	nodes  []*Node
+	// ServiceAddr is where the demo service answers, with Options.Service.
+	ServiceAddr string
 }
 
 // Node is one hanode process of the cluster.
@@ -81,6 +88,23 @@ func New(opts Options) (*Cluster, error) {
 		return nil, err
 	}
 	c.port = port
+	if opts.Service {
+		sp, err := FreeTCPPort(ServiceHost)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		c.ServiceAddr = net.JoinHostPort(ServiceHost, fmt.Sprint(sp))
+		rd := filepath.Join(c.dir, "ha.d", "resource.d")
+		if err := os.MkdirAll(rd, 0o755); err != nil {
+			c.Close()
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(rd, "demosvc"), []byte(serviceScript(opts.Exe, c.dir)), 0o755); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
 	secret := make([]byte, 32)
 	rand.Read(secret)
 	var addrs []string
@@ -120,6 +144,10 @@ func (c *Cluster) configText(n *Node, addrs []string, secret string) string {
 	}
 	b.WriteString(" } }\n")
 	fmt.Fprintf(&b, "auth { active_key: 1 keys { id: 1 method: AUTH_METHOD_SHA256 secret: %q } }\n", secret)
+	if c.opts.Service {
+		fmt.Fprintf(&b, "auto_failback: AUTO_FAILBACK_ON\nagent_dirs { ha_dir: %q }\n", filepath.Join(c.dir, "ha.d"))
+		fmt.Fprintf(&b, "groups { name: \"demo\" preferred_node: \"node1\"\n  resources { heartbeat { name: \"demosvc\" args: %q } monitor_interval: \"1s\" }\n}\n", c.ServiceAddr)
+	}
 	return b.String()
 }
 
@@ -337,16 +365,49 @@ func (c *Cluster) DetectDeath(ctx context.Context, observer, victim *Node, kille
 	return State(s, victim.Name).Since.AsTime().Sub(killedAt), nil
 }
 
-// Close stops every node (SIGTERM, then SIGKILL) and removes the working
-// directory if it created it.
+// ServicePID is the pid of the demo service node runs, 0 if none.
+func (c *Cluster) ServicePID(n *Node) int {
+	b, err := os.ReadFile(filepath.Join(c.dir, "demosvc-"+n.Name+".pid"))
+	if err != nil {
+		return 0
+	}
+	var pid int
+	if _, err := fmt.Sscan(string(b), &pid); err != nil || pid <= 0 || syscall.Kill(pid, 0) != nil {
+		return 0
+	}
+	return pid
+}
+
+// Crash is a crash of the node's machine: the node and the demo service
+// it runs are SIGKILLed. It returns the time of the kill.
+func (c *Cluster) Crash(n *Node) (time.Time, error) {
+	svc := c.ServicePID(n)
+	at, err := n.Kill()
+	if svc > 0 {
+		syscall.Kill(svc, syscall.SIGKILL)
+		for i := 0; i < 500 && syscall.Kill(svc, 0) == nil; i++ {
+			time.Sleep(time.Millisecond)
+		}
+		os.Remove(filepath.Join(c.dir, "demosvc-"+n.Name+".pid"))
+	}
+	return at, err
+}
+
+// Close stops every node (SIGTERM, then SIGKILL), kills any demo service
+// left behind, and removes the working directory if it created it.
 func (c *Cluster) Close() error {
 	var errs []error
 	for _, n := range c.nodes {
-		if err := n.Stop(5 * time.Second); err != nil {
+		if err := n.Stop(time.Minute); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if c.ownDir {
+	for _, n := range c.nodes {
+		if pid := c.ServicePID(n); pid > 0 {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	if c.ownDir && !c.opts.Keep {
 		os.RemoveAll(c.dir)
 	}
 	return errors.Join(errs...)

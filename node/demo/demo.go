@@ -8,20 +8,25 @@ import (
 	"time"
 
 	"github.com/hanode/hanode/messages"
+	"github.com/hanode/hanode/node/probe"
 	"github.com/hanode/hanode/node/statusview"
 )
 
-// Run is `hanode demo`: it starts a cluster, shows the nodes becoming
-// active, kills one with SIGKILL, shows the others declaring it dead with
-// the measured detection time, and stops everything.
+// Run is `hanode demo`: it starts a cluster whose node1 runs a small
+// service, shows the nodes becoming active, crashes node1 (SIGKILL of the
+// node and its service) and shows the others declaring it dead and node2
+// taking the service over, with the measured detection time and failover
+// gap; then stops node2 cleanly and shows node3 taking over at once; then
+// stops everything.
 func Run(ctx context.Context, out io.Writer, opts Options) error {
 	start := time.Now()
 	say := func(format string, args ...any) {
 		fmt.Fprintf(out, "[%6.3fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
 	}
-	if opts.Nodes < 2 {
-		return fmt.Errorf("demo: %d nodes: at least 2 are needed, one to kill and one to watch", opts.Nodes)
+	if opts.Nodes < 3 {
+		return fmt.Errorf("demo: %d nodes: at least 3 are needed, to crash one and stop another", opts.Nodes)
 	}
+	opts.Service = true
 	c, err := New(opts)
 	if err != nil {
 		return err
@@ -29,13 +34,14 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 	defer c.Close()
 	say("starting %d hanode processes on loopback (keepalive %v, deadtime %v), UDP port %d, files in %s",
 		opts.Nodes, opts.Keepalive, opts.Deadtime, c.port, c.dir)
+	say("resource group \"demo\" prefers node1: a service answering on %s with its node's name", c.ServiceAddr)
 	if err := c.StartAll(); err != nil {
 		return err
 	}
 	for _, n := range c.Nodes() {
 		say("  %s  pid %-7d  %s:%d", n.Name, n.PID(), n.Addr, c.port)
 	}
-	wctx, cancel := context.WithTimeout(ctx, 4*opts.Deadtime+10*time.Second)
+	wctx, cancel := context.WithTimeout(ctx, 4*opts.Deadtime+20*time.Second)
 	defer cancel()
 	if err := c.WaitAllActive(wctx); err != nil {
 		return c.failed(err)
@@ -49,23 +55,54 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 		say("  %-6s %-6s generation %d", n.Name, word(n.Status.String()), n.Generation)
 	}
 
-	victim := c.Nodes()[len(c.Nodes())-1]
-	killedAt, err := victim.Kill()
+	p, err := probe.New(c.ServiceAddr, 2*time.Millisecond, 50*time.Millisecond, nil)
 	if err != nil {
 		return c.failed(err)
 	}
-	say("SIGKILL %s (pid %d gone)", victim.Name, victim.cmd.Process.Pid)
-	for _, obs := range c.Nodes()[:len(c.Nodes())-1] {
-		d, err := c.DetectDeath(wctx, obs, victim, killedAt)
+	defer p.Stop()
+	n1, n2, n3 := c.Nodes()[0], c.Nodes()[1], c.Nodes()[2]
+	if _, ok := p.WaitServedBy(wctx, n1.Name, start); !ok {
+		return c.failed(fmt.Errorf("the demo service is not answered by node1: %w", wctx.Err()))
+	}
+	say("%s answered by %s (pid %d of the service)", c.ServiceAddr, n1.Name, c.ServicePID(n1))
+
+	// A crash: node1 and its service die at once.
+	crashedAt, err := c.Crash(n1)
+	if err != nil {
+		return c.failed(err)
+	}
+	say("SIGKILL node1 and its service (a crash of its machine)")
+	for _, obs := range c.Nodes()[1:] {
+		d, err := c.DetectDeath(wctx, obs, n1, crashedAt)
 		if err != nil {
 			return c.failed(err)
 		}
 		st, _ := obs.Status(ctx)
-		reason := lastReason(st, victim.Name)
-		say("%s declares %s dead %v after the kill (deadtime %v): %s", obs.Name, victim.Name, d.Round(time.Millisecond), opts.Deadtime, reason)
+		say("%s declares node1 dead %v after the kill (deadtime %v): %s", obs.Name, d.Round(time.Millisecond), opts.Deadtime, lastReason(st, n1.Name))
 	}
-	if st, err := c.Nodes()[0].Status(ctx); err == nil {
-		say("hanode status on %s:", c.Nodes()[0].Name)
+	first, ok := p.WaitServedBy(wctx, n2.Name, crashedAt)
+	if !ok {
+		return c.failed(fmt.Errorf("node2 did not take the demo service over: %w", wctx.Err()))
+	}
+	say("%s answered by node2 %v after the crash: the failover gap", c.ServiceAddr, first.At.Sub(crashedAt).Round(time.Millisecond))
+
+	// A clean stop: node2 hands the service to node3 without waiting for
+	// deadtime.
+	stopAt := time.Now()
+	say("SIGTERM node2 (a clean stop: it releases the group and says so)")
+	if err := n2.Stop(time.Minute); err != nil {
+		return c.failed(err)
+	}
+	first, ok = p.WaitServedBy(wctx, n3.Name, stopAt)
+	if !ok {
+		return c.failed(fmt.Errorf("node3 did not take the demo service over: %w", wctx.Err()))
+	}
+	last, _ := p.LastAnswerBy(n2.Name, first.At)
+	say("%s answered by node3 %v after SIGTERM; unanswered for %v: the clean hand-over gap",
+		c.ServiceAddr, first.At.Sub(stopAt).Round(time.Millisecond), first.At.Sub(last.At).Round(time.Millisecond))
+
+	if st, err := n3.Status(ctx); err == nil {
+		say("hanode status on %s:", n3.Name)
 		var b strings.Builder
 		statusview.Table(&b, st)
 		for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
@@ -73,6 +110,7 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 		}
 	}
 	say("stopping the other nodes (SIGTERM)")
+	p.Stop()
 	if err := c.Close(); err != nil {
 		return err
 	}

@@ -43,6 +43,9 @@ type Config struct {
 	AutoFailback bool
 	// RetryDelay is the pause before claiming again after a denial.
 	RetryDelay time.Duration
+	// QuickRetry is the pause after a denial in favour of a node this one
+	// knows dead.
+	QuickRetry time.Duration
 	// ClaimTimeout gives up a claim whose grants do not all arrive.
 	ClaimTimeout time.Duration
 	// GrantTimeout forgets a grant whose claimant never said it started.
@@ -54,6 +57,9 @@ type Config struct {
 func (c *Config) defaults() {
 	if c.RetryDelay <= 0 {
 		c.RetryDelay = 100 * time.Millisecond
+	}
+	if c.QuickRetry <= 0 {
+		c.QuickRetry = 10 * time.Millisecond
 	}
 	if c.ClaimTimeout <= 0 {
 		c.ClaimTimeout = 5 * time.Second
@@ -298,34 +304,35 @@ func (m *Machine) claimed(now time.Time, e *Effects, from string, c *messages.Gr
 	if g == nil {
 		return
 	}
-	reply := func(granted bool, reason string) {
+	deny := func(favoured, reason string) {
 		e.send(&messages.ClusterMessage{Destination: from, Payload: &messages.ClusterMessage_GroupClaimReply{
-			GroupClaimReply: &messages.GroupClaimReply{Group: c.Group, Attempt: c.Attempt, Granted: granted, Reason: reason}}})
+			GroupClaimReply: &messages.GroupClaimReply{Group: c.Group, Attempt: c.Attempt, Reason: reason, InFavourOf: favoured}}})
 	}
 	switch {
 	case m.held(g):
-		reply(false, "held by "+m.cfg.Local)
+		deny(m.cfg.Local, "held by "+m.cfg.Local)
 		return
 	case g.claim != nil:
 		if m.rank(g, m.cfg.Local) < m.rank(g, from) {
-			reply(false, "competing claim by "+m.cfg.Local)
+			deny(m.cfg.Local, "competing claim by "+m.cfg.Local)
 			return
 		}
 		// The other node ranks higher: withdraw ours and let it have it.
 		m.cancelClaim(now, e, g, fmt.Sprintf("%s's claim ranks higher", from))
 	}
 	if g.grant != nil && g.grant.node != from && m.alive[g.grant.node] && now.Sub(g.grant.at) < m.cfg.GrantTimeout {
-		reply(false, "granted to "+g.grant.node)
+		deny(g.grant.node, "granted to "+g.grant.node)
 		return
 	}
 	for _, h := range m.sortedHolders(g) {
 		if h != from && m.alive[h] {
-			reply(false, "held by "+h)
+			deny(h, "held by "+h)
 			return
 		}
 	}
 	g.grant = &grant{node: from, attempt: c.Attempt, at: now}
-	reply(true, "")
+	e.send(&messages.ClusterMessage{Destination: from, Payload: &messages.ClusterMessage_GroupClaimReply{
+		GroupClaimReply: &messages.GroupClaimReply{Group: c.Group, Attempt: c.Attempt, Granted: true}}})
 }
 
 func (m *Machine) replied(now time.Time, e *Effects, from string, r *messages.GroupClaimReply) {
@@ -335,6 +342,12 @@ func (m *Machine) replied(now time.Time, e *Effects, from string, r *messages.Gr
 	}
 	if !r.Granted {
 		m.cancelClaim(now, e, g, fmt.Sprintf("%s denied it: %s", from, r.Reason))
+		if f := r.InFavourOf; f != "" && f != from && f != m.cfg.Local && !m.alive[f] {
+			// In favour of a node we know dead: the denier will know too
+			// in a moment (the same silence times out there). Try again
+			// soon rather than after the usual back-off.
+			g.retryAt = now.Add(m.cfg.QuickRetry)
+		}
 		return
 	}
 	delete(g.claim.waiting, from)

@@ -461,3 +461,30 @@ func TestRandomHistories(t *testing.T) {
 		}
 	}
 }
+
+// TestClaimDeniedForADeadHolderRetriesSoon: n2 notices n1's death a little
+// before n3 does, and n3 denies n2's claim in favour of n1. n2 must not
+// wait the usual back-off: it claims again as soon as n3 can know.
+func TestClaimDeniedForADeadHolderRetriesSoon(t *testing.T) {
+	s := newSim(t, 3, true, web)
+	s.connectAll()
+	s.run(10)
+	s.expectWhere("web", "n1")
+	n1 := s.nodes["n1"]
+	n1.up, n1.actual, n1.todo = false, map[string]Phase{}, nil
+	s.setView("n2", "n3") // n2 first
+	s.step(time.Millisecond)
+	s.step(time.Millisecond) // n3 denies: it still sees n1 holding web
+	s.setView("n3", "n2")
+	crash := s.now
+	for i := 0; i < 20 && s.where("web") != "n2"; i++ {
+		s.step(5 * time.Millisecond)
+	}
+	s.expectWhere("web", "n2")
+	if d := s.now.Sub(crash); d > 40*time.Millisecond {
+		t.Fatalf("n2 started web %v after n3 saw n1 dead\n%s", d, strings.Join(s.log, "\n"))
+	}
+	if !strings.Contains(strings.Join(s.log, "\n"), "denied it: held by n1") {
+		t.Fatalf("the test did not produce the denial it is about:\n%s", strings.Join(s.log, "\n"))
+	}
+}
