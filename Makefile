@@ -10,6 +10,8 @@ COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -s -w -X $(MODULE)/node/version.Version=$(VERSION) -X $(MODULE)/node/version.Commit=$(COMMIT)
 # The whole suite must stay under 10 minutes on 2 cores.
 TEST_TIMEOUT ?= 9m
+# Trials of each failover scenario in make bench.
+FAILOVER_TRIALS ?= 7
 
 .PHONY: all build proto proto-check test lint bench soak demo clean
 
@@ -45,8 +47,10 @@ lint:
 test: build proto-check lint
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
-# Go benchmarks, then the measured figures: failure detection (20 SIGKILLs)
-# and idle cost per node at keepalive 1s and 100ms.
+# Go benchmarks, then the measured figures: failure detection (20 SIGKILLs),
+# idle cost per node at keepalive 1s and 100ms, and failover gaps of the
+# same /etc/ha.d under Heartbeat 3.0.6 and hanode on test hosts (root,
+# network namespaces, Debian's heartbeat, resource-agents and socat).
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
 	$(GO) build -o $(BENCH_BIN) ./cmd/hanode-bench
@@ -54,6 +58,7 @@ bench: build
 	$(BENCH_BIN) idle -hanode $(BIN) -duration 60s -keepalive 1s
 	$(BENCH_BIN) idle -hanode $(BIN) -duration 60s -keepalive 100ms
 	$(BENCH_BIN) idle -hanode $(BIN) -duration 60s -keepalive 100ms -nodes 16
+	HANODE_BENCH_FAILOVER=1 HANODE_BENCH_TRIALS=$(FAILOVER_TRIALS) $(GO) test ./cmd/hanode -run '^TestFailoverBench$$' -count=1 -v -timeout 30m
 
 # Issue 3's long run (root, about 6 minutes): 3 hosts in network namespaces,
 # 20% loss on every link, deadtime = 6 keepalives, cluster messages

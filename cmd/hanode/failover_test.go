@@ -27,6 +27,13 @@ type failoverLab struct {
 
 func newFailoverLab(t *testing.T, nodes int, failback string) *failoverLab {
 	t.Helper()
+	return newFailoverLabProbe(t, nodes, failback, 5*time.Millisecond)
+}
+
+// newFailoverLabProbe is newFailoverLab with the client probing every
+// interval.
+func newFailoverLabProbe(t *testing.T, nodes int, failback string, interval time.Duration) *failoverLab {
+	t.Helper()
 	hacluster.Require(t)
 	lab := testhosts.New(t, testhosts.Options{Hosts: nodes + 1})
 	hosts := lab.Hosts()
@@ -35,7 +42,7 @@ func newFailoverLab(t *testing.T, nodes int, failback string) *failoverLab {
 		AutoFailback: failback, VIP: testVIP,
 	})
 	client := hosts[nodes]
-	p, err := testhosts.NewProbe(client, fmt.Sprintf("%s:%d", testVIP, hacluster.Port), 5*time.Millisecond, 50*time.Millisecond)
+	p, err := testhosts.NewProbe(client, fmt.Sprintf("%s:%d", testVIP, hacluster.Port), interval, 50*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}

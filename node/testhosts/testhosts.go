@@ -207,6 +207,11 @@ func (l *Lab) Close() {
 			l.t.Logf("--- %s on %s: last lines of output\n%s", p.name, p.host.ns, p.Tail(50))
 		}
 	}
+	// Daemons that detached from the processes the lab started (Heartbeat
+	// forks) die with their host.
+	for _, h := range l.hosts {
+		h.KillNamespace()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for _, h := range l.hosts {
@@ -368,6 +373,42 @@ func (h *Host) KillAll() {
 		if p.host == h {
 			p.Kill()
 		}
+	}
+}
+
+// PIDs lists the processes in the host's network namespace, whoever
+// started them, this one excepted.
+func (h *Host) PIDs() []int {
+	out, err := run(context.Background(), "ip", "netns", "pids", h.ns)
+	if err != nil {
+		return nil
+	}
+	var pids []int
+	for _, f := range strings.Fields(out) {
+		// This process shows up in a host whose namespace one of its
+		// threads entered (InNetns, the main thread among them): never
+		// list it.
+		if pid, err := strconv.Atoi(f); err == nil && pid != os.Getpid() {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// KillNamespace SIGKILLs every process in the host's network namespace, by
+// PID (daemons that detached from the test included), and waits (at most
+// 10s) until none is left.
+func (h *Host) KillNamespace() {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		pids := h.PIDs()
+		if len(pids) == 0 || time.Now().After(deadline) {
+			return
+		}
+		for _, pid := range pids {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -217,7 +218,11 @@ func (n *Node) ServicePID() int {
 }
 
 func (n *Node) pidFile() string {
-	return fmt.Sprintf("/run/hanode-test/httpsvc-%s-%s-%d.pid", n.Host.Netns(), n.Name, Port)
+	var ino uint64
+	if st, err := os.Stat("/run/netns/" + n.Host.Netns()); err == nil {
+		ino = st.Sys().(*syscall.Stat_t).Ino
+	}
+	return fmt.Sprintf("/tmp/hanode-test/httpsvc-%d-%s-%d.pid", ino, n.Name, Port)
 }
 
 // KillServices kills the HTTP service this node's agents started, by its
@@ -227,4 +232,156 @@ func (n *Node) KillServices() {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
 	os.Remove(n.pidFile())
+}
+
+// heartbeatBin is Debian's Heartbeat 3.0.6 daemon.
+const heartbeatBin = "/usr/libexec/heartbeat/heartbeat"
+
+// RequireHeartbeat checks for Debian's heartbeat package, needed to compare
+// hanode with the original.
+func RequireHeartbeat(t testing.TB) {
+	t.Helper()
+	if _, err := os.Stat(heartbeatBin); err != nil {
+		msg := "the comparison with Heartbeat needs Debian's heartbeat package (apt-get install heartbeat)"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+}
+
+// hbSetup prepares the node's Heartbeat: a copy of Debian's /etc/ha.d with
+// this cluster's ha.cf, haresources and authkeys and the test scripts.
+func (n *Node) hbSetup() (string, error) {
+	etc := filepath.Join(n.Dir, "hb-etc-ha.d")
+	if _, err := os.Stat(etc); err == nil {
+		return etc, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "cp", "-a", "/etc/ha.d/.", etc+"/").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("copy /etc/ha.d: %v: %s", err, out)
+	}
+	for _, f := range []string{"ha.cf", "haresources", "authkeys"} {
+		b, err := os.ReadFile(filepath.Join(n.HaDir(), f))
+		if err != nil {
+			return "", err
+		}
+		mode := os.FileMode(0o644)
+		if f == "authkeys" {
+			mode = 0o600
+		}
+		if err := os.WriteFile(filepath.Join(etc, f), b, mode); err != nil {
+			return "", err
+		}
+	}
+	entries, err := os.ReadDir(filepath.Join(n.HaDir(), "resource.d"))
+	if err != nil {
+		return "", err
+	}
+	for _, e := range entries {
+		if e.Type().IsRegular() {
+			b, err := os.ReadFile(filepath.Join(n.HaDir(), "resource.d", e.Name()))
+			if err != nil {
+				return "", err
+			}
+			if err := os.WriteFile(filepath.Join(etc, "resource.d", e.Name()), b, 0o755); err != nil {
+				return "", err
+			}
+		}
+	}
+	return etc, nil
+}
+
+// StartHeartbeat runs Heartbeat 3.0.6 itself on the node's host, from the
+// same configuration, in private mount and UTS namespaces: /etc/ha.d is
+// the node's, /var/lib/heartbeat is the node's own, /run is fresh, and the
+// host name is the node's name (Heartbeat knows itself by uname -n).
+func (n *Node) StartHeartbeat() {
+	etc, err := n.hbSetup()
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	// Kept across restarts, as on a real machine: Heartbeat's generation
+	// number lives there.
+	varLib := filepath.Join(n.Dir, "hb-var-lib")
+	script := fmt.Sprintf(`set -e
+mount --bind %q /etc/ha.d
+mkdir -p %q
+mount --bind %q /var/lib/heartbeat
+mkdir -p /var/lib/heartbeat/ccm /var/lib/heartbeat/crm /var/lib/heartbeat/api /var/lib/heartbeat/cores
+mount -t tmpfs tmpfs /run
+mkdir -p /run/heartbeat/rsctmp /run/resource-agents /run/lock
+hostname %s
+exec %s
+`, etc, varLib, varLib, n.Name, heartbeatBin)
+	n.Proc = n.Host.Start(n.Name+"-heartbeat", "unshare", "-m", "-u", "--propagation", "private", "sh", "-c", script)
+}
+
+// HeartbeatPID is the pid of Heartbeat's master control process on the
+// node's host (the oldest heartbeat process there), 0 if none runs.
+func (n *Node) HeartbeatPID() int {
+	best, bestStart := 0, uint64(0)
+	for _, pid := range n.Host.PIDs() {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		if !strings.Contains(s, "(heartbeat)") {
+			continue
+		}
+		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(fields) < 20 {
+			continue
+		}
+		start, _ := strconv.ParseUint(fields[19], 10, 64)
+		if best == 0 || start < bestStart {
+			best, bestStart = pid, start
+		}
+	}
+	return best
+}
+
+// InHeartbeat runs a command inside the node's Heartbeat namespaces (its
+// /etc/ha.d, /var/lib/heartbeat, host name): hb_standby, hb_takeover.
+func (n *Node) InHeartbeat(args ...string) (string, error) {
+	pid := n.HeartbeatPID()
+	if pid == 0 {
+		return "", errors.New("heartbeat is not running on " + n.Name)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	full := append([]string{"-t", strconv.Itoa(pid), "-m", "-u", "-n", "--"}, args...)
+	out, err := exec.CommandContext(ctx, "nsenter", full...).CombinedOutput()
+	return string(out), err
+}
+
+// StopHeartbeat stops Heartbeat cleanly (SIGTERM to its master control
+// process, as its init script does) and waits until none of its processes
+// is left.
+func (n *Node) StopHeartbeat(timeout time.Duration) error {
+	pid := n.HeartbeatPID()
+	if pid == 0 {
+		return errors.New("heartbeat is not running on " + n.Name)
+	}
+	syscall.Kill(pid, syscall.SIGTERM)
+	deadline := time.Now().Add(timeout)
+	for n.HeartbeatPID() != 0 {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("heartbeat on %s still running %v after SIGTERM", n.Name, timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil
+}
+
+// CrashHost is the machine dying, whatever runs on it: every process in
+// the host's network namespace is SIGKILLed (Heartbeat's daemons and the
+// services it started included) and its network goes down.
+func (n *Node) CrashHost() {
+	n.Host.KillNamespace()
+	if err := n.Host.LinkDown("eth0"); err != nil {
+		n.t.Fatal(err)
+	}
 }
