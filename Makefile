@@ -50,7 +50,7 @@ test: build proto-check lint
 # Go benchmarks, then the measured figures: failure detection (20 SIGKILLs),
 # idle cost per node at keepalive 1s and 100ms, and failover gaps of the
 # same /etc/ha.d under Heartbeat 3.0.6 and hanode on test hosts (root,
-# network namespaces, Debian's heartbeat, resource-agents and socat).
+# network namespaces, Debian's heartbeat and resource-agents).
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
 	$(GO) build -o $(BENCH_BIN) ./cmd/hanode-bench

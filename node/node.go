@@ -1,13 +1,19 @@
 // Package node assembles a running hanode node: it reads the generation,
-// builds the keyring and the membership state machine, and spawns the root
-// actor that supervises one actor per link, the membership actor and the
-// control actor. Start and Stop are what `hanode run` calls.
+// builds the keyring, the membership and placement state machines and the
+// group runners, resolves the resource agents, and spawns the root actor
+// that supervises one actor per link, the membership, messenger and
+// placement actors, one actor per resource group and per respawned
+// program, and the control actor. Start and Stop are what `hanode run`
+// calls; Stop hands the groups over before the last heartbeat.
 //
 // Supervision (the policy table): links restart after a backoff that
 // doubles from 100ms to 10s and never give up, so a missing device only
-// shows as a dead link; the control socket restarts after 200ms..5s; the
-// membership actor restarts at once, up to 10 times a minute, and keeps its
-// view because its state lives in the node, not in the actor. If a child is
+// shows as a dead link; the control socket restarts after 200ms..5s, group
+// actors after 100ms..5s; the others restart at once, up to 10 times a
+// minute. Every actor keeps its state across restarts because it lives in
+// the node, not in the actor: the membership view, message streams,
+// placement, each group's runner (an agent run in flight reports to the
+// restarted actor) and each respawned process. If a child is
 // stopped for good, the node stops and `hanode run` exits non-zero, so that
 // systemd restarts it.
 package node

@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -39,7 +42,7 @@ func newFailoverLabProbe(t *testing.T, nodes int, failback string, interval time
 	hosts := lab.Hosts()
 	c := hacluster.New(t, hacluster.Options{
 		Nodes: hosts[:nodes], Keepalive: "100ms", Deadtime: "500ms", Warntime: "300ms", Initdead: "5",
-		AutoFailback: failback, VIP: testVIP,
+		AutoFailback: failback, VIP: testVIP, Service: hanodeBin,
 	})
 	client := hosts[nodes]
 	p, err := testhosts.NewProbe(client, fmt.Sprintf("%s:%d", testVIP, hacluster.Port), interval, 50*time.Millisecond)
@@ -125,6 +128,43 @@ func TestFailoverOfVirtualIP(t *testing.T) {
 		}
 		return false, "no httpsvc resource"
 	})
+
+	// hb_standby and hb_takeover, as links to the binary: node1 gives the
+	// group away and takes it back.
+	links := t.TempDir()
+	for _, name := range []string{"hb_standby", "hb_takeover"} {
+		if err := os.Symlink(hanodeBin, filepath.Join(links, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hb := func(tool string, args ...string) (int, string) {
+		cmd := exec.Command(filepath.Join(links, tool), args...)
+		cmd.Env = append(os.Environ(), "HANODE_SOCKET="+n1.Socket)
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return code, string(out)
+	}
+	if code, out := hb("hb_standby", "sideways"); code != 1 || out != "usage: hb_standby [all|foreign|local|failback]\n" {
+		t.Fatalf("hb_standby sideways: %d %q", code, out)
+	}
+	if code, out := hb("hb_standby", "all", "local"); code != 1 || !strings.HasPrefix(out, "usage: hb_standby") {
+		t.Fatalf("hb_standby with two arguments: %d %q", code, out)
+	}
+	standbyAt := time.Now()
+	if code, out := hb("hb_standby", "local"); code != 0 || !strings.Contains(out, "Going standby [local]") {
+		t.Fatalf("hb_standby local: %d %q", code, out)
+	}
+	l.waitServedBy(t, "node2", standbyAt, 10*time.Second)
+	takeoverAt := time.Now()
+	if code, out := hb("hb_takeover"); code != 0 || !strings.Contains(out, "Taking over [all]") {
+		t.Fatalf("hb_takeover: %d %q", code, out)
+	}
+	l.waitServedBy(t, "node1", takeoverAt, 10*time.Second)
 
 	// A clean stop: node1 releases the group and node2 takes it over
 	// without waiting for deadtime.

@@ -194,6 +194,15 @@ func (r *resolver) where(field string) string {
 	return field
 }
 
+// located names a field for an error found after validation (a missing
+// script): its file and line when known, else its file and path.
+func (r *resolver) located(field string) string {
+	if _, ok := r.l.lookup(field); !ok && r.l.Format == FormatNative && r.l.Origin != "" {
+		return r.l.Origin + ": " + field
+	}
+	return r.where(field)
+}
+
 // checkName says what is wrong with a node or cluster name, or "".
 func checkName(s string) string {
 	switch {
@@ -596,7 +605,7 @@ func (r *resolver) groups() {
 		spec := GroupSpec{Name: g.Name, Preferred: g.PreferredNode}
 		for j, res := range g.Resources {
 			rf := fmt.Sprintf("%s.resources[%d]", field, j)
-			rs := ResourceSpec{ID: agents.ID(res), Resource: res, Where: r.where(rf)}
+			rs := ResourceSpec{ID: agents.ID(res), Resource: res, Where: r.located(rf)}
 			switch a := res.Agent.(type) {
 			case *messages.Resource_Heartbeat:
 				if a.Heartbeat.Name == "" || strings.ContainsAny(a.Heartbeat.Name, "/") {
@@ -677,7 +686,7 @@ func (r *resolver) respawn() {
 		case !filepath.IsAbs(p.Path):
 			r.errf(field+".path", "respawn: %q is not an absolute path", p.Path)
 		}
-		r.eff.Respawn = append(r.eff.Respawn, RespawnSpec{Respawn: p, Where: r.where(field)})
+		r.eff.Respawn = append(r.eff.Respawn, RespawnSpec{Respawn: p, Where: r.located(field)})
 	}
 }
 

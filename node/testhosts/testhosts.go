@@ -190,6 +190,10 @@ func (l *Lab) Hosts() []*Host { return l.hosts }
 // Host returns host i (1-based, as in its name and address).
 func (l *Lab) Host(i int) *Host { return l.hosts[i-1] }
 
+// tailLines is how much of each process's output a failed test shows
+// (HANODE_TEST_LOGS=1 shows it after any test).
+const tailLines = 60
+
 // Close kills every process the lab started (by PID) and deletes its
 // namespaces. It is idempotent and runs at test cleanup.
 func (l *Lab) Close() {
@@ -203,8 +207,8 @@ func (l *Lab) Close() {
 	l.mu.Unlock()
 	for _, p := range procs {
 		p.Kill()
-		if l.t.Failed() {
-			l.t.Logf("--- %s on %s: last lines of output\n%s", p.name, p.host.ns, p.Tail(50))
+		if l.t.Failed() || os.Getenv("HANODE_TEST_LOGS") != "" {
+			l.t.Logf("--- %s on %s: last lines of output\n%s", p.name, p.host.ns, p.Tail(tailLines))
 		}
 	}
 	// Daemons that detached from the processes the lab started (Heartbeat

@@ -7,6 +7,7 @@
 package hacluster
 
 import (
+	"bytes"
 	"context"
 	_ "embed"
 	"errors"
@@ -46,6 +47,9 @@ type Options struct {
 	Resources []string
 	// ExtraScripts are more resource.d scripts: name to contents.
 	ExtraScripts map[string][]byte
+	// Service is the hanode binary whose demo-service command is the HTTP
+	// service.
+	Service string
 }
 
 // Node is one node of the cluster on its host.
@@ -120,7 +124,7 @@ func New(t testing.TB, o Options) *Cluster {
 				t.Fatal(err)
 			}
 		}
-		scripts := map[string][]byte{"httpsvc": httpsvc}
+		scripts := map[string][]byte{"httpsvc": bytes.ReplaceAll(httpsvc, []byte("@SERVICE@"), []byte(shellQuote(o.Service)))}
 		for name, body := range o.ExtraScripts {
 			scripts[name] = body
 		}
@@ -135,13 +139,15 @@ func New(t testing.TB, o Options) *Cluster {
 	return c
 }
 
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
 // Require checks for what the cluster needs beyond test hosts: Debian's
-// heartbeat package (its resource.d scripts), resource-agents (the OCF
-// IPaddr2 they call) and socat (the HTTP service).
+// heartbeat package (its resource.d scripts) and resource-agents (the OCF
+// IPaddr2 they call).
 func Require(t testing.TB) {
 	t.Helper()
 	var missing []string
-	for _, p := range []string{"/etc/ha.d/resource.d/IPaddr2", "/usr/lib/ocf/resource.d/heartbeat/IPaddr2", "/usr/bin/socat"} {
+	for _, p := range []string{"/etc/ha.d/resource.d/IPaddr2", "/usr/lib/ocf/resource.d/heartbeat/IPaddr2"} {
 		if _, err := os.Stat(p); err != nil {
 			missing = append(missing, p)
 		}
@@ -149,7 +155,7 @@ func Require(t testing.TB) {
 	if len(missing) == 0 {
 		return
 	}
-	msg := fmt.Sprintf("failover tests need %s (apt-get install heartbeat resource-agents socat)", strings.Join(missing, ", "))
+	msg := fmt.Sprintf("failover tests need %s (apt-get install heartbeat resource-agents)", strings.Join(missing, ", "))
 	if os.Getenv("CI") == "true" {
 		t.Fatal(msg)
 	}
