@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node/membership"
+	"github.com/hanode/hanode/node/pingnodes"
 )
 
 // MaxRecentEvents is how many membership events a node remembers for
@@ -45,11 +47,19 @@ type MembershipState struct {
 	// FramesSent is counted by the node actor, which sends them.
 	FramesSent *atomic.Uint64
 	logLimit   map[string]*rateLimit
+	// Pings is the state of the ping nodes; nil without any.
+	Pings *pingnodes.Machine
+	// PingNodesUp mirrors Pings.Up for the node actor, which puts it in
+	// every heartbeat.
+	PingNodesUp *atomic.Uint32
+	// peerPings is what each peer last said it reaches.
+	peerPings map[string]uint32
 }
 
 // NewMembershipState wraps a fresh state machine.
 func NewMembershipState(info MembershipInfo, m *membership.Machine) *MembershipState {
-	return &MembershipState{Info: info, Machine: m, rejected: map[string]uint64{}, logLimit: map[string]*rateLimit{}, FramesSent: new(atomic.Uint64)}
+	return &MembershipState{Info: info, Machine: m, rejected: map[string]uint64{}, logLimit: map[string]*rateLimit{}, FramesSent: new(atomic.Uint64),
+		PingNodesUp: new(atomic.Uint32), peerPings: map[string]uint32{}}
 }
 
 // Membership is the actor that owns the membership view: it feeds received
@@ -88,7 +98,15 @@ func (a *Membership) Receive(ctx actor.Context) {
 	case *DeadlineReached:
 		if a.deadline.Fired(m) {
 			a.publish(ctx, a.st.Machine.Tick(a.now()))
+			if a.st.Pings != nil {
+				a.publish(ctx, a.st.Pings.Tick(a.now()))
+			}
 			a.rearm()
+		}
+	case *PingReply:
+		if a.st.Pings != nil {
+			a.publish(ctx, a.st.Pings.Reply(m.At, m.Name, m.From.String()))
+			a.deadline.ArmBy(a.now(), a.st.Pings.NextDeadline())
 		}
 	case *Subscribe:
 		// Idempotent: a restarted node actor subscribes its children again.
@@ -104,6 +122,8 @@ func (a *Membership) Receive(ctx actor.Context) {
 		}
 	case *StatusQuery:
 		ctx.Respond(a.status())
+	case *HealthQuery:
+		ctx.Respond(&Health{OK: true})
 	}
 }
 
@@ -125,6 +145,9 @@ func (a *Membership) frame(ctx actor.Context, m *FrameReceived) {
 		Heartbeat:  env.GetHeartbeat(),
 	})
 	a.publish(ctx, evs)
+	if hb := env.GetHeartbeat(); hb != nil && verdict == membership.Accepted && a.st.Pings != nil {
+		a.peerConnectivity(ctx, m.At, env.Sender, hb)
+	}
 	if verdict == membership.Accepted && a.messenger != nil && carriesStream(env) {
 		ctx.Send(a.messenger, &StreamFrame{Envelope: env, At: m.At})
 	}
@@ -167,13 +190,37 @@ func (a *Membership) reject(reason, link, from, detail string) {
 	}
 }
 
+// peerConnectivity publishes a change in the number of ping nodes a peer
+// says it reaches.
+func (a *Membership) peerConnectivity(ctx actor.Context, at time.Time, peer string, hb *messages.Heartbeat) {
+	if hb.Status == messages.NodeStatus_NODE_STATUS_DEAD {
+		return
+	}
+	prev, known := a.st.peerPings[peer]
+	if known && prev == hb.PingNodesUp {
+		return
+	}
+	a.st.peerPings[peer] = hb.PingNodesUp
+	a.publish(ctx, []*messages.MembershipEvent{{Time: timestamppb.New(at), Kind: messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_CONNECTIVITY,
+		Node: peer, PingNodesUp: hb.PingNodesUp, Reason: fmt.Sprintf("%s reaches %d ping nodes", peer, hb.PingNodesUp)}})
+}
+
 func (a *Membership) rearm() {
-	a.deadline.Arm(a.now(), a.st.Machine.NextDeadline())
+	next := a.st.Machine.NextDeadline()
+	if a.st.Pings != nil {
+		if p := a.st.Pings.NextDeadline(); !p.IsZero() && (next.IsZero() || p.Before(next)) {
+			next = p
+		}
+	}
+	a.deadline.Arm(a.now(), next)
 }
 
 // publish logs events, remembers them and sends them to every subscriber.
 func (a *Membership) publish(ctx actor.Context, evs []*messages.MembershipEvent) {
 	for _, ev := range evs {
+		if ev.Kind == messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_CONNECTIVITY && ev.Node == a.st.Info.Local {
+			a.st.PingNodesUp.Store(ev.PingNodesUp)
+		}
 		logEvent(a.log, ev)
 		a.st.recent = append(a.st.recent, ev)
 		if len(a.st.recent) > MaxRecentEvents {
@@ -225,6 +272,16 @@ func (a *Membership) status() *messages.ClusterStatus {
 	}
 	for k, v := range a.st.rejected {
 		s.RejectedFrames[k] = v
+	}
+	if a.st.Pings != nil {
+		for _, n := range s.Nodes {
+			if n.Local {
+				n.PingNodesUp = uint32(a.st.Pings.Up())
+			} else {
+				n.PingNodesUp = a.st.peerPings[n.Name]
+			}
+		}
+		s.Nodes = append(s.Nodes, a.st.Pings.States()...)
 	}
 	return s
 }

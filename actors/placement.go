@@ -101,8 +101,13 @@ type Left struct{}
 // answers GroupsStatus.
 type GroupsQuery struct{}
 
-// GroupsStatus answers GroupsQuery, in configuration order.
-type GroupsStatus []*messages.GroupStatus
+// GroupsStatus answers GroupsQuery.
+type GroupsStatus struct {
+	// Groups in configuration order.
+	Groups []*messages.GroupStatus
+	// NoQuorum: this node's partition holds no majority.
+	NoQuorum bool
+}
 
 // Placement is the actor that owns the placement machine: it feeds it
 // membership events, peers' placement messages, group reports, operator
@@ -186,6 +191,9 @@ func (a *Placement) membership(ctx actor.Context, ev *messages.MembershipEvent) 
 		a.st.status[ev.Node] = ev.Status
 	case messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_RESTARTED:
 		restarted = []string{ev.Node}
+	case messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_CONNECTIVITY:
+		a.apply(ctx, a.st.Machine.Connectivity(a.now(), ev.Node, int(ev.PingNodesUp)))
+		return
 	default:
 		return
 	}
@@ -239,7 +247,7 @@ func (a *Placement) apply(ctx actor.Context, e placement.Effects) {
 }
 
 func (a *Placement) groups() GroupsStatus {
-	var out GroupsStatus
+	out := GroupsStatus{NoQuorum: !a.st.Machine.HasQuorum()}
 	for _, v := range a.st.Machine.View(a.now()) {
 		gs := &messages.GroupStatus{
 			Name: v.Name, PreferredNode: v.Preferred, DesiredNode: v.Desired, LocalPhase: v.Local,
@@ -252,7 +260,7 @@ func (a *Placement) groups() GroupsStatus {
 		if st := a.st.Groups[v.Name]; st != nil {
 			gs.Resources = st.ResourceStatus()
 		}
-		out = append(out, gs)
+		out.Groups = append(out.Groups, gs)
 	}
 	return out
 }

@@ -271,6 +271,9 @@ const (
 	// A node declared dead speaks again with the same generation: it was cut
 	// off, not restarted (a healed partition).
 	MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_RETURNED MembershipEventKind = 5
+	// The number of ping nodes a member (this one included) reaches changed
+	// (ping_nodes_up).
+	MembershipEventKind_MEMBERSHIP_EVENT_KIND_CONNECTIVITY MembershipEventKind = 6
 )
 
 // Enum value maps for MembershipEventKind.
@@ -282,6 +285,7 @@ var (
 		3: "MEMBERSHIP_EVENT_KIND_NODE_LATE",
 		4: "MEMBERSHIP_EVENT_KIND_NODE_RESTARTED",
 		5: "MEMBERSHIP_EVENT_KIND_NODE_RETURNED",
+		6: "MEMBERSHIP_EVENT_KIND_CONNECTIVITY",
 	}
 	MembershipEventKind_value = map[string]int32{
 		"MEMBERSHIP_EVENT_KIND_UNSPECIFIED":    0,
@@ -290,6 +294,7 @@ var (
 		"MEMBERSHIP_EVENT_KIND_NODE_LATE":      3,
 		"MEMBERSHIP_EVENT_KIND_NODE_RESTARTED": 4,
 		"MEMBERSHIP_EVENT_KIND_NODE_RETURNED":  5,
+		"MEMBERSHIP_EVENT_KIND_CONNECTIVITY":   6,
 	}
 )
 
@@ -334,6 +339,8 @@ type MembershipEvent struct {
 	Generation     uint64                 `protobuf:"varint,8,opt,name=generation,proto3" json:"generation,omitempty"`
 	// How long the node (or link) had been silent, for deaths and lateness.
 	Silence *durationpb.Duration `protobuf:"bytes,9,opt,name=silence,proto3" json:"silence,omitempty"`
+	// CONNECTIVITY: how many ping nodes the member reaches.
+	PingNodesUp uint32 `protobuf:"varint,11,opt,name=ping_nodes_up,json=pingNodesUp,proto3" json:"ping_nodes_up,omitempty"`
 	// Why, in words: "no heartbeat on eth0, eth1 for 512ms".
 	Reason        string `protobuf:"bytes,10,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -431,6 +438,13 @@ func (x *MembershipEvent) GetSilence() *durationpb.Duration {
 		return x.Silence
 	}
 	return nil
+}
+
+func (x *MembershipEvent) GetPingNodesUp() uint32 {
+	if x != nil {
+		return x.PingNodesUp
+	}
+	return 0
 }
 
 func (x *MembershipEvent) GetReason() string {
@@ -539,7 +553,12 @@ type NodeState struct {
 	Links []*LinkState `protobuf:"bytes,9,rep,name=links,proto3" json:"links,omitempty"`
 	// The node's stream of cluster messages: as sent (local node) or as
 	// received from it.
-	Messages      *MessageStream `protobuf:"bytes,10,opt,name=messages,proto3" json:"messages,omitempty"`
+	Messages *MessageStream `protobuf:"bytes,10,opt,name=messages,proto3" json:"messages,omitempty"`
+	// How many ping nodes the member reaches (members), as it last said.
+	PingNodesUp uint32 `protobuf:"varint,11,opt,name=ping_nodes_up,json=pingNodesUp,proto3" json:"ping_nodes_up,omitempty"`
+	// Ping nodes: the addresses watched; the one that answered last.
+	Addresses     []string `protobuf:"bytes,12,rep,name=addresses,proto3" json:"addresses,omitempty"`
+	AnsweredBy    string   `protobuf:"bytes,13,opt,name=answered_by,json=answeredBy,proto3" json:"answered_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -642,6 +661,27 @@ func (x *NodeState) GetMessages() *MessageStream {
 		return x.Messages
 	}
 	return nil
+}
+
+func (x *NodeState) GetPingNodesUp() uint32 {
+	if x != nil {
+		return x.PingNodesUp
+	}
+	return 0
+}
+
+func (x *NodeState) GetAddresses() []string {
+	if x != nil {
+		return x.Addresses
+	}
+	return nil
+}
+
+func (x *NodeState) GetAnsweredBy() string {
+	if x != nil {
+		return x.AnsweredBy
+	}
+	return ""
 }
 
 // MessageStream counts one node's reliable cluster messages.
@@ -769,7 +809,11 @@ type ClusterStatus struct {
 	FramesSent     uint64 `protobuf:"varint,14,opt,name=frames_sent,json=framesSent,proto3" json:"frames_sent,omitempty"`
 	FramesReceived uint64 `protobuf:"varint,15,opt,name=frames_received,json=framesReceived,proto3" json:"frames_received,omitempty"`
 	// Resource groups, in configuration order.
-	Groups        []*GroupStatus `protobuf:"bytes,16,rep,name=groups,proto3" json:"groups,omitempty"`
+	Groups []*GroupStatus `protobuf:"bytes,16,rep,name=groups,proto3" json:"groups,omitempty"`
+	// Set when this node's partition holds no majority of the configured
+	// nodes (three or more): it runs no groups (quorum policy stop) or
+	// starts none (freeze).
+	NoQuorum      bool `protobuf:"varint,17,opt,name=no_quorum,json=noQuorum,proto3" json:"no_quorum,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -914,6 +958,13 @@ func (x *ClusterStatus) GetGroups() []*GroupStatus {
 		return x.Groups
 	}
 	return nil
+}
+
+func (x *ClusterStatus) GetNoQuorum() bool {
+	if x != nil {
+		return x.NoQuorum
+	}
+	return false
 }
 
 // GroupStatus is one resource group as this node sees it.
@@ -1139,7 +1190,7 @@ var File_hanode_v1_status_proto protoreflect.FileDescriptor
 
 const file_hanode_v1_status_proto_rawDesc = "" +
 	"\n" +
-	"\x16hanode/v1/status.proto\x12\thanode.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb1\x03\n" +
+	"\x16hanode/v1/status.proto\x12\thanode.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd5\x03\n" +
 	"\x0fMembershipEvent\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x122\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1e.hanode.v1.MembershipEventKindR\x04kind\x12\x12\n" +
@@ -1152,7 +1203,8 @@ const file_hanode_v1_status_proto_rawDesc = "" +
 	"\n" +
 	"generation\x18\b \x01(\x04R\n" +
 	"generation\x123\n" +
-	"\asilence\x18\t \x01(\v2\x19.google.protobuf.DurationR\asilence\x12\x16\n" +
+	"\asilence\x18\t \x01(\v2\x19.google.protobuf.DurationR\asilence\x12\"\n" +
+	"\rping_nodes_up\x18\v \x01(\rR\vpingNodesUp\x12\x16\n" +
 	"\x06reason\x18\n" +
 	" \x01(\tR\x06reason\"\xd3\x01\n" +
 	"\tLinkState\x12\x12\n" +
@@ -1161,7 +1213,7 @@ const file_hanode_v1_status_proto_rawDesc = "" +
 	"\n" +
 	"last_heard\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tlastHeard\x120\n" +
 	"\x05since\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x16\n" +
-	"\x06detail\x18\x05 \x01(\tR\x06detail\"\x90\x03\n" +
+	"\x06detail\x18\x05 \x01(\tR\x06detail\"\xf3\x03\n" +
 	"\tNodeState\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12'\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x13.hanode.v1.NodeTypeR\x04type\x12-\n" +
@@ -1176,7 +1228,11 @@ const file_hanode_v1_status_proto_rawDesc = "" +
 	"\x04late\x18\b \x01(\bR\x04late\x12*\n" +
 	"\x05links\x18\t \x03(\v2\x14.hanode.v1.LinkStateR\x05links\x124\n" +
 	"\bmessages\x18\n" +
-	" \x01(\v2\x18.hanode.v1.MessageStreamR\bmessages\"\xc5\x01\n" +
+	" \x01(\v2\x18.hanode.v1.MessageStreamR\bmessages\x12\"\n" +
+	"\rping_nodes_up\x18\v \x01(\rR\vpingNodesUp\x12\x1c\n" +
+	"\taddresses\x18\f \x03(\tR\taddresses\x12\x1f\n" +
+	"\vanswered_by\x18\r \x01(\tR\n" +
+	"answeredBy\"\xc5\x01\n" +
 	"\rMessageStream\x12\x12\n" +
 	"\x04last\x18\x01 \x01(\x04R\x04last\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x04R\x05count\x12\x18\n" +
@@ -1186,7 +1242,7 @@ const file_hanode_v1_status_proto_rawDesc = "" +
 	"\n" +
 	"duplicates\x18\x06 \x01(\x04R\n" +
 	"duplicates\x12\x12\n" +
-	"\x04naks\x18\a \x01(\x04R\x04naks\"\xc5\x06\n" +
+	"\x04naks\x18\a \x01(\x04R\x04naks\"\xe2\x06\n" +
 	"\rClusterStatus\x12\x18\n" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x1d\n" +
 	"\n" +
@@ -1208,7 +1264,8 @@ const file_hanode_v1_status_proto_rawDesc = "" +
 	"\vframes_sent\x18\x0e \x01(\x04R\n" +
 	"framesSent\x12'\n" +
 	"\x0fframes_received\x18\x0f \x01(\x04R\x0eframesReceived\x12.\n" +
-	"\x06groups\x18\x10 \x03(\v2\x16.hanode.v1.GroupStatusR\x06groups\x1aA\n" +
+	"\x06groups\x18\x10 \x03(\v2\x16.hanode.v1.GroupStatusR\x06groups\x12\x1b\n" +
+	"\tno_quorum\x18\x11 \x01(\bR\bnoQuorum\x1aA\n" +
 	"\x13RejectedFramesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\xd7\x02\n" +
@@ -1259,14 +1316,15 @@ const file_hanode_v1_status_proto_rawDesc = "" +
 	"LinkStatus\x12\x1b\n" +
 	"\x17LINK_STATUS_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eLINK_STATUS_UP\x10\x01\x12\x14\n" +
-	"\x10LINK_STATUS_DEAD\x10\x02*\x82\x02\n" +
+	"\x10LINK_STATUS_DEAD\x10\x02*\xaa\x02\n" +
 	"\x13MembershipEventKind\x12%\n" +
 	"!MEMBERSHIP_EVENT_KIND_UNSPECIFIED\x10\x00\x12%\n" +
 	"!MEMBERSHIP_EVENT_KIND_NODE_STATUS\x10\x01\x12%\n" +
 	"!MEMBERSHIP_EVENT_KIND_LINK_STATUS\x10\x02\x12#\n" +
 	"\x1fMEMBERSHIP_EVENT_KIND_NODE_LATE\x10\x03\x12(\n" +
 	"$MEMBERSHIP_EVENT_KIND_NODE_RESTARTED\x10\x04\x12'\n" +
-	"#MEMBERSHIP_EVENT_KIND_NODE_RETURNED\x10\x05B,Z*github.com/hanode/hanode/messages;messagesb\x06proto3"
+	"#MEMBERSHIP_EVENT_KIND_NODE_RETURNED\x10\x05\x12&\n" +
+	"\"MEMBERSHIP_EVENT_KIND_CONNECTIVITY\x10\x06B,Z*github.com/hanode/hanode/messages;messagesb\x06proto3"
 
 var (
 	file_hanode_v1_status_proto_rawDescOnce sync.Once

@@ -267,8 +267,12 @@ type Heartbeat struct {
 	// The last ClusterMessage.message_sequence the sender has sent in this
 	// generation (0 before any), so that receivers notice a lost tail.
 	LastMessageSequence uint64 `protobuf:"varint,3,opt,name=last_message_sequence,json=lastMessageSequence,proto3" json:"last_message_sequence,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// How many of the configured ping nodes (and ping groups) the sender
+	// reaches, for the built-in ipfail: a node that reaches fewer than a peer
+	// hands its groups over.
+	PingNodesUp   uint32 `protobuf:"varint,4,opt,name=ping_nodes_up,json=pingNodesUp,proto3" json:"ping_nodes_up,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Heartbeat) Reset() {
@@ -318,6 +322,13 @@ func (x *Heartbeat) GetDeadtimeMs() uint32 {
 func (x *Heartbeat) GetLastMessageSequence() uint64 {
 	if x != nil {
 		return x.LastMessageSequence
+	}
+	return 0
+}
+
+func (x *Heartbeat) GetPingNodesUp() uint32 {
+	if x != nil {
+		return x.PingNodesUp
 	}
 	return 0
 }
@@ -1158,12 +1169,13 @@ const file_hanode_v1_wire_proto_rawDesc = "" +
 	"\amessage\x18\v \x01(\v2\x19.hanode.v1.ClusterMessageH\x00R\amessage\x12M\n" +
 	"\x12retransmit_request\x18\f \x01(\v2\x1c.hanode.v1.RetransmitRequestH\x00R\x11retransmitRequest\x12A\n" +
 	"\x0eretransmit_nak\x18\r \x01(\v2\x18.hanode.v1.RetransmitNakH\x00R\rretransmitNakB\x06\n" +
-	"\x04body\"\x8f\x01\n" +
+	"\x04body\"\xb3\x01\n" +
 	"\tHeartbeat\x12-\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x15.hanode.v1.NodeStatusR\x06status\x12\x1f\n" +
 	"\vdeadtime_ms\x18\x02 \x01(\rR\n" +
 	"deadtimeMs\x122\n" +
-	"\x15last_message_sequence\x18\x03 \x01(\x04R\x13lastMessageSequence\"\xa9\x04\n" +
+	"\x15last_message_sequence\x18\x03 \x01(\x04R\x13lastMessageSequence\x12\"\n" +
+	"\rping_nodes_up\x18\x04 \x01(\rR\vpingNodesUp\"\xa9\x04\n" +
 	"\x0eClusterMessage\x12)\n" +
 	"\x10message_sequence\x18\x01 \x01(\x04R\x0fmessageSequence\x12 \n" +
 	"\vdestination\x18\x02 \x01(\tR\vdestination\x12%\n" +

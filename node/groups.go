@@ -8,6 +8,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/hanode/hanode/actors"
+	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node/agents"
 	"github.com/hanode/hanode/node/config"
 	"github.com/hanode/hanode/node/group"
@@ -73,7 +74,8 @@ func (rt *runtime) setupGroups(groupAgents [][]*agents.Agent) {
 		rt.groups = append(rt.groups, st)
 		states[g.Name] = st
 	}
-	m := placement.New(placement.Config{Local: cfg.Local, Nodes: cfg.Nodes, Groups: specs, AutoFailback: cfg.AutoFailback})
+	m := placement.New(placement.Config{Local: cfg.Local, Nodes: cfg.Nodes, Groups: specs, AutoFailback: cfg.AutoFailback,
+		PingNodes: len(cfg.Cluster.PingNodes), PingHoldoff: cfg.Deadping, Quorum: quorumPolicy(cfg.Cluster.GetQuorum().GetPolicy())})
 	rt.placement = actors.NewPlacementState(m, peers(cfg), states)
 }
 
@@ -93,4 +95,14 @@ func (a *nodeActor) startGroups(ctx actor.Context) {
 		pids[st.Name] = spawn(ctx, actors.NewGroup(st, rt.log), "group-"+unsafeActorName.ReplaceAllString(st.Name, "_"))
 	}
 	ctx.Send(a.placement, &actors.GroupActors{ByName: pids})
+}
+
+func quorumPolicy(p messages.QuorumPolicy) placement.QuorumPolicy {
+	switch p {
+	case messages.QuorumPolicy_QUORUM_POLICY_FREEZE:
+		return placement.QuorumFreeze
+	case messages.QuorumPolicy_QUORUM_POLICY_IGNORE:
+		return placement.QuorumIgnore
+	}
+	return placement.QuorumStop
 }

@@ -39,6 +39,7 @@ import (
 	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node/config"
 	"github.com/hanode/hanode/node/membership"
+	"github.com/hanode/hanode/node/pingnodes"
 	"github.com/hanode/hanode/node/placement"
 	"github.com/hanode/hanode/node/reliable"
 	"github.com/hanode/hanode/node/version"
@@ -158,6 +159,13 @@ func Start(opts Options) (*Node, error) {
 	if rt.openMedium == nil {
 		rt.openMedium = OpenRealMedium
 	}
+	if len(cfg.Cluster.PingNodes) > 0 {
+		var pns []pingnodes.Node
+		for _, p := range cfg.Cluster.PingNodes {
+			pns = append(pns, pingnodes.Node{Name: p.Name, Addresses: p.Addresses})
+		}
+		rt.membership.Pings = pingnodes.New(cfg.Local, pns, cfg.Deadping, time.Now())
+	}
 	rt.setupGroups(groupAgents)
 	for _, spec := range respawnSpecs {
 		rt.respawn = append(rt.respawn, actors.NewRespawnState(spec))
@@ -219,6 +227,7 @@ func supervision() actor.SupervisorStrategy {
 			"link":    &actors.Backoff{Initial: 100 * time.Millisecond, Max: 10 * time.Second, Reset: 30 * time.Second},
 			"control": &actors.Backoff{Initial: 200 * time.Millisecond, Max: 5 * time.Second, Reset: 30 * time.Second},
 			"group":   &actors.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second, Reset: 30 * time.Second},
+			"ping":    &actors.Backoff{Initial: 100 * time.Millisecond, Max: 10 * time.Second, Reset: 30 * time.Second},
 		},
 		Default: actor.NewOneForOneStrategy(10, time.Minute, actor.DefaultDecider),
 	}
@@ -335,6 +344,8 @@ type nodeActor struct {
 	// departed is set once the last heartbeat (DEAD) is sent: nothing may
 	// follow it, or the peers would take this node for one that returned.
 	departed bool
+	// lastTick is when the keepalive ticker last fired (health).
+	lastTick time.Time
 }
 
 // keepaliveTick is sent by the ticker every keepalive.
@@ -353,7 +364,10 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 	case *actor.Stopped:
 		a.rt.finish()
 	case *keepaliveTick:
+		a.lastTick = time.Now()
 		a.heartbeat(ctx, messages.NodeStatus_NODE_STATUS_ACTIVE, false)
+	case *actors.HealthQuery:
+		a.health(ctx)
 	case *actors.StatusQuery:
 		a.status(ctx)
 	case *actors.Subscribe:
@@ -399,6 +413,51 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 	}
 }
 
+// health answers whether the node works: its keepalive ticks (the
+// heartbeats go out) and the membership actor answers.
+func (a *nodeActor) health(ctx actor.Context) {
+	keepalive := a.rt.cfg.Keepalive
+	if since := time.Since(a.lastTick); since > 3*keepalive {
+		ctx.Respond(&actors.Health{Reason: fmt.Sprintf("no keepalive tick for %v", since.Round(time.Millisecond))})
+		return
+	}
+	asker := ctx.Sender()
+	f := ctx.RequestFuture(a.membership, &actors.HealthQuery{}, keepalive)
+	ctx.ReenterAfter(f, func(res any, err error) {
+		if h, ok := res.(*actors.Health); ok && err == nil {
+			ctx.Send(asker, h)
+			return
+		}
+		ctx.Send(asker, &actors.Health{Reason: fmt.Sprintf("membership actor did not answer: %v", err)})
+	})
+}
+
+// startWatchdog spawns the watchdog actor when one is configured.
+func (a *nodeActor) startWatchdog(ctx actor.Context) {
+	w := a.rt.cfg.Cluster.GetWatchdog()
+	if w.GetDevice() == "" {
+		return
+	}
+	spawn(ctx, actors.NewWatchdog(actors.WatchdogConfig{
+		Device: w.Device, Interval: a.rt.cfg.Keepalive, Timeout: a.rt.cfg.Deadtime, Node: ctx.Self(), Log: a.rt.log,
+	}), "watchdog")
+}
+
+// startPings spawns one actor per ping node.
+func (a *nodeActor) startPings(ctx actor.Context) {
+	for _, p := range a.rt.cfg.Cluster.PingNodes {
+		var addrs []netip.Addr
+		for _, s := range p.Addresses {
+			if ip, err := netip.ParseAddr(s); err == nil {
+				addrs = append(addrs, ip)
+			}
+		}
+		spawn(ctx, actors.NewPing(actors.PingConfig{
+			Name: p.Name, Addresses: addrs, Interval: a.rt.cfg.Keepalive, Membership: a.membership, Log: a.rt.log,
+		}), "ping-"+unsafeActorName.ReplaceAllString(p.Name, "_"))
+	}
+}
+
 // announceDeath sends the last heartbeat, saying DEAD, and answers asker.
 func (a *nodeActor) announceDeath(ctx actor.Context, asker *actor.PID) {
 	a.ticker.Stop()
@@ -417,6 +476,8 @@ func (a *nodeActor) start(ctx actor.Context) {
 	ctx.Send(a.membership, &actors.Subscribe{PID: a.messenger})
 	a.startGroups(ctx)
 	a.startRespawn(ctx)
+	a.startPings(ctx)
+	a.startWatchdog(ctx)
 	a.links = a.links[:0]
 	for _, spec := range rt.cfg.Links {
 		spec := spec
@@ -435,6 +496,7 @@ func (a *nodeActor) start(ctx actor.Context) {
 		}), "control")
 	}
 	// Say hello at once rather than one keepalive from now.
+	a.lastTick = time.Now()
 	a.heartbeat(ctx, messages.NodeStatus_NODE_STATUS_ACTIVE, false)
 	a.ticker = actors.Every(ctx.ActorSystem(), rt.cfg.Keepalive, ctx.Self(), &keepaliveTick{})
 }
@@ -456,6 +518,7 @@ func (a *nodeActor) heartbeat(ctx actor.Context, status messages.NodeStatus, wai
 		Status:              status,
 		DeadtimeMs:          uint32(a.rt.cfg.Deadtime.Milliseconds()),
 		LastMessageSequence: a.rt.messenger.OutboxLast.Load(),
+		PingNodesUp:         a.rt.membership.PingNodesUp.Load(),
 	}}}, wait)
 }
 
@@ -518,7 +581,7 @@ func (a *nodeActor) status(ctx actor.Context) {
 			h := ctx.RequestFuture(a.placement, &actors.GroupsQuery{}, 2*time.Second)
 			ctx.ReenterAfter(h, func(res any, err error) {
 				if groups, ok := res.(actors.GroupsStatus); ok && err == nil {
-					s.Groups = groups
+					s.Groups, s.NoQuorum = groups.Groups, groups.NoQuorum
 				}
 				ctx.Send(asker, s)
 			})
@@ -551,6 +614,11 @@ func CheckMedia(cfg *config.Effective) error {
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("link %s (%s): %w", spec.Name, spec.Kind(), err))
+		}
+	}
+	if d := cfg.Cluster.GetWatchdog().GetDevice(); d != "" {
+		if _, err := os.Stat(d); err != nil {
+			errs = append(errs, fmt.Errorf("watchdog: %w", err))
 		}
 	}
 	return errors.Join(errs...)

@@ -16,10 +16,10 @@ import (
 
 // haSystem drives one cluster manager on the failover lab.
 type haSystem struct {
-	name     string
-	start    func(n *hacluster.Node)
-	stop     func(n *hacluster.Node) error
-	standby  func(n *hacluster.Node) error
+	name    string
+	start   func(n *hacluster.Node)
+	stop    func(n *hacluster.Node) error
+	standby func(n *hacluster.Node) error
 	// rscstatus is cl_status rscstatus on the node.
 	rscstatus func(n *hacluster.Node) string
 }

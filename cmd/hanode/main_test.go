@@ -154,7 +154,7 @@ func TestDemo(t *testing.T) {
 	}
 	for _, want := range []string{"every node sees every node active", "answered by node1", "SIGKILL node1 and its service",
 		"node2 declares node1 dead", "node3 declares node1 dead", "answered by node2", "the failover gap",
-		"answered by node3", "the clean hand-over gap", "done"} {
+		"answered by node1 again", "the clean hand-over gap", "done"} {
 		if !bytes.Contains(out, []byte(want)) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}

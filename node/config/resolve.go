@@ -664,14 +664,32 @@ func (r *resolver) groups() {
 }
 
 func (r *resolver) pingNodes() {
+	members := map[string]bool{}
+	for _, n := range r.eff.Nodes {
+		members[n] = true
+	}
+	seen := map[string]bool{}
 	for i, p := range r.eff.Cluster.PingNodes {
 		field := fmt.Sprintf("ping_nodes[%d]", i)
+		switch {
+		case p.Name == "":
+			r.errf(field+".name", "ping node without a name")
+		case members[strings.ToLower(p.Name)]:
+			r.errf(field+".name", "ping node %q has the name of a cluster node", p.Name)
+		case seen[p.Name]:
+			r.errf(field+".name", "ping node %q is configured twice", p.Name)
+		}
+		seen[p.Name] = true
 		if len(p.Addresses) == 0 {
 			r.errf(field+".addresses", "ping node %q has no address", p.Name)
 		}
 		for j, a := range p.Addresses {
-			if _, err := netip.ParseAddr(a); err != nil {
+			ip, err := netip.ParseAddr(a)
+			switch {
+			case err != nil:
 				r.errf(fmt.Sprintf("%s.addresses[%d]", field, j), "ping: %q is not an IP address", a)
+			case !ip.Is4():
+				r.errf(fmt.Sprintf("%s.addresses[%d]", field, j), "ping: %q is not an IPv4 address", a)
 			}
 		}
 	}
@@ -695,22 +713,13 @@ func (r *resolver) respawn() {
 func (r *resolver) unsupported() {
 	c := r.eff.Cluster
 	const later = "not supported yet"
-	if len(c.PingNodes) > 0 {
-		r.errf("ping_nodes[0]", "ping nodes are %s", later)
-	}
 	if len(c.FenceDevices) > 0 {
 		r.errf("fence_devices[0]", "fencing (stonith) is %s", later)
-	}
-	if c.Watchdog != nil && c.Watchdog.Device != "" {
-		r.errf("watchdog", "watchdog is %s", later)
 	}
 	for i, p := range c.Respawn {
 		if p.Failfast {
 			r.errf(fmt.Sprintf("respawn[%d]", i), "failfast (reboot the machine when the program dies) is %s; use respawn", later)
 		}
-	}
-	if c.Quorum != nil && c.Quorum.Policy != messages.QuorumPolicy_QUORUM_POLICY_UNSPECIFIED {
-		r.errf("quorum", "quorum policy is %s", later)
 	}
 	if c.Autojoin == messages.Autojoin_AUTOJOIN_OTHER || c.Autojoin == messages.Autojoin_AUTOJOIN_ANY {
 		r.errf("autojoin", "autojoin is %s: list every node", later)

@@ -16,8 +16,9 @@ import (
 // service, shows the nodes becoming active, crashes node1 (SIGKILL of the
 // node and its service) and shows the others declaring it dead and node2
 // taking the service over, with the measured detection time and failover
-// gap; then stops node2 cleanly and shows node3 taking over at once; then
-// stops everything.
+// gap; restarts node1, which takes the service back (auto_failback); stops
+// node1 cleanly and shows node2 taking over at once; then stops
+// everything.
 func Run(ctx context.Context, out io.Writer, opts Options) error {
 	start := time.Now()
 	say := func(format string, args ...any) {
@@ -86,19 +87,34 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 	}
 	say("%s answered by node2 %v after the crash: the failover gap", c.ServiceAddr, first.At.Sub(crashedAt).Round(time.Millisecond))
 
-	// A clean stop: node2 hands the service to node3 without waiting for
-	// deadtime.
-	stopAt := time.Now()
-	say("SIGTERM node2 (a clean stop: it releases the group and says so)")
-	if err := n2.Stop(time.Minute); err != nil {
+	// node1 comes back: auto_failback moves the service home, node2
+	// handing it over cleanly.
+	backAt := time.Now()
+	if err := c.Start(0); err != nil {
 		return c.failed(err)
 	}
-	first, ok = p.WaitServedBy(wctx, n3.Name, stopAt)
+	say("node1 restarted (pid %d): auto_failback brings the service home", n1.PID())
+	first, ok = p.WaitServedBy(wctx, n1.Name, backAt)
 	if !ok {
-		return c.failed(fmt.Errorf("node3 did not take the demo service over: %w", wctx.Err()))
+		return c.failed(fmt.Errorf("the demo service did not return to node1: %w", wctx.Err()))
 	}
 	last, _ := p.LastAnswerBy(n2.Name, first.At)
-	say("%s answered by node3 %v after SIGTERM; unanswered for %v: the clean hand-over gap",
+	say("%s answered by node1 again %v after its restart; unanswered for %v during the hand-over",
+		c.ServiceAddr, first.At.Sub(backAt).Round(time.Millisecond), first.At.Sub(last.At).Round(time.Millisecond))
+
+	// A clean stop: node1 hands the service to node2 without waiting for
+	// deadtime.
+	stopAt := time.Now()
+	say("SIGTERM node1 (a clean stop: it releases the group and says so)")
+	if err := n1.Stop(time.Minute); err != nil {
+		return c.failed(err)
+	}
+	first, ok = p.WaitServedBy(wctx, n2.Name, stopAt)
+	if !ok {
+		return c.failed(fmt.Errorf("node2 did not take the demo service over: %w", wctx.Err()))
+	}
+	last, _ = p.LastAnswerBy(n1.Name, first.At)
+	say("%s answered by node2 %v after SIGTERM; unanswered for %v: the clean hand-over gap",
 		c.ServiceAddr, first.At.Sub(stopAt).Round(time.Millisecond), first.At.Sub(last.At).Round(time.Millisecond))
 
 	if st, err := n3.Status(ctx); err == nil {

@@ -52,6 +52,17 @@ type Config struct {
 	GrantTimeout time.Duration
 	// BanDuration keeps a group off a node where it failed.
 	BanDuration time.Duration
+	// PingNodes is the number of configured ping nodes; with any, groups
+	// avoid nodes that reach fewer of them than another live node (the
+	// built-in ipfail).
+	PingNodes int
+	// Quorum is what this node does in a partition without a majority of
+	// the configured nodes (three or more nodes only).
+	Quorum QuorumPolicy
+	// PingHoldoff is how long a node must reach fewer ping nodes than the
+	// best before its groups move, and as many again before it is trusted
+	// again: a flapping router does not bounce services.
+	PingHoldoff time.Duration
 }
 
 func (c *Config) defaults() {
@@ -70,7 +81,22 @@ func (c *Config) defaults() {
 	if c.BanDuration <= 0 {
 		c.BanDuration = 5 * time.Minute
 	}
+	if c.PingHoldoff <= 0 {
+		c.PingHoldoff = 2 * time.Second
+	}
 }
+
+// QuorumPolicy is what a node without quorum does.
+type QuorumPolicy int
+
+const (
+	// QuorumStop stops every group (the default).
+	QuorumStop QuorumPolicy = iota
+	// QuorumFreeze keeps what runs and starts nothing.
+	QuorumFreeze
+	// QuorumIgnore carries on as if it had quorum.
+	QuorumIgnore
+)
 
 // Phase is where a group stands on a node.
 type Phase = messages.GroupPhase
@@ -154,12 +180,22 @@ type Machine struct {
 	settled bool // no peer still in init: we know who is there
 	attempt uint64
 	left    bool
+	// Connectivity (ipfail): ping nodes each node reaches, the nodes kept
+	// from running groups for reaching fewer than another, and since when
+	// a node's standing differs from that verdict.
+	pingsUp map[string]int
+	// departed are peers that stopped cleanly (said so, then died): they
+	// run nothing and do not count against quorum until they return.
+	departed      map[string]bool
+	poorlyLinked  map[string]bool
+	standingSince map[string]time.Time
 }
 
 // New returns a machine for a node that starts with no group running.
 func New(cfg Config) *Machine {
 	cfg.defaults()
-	m := &Machine{cfg: cfg, index: map[string]int{}, groups: map[string]*group{}, alive: map[string]bool{cfg.Local: true}, leaving: map[string]bool{}}
+	m := &Machine{cfg: cfg, index: map[string]int{}, groups: map[string]*group{}, alive: map[string]bool{cfg.Local: true}, leaving: map[string]bool{},
+		pingsUp: map[string]int{}, departed: map[string]bool{}, poorlyLinked: map[string]bool{}, standingSince: map[string]time.Time{}}
 	for i, n := range cfg.Nodes {
 		m.index[n] = i
 	}
@@ -176,6 +212,7 @@ func New(cfg Config) *Machine {
 func (m *Machine) Membership(now time.Time, alive []string, settled bool, restarted []string) Effects {
 	var e Effects
 	was := m.alive
+	hadQuorum := m.HasQuorum()
 	m.alive = map[string]bool{m.cfg.Local: true}
 	for _, n := range alive {
 		m.alive[n] = true
@@ -200,6 +237,11 @@ func (m *Machine) Membership(now time.Time, alive []string, settled bool, restar
 	for n := range gone {
 		m.forget(&e, n)
 	}
+	for n := range m.departed {
+		if m.alive[n] {
+			delete(m.departed, n)
+		}
+	}
 	if newcomers {
 		// Whoever comes up learns where our groups stand, and tells us
 		// where theirs do.
@@ -207,12 +249,83 @@ func (m *Machine) Membership(now time.Time, alive []string, settled bool, restar
 		snap.GetGroupStates().AnswerRequested = true
 		e.send(snap)
 	}
+	if has := m.HasQuorum(); has != hadQuorum {
+		n := 0
+		for _, name := range m.cfg.Nodes {
+			if m.alive[name] {
+				n++
+			}
+		}
+		if has {
+			e.logf("quorum: %d of %d nodes are here: groups may run", n, len(m.cfg.Nodes))
+		} else {
+			e.logf("no quorum: only %d of %d nodes are here: %s", n, len(m.cfg.Nodes), map[QuorumPolicy]string{
+				QuorumStop: "groups stop", QuorumFreeze: "what runs keeps running, nothing starts"}[m.cfg.Quorum])
+		}
+	}
+	m.reassess(now, &e)
 	m.evaluate(now, &e)
 	return e
 }
 
+// Connectivity takes the number of ping nodes a node (this one included)
+// reaches.
+func (m *Machine) Connectivity(now time.Time, node string, up int) Effects {
+	var e Effects
+	m.pingsUp[node] = up
+	m.reassess(now, &e)
+	m.evaluate(now, &e)
+	return e
+}
+
+// reassess updates which live nodes are poorly linked: those reaching
+// fewer ping nodes than the best live node, for PingHoldoff; a node is
+// trusted again after reaching as many as the best for PingHoldoff.
+func (m *Machine) reassess(now time.Time, e *Effects) {
+	if m.cfg.PingNodes == 0 {
+		return
+	}
+	best := -1
+	for _, n := range m.cfg.Nodes {
+		if m.alive[n] && m.pingsUp[n] > best {
+			best = m.pingsUp[n]
+		}
+	}
+	for _, n := range m.cfg.Nodes {
+		worse := m.alive[n] && m.pingsUp[n] < best
+		if worse == m.poorlyLinked[n] || (!m.alive[n] && !m.poorlyLinked[n]) {
+			delete(m.standingSince, n)
+			continue
+		}
+		if !m.alive[n] {
+			// Gone: forget the verdict; it is judged afresh when back.
+			delete(m.poorlyLinked, n)
+			delete(m.standingSince, n)
+			continue
+		}
+		since, ok := m.standingSince[n]
+		if !ok {
+			m.standingSince[n] = now
+			continue
+		}
+		if now.Sub(since) >= m.cfg.PingHoldoff {
+			delete(m.standingSince, n)
+			if worse {
+				m.poorlyLinked[n] = true
+				e.logf("%s reaches %d ping nodes, fewer than %d for %v: its groups move to better linked nodes", n, m.pingsUp[n], best, m.cfg.PingHoldoff)
+			} else {
+				delete(m.poorlyLinked, n)
+				e.logf("%s reaches as many ping nodes as the best (%d) for %v: it may run groups again", n, best, m.cfg.PingHoldoff)
+			}
+		}
+	}
+}
+
 // forget drops what a dead or restarted node held, claimed or asked for.
 func (m *Machine) forget(e *Effects, n string) {
+	if m.leaving[n] && !m.alive[n] {
+		m.departed[n] = true
+	}
 	delete(m.leaving, n)
 	for _, name := range m.order {
 		g := m.groups[name]
@@ -504,6 +617,7 @@ func (m *Machine) Leave(now time.Time) Effects {
 // Tick applies timeouts due at now.
 func (m *Machine) Tick(now time.Time) Effects {
 	var e Effects
+	m.reassess(now, &e)
 	for _, name := range m.order {
 		g := m.groups[name]
 		if g.claim != nil && now.Sub(g.claim.at) >= m.cfg.ClaimTimeout {
@@ -548,13 +662,46 @@ func (m *Machine) NextDeadline() time.Time {
 		}
 		consider(g.retryAt)
 	}
+	for _, since := range m.standingSince {
+		consider(since.Add(m.cfg.PingHoldoff))
+	}
 	return next
+}
+
+// HasQuorum says whether this node's partition may run groups: it holds a
+// majority of the configured nodes, or there are fewer than three, or the
+// policy ignores quorum. Nodes that stopped cleanly do not count: they
+// said so and run nothing, so the remaining ones keep running groups as
+// the cluster is shut down node by node; a node that just died (or is cut
+// off) does count, as it may run groups on the other side of a partition.
+func (m *Machine) HasQuorum() bool {
+	if len(m.cfg.Nodes) < 3 || m.cfg.Quorum == QuorumIgnore {
+		return true
+	}
+	alive, expected := 0, 0
+	for _, name := range m.cfg.Nodes {
+		if m.alive[name] {
+			alive++
+		}
+		if !m.departed[name] {
+			expected++
+		}
+	}
+	return 2*alive > expected
 }
 
 // Desired is the node group should run on, "" if none can.
 func (m *Machine) Desired(now time.Time, name string) string {
 	g := m.groups[name]
 	if g == nil {
+		return ""
+	}
+	if !m.HasQuorum() {
+		// A minority runs nothing (stop), or keeps only what it runs
+		// (freeze).
+		if m.cfg.Quorum == QuorumFreeze && (g.local == Running || g.local == Starting || g.commanded) {
+			return m.cfg.Local
+		}
 		return ""
 	}
 	var cands []string
@@ -578,10 +725,24 @@ func (m *Machine) Desired(now time.Time, name string) string {
 		}
 		return false
 	}
-	if o := g.override; o != nil {
-		if o.prefer && in(o.node) {
-			return o.node
+	if o := g.override; o != nil && o.prefer && in(o.node) {
+		// An operator's takeover wins over everything but death.
+		return o.node
+	}
+	if len(m.poorlyLinked) > 0 {
+		// ipfail: keep groups off nodes that reach fewer ping nodes,
+		// unless no other node can run them.
+		kept := cands[:0:0]
+		for _, c := range cands {
+			if !m.poorlyLinked[c] {
+				kept = append(kept, c)
+			}
 		}
+		if len(kept) > 0 {
+			cands = kept
+		}
+	}
+	if o := g.override; o != nil {
 		if !o.prefer && len(cands) > 1 {
 			kept := cands[:0:0]
 			for _, c := range cands {
@@ -639,7 +800,7 @@ func (m *Machine) evaluate(now time.Time, e *Effects) {
 			// ours anyway: keep it.
 			g.commanded = true
 			e.logf("%s: found running on %s, where it belongs: kept", name, m.cfg.Local)
-		case want && !g.commanded && !g.stopIssued && g.local == Stopped:
+		case want && !g.commanded && !g.stopIssued && g.local == Stopped && m.HasQuorum():
 			m.advanceClaim(now, e, g)
 		}
 		if m.held(g) {

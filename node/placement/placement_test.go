@@ -488,3 +488,166 @@ func TestClaimDeniedForADeadHolderRetriesSoon(t *testing.T) {
 		t.Fatalf("the test did not produce the denial it is about:\n%s", strings.Join(s.log, "\n"))
 	}
 }
+
+// ipfailSim is a 2-node sim with one ping node and a 500ms hold-off.
+func ipfailSim(t *testing.T) *sim {
+	s := newSim(t, 2, true, web)
+	for _, name := range s.names {
+		s.nodes[name].m = New(Config{Local: name, Nodes: s.names, Groups: []GroupSpec{web}, AutoFailback: true,
+			PingNodes: 1, PingHoldoff: 500 * time.Millisecond})
+	}
+	s.connectAll()
+	s.connectivity("n1", 1)
+	s.connectivity("n2", 1)
+	s.run(10)
+	s.expectWhere("web", "n1")
+	return s
+}
+
+// connectivity tells every running node how many ping nodes node reaches.
+func (s *sim) connectivity(node string, up int) {
+	for _, name := range s.names {
+		if n := s.nodes[name]; n.up {
+			s.apply(n, n.m.Connectivity(s.now, node, up))
+		}
+	}
+}
+
+func TestIpfailMovesGroupFromPoorlyLinkedNode(t *testing.T) {
+	s := ipfailSim(t)
+	s.connectivity("n1", 0) // n1 loses the router; n2 still reaches it
+	s.run(40)               // 400ms: within the hold-off
+	s.expectWhere("web", "n1")
+	s.run(20)
+	s.expectWhere("web", "n2")
+	// n1 reaches the router again: after the hold-off it is trusted again,
+	// and auto_failback brings the group home.
+	s.connectivity("n1", 1)
+	s.run(30)
+	s.expectWhere("web", "n2")
+	s.run(40)
+	s.expectWhere("web", "n1")
+}
+
+func TestIpfailIgnoresAFlappingRouter(t *testing.T) {
+	s := ipfailSim(t)
+	for i := 0; i < 5; i++ {
+		s.connectivity("n1", 0)
+		s.run(30)
+		s.connectivity("n1", 1)
+		s.run(30)
+	}
+	s.expectWhere("web", "n1")
+	if strings.Contains(strings.Join(s.log, "\n"), "stopping") {
+		t.Fatalf("a flapping router moved the group:\n%s", strings.Join(s.log, "\n"))
+	}
+}
+
+func TestIpfailKeepsGroupWhenEveryNodeLostTheRouter(t *testing.T) {
+	s := ipfailSim(t)
+	s.connectivity("n1", 0)
+	s.connectivity("n2", 0)
+	s.run(100)
+	s.expectWhere("web", "n1")
+}
+
+// quorumSim is a 3-node sim with the given quorum policy, web on n1.
+func quorumSim(t *testing.T, policy QuorumPolicy) *sim {
+	s := newSim(t, 3, true, web)
+	for _, name := range s.names {
+		s.nodes[name].m = New(Config{Local: name, Nodes: s.names, Groups: []GroupSpec{web}, AutoFailback: true, Quorum: policy})
+	}
+	s.connectAll()
+	s.run(10)
+	s.expectWhere("web", "n1")
+	return s
+}
+
+func TestMinorityStopsItsGroups(t *testing.T) {
+	s := quorumSim(t, QuorumStop)
+	// Split n1 | n2 n3.
+	s.setView("n1")
+	s.setView("n2", "n3")
+	s.setView("n3", "n2")
+	s.run(20)
+	s.expectWhere("web", "n2")
+	if !s.nodes["n2"].m.HasQuorum() || s.nodes["n1"].m.HasQuorum() {
+		t.Fatal("quorum: the pair has it, the single node not")
+	}
+	// Healed: web returns to n1 (auto_failback), never on two nodes.
+	s.connectAll()
+	s.run(30)
+	s.expectWhere("web", "n1")
+}
+
+func TestMinorityAloneStartsNothing(t *testing.T) {
+	s := newSim(t, 3, true, web)
+	for _, name := range s.names {
+		s.nodes[name].m = New(Config{Local: name, Nodes: s.names, Groups: []GroupSpec{web}, AutoFailback: true})
+	}
+	s.setView("n1") // n2 and n3 given up on (initdead): settled, alone
+	s.run(20)
+	s.expectWhere("web", "")
+}
+
+func TestFreezeKeepsWhatRuns(t *testing.T) {
+	s := quorumSim(t, QuorumFreeze)
+	s.setView("n1")
+	s.setView("n2", "n3")
+	s.setView("n3", "n2")
+	s.run(20)
+	// n1 keeps web (freeze); the pair, with quorum, starts it too: freeze
+	// trades safety for availability and wants fencing.
+	if got := s.nodes["n1"].actual["web"]; got != Running {
+		t.Fatalf("n1 froze web? %v", got)
+	}
+	// A frozen minority starts nothing new: db prefers n1 but never ran.
+	s2 := newSim(t, 3, true, GroupSpec{Name: "db", Preferred: "n1"})
+	for _, name := range s2.names {
+		s2.nodes[name].m = New(Config{Local: name, Nodes: s2.names, Groups: []GroupSpec{{Name: "db", Preferred: "n1"}}, Quorum: QuorumFreeze})
+	}
+	s2.setView("n1")
+	s2.run(20)
+	s2.expectWhere("db", "")
+}
+
+func TestTwoNodesNeedNoQuorum(t *testing.T) {
+	s := newSim(t, 2, true, web)
+	s.connectAll()
+	s.run(10)
+	s.crash("n1")
+	s.run(10)
+	s.expectWhere("web", "n2")
+}
+
+// leave stops node name cleanly: it gives its groups away, then its peers
+// see it gone.
+func (s *sim) leave(name string) {
+	n := s.nodes[name]
+	s.apply(n, n.m.Leave(s.now))
+	s.run(10)
+	s.crash(name)
+}
+
+func TestCleanStopsDoNotCostQuorum(t *testing.T) {
+	s := quorumSim(t, QuorumStop)
+	s.leave("n3")
+	s.leave("n2")
+	s.run(10)
+	s.expectWhere("web", "n1") // the last node standing keeps the group
+	if !s.nodes["n1"].m.HasQuorum() {
+		t.Fatal("n1 lost quorum to clean stops")
+	}
+}
+
+func TestPartitionAfterACleanStopRunsNothingTwice(t *testing.T) {
+	s := quorumSim(t, QuorumStop)
+	s.leave("n3")
+	s.run(10)
+	s.expectWhere("web", "n1")
+	// n1 | n2: two of three expected, one each: neither has quorum.
+	s.setView("n1")
+	s.setView("n2")
+	s.run(20)
+	s.expectWhere("web", "")
+}

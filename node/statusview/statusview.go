@@ -90,6 +90,9 @@ func groups(w io.Writer, s *messages.ClusterStatus) {
 	}
 	now := s.GetNow().AsTime()
 	fmt.Fprintln(w)
+	if s.NoQuorum {
+		fmt.Fprintln(w, "NO QUORUM: this node's partition holds no majority of the nodes: it runs no groups (quorum policy stop) or starts none (freeze)")
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "GROUP	PREFERS	RUNS ON	SHOULD RUN ON	HERE	NOTE")
 	for _, g := range s.Groups {

@@ -443,6 +443,34 @@ func (h *Host) Duplicate(ifname string, percent int, to string) error {
 	return h.impair("dup_"+strings.ReplaceAll(to, ".", "_"), ifname, percent, fmt.Sprintf("ip daddr %s dup to %s", to, to))
 }
 
+// BlockUDP drops (or, with on false, lets through again) every UDP
+// datagram to or from port on the host: a partition of the cluster's
+// heartbeat network that leaves other traffic alone.
+func (h *Host) BlockUDP(port int, on bool) error {
+	table := fmt.Sprintf("hn_block_udp_%d", port)
+	script := fmt.Sprintf("table ip %s {}\ndelete table ip %s\n", table, table)
+	if on {
+		script += fmt.Sprintf("table ip %s {\n\tchain in { type filter hook input priority 0; udp dport %d drop; udp sport %d drop; }\n"+
+			"\tchain out { type filter hook output priority 0; udp dport %d drop; udp sport %d drop; }\n}\n", table, port, port, port, port)
+	}
+	return h.nft(script)
+}
+
+// nft runs an nftables script in the host's namespace.
+func (h *Host) nft(script string) error {
+	if _, err := exec.LookPath("nft"); err != nil {
+		return errors.New("testhosts: the nft command is missing (apt-get install nftables)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", h.ns, "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(script)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("nft on %s: %v: %s\n%s", h.ns, err, out, script)
+	}
+	return nil
+}
+
 // impair installs (or, with percent 0, removes) one nftables table that
 // applies action to percent % of the packets leaving ifname.
 func (h *Host) impair(kind, ifname string, percent int, action string) error {

@@ -481,7 +481,6 @@ func TestResolveErrorsPointAtLines(t *testing.T) {
 		{"warntime 40\nnode a\nucast eth0 10.0.0.1\n", "ha.cf:1: warntime (40s) must be less than the deadtime (30s)"},
 		{"node a\n", "ha.cf: no heartbeat media defined"},
 		{"node a\nbcast eth0\nucast eth0 10.0.0.2\n", "ha.cf:3: ucast uses the same device and port as the link of ha.cf:2"},
-		{"node a\nucast eth0 10.0.0.1\nwatchdog /dev/watchdog\n", "ha.cf:3: watchdog is not supported yet"},
 	}
 	for _, c := range cases {
 		l, errs := parse(t, c.cf, "", minimalKeys)

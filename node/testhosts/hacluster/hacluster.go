@@ -50,6 +50,8 @@ type Options struct {
 	// Service is the hanode binary whose demo-service command is the HTTP
 	// service.
 	Service string
+	// HaCf is appended to ha.cf (ping nodes, say).
+	HaCf string
 }
 
 // Node is one node of the cluster on its host.
@@ -95,6 +97,7 @@ func New(t testing.TB, o Options) *Cluster {
 		fmt.Fprintf(&cf, "ucast eth0 %s\n", h.Addr())
 	}
 	fmt.Fprintf(&cf, "auto_failback %s\nnode %s\n", o.AutoFailback, strings.Join(names, " "))
+	cf.WriteString(o.HaCf)
 	resources := o.Resources
 	if resources == nil {
 		resources = []string{fmt.Sprintf("IPaddr2::%s/24/eth0", o.VIP), fmt.Sprintf("httpsvc::%d", Port)}

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hanode/hanode/node/testhosts"
+)
+
+// vipHolders lists the nodes whose host has the virtual IP configured.
+func (l *failoverLab) vipHolders() []string {
+	var on []string
+	for _, n := range l.cluster.Nodes {
+		out, _, _, err := n.Host.Run(context.Background(), "ip", "-4", "-o", "addr", "show", "dev", "eth0")
+		if err == nil && strings.Contains(out, " "+testVIP+"/") {
+			on = append(on, n.Name)
+		}
+	}
+	return on
+}
+
+// TestQuorumSplitTwoOne splits a 3-node cluster 2|1 by dropping the
+// heartbeats of node1 (which serves the virtual IP): node1, alone, has no
+// quorum and stops the group; the pair has quorum and node2 starts it. The
+// hosts holding the VIP are sampled throughout: it is never on two at once
+// for longer than the moment both sides take to notice the split.
+func TestQuorumSplitTwoOne(t *testing.T) {
+	l := newFailoverLab(t, 3, "on")
+	n1, n2 := l.cluster.Nodes[0], l.cluster.Nodes[1]
+	start := time.Now()
+	for _, n := range l.cluster.Nodes {
+		n.Start(hanodeBin)
+	}
+	l.waitServedBy(t, "node1", start, 15*time.Second)
+
+	split := time.Now()
+	if err := n1.Host.BlockUDP(694, true); err != nil {
+		t.Fatal(err)
+	}
+	var overlapSince, overlapMax time.Duration = -1, 0
+	var moved bool
+	deadline := time.Now().Add(8 * time.Second)
+	for time.Now().Before(deadline) {
+		on := l.vipHolders()
+		now := time.Since(split)
+		switch {
+		case len(on) > 1 && overlapSince < 0:
+			overlapSince = now
+		case len(on) <= 1 && overlapSince >= 0:
+			overlapMax = max(overlapMax, now-overlapSince)
+			overlapSince = -1
+		}
+		if len(on) == 1 && on[0] == "node2" {
+			moved = true
+		}
+		if moved && len(on) == 1 && now > 3*time.Second {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !moved {
+		t.Fatalf("the VIP never moved to node2: on %v", l.vipHolders())
+	}
+	if overlapSince >= 0 {
+		t.Fatalf("the VIP stays on %v", l.vipHolders())
+	}
+	t.Logf("VIP on node2 only; on two hosts at once for at most %v around the split (no fencing)", overlapMax)
+	if overlapMax > 500*time.Millisecond {
+		t.Errorf("VIP on two hosts for %v", overlapMax)
+	}
+	s := nodeStatusOf(t, n1)
+	if !s.NoQuorum || len(s.Groups[0].RunningOn) != 0 {
+		t.Errorf("node1 alone: no_quorum %v, group on %v", s.NoQuorum, s.Groups[0].RunningOn)
+	}
+	if _, out, _ := runCLI("status", "--socket", n1.Socket); !strings.Contains(out, "NO QUORUM") {
+		t.Errorf("node1's status does not say it lacks quorum:\n%s", out)
+	}
+	s = nodeStatusOf(t, n2)
+	if s.NoQuorum || fmt.Sprint(s.Groups[0].RunningOn) != "[node2]" {
+		t.Errorf("node2: no_quorum %v, group on %v", s.NoQuorum, s.Groups[0].RunningOn)
+	}
+
+	// Healed: node1 is back with the same generation; the group returns to
+	// it (auto_failback on), on one host at a time.
+	heal := time.Now()
+	if err := n1.Host.BlockUDP(694, false); err != nil {
+		t.Fatal(err)
+	}
+	testhosts.WaitFor(t, 10*time.Second, 10*time.Millisecond, "VIP back on node1 alone", func() (bool, string) {
+		on := l.vipHolders()
+		if len(on) > 1 {
+			t.Fatalf("VIP on %v at once after the partition healed", on)
+		}
+		return len(on) == 1 && on[0] == "node1", fmt.Sprint(on)
+	})
+	l.waitServedBy(t, "node1", heal, 10*time.Second)
+}
