@@ -27,12 +27,18 @@ type PlacementState struct {
 	left    bool
 	// pending are group commands for actors not known yet.
 	pending map[string]bool
+	// Local is this node's name; Devices the fencing devices (their
+	// actors set by the node); fenceJobs the fencing under way.
+	Local     string
+	Devices   []*FenceDeviceState
+	fenceJobs map[string]*fenceJob
 }
 
 // NewPlacementState returns the state of a node whose peers have not been
 // heard from yet.
 func NewPlacementState(m *placement.Machine, peers []string, groups map[string]*GroupState) *PlacementState {
-	st := &PlacementState{Machine: m, Groups: groups, status: map[string]messages.NodeStatus{}, pids: map[string]*actor.PID{}, pending: map[string]bool{}}
+	st := &PlacementState{Machine: m, Groups: groups, status: map[string]messages.NodeStatus{}, pids: map[string]*actor.PID{}, pending: map[string]bool{},
+		fenceJobs: map[string]*fenceJob{}}
 	for _, p := range peers {
 		st.status[p] = messages.NodeStatus_NODE_STATUS_INIT
 	}
@@ -107,6 +113,8 @@ type GroupsStatus struct {
 	Groups []*messages.GroupStatus
 	// NoQuorum: this node's partition holds no majority.
 	NoQuorum bool
+	// Unfenced are the nodes waiting to be fenced.
+	Unfenced []*messages.FenceState
 }
 
 // Placement is the actor that owns the placement machine: it feeds it
@@ -174,6 +182,8 @@ func (a *Placement) Receive(ctx actor.Context) {
 		a.apply(ctx, a.st.Machine.Leave(a.now()))
 	case *GroupsQuery:
 		ctx.Respond(a.groups())
+	case *FenceOutcome:
+		a.fenceOutcome(ctx, m)
 	case *DeadlineReached:
 		if a.deadline.Fired(m) {
 			a.apply(ctx, a.st.Machine.Tick(a.now()))
@@ -232,6 +242,11 @@ func (a *Placement) apply(ctx actor.Context, e placement.Effects) {
 	for _, g := range e.Start {
 		command(g, true)
 	}
+	for _, target := range e.Fence {
+		if a.st.fenceJobs[target] == nil {
+			a.startFencing(ctx, target)
+		}
+	}
 	if e.Left {
 		a.st.left = true
 	}
@@ -247,7 +262,7 @@ func (a *Placement) apply(ctx actor.Context, e placement.Effects) {
 }
 
 func (a *Placement) groups() GroupsStatus {
-	out := GroupsStatus{NoQuorum: !a.st.Machine.HasQuorum()}
+	out := GroupsStatus{NoQuorum: !a.st.Machine.HasQuorum(), Unfenced: a.st.Machine.Unfenced()}
 	for _, v := range a.st.Machine.View(a.now()) {
 		gs := &messages.GroupStatus{
 			Name: v.Name, PreferredNode: v.Preferred, DesiredNode: v.Desired, LocalPhase: v.Local,

@@ -813,7 +813,12 @@ type ClusterStatus struct {
 	// Set when this node's partition holds no majority of the configured
 	// nodes (three or more): it runs no groups (quorum policy stop) or
 	// starts none (freeze).
-	NoQuorum      bool `protobuf:"varint,17,opt,name=no_quorum,json=noQuorum,proto3" json:"no_quorum,omitempty"`
+	NoQuorum bool `protobuf:"varint,17,opt,name=no_quorum,json=noQuorum,proto3" json:"no_quorum,omitempty"`
+	// Nodes that must be fenced before the groups they held run elsewhere,
+	// with the state of the attempts.
+	Unfenced []*FenceState `protobuf:"bytes,18,rep,name=unfenced,proto3" json:"unfenced,omitempty"`
+	// The fencing devices this node may use, and their last check.
+	FenceDevices  []*FenceDeviceState `protobuf:"bytes,19,rep,name=fence_devices,json=fenceDevices,proto3" json:"fence_devices,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -967,6 +972,178 @@ func (x *ClusterStatus) GetNoQuorum() bool {
 	return false
 }
 
+func (x *ClusterStatus) GetUnfenced() []*FenceState {
+	if x != nil {
+		return x.Unfenced
+	}
+	return nil
+}
+
+func (x *ClusterStatus) GetFenceDevices() []*FenceDeviceState {
+	if x != nil {
+		return x.FenceDevices
+	}
+	return nil
+}
+
+// FenceState is a node waiting to be fenced.
+type FenceState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Node  string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	// Why it must be: "died holding [web]", "a stop failed".
+	Reason   string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	Since    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=since,proto3" json:"since,omitempty"`
+	Attempts uint32                 `protobuf:"varint,4,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// The last failure, when attempts failed.
+	LastFailure string `protobuf:"bytes,5,opt,name=last_failure,json=lastFailure,proto3" json:"last_failure,omitempty"`
+	// This node is the one fencing it.
+	FencingHere   bool `protobuf:"varint,6,opt,name=fencing_here,json=fencingHere,proto3" json:"fencing_here,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FenceState) Reset() {
+	*x = FenceState{}
+	mi := &file_hanode_v1_status_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FenceState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FenceState) ProtoMessage() {}
+
+func (x *FenceState) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_status_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FenceState.ProtoReflect.Descriptor instead.
+func (*FenceState) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_status_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *FenceState) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *FenceState) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *FenceState) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *FenceState) GetAttempts() uint32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *FenceState) GetLastFailure() string {
+	if x != nil {
+		return x.LastFailure
+	}
+	return ""
+}
+
+func (x *FenceState) GetFencingHere() bool {
+	if x != nil {
+		return x.FencingHere
+	}
+	return false
+}
+
+// FenceDeviceState is a fencing device as this node sees it.
+type FenceDeviceState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Its last check passed.
+	Ok            bool                   `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"`
+	Checked       *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=checked,proto3" json:"checked,omitempty"`
+	Detail        string                 `protobuf:"bytes,4,opt,name=detail,proto3" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FenceDeviceState) Reset() {
+	*x = FenceDeviceState{}
+	mi := &file_hanode_v1_status_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FenceDeviceState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FenceDeviceState) ProtoMessage() {}
+
+func (x *FenceDeviceState) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_status_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FenceDeviceState.ProtoReflect.Descriptor instead.
+func (*FenceDeviceState) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_status_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *FenceDeviceState) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *FenceDeviceState) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *FenceDeviceState) GetChecked() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Checked
+	}
+	return nil
+}
+
+func (x *FenceDeviceState) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
 // GroupStatus is one resource group as this node sees it.
 type GroupStatus struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -993,7 +1170,7 @@ type GroupStatus struct {
 
 func (x *GroupStatus) Reset() {
 	*x = GroupStatus{}
-	mi := &file_hanode_v1_status_proto_msgTypes[5]
+	mi := &file_hanode_v1_status_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1005,7 +1182,7 @@ func (x *GroupStatus) String() string {
 func (*GroupStatus) ProtoMessage() {}
 
 func (x *GroupStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_status_proto_msgTypes[5]
+	mi := &file_hanode_v1_status_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1018,7 +1195,7 @@ func (x *GroupStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupStatus.ProtoReflect.Descriptor instead.
 func (*GroupStatus) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_status_proto_rawDescGZIP(), []int{5}
+	return file_hanode_v1_status_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GroupStatus) GetName() string {
@@ -1102,7 +1279,7 @@ type ResourceStatus struct {
 
 func (x *ResourceStatus) Reset() {
 	*x = ResourceStatus{}
-	mi := &file_hanode_v1_status_proto_msgTypes[6]
+	mi := &file_hanode_v1_status_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1114,7 +1291,7 @@ func (x *ResourceStatus) String() string {
 func (*ResourceStatus) ProtoMessage() {}
 
 func (x *ResourceStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_status_proto_msgTypes[6]
+	mi := &file_hanode_v1_status_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1127,7 +1304,7 @@ func (x *ResourceStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceStatus.ProtoReflect.Descriptor instead.
 func (*ResourceStatus) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_status_proto_rawDescGZIP(), []int{6}
+	return file_hanode_v1_status_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ResourceStatus) GetId() string {
@@ -1242,7 +1419,7 @@ const file_hanode_v1_status_proto_rawDesc = "" +
 	"\n" +
 	"duplicates\x18\x06 \x01(\x04R\n" +
 	"duplicates\x12\x12\n" +
-	"\x04naks\x18\a \x01(\x04R\x04naks\"\xe2\x06\n" +
+	"\x04naks\x18\a \x01(\x04R\x04naks\"\xd7\a\n" +
 	"\rClusterStatus\x12\x18\n" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x1d\n" +
 	"\n" +
@@ -1265,10 +1442,25 @@ const file_hanode_v1_status_proto_rawDesc = "" +
 	"framesSent\x12'\n" +
 	"\x0fframes_received\x18\x0f \x01(\x04R\x0eframesReceived\x12.\n" +
 	"\x06groups\x18\x10 \x03(\v2\x16.hanode.v1.GroupStatusR\x06groups\x12\x1b\n" +
-	"\tno_quorum\x18\x11 \x01(\bR\bnoQuorum\x1aA\n" +
+	"\tno_quorum\x18\x11 \x01(\bR\bnoQuorum\x121\n" +
+	"\bunfenced\x18\x12 \x03(\v2\x15.hanode.v1.FenceStateR\bunfenced\x12@\n" +
+	"\rfence_devices\x18\x13 \x03(\v2\x1b.hanode.v1.FenceDeviceStateR\ffenceDevices\x1aA\n" +
 	"\x13RejectedFramesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\xd7\x02\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\xcc\x01\n" +
+	"\n" +
+	"FenceState\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x120\n" +
+	"\x05since\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x1a\n" +
+	"\battempts\x18\x04 \x01(\rR\battempts\x12!\n" +
+	"\flast_failure\x18\x05 \x01(\tR\vlastFailure\x12!\n" +
+	"\ffencing_here\x18\x06 \x01(\bR\vfencingHere\"\x84\x01\n" +
+	"\x10FenceDeviceState\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
+	"\x02ok\x18\x02 \x01(\bR\x02ok\x124\n" +
+	"\achecked\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\achecked\x12\x16\n" +
+	"\x06detail\x18\x04 \x01(\tR\x06detail\"\xd7\x02\n" +
 	"\vGroupStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12%\n" +
 	"\x0epreferred_node\x18\x02 \x01(\tR\rpreferredNode\x12!\n" +
@@ -1339,7 +1531,7 @@ func file_hanode_v1_status_proto_rawDescGZIP() []byte {
 }
 
 var file_hanode_v1_status_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_hanode_v1_status_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_hanode_v1_status_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_hanode_v1_status_proto_goTypes = []any{
 	(NodeStatus)(0),               // 0: hanode.v1.NodeStatus
 	(NodeType)(0),                 // 1: hanode.v1.NodeType
@@ -1351,47 +1543,53 @@ var file_hanode_v1_status_proto_goTypes = []any{
 	(*NodeState)(nil),             // 7: hanode.v1.NodeState
 	(*MessageStream)(nil),         // 8: hanode.v1.MessageStream
 	(*ClusterStatus)(nil),         // 9: hanode.v1.ClusterStatus
-	(*GroupStatus)(nil),           // 10: hanode.v1.GroupStatus
-	(*ResourceStatus)(nil),        // 11: hanode.v1.ResourceStatus
-	nil,                           // 12: hanode.v1.ClusterStatus.RejectedFramesEntry
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 14: google.protobuf.Duration
+	(*FenceState)(nil),            // 10: hanode.v1.FenceState
+	(*FenceDeviceState)(nil),      // 11: hanode.v1.FenceDeviceState
+	(*GroupStatus)(nil),           // 12: hanode.v1.GroupStatus
+	(*ResourceStatus)(nil),        // 13: hanode.v1.ResourceStatus
+	nil,                           // 14: hanode.v1.ClusterStatus.RejectedFramesEntry
+	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 16: google.protobuf.Duration
 }
 var file_hanode_v1_status_proto_depIdxs = []int32{
-	13, // 0: hanode.v1.MembershipEvent.time:type_name -> google.protobuf.Timestamp
+	15, // 0: hanode.v1.MembershipEvent.time:type_name -> google.protobuf.Timestamp
 	4,  // 1: hanode.v1.MembershipEvent.kind:type_name -> hanode.v1.MembershipEventKind
 	0,  // 2: hanode.v1.MembershipEvent.status:type_name -> hanode.v1.NodeStatus
 	0,  // 3: hanode.v1.MembershipEvent.previous_status:type_name -> hanode.v1.NodeStatus
 	3,  // 4: hanode.v1.MembershipEvent.link_status:type_name -> hanode.v1.LinkStatus
-	14, // 5: hanode.v1.MembershipEvent.silence:type_name -> google.protobuf.Duration
+	16, // 5: hanode.v1.MembershipEvent.silence:type_name -> google.protobuf.Duration
 	3,  // 6: hanode.v1.LinkState.status:type_name -> hanode.v1.LinkStatus
-	13, // 7: hanode.v1.LinkState.last_heard:type_name -> google.protobuf.Timestamp
-	13, // 8: hanode.v1.LinkState.since:type_name -> google.protobuf.Timestamp
+	15, // 7: hanode.v1.LinkState.last_heard:type_name -> google.protobuf.Timestamp
+	15, // 8: hanode.v1.LinkState.since:type_name -> google.protobuf.Timestamp
 	1,  // 9: hanode.v1.NodeState.type:type_name -> hanode.v1.NodeType
 	0,  // 10: hanode.v1.NodeState.status:type_name -> hanode.v1.NodeStatus
-	13, // 11: hanode.v1.NodeState.last_heard:type_name -> google.protobuf.Timestamp
-	13, // 12: hanode.v1.NodeState.since:type_name -> google.protobuf.Timestamp
+	15, // 11: hanode.v1.NodeState.last_heard:type_name -> google.protobuf.Timestamp
+	15, // 12: hanode.v1.NodeState.since:type_name -> google.protobuf.Timestamp
 	6,  // 13: hanode.v1.NodeState.links:type_name -> hanode.v1.LinkState
 	8,  // 14: hanode.v1.NodeState.messages:type_name -> hanode.v1.MessageStream
-	13, // 15: hanode.v1.ClusterStatus.started:type_name -> google.protobuf.Timestamp
-	13, // 16: hanode.v1.ClusterStatus.now:type_name -> google.protobuf.Timestamp
-	14, // 17: hanode.v1.ClusterStatus.keepalive:type_name -> google.protobuf.Duration
-	14, // 18: hanode.v1.ClusterStatus.deadtime:type_name -> google.protobuf.Duration
-	14, // 19: hanode.v1.ClusterStatus.warntime:type_name -> google.protobuf.Duration
-	14, // 20: hanode.v1.ClusterStatus.initdead:type_name -> google.protobuf.Duration
+	15, // 15: hanode.v1.ClusterStatus.started:type_name -> google.protobuf.Timestamp
+	15, // 16: hanode.v1.ClusterStatus.now:type_name -> google.protobuf.Timestamp
+	16, // 17: hanode.v1.ClusterStatus.keepalive:type_name -> google.protobuf.Duration
+	16, // 18: hanode.v1.ClusterStatus.deadtime:type_name -> google.protobuf.Duration
+	16, // 19: hanode.v1.ClusterStatus.warntime:type_name -> google.protobuf.Duration
+	16, // 20: hanode.v1.ClusterStatus.initdead:type_name -> google.protobuf.Duration
 	7,  // 21: hanode.v1.ClusterStatus.nodes:type_name -> hanode.v1.NodeState
 	5,  // 22: hanode.v1.ClusterStatus.recent_events:type_name -> hanode.v1.MembershipEvent
-	12, // 23: hanode.v1.ClusterStatus.rejected_frames:type_name -> hanode.v1.ClusterStatus.RejectedFramesEntry
-	10, // 24: hanode.v1.ClusterStatus.groups:type_name -> hanode.v1.GroupStatus
-	2,  // 25: hanode.v1.GroupStatus.local_phase:type_name -> hanode.v1.GroupPhase
-	11, // 26: hanode.v1.GroupStatus.resources:type_name -> hanode.v1.ResourceStatus
-	14, // 27: hanode.v1.ResourceStatus.last_duration:type_name -> google.protobuf.Duration
-	13, // 28: hanode.v1.ResourceStatus.last_at:type_name -> google.protobuf.Timestamp
-	29, // [29:29] is the sub-list for method output_type
-	29, // [29:29] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	14, // 23: hanode.v1.ClusterStatus.rejected_frames:type_name -> hanode.v1.ClusterStatus.RejectedFramesEntry
+	12, // 24: hanode.v1.ClusterStatus.groups:type_name -> hanode.v1.GroupStatus
+	10, // 25: hanode.v1.ClusterStatus.unfenced:type_name -> hanode.v1.FenceState
+	11, // 26: hanode.v1.ClusterStatus.fence_devices:type_name -> hanode.v1.FenceDeviceState
+	15, // 27: hanode.v1.FenceState.since:type_name -> google.protobuf.Timestamp
+	15, // 28: hanode.v1.FenceDeviceState.checked:type_name -> google.protobuf.Timestamp
+	2,  // 29: hanode.v1.GroupStatus.local_phase:type_name -> hanode.v1.GroupPhase
+	13, // 30: hanode.v1.GroupStatus.resources:type_name -> hanode.v1.ResourceStatus
+	16, // 31: hanode.v1.ResourceStatus.last_duration:type_name -> google.protobuf.Duration
+	15, // 32: hanode.v1.ResourceStatus.last_at:type_name -> google.protobuf.Timestamp
+	33, // [33:33] is the sub-list for method output_type
+	33, // [33:33] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_hanode_v1_status_proto_init() }
@@ -1405,7 +1603,7 @@ func file_hanode_v1_status_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hanode_v1_status_proto_rawDesc), len(file_hanode_v1_status_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   8,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

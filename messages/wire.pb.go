@@ -355,6 +355,7 @@ type ClusterMessage struct {
 	//	*ClusterMessage_GroupStates
 	//	*ClusterMessage_PlacementOverride
 	//	*ClusterMessage_NodeLeaving
+	//	*ClusterMessage_NodeFenced
 	Payload       isClusterMessage_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -474,6 +475,15 @@ func (x *ClusterMessage) GetNodeLeaving() *NodeLeaving {
 	return nil
 }
 
+func (x *ClusterMessage) GetNodeFenced() *NodeFenced {
+	if x != nil {
+		if x, ok := x.Payload.(*ClusterMessage_NodeFenced); ok {
+			return x.NodeFenced
+		}
+	}
+	return nil
+}
+
 type isClusterMessage_Payload interface {
 	isClusterMessage_Payload()
 }
@@ -506,6 +516,10 @@ type ClusterMessage_NodeLeaving struct {
 	NodeLeaving *NodeLeaving `protobuf:"bytes,16,opt,name=node_leaving,json=nodeLeaving,proto3,oneof"`
 }
 
+type ClusterMessage_NodeFenced struct {
+	NodeFenced *NodeFenced `protobuf:"bytes,17,opt,name=node_fenced,json=nodeFenced,proto3,oneof"`
+}
+
 func (*ClusterMessage_Note) isClusterMessage_Payload() {}
 
 func (*ClusterMessage_GroupClaim) isClusterMessage_Payload() {}
@@ -519,6 +533,8 @@ func (*ClusterMessage_GroupStates) isClusterMessage_Payload() {}
 func (*ClusterMessage_PlacementOverride) isClusterMessage_Payload() {}
 
 func (*ClusterMessage_NodeLeaving) isClusterMessage_Payload() {}
+
+func (*ClusterMessage_NodeFenced) isClusterMessage_Payload() {}
 
 // GroupClaim asks every other node for leave to start a resource group. A
 // node starts a group only when every node it sees alive has granted its
@@ -967,6 +983,61 @@ func (*NodeLeaving) Descriptor() ([]byte, []int) {
 	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{10}
 }
 
+// NodeFenced says the sender fenced a node (powered it off or reset it):
+// what the node held may now run elsewhere.
+type NodeFenced struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Node  string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	// The device that did it.
+	Device        string `protobuf:"bytes,2,opt,name=device,proto3" json:"device,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeFenced) Reset() {
+	*x = NodeFenced{}
+	mi := &file_hanode_v1_wire_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeFenced) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeFenced) ProtoMessage() {}
+
+func (x *NodeFenced) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_wire_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeFenced.ProtoReflect.Descriptor instead.
+func (*NodeFenced) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *NodeFenced) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *NodeFenced) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
 // Note is a line of text an operator sends to every node's log
 // (`hanode note TEXT`).
 type Note struct {
@@ -978,7 +1049,7 @@ type Note struct {
 
 func (x *Note) Reset() {
 	*x = Note{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[11]
+	mi := &file_hanode_v1_wire_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -990,7 +1061,7 @@ func (x *Note) String() string {
 func (*Note) ProtoMessage() {}
 
 func (x *Note) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[11]
+	mi := &file_hanode_v1_wire_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1003,7 +1074,7 @@ func (x *Note) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Note.ProtoReflect.Descriptor instead.
 func (*Note) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{11}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Note) GetText() string {
@@ -1028,7 +1099,7 @@ type RetransmitRequest struct {
 
 func (x *RetransmitRequest) Reset() {
 	*x = RetransmitRequest{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[12]
+	mi := &file_hanode_v1_wire_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1040,7 +1111,7 @@ func (x *RetransmitRequest) String() string {
 func (*RetransmitRequest) ProtoMessage() {}
 
 func (x *RetransmitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[12]
+	mi := &file_hanode_v1_wire_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1053,7 +1124,7 @@ func (x *RetransmitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetransmitRequest.ProtoReflect.Descriptor instead.
 func (*RetransmitRequest) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{12}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RetransmitRequest) GetDestination() string {
@@ -1098,7 +1169,7 @@ type RetransmitNak struct {
 
 func (x *RetransmitNak) Reset() {
 	*x = RetransmitNak{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[13]
+	mi := &file_hanode_v1_wire_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1110,7 +1181,7 @@ func (x *RetransmitNak) String() string {
 func (*RetransmitNak) ProtoMessage() {}
 
 func (x *RetransmitNak) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[13]
+	mi := &file_hanode_v1_wire_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1123,7 +1194,7 @@ func (x *RetransmitNak) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetransmitNak.ProtoReflect.Descriptor instead.
 func (*RetransmitNak) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{13}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RetransmitNak) GetDestination() string {
@@ -1175,7 +1246,7 @@ const file_hanode_v1_wire_proto_rawDesc = "" +
 	"\vdeadtime_ms\x18\x02 \x01(\rR\n" +
 	"deadtimeMs\x122\n" +
 	"\x15last_message_sequence\x18\x03 \x01(\x04R\x13lastMessageSequence\x12\"\n" +
-	"\rping_nodes_up\x18\x04 \x01(\rR\vpingNodesUp\"\xa9\x04\n" +
+	"\rping_nodes_up\x18\x04 \x01(\rR\vpingNodesUp\"\xe3\x04\n" +
 	"\x0eClusterMessage\x12)\n" +
 	"\x10message_sequence\x18\x01 \x01(\x04R\x0fmessageSequence\x12 \n" +
 	"\vdestination\x18\x02 \x01(\tR\vdestination\x12%\n" +
@@ -1187,7 +1258,9 @@ const file_hanode_v1_wire_proto_rawDesc = "" +
 	"\x12group_claim_cancel\x18\r \x01(\v2\x1b.hanode.v1.GroupClaimCancelH\x00R\x10groupClaimCancel\x12;\n" +
 	"\fgroup_states\x18\x0e \x01(\v2\x16.hanode.v1.GroupStatesH\x00R\vgroupStates\x12M\n" +
 	"\x12placement_override\x18\x0f \x01(\v2\x1c.hanode.v1.PlacementOverrideH\x00R\x11placementOverride\x12;\n" +
-	"\fnode_leaving\x18\x10 \x01(\v2\x16.hanode.v1.NodeLeavingH\x00R\vnodeLeavingB\t\n" +
+	"\fnode_leaving\x18\x10 \x01(\v2\x16.hanode.v1.NodeLeavingH\x00R\vnodeLeaving\x128\n" +
+	"\vnode_fenced\x18\x11 \x01(\v2\x15.hanode.v1.NodeFencedH\x00R\n" +
+	"nodeFencedB\t\n" +
 	"\apayload\"<\n" +
 	"\n" +
 	"GroupClaim\x12\x14\n" +
@@ -1219,7 +1292,11 @@ const file_hanode_v1_wire_proto_rawDesc = "" +
 	"\x06prefer\x18\x03 \x01(\bR\x06prefer\x12\x18\n" +
 	"\aversion\x18\x04 \x01(\x04R\aversion\x12\x16\n" +
 	"\x06author\x18\x05 \x01(\tR\x06author\"\r\n" +
-	"\vNodeLeaving\"\x1a\n" +
+	"\vNodeLeaving\"8\n" +
+	"\n" +
+	"NodeFenced\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x16\n" +
+	"\x06device\x18\x02 \x01(\tR\x06device\"\x1a\n" +
 	"\x04Note\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\tR\x04text\"\x7f\n" +
 	"\x11RetransmitRequest\x12 \n" +
@@ -1246,7 +1323,7 @@ func file_hanode_v1_wire_proto_rawDescGZIP() []byte {
 	return file_hanode_v1_wire_proto_rawDescData
 }
 
-var file_hanode_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_hanode_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_hanode_v1_wire_proto_goTypes = []any{
 	(*Frame)(nil),             // 0: hanode.v1.Frame
 	(*Envelope)(nil),          // 1: hanode.v1.Envelope
@@ -1259,33 +1336,35 @@ var file_hanode_v1_wire_proto_goTypes = []any{
 	(*GroupState)(nil),        // 8: hanode.v1.GroupState
 	(*PlacementOverride)(nil), // 9: hanode.v1.PlacementOverride
 	(*NodeLeaving)(nil),       // 10: hanode.v1.NodeLeaving
-	(*Note)(nil),              // 11: hanode.v1.Note
-	(*RetransmitRequest)(nil), // 12: hanode.v1.RetransmitRequest
-	(*RetransmitNak)(nil),     // 13: hanode.v1.RetransmitNak
-	(NodeStatus)(0),           // 14: hanode.v1.NodeStatus
-	(GroupPhase)(0),           // 15: hanode.v1.GroupPhase
+	(*NodeFenced)(nil),        // 11: hanode.v1.NodeFenced
+	(*Note)(nil),              // 12: hanode.v1.Note
+	(*RetransmitRequest)(nil), // 13: hanode.v1.RetransmitRequest
+	(*RetransmitNak)(nil),     // 14: hanode.v1.RetransmitNak
+	(NodeStatus)(0),           // 15: hanode.v1.NodeStatus
+	(GroupPhase)(0),           // 16: hanode.v1.GroupPhase
 }
 var file_hanode_v1_wire_proto_depIdxs = []int32{
 	2,  // 0: hanode.v1.Envelope.heartbeat:type_name -> hanode.v1.Heartbeat
 	3,  // 1: hanode.v1.Envelope.message:type_name -> hanode.v1.ClusterMessage
-	12, // 2: hanode.v1.Envelope.retransmit_request:type_name -> hanode.v1.RetransmitRequest
-	13, // 3: hanode.v1.Envelope.retransmit_nak:type_name -> hanode.v1.RetransmitNak
-	14, // 4: hanode.v1.Heartbeat.status:type_name -> hanode.v1.NodeStatus
-	11, // 5: hanode.v1.ClusterMessage.note:type_name -> hanode.v1.Note
+	13, // 2: hanode.v1.Envelope.retransmit_request:type_name -> hanode.v1.RetransmitRequest
+	14, // 3: hanode.v1.Envelope.retransmit_nak:type_name -> hanode.v1.RetransmitNak
+	15, // 4: hanode.v1.Heartbeat.status:type_name -> hanode.v1.NodeStatus
+	12, // 5: hanode.v1.ClusterMessage.note:type_name -> hanode.v1.Note
 	4,  // 6: hanode.v1.ClusterMessage.group_claim:type_name -> hanode.v1.GroupClaim
 	5,  // 7: hanode.v1.ClusterMessage.group_claim_reply:type_name -> hanode.v1.GroupClaimReply
 	6,  // 8: hanode.v1.ClusterMessage.group_claim_cancel:type_name -> hanode.v1.GroupClaimCancel
 	7,  // 9: hanode.v1.ClusterMessage.group_states:type_name -> hanode.v1.GroupStates
 	9,  // 10: hanode.v1.ClusterMessage.placement_override:type_name -> hanode.v1.PlacementOverride
 	10, // 11: hanode.v1.ClusterMessage.node_leaving:type_name -> hanode.v1.NodeLeaving
-	8,  // 12: hanode.v1.GroupStates.groups:type_name -> hanode.v1.GroupState
-	9,  // 13: hanode.v1.GroupStates.overrides:type_name -> hanode.v1.PlacementOverride
-	15, // 14: hanode.v1.GroupState.phase:type_name -> hanode.v1.GroupPhase
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	11, // 12: hanode.v1.ClusterMessage.node_fenced:type_name -> hanode.v1.NodeFenced
+	8,  // 13: hanode.v1.GroupStates.groups:type_name -> hanode.v1.GroupState
+	9,  // 14: hanode.v1.GroupStates.overrides:type_name -> hanode.v1.PlacementOverride
+	16, // 15: hanode.v1.GroupState.phase:type_name -> hanode.v1.GroupPhase
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_hanode_v1_wire_proto_init() }
@@ -1308,6 +1387,7 @@ func file_hanode_v1_wire_proto_init() {
 		(*ClusterMessage_GroupStates)(nil),
 		(*ClusterMessage_PlacementOverride)(nil),
 		(*ClusterMessage_NodeLeaving)(nil),
+		(*ClusterMessage_NodeFenced)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1315,7 +1395,7 @@ func file_hanode_v1_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hanode_v1_wire_proto_rawDesc), len(file_hanode_v1_wire_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -50,7 +50,7 @@ func LeaveTimeout(cfg *config.Effective) time.Duration {
 }
 
 // setupGroups builds the placement machine and a runner per group.
-func (rt *runtime) setupGroups(groupAgents [][]*agents.Agent) {
+func (rt *runtime) setupGroups(groupAgents [][]*agents.Agent, fencers []string) {
 	cfg := rt.cfg
 	if len(cfg.Groups) == 0 {
 		return
@@ -75,8 +75,11 @@ func (rt *runtime) setupGroups(groupAgents [][]*agents.Agent) {
 		states[g.Name] = st
 	}
 	m := placement.New(placement.Config{Local: cfg.Local, Nodes: cfg.Nodes, Groups: specs, AutoFailback: cfg.AutoFailback,
-		PingNodes: len(cfg.Cluster.PingNodes), PingHoldoff: cfg.Deadping, Quorum: quorumPolicy(cfg.Cluster.GetQuorum().GetPolicy())})
+		PingNodes: len(cfg.Cluster.PingNodes), PingHoldoff: cfg.Deadping, Quorum: quorumPolicy(cfg.Cluster.GetQuorum().GetPolicy()),
+		Fencers: fencers})
 	rt.placement = actors.NewPlacementState(m, peers(cfg), states)
+	rt.placement.Local = cfg.Local
+	rt.placement.Devices = rt.fenceDevices
 }
 
 // startGroups spawns the placement actor and one actor per group.

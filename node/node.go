@@ -88,17 +88,19 @@ type runtime struct {
 	membership *actors.MembershipState
 	messenger  *actors.MessengerState
 	// placement and groups are nil without resource groups.
-	placement  *actors.PlacementState
-	groups     []*actors.GroupState
-	respawn    []*actors.RespawnState
-	openMedium OpenMedium
-	socket     string
-	ready      chan error // first result of the control socket
-	readyOnce  sync.Once
-	done       chan struct{}
-	doneOnce   sync.Once
-	shutdown   atomic.Bool // a clean stop was asked for
-	failure    atomic.Value
+	placement *actors.PlacementState
+	groups    []*actors.GroupState
+	respawn   []*actors.RespawnState
+	// fenceDevices are the fencing devices and their last checks.
+	fenceDevices []*actors.FenceDeviceState
+	openMedium   OpenMedium
+	socket       string
+	ready        chan error // first result of the control socket
+	readyOnce    sync.Once
+	done         chan struct{}
+	doneOnce     sync.Once
+	shutdown     atomic.Bool // a clean stop was asked for
+	failure      atomic.Value
 }
 
 // Start brings a node up. It returns once the actors run and the control
@@ -139,6 +141,10 @@ func Start(opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	devices, err := ResolveFence(cfg)
+	if err != nil {
+		return nil, err
+	}
 	rt := &runtime{
 		cfg:        cfg,
 		log:        log,
@@ -166,7 +172,10 @@ func Start(opts Options) (*Node, error) {
 		}
 		rt.membership.Pings = pingnodes.New(cfg.Local, pns, cfg.Deadping, time.Now())
 	}
-	rt.setupGroups(groupAgents)
+	for _, d := range devices {
+		rt.fenceDevices = append(rt.fenceDevices, actors.NewFenceDeviceState(d))
+	}
+	rt.setupGroups(groupAgents, fencers(cfg, devices))
 	for _, spec := range respawnSpecs {
 		rt.respawn = append(rt.respawn, actors.NewRespawnState(spec))
 	}
@@ -474,6 +483,7 @@ func (a *nodeActor) start(ctx actor.Context) {
 	a.messenger = spawn(ctx, actors.NewMessenger(rt.messenger, rt.log), "messenger")
 	a.membership = spawn(ctx, actors.NewMembership(rt.membership, a.messenger, rt.log), "membership")
 	ctx.Send(a.membership, &actors.Subscribe{PID: a.messenger})
+	a.startFenceDevices(ctx)
 	a.startGroups(ctx)
 	a.startRespawn(ctx)
 	a.startPings(ctx)
@@ -581,7 +591,10 @@ func (a *nodeActor) status(ctx actor.Context) {
 			h := ctx.RequestFuture(a.placement, &actors.GroupsQuery{}, 2*time.Second)
 			ctx.ReenterAfter(h, func(res any, err error) {
 				if groups, ok := res.(actors.GroupsStatus); ok && err == nil {
-					s.Groups, s.NoQuorum = groups.Groups, groups.NoQuorum
+					s.Groups, s.NoQuorum, s.Unfenced = groups.Groups, groups.NoQuorum, groups.Unfenced
+				}
+				for _, d := range a.rt.fenceDevices {
+					s.FenceDevices = append(s.FenceDevices, d.Status())
 				}
 				ctx.Send(asker, s)
 			})

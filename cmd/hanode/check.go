@@ -54,12 +54,19 @@ func (f *configFlags) check(out io.Writer) error {
 	if _, err := node.ResolveRespawn(eff); err != nil {
 		return configError(err)
 	}
+	devices, err := node.ResolveFence(eff)
+	if err != nil {
+		return configError(err)
+	}
 	if local == "" {
 		if host, err := f.nodeName(); err == nil && !contains(eff.Nodes, host) {
 			eff.Warnings = append(eff.Warnings, config.Warning{Msg: fmt.Sprintf("this machine (%s) is not a node of this cluster; use --name to check for another node", host)})
 		}
 	}
 	printSummary(out, l, eff, agentsOf)
+	for _, d := range devices {
+		fmt.Fprintf(out, "fence device %s: %s\n", d.Name, d.Program())
+	}
 	return nil
 }
 

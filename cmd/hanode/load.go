@@ -89,5 +89,8 @@ func (f *configFlags) resolve() (*config.Effective, error) {
 	if _, err := node.ResolveRespawn(eff); err != nil {
 		return nil, configError(err)
 	}
+	if _, err := node.ResolveFence(eff); err != nil {
+		return nil, configError(err)
+	}
 	return eff, nil
 }

@@ -320,3 +320,33 @@ func TestCheckResources(t *testing.T) {
 		t.Fatalf("check: %d %q %q", code, out, errOut)
 	}
 }
+
+// TestCheckFencing: Heartbeat's stonith_host becomes a cluster-glue
+// device driven by the stonith command; a fence agent that does not exist
+// is an error naming its field.
+func TestCheckFencing(t *testing.T) {
+	if _, err := exec.LookPath("stonith"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("stonith missing (apt-get install cluster-glue)")
+		}
+		t.Skip("stonith missing (apt-get install cluster-glue)")
+	}
+	dir := t.TempDir()
+	files := map[string]string{
+		"ha.cf":       "keepalive 1\ndeadtime 10\nudpport 694\nucast lo 127.0.0.1\nauto_failback off\nstonith_host * null node1 node2\nnode node1 node2\n",
+		"haresources": "",
+		"authkeys":    "auth 1\n1 sha1 secret\n",
+	}
+	for name, text := range files {
+		os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600)
+	}
+	code, out, errOut := runCLI("check", "--hacf", dir, "--name", "node1")
+	if code != 0 || !strings.Contains(out, "fence device stonith-1: stonith") {
+		t.Fatalf("check: %d %q %q", code, out, errOut)
+	}
+	native := writeNative(t, goodNative+`fence_devices { name: "ipmi" fence_agent { agent: "fence_nosuchagent" } }`+"\n")
+	code, _, errOut = runCLI("check", "--config", native, "--name", "n1")
+	if code != 2 || !strings.Contains(errOut, native+": fence_devices[0]: fence device ipmi: cannot run fence_nosuchagent: executable file not found in $PATH") {
+		t.Fatalf("missing agent: %d %q", code, errOut)
+	}
+}

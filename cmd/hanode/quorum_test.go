@@ -8,18 +8,25 @@ import (
 	"time"
 
 	"github.com/hanode/hanode/node/testhosts"
+	"github.com/hanode/hanode/node/testhosts/hacluster"
 )
 
 // vipHolders lists the nodes whose host has the virtual IP configured.
 func (l *failoverLab) vipHolders() []string {
 	var on []string
 	for _, n := range l.cluster.Nodes {
-		out, _, _, err := n.Host.Run(context.Background(), "ip", "-4", "-o", "addr", "show", "dev", "eth0")
-		if err == nil && strings.Contains(out, " "+testVIP+"/") {
-			on = append(on, n.Name)
-		}
+		on = append(on, l.vipHoldersOf(n)...)
 	}
 	return on
+}
+
+// vipHoldersOf is [n's name] if n's host has the virtual IP configured.
+func (l *failoverLab) vipHoldersOf(n *hacluster.Node) []string {
+	out, _, _, err := n.Host.Run(context.Background(), "ip", "-4", "-o", "addr", "show", "dev", "eth0")
+	if err == nil && strings.Contains(out, " "+testVIP+"/") {
+		return []string{n.Name}
+	}
+	return nil
 }
 
 // TestQuorumSplitTwoOne splits a 3-node cluster 2|1 by dropping the

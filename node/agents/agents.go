@@ -15,17 +15,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/hanode/hanode/messages"
+	"github.com/hanode/hanode/node/procrun"
 )
 
 // Class is the calling convention of an agent.
@@ -128,13 +125,7 @@ func (r Result) Summary() string {
 	return s
 }
 
-func lastLine(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return strings.TrimSpace(lines[len(lines)-1])
-}
-
-// maxOutput bounds what is kept of an agent's output.
-const maxOutput = 4096
+func lastLine(s string) string { return procrun.LastLine(s) }
 
 // ErrNotFound means no script or agent of that name exists.
 var ErrNotFound = errors.New("cannot locate resource script")
@@ -251,54 +242,20 @@ func (a *Agent) Run(ctx context.Context, action Action, timeout time.Duration) R
 	if action == Monitor && a.Class != OCF {
 		verb = "status"
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	cmd := exec.Command(a.Path, append(append([]string(nil), a.Args...), verb)...)
-	cmd.Env = append(a.Env, fmt.Sprintf("OCF_RESKEY_CRM_meta_timeout=%d", timeout.Milliseconds()))
-	cmd.Dir = "/"
-	// The output goes to an anonymous file, not a pipe: a daemon the agent
-	// starts (IPaddr2's send_arp) inherits it and may keep it open long
-	// after the agent exits, and the run must end when the agent does.
-	out, err := outputFile()
-	if err != nil {
-		return Result{Action: action, Outcome: Failed, Err: err, ExitCode: -1}
-	}
-	defer out.Close()
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	start := time.Now()
-	res := Result{Action: action}
-	if err := cmd.Start(); err != nil {
-		res.Outcome, res.Err, res.ExitCode = Failed, err, -1
-		return res
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err = <-done:
-	case <-ctx.Done():
-		// The whole group: a script's children (sleep, a hung mount) die
-		// with it.
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		err = <-done
-		res.Duration = time.Since(start)
-		res.Outcome, res.ExitCode, res.Output = TimedOut, -1, tail(out)
-		res.Err = fmt.Errorf("no answer within %v; killed", timeout)
-		return res
-	}
-	res.Duration = time.Since(start)
-	res.Output = tail(out)
-	res.ExitCode = 0
-	var ee *exec.ExitError
+	r := procrun.Run(ctx, procrun.Spec{
+		Path: a.Path, Args: append(append([]string(nil), a.Args...), verb),
+		Env:     append(a.Env, fmt.Sprintf("OCF_RESKEY_CRM_meta_timeout=%d", timeout.Milliseconds())),
+		Timeout: timeout,
+	})
+	res := Result{Action: action, ExitCode: r.ExitCode, Output: r.Output, Duration: r.Duration, Err: r.Err}
 	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		res.ExitCode = ee.ExitCode()
+	case r.TimedOut:
+		res.Outcome = TimedOut
+	case r.Err != nil:
+		res.Outcome = Failed
 	default:
-		res.Outcome, res.Err, res.ExitCode = Failed, err, -1
-		return res
+		res.Outcome = interpret(a.Class, action, res.ExitCode, res.Output)
 	}
-	res.Outcome = interpret(a.Class, action, res.ExitCode, res.Output)
 	return res
 }
 
@@ -346,25 +303,4 @@ func heartbeatStatus(output string) Outcome {
 		return Running
 	}
 	return Stopped
-}
-
-// outputFile is an anonymous in-memory file for an agent's output.
-func outputFile() (*os.File, error) {
-	fd, err := unix.MemfdCreate("hanode-agent-output", unix.MFD_CLOEXEC)
-	if err != nil {
-		return nil, fmt.Errorf("agent output file: %w", err)
-	}
-	return os.NewFile(uintptr(fd), "hanode-agent-output"), nil
-}
-
-// tail returns the last maxOutput bytes written to f so far.
-func tail(f *os.File) string {
-	st, err := f.Stat()
-	if err != nil {
-		return ""
-	}
-	off := max(st.Size()-maxOutput, 0)
-	b := make([]byte, st.Size()-off)
-	n, _ := f.ReadAt(b, off)
-	return string(b[:n])
 }

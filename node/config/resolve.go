@@ -60,6 +60,8 @@ type Effective struct {
 	// Respawn are the programs kept running, with where each was
 	// configured.
 	Respawn []RespawnSpec
+	// FenceDevices are the fencing devices, named.
+	FenceDevices []FenceSpec
 	// Parameters are the Heartbeat parameter values (cl_status hbparameter).
 	Parameters map[string]string
 	// Warnings found while reading and validating.
@@ -99,6 +101,13 @@ type ResourceSpec struct {
 	MonitorTimeout  time.Duration
 	StartTimeout    time.Duration
 	StopTimeout     time.Duration
+}
+
+// FenceSpec is a fencing device.
+type FenceSpec struct {
+	*messages.FenceDevice
+	// Where names the line (or field) that configured it.
+	Where string
 }
 
 // RespawnSpec is a program the node keeps running.
@@ -155,6 +164,7 @@ func Resolve(l *Loaded, local string) (*Effective, error) {
 	r.groups()
 	r.pingNodes()
 	r.respawn()
+	r.fenceDevices()
 	r.unsupported()
 	r.parameters()
 	if len(r.errs) > 0 {
@@ -695,6 +705,54 @@ func (r *resolver) pingNodes() {
 	}
 }
 
+func (r *resolver) fenceDevices() {
+	known := map[string]bool{}
+	for _, n := range r.eff.Nodes {
+		known[n] = true
+	}
+	names := map[string]bool{}
+	for i, d := range r.eff.Cluster.FenceDevices {
+		field := fmt.Sprintf("fence_devices[%d]", i)
+		if d.Name == "" {
+			d.Name = fmt.Sprintf("fence-%d", i+1)
+		}
+		if names[d.Name] {
+			r.errf(field+".name", "fence device %q is configured twice", d.Name)
+		}
+		names[d.Name] = true
+		for j, n := range d.RunOn {
+			if n != "*" && !known[strings.ToLower(n)] {
+				r.errf(fmt.Sprintf("%s.run_on[%d]", field, j), "fence device %s: %q is not a cluster node", d.Name, n)
+			}
+		}
+		switch k := d.Kind.(type) {
+		case *messages.FenceDevice_Stonith:
+			if k.Stonith.Type == "" {
+				r.errf(field+".stonith.type", "fence device %s: no STONITH device type", d.Name)
+			}
+		case *messages.FenceDevice_FenceAgent:
+			if k.FenceAgent.Agent == "" {
+				r.errf(field+".fence_agent.agent", "fence device %s: no fence agent program", d.Name)
+			}
+			for j, n := range k.FenceAgent.Targets {
+				if !known[strings.ToLower(n)] {
+					r.errf(fmt.Sprintf("%s.fence_agent.targets[%d]", field, j), "fence device %s: target %q is not a cluster node", d.Name, n)
+				}
+			}
+		case *messages.FenceDevice_Script:
+			if !filepath.IsAbs(k.Script.Path) {
+				r.errf(field+".script.path", "fence device %s: script %q is not an absolute path", d.Name, k.Script.Path)
+			}
+		default:
+			r.errf(field, "fence device %s: no kind (stonith, fence_agent or script)", d.Name)
+		}
+		r.eff.FenceDevices = append(r.eff.FenceDevices, FenceSpec{FenceDevice: d, Where: r.located(field)})
+	}
+	if len(r.eff.Cluster.Groups) > 0 && len(r.eff.Cluster.FenceDevices) == 0 {
+		r.warnf("fence_devices", "no fencing device (stonith): a node that only seems dead may still run its groups: split brain is possible")
+	}
+}
+
 func (r *resolver) respawn() {
 	for i, p := range r.eff.Cluster.Respawn {
 		field := fmt.Sprintf("respawn[%d]", i)
@@ -713,9 +771,6 @@ func (r *resolver) respawn() {
 func (r *resolver) unsupported() {
 	c := r.eff.Cluster
 	const later = "not supported yet"
-	if len(c.FenceDevices) > 0 {
-		r.errf("fence_devices[0]", "fencing (stonith) is %s", later)
-	}
 	for i, p := range c.Respawn {
 		if p.Failfast {
 			r.errf(fmt.Sprintf("respawn[%d]", i), "failfast (reboot the machine when the program dies) is %s; use respawn", later)

@@ -23,6 +23,8 @@ import (
 	"sort"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	"github.com/hanode/hanode/messages"
 )
 
@@ -56,6 +58,15 @@ type Config struct {
 	// avoid nodes that reach fewer of them than another live node (the
 	// built-in ipfail).
 	PingNodes int
+	// Fencers are the nodes that can use a fencing device; with any, a
+	// dead node that held groups is fenced before they start elsewhere,
+	// by the first live fencer in configuration order.
+	Fencers []string
+	// FenceRetries failed attempts are retried FenceRetryDelay apart;
+	// after that the failure is reported and attempts go on every
+	// 6×FenceRetryDelay. Groups held by an unfenced node never move.
+	FenceRetries    int
+	FenceRetryDelay time.Duration
 	// Quorum is what this node does in a partition without a majority of
 	// the configured nodes (three or more nodes only).
 	Quorum QuorumPolicy
@@ -83,6 +94,12 @@ func (c *Config) defaults() {
 	}
 	if c.PingHoldoff <= 0 {
 		c.PingHoldoff = 2 * time.Second
+	}
+	if c.FenceRetries <= 0 {
+		c.FenceRetries = 5
+	}
+	if c.FenceRetryDelay <= 0 {
+		c.FenceRetryDelay = 5 * time.Second
 	}
 }
 
@@ -125,11 +142,24 @@ type Effects struct {
 	Log []string
 	// Left is true once a leaving node holds nothing any more.
 	Left bool
+	// Fence names nodes this node must fence now (the fencing actor
+	// answers with FenceResult).
+	Fence []string
 }
 
 func (e *Effects) send(m *messages.ClusterMessage) { e.Send = append(e.Send, m) }
 func (e *Effects) logf(format string, args ...any) {
 	e.Log = append(e.Log, fmt.Sprintf(format, args...))
+}
+
+// fencing is the state of a node to fence.
+type fencing struct {
+	since     time.Time
+	why       string
+	attempts  int
+	requested bool
+	retryAt   time.Time
+	failure   string
 }
 
 type claim struct {
@@ -186,7 +216,13 @@ type Machine struct {
 	pingsUp map[string]int
 	// departed are peers that stopped cleanly (said so, then died): they
 	// run nothing and do not count against quorum until they return.
-	departed      map[string]bool
+	departed map[string]bool
+	// unfenced are nodes that must be fenced before what they held (or
+	// hold: a failed stop) may run elsewhere.
+	unfenced map[string]*fencing
+	// fencedAlive are live nodes fenced for a failed stop, until their
+	// death or restart is seen: they are no candidates.
+	fencedAlive   map[string]bool
 	poorlyLinked  map[string]bool
 	standingSince map[string]time.Time
 }
@@ -195,7 +231,7 @@ type Machine struct {
 func New(cfg Config) *Machine {
 	cfg.defaults()
 	m := &Machine{cfg: cfg, index: map[string]int{}, groups: map[string]*group{}, alive: map[string]bool{cfg.Local: true}, leaving: map[string]bool{},
-		pingsUp: map[string]int{}, departed: map[string]bool{}, poorlyLinked: map[string]bool{}, standingSince: map[string]time.Time{}}
+		pingsUp: map[string]int{}, departed: map[string]bool{}, unfenced: map[string]*fencing{}, fencedAlive: map[string]bool{}, poorlyLinked: map[string]bool{}, standingSince: map[string]time.Time{}}
 	for i, n := range cfg.Nodes {
 		m.index[n] = i
 	}
@@ -221,6 +257,20 @@ func (m *Machine) Membership(now time.Time, alive []string, settled bool, restar
 	gone := map[string]bool{}
 	for _, n := range restarted {
 		gone[n] = true
+		// A new incarnation: it rebooted, which is what fencing is for.
+		if m.unfenced[n] != nil {
+			e.logf("%s restarted: no longer needs fencing", n)
+		}
+		delete(m.unfenced, n)
+		delete(m.fencedAlive, n)
+	}
+	for n := range m.unfenced {
+		if m.alive[n] && !was[n] {
+			// Back with the same generation (a healed partition): what
+			// it held is its own again.
+			e.logf("%s is back: no longer fenced", n)
+			delete(m.unfenced, n)
+		}
 	}
 	var newcomers bool
 	for _, n := range m.cfg.Nodes {
@@ -229,6 +279,11 @@ func (m *Machine) Membership(now time.Time, alive []string, settled bool, restar
 		}
 		if was[n] && !m.alive[n] {
 			gone[n] = true
+			delete(m.fencedAlive, n)
+			if held := m.heldBy(n); len(m.cfg.Fencers) > 0 && len(held) > 0 && !m.leaving[n] && m.unfenced[n] == nil {
+				m.unfenced[n] = &fencing{since: now, why: fmt.Sprintf("died holding %v", held)}
+				e.logf("%s died holding %v: it must be fenced before they run elsewhere", n, held)
+			}
 		}
 		if m.alive[n] && (!was[n] || gone[n]) {
 			newcomers = true
@@ -321,18 +376,33 @@ func (m *Machine) reassess(now time.Time, e *Effects) {
 	}
 }
 
-// forget drops what a dead or restarted node held, claimed or asked for.
+// heldBy lists the groups node n holds (or may).
+func (m *Machine) heldBy(n string) []string {
+	var out []string
+	for _, name := range m.order {
+		if holds(m.groups[name].holders[n]) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// forget drops what a dead or restarted node held, claimed or asked for;
+// what an unfenced node held is kept until it is fenced.
 func (m *Machine) forget(e *Effects, n string) {
 	if m.leaving[n] && !m.alive[n] {
 		m.departed[n] = true
 	}
 	delete(m.leaving, n)
+	keepHoldings := m.unfenced[n] != nil
 	for _, name := range m.order {
 		g := m.groups[name]
-		if holds(g.holders[n]) {
-			e.logf("%s: no longer held by %s (gone)", name, n)
+		if !keepHoldings {
+			if holds(g.holders[n]) {
+				e.logf("%s: no longer held by %s (gone)", name, n)
+			}
+			delete(g.holders, n)
 		}
-		delete(g.holders, n)
 		if g.grant != nil && g.grant.node == n {
 			g.grant = nil
 		}
@@ -395,9 +465,124 @@ func (m *Machine) Receive(now time.Time, from string, msg *messages.ClusterMessa
 	case *messages.ClusterMessage_NodeLeaving:
 		m.leaving[from] = true
 		e.logf("%s is leaving: its groups move", from)
+	case *messages.ClusterMessage_NodeFenced:
+		f := p.NodeFenced
+		if m.unfenced[f.Node] != nil || m.alive[f.Node] {
+			e.logf("%s fenced %s (device %s)", from, f.Node, f.Device)
+			m.fenced(&e, f.Node)
+		}
 	}
 	m.evaluate(now, &e)
 	return e
+}
+
+// FenceResult takes the outcome of fencing target, asked for in
+// Effects.Fence.
+func (m *Machine) FenceResult(now time.Time, target, device string, err error) Effects {
+	var e Effects
+	f := m.unfenced[target]
+	if f == nil {
+		return e
+	}
+	f.requested = false
+	if err == nil {
+		e.logf("%s fenced by %s (device %s)", target, m.cfg.Local, device)
+		e.send(&messages.ClusterMessage{Payload: &messages.ClusterMessage_NodeFenced{NodeFenced: &messages.NodeFenced{Node: target, Device: device}}})
+		m.fenced(&e, target)
+		m.evaluate(now, &e)
+		return e
+	}
+	f.attempts++
+	f.failure = err.Error()
+	if f.attempts < m.cfg.FenceRetries {
+		f.retryAt = now.Add(m.cfg.FenceRetryDelay)
+		e.logf("fencing %s failed (attempt %d of %d): %v; retrying in %v", target, f.attempts, m.cfg.FenceRetries, err, m.cfg.FenceRetryDelay)
+	} else {
+		f.retryAt = now.Add(6 * m.cfg.FenceRetryDelay)
+		e.logf("CANNOT FENCE %s after %d attempts (last: %v): the groups it held stay stopped; still trying every %v",
+			target, f.attempts, err, 6*m.cfg.FenceRetryDelay)
+	}
+	m.evaluate(now, &e)
+	return e
+}
+
+// fenced drops what a fenced node held: it runs nothing any more.
+func (m *Machine) fenced(e *Effects, n string) {
+	delete(m.unfenced, n)
+	if m.alive[n] {
+		// Fenced for a failed stop: it is off, though its death is not
+		// seen yet.
+		m.fencedAlive[n] = true
+	}
+	for _, name := range m.order {
+		g := m.groups[name]
+		if holds(g.holders[n]) {
+			e.logf("%s: no longer held by %s (fenced)", name, n)
+			delete(g.holders, n)
+			g.retryAt = time.Time{}
+		}
+	}
+}
+
+// fencer is the node that fences: the first live node, in configuration
+// order, that can use a fencing device.
+func (m *Machine) fencer() string {
+	for _, n := range m.cfg.Nodes {
+		if !m.alive[n] || m.fencedAlive[n] {
+			continue
+		}
+		for _, f := range m.cfg.Fencers {
+			if f == n {
+				return n
+			}
+		}
+	}
+	return ""
+}
+
+// requestFencing asks for the fencing due now, if this node is the fencer.
+// A live node holding a group it could not stop is fenced too.
+func (m *Machine) requestFencing(now time.Time, e *Effects) {
+	if len(m.cfg.Fencers) == 0 {
+		return
+	}
+	for _, n := range m.cfg.Nodes {
+		if n == m.cfg.Local || !m.alive[n] || m.unfenced[n] != nil || m.fencedAlive[n] {
+			continue
+		}
+		for _, name := range m.order {
+			if m.groups[name].holders[n] == Unmanaged {
+				m.unfenced[n] = &fencing{since: now, why: fmt.Sprintf("a stop of %s failed there", name)}
+				e.logf("%s could not stop %s: it must be fenced", n, name)
+				break
+			}
+		}
+	}
+	if m.fencer() != m.cfg.Local {
+		return
+	}
+	for _, n := range m.cfg.Nodes {
+		f := m.unfenced[n]
+		if f == nil || f.requested || now.Before(f.retryAt) {
+			continue
+		}
+		f.requested = true
+		e.Fence = append(e.Fence, n)
+		e.logf("fencing %s (%s)", n, f.why)
+	}
+}
+
+// Unfenced describes the nodes waiting to be fenced, for status.
+func (m *Machine) Unfenced() []*messages.FenceState {
+	var out []*messages.FenceState
+	here := m.fencer() == m.cfg.Local
+	for _, n := range m.cfg.Nodes {
+		if f := m.unfenced[n]; f != nil {
+			out = append(out, &messages.FenceState{Node: n, Reason: f.why, Since: timestamppb.New(f.since),
+				Attempts: uint32(f.attempts), LastFailure: f.failure, FencingHere: here})
+		}
+	}
+	return out
 }
 
 // rank orders candidates for a group: an override's preferred node first,
@@ -440,6 +625,11 @@ func (m *Machine) claimed(now time.Time, e *Effects, from string, c *messages.Gr
 	for _, h := range m.sortedHolders(g) {
 		if h != from && m.alive[h] {
 			deny(h, "held by "+h)
+			return
+		}
+		if h != from && m.unfenced[h] != nil {
+			// No favour: the claimant must not retry at once.
+			deny("", "held by "+h+", not fenced yet")
 			return
 		}
 	}
@@ -665,6 +855,11 @@ func (m *Machine) NextDeadline() time.Time {
 	for _, since := range m.standingSince {
 		consider(since.Add(m.cfg.PingHoldoff))
 	}
+	for _, f := range m.unfenced {
+		if !f.requested {
+			consider(f.retryAt)
+		}
+	}
 	return next
 }
 
@@ -706,7 +901,7 @@ func (m *Machine) Desired(now time.Time, name string) string {
 	}
 	var cands []string
 	for _, n := range m.cfg.Nodes {
-		if !m.alive[n] || m.leaving[n] || (n == m.cfg.Local && m.left) {
+		if !m.alive[n] || m.leaving[n] || m.fencedAlive[n] || (n == m.cfg.Local && m.left) {
 			continue
 		}
 		if until, ok := g.banned[n]; ok && now.Before(until) {
@@ -779,6 +974,7 @@ func (m *Machine) Desired(now time.Time, name string) string {
 // evaluate acts on the current facts: stop what should not run here,
 // claim what should, start what has been granted.
 func (m *Machine) evaluate(now time.Time, e *Effects) {
+	m.requestFencing(now, e)
 	all := true
 	for _, name := range m.order {
 		g := m.groups[name]
@@ -850,6 +1046,9 @@ func (m *Machine) blocked(now time.Time, g *group) string {
 	for _, h := range m.sortedHolders(g) {
 		if m.alive[h] {
 			return "held by " + h
+		}
+		if m.unfenced[h] != nil {
+			return "held by " + h + ", not fenced yet"
 		}
 	}
 	if g.grant != nil && m.alive[g.grant.node] && now.Sub(g.grant.at) < m.cfg.GrantTimeout {

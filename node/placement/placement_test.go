@@ -29,6 +29,8 @@ type sim struct {
 	log    []string
 	dual   map[string]time.Time // a+b+group -> since when both hold it
 	runNo  int
+	// fences are the fencing requests: "n2 fences n1".
+	fences []string
 }
 
 type simNode struct {
@@ -84,6 +86,9 @@ func (s *sim) apply(n *simNode, e Effects) {
 	}
 	for _, g := range e.Stop {
 		n.todo = append(n.todo, actorCmd{g, false})
+	}
+	for _, target := range e.Fence {
+		s.fences = append(s.fences, n.name+" fences "+target)
 	}
 }
 
@@ -650,4 +655,96 @@ func TestPartitionAfterACleanStopRunsNothingTwice(t *testing.T) {
 	s.setView("n2")
 	s.run(20)
 	s.expectWhere("web", "")
+}
+
+// fencingSim is an n-node sim where every node can fence, web on n1.
+func fencingSim(t *testing.T, nodes int) *sim {
+	s := newSim(t, nodes, true, web)
+	for _, name := range s.names {
+		s.nodes[name].m = New(Config{Local: name, Nodes: s.names, Groups: []GroupSpec{web}, AutoFailback: true,
+			Fencers: s.names, FenceRetries: 2, FenceRetryDelay: 100 * time.Millisecond})
+	}
+	s.connectAll()
+	s.run(10)
+	s.expectWhere("web", "n1")
+	return s
+}
+
+func (s *sim) fenceResult(by, target string, err error) {
+	n := s.nodes[by]
+	s.apply(n, n.m.FenceResult(s.now, target, "dev", err))
+}
+
+func TestDeadHolderIsFencedBeforeTakeover(t *testing.T) {
+	s := fencingSim(t, 2)
+	s.crash("n1")
+	s.run(30)
+	s.expectWhere("web", "") // not before the fence
+	if strings.Join(s.fences, ";") != "n2 fences n1" {
+		t.Fatalf("fencing requests: %v", s.fences)
+	}
+	s.fenceResult("n2", "n1", nil)
+	s.run(10)
+	s.expectWhere("web", "n2")
+}
+
+func TestFailedFencingNeverTakesOver(t *testing.T) {
+	s := fencingSim(t, 2)
+	s.crash("n1")
+	s.run(5)
+	for i := 0; i < 4; i++ {
+		s.fenceResult("n2", "n1", fmt.Errorf("device unreachable"))
+		s.run(70) // past the retry delay (100ms, then 600ms after the limit)
+	}
+	s.expectWhere("web", "")
+	if len(s.fences) < 3 {
+		t.Fatalf("fencing not retried: %v", s.fences)
+	}
+	st := s.nodes["n2"].m.Unfenced()
+	if len(st) != 1 || st[0].Node != "n1" || st[0].Attempts != 4 || !strings.Contains(st[0].LastFailure, "unreachable") {
+		t.Fatalf("unfenced: %v", st)
+	}
+	s.fenceResult("n2", "n1", nil)
+	s.run(10)
+	s.expectWhere("web", "n2")
+}
+
+func TestFencingNewsReachesTheOthers(t *testing.T) {
+	s := fencingSim(t, 3)
+	s.crash("n1")
+	s.run(5)
+	if strings.Join(s.fences, ";") != "n2 fences n1" {
+		t.Fatalf("one fencer, the first live one: %v", s.fences)
+	}
+	s.fenceResult("n2", "n1", nil)
+	s.run(20)
+	s.expectWhere("web", "n2")
+	if len(s.nodes["n3"].m.Unfenced()) != 0 {
+		t.Fatal("n3 did not hear that n1 was fenced")
+	}
+}
+
+func TestNoFencingForANodeThatHeldNothingOrLeft(t *testing.T) {
+	s := fencingSim(t, 4)
+	s.crash("n4") // held nothing
+	s.run(10)
+	s.leave("n1") // clean stop
+	s.run(20)
+	s.expectWhere("web", "n2")
+	if len(s.fences) != 0 {
+		t.Fatalf("fencing requests: %v", s.fences)
+	}
+}
+
+func TestHealedPartitionCancelsFencing(t *testing.T) {
+	s := fencingSim(t, 2)
+	s.setView("n2") // n2 loses n1; n1 loses n2
+	s.setView("n1")
+	s.run(5)
+	s.connectAll() // healed before the fence
+	s.run(10)
+	if len(s.nodes["n2"].m.Unfenced()) != 0 {
+		t.Fatal("n1 still to be fenced after it came back")
+	}
+	s.expectWhere("web", "n1")
 }

@@ -58,6 +58,7 @@ func Table(w io.Writer, s *messages.ClusterStatus) {
 	}
 	tw.Flush()
 	groups(w, s)
+	fencing(w, s)
 
 	if evs := s.RecentEvents; len(evs) > 0 {
 		if len(evs) > maxEvents {
@@ -134,6 +135,36 @@ func groups(w io.Writer, s *messages.ClusterStatus) {
 		}
 	}
 	tw.Flush()
+}
+
+// fencing writes the nodes waiting to be fenced and the fencing devices.
+func fencing(w io.Writer, s *messages.ClusterStatus) {
+	now := s.GetNow().AsTime()
+	for _, f := range s.Unfenced {
+		line := fmt.Sprintf("\nTO FENCE: %s (%s) for %s", f.Node, f.Reason, Duration(now.Sub(f.GetSince().AsTime())))
+		if f.FencingHere {
+			line += ", fenced from here"
+		}
+		if f.Attempts > 0 {
+			line += fmt.Sprintf("; %d failed attempt(s), last: %s", f.Attempts, f.LastFailure)
+		}
+		fmt.Fprintln(w, line+": its groups do not move until it is fenced")
+	}
+	if len(s.FenceDevices) == 0 {
+		return
+	}
+	var parts []string
+	for _, d := range s.FenceDevices {
+		switch {
+		case d.Checked == nil:
+			parts = append(parts, d.Name+" (not checked yet)")
+		case d.Ok:
+			parts = append(parts, fmt.Sprintf("%s ok (checked %s ago)", d.Name, Duration(now.Sub(d.Checked.AsTime()))))
+		default:
+			parts = append(parts, fmt.Sprintf("%s FAILED its check %s ago: %s", d.Name, Duration(now.Sub(d.Checked.AsTime())), d.Detail))
+		}
+	}
+	fmt.Fprintf(w, "\nFence devices: %s\n", strings.Join(parts, "; "))
 }
 
 // PhaseWord names a group phase in status output.

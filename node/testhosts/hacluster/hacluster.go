@@ -27,6 +27,27 @@ import (
 //go:embed httpsvc
 var httpsvc []byte
 
+//go:embed fence_testhost
+var fenceTesthost []byte
+
+// WriteFenceAgent writes the test fence agent (fence-agents protocol;
+// it powers a test host off by killing every process in its network
+// namespace and taking its network down) into dir and returns its path.
+func WriteFenceAgent(t testing.TB, dir string) string {
+	p := filepath.Join(dir, "fence_testhost")
+	if err := os.WriteFile(p, fenceTesthost, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// IsOff says whether the test fence agent powered the host off (it left
+// its marker in markerDir).
+func IsOff(h *testhosts.Host, markerDir string) bool {
+	_, err := os.Stat(filepath.Join(markerDir, "off-"+h.Netns()))
+	return err == nil
+}
+
 // Port is the HTTP service's port.
 const Port = 8080
 
@@ -173,6 +194,13 @@ func (n *Node) Start(bin string, extra ...string) {
 	args := append([]string{"run", "--hacf", n.HaDir(), "--name", n.Name,
 		"--state-dir", filepath.Join(n.Dir, "state"), "--socket", n.Socket}, extra...)
 	n.Proc = n.Host.Start(n.Name, bin, args...)
+}
+
+// StartConfig runs hanode on the node's host from a native configuration
+// file.
+func (n *Node) StartConfig(bin, config string) {
+	n.Proc = n.Host.Start(n.Name, bin, "run", "--config", config, "--name", n.Name,
+		"--state-dir", filepath.Join(n.Dir, "state"), "--socket", n.Socket)
 }
 
 // Stop stops the node cleanly (SIGTERM) and waits for it to exit.

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hanode/hanode/node/testhosts"
+	"github.com/hanode/hanode/node/testhosts/hacluster"
+)
+
+// TestFencedPartition partitions a 2-node cluster that has a fencing
+// device (a fence agent that powers a test host off): node2 no longer
+// hears node1, which serves the virtual IP; it fences node1 and only then
+// takes the group over; node1, which sees node2 dead holding nothing,
+// fences nobody. An invariant checker samples, every 10 ms, the hosts that
+// are on and have the VIP configured: never two at once.
+func TestFencedPartition(t *testing.T) {
+	l := newFailoverLab(t, 2, "on")
+	n1, n2 := l.cluster.Nodes[0], l.cluster.Nodes[1]
+	markers := t.TempDir()
+	agent := hacluster.WriteFenceAgent(t, t.TempDir())
+	// The same /etc/ha.d, converted to the native configuration, plus the
+	// fencing device (Heartbeat's ha.cf can only name cluster-glue
+	// plugins).
+	code, native, errOut := runCLI("config", "convert", n1.HaDir())
+	if code != 0 {
+		t.Fatalf("convert: %d %s", code, errOut)
+	}
+	native += fmt.Sprintf(`fence_devices {
+  name: "testhosts"
+  fence_agent {
+    agent: %q
+    options { key: "marker_dir" value: %q }
+    options { key: "ns_node1" value: %q }
+    options { key: "ns_node2" value: %q }
+  }
+}
+`, agent, markers, n1.Host.Netns(), n2.Host.Netns())
+	configs := map[string]string{}
+	for _, n := range l.cluster.Nodes {
+		configs[n.Name] = filepath.Join(n.Dir, "cluster.textproto")
+		if err := os.WriteFile(configs[n.Name], []byte(native), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, out, errOut := runCLI("check", "--config", configs["node1"], "--name", "node1"); code != 0 || !strings.Contains(out, "fence device testhosts: "+agent) {
+		t.Fatalf("check: %d %s %s", code, out, errOut)
+	}
+	start := time.Now()
+	n1.StartConfig(hanodeBin, configs["node1"])
+	n2.StartConfig(hanodeBin, configs["node2"])
+	l.waitServedBy(t, "node1", start, 15*time.Second)
+	testhosts.WaitFor(t, 10*time.Second, 20*time.Millisecond, "fence device checked", func() (bool, string) {
+		s := nodeStatusOf(t, n2)
+		return len(s.FenceDevices) == 1 && s.FenceDevices[0].Ok, fmt.Sprint(s.FenceDevices)
+	})
+
+	on := func() []string {
+		var out []string
+		for _, n := range l.cluster.Nodes {
+			if hacluster.IsOff(n.Host, markers) {
+				continue
+			}
+			for _, h := range l.vipHoldersOf(n) {
+				out = append(out, h)
+			}
+		}
+		return out
+	}
+	split := time.Now()
+	if err := n1.Host.BlockUDP(694, true); err != nil {
+		t.Fatal(err)
+	}
+	var fencedAt time.Time
+	deadline := time.Now().Add(10 * time.Second)
+	samples := 0
+	for time.Now().Before(deadline) {
+		holders := on()
+		samples++
+		if len(holders) > 1 {
+			t.Fatalf("VIP on %v (both powered on) %v after the split", holders, time.Since(split))
+		}
+		if fencedAt.IsZero() && hacluster.IsOff(n1.Host, markers) {
+			fencedAt = time.Now()
+		}
+		if !fencedAt.IsZero() && len(holders) == 1 && holders[0] == "node2" {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if fencedAt.IsZero() {
+		t.Fatalf("node1 was not fenced; node2's status: %v", nodeStatusOf(t, n2).GetUnfenced())
+	}
+	first := l.waitServedBy(t, "node2", split, 10*time.Second)
+	t.Logf("node1 fenced %v after the split; node2 serves the VIP %v after it (%d samples, never on two powered hosts)",
+		fencedAt.Sub(split).Round(time.Millisecond), first.At.Sub(split).Round(time.Millisecond), samples)
+	if hacluster.IsOff(n2.Host, markers) {
+		t.Fatal("node2 was fenced too")
+	}
+	s := nodeStatusOf(t, n2)
+	if len(s.Unfenced) != 0 || fmt.Sprint(s.Groups[0].RunningOn) != "[node2]" {
+		t.Fatalf("node2 after fencing: unfenced %v, group on %v", s.Unfenced, s.Groups[0].RunningOn)
+	}
+}
+
+// TestFailingFenceDeviceBlocksTakeover: when the fence device cannot fence
+// the dead node, its group never starts elsewhere, and status says why.
+func TestFailingFenceDeviceBlocksTakeover(t *testing.T) {
+	l := newFailoverLab(t, 2, "on")
+	n1, n2 := l.cluster.Nodes[0], l.cluster.Nodes[1]
+	broken := filepath.Join(t.TempDir(), "fence_broken")
+	os.WriteFile(broken, []byte("#!/bin/sh\ncat >/dev/null\n[ \"$1\" = monitor ] && exit 0\necho 'device unreachable'; exit 1\n"), 0o755)
+	code, native, errOut := runCLI("config", "convert", n1.HaDir())
+	if code != 0 {
+		t.Fatalf("convert: %d %s", code, errOut)
+	}
+	native += fmt.Sprintf("fence_devices { name: \"broken\" script { path: %q } }\n", broken)
+	config := filepath.Join(t.TempDir(), "cluster.textproto")
+	os.WriteFile(config, []byte(native), 0o600)
+	start := time.Now()
+	n1.StartConfig(hanodeBin, config)
+	n2.StartConfig(hanodeBin, config)
+	l.waitServedBy(t, "node1", start, 15*time.Second)
+	crash := time.Now()
+	n1.CrashHost()
+	testhosts.WaitFor(t, 10*time.Second, 20*time.Millisecond, "a failed fencing attempt reported", func() (bool, string) {
+		s := nodeStatusOf(t, n2)
+		return len(s.Unfenced) == 1 && s.Unfenced[0].Attempts >= 1 && strings.Contains(s.Unfenced[0].LastFailure, "device unreachable"), fmt.Sprint(s.Unfenced)
+	})
+	// Past the deadtime by far: still nobody serves, nothing was started.
+	time.Sleep(time.Second)
+	if who := l.probe.Answerers(crash.Add(100 * time.Millisecond)); len(who) != 0 {
+		t.Fatalf("served by %v without fencing", who)
+	}
+	if on := l.vipHoldersOf(n2); len(on) != 0 {
+		t.Fatal("node2 took the VIP without fencing node1")
+	}
+	if _, out, _ := runCLI("status", "--socket", n2.Socket); !strings.Contains(out, "node1") || !strings.Contains(out, "device unreachable") {
+		t.Fatalf("status does not show the fencing failure:\n%s", out)
+	}
+}

@@ -1,0 +1,63 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"os/exec"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/hanode/hanode/actors"
+	"github.com/hanode/hanode/node/config"
+	"github.com/hanode/hanode/node/fence"
+)
+
+// ResolveFence builds the drivers of the fencing devices and checks that
+// their programs exist (cluster-glue's stonith, the fence agent, the
+// script). Errors name the line or field that configured the device.
+func ResolveFence(cfg *config.Effective) ([]*fence.Device, error) {
+	var errs []error
+	var out []*fence.Device
+	for _, spec := range cfg.FenceDevices {
+		d, err := fence.New(spec.FenceDevice)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", spec.Where, err))
+			continue
+		}
+		if _, err := exec.LookPath(d.Program()); err != nil {
+			errs = append(errs, fmt.Errorf("%s: fence device %s: cannot run %s: %v", spec.Where, d.Name, d.Program(), unwrapExec(err)))
+			continue
+		}
+		out = append(out, d)
+	}
+	return out, errors.Join(errs...)
+}
+
+func unwrapExec(err error) error {
+	var ee *exec.Error
+	if errors.As(err, &ee) {
+		return ee.Err
+	}
+	return err
+}
+
+// fencers are the nodes that may use at least one device.
+func fencers(cfg *config.Effective, devices []*fence.Device) []string {
+	var out []string
+	for _, n := range cfg.Nodes {
+		for _, d := range devices {
+			if d.UsableFrom(n) {
+				out = append(out, n)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// startFenceDevices spawns one actor per fencing device.
+func (a *nodeActor) startFenceDevices(ctx actor.Context) {
+	for _, st := range a.rt.fenceDevices {
+		st.PID = spawn(ctx, actors.NewFenceDevice(st, a.rt.log), "fence-"+unsafeActorName.ReplaceAllString(st.Device.Name, "_"))
+	}
+}
