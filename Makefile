@@ -58,7 +58,7 @@ bench: build
 	$(BENCH_BIN) idle -hanode $(BIN) -duration 60s -keepalive 1s
 	$(BENCH_BIN) idle -hanode $(BIN) -duration 60s -keepalive 100ms
 	$(BENCH_BIN) idle -hanode $(BIN) -duration 60s -keepalive 100ms -nodes 16
-	HANODE_BENCH_FAILOVER=1 HANODE_BENCH_TRIALS=$(FAILOVER_TRIALS) $(GO) test ./cmd/hanode -run '^TestFailoverBench$$' -count=1 -v -timeout 30m
+	HANODE_BENCH_FAILOVER=1 HANODE_BENCH_TRIALS=$(FAILOVER_TRIALS) $(GO) test ./cmd/hanode -run '^(TestFailoverBench|TestFencingAndIpfailBench)$$' -count=1 -v -timeout 30m
 
 # Issue 3's long run (root, about 6 minutes): 3 hosts in network namespaces,
 # 20% loss on every link, deadtime = 6 keepalives, cluster messages

@@ -188,3 +188,28 @@ func unanswered(t *testing.T, p *probe.Probe, at time.Time) time.Duration {
 	}
 	return first.At.Sub(last.At)
 }
+
+// TestFencingAndIpfailBench is the second failover benchmark of `make
+// bench` (HANODE_BENCH_FAILOVER=1), hanode only: the gap (from the event to
+// the first answer by node2) when node1, serving the virtual IP, is cut
+// off from node2 and must be fenced first (a fence agent that powers test
+// hosts off), and when node1 loses its router (a ping node) that node2
+// still reaches (deadping 500ms, hold-off 500ms).
+func TestFencingAndIpfailBench(t *testing.T) {
+	if os.Getenv("HANODE_BENCH_FAILOVER") == "" {
+		t.Skip("benchmark: run by make bench (HANODE_BENCH_FAILOVER=1)")
+	}
+	trials := 7
+	if v, err := strconv.Atoi(os.Getenv("HANODE_BENCH_TRIALS")); err == nil && v > 0 {
+		trials = v
+	}
+	var fenced, ipfail []time.Duration
+	for i := 0; i < trials; i++ {
+		t.Run(fmt.Sprintf("fenced-%d", i+1), func(t *testing.T) { fenced = append(fenced, fencedPartitionGap(t)) })
+		t.Run(fmt.Sprintf("ipfail-%d", i+1), func(t *testing.T) { ipfail = append(ipfail, pingLossGap(t)) })
+	}
+	fmt.Printf("\nhanode, 2 hosts, keepalive 100ms, deadtime 500ms, %d trials each (median / max):\n\n", trials)
+	fmt.Printf("%-58s  %s\n", "partition, node1 fenced first (split -> node2 answers)", summary(fenced))
+	fmt.Printf("%-58s  %s\n", "router lost by node1 (ping node, ipfail; cut -> node2)", summary(ipfail))
+	fmt.Println()
+}

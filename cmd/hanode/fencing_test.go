@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +20,12 @@ import (
 // fences nobody. An invariant checker samples, every 10 ms, the hosts that
 // are on and have the VIP configured: never two at once.
 func TestFencedPartition(t *testing.T) {
+	fencedPartitionGap(t)
+}
+
+// fencedPartitionGap runs TestFencedPartition's scenario and returns the
+// gap: from the split to node2's first answer.
+func fencedPartitionGap(t *testing.T) time.Duration {
 	l := newFailoverLab(t, 2, "on")
 	n1, n2 := l.cluster.Nodes[0], l.cluster.Nodes[1]
 	markers := t.TempDir()
@@ -59,45 +66,31 @@ func TestFencedPartition(t *testing.T) {
 		return len(s.FenceDevices) == 1 && s.FenceDevices[0].Ok, fmt.Sprint(s.FenceDevices)
 	})
 
-	on := func() []string {
-		var out []string
-		for _, n := range l.cluster.Nodes {
-			if hacluster.IsOff(n.Host, markers) {
-				continue
-			}
-			for _, h := range l.vipHoldersOf(n) {
-				out = append(out, h)
-			}
-		}
-		return out
+	// Where the VIP is, on both hosts, every 10ms, from the start of the
+	// split.
+	watch, err := testhosts.WatchAddr([]*testhosts.Host{n1.Host, n2.Host}, netip.MustParseAddr(testVIP), 10*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer watch.Stop()
 	split := time.Now()
 	if err := n1.Host.BlockUDP(694, true); err != nil {
 		t.Fatal(err)
 	}
-	var fencedAt time.Time
-	deadline := time.Now().Add(10 * time.Second)
-	samples := 0
-	for time.Now().Before(deadline) {
-		holders := on()
-		samples++
-		if len(holders) > 1 {
-			t.Fatalf("VIP on %v (both powered on) %v after the split", holders, time.Since(split))
-		}
-		if fencedAt.IsZero() && hacluster.IsOff(n1.Host, markers) {
-			fencedAt = time.Now()
-		}
-		if !fencedAt.IsZero() && len(holders) == 1 && holders[0] == "node2" {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if fencedAt.IsZero() {
-		t.Fatalf("node1 was not fenced; node2's status: %v", nodeStatusOf(t, n2).GetUnfenced())
-	}
+	testhosts.WaitFor(t, 10*time.Second, 10*time.Millisecond, "node1 fenced", func() (bool, string) {
+		return hacluster.IsOff(n1.Host, markers), fmt.Sprint(nodeStatusOf(t, n2).GetUnfenced())
+	})
+	fencedAt := hacluster.OffSince(n1.Host, markers)
 	first := l.waitServedBy(t, "node2", split, 10*time.Second)
-	t.Logf("node1 fenced %v after the split; node2 serves the VIP %v after it (%d samples, never on two powered hosts)",
-		fencedAt.Sub(split).Round(time.Millisecond), first.At.Sub(split).Round(time.Millisecond), samples)
+	watch.Stop()
+	// A host powered off by the fence agent holds nothing, whatever its
+	// (dead) network namespace still says.
+	worst, at, hosts := watch.Overlaps(func(host int, t time.Time) bool { return host == 0 && !t.Before(fencedAt) })
+	if worst > 0 {
+		t.Fatalf("VIP on hosts %v, both powered on, for %v from %v after the split", hosts, worst, at.Sub(split))
+	}
+	t.Logf("node1 fenced %v after the split; node2 serves the VIP %v after it; %d+%d samples: never on two powered hosts",
+		fencedAt.Sub(split).Round(time.Millisecond), first.At.Sub(split).Round(time.Millisecond), watch.Count(0), watch.Count(1))
 	if hacluster.IsOff(n2.Host, markers) {
 		t.Fatal("node2 was fenced too")
 	}
@@ -105,6 +98,7 @@ func TestFencedPartition(t *testing.T) {
 	if len(s.Unfenced) != 0 || fmt.Sprint(s.Groups[0].RunningOn) != "[node2]" {
 		t.Fatalf("node2 after fencing: unfenced %v, group on %v", s.Unfenced, s.Groups[0].RunningOn)
 	}
+	return first.At.Sub(split)
 }
 
 // TestFailingFenceDeviceBlocksTakeover: when the fence device cannot fence

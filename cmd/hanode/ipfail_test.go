@@ -17,6 +17,12 @@ import (
 // when node1 reaches the router again, the group returns (auto_failback
 // on).
 func TestPingNodeLossMovesGroup(t *testing.T) {
+	pingLossGap(t)
+}
+
+// pingLossGap runs TestPingNodeLossMovesGroup's scenario and returns the
+// gap: from the cut to node2's first answer.
+func pingLossGap(t *testing.T) time.Duration {
 	hacluster.Require(t)
 	lab := testhosts.New(t, testhosts.Options{Hosts: 4, SecondNetwork: true})
 	hosts := lab.Hosts()
@@ -56,6 +62,7 @@ func TestPingNodeLossMovesGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := l.waitServedBy(t, "node2", cut, 10*time.Second)
+	gap := first.At.Sub(cut)
 	t.Logf("group moved to node2 %v after node1 lost the ping node (deadping 500ms, hold-off 500ms)", first.At.Sub(cut).Round(time.Millisecond))
 	if _, out, _ := runCLI("cl_status", "--socket", n1.Socket, "nodestatus", ping); out != "dead\n" {
 		t.Errorf("node1: ping node %q", out)
@@ -75,4 +82,5 @@ func TestPingNodeLossMovesGroup(t *testing.T) {
 	if who := p.Answerers(start); strings.Join(who, ",") != "node1,node2" {
 		t.Errorf("answered by %v", who)
 	}
+	return gap
 }

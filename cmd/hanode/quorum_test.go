@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -43,40 +44,40 @@ func TestQuorumSplitTwoOne(t *testing.T) {
 	}
 	l.waitServedBy(t, "node1", start, 15*time.Second)
 
+	var hosts []*testhosts.Host
+	for _, n := range l.cluster.Nodes {
+		hosts = append(hosts, n.Host)
+	}
+	watch, err := testhosts.WatchAddr(hosts, netip.MustParseAddr(testVIP), 10*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Stop()
 	split := time.Now()
 	if err := n1.Host.BlockUDP(694, true); err != nil {
 		t.Fatal(err)
 	}
-	var overlapSince, overlapMax time.Duration = -1, 0
-	var moved bool
-	deadline := time.Now().Add(8 * time.Second)
-	for time.Now().Before(deadline) {
+	testhosts.WaitFor(t, 10*time.Second, 10*time.Millisecond, "VIP on node2 alone", func() (bool, string) {
 		on := l.vipHolders()
-		now := time.Since(split)
-		switch {
-		case len(on) > 1 && overlapSince < 0:
-			overlapSince = now
-		case len(on) <= 1 && overlapSince >= 0:
-			overlapMax = max(overlapMax, now-overlapSince)
-			overlapSince = -1
-		}
-		if len(on) == 1 && on[0] == "node2" {
-			moved = true
-		}
-		if moved && len(on) == 1 && now > 3*time.Second {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
+		return len(on) == 1 && on[0] == "node2", fmt.Sprint(on)
+	})
+	time.Sleep(time.Second) // and it stays so
+	watch.Stop()
+	if on := l.vipHolders(); len(on) != 1 || on[0] != "node2" {
+		t.Fatalf("VIP on %v a second later", on)
 	}
-	if !moved {
-		t.Fatalf("the VIP never moved to node2: on %v", l.vipHolders())
+	// Without fencing, both sides act on the same silence (deadtime): the
+	// minority's stop and the majority's start may overlap by a few
+	// milliseconds; measured, and bounded.
+	worst, at, both := watch.Overlaps(nil)
+	if worst > 0 {
+		t.Logf("VIP on node2 only; %d samples per host; on hosts %v at once for %v, from %v after the split",
+			watch.Count(0), both, worst, at.Sub(split))
+	} else {
+		t.Logf("VIP on node2 only; %d samples per host: never on two hosts at once", watch.Count(0))
 	}
-	if overlapSince >= 0 {
-		t.Fatalf("the VIP stays on %v", l.vipHolders())
-	}
-	t.Logf("VIP on node2 only; on two hosts at once for at most %v around the split (no fencing)", overlapMax)
-	if overlapMax > 500*time.Millisecond {
-		t.Errorf("VIP on two hosts for %v", overlapMax)
+	if worst > 500*time.Millisecond {
+		t.Errorf("VIP on two hosts for %v", worst)
 	}
 	s := nodeStatusOf(t, n1)
 	if !s.NoQuorum || len(s.Groups[0].RunningOn) != 0 {

@@ -41,6 +41,16 @@ func WriteFenceAgent(t testing.TB, dir string) string {
 	return p
 }
 
+// OffSince is when the test fence agent began powering the host off (its
+// marker's time), zero if it did not.
+func OffSince(h *testhosts.Host, markerDir string) time.Time {
+	st, err := os.Stat(filepath.Join(markerDir, "off-"+h.Netns()))
+	if err != nil {
+		return time.Time{}
+	}
+	return st.ModTime()
+}
+
 // IsOff says whether the test fence agent powered the host off (it left
 // its marker in markerDir).
 func IsOff(h *testhosts.Host, markerDir string) bool {
