@@ -3,6 +3,7 @@ package actors
 import (
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -24,6 +25,10 @@ type LinkConfig struct {
 	Keyring    *frame.Keyring
 	Membership *actor.PID
 	Log        *slog.Logger
+	// LastSent, when set, records when a frame last left on this link (or
+	// any link sharing it): the node is healthy only while heartbeats go
+	// out.
+	LastSent *atomic.Int64
 }
 
 // LinkOpenError is the panic reason of a link that cannot open its medium:
@@ -113,6 +118,9 @@ func (l *Link) close(ctx actor.Context) {
 // sent reports a link that starts or stops failing to send; a failing link
 // is shown dead, it does not stop the node.
 func (l *Link) sent(ctx actor.Context, err error) {
+	if err == nil && l.cfg.LastSent != nil {
+		l.cfg.LastSent.Store(time.Now().UnixNano())
+	}
 	switch {
 	case err != nil && !l.failing:
 		l.failing = true

@@ -100,7 +100,9 @@ type runtime struct {
 	done         chan struct{}
 	doneOnce     sync.Once
 	shutdown     atomic.Bool // a clean stop was asked for
-	failure      atomic.Value
+	// lastSent is when a frame last left on any link (unix nanoseconds).
+	lastSent atomic.Int64
+	failure  atomic.Value
 }
 
 // Start brings a node up. It returns once the actors run and the control
@@ -422,12 +424,16 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 	}
 }
 
-// health answers whether the node works: its keepalive ticks (the
-// heartbeats go out) and the membership actor answers.
+// health answers whether the node works: its keepalive ticks, its
+// heartbeats leave on at least one link, and the membership actor answers.
 func (a *nodeActor) health(ctx actor.Context) {
 	keepalive := a.rt.cfg.Keepalive
 	if since := time.Since(a.lastTick); since > 3*keepalive {
 		ctx.Respond(&actors.Health{Reason: fmt.Sprintf("no keepalive tick for %v", since.Round(time.Millisecond))})
+		return
+	}
+	if since := time.Since(time.Unix(0, a.rt.lastSent.Load())); since > 3*keepalive {
+		ctx.Respond(&actors.Health{Reason: fmt.Sprintf("no heartbeat sent on any link for %v", since.Round(time.Millisecond))})
 		return
 	}
 	asker := ctx.Sender()
@@ -495,7 +501,7 @@ func (a *nodeActor) start(ctx actor.Context) {
 			return rt.openMedium(spec, deliver, readErr)
 		}
 		pid := spawn(ctx, actors.NewLink(actors.LinkConfig{
-			Name: spec.Name, Open: open, Keyring: rt.keyring, Membership: a.membership, Log: rt.log,
+			Name: spec.Name, Open: open, Keyring: rt.keyring, Membership: a.membership, Log: rt.log, LastSent: &rt.lastSent,
 		}), "link-"+unsafeActorName.ReplaceAllString(spec.Name, "_"))
 		a.links = append(a.links, pid)
 	}

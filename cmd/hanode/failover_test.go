@@ -255,3 +255,93 @@ func TestThreeNodesNeverRunGroupTwice(t *testing.T) {
 		}
 	}
 }
+
+// hangsvc is a resource script that hangs in its start on one node,
+// leaving a child that must die with it: hangsvc NODE start|stop|status.
+const hangsvc = `#!/bin/sh
+ns=$(readlink /proc/self/ns/net | tr -cd 0-9)
+state=/tmp/hanode-test/hangsvc-$ns-$HA_CURHOST
+mkdir -p /tmp/hanode-test
+case $2 in
+start)
+	if [ "$HA_CURHOST" = "$1" ]; then
+		sleep 300 &
+		echo $! > /tmp/hanode-test/hangsvc-child-$ns
+		sleep 300
+	fi
+	touch "$state"; echo "hangsvc started" ;;
+stop) rm -f "$state"; echo "hangsvc stopped" ;;
+status) if [ -e "$state" ]; then echo "hangsvc is running"; else echo "hangsvc is stopped"; fi ;;
+esac
+`
+
+// TestHungAgentTimesOutAndGroupMoves: the group's last resource hangs in
+// its start on node1; at its timeout (1s, native configuration) it is
+// killed with its process group, the group is stopped in reverse there,
+// and node2 serves the virtual IP.
+func TestHungAgentTimesOutAndGroupMoves(t *testing.T) {
+	hacluster.Require(t)
+	lab := testhosts.New(t, testhosts.Options{Hosts: 3})
+	hosts := lab.Hosts()
+	c := hacluster.New(t, hacluster.Options{
+		Nodes: hosts[:2], Keepalive: "100ms", Deadtime: "500ms", Warntime: "300ms", Initdead: "5",
+		AutoFailback: "on", VIP: testVIP, Service: hanodeBin,
+		Resources:    []string{"IPaddr2::" + testVIP + "/24/eth0", fmt.Sprintf("httpsvc::%d", hacluster.Port), "hangsvc::node1"},
+		ExtraScripts: map[string][]byte{"hangsvc": []byte(hangsvc)},
+	})
+	p, err := testhosts.NewProbe(hosts[2], fmt.Sprintf("%s:%d", testVIP, hacluster.Port), 5*time.Millisecond, 50*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Stop)
+	l := &failoverLab{lab: lab, cluster: c, client: hosts[2], probe: p}
+	n1, n2 := c.Nodes[0], c.Nodes[1]
+	code, native, errOut := runCLI("config", "convert", n1.HaDir())
+	if code != 0 {
+		t.Fatalf("convert: %d %s", code, errOut)
+	}
+	const hangRes = "heartbeat: {\n      name: \"hangsvc\""
+	if !strings.Contains(native, hangRes) {
+		t.Fatalf("converted configuration:\n%s", native)
+	}
+	native = strings.Replace(native, hangRes, "start_timeout: \"1s\"\n    "+hangRes, 1)
+	config := filepath.Join(t.TempDir(), "cluster.textproto")
+	os.WriteFile(config, []byte(native), 0o600)
+	start := time.Now()
+	n1.StartConfig(hanodeBin, config)
+	n2.StartConfig(hanodeBin, config)
+	l.waitServedBy(t, "node2", start, 20*time.Second)
+	s := nodeStatusOf(t, n1)
+	g := s.Groups[0]
+	if !strings.Contains(g.LastFailure, "timed out") || fmt.Sprint(g.BannedOn) != "[node1]" || fmt.Sprint(g.RunningOn) != "[node2]" {
+		t.Fatalf("node1's view: failure %q, banned on %v, running on %v", g.LastFailure, g.BannedOn, g.RunningOn)
+	}
+	for _, r := range g.Resources {
+		if r.Up {
+			t.Errorf("%s still up on node1 after the rollback", r.Id)
+		}
+	}
+	if on := l.vipHoldersOf(n1); len(on) != 0 {
+		t.Error("the VIP stayed on node1")
+	}
+	// The hung start's child died with its process group.
+	var ino uint64
+	if st, err := os.Stat("/run/netns/" + n1.Host.Netns()); err == nil {
+		ino = st.Sys().(*syscall.Stat_t).Ino
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/tmp/hanode-test/hangsvc-child-%d", ino))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	fmt.Sscan(string(b), &pid)
+	testhosts.WaitFor(t, 5*time.Second, 10*time.Millisecond, "the hung agent's child gone", func() (bool, string) {
+		gone := syscall.Kill(pid, 0) != nil
+		if !gone {
+			if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil && strings.Contains(string(st), "State:\tZ") {
+				gone = true
+			}
+		}
+		return gone, fmt.Sprintf("pid %d", pid)
+	})
+}
