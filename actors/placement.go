@@ -27,6 +27,8 @@ type PlacementState struct {
 	left    bool
 	// pending are group commands for actors not known yet.
 	pending map[string]bool
+	// viewGiven: the machine has had its first membership view.
+	viewGiven bool
 	// Local is this node's name; Devices the fencing devices (their
 	// actors set by the node); fenceJobs the fencing under way.
 	Local     string
@@ -139,6 +141,12 @@ func (a *Placement) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		a.deadline = NewDeadline(ctx.ActorSystem(), ctx.Self())
+		if !a.st.viewGiven {
+			// The first view: nobody heard from yet (a cluster of one is
+			// settled at once).
+			a.st.viewGiven = true
+			a.updateView(ctx, nil)
+		}
 		a.rearm()
 	case *actor.Restarting, *actor.Stopping:
 		a.deadline.Stop()
@@ -207,6 +215,12 @@ func (a *Placement) membership(ctx actor.Context, ev *messages.MembershipEvent) 
 	default:
 		return
 	}
+	a.updateView(ctx, restarted)
+}
+
+// updateView gives the machine the membership view: live peers, whether
+// every peer has been heard from or given up on, and restarts.
+func (a *Placement) updateView(ctx actor.Context, restarted []string) {
 	var alive []string
 	settled := true
 	for n, s := range a.st.status {

@@ -228,3 +228,37 @@ func TestHungStartTimesOutAndGroupMoves(t *testing.T) {
 	}
 	_ = n2
 }
+
+// TestStopDuringStartWaitsForTheGroup: a node stopped while its group is
+// still starting finishes the start, stops the group, and only then exits.
+func TestStopDuringStartWaitsForTheGroup(t *testing.T) {
+	c, addrs := loopbackCluster(t, 1, "100ms", "500ms")
+	dir := t.TempDir()
+	haDir, _ := filepath.Abs("testdata/ha.d")
+	c.AgentDirs = &messages.AgentDirs{HaDir: haDir}
+	c.Groups = []*messages.ResourceGroup{{Name: "slow", PreferredNode: "n1", Resources: []*messages.Resource{
+		{Id: "s", Agent: &messages.Resource_Heartbeat{Heartbeat: &messages.HeartbeatAgent{Name: "SlowSvc", Args: []string{dir}}}}}}}
+	n := startNode(t, nodeConfig(t, c, addrs, 1), Options{})
+	// Wait for the start to be under way.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s, err := n.Status(context.Background())
+		if err == nil && len(s.Groups) == 1 && s.Groups[0].LocalPhase == messages.GroupPhase_GROUP_PHASE_STARTING {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("never starting")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := n.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Stop returned: the start had ended and the stop had run.
+	if b, _ := os.ReadFile(filepath.Join(dir, "log")); string(b) != "start\nstop\n" {
+		t.Fatalf("actions when Stop returned: %q", b)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "n1")); err == nil {
+		t.Fatal("the node exited with its group running")
+	}
+}

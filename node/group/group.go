@@ -338,6 +338,10 @@ func (r *Runner) allRunning() bool {
 }
 
 func (r *Runner) allStopped() bool {
+	if r.inflight != nil && r.inflight.Action == agents.Start {
+		// A start under way may leave the resource running.
+		return false
+	}
 	for _, s := range r.res {
 		if s != stopped {
 			return false

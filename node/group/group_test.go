@@ -210,3 +210,28 @@ func TestStopDuringStartFinishesTheActionThenReverses(t *testing.T) {
 	w.drive(w.r.Done(w.now, agents.Result{Action: agents.Start, Outcome: agents.Succeeded}))
 	w.expect("reversed", w.ops, "stop 0")
 }
+
+// TestStopDuringStartIsNotStoppedUntilTheStartEnds: a stop asked for while
+// a start runs reports stopping, not stopped, and stops the resource once
+// the start is done.
+func TestStopDuringStartIsNotStoppedUntilTheStartEnds(t *testing.T) {
+	r := New(Config{Name: "g", Resources: []string{"a"}})
+	out := r.Begin(t0)
+	out = r.Done(t0, agents.Result{Action: agents.Monitor, Outcome: agents.Stopped})
+	out = r.Start(t0)
+	if out.Run == nil || out.Run.Action != agents.Start {
+		t.Fatalf("start: %+v", out)
+	}
+	out = r.Stop(t0)
+	if out.Report == nil || out.Report.Phase != messages.GroupPhase_GROUP_PHASE_STOPPING {
+		t.Fatalf("stop during start reported %+v", out.Report)
+	}
+	out = r.Done(t0, agents.Result{Action: agents.Start, Outcome: agents.Succeeded})
+	if out.Run == nil || out.Run.Action != agents.Stop {
+		t.Fatalf("after the start: %+v", out)
+	}
+	out = r.Done(t0, agents.Result{Action: agents.Stop, Outcome: agents.Succeeded})
+	if out.Report == nil || out.Report.Phase != messages.GroupPhase_GROUP_PHASE_STOPPED {
+		t.Fatalf("after the stop: %+v", out.Report)
+	}
+}
