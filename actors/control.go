@@ -81,6 +81,8 @@ func answer(_ context.Context, root *actor.RootContext, node *actor.PID, req *me
 		q = &SendNote{Text: r.SendNote.GetText()}
 	case *messages.ControlRequest_Notes:
 		q = &NotesQuery{}
+	case *messages.ControlRequest_Events:
+		q = &EventsQuery{Limit: int(r.Events.GetLimit())}
 	case *messages.ControlRequest_Placement:
 		sel := placement.Selection(r.Placement.GetSelection())
 		switch sel {
@@ -109,6 +111,8 @@ func answer(_ context.Context, root *actor.RootContext, node *actor.PID, req *me
 		return &messages.ControlResponse{Response: &messages.ControlResponse_Notes{Notes: v}}
 	case *messages.PlacementResponse:
 		return &messages.ControlResponse{Response: &messages.ControlResponse_Placement{Placement: v}}
+	case *messages.EventsResponse:
+		return &messages.ControlResponse{Response: &messages.ControlResponse_Events{Events: v}}
 	}
 	return &messages.ControlResponse{Error: fmt.Sprintf("unexpected answer %T", res)}
 }

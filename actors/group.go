@@ -2,7 +2,9 @@ package actors
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 
 	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node/agents"
+	"github.com/hanode/hanode/node/events"
 	"github.com/hanode/hanode/node/group"
 )
 
@@ -44,7 +47,11 @@ type GroupState struct {
 	Resources []GroupResource
 	// Placement receives the group's reports.
 	Placement *actor.PID
-	began     bool
+	// Events is the node's timeline; may be nil.
+	Events *events.Log
+	// Local is this node's name, for events.
+	Local string
+	began bool
 
 	mu sync.Mutex
 	// resources is the last status of each resource, for status queries
@@ -200,6 +207,11 @@ func (a *Group) logResult(m *agentDone) {
 	id := a.st.Resources[m.op.Resource].Agent.ID
 	attrs := []any{"resource", id, "action", string(m.res.Action), "outcome", m.res.Outcome.String(),
 		"exit", m.res.ExitCode, "took", m.res.Duration.Round(time.Millisecond)}
+	failedCheck := m.op.Action == agents.Monitor && !m.op.Probe && m.res.Outcome != agents.Running
+	if a.st.Events != nil && !m.op.Probe && (m.res.Outcome == agents.Failed || m.res.Outcome == agents.TimedOut || failedCheck) {
+		a.st.Events.Add(&messages.ClusterEvent{Time: timestamppb.Now(), Kind: messages.EventKind_EVENT_KIND_RESOURCE, Node: a.st.Local,
+			Group: a.st.Name, Summary: fmt.Sprintf("%s on %s: %s", id, a.st.Local, m.res.Summary()), Reason: lastLine(m.res.Output)})
+	}
 	switch {
 	case m.res.Outcome == agents.Failed || m.res.Outcome == agents.TimedOut:
 		if !m.op.Probe {
@@ -216,4 +228,9 @@ func (a *Group) logResult(m *agentDone) {
 
 func (a *Group) rearm() {
 	a.deadline.Arm(a.now(), a.st.Runner.NextDeadline())
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
 }

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hanode/hanode/messages"
+	"github.com/hanode/hanode/node/events"
 	"github.com/hanode/hanode/node/membership"
 	"github.com/hanode/hanode/node/pingnodes"
 )
@@ -54,6 +55,8 @@ type MembershipState struct {
 	PingNodesUp *atomic.Uint32
 	// peerPings is what each peer last said it reaches.
 	peerPings map[string]uint32
+	// Events is the node's timeline; may be nil.
+	Events *events.Log
 }
 
 // NewMembershipState wraps a fresh state machine.
@@ -222,6 +225,9 @@ func (a *Membership) publish(ctx actor.Context, evs []*messages.MembershipEvent)
 			a.st.PingNodesUp.Store(ev.PingNodesUp)
 		}
 		logEvent(a.log, ev)
+		if a.st.Events != nil {
+			a.st.Events.Add(events.FromMembership(ev))
+		}
 		a.st.recent = append(a.st.recent, ev)
 		if len(a.st.recent) > MaxRecentEvents {
 			a.st.recent = a.st.recent[len(a.st.recent)-MaxRecentEvents:]

@@ -112,3 +112,9 @@ type Shutdown struct {
 
 // ShutdownDone answers Shutdown.
 type ShutdownDone struct{}
+
+// EventsQuery asks the node actor for the event timeline; it answers
+// *messages.EventsResponse.
+type EventsQuery struct {
+	Limit int
+}

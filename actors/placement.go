@@ -8,7 +8,11 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	"github.com/hanode/hanode/messages"
+	"github.com/hanode/hanode/node/events"
 	"github.com/hanode/hanode/node/placement"
 )
 
@@ -29,6 +33,13 @@ type PlacementState struct {
 	pending map[string]bool
 	// viewGiven: the machine has had its first membership view.
 	viewGiven bool
+	// Events is the node's timeline; may be nil.
+	Events *events.Log
+	// lastHeard and deathReason are, for each dead peer, when it was last
+	// heard from and why it was declared dead: a move after a death is
+	// measured from the last sign of life.
+	lastHeard   map[string]time.Time
+	deathReason map[string]string
 	// Local is this node's name; Devices the fencing devices (their
 	// actors set by the node); fenceJobs the fencing under way.
 	Local     string
@@ -40,7 +51,7 @@ type PlacementState struct {
 // heard from yet.
 func NewPlacementState(m *placement.Machine, peers []string, groups map[string]*GroupState) *PlacementState {
 	st := &PlacementState{Machine: m, Groups: groups, status: map[string]messages.NodeStatus{}, pids: map[string]*actor.PID{}, pending: map[string]bool{},
-		fenceJobs: map[string]*fenceJob{}}
+		fenceJobs: map[string]*fenceJob{}, lastHeard: map[string]time.Time{}, deathReason: map[string]string{}}
 	for _, p := range peers {
 		st.status[p] = messages.NodeStatus_NODE_STATUS_INIT
 	}
@@ -183,6 +194,10 @@ func (a *Placement) Receive(ctx actor.Context) {
 			verb = "takeover"
 		}
 		a.log.Info("operator request", "request", verb, "selection", string(m.Selection), "groups", names)
+		if a.st.Events != nil {
+			a.st.Events.Add(&messages.ClusterEvent{Time: timestamppb.New(a.now()), Kind: messages.EventKind_EVENT_KIND_OPERATOR, Node: a.st.Local,
+				Summary: fmt.Sprintf("operator: %s %s on %s (groups %v)", verb, m.Selection, a.st.Local, names)})
+		}
 		a.apply(ctx, e)
 		ctx.Respond(&messages.PlacementResponse{Groups: names})
 	case *Leave:
@@ -207,6 +222,13 @@ func (a *Placement) membership(ctx actor.Context, ev *messages.MembershipEvent) 
 			return
 		}
 		a.st.status[ev.Node] = ev.Status
+		if ev.Status == messages.NodeStatus_NODE_STATUS_DEAD {
+			at := ev.GetTime().AsTime()
+			if ev.Silence != nil {
+				at = at.Add(-ev.Silence.AsDuration())
+			}
+			a.st.lastHeard[ev.Node], a.st.deathReason[ev.Node] = at, ev.Reason
+		}
 	case messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_RESTARTED:
 		restarted = []string{ev.Node}
 	case messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_CONNECTIVITY:
@@ -240,6 +262,7 @@ func (a *Placement) apply(ctx actor.Context, e placement.Effects) {
 	for _, l := range e.Log {
 		a.log.Info(l)
 	}
+	a.record(e.Events)
 	for _, m := range e.Send {
 		ctx.Send(a.messenger, &SendCluster{Message: m})
 	}
@@ -273,6 +296,39 @@ func (a *Placement) apply(ctx actor.Context, e placement.Effects) {
 		a.st.waiters = nil
 	}
 	a.rearm()
+}
+
+// record adds the machine's decisions to the timeline. A move after a
+// death is measured from the dead node's last heartbeat, not from the
+// moment its death was declared: the gap users saw.
+func (a *Placement) record(evs []placement.Event) {
+	for _, ev := range evs {
+		ce := &messages.ClusterEvent{Time: timestamppb.New(a.now()), Kind: ev.Kind, Node: ev.Node, Group: ev.Group, Summary: ev.Summary}
+		if ev.Kind == messages.EventKind_EVENT_KIND_GROUP_MOVED {
+			gap := ev.Gap
+			switch ev.How {
+			case "died", "stopped":
+				if at, ok := a.st.lastHeard[ev.From]; ok && at.Before(ev.LostAt) {
+					gap = a.now().Sub(at)
+				}
+				ce.Reason = a.st.deathReason[ev.From]
+			case "released":
+				ce.Reason = ev.From + " gave it up (clean stop, standby or failback)"
+			case "restarted":
+				ce.Reason = ev.From + " restarted"
+			}
+			ce.Gap = durationpb.New(gap)
+			since := ev.From + " gave it up"
+			if ev.How == "died" {
+				since = ev.From + "'s last heartbeat"
+			}
+			ce.Summary = fmt.Sprintf("%s: running here %v after %s", ev.Summary, gap.Round(time.Millisecond), since)
+			a.log.Info("group moved", "group", ev.Group, "from", ev.From, "how", ev.How, "gap", gap.Round(time.Millisecond))
+		}
+		if a.st.Events != nil {
+			a.st.Events.Add(ce)
+		}
+	}
 }
 
 func (a *Placement) groups() GroupsStatus {

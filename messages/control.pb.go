@@ -39,6 +39,7 @@ type ControlRequest struct {
 	//	*ControlRequest_SendNote
 	//	*ControlRequest_Notes
 	//	*ControlRequest_Placement
+	//	*ControlRequest_Events
 	Request       isControlRequest_Request `protobuf_oneof:"request"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -126,6 +127,15 @@ func (x *ControlRequest) GetPlacement() *PlacementRequest {
 	return nil
 }
 
+func (x *ControlRequest) GetEvents() *EventsRequest {
+	if x != nil {
+		if x, ok := x.Request.(*ControlRequest_Events); ok {
+			return x.Events
+		}
+	}
+	return nil
+}
+
 type isControlRequest_Request interface {
 	isControlRequest_Request()
 }
@@ -150,6 +160,10 @@ type ControlRequest_Placement struct {
 	Placement *PlacementRequest `protobuf:"bytes,5,opt,name=placement,proto3,oneof"`
 }
 
+type ControlRequest_Events struct {
+	Events *EventsRequest `protobuf:"bytes,6,opt,name=events,proto3,oneof"`
+}
+
 func (*ControlRequest_Status) isControlRequest_Request() {}
 
 func (*ControlRequest_Parameter) isControlRequest_Request() {}
@@ -159,6 +173,99 @@ func (*ControlRequest_SendNote) isControlRequest_Request() {}
 func (*ControlRequest_Notes) isControlRequest_Request() {}
 
 func (*ControlRequest_Placement) isControlRequest_Request() {}
+
+func (*ControlRequest_Events) isControlRequest_Request() {}
+
+// EventsRequest asks for the node's event timeline, oldest first.
+type EventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most this many, the latest (0: all kept).
+	Limit         uint32 `protobuf:"varint,1,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EventsRequest) Reset() {
+	*x = EventsRequest{}
+	mi := &file_hanode_v1_control_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EventsRequest) ProtoMessage() {}
+
+func (x *EventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_control_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EventsRequest.ProtoReflect.Descriptor instead.
+func (*EventsRequest) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *EventsRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// EventsResponse answers EventsRequest.
+type EventsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Events        []*ClusterEvent        `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EventsResponse) Reset() {
+	*x = EventsResponse{}
+	mi := &file_hanode_v1_control_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EventsResponse) ProtoMessage() {}
+
+func (x *EventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_control_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EventsResponse.ProtoReflect.Descriptor instead.
+func (*EventsResponse) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *EventsResponse) GetEvents() []*ClusterEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
 
 // PlacementRequest is hanode standby (give groups away from this node) or
 // hanode takeover (bring groups to this node), for a selection of groups
@@ -175,7 +282,7 @@ type PlacementRequest struct {
 
 func (x *PlacementRequest) Reset() {
 	*x = PlacementRequest{}
-	mi := &file_hanode_v1_control_proto_msgTypes[1]
+	mi := &file_hanode_v1_control_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -187,7 +294,7 @@ func (x *PlacementRequest) String() string {
 func (*PlacementRequest) ProtoMessage() {}
 
 func (x *PlacementRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[1]
+	mi := &file_hanode_v1_control_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -200,7 +307,7 @@ func (x *PlacementRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementRequest.ProtoReflect.Descriptor instead.
 func (*PlacementRequest) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{1}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *PlacementRequest) GetTakeover() bool {
@@ -228,7 +335,7 @@ type SendNoteRequest struct {
 
 func (x *SendNoteRequest) Reset() {
 	*x = SendNoteRequest{}
-	mi := &file_hanode_v1_control_proto_msgTypes[2]
+	mi := &file_hanode_v1_control_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -240,7 +347,7 @@ func (x *SendNoteRequest) String() string {
 func (*SendNoteRequest) ProtoMessage() {}
 
 func (x *SendNoteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[2]
+	mi := &file_hanode_v1_control_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -253,7 +360,7 @@ func (x *SendNoteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendNoteRequest.ProtoReflect.Descriptor instead.
 func (*SendNoteRequest) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{2}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SendNoteRequest) GetText() string {
@@ -272,7 +379,7 @@ type NotesRequest struct {
 
 func (x *NotesRequest) Reset() {
 	*x = NotesRequest{}
-	mi := &file_hanode_v1_control_proto_msgTypes[3]
+	mi := &file_hanode_v1_control_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -284,7 +391,7 @@ func (x *NotesRequest) String() string {
 func (*NotesRequest) ProtoMessage() {}
 
 func (x *NotesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[3]
+	mi := &file_hanode_v1_control_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -297,7 +404,7 @@ func (x *NotesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotesRequest.ProtoReflect.Descriptor instead.
 func (*NotesRequest) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{3}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{5}
 }
 
 // StatusRequest asks for the node's ClusterStatus.
@@ -309,7 +416,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_hanode_v1_control_proto_msgTypes[4]
+	mi := &file_hanode_v1_control_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -321,7 +428,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[4]
+	mi := &file_hanode_v1_control_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -334,7 +441,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{4}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{6}
 }
 
 // ParameterRequest asks for the value of a configuration parameter under its
@@ -348,7 +455,7 @@ type ParameterRequest struct {
 
 func (x *ParameterRequest) Reset() {
 	*x = ParameterRequest{}
-	mi := &file_hanode_v1_control_proto_msgTypes[5]
+	mi := &file_hanode_v1_control_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -360,7 +467,7 @@ func (x *ParameterRequest) String() string {
 func (*ParameterRequest) ProtoMessage() {}
 
 func (x *ParameterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[5]
+	mi := &file_hanode_v1_control_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -373,7 +480,7 @@ func (x *ParameterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParameterRequest.ProtoReflect.Descriptor instead.
 func (*ParameterRequest) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{5}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ParameterRequest) GetName() string {
@@ -395,6 +502,7 @@ type ControlResponse struct {
 	//	*ControlResponse_NoteSent
 	//	*ControlResponse_Notes
 	//	*ControlResponse_Placement
+	//	*ControlResponse_Events
 	Response      isControlResponse_Response `protobuf_oneof:"response"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -402,7 +510,7 @@ type ControlResponse struct {
 
 func (x *ControlResponse) Reset() {
 	*x = ControlResponse{}
-	mi := &file_hanode_v1_control_proto_msgTypes[6]
+	mi := &file_hanode_v1_control_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -414,7 +522,7 @@ func (x *ControlResponse) String() string {
 func (*ControlResponse) ProtoMessage() {}
 
 func (x *ControlResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[6]
+	mi := &file_hanode_v1_control_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -427,7 +535,7 @@ func (x *ControlResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlResponse.ProtoReflect.Descriptor instead.
 func (*ControlResponse) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{6}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ControlResponse) GetError() string {
@@ -489,6 +597,15 @@ func (x *ControlResponse) GetPlacement() *PlacementResponse {
 	return nil
 }
 
+func (x *ControlResponse) GetEvents() *EventsResponse {
+	if x != nil {
+		if x, ok := x.Response.(*ControlResponse_Events); ok {
+			return x.Events
+		}
+	}
+	return nil
+}
+
 type isControlResponse_Response interface {
 	isControlResponse_Response()
 }
@@ -513,6 +630,10 @@ type ControlResponse_Placement struct {
 	Placement *PlacementResponse `protobuf:"bytes,6,opt,name=placement,proto3,oneof"`
 }
 
+type ControlResponse_Events struct {
+	Events *EventsResponse `protobuf:"bytes,7,opt,name=events,proto3,oneof"`
+}
+
 func (*ControlResponse_Status) isControlResponse_Response() {}
 
 func (*ControlResponse_Parameter) isControlResponse_Response() {}
@@ -522,6 +643,8 @@ func (*ControlResponse_NoteSent) isControlResponse_Response() {}
 func (*ControlResponse_Notes) isControlResponse_Response() {}
 
 func (*ControlResponse_Placement) isControlResponse_Response() {}
+
+func (*ControlResponse_Events) isControlResponse_Response() {}
 
 // PlacementResponse answers a PlacementRequest.
 type PlacementResponse struct {
@@ -534,7 +657,7 @@ type PlacementResponse struct {
 
 func (x *PlacementResponse) Reset() {
 	*x = PlacementResponse{}
-	mi := &file_hanode_v1_control_proto_msgTypes[7]
+	mi := &file_hanode_v1_control_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -546,7 +669,7 @@ func (x *PlacementResponse) String() string {
 func (*PlacementResponse) ProtoMessage() {}
 
 func (x *PlacementResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[7]
+	mi := &file_hanode_v1_control_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -559,7 +682,7 @@ func (x *PlacementResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementResponse.ProtoReflect.Descriptor instead.
 func (*PlacementResponse) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{7}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PlacementResponse) GetGroups() []string {
@@ -579,7 +702,7 @@ type NoteSent struct {
 
 func (x *NoteSent) Reset() {
 	*x = NoteSent{}
-	mi := &file_hanode_v1_control_proto_msgTypes[8]
+	mi := &file_hanode_v1_control_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -591,7 +714,7 @@ func (x *NoteSent) String() string {
 func (*NoteSent) ProtoMessage() {}
 
 func (x *NoteSent) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[8]
+	mi := &file_hanode_v1_control_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -604,7 +727,7 @@ func (x *NoteSent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoteSent.ProtoReflect.Descriptor instead.
 func (*NoteSent) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{8}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *NoteSent) GetMessageSequence() uint64 {
@@ -624,7 +747,7 @@ type NotesResponse struct {
 
 func (x *NotesResponse) Reset() {
 	*x = NotesResponse{}
-	mi := &file_hanode_v1_control_proto_msgTypes[9]
+	mi := &file_hanode_v1_control_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -636,7 +759,7 @@ func (x *NotesResponse) String() string {
 func (*NotesResponse) ProtoMessage() {}
 
 func (x *NotesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[9]
+	mi := &file_hanode_v1_control_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -649,7 +772,7 @@ func (x *NotesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotesResponse.ProtoReflect.Descriptor instead.
 func (*NotesResponse) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{9}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *NotesResponse) GetNotes() []*ReceivedNote {
@@ -672,7 +795,7 @@ type ParameterResponse struct {
 
 func (x *ParameterResponse) Reset() {
 	*x = ParameterResponse{}
-	mi := &file_hanode_v1_control_proto_msgTypes[10]
+	mi := &file_hanode_v1_control_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -684,7 +807,7 @@ func (x *ParameterResponse) String() string {
 func (*ParameterResponse) ProtoMessage() {}
 
 func (x *ParameterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[10]
+	mi := &file_hanode_v1_control_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -697,7 +820,7 @@ func (x *ParameterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParameterResponse.ProtoReflect.Descriptor instead.
 func (*ParameterResponse) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{10}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ParameterResponse) GetName() string {
@@ -735,7 +858,7 @@ type ReceivedNote struct {
 
 func (x *ReceivedNote) Reset() {
 	*x = ReceivedNote{}
-	mi := &file_hanode_v1_control_proto_msgTypes[11]
+	mi := &file_hanode_v1_control_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -747,7 +870,7 @@ func (x *ReceivedNote) String() string {
 func (*ReceivedNote) ProtoMessage() {}
 
 func (x *ReceivedNote) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[11]
+	mi := &file_hanode_v1_control_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -760,7 +883,7 @@ func (x *ReceivedNote) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceivedNote.ProtoReflect.Descriptor instead.
 func (*ReceivedNote) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{11}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ReceivedNote) GetTime() *timestamppb.Timestamp {
@@ -802,14 +925,19 @@ var File_hanode_v1_control_proto protoreflect.FileDescriptor
 
 const file_hanode_v1_control_proto_rawDesc = "" +
 	"\n" +
-	"\x17hanode/v1/control.proto\x12\thanode.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16hanode/v1/status.proto\"\xb5\x02\n" +
+	"\x17hanode/v1/control.proto\x12\thanode.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16hanode/v1/status.proto\"\xe9\x02\n" +
 	"\x0eControlRequest\x122\n" +
 	"\x06status\x18\x01 \x01(\v2\x18.hanode.v1.StatusRequestH\x00R\x06status\x12;\n" +
 	"\tparameter\x18\x02 \x01(\v2\x1b.hanode.v1.ParameterRequestH\x00R\tparameter\x129\n" +
 	"\tsend_note\x18\x03 \x01(\v2\x1a.hanode.v1.SendNoteRequestH\x00R\bsendNote\x12/\n" +
 	"\x05notes\x18\x04 \x01(\v2\x17.hanode.v1.NotesRequestH\x00R\x05notes\x12;\n" +
-	"\tplacement\x18\x05 \x01(\v2\x1b.hanode.v1.PlacementRequestH\x00R\tplacementB\t\n" +
-	"\arequest\"L\n" +
+	"\tplacement\x18\x05 \x01(\v2\x1b.hanode.v1.PlacementRequestH\x00R\tplacement\x122\n" +
+	"\x06events\x18\x06 \x01(\v2\x18.hanode.v1.EventsRequestH\x00R\x06eventsB\t\n" +
+	"\arequest\"%\n" +
+	"\rEventsRequest\x12\x14\n" +
+	"\x05limit\x18\x01 \x01(\rR\x05limit\"A\n" +
+	"\x0eEventsResponse\x12/\n" +
+	"\x06events\x18\x01 \x03(\v2\x17.hanode.v1.ClusterEventR\x06events\"L\n" +
 	"\x10PlacementRequest\x12\x1a\n" +
 	"\btakeover\x18\x01 \x01(\bR\btakeover\x12\x1c\n" +
 	"\tselection\x18\x02 \x01(\tR\tselection\"%\n" +
@@ -818,14 +946,15 @@ const file_hanode_v1_control_proto_rawDesc = "" +
 	"\fNotesRequest\"\x0f\n" +
 	"\rStatusRequest\"&\n" +
 	"\x10ParameterRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"\xc9\x02\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\xfe\x02\n" +
 	"\x0fControlResponse\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\x122\n" +
 	"\x06status\x18\x02 \x01(\v2\x18.hanode.v1.ClusterStatusH\x00R\x06status\x12<\n" +
 	"\tparameter\x18\x03 \x01(\v2\x1c.hanode.v1.ParameterResponseH\x00R\tparameter\x122\n" +
 	"\tnote_sent\x18\x04 \x01(\v2\x13.hanode.v1.NoteSentH\x00R\bnoteSent\x120\n" +
 	"\x05notes\x18\x05 \x01(\v2\x18.hanode.v1.NotesResponseH\x00R\x05notes\x12<\n" +
-	"\tplacement\x18\x06 \x01(\v2\x1c.hanode.v1.PlacementResponseH\x00R\tplacementB\n" +
+	"\tplacement\x18\x06 \x01(\v2\x1c.hanode.v1.PlacementResponseH\x00R\tplacement\x123\n" +
+	"\x06events\x18\a \x01(\v2\x19.hanode.v1.EventsResponseH\x00R\x06eventsB\n" +
 	"\n" +
 	"\bresponse\"+\n" +
 	"\x11PlacementResponse\x12\x16\n" +
@@ -859,41 +988,47 @@ func file_hanode_v1_control_proto_rawDescGZIP() []byte {
 	return file_hanode_v1_control_proto_rawDescData
 }
 
-var file_hanode_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_hanode_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_hanode_v1_control_proto_goTypes = []any{
 	(*ControlRequest)(nil),        // 0: hanode.v1.ControlRequest
-	(*PlacementRequest)(nil),      // 1: hanode.v1.PlacementRequest
-	(*SendNoteRequest)(nil),       // 2: hanode.v1.SendNoteRequest
-	(*NotesRequest)(nil),          // 3: hanode.v1.NotesRequest
-	(*StatusRequest)(nil),         // 4: hanode.v1.StatusRequest
-	(*ParameterRequest)(nil),      // 5: hanode.v1.ParameterRequest
-	(*ControlResponse)(nil),       // 6: hanode.v1.ControlResponse
-	(*PlacementResponse)(nil),     // 7: hanode.v1.PlacementResponse
-	(*NoteSent)(nil),              // 8: hanode.v1.NoteSent
-	(*NotesResponse)(nil),         // 9: hanode.v1.NotesResponse
-	(*ParameterResponse)(nil),     // 10: hanode.v1.ParameterResponse
-	(*ReceivedNote)(nil),          // 11: hanode.v1.ReceivedNote
-	(*ClusterStatus)(nil),         // 12: hanode.v1.ClusterStatus
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
+	(*EventsRequest)(nil),         // 1: hanode.v1.EventsRequest
+	(*EventsResponse)(nil),        // 2: hanode.v1.EventsResponse
+	(*PlacementRequest)(nil),      // 3: hanode.v1.PlacementRequest
+	(*SendNoteRequest)(nil),       // 4: hanode.v1.SendNoteRequest
+	(*NotesRequest)(nil),          // 5: hanode.v1.NotesRequest
+	(*StatusRequest)(nil),         // 6: hanode.v1.StatusRequest
+	(*ParameterRequest)(nil),      // 7: hanode.v1.ParameterRequest
+	(*ControlResponse)(nil),       // 8: hanode.v1.ControlResponse
+	(*PlacementResponse)(nil),     // 9: hanode.v1.PlacementResponse
+	(*NoteSent)(nil),              // 10: hanode.v1.NoteSent
+	(*NotesResponse)(nil),         // 11: hanode.v1.NotesResponse
+	(*ParameterResponse)(nil),     // 12: hanode.v1.ParameterResponse
+	(*ReceivedNote)(nil),          // 13: hanode.v1.ReceivedNote
+	(*ClusterEvent)(nil),          // 14: hanode.v1.ClusterEvent
+	(*ClusterStatus)(nil),         // 15: hanode.v1.ClusterStatus
+	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
 }
 var file_hanode_v1_control_proto_depIdxs = []int32{
-	4,  // 0: hanode.v1.ControlRequest.status:type_name -> hanode.v1.StatusRequest
-	5,  // 1: hanode.v1.ControlRequest.parameter:type_name -> hanode.v1.ParameterRequest
-	2,  // 2: hanode.v1.ControlRequest.send_note:type_name -> hanode.v1.SendNoteRequest
-	3,  // 3: hanode.v1.ControlRequest.notes:type_name -> hanode.v1.NotesRequest
-	1,  // 4: hanode.v1.ControlRequest.placement:type_name -> hanode.v1.PlacementRequest
-	12, // 5: hanode.v1.ControlResponse.status:type_name -> hanode.v1.ClusterStatus
-	10, // 6: hanode.v1.ControlResponse.parameter:type_name -> hanode.v1.ParameterResponse
-	8,  // 7: hanode.v1.ControlResponse.note_sent:type_name -> hanode.v1.NoteSent
-	9,  // 8: hanode.v1.ControlResponse.notes:type_name -> hanode.v1.NotesResponse
-	7,  // 9: hanode.v1.ControlResponse.placement:type_name -> hanode.v1.PlacementResponse
-	11, // 10: hanode.v1.NotesResponse.notes:type_name -> hanode.v1.ReceivedNote
-	13, // 11: hanode.v1.ReceivedNote.time:type_name -> google.protobuf.Timestamp
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	6,  // 0: hanode.v1.ControlRequest.status:type_name -> hanode.v1.StatusRequest
+	7,  // 1: hanode.v1.ControlRequest.parameter:type_name -> hanode.v1.ParameterRequest
+	4,  // 2: hanode.v1.ControlRequest.send_note:type_name -> hanode.v1.SendNoteRequest
+	5,  // 3: hanode.v1.ControlRequest.notes:type_name -> hanode.v1.NotesRequest
+	3,  // 4: hanode.v1.ControlRequest.placement:type_name -> hanode.v1.PlacementRequest
+	1,  // 5: hanode.v1.ControlRequest.events:type_name -> hanode.v1.EventsRequest
+	14, // 6: hanode.v1.EventsResponse.events:type_name -> hanode.v1.ClusterEvent
+	15, // 7: hanode.v1.ControlResponse.status:type_name -> hanode.v1.ClusterStatus
+	12, // 8: hanode.v1.ControlResponse.parameter:type_name -> hanode.v1.ParameterResponse
+	10, // 9: hanode.v1.ControlResponse.note_sent:type_name -> hanode.v1.NoteSent
+	11, // 10: hanode.v1.ControlResponse.notes:type_name -> hanode.v1.NotesResponse
+	9,  // 11: hanode.v1.ControlResponse.placement:type_name -> hanode.v1.PlacementResponse
+	2,  // 12: hanode.v1.ControlResponse.events:type_name -> hanode.v1.EventsResponse
+	13, // 13: hanode.v1.NotesResponse.notes:type_name -> hanode.v1.ReceivedNote
+	16, // 14: hanode.v1.ReceivedNote.time:type_name -> google.protobuf.Timestamp
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_hanode_v1_control_proto_init() }
@@ -908,13 +1043,15 @@ func file_hanode_v1_control_proto_init() {
 		(*ControlRequest_SendNote)(nil),
 		(*ControlRequest_Notes)(nil),
 		(*ControlRequest_Placement)(nil),
+		(*ControlRequest_Events)(nil),
 	}
-	file_hanode_v1_control_proto_msgTypes[6].OneofWrappers = []any{
+	file_hanode_v1_control_proto_msgTypes[8].OneofWrappers = []any{
 		(*ControlResponse_Status)(nil),
 		(*ControlResponse_Parameter)(nil),
 		(*ControlResponse_NoteSent)(nil),
 		(*ControlResponse_Notes)(nil),
 		(*ControlResponse_Placement)(nil),
+		(*ControlResponse_Events)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -922,7 +1059,7 @@ func file_hanode_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hanode_v1_control_proto_rawDesc), len(file_hanode_v1_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

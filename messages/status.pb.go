@@ -325,6 +325,86 @@ func (MembershipEventKind) EnumDescriptor() ([]byte, []int) {
 	return file_hanode_v1_status_proto_rawDescGZIP(), []int{4}
 }
 
+// EventKind says what a ClusterEvent is about.
+type EventKind int32
+
+const (
+	EventKind_EVENT_KIND_UNSPECIFIED EventKind = 0
+	// A node came up, went late, died, restarted, returned.
+	EventKind_EVENT_KIND_MEMBERSHIP EventKind = 1
+	// A link of a node went up or dead.
+	EventKind_EVENT_KIND_LINK EventKind = 2
+	// A placement decision or a group's state on this node.
+	EventKind_EVENT_KIND_GROUP EventKind = 3
+	// A group now runs on another node: the move, with its gap.
+	EventKind_EVENT_KIND_GROUP_MOVED EventKind = 4
+	// Fencing asked for, done, failed.
+	EventKind_EVENT_KIND_FENCING EventKind = 5
+	// Quorum lost or regained.
+	EventKind_EVENT_KIND_QUORUM EventKind = 6
+	// Ping nodes reached, lost; ipfail decisions.
+	EventKind_EVENT_KIND_CONNECTIVITY EventKind = 7
+	// A resource action failed, timed out, or a check found it stopped.
+	EventKind_EVENT_KIND_RESOURCE EventKind = 8
+	// An operator's request (standby, takeover).
+	EventKind_EVENT_KIND_OPERATOR EventKind = 9
+)
+
+// Enum value maps for EventKind.
+var (
+	EventKind_name = map[int32]string{
+		0: "EVENT_KIND_UNSPECIFIED",
+		1: "EVENT_KIND_MEMBERSHIP",
+		2: "EVENT_KIND_LINK",
+		3: "EVENT_KIND_GROUP",
+		4: "EVENT_KIND_GROUP_MOVED",
+		5: "EVENT_KIND_FENCING",
+		6: "EVENT_KIND_QUORUM",
+		7: "EVENT_KIND_CONNECTIVITY",
+		8: "EVENT_KIND_RESOURCE",
+		9: "EVENT_KIND_OPERATOR",
+	}
+	EventKind_value = map[string]int32{
+		"EVENT_KIND_UNSPECIFIED":  0,
+		"EVENT_KIND_MEMBERSHIP":   1,
+		"EVENT_KIND_LINK":         2,
+		"EVENT_KIND_GROUP":        3,
+		"EVENT_KIND_GROUP_MOVED":  4,
+		"EVENT_KIND_FENCING":      5,
+		"EVENT_KIND_QUORUM":       6,
+		"EVENT_KIND_CONNECTIVITY": 7,
+		"EVENT_KIND_RESOURCE":     8,
+		"EVENT_KIND_OPERATOR":     9,
+	}
+)
+
+func (x EventKind) Enum() *EventKind {
+	p := new(EventKind)
+	*p = x
+	return p
+}
+
+func (x EventKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (EventKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_hanode_v1_status_proto_enumTypes[5].Descriptor()
+}
+
+func (EventKind) Type() protoreflect.EnumType {
+	return &file_hanode_v1_status_proto_enumTypes[5]
+}
+
+func (x EventKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use EventKind.Descriptor instead.
+func (EventKind) EnumDescriptor() ([]byte, []int) {
+	return file_hanode_v1_status_proto_rawDescGZIP(), []int{5}
+}
+
 // MembershipEvent is one change of the membership view, published by the
 // membership actor to the actors that follow membership.
 type MembershipEvent struct {
@@ -1363,6 +1443,106 @@ func (x *ResourceStatus) GetLastOutput() string {
 	return ""
 }
 
+// ClusterEvent is one entry of a node's event timeline (hanode events):
+// what happened, and why.
+type ClusterEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Time  *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	Kind  EventKind              `protobuf:"varint,2,opt,name=kind,proto3,enum=hanode.v1.EventKind" json:"kind,omitempty"`
+	// The node and group it is about, when it is about one.
+	Node  string `protobuf:"bytes,3,opt,name=node,proto3" json:"node,omitempty"`
+	Group string `protobuf:"bytes,4,opt,name=group,proto3" json:"group,omitempty"`
+	// What happened: "web moved from node1 to node2".
+	Summary string `protobuf:"bytes,5,opt,name=summary,proto3" json:"summary,omitempty"`
+	// Why: "node1 dead: no heartbeat on eth0 for 512ms".
+	Reason string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	// GROUP_MOVED: from the last sign of the group on the previous node (its
+	// last heartbeat when it died, its release when it gave the group up)
+	// to the group running here.
+	Gap           *durationpb.Duration `protobuf:"bytes,7,opt,name=gap,proto3" json:"gap,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterEvent) Reset() {
+	*x = ClusterEvent{}
+	mi := &file_hanode_v1_status_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterEvent) ProtoMessage() {}
+
+func (x *ClusterEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_status_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterEvent.ProtoReflect.Descriptor instead.
+func (*ClusterEvent) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_status_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ClusterEvent) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *ClusterEvent) GetKind() EventKind {
+	if x != nil {
+		return x.Kind
+	}
+	return EventKind_EVENT_KIND_UNSPECIFIED
+}
+
+func (x *ClusterEvent) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *ClusterEvent) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *ClusterEvent) GetSummary() string {
+	if x != nil {
+		return x.Summary
+	}
+	return ""
+}
+
+func (x *ClusterEvent) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ClusterEvent) GetGap() *durationpb.Duration {
+	if x != nil {
+		return x.Gap
+	}
+	return nil
+}
+
 var File_hanode_v1_status_proto protoreflect.FileDescriptor
 
 const file_hanode_v1_status_proto_rawDesc = "" +
@@ -1483,7 +1663,15 @@ const file_hanode_v1_status_proto_rawDesc = "" +
 	"\rlast_duration\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\flastDuration\x123\n" +
 	"\alast_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x06lastAt\x12\x1f\n" +
 	"\vlast_output\x18\b \x01(\tR\n" +
-	"lastOutput*\x97\x01\n" +
+	"lastOutput\"\xf1\x01\n" +
+	"\fClusterEvent\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12(\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x14.hanode.v1.EventKindR\x04kind\x12\x12\n" +
+	"\x04node\x18\x03 \x01(\tR\x04node\x12\x14\n" +
+	"\x05group\x18\x04 \x01(\tR\x05group\x12\x18\n" +
+	"\asummary\x18\x05 \x01(\tR\asummary\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\x12+\n" +
+	"\x03gap\x18\a \x01(\v2\x19.google.protobuf.DurationR\x03gap*\x97\x01\n" +
 	"\n" +
 	"NodeStatus\x12\x1b\n" +
 	"\x17NODE_STATUS_UNSPECIFIED\x10\x00\x12\x14\n" +
@@ -1516,7 +1704,18 @@ const file_hanode_v1_status_proto_rawDesc = "" +
 	"\x1fMEMBERSHIP_EVENT_KIND_NODE_LATE\x10\x03\x12(\n" +
 	"$MEMBERSHIP_EVENT_KIND_NODE_RESTARTED\x10\x04\x12'\n" +
 	"#MEMBERSHIP_EVENT_KIND_NODE_RETURNED\x10\x05\x12&\n" +
-	"\"MEMBERSHIP_EVENT_KIND_CONNECTIVITY\x10\x06B,Z*github.com/hanode/hanode/messages;messagesb\x06proto3"
+	"\"MEMBERSHIP_EVENT_KIND_CONNECTIVITY\x10\x06*\x87\x02\n" +
+	"\tEventKind\x12\x1a\n" +
+	"\x16EVENT_KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15EVENT_KIND_MEMBERSHIP\x10\x01\x12\x13\n" +
+	"\x0fEVENT_KIND_LINK\x10\x02\x12\x14\n" +
+	"\x10EVENT_KIND_GROUP\x10\x03\x12\x1a\n" +
+	"\x16EVENT_KIND_GROUP_MOVED\x10\x04\x12\x16\n" +
+	"\x12EVENT_KIND_FENCING\x10\x05\x12\x15\n" +
+	"\x11EVENT_KIND_QUORUM\x10\x06\x12\x1b\n" +
+	"\x17EVENT_KIND_CONNECTIVITY\x10\a\x12\x17\n" +
+	"\x13EVENT_KIND_RESOURCE\x10\b\x12\x17\n" +
+	"\x13EVENT_KIND_OPERATOR\x10\tB,Z*github.com/hanode/hanode/messages;messagesb\x06proto3"
 
 var (
 	file_hanode_v1_status_proto_rawDescOnce sync.Once
@@ -1530,66 +1729,71 @@ func file_hanode_v1_status_proto_rawDescGZIP() []byte {
 	return file_hanode_v1_status_proto_rawDescData
 }
 
-var file_hanode_v1_status_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_hanode_v1_status_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_hanode_v1_status_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_hanode_v1_status_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_hanode_v1_status_proto_goTypes = []any{
 	(NodeStatus)(0),               // 0: hanode.v1.NodeStatus
 	(NodeType)(0),                 // 1: hanode.v1.NodeType
 	(GroupPhase)(0),               // 2: hanode.v1.GroupPhase
 	(LinkStatus)(0),               // 3: hanode.v1.LinkStatus
 	(MembershipEventKind)(0),      // 4: hanode.v1.MembershipEventKind
-	(*MembershipEvent)(nil),       // 5: hanode.v1.MembershipEvent
-	(*LinkState)(nil),             // 6: hanode.v1.LinkState
-	(*NodeState)(nil),             // 7: hanode.v1.NodeState
-	(*MessageStream)(nil),         // 8: hanode.v1.MessageStream
-	(*ClusterStatus)(nil),         // 9: hanode.v1.ClusterStatus
-	(*FenceState)(nil),            // 10: hanode.v1.FenceState
-	(*FenceDeviceState)(nil),      // 11: hanode.v1.FenceDeviceState
-	(*GroupStatus)(nil),           // 12: hanode.v1.GroupStatus
-	(*ResourceStatus)(nil),        // 13: hanode.v1.ResourceStatus
-	nil,                           // 14: hanode.v1.ClusterStatus.RejectedFramesEntry
-	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 16: google.protobuf.Duration
+	(EventKind)(0),                // 5: hanode.v1.EventKind
+	(*MembershipEvent)(nil),       // 6: hanode.v1.MembershipEvent
+	(*LinkState)(nil),             // 7: hanode.v1.LinkState
+	(*NodeState)(nil),             // 8: hanode.v1.NodeState
+	(*MessageStream)(nil),         // 9: hanode.v1.MessageStream
+	(*ClusterStatus)(nil),         // 10: hanode.v1.ClusterStatus
+	(*FenceState)(nil),            // 11: hanode.v1.FenceState
+	(*FenceDeviceState)(nil),      // 12: hanode.v1.FenceDeviceState
+	(*GroupStatus)(nil),           // 13: hanode.v1.GroupStatus
+	(*ResourceStatus)(nil),        // 14: hanode.v1.ResourceStatus
+	(*ClusterEvent)(nil),          // 15: hanode.v1.ClusterEvent
+	nil,                           // 16: hanode.v1.ClusterStatus.RejectedFramesEntry
+	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 18: google.protobuf.Duration
 }
 var file_hanode_v1_status_proto_depIdxs = []int32{
-	15, // 0: hanode.v1.MembershipEvent.time:type_name -> google.protobuf.Timestamp
+	17, // 0: hanode.v1.MembershipEvent.time:type_name -> google.protobuf.Timestamp
 	4,  // 1: hanode.v1.MembershipEvent.kind:type_name -> hanode.v1.MembershipEventKind
 	0,  // 2: hanode.v1.MembershipEvent.status:type_name -> hanode.v1.NodeStatus
 	0,  // 3: hanode.v1.MembershipEvent.previous_status:type_name -> hanode.v1.NodeStatus
 	3,  // 4: hanode.v1.MembershipEvent.link_status:type_name -> hanode.v1.LinkStatus
-	16, // 5: hanode.v1.MembershipEvent.silence:type_name -> google.protobuf.Duration
+	18, // 5: hanode.v1.MembershipEvent.silence:type_name -> google.protobuf.Duration
 	3,  // 6: hanode.v1.LinkState.status:type_name -> hanode.v1.LinkStatus
-	15, // 7: hanode.v1.LinkState.last_heard:type_name -> google.protobuf.Timestamp
-	15, // 8: hanode.v1.LinkState.since:type_name -> google.protobuf.Timestamp
+	17, // 7: hanode.v1.LinkState.last_heard:type_name -> google.protobuf.Timestamp
+	17, // 8: hanode.v1.LinkState.since:type_name -> google.protobuf.Timestamp
 	1,  // 9: hanode.v1.NodeState.type:type_name -> hanode.v1.NodeType
 	0,  // 10: hanode.v1.NodeState.status:type_name -> hanode.v1.NodeStatus
-	15, // 11: hanode.v1.NodeState.last_heard:type_name -> google.protobuf.Timestamp
-	15, // 12: hanode.v1.NodeState.since:type_name -> google.protobuf.Timestamp
-	6,  // 13: hanode.v1.NodeState.links:type_name -> hanode.v1.LinkState
-	8,  // 14: hanode.v1.NodeState.messages:type_name -> hanode.v1.MessageStream
-	15, // 15: hanode.v1.ClusterStatus.started:type_name -> google.protobuf.Timestamp
-	15, // 16: hanode.v1.ClusterStatus.now:type_name -> google.protobuf.Timestamp
-	16, // 17: hanode.v1.ClusterStatus.keepalive:type_name -> google.protobuf.Duration
-	16, // 18: hanode.v1.ClusterStatus.deadtime:type_name -> google.protobuf.Duration
-	16, // 19: hanode.v1.ClusterStatus.warntime:type_name -> google.protobuf.Duration
-	16, // 20: hanode.v1.ClusterStatus.initdead:type_name -> google.protobuf.Duration
-	7,  // 21: hanode.v1.ClusterStatus.nodes:type_name -> hanode.v1.NodeState
-	5,  // 22: hanode.v1.ClusterStatus.recent_events:type_name -> hanode.v1.MembershipEvent
-	14, // 23: hanode.v1.ClusterStatus.rejected_frames:type_name -> hanode.v1.ClusterStatus.RejectedFramesEntry
-	12, // 24: hanode.v1.ClusterStatus.groups:type_name -> hanode.v1.GroupStatus
-	10, // 25: hanode.v1.ClusterStatus.unfenced:type_name -> hanode.v1.FenceState
-	11, // 26: hanode.v1.ClusterStatus.fence_devices:type_name -> hanode.v1.FenceDeviceState
-	15, // 27: hanode.v1.FenceState.since:type_name -> google.protobuf.Timestamp
-	15, // 28: hanode.v1.FenceDeviceState.checked:type_name -> google.protobuf.Timestamp
+	17, // 11: hanode.v1.NodeState.last_heard:type_name -> google.protobuf.Timestamp
+	17, // 12: hanode.v1.NodeState.since:type_name -> google.protobuf.Timestamp
+	7,  // 13: hanode.v1.NodeState.links:type_name -> hanode.v1.LinkState
+	9,  // 14: hanode.v1.NodeState.messages:type_name -> hanode.v1.MessageStream
+	17, // 15: hanode.v1.ClusterStatus.started:type_name -> google.protobuf.Timestamp
+	17, // 16: hanode.v1.ClusterStatus.now:type_name -> google.protobuf.Timestamp
+	18, // 17: hanode.v1.ClusterStatus.keepalive:type_name -> google.protobuf.Duration
+	18, // 18: hanode.v1.ClusterStatus.deadtime:type_name -> google.protobuf.Duration
+	18, // 19: hanode.v1.ClusterStatus.warntime:type_name -> google.protobuf.Duration
+	18, // 20: hanode.v1.ClusterStatus.initdead:type_name -> google.protobuf.Duration
+	8,  // 21: hanode.v1.ClusterStatus.nodes:type_name -> hanode.v1.NodeState
+	6,  // 22: hanode.v1.ClusterStatus.recent_events:type_name -> hanode.v1.MembershipEvent
+	16, // 23: hanode.v1.ClusterStatus.rejected_frames:type_name -> hanode.v1.ClusterStatus.RejectedFramesEntry
+	13, // 24: hanode.v1.ClusterStatus.groups:type_name -> hanode.v1.GroupStatus
+	11, // 25: hanode.v1.ClusterStatus.unfenced:type_name -> hanode.v1.FenceState
+	12, // 26: hanode.v1.ClusterStatus.fence_devices:type_name -> hanode.v1.FenceDeviceState
+	17, // 27: hanode.v1.FenceState.since:type_name -> google.protobuf.Timestamp
+	17, // 28: hanode.v1.FenceDeviceState.checked:type_name -> google.protobuf.Timestamp
 	2,  // 29: hanode.v1.GroupStatus.local_phase:type_name -> hanode.v1.GroupPhase
-	13, // 30: hanode.v1.GroupStatus.resources:type_name -> hanode.v1.ResourceStatus
-	16, // 31: hanode.v1.ResourceStatus.last_duration:type_name -> google.protobuf.Duration
-	15, // 32: hanode.v1.ResourceStatus.last_at:type_name -> google.protobuf.Timestamp
-	33, // [33:33] is the sub-list for method output_type
-	33, // [33:33] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	14, // 30: hanode.v1.GroupStatus.resources:type_name -> hanode.v1.ResourceStatus
+	18, // 31: hanode.v1.ResourceStatus.last_duration:type_name -> google.protobuf.Duration
+	17, // 32: hanode.v1.ResourceStatus.last_at:type_name -> google.protobuf.Timestamp
+	17, // 33: hanode.v1.ClusterEvent.time:type_name -> google.protobuf.Timestamp
+	5,  // 34: hanode.v1.ClusterEvent.kind:type_name -> hanode.v1.EventKind
+	18, // 35: hanode.v1.ClusterEvent.gap:type_name -> google.protobuf.Duration
+	36, // [36:36] is the sub-list for method output_type
+	36, // [36:36] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_hanode_v1_status_proto_init() }
@@ -1602,8 +1806,8 @@ func file_hanode_v1_status_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hanode_v1_status_proto_rawDesc), len(file_hanode_v1_status_proto_rawDesc)),
-			NumEnums:      5,
-			NumMessages:   10,
+			NumEnums:      6,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -71,6 +71,7 @@ func (rt *runtime) setupGroups(groupAgents [][]*agents.Agent, fencers []string) 
 				StartTimeout: r.StartTimeout, StopTimeout: r.StopTimeout, MonitorTimeout: r.MonitorTimeout})
 		}
 		st := actors.NewGroupState(g.Name, group.New(gc), res)
+		st.Events, st.Local = rt.events, cfg.Local
 		rt.groups = append(rt.groups, st)
 		states[g.Name] = st
 	}
@@ -79,6 +80,7 @@ func (rt *runtime) setupGroups(groupAgents [][]*agents.Agent, fencers []string) 
 		Fencers: fencers})
 	rt.placement = actors.NewPlacementState(m, peers(cfg), states)
 	rt.placement.Local = cfg.Local
+	rt.placement.Events = rt.events
 	rt.placement.Devices = rt.fenceDevices
 }
 

@@ -38,6 +38,7 @@ import (
 	"github.com/hanode/hanode/actors/trace"
 	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node/config"
+	"github.com/hanode/hanode/node/events"
 	"github.com/hanode/hanode/node/membership"
 	"github.com/hanode/hanode/node/pingnodes"
 	"github.com/hanode/hanode/node/placement"
@@ -102,6 +103,8 @@ type runtime struct {
 	shutdown     atomic.Bool // a clean stop was asked for
 	// lastSent is when a frame last left on any link (unix nanoseconds).
 	lastSent atomic.Int64
+	// events is the node's timeline.
+	events *events.Log
 	failure  atomic.Value
 }
 
@@ -167,6 +170,8 @@ func Start(opts Options) (*Node, error) {
 	if rt.openMedium == nil {
 		rt.openMedium = OpenRealMedium
 	}
+	rt.events = events.New(events.DefaultSize)
+	rt.membership.Events = rt.events
 	if len(cfg.Cluster.PingNodes) > 0 {
 		var pns []pingnodes.Node
 		for _, p := range cfg.Cluster.PingNodes {
@@ -279,6 +284,10 @@ func (n *Node) request(ctx context.Context, q any) (any, error) {
 	}
 	return n.system.Root.RequestFuture(n.pid, q, timeout).Result()
 }
+
+// Timeline returns the latest limit events of the node's timeline (all
+// kept when 0), oldest first.
+func (n *Node) Timeline(limit int) []*messages.ClusterEvent { return n.rt.events.List(limit) }
 
 // Placement asks for hanode standby (takeover false) or takeover of the
 // selected groups; it returns their names.
@@ -393,6 +402,8 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 		ctx.Forward(a.placement)
 	case *actors.Broadcast:
 		a.send(ctx, m.Envelope, false)
+	case *actors.EventsQuery:
+		ctx.Respond(&messages.EventsResponse{Events: a.rt.events.List(m.Limit)})
 	case *actors.ParameterQuery:
 		v, ok := a.rt.cfg.Parameters[m.Name]
 		ctx.Respond(&messages.ParameterResponse{Name: m.Name, Value: v, Set: ok})

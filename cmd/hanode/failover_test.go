@@ -199,6 +199,31 @@ func TestFailoverOfVirtualIP(t *testing.T) {
 		got := rscstatus(t, n2)
 		return got == "foreign", got
 	})
+
+	// The timeline on node2 names each move, its cause and its gap.
+	code, out, errOut := runCLI("events", "--socket", n2.Socket, "--kind", "group_moved")
+	if code != 0 {
+		t.Fatalf("events: %d %s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	t.Logf("node2's group moves:\n%s", out)
+	if len(lines) < 4 {
+		t.Fatalf("expected the clean stop's and the crash's moves (with reasons): %q", out)
+	}
+	crashMove, crashWhy := lines[len(lines)-2], lines[len(lines)-1]
+	if !strings.Contains(crashMove, "moved from node1 (died) to node2: running here ") || !strings.Contains(crashMove, "ms after node1's last heartbeat") ||
+		!strings.Contains(crashWhy, "because: node1 dead: no heartbeat on eth0 for") {
+		t.Errorf("crash move: %q / %q", crashMove, crashWhy)
+	}
+	if !strings.Contains(out, "moved from node1 (released) to node2") || !strings.Contains(out, "because: node1 gave it up") {
+		t.Errorf("no standby move in %q", out)
+	}
+	if !strings.Contains(out, "moved from node1 (stopped) to node2") || !strings.Contains(out, "because: node1 shut down cleanly") {
+		t.Errorf("no clean-stop move in %q", out)
+	}
+	if _, out, _ := runCLI("events", "--socket", n2.Socket, "--kind", "membership", "-n", "1"); !strings.Contains(out, "node1 dead") {
+		t.Errorf("last membership event: %q", out)
+	}
 }
 
 // TestThreeNodesNeverRunGroupTwice crashes the active node of three: the

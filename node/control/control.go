@@ -295,3 +295,16 @@ func (c *Client) Placement(ctx context.Context, takeover bool, selection string)
 	}
 	return resp.GetPlacement().Groups, nil
 }
+
+// Events asks for the node's event timeline: the latest limit events (all
+// kept when 0), oldest first.
+func (c *Client) Events(ctx context.Context, limit int) ([]*messages.ClusterEvent, error) {
+	resp, err := c.Do(ctx, &messages.ControlRequest{Request: &messages.ControlRequest_Events{Events: &messages.EventsRequest{Limit: uint32(limit)}}})
+	if err != nil {
+		return nil, err
+	}
+	if resp.GetEvents() == nil {
+		return nil, errors.New("control response without events")
+	}
+	return resp.GetEvents().Events, nil
+}

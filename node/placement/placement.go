@@ -145,11 +145,36 @@ type Effects struct {
 	// Fence names nodes this node must fence now (the fencing actor
 	// answers with FenceResult).
 	Fence []string
+	// Events are the decisions for the node's event timeline (each Log
+	// line is one, with a kind); Moved, among them, the groups that now
+	// run here after running elsewhere.
+	Events []Event
+}
+
+// Event is a decision or a change, for the event timeline.
+type Event struct {
+	Kind    messages.EventKind
+	Node    string
+	Group   string
+	Summary string
+	// Moves (Kind GROUP_MOVED): where from, how it was lost there
+	// (died, restarted, released, fenced) and when.
+	From   string
+	How    string
+	LostAt time.Time
+	Gap    time.Duration
 }
 
 func (e *Effects) send(m *messages.ClusterMessage) { e.Send = append(e.Send, m) }
 func (e *Effects) logf(format string, args ...any) {
-	e.Log = append(e.Log, fmt.Sprintf(format, args...))
+	e.note(messages.EventKind_EVENT_KIND_GROUP, "", format, args...)
+}
+
+// note logs a decision and records it as an event of kind about group.
+func (e *Effects) note(kind messages.EventKind, group, format string, args ...any) {
+	text := fmt.Sprintf(format, args...)
+	e.Log = append(e.Log, text)
+	e.Events = append(e.Events, Event{Kind: kind, Group: group, Summary: text})
 }
 
 // fencing is the state of a node to fence.
@@ -197,6 +222,16 @@ type group struct {
 	retryAt    time.Time
 	// failed is the last failure on this node, for status.
 	failed string
+	// lost is when and how the group last stopped running elsewhere,
+	// until it runs here (a move) or there again.
+	lost *loss
+}
+
+// loss is a group's last holder going away.
+type loss struct {
+	from string
+	how  string
+	at   time.Time
 }
 
 // Machine is the placement view of one node. Not safe for concurrent use.
@@ -257,9 +292,10 @@ func (m *Machine) Membership(now time.Time, alive []string, settled bool, restar
 	gone := map[string]bool{}
 	for _, n := range restarted {
 		gone[n] = true
+		m.lostBy(now, n, "restarted")
 		// A new incarnation: it rebooted, which is what fencing is for.
 		if m.unfenced[n] != nil {
-			e.logf("%s restarted: no longer needs fencing", n)
+			e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s restarted: no longer needs fencing", n)
 		}
 		delete(m.unfenced, n)
 		delete(m.fencedAlive, n)
@@ -268,7 +304,7 @@ func (m *Machine) Membership(now time.Time, alive []string, settled bool, restar
 		if m.alive[n] && !was[n] {
 			// Back with the same generation (a healed partition): what
 			// it held is its own again.
-			e.logf("%s is back: no longer fenced", n)
+			e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s is back: no longer fenced", n)
 			delete(m.unfenced, n)
 		}
 	}
@@ -280,9 +316,14 @@ func (m *Machine) Membership(now time.Time, alive []string, settled bool, restar
 		if was[n] && !m.alive[n] {
 			gone[n] = true
 			delete(m.fencedAlive, n)
+			if m.leaving[n] {
+				m.lostBy(now, n, "stopped")
+			} else {
+				m.lostBy(now, n, "died")
+			}
 			if held := m.heldBy(n); len(m.cfg.Fencers) > 0 && len(held) > 0 && !m.leaving[n] && m.unfenced[n] == nil {
 				m.unfenced[n] = &fencing{since: now, why: fmt.Sprintf("died holding %v", held)}
-				e.logf("%s died holding %v: it must be fenced before they run elsewhere", n, held)
+				e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s died holding %v: it must be fenced before they run elsewhere", n, held)
 			}
 		}
 		if m.alive[n] && (!was[n] || gone[n]) {
@@ -312,9 +353,9 @@ func (m *Machine) Membership(now time.Time, alive []string, settled bool, restar
 			}
 		}
 		if has {
-			e.logf("quorum: %d of %d nodes are here: groups may run", n, len(m.cfg.Nodes))
+			e.note(messages.EventKind_EVENT_KIND_QUORUM, "", "quorum: %d of %d nodes are here: groups may run", n, len(m.cfg.Nodes))
 		} else {
-			e.logf("no quorum: only %d of %d nodes are here: %s", n, len(m.cfg.Nodes), map[QuorumPolicy]string{
+			e.note(messages.EventKind_EVENT_KIND_QUORUM, "", "no quorum: only %d of %d nodes are here: %s", n, len(m.cfg.Nodes), map[QuorumPolicy]string{
 				QuorumStop: "groups stop", QuorumFreeze: "what runs keeps running, nothing starts"}[m.cfg.Quorum])
 		}
 	}
@@ -367,11 +408,22 @@ func (m *Machine) reassess(now time.Time, e *Effects) {
 			delete(m.standingSince, n)
 			if worse {
 				m.poorlyLinked[n] = true
-				e.logf("%s reaches %d ping nodes, fewer than %d for %v: its groups move to better linked nodes", n, m.pingsUp[n], best, m.cfg.PingHoldoff)
+				e.note(messages.EventKind_EVENT_KIND_CONNECTIVITY, "", "%s reaches %d ping nodes, fewer than %d for %v: its groups move to better linked nodes", n, m.pingsUp[n], best, m.cfg.PingHoldoff)
 			} else {
 				delete(m.poorlyLinked, n)
-				e.logf("%s reaches as many ping nodes as the best (%d) for %v: it may run groups again", n, best, m.cfg.PingHoldoff)
+				e.note(messages.EventKind_EVENT_KIND_CONNECTIVITY, "", "%s reaches as many ping nodes as the best (%d) for %v: it may run groups again", n, best, m.cfg.PingHoldoff)
 			}
+		}
+	}
+}
+
+// lostBy records that node n, going away as how, no longer runs what it
+// held.
+func (m *Machine) lostBy(now time.Time, n, how string) {
+	for _, name := range m.order {
+		g := m.groups[name]
+		if holds(g.holders[n]) {
+			g.lost = &loss{from: n, how: how, at: now}
 		}
 	}
 }
@@ -399,7 +451,7 @@ func (m *Machine) forget(e *Effects, n string) {
 		g := m.groups[name]
 		if !keepHoldings {
 			if holds(g.holders[n]) {
-				e.logf("%s: no longer held by %s (gone)", name, n)
+				e.note(messages.EventKind_EVENT_KIND_GROUP, name, "%s: no longer held by %s (gone)", name, n)
 			}
 			delete(g.holders, n)
 		}
@@ -447,6 +499,7 @@ func (m *Machine) Receive(now time.Time, from string, msg *messages.ClusterMessa
 				if holds(g.holders[from]) {
 					// Released: whoever should have it may claim at once.
 					g.retryAt = time.Time{}
+					g.lost = &loss{from: from, how: "released", at: now}
 				}
 				delete(g.holders, from)
 			}
@@ -468,7 +521,7 @@ func (m *Machine) Receive(now time.Time, from string, msg *messages.ClusterMessa
 	case *messages.ClusterMessage_NodeFenced:
 		f := p.NodeFenced
 		if m.unfenced[f.Node] != nil || m.alive[f.Node] {
-			e.logf("%s fenced %s (device %s)", from, f.Node, f.Device)
+			e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s fenced %s (device %s)", from, f.Node, f.Device)
 			m.fenced(&e, f.Node)
 		}
 	}
@@ -486,7 +539,7 @@ func (m *Machine) FenceResult(now time.Time, target, device string, err error) E
 	}
 	f.requested = false
 	if err == nil {
-		e.logf("%s fenced by %s (device %s)", target, m.cfg.Local, device)
+		e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s fenced by %s (device %s)", target, m.cfg.Local, device)
 		e.send(&messages.ClusterMessage{Payload: &messages.ClusterMessage_NodeFenced{NodeFenced: &messages.NodeFenced{Node: target, Device: device}}})
 		m.fenced(&e, target)
 		m.evaluate(now, &e)
@@ -496,10 +549,10 @@ func (m *Machine) FenceResult(now time.Time, target, device string, err error) E
 	f.failure = err.Error()
 	if f.attempts < m.cfg.FenceRetries {
 		f.retryAt = now.Add(m.cfg.FenceRetryDelay)
-		e.logf("fencing %s failed (attempt %d of %d): %v; retrying in %v", target, f.attempts, m.cfg.FenceRetries, err, m.cfg.FenceRetryDelay)
+		e.note(messages.EventKind_EVENT_KIND_FENCING, "", "fencing %s failed (attempt %d of %d): %v; retrying in %v", target, f.attempts, m.cfg.FenceRetries, err, m.cfg.FenceRetryDelay)
 	} else {
 		f.retryAt = now.Add(6 * m.cfg.FenceRetryDelay)
-		e.logf("CANNOT FENCE %s after %d attempts (last: %v): the groups it held stay stopped; still trying every %v",
+		e.note(messages.EventKind_EVENT_KIND_FENCING, "", "CANNOT FENCE %s after %d attempts (last: %v): the groups it held stay stopped; still trying every %v",
 			target, f.attempts, err, 6*m.cfg.FenceRetryDelay)
 	}
 	m.evaluate(now, &e)
@@ -517,7 +570,7 @@ func (m *Machine) fenced(e *Effects, n string) {
 	for _, name := range m.order {
 		g := m.groups[name]
 		if holds(g.holders[n]) {
-			e.logf("%s: no longer held by %s (fenced)", name, n)
+			e.note(messages.EventKind_EVENT_KIND_GROUP, name, "%s: no longer held by %s (fenced)", name, n)
 			delete(g.holders, n)
 			g.retryAt = time.Time{}
 		}
@@ -553,7 +606,7 @@ func (m *Machine) requestFencing(now time.Time, e *Effects) {
 		for _, name := range m.order {
 			if m.groups[name].holders[n] == Unmanaged {
 				m.unfenced[n] = &fencing{since: now, why: fmt.Sprintf("a stop of %s failed there", name)}
-				e.logf("%s could not stop %s: it must be fenced", n, name)
+				e.note(messages.EventKind_EVENT_KIND_FENCING, name, "%s could not stop %s: it must be fenced", n, name)
 				break
 			}
 		}
@@ -568,7 +621,7 @@ func (m *Machine) requestFencing(now time.Time, e *Effects) {
 		}
 		f.requested = true
 		e.Fence = append(e.Fence, n)
-		e.logf("fencing %s (%s)", n, f.why)
+		e.note(messages.EventKind_EVENT_KIND_FENCING, "", "fencing %s (%s)", n, f.why)
 	}
 }
 
@@ -657,7 +710,7 @@ func (m *Machine) replied(now time.Time, e *Effects, from string, r *messages.Gr
 }
 
 func (m *Machine) cancelClaim(now time.Time, e *Effects, g *group, why string) {
-	e.logf("%s: claim withdrawn: %s", g.spec.Name, why)
+	e.note(messages.EventKind_EVENT_KIND_GROUP, g.spec.Name, "%s: claim withdrawn: %s", g.spec.Name, why)
 	e.send(&messages.ClusterMessage{Payload: &messages.ClusterMessage_GroupClaimCancel{
 		GroupClaimCancel: &messages.GroupClaimCancel{Group: g.spec.Name, Attempt: g.claim.attempt}}})
 	g.claim = nil
@@ -700,10 +753,18 @@ func (m *Machine) Report(now time.Time, r GroupReport) Effects {
 	if r.Phase == Stopped {
 		g.commanded, g.stopIssued = false, false
 	}
+	if r.Phase == Running {
+		if l := g.lost; l != nil && l.from != m.cfg.Local {
+			e.Events = append(e.Events, Event{Kind: messages.EventKind_EVENT_KIND_GROUP_MOVED, Group: g.spec.Name, Node: m.cfg.Local,
+				From: l.from, How: l.how, LostAt: l.at, Gap: now.Sub(l.at),
+				Summary: fmt.Sprintf("%s moved from %s (%s) to %s", g.spec.Name, l.from, l.how, m.cfg.Local)})
+		}
+		g.lost = nil
+	}
 	if r.Failed {
 		g.banned[m.cfg.Local] = now.Add(m.cfg.BanDuration)
 		g.failed = r.Reason
-		e.logf("%s: failed on %s (%s): kept away from it for %v", g.spec.Name, m.cfg.Local, r.Reason, m.cfg.BanDuration)
+		e.note(messages.EventKind_EVENT_KIND_GROUP, g.spec.Name, "%s: failed on %s (%s): kept away from it for %v", g.spec.Name, m.cfg.Local, r.Reason, m.cfg.BanDuration)
 		if (r.Phase == Starting || r.Phase == Running) && !g.stopIssued {
 			g.commanded, g.stopIssued = false, true
 			e.Stop = append(e.Stop, g.spec.Name)
@@ -820,7 +881,7 @@ func (m *Machine) Tick(now time.Time) Effects {
 			if !now.Before(until) {
 				delete(g.banned, n)
 				if n == m.cfg.Local {
-					e.logf("%s: may run on %s again", name, n)
+					e.note(messages.EventKind_EVENT_KIND_GROUP, name, "%s: may run on %s again", name, n)
 					e.send(&messages.ClusterMessage{Payload: &messages.ClusterMessage_GroupStates{GroupStates: &messages.GroupStates{
 						Groups: []*messages.GroupState{m.state(now, g)}}}})
 				}
@@ -988,14 +1049,14 @@ func (m *Machine) evaluate(now time.Time, e *Effects) {
 			// a ban): give it up, right to left.
 			g.commanded, g.stopIssued = false, true
 			e.Stop = append(e.Stop, name)
-			e.logf("%s: stopping on %s: it belongs on %s", name, m.cfg.Local, orNobody(m.Desired(now, name)))
+			e.note(messages.EventKind_EVENT_KIND_GROUP, name, "%s: stopping on %s: it belongs on %s", name, m.cfg.Local, orNobody(m.Desired(now, name)))
 		case !want && g.claim != nil:
 			m.cancelClaim(now, e, g, "no longer ours")
 		case want && running && !g.commanded && !g.stopIssued:
 			// Found running here (left over from before a restart) and
 			// ours anyway: keep it.
 			g.commanded = true
-			e.logf("%s: found running on %s, where it belongs: kept", name, m.cfg.Local)
+			e.note(messages.EventKind_EVENT_KIND_GROUP, name, "%s: found running on %s, where it belongs: kept", name, m.cfg.Local)
 		case want && !g.commanded && !g.stopIssued && g.local == Stopped && m.HasQuorum():
 			m.advanceClaim(now, e, g)
 		}
@@ -1022,14 +1083,14 @@ func (m *Machine) advanceClaim(now time.Time, e *Effects, g *group) {
 		}
 		if len(g.claim.waiting) > 0 {
 			e.send(&messages.ClusterMessage{Payload: &messages.ClusterMessage_GroupClaim{GroupClaim: &messages.GroupClaim{Group: g.spec.Name, Attempt: g.claim.attempt}}})
-			e.logf("%s: claimed by %s, waiting for %v", g.spec.Name, m.cfg.Local, keys(g.claim.waiting))
+			e.note(messages.EventKind_EVENT_KIND_GROUP, g.spec.Name, "%s: claimed by %s, waiting for %v", g.spec.Name, m.cfg.Local, keys(g.claim.waiting))
 		}
 	}
 	if len(g.claim.waiting) == 0 {
 		g.claim = nil
 		g.commanded = true
 		e.Start = append(e.Start, g.spec.Name)
-		e.logf("%s: starting on %s", g.spec.Name, m.cfg.Local)
+		e.note(messages.EventKind_EVENT_KIND_GROUP, g.spec.Name, "%s: starting on %s", g.spec.Name, m.cfg.Local)
 	}
 }
 

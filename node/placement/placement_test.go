@@ -31,6 +31,8 @@ type sim struct {
 	runNo  int
 	// fences are the fencing requests: "n2 fences n1".
 	fences []string
+	// onApply, when set, sees every node's effects.
+	onApply func(n *simNode, e Effects)
 }
 
 type simNode struct {
@@ -70,6 +72,9 @@ func (s *sim) newNode(name string, autoFailback bool, groups []GroupSpec) *simNo
 
 // apply carries out a machine's effects.
 func (s *sim) apply(n *simNode, e Effects) {
+	if s.onApply != nil {
+		s.onApply(n, e)
+	}
 	for _, l := range e.Log {
 		s.log = append(s.log, n.name+": "+l)
 	}
@@ -747,4 +752,34 @@ func TestHealedPartitionCancelsFencing(t *testing.T) {
 		t.Fatal("n1 still to be fenced after it came back")
 	}
 	s.expectWhere("web", "n1")
+}
+
+func moves(s *sim, node string, e Effects) []string {
+	var out []string
+	for _, ev := range e.Events {
+		if ev.Kind == messages.EventKind_EVENT_KIND_GROUP_MOVED {
+			out = append(out, fmt.Sprintf("%s %s %v", ev.Summary, ev.How, ev.Gap))
+		}
+	}
+	return out
+}
+
+func TestMovesAreReportedWithTheirGap(t *testing.T) {
+	s := newSim(t, 2, true, web)
+	s.connectAll()
+	s.run(10)
+	s.expectWhere("web", "n1")
+	var got []string
+	hook := func(n *simNode, e Effects) {
+		if n.name == "n2" {
+			got = append(got, moves(s, n.name, e)...)
+		}
+	}
+	s.onApply = hook
+	s.crash("n1")
+	s.run(10)
+	s.expectWhere("web", "n2")
+	if len(got) != 1 || !strings.HasPrefix(got[0], "web moved from n1 (died) to n2 died ") {
+		t.Fatalf("moves seen by n2: %v", got)
+	}
 }

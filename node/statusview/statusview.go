@@ -231,3 +231,38 @@ func Duration(d time.Duration) string {
 	}
 	return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
 }
+
+// KindWord names an event kind in the timeline.
+func KindWord(k messages.EventKind) string {
+	return strings.ToLower(strings.TrimPrefix(k.String(), "EVENT_KIND_"))
+}
+
+// Events writes the timeline, one event per line: time, kind, what
+// happened and, indented on the next line, why.
+func Events(w io.Writer, evs []*messages.ClusterEvent) {
+	for _, ev := range evs {
+		fmt.Fprintf(w, "%s  %-12s  %s\n", ev.GetTime().AsTime().Local().Format("2006-01-02 15:04:05.000"), KindWord(ev.Kind), ev.Summary)
+		if ev.Reason != "" {
+			fmt.Fprintf(w, "%s  %-12s  because: %s\n", strings.Repeat(" ", 23), "", ev.Reason)
+		}
+	}
+}
+
+// EventsJSON writes the timeline as JSON lines (protobuf JSON mapping).
+func EventsJSON(w io.Writer, evs []*messages.ClusterEvent) error {
+	for _, ev := range evs {
+		b, err := protojson.Marshal(ev)
+		if err != nil {
+			return err
+		}
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, b); err != nil {
+			return err
+		}
+		compact.WriteByte('\n')
+		if _, err := w.Write(compact.Bytes()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
