@@ -13,6 +13,7 @@ import (
 
 	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node/fence"
+	"github.com/hanode/hanode/node/metrics"
 )
 
 // FenceDeviceState is a fencing device and its last check. It lives in the
@@ -21,6 +22,8 @@ type FenceDeviceState struct {
 	Device *fence.Device
 	// PID is the device's actor, set when it is spawned.
 	PID *actor.PID
+	// Metrics counts fencing operations; may be nil.
+	Metrics *metrics.Metrics
 
 	mu      sync.Mutex
 	checked time.Time
@@ -143,6 +146,7 @@ func (a *FenceDevice) Receive(ctx actor.Context) {
 			start := time.Now()
 			err := d.Fence(context.Background(), m.Target, m.Action)
 			a.log.Info("fencing done", "target", m.Target, "err", err, "took", time.Since(start).Round(time.Millisecond))
+			a.st.Metrics.FenceOp(d.Name, m.Target, err)
 			if replyTo != nil {
 				sys.Root.Send(replyTo, &FenceOutcome{Target: m.Target, Device: d.Name, Err: err})
 			}

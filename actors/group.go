@@ -16,6 +16,7 @@ import (
 	"github.com/hanode/hanode/node/agents"
 	"github.com/hanode/hanode/node/events"
 	"github.com/hanode/hanode/node/group"
+	"github.com/hanode/hanode/node/metrics"
 )
 
 // GroupResource is one resource of a group: its agent and the timeouts of
@@ -51,7 +52,9 @@ type GroupState struct {
 	Events *events.Log
 	// Local is this node's name, for events.
 	Local string
-	began bool
+	// Metrics counts agent runs; may be nil.
+	Metrics *metrics.Metrics
+	began   bool
 
 	mu sync.Mutex
 	// resources is the last status of each resource, for status queries
@@ -207,6 +210,11 @@ func (a *Group) logResult(m *agentDone) {
 	id := a.st.Resources[m.op.Resource].Agent.ID
 	attrs := []any{"resource", id, "action", string(m.res.Action), "outcome", m.res.Outcome.String(),
 		"exit", m.res.ExitCode, "took", m.res.Duration.Round(time.Millisecond)}
+	action := string(m.res.Action)
+	if m.op.Probe {
+		action = "probe"
+	}
+	a.st.Metrics.ResourceOp(a.st.Name, id, action, m.res.Outcome.String(), m.res.Duration)
 	failedCheck := m.op.Action == agents.Monitor && !m.op.Probe && m.res.Outcome != agents.Running
 	if a.st.Events != nil && !m.op.Probe && (m.res.Outcome == agents.Failed || m.res.Outcome == agents.TimedOut || failedCheck) {
 		a.st.Events.Add(&messages.ClusterEvent{Time: timestamppb.Now(), Kind: messages.EventKind_EVENT_KIND_RESOURCE, Node: a.st.Local,

@@ -8,6 +8,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/hanode/hanode/node/metrics"
 	"github.com/hanode/hanode/transports"
 	"github.com/hanode/hanode/transports/frame"
 )
@@ -29,6 +30,8 @@ type LinkConfig struct {
 	// any link sharing it): the node is healthy only while heartbeats go
 	// out.
 	LastSent *atomic.Int64
+	// Metrics counts frames sent; may be nil.
+	Metrics *metrics.Metrics
 }
 
 // LinkOpenError is the panic reason of a link that cannot open its medium:
@@ -118,8 +121,11 @@ func (l *Link) close(ctx actor.Context) {
 // sent reports a link that starts or stops failing to send; a failing link
 // is shown dead, it does not stop the node.
 func (l *Link) sent(ctx actor.Context, err error) {
-	if err == nil && l.cfg.LastSent != nil {
-		l.cfg.LastSent.Store(time.Now().UnixNano())
+	if err == nil {
+		if l.cfg.LastSent != nil {
+			l.cfg.LastSent.Store(time.Now().UnixNano())
+		}
+		l.cfg.Metrics.FrameSent(l.cfg.Name)
 	}
 	switch {
 	case err != nil && !l.failing:

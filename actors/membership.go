@@ -15,6 +15,7 @@ import (
 	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node/events"
 	"github.com/hanode/hanode/node/membership"
+	"github.com/hanode/hanode/node/metrics"
 	"github.com/hanode/hanode/node/pingnodes"
 )
 
@@ -57,6 +58,8 @@ type MembershipState struct {
 	peerPings map[string]uint32
 	// Events is the node's timeline; may be nil.
 	Events *events.Log
+	// Metrics counts heartbeats; may be nil.
+	Metrics *metrics.Metrics
 }
 
 // NewMembershipState wraps a fresh state machine.
@@ -148,8 +151,11 @@ func (a *Membership) frame(ctx actor.Context, m *FrameReceived) {
 		Heartbeat:  env.GetHeartbeat(),
 	})
 	a.publish(ctx, evs)
-	if hb := env.GetHeartbeat(); hb != nil && verdict == membership.Accepted && a.st.Pings != nil {
-		a.peerConnectivity(ctx, m.At, env.Sender, hb)
+	if hb := env.GetHeartbeat(); hb != nil && (verdict == membership.Accepted || verdict == membership.Duplicate) {
+		a.st.Metrics.HeartbeatReceived(env.Sender, m.Link)
+		if verdict == membership.Accepted && a.st.Pings != nil {
+			a.peerConnectivity(ctx, m.At, env.Sender, hb)
+		}
 	}
 	if verdict == membership.Accepted && a.messenger != nil && carriesStream(env) {
 		ctx.Send(a.messenger, &StreamFrame{Envelope: env, At: m.At})
@@ -225,6 +231,9 @@ func (a *Membership) publish(ctx actor.Context, evs []*messages.MembershipEvent)
 			a.st.PingNodesUp.Store(ev.PingNodesUp)
 		}
 		logEvent(a.log, ev)
+		if ev.Kind == messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_LATE {
+			a.st.Metrics.Late(ev.Node)
+		}
 		if a.st.Events != nil {
 			a.st.Events.Add(events.FromMembership(ev))
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node/events"
+	"github.com/hanode/hanode/node/metrics"
 	"github.com/hanode/hanode/node/placement"
 )
 
@@ -35,6 +36,8 @@ type PlacementState struct {
 	viewGiven bool
 	// Events is the node's timeline; may be nil.
 	Events *events.Log
+	// Metrics counts moves; may be nil.
+	Metrics *metrics.Metrics
 	// lastHeard and deathReason are, for each dead peer, when it was last
 	// heard from and why it was declared dead: a move after a death is
 	// measured from the last sign of life.
@@ -324,6 +327,7 @@ func (a *Placement) record(evs []placement.Event) {
 			}
 			ce.Summary = fmt.Sprintf("%s: running here %v after %s", ev.Summary, gap.Round(time.Millisecond), since)
 			a.log.Info("group moved", "group", ev.Group, "from", ev.From, "how", ev.How, "gap", gap.Round(time.Millisecond))
+			a.st.Metrics.GroupMoved(ev.Group, ev.From, ev.How, gap)
 		}
 		if a.st.Events != nil {
 			a.st.Events.Add(ce)

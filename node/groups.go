@@ -71,7 +71,7 @@ func (rt *runtime) setupGroups(groupAgents [][]*agents.Agent, fencers []string) 
 				StartTimeout: r.StartTimeout, StopTimeout: r.StopTimeout, MonitorTimeout: r.MonitorTimeout})
 		}
 		st := actors.NewGroupState(g.Name, group.New(gc), res)
-		st.Events, st.Local = rt.events, cfg.Local
+		st.Events, st.Local, st.Metrics = rt.events, cfg.Local, rt.metrics
 		rt.groups = append(rt.groups, st)
 		states[g.Name] = st
 	}
@@ -81,6 +81,7 @@ func (rt *runtime) setupGroups(groupAgents [][]*agents.Agent, fencers []string) 
 	rt.placement = actors.NewPlacementState(m, peers(cfg), states)
 	rt.placement.Local = cfg.Local
 	rt.placement.Events = rt.events
+	rt.placement.Metrics = rt.metrics
 	rt.placement.Devices = rt.fenceDevices
 }
 

@@ -40,6 +40,7 @@ import (
 	"github.com/hanode/hanode/node/config"
 	"github.com/hanode/hanode/node/events"
 	"github.com/hanode/hanode/node/membership"
+	"github.com/hanode/hanode/node/metrics"
 	"github.com/hanode/hanode/node/pingnodes"
 	"github.com/hanode/hanode/node/placement"
 	"github.com/hanode/hanode/node/reliable"
@@ -67,11 +68,16 @@ type Options struct {
 	// OpenMedium opens links; nil opens the real media. Tests use it to
 	// wrap media.
 	OpenMedium OpenMedium
+	// MetricsAddr, when set, serves Prometheus metrics on it (/metrics).
+	MetricsAddr string
 }
 
 // Node is a running node.
 type Node struct {
-	system     *actor.ActorSystem
+	// metricsAddr is where metrics are served, nil when they are not.
+	metricsAddr net.Addr
+	stopMetrics context.CancelFunc
+	system      *actor.ActorSystem
 	pid        *actor.PID
 	rt         *runtime
 	generation uint64
@@ -105,6 +111,8 @@ type runtime struct {
 	lastSent atomic.Int64
 	// events is the node's timeline.
 	events *events.Log
+	// metrics are the node's instruments (nil without --metrics).
+	metrics *metrics.Metrics
 	failure  atomic.Value
 }
 
@@ -172,6 +180,19 @@ func Start(opts Options) (*Node, error) {
 	}
 	rt.events = events.New(events.DefaultSize)
 	rt.membership.Events = rt.events
+	// The status collector asks the node once it exists; no scrape can come
+	// before (the server starts after the node).
+	var self atomic.Pointer[Node]
+	if opts.MetricsAddr != "" {
+		rt.metrics = metrics.New(func(ctx context.Context) (*messages.ClusterStatus, error) {
+			n := self.Load()
+			if n == nil {
+				return nil, errors.New("node starting")
+			}
+			return n.Status(ctx)
+		})
+		rt.membership.Metrics = rt.metrics
+	}
 	if len(cfg.Cluster.PingNodes) > 0 {
 		var pns []pingnodes.Node
 		for _, p := range cfg.Cluster.PingNodes {
@@ -180,7 +201,9 @@ func Start(opts Options) (*Node, error) {
 		rt.membership.Pings = pingnodes.New(cfg.Local, pns, cfg.Deadping, time.Now())
 	}
 	for _, d := range devices {
-		rt.fenceDevices = append(rt.fenceDevices, actors.NewFenceDeviceState(d))
+		st := actors.NewFenceDeviceState(d)
+		st.Metrics = rt.metrics
+		rt.fenceDevices = append(rt.fenceDevices, st)
 	}
 	rt.setupGroups(groupAgents, fencers(cfg, devices))
 	for _, spec := range respawnSpecs {
@@ -208,6 +231,17 @@ func Start(opts Options) (*Node, error) {
 		return nil, fmt.Errorf("spawn node: %w", err)
 	}
 	n := &Node{system: system, pid: pid, rt: rt, generation: gen}
+	self.Store(n)
+	if rt.metrics != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		addr, err := rt.metrics.Serve(ctx, opts.MetricsAddr)
+		if err != nil {
+			cancel()
+			n.halt()
+			return nil, err
+		}
+		n.metricsAddr, n.stopMetrics = addr, cancel
+	}
 	if rt.socket != "" {
 		select {
 		case err := <-rt.ready:
@@ -336,9 +370,15 @@ func (n *Node) Stop(ctx context.Context) error {
 	return err
 }
 
+// MetricsAddr is where metrics are served, nil when they are not.
+func (n *Node) MetricsAddr() net.Addr { return n.metricsAddr }
+
 // halt stops the actors without announcing anything.
 func (n *Node) halt() {
 	n.haltOnce.Do(func() {
+		if n.stopMetrics != nil {
+			n.stopMetrics()
+		}
 		n.rt.shutdown.Store(true)
 		if e := n.system.Root.PoisonFuture(n.pid).Wait(); e != nil {
 			n.rt.log.Warn("node actor did not stop cleanly", "err", e)
@@ -512,7 +552,7 @@ func (a *nodeActor) start(ctx actor.Context) {
 			return rt.openMedium(spec, deliver, readErr)
 		}
 		pid := spawn(ctx, actors.NewLink(actors.LinkConfig{
-			Name: spec.Name, Open: open, Keyring: rt.keyring, Membership: a.membership, Log: rt.log, LastSent: &rt.lastSent,
+			Name: spec.Name, Open: open, Keyring: rt.keyring, Membership: a.membership, Log: rt.log, LastSent: &rt.lastSent, Metrics: rt.metrics,
 		}), "link-"+unsafeActorName.ReplaceAllString(spec.Name, "_"))
 		a.links = append(a.links, pid)
 	}
@@ -541,6 +581,7 @@ func spawn(ctx actor.Context, p actor.Producer, name string) *actor.PID {
 // (bounded) until every link has sent it: the last heartbeat of a clean
 // shutdown must leave before the links close.
 func (a *nodeActor) heartbeat(ctx actor.Context, status messages.NodeStatus, wait bool) {
+	a.rt.metrics.HeartbeatSent()
 	a.send(ctx, &messages.Envelope{Body: &messages.Envelope_Heartbeat{Heartbeat: &messages.Heartbeat{
 		Status:              status,
 		DeadtimeMs:          uint32(a.rt.cfg.Deadtime.Milliseconds()),

@@ -43,14 +43,11 @@ for deadtime.`,
 	c.Flags().StringVar(&f.trace, "trace", "", "write one JSON line per actor message to `FILE` (--trace alone: standard error)")
 	c.Flags().Lookup("trace").NoOptDefVal = "-"
 	c.Flags().StringVar(&f.logFormat, "log-format", "text", "log format on standard error: text or json")
-	c.Flags().StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on `ADDR` (not supported yet)")
+	c.Flags().StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on `ADDR` (host:port), path /metrics")
 	return c
 }
 
 func (f *runFlags) run(stderr io.Writer) error {
-	if f.metrics != "" {
-		return usagef("--metrics is not supported yet")
-	}
 	if f.logFormat != "text" && f.logFormat != "json" {
 		return usagef("--log-format %q: use text or json", f.logFormat)
 	}
@@ -90,9 +87,12 @@ func (f *runFlags) run(stderr io.Writer) error {
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
 
-	n, err := node.Start(node.Options{Config: eff, StateDir: f.stateDir, Socket: f.socket, Log: log, Trace: traceOut})
+	n, err := node.Start(node.Options{Config: eff, StateDir: f.stateDir, Socket: f.socket, Log: log, Trace: traceOut, MetricsAddr: f.metrics})
 	if err != nil {
 		return failure(err)
+	}
+	if a := n.MetricsAddr(); a != nil {
+		log.Info("metrics served", "addr", "http://"+a.String()+"/metrics")
 	}
 	for {
 		select {

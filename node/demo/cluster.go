@@ -40,6 +40,8 @@ type Options struct {
 	Dir string
 	// Keep leaves the working directory (logs included) in place.
 	Keep bool
+	// Metrics serves each node's Prometheus metrics (Node.MetricsURL).
+	Metrics bool
 	// Service adds a resource group "demo" preferring node1: a small
 	// service on ServiceHost (see ServiceAddr) that moves between nodes.
 	Service bool
@@ -64,7 +66,10 @@ type Node struct {
 	Socket  string
 	State   string
 	LogPath string
-	cmd     *exec.Cmd
+	// MetricsURL is where the node serves its metrics (Options.Metrics).
+	MetricsURL string
+	metrics    string
+	cmd        *exec.Cmd
 	exited  chan struct{}
 	waitErr error
 }
@@ -119,6 +124,15 @@ func New(opts Options) (*Cluster, error) {
 			Socket:  filepath.Join(c.dir, fmt.Sprintf("node%d.sock", i)),
 			State:   filepath.Join(c.dir, fmt.Sprintf("node%d-state", i)),
 			LogPath: filepath.Join(c.dir, fmt.Sprintf("node%d.log", i)),
+		}
+		if opts.Metrics {
+			p, err := FreeTCPPort(n.Addr)
+			if err != nil {
+				c.Close()
+				return nil, err
+			}
+			n.metrics = net.JoinHostPort(n.Addr, fmt.Sprint(p))
+			n.MetricsURL = "http://" + n.metrics + "/metrics"
 		}
 		if err := os.WriteFile(n.Config, []byte(c.configText(n, addrs, hex.EncodeToString(secret))), 0o600); err != nil {
 			c.Close()
@@ -193,8 +207,11 @@ func (c *Cluster) Start(i int) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(c.opts.Exe, "run", "--config", n.Config, "--name", n.Name,
-		"--state-dir", n.State, "--socket", n.Socket)
+	args := []string{"run", "--config", n.Config, "--name", n.Name, "--state-dir", n.State, "--socket", n.Socket}
+	if n.metrics != "" {
+		args = append(args, "--metrics", n.metrics)
+	}
+	cmd := exec.Command(c.opts.Exe, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group, so that a terminal's Ctrl-C reaches the demo,
 	// which then stops the nodes in order.
