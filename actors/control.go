@@ -4,10 +4,15 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/hanode/hanode/actors/trace"
 	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node/control"
 	"github.com/hanode/hanode/node/placement"
@@ -23,6 +28,8 @@ type ControlConfig struct {
 	// Ready, when set, receives the listening socket's path once, or the
 	// error that stopped it from listening.
 	Ready func(error)
+	// Tracer serves hanode trace; nil refuses it.
+	Tracer *trace.Tracer
 }
 
 // Control is the actor that owns the control socket. Requests are answered
@@ -57,9 +64,9 @@ func (c *Control) Receive(ctx actor.Context) {
 		}
 		c.server = s
 		root, node := ctx.ActorSystem().Root, ctx.Parent()
-		go s.Serve(func(ctx context.Context, req *messages.ControlRequest) *messages.ControlResponse {
+		go s.ServeStreams(func(ctx context.Context, req *messages.ControlRequest) *messages.ControlResponse {
 			return answer(ctx, root, node, req)
-		})
+		}, c.stream)
 		c.cfg.Log.Info("control socket listening", "socket", c.cfg.Socket)
 	case *actor.Restarting, *actor.Stopping:
 		if c.server != nil {
@@ -115,4 +122,59 @@ func answer(_ context.Context, root *actor.RootContext, node *actor.PID, req *me
 		return &messages.ControlResponse{Response: &messages.ControlResponse_Events{Events: v}}
 	}
 	return &messages.ControlResponse{Error: fmt.Sprintf("unexpected answer %T", res)}
+}
+
+// traceBuffer is how many records an attached client may lag behind
+// before records are dropped (and counted) rather than slow the node.
+const traceBuffer = 4096
+
+// stream serves hanode trace: every traced delivery that passes the
+// filters, until the client goes.
+func (c *Control) stream(ctx context.Context, req *messages.ControlRequest, send func(*messages.ControlResponse) error) error {
+	if c.cfg.Tracer == nil {
+		return send(&messages.ControlResponse{Error: "tracing is not available on this node"})
+	}
+	tr := req.GetTrace()
+	keep := func(r trace.Record) bool {
+		if len(tr.Actors) > 0 && !containsAny(r.Receiver, tr.Actors) && !containsAny(r.Sender, tr.Actors) {
+			return false
+		}
+		return len(tr.Types) == 0 || containsAny(r.Type, tr.Types)
+	}
+	records := make(chan trace.Record, traceBuffer)
+	var dropped atomic.Uint64
+	detach := c.cfg.Tracer.Attach(func(r trace.Record) {
+		if !keep(r) {
+			return
+		}
+		select {
+		case records <- r:
+		default:
+			dropped.Add(1)
+		}
+	})
+	defer detach()
+	c.cfg.Log.Info("trace attached", "actors", tr.Actors, "types", tr.Types)
+	defer c.cfg.Log.Info("trace detached")
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case r := <-records:
+			rec := &messages.TraceRecord{Time: timestamppb.New(r.Time), Receiver: r.Receiver, Sender: r.Sender, Type: r.Type,
+				Summary: r.Summary, Dropped: dropped.Swap(0)}
+			if err := send(&messages.ControlResponse{Response: &messages.ControlResponse_TraceRecord{TraceRecord: rec}}); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func containsAny(s string, subs []string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
 }

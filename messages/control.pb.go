@@ -40,6 +40,7 @@ type ControlRequest struct {
 	//	*ControlRequest_Notes
 	//	*ControlRequest_Placement
 	//	*ControlRequest_Events
+	//	*ControlRequest_Trace
 	Request       isControlRequest_Request `protobuf_oneof:"request"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -136,6 +137,15 @@ func (x *ControlRequest) GetEvents() *EventsRequest {
 	return nil
 }
 
+func (x *ControlRequest) GetTrace() *TraceRequest {
+	if x != nil {
+		if x, ok := x.Request.(*ControlRequest_Trace); ok {
+			return x.Trace
+		}
+	}
+	return nil
+}
+
 type isControlRequest_Request interface {
 	isControlRequest_Request()
 }
@@ -164,6 +174,10 @@ type ControlRequest_Events struct {
 	Events *EventsRequest `protobuf:"bytes,6,opt,name=events,proto3,oneof"`
 }
 
+type ControlRequest_Trace struct {
+	Trace *TraceRequest `protobuf:"bytes,7,opt,name=trace,proto3,oneof"`
+}
+
 func (*ControlRequest_Status) isControlRequest_Request() {}
 
 func (*ControlRequest_Parameter) isControlRequest_Request() {}
@@ -176,6 +190,153 @@ func (*ControlRequest_Placement) isControlRequest_Request() {}
 
 func (*ControlRequest_Events) isControlRequest_Request() {}
 
+func (*ControlRequest_Trace) isControlRequest_Request() {}
+
+// TraceRequest attaches to the node's actor trace: the node answers with a
+// stream of ControlResponse.trace_record, one per message delivered to an
+// actor, until the client closes the connection.
+type TraceRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Keep records whose receiver or sender contains one of these (all when
+	// empty): "membership", "group-web".
+	Actors []string `protobuf:"bytes,1,rep,name=actors,proto3" json:"actors,omitempty"`
+	// Keep records whose message type contains one of these (all when
+	// empty): "FrameReceived", "GroupCommand".
+	Types         []string `protobuf:"bytes,2,rep,name=types,proto3" json:"types,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TraceRequest) Reset() {
+	*x = TraceRequest{}
+	mi := &file_hanode_v1_control_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TraceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TraceRequest) ProtoMessage() {}
+
+func (x *TraceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_control_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TraceRequest.ProtoReflect.Descriptor instead.
+func (*TraceRequest) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *TraceRequest) GetActors() []string {
+	if x != nil {
+		return x.Actors
+	}
+	return nil
+}
+
+func (x *TraceRequest) GetTypes() []string {
+	if x != nil {
+		return x.Types
+	}
+	return nil
+}
+
+// TraceRecord is one message delivered to an actor.
+type TraceRecord struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Time     *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	Receiver string                 `protobuf:"bytes,2,opt,name=receiver,proto3" json:"receiver,omitempty"`
+	Sender   string                 `protobuf:"bytes,3,opt,name=sender,proto3" json:"sender,omitempty"`
+	Type     string                 `protobuf:"bytes,4,opt,name=type,proto3" json:"type,omitempty"`
+	Summary  string                 `protobuf:"bytes,5,opt,name=summary,proto3" json:"summary,omitempty"`
+	// Records dropped before this one because the client read too slowly.
+	Dropped       uint64 `protobuf:"varint,6,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TraceRecord) Reset() {
+	*x = TraceRecord{}
+	mi := &file_hanode_v1_control_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TraceRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TraceRecord) ProtoMessage() {}
+
+func (x *TraceRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_control_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TraceRecord.ProtoReflect.Descriptor instead.
+func (*TraceRecord) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *TraceRecord) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *TraceRecord) GetReceiver() string {
+	if x != nil {
+		return x.Receiver
+	}
+	return ""
+}
+
+func (x *TraceRecord) GetSender() string {
+	if x != nil {
+		return x.Sender
+	}
+	return ""
+}
+
+func (x *TraceRecord) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *TraceRecord) GetSummary() string {
+	if x != nil {
+		return x.Summary
+	}
+	return ""
+}
+
+func (x *TraceRecord) GetDropped() uint64 {
+	if x != nil {
+		return x.Dropped
+	}
+	return 0
+}
+
 // EventsRequest asks for the node's event timeline, oldest first.
 type EventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -187,7 +348,7 @@ type EventsRequest struct {
 
 func (x *EventsRequest) Reset() {
 	*x = EventsRequest{}
-	mi := &file_hanode_v1_control_proto_msgTypes[1]
+	mi := &file_hanode_v1_control_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -199,7 +360,7 @@ func (x *EventsRequest) String() string {
 func (*EventsRequest) ProtoMessage() {}
 
 func (x *EventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[1]
+	mi := &file_hanode_v1_control_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -212,7 +373,7 @@ func (x *EventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventsRequest.ProtoReflect.Descriptor instead.
 func (*EventsRequest) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{1}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *EventsRequest) GetLimit() uint32 {
@@ -232,7 +393,7 @@ type EventsResponse struct {
 
 func (x *EventsResponse) Reset() {
 	*x = EventsResponse{}
-	mi := &file_hanode_v1_control_proto_msgTypes[2]
+	mi := &file_hanode_v1_control_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -244,7 +405,7 @@ func (x *EventsResponse) String() string {
 func (*EventsResponse) ProtoMessage() {}
 
 func (x *EventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[2]
+	mi := &file_hanode_v1_control_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -257,7 +418,7 @@ func (x *EventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventsResponse.ProtoReflect.Descriptor instead.
 func (*EventsResponse) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{2}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *EventsResponse) GetEvents() []*ClusterEvent {
@@ -282,7 +443,7 @@ type PlacementRequest struct {
 
 func (x *PlacementRequest) Reset() {
 	*x = PlacementRequest{}
-	mi := &file_hanode_v1_control_proto_msgTypes[3]
+	mi := &file_hanode_v1_control_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -294,7 +455,7 @@ func (x *PlacementRequest) String() string {
 func (*PlacementRequest) ProtoMessage() {}
 
 func (x *PlacementRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[3]
+	mi := &file_hanode_v1_control_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -307,7 +468,7 @@ func (x *PlacementRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementRequest.ProtoReflect.Descriptor instead.
 func (*PlacementRequest) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{3}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *PlacementRequest) GetTakeover() bool {
@@ -335,7 +496,7 @@ type SendNoteRequest struct {
 
 func (x *SendNoteRequest) Reset() {
 	*x = SendNoteRequest{}
-	mi := &file_hanode_v1_control_proto_msgTypes[4]
+	mi := &file_hanode_v1_control_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -347,7 +508,7 @@ func (x *SendNoteRequest) String() string {
 func (*SendNoteRequest) ProtoMessage() {}
 
 func (x *SendNoteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[4]
+	mi := &file_hanode_v1_control_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -360,7 +521,7 @@ func (x *SendNoteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendNoteRequest.ProtoReflect.Descriptor instead.
 func (*SendNoteRequest) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{4}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SendNoteRequest) GetText() string {
@@ -379,7 +540,7 @@ type NotesRequest struct {
 
 func (x *NotesRequest) Reset() {
 	*x = NotesRequest{}
-	mi := &file_hanode_v1_control_proto_msgTypes[5]
+	mi := &file_hanode_v1_control_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -391,7 +552,7 @@ func (x *NotesRequest) String() string {
 func (*NotesRequest) ProtoMessage() {}
 
 func (x *NotesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[5]
+	mi := &file_hanode_v1_control_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -404,7 +565,7 @@ func (x *NotesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotesRequest.ProtoReflect.Descriptor instead.
 func (*NotesRequest) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{5}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{7}
 }
 
 // StatusRequest asks for the node's ClusterStatus.
@@ -416,7 +577,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_hanode_v1_control_proto_msgTypes[6]
+	mi := &file_hanode_v1_control_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -428,7 +589,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[6]
+	mi := &file_hanode_v1_control_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -441,7 +602,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{6}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{8}
 }
 
 // ParameterRequest asks for the value of a configuration parameter under its
@@ -455,7 +616,7 @@ type ParameterRequest struct {
 
 func (x *ParameterRequest) Reset() {
 	*x = ParameterRequest{}
-	mi := &file_hanode_v1_control_proto_msgTypes[7]
+	mi := &file_hanode_v1_control_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -467,7 +628,7 @@ func (x *ParameterRequest) String() string {
 func (*ParameterRequest) ProtoMessage() {}
 
 func (x *ParameterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[7]
+	mi := &file_hanode_v1_control_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -480,7 +641,7 @@ func (x *ParameterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParameterRequest.ProtoReflect.Descriptor instead.
 func (*ParameterRequest) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{7}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ParameterRequest) GetName() string {
@@ -503,6 +664,7 @@ type ControlResponse struct {
 	//	*ControlResponse_Notes
 	//	*ControlResponse_Placement
 	//	*ControlResponse_Events
+	//	*ControlResponse_TraceRecord
 	Response      isControlResponse_Response `protobuf_oneof:"response"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -510,7 +672,7 @@ type ControlResponse struct {
 
 func (x *ControlResponse) Reset() {
 	*x = ControlResponse{}
-	mi := &file_hanode_v1_control_proto_msgTypes[8]
+	mi := &file_hanode_v1_control_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -522,7 +684,7 @@ func (x *ControlResponse) String() string {
 func (*ControlResponse) ProtoMessage() {}
 
 func (x *ControlResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[8]
+	mi := &file_hanode_v1_control_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -535,7 +697,7 @@ func (x *ControlResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlResponse.ProtoReflect.Descriptor instead.
 func (*ControlResponse) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{8}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ControlResponse) GetError() string {
@@ -606,6 +768,15 @@ func (x *ControlResponse) GetEvents() *EventsResponse {
 	return nil
 }
 
+func (x *ControlResponse) GetTraceRecord() *TraceRecord {
+	if x != nil {
+		if x, ok := x.Response.(*ControlResponse_TraceRecord); ok {
+			return x.TraceRecord
+		}
+	}
+	return nil
+}
+
 type isControlResponse_Response interface {
 	isControlResponse_Response()
 }
@@ -634,6 +805,10 @@ type ControlResponse_Events struct {
 	Events *EventsResponse `protobuf:"bytes,7,opt,name=events,proto3,oneof"`
 }
 
+type ControlResponse_TraceRecord struct {
+	TraceRecord *TraceRecord `protobuf:"bytes,8,opt,name=trace_record,json=traceRecord,proto3,oneof"`
+}
+
 func (*ControlResponse_Status) isControlResponse_Response() {}
 
 func (*ControlResponse_Parameter) isControlResponse_Response() {}
@@ -646,6 +821,8 @@ func (*ControlResponse_Placement) isControlResponse_Response() {}
 
 func (*ControlResponse_Events) isControlResponse_Response() {}
 
+func (*ControlResponse_TraceRecord) isControlResponse_Response() {}
+
 // PlacementResponse answers a PlacementRequest.
 type PlacementResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -657,7 +834,7 @@ type PlacementResponse struct {
 
 func (x *PlacementResponse) Reset() {
 	*x = PlacementResponse{}
-	mi := &file_hanode_v1_control_proto_msgTypes[9]
+	mi := &file_hanode_v1_control_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -669,7 +846,7 @@ func (x *PlacementResponse) String() string {
 func (*PlacementResponse) ProtoMessage() {}
 
 func (x *PlacementResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[9]
+	mi := &file_hanode_v1_control_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -682,7 +859,7 @@ func (x *PlacementResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementResponse.ProtoReflect.Descriptor instead.
 func (*PlacementResponse) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{9}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PlacementResponse) GetGroups() []string {
@@ -702,7 +879,7 @@ type NoteSent struct {
 
 func (x *NoteSent) Reset() {
 	*x = NoteSent{}
-	mi := &file_hanode_v1_control_proto_msgTypes[10]
+	mi := &file_hanode_v1_control_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -714,7 +891,7 @@ func (x *NoteSent) String() string {
 func (*NoteSent) ProtoMessage() {}
 
 func (x *NoteSent) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[10]
+	mi := &file_hanode_v1_control_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -727,7 +904,7 @@ func (x *NoteSent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoteSent.ProtoReflect.Descriptor instead.
 func (*NoteSent) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{10}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *NoteSent) GetMessageSequence() uint64 {
@@ -747,7 +924,7 @@ type NotesResponse struct {
 
 func (x *NotesResponse) Reset() {
 	*x = NotesResponse{}
-	mi := &file_hanode_v1_control_proto_msgTypes[11]
+	mi := &file_hanode_v1_control_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -759,7 +936,7 @@ func (x *NotesResponse) String() string {
 func (*NotesResponse) ProtoMessage() {}
 
 func (x *NotesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[11]
+	mi := &file_hanode_v1_control_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -772,7 +949,7 @@ func (x *NotesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotesResponse.ProtoReflect.Descriptor instead.
 func (*NotesResponse) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{11}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *NotesResponse) GetNotes() []*ReceivedNote {
@@ -795,7 +972,7 @@ type ParameterResponse struct {
 
 func (x *ParameterResponse) Reset() {
 	*x = ParameterResponse{}
-	mi := &file_hanode_v1_control_proto_msgTypes[12]
+	mi := &file_hanode_v1_control_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -807,7 +984,7 @@ func (x *ParameterResponse) String() string {
 func (*ParameterResponse) ProtoMessage() {}
 
 func (x *ParameterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[12]
+	mi := &file_hanode_v1_control_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -820,7 +997,7 @@ func (x *ParameterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParameterResponse.ProtoReflect.Descriptor instead.
 func (*ParameterResponse) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{12}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ParameterResponse) GetName() string {
@@ -858,7 +1035,7 @@ type ReceivedNote struct {
 
 func (x *ReceivedNote) Reset() {
 	*x = ReceivedNote{}
-	mi := &file_hanode_v1_control_proto_msgTypes[13]
+	mi := &file_hanode_v1_control_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -870,7 +1047,7 @@ func (x *ReceivedNote) String() string {
 func (*ReceivedNote) ProtoMessage() {}
 
 func (x *ReceivedNote) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[13]
+	mi := &file_hanode_v1_control_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -883,7 +1060,7 @@ func (x *ReceivedNote) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceivedNote.ProtoReflect.Descriptor instead.
 func (*ReceivedNote) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{13}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ReceivedNote) GetTime() *timestamppb.Timestamp {
@@ -925,15 +1102,26 @@ var File_hanode_v1_control_proto protoreflect.FileDescriptor
 
 const file_hanode_v1_control_proto_rawDesc = "" +
 	"\n" +
-	"\x17hanode/v1/control.proto\x12\thanode.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16hanode/v1/status.proto\"\xe9\x02\n" +
+	"\x17hanode/v1/control.proto\x12\thanode.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16hanode/v1/status.proto\"\x9a\x03\n" +
 	"\x0eControlRequest\x122\n" +
 	"\x06status\x18\x01 \x01(\v2\x18.hanode.v1.StatusRequestH\x00R\x06status\x12;\n" +
 	"\tparameter\x18\x02 \x01(\v2\x1b.hanode.v1.ParameterRequestH\x00R\tparameter\x129\n" +
 	"\tsend_note\x18\x03 \x01(\v2\x1a.hanode.v1.SendNoteRequestH\x00R\bsendNote\x12/\n" +
 	"\x05notes\x18\x04 \x01(\v2\x17.hanode.v1.NotesRequestH\x00R\x05notes\x12;\n" +
 	"\tplacement\x18\x05 \x01(\v2\x1b.hanode.v1.PlacementRequestH\x00R\tplacement\x122\n" +
-	"\x06events\x18\x06 \x01(\v2\x18.hanode.v1.EventsRequestH\x00R\x06eventsB\t\n" +
-	"\arequest\"%\n" +
+	"\x06events\x18\x06 \x01(\v2\x18.hanode.v1.EventsRequestH\x00R\x06events\x12/\n" +
+	"\x05trace\x18\a \x01(\v2\x17.hanode.v1.TraceRequestH\x00R\x05traceB\t\n" +
+	"\arequest\"<\n" +
+	"\fTraceRequest\x12\x16\n" +
+	"\x06actors\x18\x01 \x03(\tR\x06actors\x12\x14\n" +
+	"\x05types\x18\x02 \x03(\tR\x05types\"\xb9\x01\n" +
+	"\vTraceRecord\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x1a\n" +
+	"\breceiver\x18\x02 \x01(\tR\breceiver\x12\x16\n" +
+	"\x06sender\x18\x03 \x01(\tR\x06sender\x12\x12\n" +
+	"\x04type\x18\x04 \x01(\tR\x04type\x12\x18\n" +
+	"\asummary\x18\x05 \x01(\tR\asummary\x12\x18\n" +
+	"\adropped\x18\x06 \x01(\x04R\adropped\"%\n" +
 	"\rEventsRequest\x12\x14\n" +
 	"\x05limit\x18\x01 \x01(\rR\x05limit\"A\n" +
 	"\x0eEventsResponse\x12/\n" +
@@ -946,7 +1134,7 @@ const file_hanode_v1_control_proto_rawDesc = "" +
 	"\fNotesRequest\"\x0f\n" +
 	"\rStatusRequest\"&\n" +
 	"\x10ParameterRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"\xfe\x02\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\xbb\x03\n" +
 	"\x0fControlResponse\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\x122\n" +
 	"\x06status\x18\x02 \x01(\v2\x18.hanode.v1.ClusterStatusH\x00R\x06status\x12<\n" +
@@ -954,7 +1142,8 @@ const file_hanode_v1_control_proto_rawDesc = "" +
 	"\tnote_sent\x18\x04 \x01(\v2\x13.hanode.v1.NoteSentH\x00R\bnoteSent\x120\n" +
 	"\x05notes\x18\x05 \x01(\v2\x18.hanode.v1.NotesResponseH\x00R\x05notes\x12<\n" +
 	"\tplacement\x18\x06 \x01(\v2\x1c.hanode.v1.PlacementResponseH\x00R\tplacement\x123\n" +
-	"\x06events\x18\a \x01(\v2\x19.hanode.v1.EventsResponseH\x00R\x06eventsB\n" +
+	"\x06events\x18\a \x01(\v2\x19.hanode.v1.EventsResponseH\x00R\x06events\x12;\n" +
+	"\ftrace_record\x18\b \x01(\v2\x16.hanode.v1.TraceRecordH\x00R\vtraceRecordB\n" +
 	"\n" +
 	"\bresponse\"+\n" +
 	"\x11PlacementResponse\x12\x16\n" +
@@ -988,47 +1177,52 @@ func file_hanode_v1_control_proto_rawDescGZIP() []byte {
 	return file_hanode_v1_control_proto_rawDescData
 }
 
-var file_hanode_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_hanode_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_hanode_v1_control_proto_goTypes = []any{
 	(*ControlRequest)(nil),        // 0: hanode.v1.ControlRequest
-	(*EventsRequest)(nil),         // 1: hanode.v1.EventsRequest
-	(*EventsResponse)(nil),        // 2: hanode.v1.EventsResponse
-	(*PlacementRequest)(nil),      // 3: hanode.v1.PlacementRequest
-	(*SendNoteRequest)(nil),       // 4: hanode.v1.SendNoteRequest
-	(*NotesRequest)(nil),          // 5: hanode.v1.NotesRequest
-	(*StatusRequest)(nil),         // 6: hanode.v1.StatusRequest
-	(*ParameterRequest)(nil),      // 7: hanode.v1.ParameterRequest
-	(*ControlResponse)(nil),       // 8: hanode.v1.ControlResponse
-	(*PlacementResponse)(nil),     // 9: hanode.v1.PlacementResponse
-	(*NoteSent)(nil),              // 10: hanode.v1.NoteSent
-	(*NotesResponse)(nil),         // 11: hanode.v1.NotesResponse
-	(*ParameterResponse)(nil),     // 12: hanode.v1.ParameterResponse
-	(*ReceivedNote)(nil),          // 13: hanode.v1.ReceivedNote
-	(*ClusterEvent)(nil),          // 14: hanode.v1.ClusterEvent
-	(*ClusterStatus)(nil),         // 15: hanode.v1.ClusterStatus
+	(*TraceRequest)(nil),          // 1: hanode.v1.TraceRequest
+	(*TraceRecord)(nil),           // 2: hanode.v1.TraceRecord
+	(*EventsRequest)(nil),         // 3: hanode.v1.EventsRequest
+	(*EventsResponse)(nil),        // 4: hanode.v1.EventsResponse
+	(*PlacementRequest)(nil),      // 5: hanode.v1.PlacementRequest
+	(*SendNoteRequest)(nil),       // 6: hanode.v1.SendNoteRequest
+	(*NotesRequest)(nil),          // 7: hanode.v1.NotesRequest
+	(*StatusRequest)(nil),         // 8: hanode.v1.StatusRequest
+	(*ParameterRequest)(nil),      // 9: hanode.v1.ParameterRequest
+	(*ControlResponse)(nil),       // 10: hanode.v1.ControlResponse
+	(*PlacementResponse)(nil),     // 11: hanode.v1.PlacementResponse
+	(*NoteSent)(nil),              // 12: hanode.v1.NoteSent
+	(*NotesResponse)(nil),         // 13: hanode.v1.NotesResponse
+	(*ParameterResponse)(nil),     // 14: hanode.v1.ParameterResponse
+	(*ReceivedNote)(nil),          // 15: hanode.v1.ReceivedNote
 	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
+	(*ClusterEvent)(nil),          // 17: hanode.v1.ClusterEvent
+	(*ClusterStatus)(nil),         // 18: hanode.v1.ClusterStatus
 }
 var file_hanode_v1_control_proto_depIdxs = []int32{
-	6,  // 0: hanode.v1.ControlRequest.status:type_name -> hanode.v1.StatusRequest
-	7,  // 1: hanode.v1.ControlRequest.parameter:type_name -> hanode.v1.ParameterRequest
-	4,  // 2: hanode.v1.ControlRequest.send_note:type_name -> hanode.v1.SendNoteRequest
-	5,  // 3: hanode.v1.ControlRequest.notes:type_name -> hanode.v1.NotesRequest
-	3,  // 4: hanode.v1.ControlRequest.placement:type_name -> hanode.v1.PlacementRequest
-	1,  // 5: hanode.v1.ControlRequest.events:type_name -> hanode.v1.EventsRequest
-	14, // 6: hanode.v1.EventsResponse.events:type_name -> hanode.v1.ClusterEvent
-	15, // 7: hanode.v1.ControlResponse.status:type_name -> hanode.v1.ClusterStatus
-	12, // 8: hanode.v1.ControlResponse.parameter:type_name -> hanode.v1.ParameterResponse
-	10, // 9: hanode.v1.ControlResponse.note_sent:type_name -> hanode.v1.NoteSent
-	11, // 10: hanode.v1.ControlResponse.notes:type_name -> hanode.v1.NotesResponse
-	9,  // 11: hanode.v1.ControlResponse.placement:type_name -> hanode.v1.PlacementResponse
-	2,  // 12: hanode.v1.ControlResponse.events:type_name -> hanode.v1.EventsResponse
-	13, // 13: hanode.v1.NotesResponse.notes:type_name -> hanode.v1.ReceivedNote
-	16, // 14: hanode.v1.ReceivedNote.time:type_name -> google.protobuf.Timestamp
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	8,  // 0: hanode.v1.ControlRequest.status:type_name -> hanode.v1.StatusRequest
+	9,  // 1: hanode.v1.ControlRequest.parameter:type_name -> hanode.v1.ParameterRequest
+	6,  // 2: hanode.v1.ControlRequest.send_note:type_name -> hanode.v1.SendNoteRequest
+	7,  // 3: hanode.v1.ControlRequest.notes:type_name -> hanode.v1.NotesRequest
+	5,  // 4: hanode.v1.ControlRequest.placement:type_name -> hanode.v1.PlacementRequest
+	3,  // 5: hanode.v1.ControlRequest.events:type_name -> hanode.v1.EventsRequest
+	1,  // 6: hanode.v1.ControlRequest.trace:type_name -> hanode.v1.TraceRequest
+	16, // 7: hanode.v1.TraceRecord.time:type_name -> google.protobuf.Timestamp
+	17, // 8: hanode.v1.EventsResponse.events:type_name -> hanode.v1.ClusterEvent
+	18, // 9: hanode.v1.ControlResponse.status:type_name -> hanode.v1.ClusterStatus
+	14, // 10: hanode.v1.ControlResponse.parameter:type_name -> hanode.v1.ParameterResponse
+	12, // 11: hanode.v1.ControlResponse.note_sent:type_name -> hanode.v1.NoteSent
+	13, // 12: hanode.v1.ControlResponse.notes:type_name -> hanode.v1.NotesResponse
+	11, // 13: hanode.v1.ControlResponse.placement:type_name -> hanode.v1.PlacementResponse
+	4,  // 14: hanode.v1.ControlResponse.events:type_name -> hanode.v1.EventsResponse
+	2,  // 15: hanode.v1.ControlResponse.trace_record:type_name -> hanode.v1.TraceRecord
+	15, // 16: hanode.v1.NotesResponse.notes:type_name -> hanode.v1.ReceivedNote
+	16, // 17: hanode.v1.ReceivedNote.time:type_name -> google.protobuf.Timestamp
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_hanode_v1_control_proto_init() }
@@ -1044,14 +1238,16 @@ func file_hanode_v1_control_proto_init() {
 		(*ControlRequest_Notes)(nil),
 		(*ControlRequest_Placement)(nil),
 		(*ControlRequest_Events)(nil),
+		(*ControlRequest_Trace)(nil),
 	}
-	file_hanode_v1_control_proto_msgTypes[8].OneofWrappers = []any{
+	file_hanode_v1_control_proto_msgTypes[10].OneofWrappers = []any{
 		(*ControlResponse_Status)(nil),
 		(*ControlResponse_Parameter)(nil),
 		(*ControlResponse_NoteSent)(nil),
 		(*ControlResponse_Notes)(nil),
 		(*ControlResponse_Placement)(nil),
 		(*ControlResponse_Events)(nil),
+		(*ControlResponse_TraceRecord)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1059,7 +1255,7 @@ func file_hanode_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hanode_v1_control_proto_rawDesc), len(file_hanode_v1_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -78,11 +78,11 @@ type Node struct {
 	metricsAddr net.Addr
 	stopMetrics context.CancelFunc
 	system      *actor.ActorSystem
-	pid        *actor.PID
-	rt         *runtime
-	generation uint64
-	stopOnce   sync.Once
-	haltOnce   sync.Once
+	pid         *actor.PID
+	rt          *runtime
+	generation  uint64
+	stopOnce    sync.Once
+	haltOnce    sync.Once
 }
 
 // runtime is what the root actor needs and keeps across its restarts.
@@ -113,7 +113,9 @@ type runtime struct {
 	events *events.Log
 	// metrics are the node's instruments (nil without --metrics).
 	metrics *metrics.Metrics
-	failure  atomic.Value
+	// tracer traces actor messages (--trace, hanode trace).
+	tracer  *trace.Tracer
+	failure atomic.Value
 }
 
 // Start brings a node up. It returns once the actors run and the control
@@ -219,10 +221,10 @@ func Start(opts Options) (*Node, error) {
 			log.Warn("actor failed", "actor", e.Child.GetId(), "reason", fmt.Sprint(e.Reason), "directive", e.Directive.String())
 		}
 	})
-	var propsOpts []actor.PropsOption
-	if opts.Trace != nil {
-		propsOpts = trace.New(opts.Trace).PropsOptions()
-	}
+	// The tracer is always installed, so that hanode trace can attach at
+	// any time; while nobody traces it only passes messages on.
+	rt.tracer = trace.New(opts.Trace)
+	propsOpts := rt.tracer.PropsOptions()
 	propsOpts = append(propsOpts,
 		actor.WithSupervisor(supervision()),
 		actor.WithGuardian(actor.NewOneForOneStrategy(3, time.Minute, actor.DefaultDecider)))
@@ -558,7 +560,7 @@ func (a *nodeActor) start(ctx actor.Context) {
 	}
 	if rt.socket != "" {
 		a.control = spawn(ctx, actors.NewControl(actors.ControlConfig{
-			Socket: rt.socket, Log: rt.log,
+			Socket: rt.socket, Log: rt.log, Tracer: rt.tracer,
 			Ready: func(err error) { rt.readyOnce.Do(func() { rt.ready <- err }) },
 		}), "control")
 	}

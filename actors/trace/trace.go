@@ -1,7 +1,9 @@
-// Package trace records every message delivered to an actor as one JSON
-// line: time, receiver, sender, type and a short summary. It is protoactor
-// middleware installed on the node's root actor and propagated to every
-// descendant; when tracing is off nothing is installed, so it costs nothing.
+// Package trace records every message delivered to an actor: time,
+// receiver, sender, type and a short summary, as JSON lines to a file
+// (--trace) and to whoever attached (hanode trace, through the control
+// socket). It is protoactor middleware installed on the node's root actor
+// and propagated to every descendant; while nobody traces, it costs one
+// atomic load per message.
 package trace
 
 import (
@@ -10,6 +12,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -40,18 +43,53 @@ type Record struct {
 	Summary  string    `json:"summary,omitempty"`
 }
 
-// Tracer writes Records as JSON lines. It is safe for concurrent use: actors
-// deliver from many goroutines.
+// Tracer writes Records as JSON lines and hands them to the attached
+// subscribers. It is safe for concurrent use: actors deliver from many
+// goroutines.
 type Tracer struct {
-	mu  sync.Mutex
-	enc *json.Encoder
-	now func() time.Time
+	mu     sync.Mutex
+	enc    *json.Encoder
+	now    func() time.Time
+	subs   map[int]func(Record)
+	nextID int
+	// active counts the outputs (the file, the subscribers): zero means
+	// the middleware only passes messages on.
+	active atomic.Int32
 }
 
-// New returns a tracer writing to w.
+// New returns a tracer writing to w; nil writes nothing until someone
+// attaches.
 func New(w io.Writer) *Tracer {
-	return &Tracer{enc: json.NewEncoder(w), now: time.Now}
+	t := &Tracer{now: time.Now, subs: map[int]func(Record){}}
+	if w != nil {
+		t.enc = json.NewEncoder(w)
+		t.active.Add(1)
+	}
+	return t
 }
+
+// Attach calls f (from the delivering goroutine: it must not block) with
+// every record from now on, until detach is called.
+func (t *Tracer) Attach(f func(Record)) (detach func()) {
+	t.mu.Lock()
+	id := t.nextID
+	t.nextID++
+	t.subs[id] = f
+	t.mu.Unlock()
+	t.active.Add(1)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			t.mu.Lock()
+			delete(t.subs, id)
+			t.mu.Unlock()
+			t.active.Add(-1)
+		})
+	}
+}
+
+// Active says whether anybody traces.
+func (t *Tracer) Active() bool { return t.active.Load() > 0 }
 
 // Propagator installs the tracer on an actor and every actor it spawns,
 // recursively.
@@ -74,7 +112,7 @@ func (t *Tracer) PropsOptions() []actor.PropsOption {
 // Sender stamps the sending actor's id on every outgoing message.
 func (t *Tracer) Sender(next actor.SenderFunc) actor.SenderFunc {
 	return func(c actor.SenderContext, target *actor.PID, env *actor.MessageEnvelope) {
-		if self := c.Self(); self != nil {
+		if self := c.Self(); self != nil && t.Active() {
 			env.SetHeader(senderHeader, self.Id)
 		}
 		next(c, target, env)
@@ -84,6 +122,10 @@ func (t *Tracer) Sender(next actor.SenderFunc) actor.SenderFunc {
 // Receiver writes one record per delivered message, then delivers it.
 func (t *Tracer) Receiver(next actor.ReceiverFunc) actor.ReceiverFunc {
 	return func(c actor.ReceiverContext, env *actor.MessageEnvelope) {
+		if !t.Active() {
+			next(c, env)
+			return
+		}
 		from := env.GetHeader(senderHeader)
 		if from == "" && env.Sender != nil {
 			from = env.Sender.Id
@@ -105,7 +147,12 @@ func (t *Tracer) Receiver(next actor.ReceiverFunc) actor.ReceiverFunc {
 func (t *Tracer) write(r Record) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	_ = t.enc.Encode(r) // tracing must never disturb the node
+	if t.enc != nil {
+		_ = t.enc.Encode(r) // tracing must never disturb the node
+	}
+	for _, f := range t.subs {
+		f(r)
+	}
 }
 
 // Summary describes a message in at most maxSummary characters.

@@ -135,3 +135,45 @@ func TestMetricsAfterFailover(t *testing.T) {
 		}
 	}
 }
+
+// TestTraceAttach attaches `hanode trace` to a running node, filtered to
+// frames received by the membership actor, and sees them arrive.
+func TestTraceAttach(t *testing.T) {
+	c, err := demo.New(demo.Options{Exe: hanodeBin, Nodes: 2, Keepalive: 100 * time.Millisecond, Deadtime: 500 * time.Millisecond, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.StartAll(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := c.WaitAllActive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		code     int
+		out, err string
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, out, errOut := runCLI("trace", "--socket", c.Nodes()[0].Socket, "--actor", "membership", "--type", "FrameReceived", "-n", "5")
+		done <- result{code, out, errOut}
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-ctx.Done():
+		t.Fatal("trace saw fewer than 5 records in 20s")
+	}
+	lines := strings.Split(strings.TrimSpace(r.out), "\n")
+	if r.code != 0 || len(lines) != 5 {
+		t.Fatalf("trace: exit %d, %d lines: %q %q", r.code, len(lines), r.out, r.err)
+	}
+	for _, l := range lines {
+		if !strings.Contains(l, "-> node/membership  *actors.FrameReceived  heartbeat NODE_STATUS_ACTIVE from node2") {
+			t.Errorf("unexpected record %q", l)
+		}
+	}
+}

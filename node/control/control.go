@@ -44,6 +44,14 @@ var ErrInUse = errors.New("control socket in use by a running node")
 // connection.
 type Handler func(ctx context.Context, req *messages.ControlRequest) *messages.ControlResponse
 
+// StreamHandler answers a request with a stream of responses (hanode
+// trace), calling send for each, until ctx ends (the client went away or
+// the server closes) or send fails.
+type StreamHandler func(ctx context.Context, req *messages.ControlRequest, send func(*messages.ControlResponse) error) error
+
+// IsStream says whether a request is answered by a stream.
+func IsStream(req *messages.ControlRequest) bool { return req.GetTrace() != nil }
+
 // Server accepts connections on the control socket.
 type Server struct {
 	ln     *net.UnixListener
@@ -88,7 +96,10 @@ func Listen(path string, log *slog.Logger) (*Server, error) {
 func (s *Server) Path() string { return s.path }
 
 // Serve accepts connections until Close, answering each request with h.
-func (s *Server) Serve(h Handler) {
+func (s *Server) Serve(h Handler) { s.ServeStreams(h, nil) }
+
+// ServeStreams is Serve, with stream answering the streaming requests.
+func (s *Server) ServeStreams(h Handler, stream StreamHandler) {
 	s.wg.Add(1)
 	defer s.wg.Done()
 	for {
@@ -108,12 +119,12 @@ func (s *Server) Serve(h Handler) {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.serveConn(c, h)
+			s.serveConn(c, h, stream)
 		}()
 	}
 }
 
-func (s *Server) serveConn(c *net.UnixConn, h Handler) {
+func (s *Server) serveConn(c *net.UnixConn, h Handler, stream StreamHandler) {
 	defer c.Close()
 	stop := context.AfterFunc(s.ctx, func() { c.Close() })
 	defer stop()
@@ -126,12 +137,41 @@ func (s *Server) serveConn(c *net.UnixConn, h Handler) {
 			}
 			return
 		}
+		if IsStream(req) {
+			s.serveStream(c, req, stream)
+			return
+		}
 		resp := h(s.ctx, req)
 		c.SetDeadline(time.Now().Add(ioTimeout))
 		if err := Write(c, resp); err != nil {
 			s.log.Debug("control response not sent", "err", err)
 			return
 		}
+	}
+}
+
+// serveStream answers a streaming request until the client closes the
+// connection (the one read that follows ends) or the server closes.
+func (s *Server) serveStream(c *net.UnixConn, req *messages.ControlRequest, stream StreamHandler) {
+	if stream == nil {
+		c.SetDeadline(time.Now().Add(ioTimeout))
+		Write(c, &messages.ControlResponse{Error: "streaming requests are not served here"})
+		return
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	defer cancel()
+	c.SetReadDeadline(time.Time{})
+	go func() {
+		var b [1]byte
+		c.Read(b[:]) // the client sends nothing more: this ends when it goes
+		cancel()
+	}()
+	send := func(resp *messages.ControlResponse) error {
+		c.SetWriteDeadline(time.Now().Add(ioTimeout))
+		return Write(c, resp)
+	}
+	if err := stream(ctx, req, send); err != nil && ctx.Err() == nil {
+		s.log.Debug("control stream ended", "err", err)
 	}
 }
 
@@ -307,4 +347,41 @@ func (c *Client) Events(ctx context.Context, limit int) ([]*messages.ClusterEven
 		return nil, errors.New("control response without events")
 	}
 	return resp.GetEvents().Events, nil
+}
+
+// Trace attaches to the node's actor trace and calls f with each record
+// until ctx ends or the node goes away. Filters as in TraceRequest.
+func (c *Client) Trace(ctx context.Context, actors, types []string, f func(*messages.TraceRecord)) error {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", c.Path)
+	if err != nil {
+		if errors.Is(err, fs.ErrPermission) {
+			return fmt.Errorf("%w: %s is root-only", ErrPermission, c.Path)
+		}
+		return fmt.Errorf("%w (%s: %v)", ErrNotRunning, c.Path, unwrapOp(err))
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	if err := Write(conn, &messages.ControlRequest{Request: &messages.ControlRequest_Trace{Trace: &messages.TraceRequest{Actors: actors, Types: types}}}); err != nil {
+		return fmt.Errorf("trace request: %w", err)
+	}
+	for {
+		resp := &messages.ControlResponse{}
+		if err := Read(conn, resp); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, io.EOF) {
+				return errors.New("the node closed the trace")
+			}
+			return fmt.Errorf("trace: %w", err)
+		}
+		if resp.Error != "" {
+			return errors.New(resp.Error)
+		}
+		if r := resp.GetTraceRecord(); r != nil {
+			f(r)
+		}
+	}
 }

@@ -70,8 +70,8 @@ type Node struct {
 	MetricsURL string
 	metrics    string
 	cmd        *exec.Cmd
-	exited  chan struct{}
-	waitErr error
+	exited     chan struct{}
+	waitErr    error
 }
 
 // New writes the configurations of a cluster; Start runs it.
