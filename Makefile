@@ -13,7 +13,11 @@ TEST_TIMEOUT ?= 9m
 # Trials of each failover scenario in make bench.
 FAILOVER_TRIALS ?= 7
 
-.PHONY: all build proto proto-check test lint bench soak demo clean
+.PHONY: all build proto proto-check test lint bench soak demo clean install
+
+# Where make install puts things (DESTDIR for packaging).
+DESTDIR ?=
+PREFIX  ?= /usr
 
 all: build
 
@@ -72,3 +76,16 @@ demo: build
 
 clean:
 	rm -rf bin
+
+# The binary in $(PREFIX)/sbin; cl_status, hb_standby and hb_takeover as
+# links to it; the systemd unit; the example configuration (the real one,
+# /etc/hanode/cluster.textproto, is never overwritten).
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/hanode
+	install -d $(DESTDIR)$(PREFIX)/bin
+	for tool in cl_status hb_standby hb_takeover; do \
+		ln -sf ../sbin/hanode $(DESTDIR)$(PREFIX)/bin/$$tool; \
+	done
+	install -D -m 0644 dist/hanode.service $(DESTDIR)/lib/systemd/system/hanode.service
+	install -D -m 0644 dist/cluster.textproto $(DESTDIR)$(PREFIX)/share/doc/hanode/examples/cluster.textproto
+	install -d -m 0755 $(DESTDIR)/etc/hanode

@@ -372,6 +372,24 @@ func (n *Node) Stop(ctx context.Context) error {
 	return err
 }
 
+// Health says whether the node works: its keepalive ticks, its heartbeats
+// leave on some link, and its membership actor answers (what the watchdog
+// and systemd's watchdog are petted on).
+func (n *Node) Health(ctx context.Context) error {
+	res, err := n.request(ctx, &actors.HealthQuery{})
+	if err != nil {
+		return fmt.Errorf("node did not answer: %w", err)
+	}
+	h, ok := res.(*actors.Health)
+	if !ok {
+		return fmt.Errorf("unexpected answer %T", res)
+	}
+	if !h.OK {
+		return errors.New(h.Reason)
+	}
+	return nil
+}
+
 // MetricsAddr is where metrics are served, nil when they are not.
 func (n *Node) MetricsAddr() net.Addr { return n.metricsAddr }
 

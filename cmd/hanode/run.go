@@ -10,9 +10,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/spf13/cobra"
 
 	"github.com/hanode/hanode/node"
+	"github.com/hanode/hanode/node/config"
 	"github.com/hanode/hanode/node/control"
 	"github.com/hanode/hanode/node/logging"
 )
@@ -94,6 +96,8 @@ func (f *runFlags) run(stderr io.Writer) error {
 	if a := n.MetricsAddr(); a != nil {
 		log.Info("metrics served", "addr", "http://"+a.String()+"/metrics")
 	}
+	stopSystemd := notifySystemd(n, eff, log)
+	defer stopSystemd()
 	for {
 		select {
 		case <-n.Done():
@@ -102,6 +106,7 @@ func (f *runFlags) run(stderr io.Writer) error {
 			switch sig {
 			case syscall.SIGTERM, syscall.SIGINT:
 				log.Info("stopping", "signal", sig.String())
+				daemon.SdNotify(false, "STOPPING=1\nSTATUS=stopping: giving the resource groups away")
 				ctx, cancel := context.WithTimeout(context.Background(), node.LeaveTimeout(eff)+10*time.Second)
 				err := n.Stop(ctx)
 				cancel()
@@ -120,5 +125,54 @@ func (f *runFlags) run(stderr io.Writer) error {
 				log.Info("log level raised", "level", level.Level().String())
 			}
 		}
+	}
+}
+
+// notifySystemd tells systemd (Type=notify) that the node runs, and, when
+// the unit has WatchdogSec, pets systemd's watchdog while the node is
+// healthy. Without NOTIFY_SOCKET it does nothing. It returns a function
+// that stops the watchdog pets.
+func notifySystemd(n *node.Node, eff *config.Effective, log *slog.Logger) func() {
+	status := fmt.Sprintf("STATUS=node %s of cluster %s, generation %d", eff.Local, eff.Cluster.Name, n.Generation())
+	if sent, err := daemon.SdNotify(false, daemon.SdNotifyReady+"\n"+status); err != nil {
+		log.Warn("cannot notify systemd", "err", err)
+	} else if sent {
+		log.Info("systemd notified: ready")
+	}
+	interval, err := daemon.SdWatchdogEnabled(false)
+	if err != nil || interval <= 0 {
+		return func() {}
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(interval / 2)
+		defer t.Stop()
+		unwell := false
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), interval/2)
+			err := n.Health(ctx)
+			cancel()
+			if err != nil {
+				if !unwell {
+					log.Error("node unhealthy: not petting systemd's watchdog", "err", err)
+				}
+				unwell = true
+				continue
+			}
+			unwell = false
+			daemon.SdNotify(false, daemon.SdNotifyWatchdog)
+		}
+	}()
+	log.Info("systemd watchdog petted", "every", interval/2)
+	return func() {
+		close(stop)
+		<-done
 	}
 }

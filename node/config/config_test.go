@@ -154,3 +154,23 @@ func TestSecretsInFiles(t *testing.T) {
 		t.Fatalf("readable key file: %v", err)
 	}
 }
+
+// TestShippedExampleIsValid: the example make install ships parses and
+// validates.
+func TestShippedExampleIsValid(t *testing.T) {
+	data, err := os.ReadFile("../../dist/cluster.textproto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := ParseNative("cluster.textproto", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eff, err := Resolve(l, "node1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(eff.Groups) != 1 || len(eff.Cluster.PingNodes) != 1 {
+		t.Fatalf("example: %d groups, %d ping nodes", len(eff.Groups), len(eff.Cluster.PingNodes))
+	}
+}
