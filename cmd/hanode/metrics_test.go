@@ -177,3 +177,24 @@ func TestTraceAttach(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusWatch: --watch redraws the status; --count bounds it.
+func TestStatusWatch(t *testing.T) {
+	c, err := demo.New(demo.Options{Exe: hanodeBin, Nodes: 2, Keepalive: 100 * time.Millisecond, Deadtime: 500 * time.Millisecond, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.StartAll(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := c.WaitAllActive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI("status", "--socket", c.Nodes()[0].Socket, "--watch", "--interval", "50ms", "--count", "3")
+	if code != 0 || strings.Count(out, "cluster demo, node node1") != 3 || strings.Count(out, "----\n") != 2 {
+		t.Fatalf("watch: exit %d %q\n%s", code, errOut, out)
+	}
+}

@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/spf13/cobra"
@@ -35,28 +37,84 @@ func defaultSocket() string {
 
 func newStatusCommand() *cobra.Command {
 	var socket string
-	var asJSON bool
+	var asJSON, watch bool
+	var interval time.Duration
+	var count int
 	c := &cobra.Command{
 		Use:   "status",
 		Short: "Show the cluster as this node sees it",
-		Args:  cobra.NoArgs,
+		Long: `Show the cluster as this node sees it: nodes and their links, resource
+groups (where each runs and should run, each resource's last operation),
+fencing, recent events. --watch redraws it every --interval until Ctrl-C
+(on a terminal the screen is cleared; otherwise the views follow each
+other); --count stops after that many views.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			s, err := (&control.Client{Path: socket}).Status(ctx)
-			if err != nil {
-				return failure(err)
+			client := &control.Client{Path: socket}
+			out := cmd.OutOrStdout()
+			show := func() error {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				s, err := client.Status(ctx)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return statusview.JSON(out, s)
+				}
+				statusview.Table(out, s)
+				return nil
 			}
-			if asJSON {
-				return statusview.JSON(cmd.OutOrStdout(), s)
+			if !watch {
+				if err := show(); err != nil {
+					return failure(err)
+				}
+				return nil
 			}
-			statusview.Table(cmd.OutOrStdout(), s)
+			if interval <= 0 {
+				return usagef("--interval %v: must be positive", interval)
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			clear := isTerminal(out)
+			for i := 0; count == 0 || i < count; i++ {
+				if clear {
+					fmt.Fprint(out, "\033[H\033[2J")
+				} else if i > 0 {
+					fmt.Fprintln(out, "----")
+				}
+				if err := show(); err != nil {
+					// The node may be restarting: say so and keep watching.
+					fmt.Fprintf(out, "%s: %v\n", time.Now().Format("15:04:05"), err)
+				}
+				if count > 0 && i == count-1 {
+					break
+				}
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(interval):
+				}
+			}
 			return nil
 		},
 	}
 	c.Flags().StringVar(&socket, "socket", defaultSocket(), "control socket `PATH` of the node (env "+socketEnv+")")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON (protojson of hanode.v1.ClusterStatus)")
+	c.Flags().BoolVarP(&watch, "watch", "w", false, "redraw the status every --interval until Ctrl-C")
+	c.Flags().DurationVar(&interval, "interval", time.Second, "time between views with --watch")
+	c.Flags().IntVar(&count, "count", 0, "with --watch, stop after `N` views")
 	return c
+}
+
+// isTerminal says whether w is a terminal (the screen may be cleared).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 // clStatusTimeout is cl_status's overall limit, as Heartbeat's alarm(5).
