@@ -13,7 +13,7 @@ TEST_TIMEOUT ?= 9m
 # Trials of each failover scenario in make bench.
 FAILOVER_TRIALS ?= 7
 
-.PHONY: all build proto proto-check test lint bench soak demo clean install
+.PHONY: all build proto proto-check docs docs-check test lint bench soak demo clean install
 
 # Where make install puts things (DESTDIR for packaging).
 DESTDIR ?=
@@ -48,8 +48,25 @@ lint:
 
 # Unit tests, fuzz seed corpora, the built binary on loopback, and (as root)
 # the multi-host tests in network namespaces.
-test: build proto-check lint
+test: build proto-check docs-check lint
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+# The configuration reference, from the comments of config.proto, and the
+# command reference, from the commands' own help.
+docs: build
+	protoc -I proto --include_imports --include_source_info --descriptor_set_out=bin/hanode.pb $(PROTOS)
+	$(GO) run ./cmd/hanode-docs -descriptors bin/hanode.pb -out docs/configuration.md
+	$(BIN) gen-docs > docs/commands.md
+
+# Fails when the committed references are not what make docs writes.
+docs-check: build
+	@tmp=$$(mktemp -d) && \
+	protoc -I proto --include_imports --include_source_info --descriptor_set_out=$$tmp/hanode.pb $(PROTOS) && \
+	$(GO) run ./cmd/hanode-docs -descriptors $$tmp/hanode.pb -out $$tmp/configuration.md && \
+	$(BIN) gen-docs > $$tmp/commands.md && \
+	if ! cmp -s $$tmp/configuration.md docs/configuration.md || ! cmp -s $$tmp/commands.md docs/commands.md; then \
+		echo "docs/ is out of date: run make docs"; rm -rf $$tmp; exit 1; fi; \
+	rm -rf $$tmp; echo "docs-check: docs/ is current"
 
 # Go benchmarks, then the measured figures: failure detection (20 SIGKILLs),
 # idle cost per node at keepalive 1s and 100ms, and failover gaps of the

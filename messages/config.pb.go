@@ -36,6 +36,7 @@ const (
 type AuthMethod int32
 
 const (
+	// Not set: an error.
 	AuthMethod_AUTH_METHOD_UNSPECIFIED AuthMethod = 0
 	// CRC-32: detects corruption only; anyone can forge frames.
 	AuthMethod_AUTH_METHOD_CRC AuthMethod = 1
@@ -266,9 +267,12 @@ type Autojoin int32
 const (
 	// Default: NONE.
 	Autojoin_AUTOJOIN_UNSPECIFIED Autojoin = 0
-	Autojoin_AUTOJOIN_NONE        Autojoin = 1
-	Autojoin_AUTOJOIN_OTHER       Autojoin = 2
-	Autojoin_AUTOJOIN_ANY         Autojoin = 3
+	// Only the listed nodes are members.
+	Autojoin_AUTOJOIN_NONE Autojoin = 1
+	// Heartbeat: nodes other than this one may join (not supported yet).
+	Autojoin_AUTOJOIN_OTHER Autojoin = 2
+	// Heartbeat: any node may join (not supported yet).
+	Autojoin_AUTOJOIN_ANY Autojoin = 3
 )
 
 // Enum value maps for Autojoin.
@@ -1199,7 +1203,8 @@ func (x *Auth) GetKeys() []*AuthKey {
 type AuthKey struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Key id, 0..15.
-	Id     uint32     `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Id uint32 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// How frames are signed with this key.
 	Method AuthMethod `protobuf:"varint,2,opt,name=method,proto3,enum=hanode.v1.AuthMethod" json:"method,omitempty"`
 	// The shared secret (not used by crc).
 	Secret string `protobuf:"bytes,3,opt,name=secret,proto3" json:"secret,omitempty"`
@@ -1276,7 +1281,8 @@ type ResourceGroup struct {
 	// resource).
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Node the group runs on whenever it is up.
-	PreferredNode string      `protobuf:"bytes,2,opt,name=preferred_node,json=preferredNode,proto3" json:"preferred_node,omitempty"`
+	PreferredNode string `protobuf:"bytes,2,opt,name=preferred_node,json=preferredNode,proto3" json:"preferred_node,omitempty"`
+	// Its resources, started in this order and stopped in reverse.
 	Resources     []*Resource `protobuf:"bytes,3,rep,name=resources,proto3" json:"resources,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1344,14 +1350,21 @@ type Resource struct {
 	//	*Resource_Heartbeat
 	//	*Resource_Ocf
 	Agent isResource_Agent `protobuf_oneof:"agent"`
-	// Period of the status/monitor check; default "10s".
+	// Period of the status/monitor check; default "10s"; "0s" turns checks
+	// off. A failed check restarts the resource (and those to its right) in
+	// place; three failures within 10 minutes move the group away.
 	MonitorInterval string `protobuf:"bytes,4,opt,name=monitor_interval,json=monitorInterval,proto3" json:"monitor_interval,omitempty"`
-	// Timeouts of the agent's actions.
+	// Timeout of a status/monitor check; default "20s".
 	MonitorTimeout string `protobuf:"bytes,5,opt,name=monitor_timeout,json=monitorTimeout,proto3" json:"monitor_timeout,omitempty"`
-	StartTimeout   string `protobuf:"bytes,6,opt,name=start_timeout,json=startTimeout,proto3" json:"start_timeout,omitempty"`
-	StopTimeout    string `protobuf:"bytes,7,opt,name=stop_timeout,json=stopTimeout,proto3" json:"stop_timeout,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Timeout of a start; default "60s". A start that overruns is killed
+	// with its process group and counts as failed: the group is stopped in
+	// reverse and moves.
+	StartTimeout string `protobuf:"bytes,6,opt,name=start_timeout,json=startTimeout,proto3" json:"start_timeout,omitempty"`
+	// Timeout of a stop; default "60s". A stop that fails is retried, then
+	// the group is unmanaged here and, with fencing, the node is fenced.
+	StopTimeout   string `protobuf:"bytes,7,opt,name=stop_timeout,json=stopTimeout,proto3" json:"stop_timeout,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Resource) Reset() {
@@ -1466,9 +1479,11 @@ func (*Resource_Ocf) isResource_Agent() {}
 // /etc/ha.d/resource.d/NAME, else /etc/init.d/NAME, called as
 // `script args... start|stop|status`.
 type HeartbeatAgent struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Args          []string               `protobuf:"bytes,2,rep,name=args,proto3" json:"args,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Script name: a file in resource.d, else in /etc/init.d.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Arguments given before the action (haresources `name::arg1::arg2`).
+	Args          []string `protobuf:"bytes,2,rep,name=args,proto3" json:"args,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1520,10 +1535,13 @@ func (x *HeartbeatAgent) GetArgs() []string {
 // OcfAgent is an OCF resource agent
 // ($OCF_ROOT/resource.d/PROVIDER/TYPE) with OCF_RESKEY_* parameters.
 type OcfAgent struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Provider      string                 `protobuf:"bytes,1,opt,name=provider,proto3" json:"provider,omitempty"`
-	Type          string                 `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
-	Params        map[string]string      `protobuf:"bytes,3,rep,name=params,proto3" json:"params,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Provider directory under OCF_ROOT/resource.d: "heartbeat", "pacemaker".
+	Provider string `protobuf:"bytes,1,opt,name=provider,proto3" json:"provider,omitempty"`
+	// Agent name: "IPaddr2", "Filesystem", "Dummy".
+	Type string `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	// Parameters, given to the agent as OCF_RESKEY_name=value.
+	Params        map[string]string `protobuf:"bytes,3,rep,name=params,proto3" json:"params,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1586,7 +1604,9 @@ func (x *OcfAgent) GetParams() map[string]string {
 type PingNode struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Name shown in status; for `ping` it is the address itself.
-	Name          string   `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// IPv4 addresses; the ping node answers while any of them does (a ping
+	// group).
 	Addresses     []string `protobuf:"bytes,2,rep,name=addresses,proto3" json:"addresses,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1887,9 +1907,11 @@ func (x *FenceAgent) GetTargets() []string {
 
 // FenceScript is an executable fencing script.
 type FenceScript struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
-	Args          []string               `protobuf:"bytes,2,rep,name=args,proto3" json:"args,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Absolute path of the executable.
+	Path string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// Arguments before the action and the node.
+	Args          []string `protobuf:"bytes,2,rep,name=args,proto3" json:"args,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1940,8 +1962,10 @@ func (x *FenceScript) GetArgs() []string {
 
 // Watchdog is a /dev/watchdog-style device.
 type Watchdog struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The device, e.g. /dev/watchdog (the softdog module provides one). Its
+	// timeout is set to the deadtime where the driver allows it.
+	Device        string `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2143,8 +2167,11 @@ func (x *Logging) GetLogBadPackets() bool {
 
 // Quorum decides what a partition without a majority does.
 type Quorum struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Policy        QuorumPolicy           `protobuf:"varint,1,opt,name=policy,proto3,enum=hanode.v1.QuorumPolicy" json:"policy,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What a node does when its partition holds no majority of the
+	// configured nodes (nodes that stopped cleanly do not count). Clusters
+	// of one or two nodes always have quorum.
+	Policy        QuorumPolicy `protobuf:"varint,1,opt,name=policy,proto3,enum=hanode.v1.QuorumPolicy" json:"policy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }

@@ -118,6 +118,7 @@ its own protobuf text configuration (/etc/hanode/cluster.textproto).`,
 		newPlacementCommand(true),
 		newDemoCommand(),
 		newDemoServiceCommand(),
+		newGenDocsCommand(),
 		newVersionCommand(),
 	)
 	return root

@@ -85,7 +85,6 @@ func TestSystemdNotify(t *testing.T) {
 	}
 }
 
-
 // TestMakeInstall installs into a staging directory: the binary, the
 // links that make it cl_status, hb_standby and hb_takeover, the systemd
 // unit (Type=notify, with a watchdog) and the example configuration.

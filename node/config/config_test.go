@@ -174,3 +174,22 @@ func TestShippedExampleIsValid(t *testing.T) {
 		t.Fatalf("example: %d groups, %d ping nodes", len(eff.Groups), len(eff.Cluster.PingNodes))
 	}
 }
+
+// TestIpfailRespawnIsIgnored: Heartbeat's ipfail client is not run (it
+// needs Heartbeat's API); hanode has it built in, and says so.
+func TestIpfailRespawnIsIgnored(t *testing.T) {
+	eff, err := resolveText(t, base+`respawn { user: "hacluster" path: "/usr/lib/heartbeat/ipfail" }`, "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(eff.Respawn) != 0 {
+		t.Fatalf("ipfail respawned: %v", eff.Respawn)
+	}
+	found := false
+	for _, w := range eff.Warnings {
+		found = found || strings.Contains(w.String(), "ipfail is built into hanode")
+	}
+	if !found {
+		t.Fatalf("no warning: %v", eff.Warnings)
+	}
+}

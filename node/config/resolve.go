@@ -762,6 +762,12 @@ func (r *resolver) respawn() {
 		case !filepath.IsAbs(p.Path):
 			r.errf(field+".path", "respawn: %q is not an absolute path", p.Path)
 		}
+		if filepath.Base(p.Path) == "ipfail" {
+			// Heartbeat's ipfail is a client of Heartbeat's API, which
+			// hanode does not have; its job is built in (ping nodes).
+			r.warnf(field, "respawn %s: ipfail is built into hanode (ping nodes hand groups over): this line is ignored", p.Path)
+			continue
+		}
 		r.eff.Respawn = append(r.eff.Respawn, RespawnSpec{Respawn: p, Where: r.located(field)})
 	}
 }
