@@ -29,6 +29,9 @@ type Options struct {
 	// Level is the threshold of Stderr and syslog; it starts at debug when
 	// Config.Debug > 0, else info, and SIGUSR1/SIGUSR2 move it.
 	Level *slog.LevelVar
+	// SyslogNetwork and SyslogAddr name the syslog daemon (empty: the
+	// local one, /dev/log); tests listen on a socket of their own.
+	SyslogNetwork, SyslogAddr string
 }
 
 // Facilities maps syslog facility names to their values.
@@ -98,7 +101,7 @@ func New(opts Options) (log *slog.Logger, closeFn func() error, warnings []strin
 			closeAll()
 			return nil, nil, nil, fmt.Errorf("unknown syslog facility %q", f)
 		}
-		w, err := syslog.New(prio|syslog.LOG_INFO, "hanode")
+		w, err := syslog.Dial(opts.SyslogNetwork, opts.SyslogAddr, prio|syslog.LOG_INFO, "hanode")
 		if err != nil {
 			warnings = append(warnings, fmt.Sprintf("syslog (facility %s) unavailable, logging without it: %v", f, err))
 		} else {

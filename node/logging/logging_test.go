@@ -3,10 +3,12 @@ package logging
 import (
 	"bytes"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hanode/hanode/messages"
 )
@@ -58,5 +60,32 @@ func TestErrors(t *testing.T) {
 	}
 	if _, _, _, err := New(Options{Config: &messages.Logging{Facility: "local9"}}); err == nil {
 		t.Fatal("bad facility accepted")
+	}
+}
+
+// TestSyslogFacility: with logfacility local7, records reach syslog with
+// that facility and their severity (the test is the syslog daemon).
+func TestSyslogFacility(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "log")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	log, closeFn, warns, err := New(Options{Config: &messages.Logging{Facility: "local7"}, SyslogNetwork: "unixgram", SyslogAddr: sock})
+	if err != nil || len(warns) > 0 {
+		t.Fatal(err, warns)
+	}
+	defer closeFn()
+	log.Warn("node2 dead", "node", "node2")
+	buf := make([]byte, 2048)
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := conn.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// local7 (23) * 8 + warning (4) = 188.
+	if got := string(buf[:n]); !strings.HasPrefix(got, "<188>") || !strings.Contains(got, "hanode") || !strings.Contains(got, "node2 dead") {
+		t.Fatalf("syslog got %q", got)
 	}
 }
