@@ -56,14 +56,12 @@ func grepLines(text, prefix string) string {
 	return strings.Join(out, "\n")
 }
 
-// TestMetricsAfterFailover runs three real nodes with --metrics and a
-// service group on node1, crashes node1, and checks node2's metrics
-// against what happened: node1 down, its link dead, the group moved to
-// node2 after node1 died with a gap about the deadtime, agent runs
-// counted, heartbeats received from both peers, late ones from node1.
-func TestMetricsAfterFailover(t *testing.T) {
-	c, err := demo.New(demo.Options{Exe: hanodeBin, Nodes: 3, Keepalive: 100 * time.Millisecond, Deadtime: 500 * time.Millisecond,
-		Service: true, Metrics: true, Dir: t.TempDir()})
+// startDemoCluster runs a local cluster of real nodes and waits until
+// every node sees every other active; it is stopped when the test ends.
+func startDemoCluster(t *testing.T, opts demo.Options) (*demo.Cluster, context.Context) {
+	t.Helper()
+	opts.Exe, opts.Keepalive, opts.Deadtime, opts.Dir = hanodeBin, 100*time.Millisecond, 500*time.Millisecond, t.TempDir()
+	c, err := demo.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,10 +70,20 @@ func TestMetricsAfterFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	if err := c.WaitAllActive(ctx); err != nil {
 		t.Fatal(err)
 	}
+	return c, ctx
+}
+
+// TestMetricsAfterFailover runs three real nodes with --metrics and a
+// service group on node1, crashes node1, and checks node2's metrics
+// against what happened: node1 down, its link dead, the group moved to
+// node2 after node1 died with a gap about the deadtime, agent runs
+// counted, heartbeats received from both peers, late ones from node1.
+func TestMetricsAfterFailover(t *testing.T) {
+	c, ctx := startDemoCluster(t, demo.Options{Nodes: 3, Service: true, Metrics: true})
 	p, err := probe.New(c.ServiceAddr, 5*time.Millisecond, 50*time.Millisecond, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -139,19 +147,7 @@ func TestMetricsAfterFailover(t *testing.T) {
 // TestTraceAttach attaches `hanode trace` to a running node, filtered to
 // frames received by the membership actor, and sees them arrive.
 func TestTraceAttach(t *testing.T) {
-	c, err := demo.New(demo.Options{Exe: hanodeBin, Nodes: 2, Keepalive: 100 * time.Millisecond, Deadtime: 500 * time.Millisecond, Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if err := c.StartAll(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := c.WaitAllActive(ctx); err != nil {
-		t.Fatal(err)
-	}
+	c, ctx := startDemoCluster(t, demo.Options{Nodes: 2})
 	type result struct {
 		code     int
 		out, err string
@@ -180,19 +176,7 @@ func TestTraceAttach(t *testing.T) {
 
 // TestStatusWatch: --watch redraws the status; --count bounds it.
 func TestStatusWatch(t *testing.T) {
-	c, err := demo.New(demo.Options{Exe: hanodeBin, Nodes: 2, Keepalive: 100 * time.Millisecond, Deadtime: 500 * time.Millisecond, Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if err := c.StartAll(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := c.WaitAllActive(ctx); err != nil {
-		t.Fatal(err)
-	}
+	c, _ := startDemoCluster(t, demo.Options{Nodes: 2})
 	code, out, errOut := runCLI("status", "--socket", c.Nodes()[0].Socket, "--watch", "--interval", "50ms", "--count", "3")
 	if code != 0 || strings.Count(out, "cluster demo, node node1") != 3 || strings.Count(out, "----\n") != 2 {
 		t.Fatalf("watch: exit %d %q\n%s", code, errOut, out)
