@@ -321,7 +321,7 @@ func (m *Machine) Membership(now time.Time, alive []string, settled bool, restar
 			} else {
 				m.lostBy(now, n, "died")
 			}
-			if held := m.heldBy(n); len(m.cfg.Fencers) > 0 && len(held) > 0 && !m.leaving[n] && m.unfenced[n] == nil {
+			if held := m.mayHold(n); len(m.cfg.Fencers) > 0 && len(held) > 0 && !m.leaving[n] && m.unfenced[n] == nil {
 				m.unfenced[n] = &fencing{since: now, why: fmt.Sprintf("died holding %v", held)}
 				e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s died holding %v: it must be fenced before they run elsewhere", n, held)
 			}
@@ -428,6 +428,20 @@ func (m *Machine) lostBy(now time.Time, n, how string) {
 	}
 }
 
+// mayHold lists the groups node n holds, or may have started: those it
+// was granted. A node that dies with a grant may have started the group
+// just before it fell silent.
+func (m *Machine) mayHold(n string) []string {
+	var out []string
+	for _, name := range m.order {
+		g := m.groups[name]
+		if holds(g.holders[n]) || (g.grant != nil && g.grant.node == n) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
 // heldBy lists the groups node n holds (or may).
 func (m *Machine) heldBy(n string) []string {
 	var out []string
@@ -455,7 +469,7 @@ func (m *Machine) forget(e *Effects, n string) {
 			}
 			delete(g.holders, n)
 		}
-		if g.grant != nil && g.grant.node == n {
+		if g.grant != nil && g.grant.node == n && !keepHoldings {
 			g.grant = nil
 		}
 		if g.claim != nil {
@@ -574,6 +588,10 @@ func (m *Machine) fenced(e *Effects, n string) {
 			delete(g.holders, n)
 			g.retryAt = time.Time{}
 		}
+		if g.grant != nil && g.grant.node == n {
+			g.grant = nil
+			g.retryAt = time.Time{}
+		}
 	}
 }
 
@@ -673,6 +691,10 @@ func (m *Machine) claimed(now time.Time, e *Effects, from string, c *messages.Gr
 	}
 	if g.grant != nil && g.grant.node != from && m.alive[g.grant.node] && now.Sub(g.grant.at) < m.cfg.GrantTimeout {
 		deny(g.grant.node, "granted to "+g.grant.node)
+		return
+	}
+	if g.grant != nil && g.grant.node != from && m.unfenced[g.grant.node] != nil {
+		deny("", "granted to "+g.grant.node+", not fenced yet")
 		return
 	}
 	for _, h := range m.sortedHolders(g) {
@@ -874,7 +896,7 @@ func (m *Machine) Tick(now time.Time) Effects {
 		if g.claim != nil && now.Sub(g.claim.at) >= m.cfg.ClaimTimeout {
 			m.cancelClaim(now, &e, g, fmt.Sprintf("no answer from %v within %v", keys(g.claim.waiting), m.cfg.ClaimTimeout))
 		}
-		if g.grant != nil && now.Sub(g.grant.at) >= m.cfg.GrantTimeout {
+		if g.grant != nil && now.Sub(g.grant.at) >= m.cfg.GrantTimeout && m.unfenced[g.grant.node] == nil {
 			g.grant = nil
 		}
 		for n, until := range g.banned {
@@ -1114,6 +1136,9 @@ func (m *Machine) blocked(now time.Time, g *group) string {
 	}
 	if g.grant != nil && m.alive[g.grant.node] && now.Sub(g.grant.at) < m.cfg.GrantTimeout {
 		return "granted to " + g.grant.node
+	}
+	if g.grant != nil && m.unfenced[g.grant.node] != nil {
+		return "granted to " + g.grant.node + ", not fenced yet"
 	}
 	return ""
 }
