@@ -190,13 +190,17 @@ func (a *Placement) startFencing(ctx actor.Context, target string) {
 }
 
 func (a *Placement) nextDevice(ctx actor.Context, target string, job *fenceJob) {
+	if len(job.devices) == 0 {
+		// No device controls this node: as Heartbeat does without a
+		// device, its groups are taken over without fencing, loudly.
+		delete(a.st.fenceJobs, target)
+		a.log.Warn("no fencing device can fence this node: taking its groups over unfenced", "target", target)
+		a.apply(ctx, a.st.Machine.FenceResult(a.now(), target, "none (no device controls it)", nil))
+		return
+	}
 	if job.next >= len(job.devices) {
 		delete(a.st.fenceJobs, target)
-		err := errors.Join(job.errs...)
-		if len(job.devices) == 0 {
-			err = fmt.Errorf("no fencing device here can fence %s", target)
-		}
-		a.apply(ctx, a.st.Machine.FenceResult(a.now(), target, "", err))
+		a.apply(ctx, a.st.Machine.FenceResult(a.now(), target, "", errors.Join(job.errs...)))
 		return
 	}
 	d := job.devices[job.next]

@@ -33,6 +33,26 @@ func ResolveFence(cfg *config.Effective) ([]*fence.Device, error) {
 	return out, errors.Join(errs...)
 }
 
+// Unfenceable lists the nodes no device can fence by its configured
+// targets (STONITH plugins, which list their hosts at run time, count as
+// able): their groups would move unfenced.
+func Unfenceable(cfg *config.Effective, devices []*fence.Device) []string {
+	if len(devices) == 0 {
+		return nil
+	}
+	var out []string
+	for _, n := range cfg.Nodes {
+		covered := false
+		for _, d := range devices {
+			covered = covered || d.Controls(n)
+		}
+		if !covered {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 func unwrapExec(err error) error {
 	var ee *exec.Error
 	if errors.As(err, &ee) {

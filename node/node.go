@@ -160,6 +160,9 @@ func Start(opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, n := range Unfenceable(cfg, devices) {
+		log.Warn("no fencing device can fence this node: its groups would move without fencing", "target", n)
+	}
 	rt := &runtime{
 		cfg:        cfg,
 		log:        log,

@@ -67,6 +67,9 @@ func (f *configFlags) check(out io.Writer) error {
 	for _, d := range devices {
 		fmt.Fprintf(out, "fence device %s: %s\n", d.Name, d.Program())
 	}
+	for _, n := range node.Unfenceable(eff, devices) {
+		fmt.Fprintf(out, "warning: no fencing device can fence %s: its groups would move without fencing\n", n)
+	}
 	return nil
 }
 

@@ -59,7 +59,7 @@ func fencedPartitionGap(t *testing.T) time.Duration {
 	}
 	start := time.Now()
 	n1.StartConfig(hanodeBin, configs["node1"])
-	n2.StartConfig(hanodeBin, configs["node2"])
+	n2.StartConfig(hanodeBin, configs["node2"], "--metrics", "127.0.0.1:9694")
 	l.waitServedBy(t, "node1", start, 15*time.Second)
 	testhosts.WaitFor(t, 10*time.Second, 20*time.Millisecond, "fence device checked", func() (bool, string) {
 		s := nodeStatusOf(t, n2)
@@ -98,6 +98,18 @@ func fencedPartitionGap(t *testing.T) time.Duration {
 	if len(s.Unfenced) != 0 || fmt.Sprint(s.Groups[0].RunningOn) != "[node2]" {
 		t.Fatalf("node2 after fencing: unfenced %v, group on %v", s.Unfenced, s.Groups[0].RunningOn)
 	}
+	// node2's metrics (scraped from inside its host) count the fence and
+	// the move.
+	testhosts.WaitFor(t, 5*time.Second, 50*time.Millisecond, "node2's metrics", func() (bool, string) {
+		body, err := n2.Host.HTTPGet("http://127.0.0.1:9694/metrics", 2*time.Second)
+		if err != nil {
+			return false, err.Error()
+		}
+		ok := strings.Contains(body, `hanode_fence_operations_total{device="testhosts",result="ok",target="node1"} 1`) &&
+			strings.Contains(body, `hanode_group_moves_total{from="node1",group="IPaddr2::`+testVIP+`/24/eth0",how="died"} 1`) &&
+			strings.Contains(body, `hanode_fence_device_ok{device="testhosts"} 1`)
+		return ok, grepLines(body, "hanode_fence") + "\n" + grepLines(body, "hanode_group_moves")
+	})
 	return first.At.Sub(split)
 }
 

@@ -344,6 +344,11 @@ func TestCheckFencing(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "fence device stonith-1: stonith") {
 		t.Fatalf("check: %d %q %q", code, out, errOut)
 	}
+	partial := writeNative(t, goodNative+`fence_devices { name: "ipmi2" fence_agent { agent: "/bin/true" targets: "n2" } }`+"\n")
+	code, out, errOut = runCLI("check", "--config", partial, "--name", "n1")
+	if code != 0 || !strings.Contains(out, "warning: no fencing device can fence n1: its groups would move without fencing") {
+		t.Fatalf("partial fencing: %d %q %q", code, out, errOut)
+	}
 	native := writeNative(t, goodNative+`fence_devices { name: "ipmi" fence_agent { agent: "fence_nosuchagent" } }`+"\n")
 	code, _, errOut = runCLI("check", "--config", native, "--name", "n1")
 	if code != 2 || !strings.Contains(errOut, native+": fence_devices[0]: fence device ipmi: cannot run fence_nosuchagent: executable file not found in $PATH") {

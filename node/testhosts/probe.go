@@ -2,11 +2,13 @@ package testhosts
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -176,4 +178,45 @@ func (w *AddrWatch) Count(i int) int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return len(w.samples[i])
+}
+
+// HTTPGet fetches url (http://host:port/path, HTTP/1.0) from inside the
+// host's network namespace and returns the body.
+func (h *Host) HTTPGet(url string, timeout time.Duration) (string, error) {
+	rest, ok := strings.CutPrefix(url, "http://")
+	if !ok {
+		return "", fmt.Errorf("HTTPGet %s: only http:// URLs", url)
+	}
+	hostport, path, _ := strings.Cut(rest, "/")
+	type result struct {
+		body string
+		err  error
+	}
+	done := make(chan result, 1)
+	err := h.InNetns(func() {
+		c, err := net.DialTimeout("tcp", hostport, timeout)
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(timeout))
+		fmt.Fprintf(c, "GET /%s HTTP/1.0\r\nHost: %s\r\n\r\n", path, hostport)
+		b, err := io.ReadAll(c)
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		head, body, _ := strings.Cut(string(b), "\r\n\r\n")
+		if !strings.Contains(strings.SplitN(head, "\r\n", 2)[0], " 200 ") {
+			done <- result{err: fmt.Errorf("GET %s: %s", url, strings.SplitN(head, "\r\n", 2)[0])}
+			return
+		}
+		done <- result{body: body}
+	})
+	if err != nil {
+		return "", err
+	}
+	r := <-done
+	return r.body, r.err
 }

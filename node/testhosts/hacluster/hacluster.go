@@ -208,9 +208,10 @@ func (n *Node) Start(bin string, extra ...string) {
 
 // StartConfig runs hanode on the node's host from a native configuration
 // file.
-func (n *Node) StartConfig(bin, config string) {
-	n.Proc = n.Host.Start(n.Name, bin, "run", "--config", config, "--name", n.Name,
-		"--state-dir", filepath.Join(n.Dir, "state"), "--socket", n.Socket)
+func (n *Node) StartConfig(bin, config string, extra ...string) {
+	args := append([]string{"run", "--config", config, "--name", n.Name,
+		"--state-dir", filepath.Join(n.Dir, "state"), "--socket", n.Socket}, extra...)
+	n.Proc = n.Host.Start(n.Name, bin, args...)
 }
 
 // Stop stops the node cleanly (SIGTERM) and waits for it to exit.
