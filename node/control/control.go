@@ -54,6 +54,10 @@ func IsStream(req *messages.ControlRequest) bool { return req.GetTrace() != nil 
 
 // Server accepts connections on the control socket.
 type Server struct {
+	// mu orders Serve's start against Close: a WaitGroup may not grow
+	// while it is waited for.
+	mu     sync.Mutex
+	closed bool
 	ln     *net.UnixListener
 	path   string
 	log    *slog.Logger
@@ -100,7 +104,13 @@ func (s *Server) Serve(h Handler) { s.ServeStreams(h, nil) }
 
 // ServeStreams is Serve, with stream answering the streaming requests.
 func (s *Server) ServeStreams(h Handler, stream StreamHandler) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
 	s.wg.Add(1)
+	s.mu.Unlock()
 	defer s.wg.Done()
 	for {
 		c, err := s.ln.AcceptUnix()
@@ -178,6 +188,9 @@ func (s *Server) serveStream(c *net.UnixConn, req *messages.ControlRequest, stre
 // Close stops accepting, ends open connections, waits for them and removes
 // the socket file.
 func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
 	s.cancel()
 	err := s.ln.Close()
 	s.wg.Wait()
