@@ -898,7 +898,10 @@ type ClusterStatus struct {
 	// with the state of the attempts.
 	Unfenced []*FenceState `protobuf:"bytes,18,rep,name=unfenced,proto3" json:"unfenced,omitempty"`
 	// The fencing devices this node may use, and their last check.
-	FenceDevices  []*FenceDeviceState `protobuf:"bytes,19,rep,name=fence_devices,json=fenceDevices,proto3" json:"fence_devices,omitempty"`
+	FenceDevices []*FenceDeviceState `protobuf:"bytes,19,rep,name=fence_devices,json=fenceDevices,proto3" json:"fence_devices,omitempty"`
+	// The latest entries of the node's event timeline (hanode events), of
+	// every kind, oldest first.
+	Timeline      []*ClusterEvent `protobuf:"bytes,20,rep,name=timeline,proto3" json:"timeline,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1062,6 +1065,13 @@ func (x *ClusterStatus) GetUnfenced() []*FenceState {
 func (x *ClusterStatus) GetFenceDevices() []*FenceDeviceState {
 	if x != nil {
 		return x.FenceDevices
+	}
+	return nil
+}
+
+func (x *ClusterStatus) GetTimeline() []*ClusterEvent {
+	if x != nil {
+		return x.Timeline
 	}
 	return nil
 }
@@ -1599,7 +1609,7 @@ const file_hanode_v1_status_proto_rawDesc = "" +
 	"\n" +
 	"duplicates\x18\x06 \x01(\x04R\n" +
 	"duplicates\x12\x12\n" +
-	"\x04naks\x18\a \x01(\x04R\x04naks\"\xd7\a\n" +
+	"\x04naks\x18\a \x01(\x04R\x04naks\"\x8c\b\n" +
 	"\rClusterStatus\x12\x18\n" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x1d\n" +
 	"\n" +
@@ -1624,7 +1634,8 @@ const file_hanode_v1_status_proto_rawDesc = "" +
 	"\x06groups\x18\x10 \x03(\v2\x16.hanode.v1.GroupStatusR\x06groups\x12\x1b\n" +
 	"\tno_quorum\x18\x11 \x01(\bR\bnoQuorum\x121\n" +
 	"\bunfenced\x18\x12 \x03(\v2\x15.hanode.v1.FenceStateR\bunfenced\x12@\n" +
-	"\rfence_devices\x18\x13 \x03(\v2\x1b.hanode.v1.FenceDeviceStateR\ffenceDevices\x1aA\n" +
+	"\rfence_devices\x18\x13 \x03(\v2\x1b.hanode.v1.FenceDeviceStateR\ffenceDevices\x123\n" +
+	"\btimeline\x18\x14 \x03(\v2\x17.hanode.v1.ClusterEventR\btimeline\x1aA\n" +
 	"\x13RejectedFramesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\xcc\x01\n" +
@@ -1780,20 +1791,21 @@ var file_hanode_v1_status_proto_depIdxs = []int32{
 	13, // 24: hanode.v1.ClusterStatus.groups:type_name -> hanode.v1.GroupStatus
 	11, // 25: hanode.v1.ClusterStatus.unfenced:type_name -> hanode.v1.FenceState
 	12, // 26: hanode.v1.ClusterStatus.fence_devices:type_name -> hanode.v1.FenceDeviceState
-	17, // 27: hanode.v1.FenceState.since:type_name -> google.protobuf.Timestamp
-	17, // 28: hanode.v1.FenceDeviceState.checked:type_name -> google.protobuf.Timestamp
-	2,  // 29: hanode.v1.GroupStatus.local_phase:type_name -> hanode.v1.GroupPhase
-	14, // 30: hanode.v1.GroupStatus.resources:type_name -> hanode.v1.ResourceStatus
-	18, // 31: hanode.v1.ResourceStatus.last_duration:type_name -> google.protobuf.Duration
-	17, // 32: hanode.v1.ResourceStatus.last_at:type_name -> google.protobuf.Timestamp
-	17, // 33: hanode.v1.ClusterEvent.time:type_name -> google.protobuf.Timestamp
-	5,  // 34: hanode.v1.ClusterEvent.kind:type_name -> hanode.v1.EventKind
-	18, // 35: hanode.v1.ClusterEvent.gap:type_name -> google.protobuf.Duration
-	36, // [36:36] is the sub-list for method output_type
-	36, // [36:36] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	15, // 27: hanode.v1.ClusterStatus.timeline:type_name -> hanode.v1.ClusterEvent
+	17, // 28: hanode.v1.FenceState.since:type_name -> google.protobuf.Timestamp
+	17, // 29: hanode.v1.FenceDeviceState.checked:type_name -> google.protobuf.Timestamp
+	2,  // 30: hanode.v1.GroupStatus.local_phase:type_name -> hanode.v1.GroupPhase
+	14, // 31: hanode.v1.GroupStatus.resources:type_name -> hanode.v1.ResourceStatus
+	18, // 32: hanode.v1.ResourceStatus.last_duration:type_name -> google.protobuf.Duration
+	17, // 33: hanode.v1.ResourceStatus.last_at:type_name -> google.protobuf.Timestamp
+	17, // 34: hanode.v1.ClusterEvent.time:type_name -> google.protobuf.Timestamp
+	5,  // 35: hanode.v1.ClusterEvent.kind:type_name -> hanode.v1.EventKind
+	18, // 36: hanode.v1.ClusterEvent.gap:type_name -> google.protobuf.Duration
+	37, // [37:37] is the sub-list for method output_type
+	37, // [37:37] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_hanode_v1_status_proto_init() }

@@ -647,6 +647,9 @@ func (a *nodeActor) send(ctx actor.Context, env *messages.Envelope, wait bool) {
 	}
 }
 
+// statusTimeline is how many timeline events a status carries.
+const statusTimeline = 20
+
 // status answers a StatusQuery with the membership view completed by the
 // message streams, asking both children without blocking.
 func (a *nodeActor) status(ctx actor.Context) {
@@ -658,6 +661,7 @@ func (a *nodeActor) status(ctx actor.Context) {
 			a.rt.log.Warn("membership did not answer a status query", "err", err)
 			return
 		}
+		s.Timeline = a.rt.events.List(statusTimeline)
 		g := ctx.RequestFuture(a.messenger, &actors.StreamsQuery{}, 2*time.Second)
 		ctx.ReenterAfter(g, func(res any, err error) {
 			if streams, ok := res.(actors.Streams); ok && err == nil {

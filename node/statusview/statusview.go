@@ -60,7 +60,15 @@ func Table(w io.Writer, s *messages.ClusterStatus) {
 	groups(w, s)
 	fencing(w, s)
 
-	if evs := s.RecentEvents; len(evs) > 0 {
+	if evs := s.Timeline; len(evs) > 0 {
+		if len(evs) > maxEvents {
+			evs = evs[len(evs)-maxEvents:]
+		}
+		fmt.Fprintln(w, "\nRecent events (hanode events for all):")
+		for _, e := range evs {
+			fmt.Fprintf(w, "  %s  %-12s  %s\n", e.GetTime().AsTime().Local().Format("15:04:05.000"), KindWord(e.Kind), e.Summary)
+		}
+	} else if evs := s.RecentEvents; len(evs) > 0 {
 		if len(evs) > maxEvents {
 			evs = evs[len(evs)-maxEvents:]
 		}

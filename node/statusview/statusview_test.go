@@ -2,6 +2,7 @@ package statusview
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 	"time"
 
@@ -131,5 +132,27 @@ pgsql                          db                             stopped  -
 `
 	if b.String() != want {
 		t.Fatalf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+func TestTableShowsTheTimeline(t *testing.T) {
+	s := sample()
+	t0 := s.GetNow().AsTime()
+	s.Timeline = []*messages.ClusterEvent{
+		{Time: timestamppb.New(t0.Add(-time.Second)), Kind: messages.EventKind_EVENT_KIND_MEMBERSHIP, Summary: "node3 dead: no heartbeat on eth0 for 500ms"},
+		{Time: timestamppb.New(t0), Kind: messages.EventKind_EVENT_KIND_GROUP_MOVED, Summary: "web moved from node3 (died) to node1: running here 540ms after node3's last heartbeat"},
+	}
+	var b bytes.Buffer
+	Table(&b, s)
+	want := "\nRecent events (hanode events for all):\n" +
+		"  12:01:11.000  membership    node3 dead: no heartbeat on eth0 for 500ms\n" +
+		"  12:01:12.000  group_moved   web moved from node3 (died) to node1: running here 540ms after node3's last heartbeat\n"
+	if !strings.Contains(b.String(), want) {
+		t.Fatalf("got:\n%s", b.String())
+	}
+	var evs bytes.Buffer
+	Events(&evs, s.Timeline)
+	if !strings.Contains(evs.String(), "group_moved   web moved") {
+		t.Fatalf("events: %q", evs.String())
 	}
 }
