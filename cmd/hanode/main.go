@@ -93,9 +93,12 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "hanode",
 		Short: "High-availability cluster manager, compatible with Heartbeat's /etc/ha.d",
 		Long: `hanode keeps services running on a cluster of Linux machines. Nodes send
-heartbeats to each other over UDP; when a node stops answering for deadtime,
-the others declare it dead. hanode reads a Heartbeat /etc/ha.d unchanged, or
-its own protobuf text configuration (/etc/hanode/cluster.textproto).`,
+authenticated heartbeats to each other over UDP and serial links; when a
+node stops answering for deadtime, the others declare it dead, fence it
+when a fencing device is configured, and start its resource groups (a
+virtual IP, a filesystem, a service) on another node. hanode reads a
+Heartbeat /etc/ha.d unchanged, or its own protobuf text configuration
+(/etc/hanode/cluster.textproto).`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
