@@ -23,6 +23,12 @@ type RespawnSpec struct {
 	Env []string
 	// Credential runs it as another user; nil for hanode's own.
 	Credential *syscall.Credential
+	// Failfast reboots the machine when the program dies abnormally
+	// (Heartbeat's failfast): killed by a signal, or an exit code other
+	// than 0 and 100.
+	Failfast bool
+	// Reboot restarts the machine; nil uses the reboot system call.
+	Reboot func() error
 }
 
 // RespawnState is the program's process and restart history. It lives in
@@ -83,6 +89,10 @@ func (a *Respawn) Receive(ctx actor.Context) {
 			return
 		}
 		a.st.cmd = nil
+		if a.st.Spec.Failfast && m.code != 0 && m.code != respawn.NoRespawnCode {
+			a.failfast(m)
+			return
+		}
 		d := a.st.Policy.Exited(a.now(), m.code)
 		a.log.Warn("program exited", "pid", m.pid, "exit", m.code, "decision", d.Reason)
 		if !d.Restart {
@@ -144,6 +154,27 @@ func (a *Respawn) start(ctx actor.Context) {
 		close(exited)
 		sys.Root.Send(self, &respawnExited{pid: pid, code: code})
 	}()
+}
+
+// failfast reboots the machine: a program the node cannot live without
+// died, and a reboot is the quickest way for the peers to take over
+// cleanly (they see the node die and fence it if they can).
+func (a *Respawn) failfast(m *respawnExited) {
+	a.st.finished = true
+	a.log.Error("failfast: program died: rebooting the machine", "pid", m.pid, "exit", m.code)
+	reboot := a.st.Spec.Reboot
+	if reboot == nil {
+		reboot = rebootMachine
+	}
+	if err := reboot(); err != nil {
+		a.log.Error("failfast: reboot failed", "err", err)
+	}
+}
+
+// rebootMachine is Heartbeat's cl_reboot: sync, then restart at once.
+func rebootMachine() error {
+	syscall.Sync()
+	return syscall.Reboot(syscall.LINUX_REBOOT_CMD_RESTART)
 }
 
 // retryLater counts a start that could not even begin as a failed run.

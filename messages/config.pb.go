@@ -2014,9 +2014,11 @@ type Respawn struct {
 	// User the program runs as.
 	User string `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
 	// Absolute path of the program.
-	Path string   `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	Path string `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	// Its arguments.
 	Args []string `protobuf:"bytes,3,rep,name=args,proto3" json:"args,omitempty"`
-	// Reboot the node when the program dies abnormally (Heartbeat failfast).
+	// Reboot the machine when the program dies abnormally: killed by a
+	// signal, or an exit code other than 0 and 100 (Heartbeat `failfast`).
 	Failfast      bool `protobuf:"varint,4,opt,name=failfast,proto3" json:"failfast,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -70,6 +70,8 @@ type Options struct {
 	OpenMedium OpenMedium
 	// MetricsAddr, when set, serves Prometheus metrics on it (/metrics).
 	MetricsAddr string
+	// Reboot replaces the machine reboot of failfast (tests); nil reboots.
+	Reboot func() error
 }
 
 // Node is a running node.
@@ -212,6 +214,7 @@ func Start(opts Options) (*Node, error) {
 	}
 	rt.setupGroups(groupAgents, fencers(cfg, devices))
 	for _, spec := range respawnSpecs {
+		spec.Reboot = opts.Reboot
 		rt.respawn = append(rt.respawn, actors.NewRespawnState(spec))
 	}
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {

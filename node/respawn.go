@@ -34,7 +34,7 @@ func ResolveRespawn(cfg *config.Effective) ([]actors.RespawnSpec, error) {
 		env = append(env, k+"="+cfg.Cluster.Env[k])
 	}
 	for i, r := range cfg.Respawn {
-		spec := actors.RespawnSpec{Name: fmt.Sprintf("%d:%s", i+1, filepath.Base(r.Path)), Path: r.Path, Args: r.Args, Env: env}
+		spec := actors.RespawnSpec{Name: fmt.Sprintf("%d:%s", i+1, filepath.Base(r.Path)), Path: r.Path, Args: r.Args, Env: env, Failfast: r.Failfast}
 		u, err := user.Lookup(r.User)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: respawn: no user %q", r.Where, r.User))

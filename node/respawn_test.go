@@ -108,3 +108,32 @@ func TestRespawnNotAfterExit100(t *testing.T) {
 		t.Fatalf("restarted after exit 100: %v", pids)
 	}
 }
+
+// TestFailfastReboots: a failfast program that dies abnormally reboots the
+// machine (here a stand-in records it); one that exits with 100 does not.
+func TestFailfastReboots(t *testing.T) {
+	me, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog, err := filepath.Abs("testdata/respawn/prog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	c, addrs := loopbackCluster(t, 1, "100ms", "500ms")
+	c.Respawn = []*messages.Respawn{{User: me.Username, Path: prog, Args: []string{dir}, Failfast: true}}
+	rebooted := make(chan struct{}, 1)
+	startNode(t, nodeConfig(t, c, addrs, 1), Options{Reboot: func() error { rebooted <- struct{}{}; return nil }})
+	pid := waitPIDs(t, dir, 1)[0]
+	os.WriteFile(filepath.Join(dir, "exit"), []byte("7"), 0o644)
+	select {
+	case <-rebooted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no reboot after the failfast program died")
+	}
+	waitGone(t, pid)
+	if pids := respawnPIDs(dir); len(pids) != 1 {
+		t.Fatalf("restarted instead of rebooting: %v", pids)
+	}
+}

@@ -105,7 +105,11 @@ func printSummary(out io.Writer, l *config.Loaded, eff *config.Effective, agents
 		fmt.Fprintf(out, "group %s on %s: %s\n", g.Name, g.Preferred, strings.Join(rs, ", "))
 	}
 	for _, r := range eff.Respawn {
-		fmt.Fprintf(out, "respawn: %s as %s\n", strings.Join(append([]string{r.Path}, r.Args...), " "), r.User)
+		kind := "respawn"
+		if r.Failfast {
+			kind = "failfast (reboots the machine if it dies)"
+		}
+		fmt.Fprintf(out, "%s: %s as %s\n", kind, strings.Join(append([]string{r.Path}, r.Args...), " "), r.User)
 	}
 	for _, w := range eff.Warnings {
 		fmt.Fprintf(out, "warning: %s\n", w)

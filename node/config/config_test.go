@@ -109,7 +109,6 @@ func TestNativeErrors(t *testing.T) {
 		{base + `fence_devices { name: "f" script { path: "/bin/true" } } fence_devices { name: "f" script { path: "/bin/true" } }`, "n1", `fence_devices[1].name: fence device "f" is configured twice`},
 		{base + `respawn { user: "root" path: "bin/prog" }`, "n1", `respawn[0].path: respawn: "bin/prog" is not an absolute path`},
 		{base + `respawn { path: "/bin/prog" }`, "n1", `respawn[0].user: respawn: no user to run "/bin/prog" as`},
-		{base + `respawn { user: "root" path: "/bin/prog" failfast: true }`, "n1", `respawn[0]: failfast (reboot the machine when the program dies) is not supported yet`},
 		{noAuth, "n1", "auth: no authentication specified"},
 	}
 	for _, c := range cases {

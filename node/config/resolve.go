@@ -777,11 +777,6 @@ func (r *resolver) respawn() {
 func (r *resolver) unsupported() {
 	c := r.eff.Cluster
 	const later = "not supported yet"
-	for i, p := range c.Respawn {
-		if p.Failfast {
-			r.errf(fmt.Sprintf("respawn[%d]", i), "failfast (reboot the machine when the program dies) is %s; use respawn", later)
-		}
-	}
 	if c.Autojoin == messages.Autojoin_AUTOJOIN_OTHER || c.Autojoin == messages.Autojoin_AUTOJOIN_ANY {
 		r.errf("autojoin", "autojoin is %s: list every node", later)
 	}
