@@ -105,27 +105,34 @@ func (p *Pinger) read(reply EchoReply) {
 			continue
 		}
 		at := time.Now()
-		msg, err := icmp.ParseMessage(1, buf[:n])
-		if err != nil || msg.Type != ipv4.ICMPTypeEchoReply {
-			continue
-		}
-		echo, ok := msg.Body.(*icmp.Echo)
-		// On a datagram socket the kernel sets and checks the identifier.
-		if !ok || (p.raw && echo.ID != p.id) {
-			continue
-		}
-		var addr netip.Addr
-		switch a := from.(type) {
-		case *net.IPAddr:
-			addr, _ = netip.AddrFromSlice(a.IP)
-		case *net.UDPAddr:
-			addr, _ = netip.AddrFromSlice(a.IP)
-		}
-		addr = addr.Unmap()
-		if p.targets[addr] {
+		if addr, ok := p.accept(buf[:n], from); ok {
 			reply(addr, at)
 		}
 	}
+}
+
+// accept says whether a datagram is an echo reply to this pinger from one
+// of its targets, and from which. Anything may arrive on a raw socket:
+// it must never panic.
+func (p *Pinger) accept(b []byte, from net.Addr) (netip.Addr, bool) {
+	msg, err := icmp.ParseMessage(1, b)
+	if err != nil || msg.Type != ipv4.ICMPTypeEchoReply {
+		return netip.Addr{}, false
+	}
+	echo, ok := msg.Body.(*icmp.Echo)
+	// On a datagram socket the kernel sets and checks the identifier.
+	if !ok || (p.raw && echo.ID != p.id) {
+		return netip.Addr{}, false
+	}
+	var addr netip.Addr
+	switch a := from.(type) {
+	case *net.IPAddr:
+		addr, _ = netip.AddrFromSlice(a.IP)
+	case *net.UDPAddr:
+		addr, _ = netip.AddrFromSlice(a.IP)
+	}
+	addr = addr.Unmap()
+	return addr, p.targets[addr]
 }
 
 // Close stops the pinger and waits for its reader.
