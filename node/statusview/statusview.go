@@ -50,6 +50,14 @@ func Table(w io.Writer, s *messages.ClusterStatus) {
 		for _, l := range n.Links {
 			links = append(links, l.Name+":"+clstatus.LinkWord(l.Status))
 		}
+		if n.Type == messages.NodeType_NODE_TYPE_PING {
+			// A ping node has no links: show what is pinged, and what
+			// answered last.
+			links = []string{"echo " + strings.Join(n.Addresses, ",")}
+			if n.AnsweredBy != "" {
+				links = append(links, "(answered by "+n.AnsweredBy+")")
+			}
+		}
 		gen := "-"
 		if n.Generation != 0 {
 			gen = fmt.Sprint(n.Generation)
