@@ -88,6 +88,8 @@ func answer(_ context.Context, root *actor.RootContext, node *actor.PID, req *me
 		q = &SendNote{Text: r.SendNote.GetText()}
 	case *messages.ControlRequest_Notes:
 		q = &NotesQuery{}
+	case *messages.ControlRequest_ConfirmFenced:
+		q = &ConfirmFenced{Node: strings.ToLower(r.ConfirmFenced.GetNode())}
 	case *messages.ControlRequest_Events:
 		q = &EventsQuery{Limit: int(r.Events.GetLimit())}
 	case *messages.ControlRequest_Placement:
@@ -120,6 +122,8 @@ func answer(_ context.Context, root *actor.RootContext, node *actor.PID, req *me
 		return &messages.ControlResponse{Response: &messages.ControlResponse_Placement{Placement: v}}
 	case *messages.EventsResponse:
 		return &messages.ControlResponse{Response: &messages.ControlResponse_Events{Events: v}}
+	case *messages.ConfirmFencedResponse:
+		return &messages.ControlResponse{Response: &messages.ControlResponse_ConfirmFenced{ConfirmFenced: v}}
 	}
 	return &messages.ControlResponse{Error: fmt.Sprintf("unexpected answer %T", res)}
 }

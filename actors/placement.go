@@ -112,6 +112,10 @@ type PlacementCommand struct {
 	Selection placement.Selection
 }
 
+// ConfirmFenced is an operator's word that a node waiting to be fenced is
+// off; answered with *messages.ConfirmFencedResponse.
+type ConfirmFenced struct{ Node string }
+
 // Leave asks the placement actor to give every group away before a clean
 // stop; it answers *Left once nothing runs here any more.
 type Leave struct{}
@@ -210,6 +214,11 @@ func (a *Placement) Receive(ctx actor.Context) {
 		ctx.Respond(a.groups())
 	case *FenceOutcome:
 		a.fenceOutcome(ctx, m)
+	case *ConfirmFenced:
+		e, was := a.st.Machine.ConfirmFenced(a.now(), m.Node)
+		delete(a.st.fenceJobs, m.Node)
+		a.apply(ctx, e)
+		ctx.Respond(&messages.ConfirmFencedResponse{WasWaiting: was})
 	case *DeadlineReached:
 		if a.deadline.Fired(m) {
 			a.apply(ctx, a.st.Machine.Tick(a.now()))

@@ -41,6 +41,7 @@ type ControlRequest struct {
 	//	*ControlRequest_Placement
 	//	*ControlRequest_Events
 	//	*ControlRequest_Trace
+	//	*ControlRequest_ConfirmFenced
 	Request       isControlRequest_Request `protobuf_oneof:"request"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -146,6 +147,15 @@ func (x *ControlRequest) GetTrace() *TraceRequest {
 	return nil
 }
 
+func (x *ControlRequest) GetConfirmFenced() *ConfirmFencedRequest {
+	if x != nil {
+		if x, ok := x.Request.(*ControlRequest_ConfirmFenced); ok {
+			return x.ConfirmFenced
+		}
+	}
+	return nil
+}
+
 type isControlRequest_Request interface {
 	isControlRequest_Request()
 }
@@ -178,6 +188,10 @@ type ControlRequest_Trace struct {
 	Trace *TraceRequest `protobuf:"bytes,7,opt,name=trace,proto3,oneof"`
 }
 
+type ControlRequest_ConfirmFenced struct {
+	ConfirmFenced *ConfirmFencedRequest `protobuf:"bytes,8,opt,name=confirm_fenced,json=confirmFenced,proto3,oneof"`
+}
+
 func (*ControlRequest_Status) isControlRequest_Request() {}
 
 func (*ControlRequest_Parameter) isControlRequest_Request() {}
@@ -191,6 +205,55 @@ func (*ControlRequest_Placement) isControlRequest_Request() {}
 func (*ControlRequest_Events) isControlRequest_Request() {}
 
 func (*ControlRequest_Trace) isControlRequest_Request() {}
+
+func (*ControlRequest_ConfirmFenced) isControlRequest_Request() {}
+
+// ConfirmFencedRequest is an operator's word that a node waiting to be
+// fenced is off (hanode fenced NODE, after powering it off by hand): its
+// groups may move.
+type ConfirmFencedRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfirmFencedRequest) Reset() {
+	*x = ConfirmFencedRequest{}
+	mi := &file_hanode_v1_control_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfirmFencedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfirmFencedRequest) ProtoMessage() {}
+
+func (x *ConfirmFencedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_control_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfirmFencedRequest.ProtoReflect.Descriptor instead.
+func (*ConfirmFencedRequest) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ConfirmFencedRequest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
 
 // TraceRequest attaches to the node's actor trace: the node answers with a
 // stream of ControlResponse.trace_record, one per message delivered to an
@@ -209,7 +272,7 @@ type TraceRequest struct {
 
 func (x *TraceRequest) Reset() {
 	*x = TraceRequest{}
-	mi := &file_hanode_v1_control_proto_msgTypes[1]
+	mi := &file_hanode_v1_control_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -221,7 +284,7 @@ func (x *TraceRequest) String() string {
 func (*TraceRequest) ProtoMessage() {}
 
 func (x *TraceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[1]
+	mi := &file_hanode_v1_control_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -234,7 +297,7 @@ func (x *TraceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceRequest.ProtoReflect.Descriptor instead.
 func (*TraceRequest) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{1}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *TraceRequest) GetActors() []string {
@@ -267,7 +330,7 @@ type TraceRecord struct {
 
 func (x *TraceRecord) Reset() {
 	*x = TraceRecord{}
-	mi := &file_hanode_v1_control_proto_msgTypes[2]
+	mi := &file_hanode_v1_control_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -279,7 +342,7 @@ func (x *TraceRecord) String() string {
 func (*TraceRecord) ProtoMessage() {}
 
 func (x *TraceRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[2]
+	mi := &file_hanode_v1_control_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -292,7 +355,7 @@ func (x *TraceRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceRecord.ProtoReflect.Descriptor instead.
 func (*TraceRecord) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{2}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *TraceRecord) GetTime() *timestamppb.Timestamp {
@@ -348,7 +411,7 @@ type EventsRequest struct {
 
 func (x *EventsRequest) Reset() {
 	*x = EventsRequest{}
-	mi := &file_hanode_v1_control_proto_msgTypes[3]
+	mi := &file_hanode_v1_control_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -360,7 +423,7 @@ func (x *EventsRequest) String() string {
 func (*EventsRequest) ProtoMessage() {}
 
 func (x *EventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[3]
+	mi := &file_hanode_v1_control_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -373,7 +436,7 @@ func (x *EventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventsRequest.ProtoReflect.Descriptor instead.
 func (*EventsRequest) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{3}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *EventsRequest) GetLimit() uint32 {
@@ -393,7 +456,7 @@ type EventsResponse struct {
 
 func (x *EventsResponse) Reset() {
 	*x = EventsResponse{}
-	mi := &file_hanode_v1_control_proto_msgTypes[4]
+	mi := &file_hanode_v1_control_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -405,7 +468,7 @@ func (x *EventsResponse) String() string {
 func (*EventsResponse) ProtoMessage() {}
 
 func (x *EventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[4]
+	mi := &file_hanode_v1_control_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -418,7 +481,7 @@ func (x *EventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventsResponse.ProtoReflect.Descriptor instead.
 func (*EventsResponse) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{4}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *EventsResponse) GetEvents() []*ClusterEvent {
@@ -443,7 +506,7 @@ type PlacementRequest struct {
 
 func (x *PlacementRequest) Reset() {
 	*x = PlacementRequest{}
-	mi := &file_hanode_v1_control_proto_msgTypes[5]
+	mi := &file_hanode_v1_control_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -455,7 +518,7 @@ func (x *PlacementRequest) String() string {
 func (*PlacementRequest) ProtoMessage() {}
 
 func (x *PlacementRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[5]
+	mi := &file_hanode_v1_control_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -468,7 +531,7 @@ func (x *PlacementRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementRequest.ProtoReflect.Descriptor instead.
 func (*PlacementRequest) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{5}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PlacementRequest) GetTakeover() bool {
@@ -496,7 +559,7 @@ type SendNoteRequest struct {
 
 func (x *SendNoteRequest) Reset() {
 	*x = SendNoteRequest{}
-	mi := &file_hanode_v1_control_proto_msgTypes[6]
+	mi := &file_hanode_v1_control_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -508,7 +571,7 @@ func (x *SendNoteRequest) String() string {
 func (*SendNoteRequest) ProtoMessage() {}
 
 func (x *SendNoteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[6]
+	mi := &file_hanode_v1_control_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -521,7 +584,7 @@ func (x *SendNoteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendNoteRequest.ProtoReflect.Descriptor instead.
 func (*SendNoteRequest) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{6}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SendNoteRequest) GetText() string {
@@ -540,7 +603,7 @@ type NotesRequest struct {
 
 func (x *NotesRequest) Reset() {
 	*x = NotesRequest{}
-	mi := &file_hanode_v1_control_proto_msgTypes[7]
+	mi := &file_hanode_v1_control_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -552,7 +615,7 @@ func (x *NotesRequest) String() string {
 func (*NotesRequest) ProtoMessage() {}
 
 func (x *NotesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[7]
+	mi := &file_hanode_v1_control_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -565,7 +628,7 @@ func (x *NotesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotesRequest.ProtoReflect.Descriptor instead.
 func (*NotesRequest) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{7}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{8}
 }
 
 // StatusRequest asks for the node's ClusterStatus.
@@ -577,7 +640,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_hanode_v1_control_proto_msgTypes[8]
+	mi := &file_hanode_v1_control_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -589,7 +652,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[8]
+	mi := &file_hanode_v1_control_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -602,7 +665,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{8}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{9}
 }
 
 // ParameterRequest asks for the value of a configuration parameter under its
@@ -616,7 +679,7 @@ type ParameterRequest struct {
 
 func (x *ParameterRequest) Reset() {
 	*x = ParameterRequest{}
-	mi := &file_hanode_v1_control_proto_msgTypes[9]
+	mi := &file_hanode_v1_control_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -628,7 +691,7 @@ func (x *ParameterRequest) String() string {
 func (*ParameterRequest) ProtoMessage() {}
 
 func (x *ParameterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[9]
+	mi := &file_hanode_v1_control_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -641,7 +704,7 @@ func (x *ParameterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParameterRequest.ProtoReflect.Descriptor instead.
 func (*ParameterRequest) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{9}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ParameterRequest) GetName() string {
@@ -665,6 +728,7 @@ type ControlResponse struct {
 	//	*ControlResponse_Placement
 	//	*ControlResponse_Events
 	//	*ControlResponse_TraceRecord
+	//	*ControlResponse_ConfirmFenced
 	Response      isControlResponse_Response `protobuf_oneof:"response"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -672,7 +736,7 @@ type ControlResponse struct {
 
 func (x *ControlResponse) Reset() {
 	*x = ControlResponse{}
-	mi := &file_hanode_v1_control_proto_msgTypes[10]
+	mi := &file_hanode_v1_control_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -684,7 +748,7 @@ func (x *ControlResponse) String() string {
 func (*ControlResponse) ProtoMessage() {}
 
 func (x *ControlResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[10]
+	mi := &file_hanode_v1_control_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -697,7 +761,7 @@ func (x *ControlResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlResponse.ProtoReflect.Descriptor instead.
 func (*ControlResponse) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{10}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ControlResponse) GetError() string {
@@ -777,6 +841,15 @@ func (x *ControlResponse) GetTraceRecord() *TraceRecord {
 	return nil
 }
 
+func (x *ControlResponse) GetConfirmFenced() *ConfirmFencedResponse {
+	if x != nil {
+		if x, ok := x.Response.(*ControlResponse_ConfirmFenced); ok {
+			return x.ConfirmFenced
+		}
+	}
+	return nil
+}
+
 type isControlResponse_Response interface {
 	isControlResponse_Response()
 }
@@ -809,6 +882,10 @@ type ControlResponse_TraceRecord struct {
 	TraceRecord *TraceRecord `protobuf:"bytes,8,opt,name=trace_record,json=traceRecord,proto3,oneof"`
 }
 
+type ControlResponse_ConfirmFenced struct {
+	ConfirmFenced *ConfirmFencedResponse `protobuf:"bytes,9,opt,name=confirm_fenced,json=confirmFenced,proto3,oneof"`
+}
+
 func (*ControlResponse_Status) isControlResponse_Response() {}
 
 func (*ControlResponse_Parameter) isControlResponse_Response() {}
@@ -823,6 +900,8 @@ func (*ControlResponse_Events) isControlResponse_Response() {}
 
 func (*ControlResponse_TraceRecord) isControlResponse_Response() {}
 
+func (*ControlResponse_ConfirmFenced) isControlResponse_Response() {}
+
 // PlacementResponse answers a PlacementRequest.
 type PlacementResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -834,7 +913,7 @@ type PlacementResponse struct {
 
 func (x *PlacementResponse) Reset() {
 	*x = PlacementResponse{}
-	mi := &file_hanode_v1_control_proto_msgTypes[11]
+	mi := &file_hanode_v1_control_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -846,7 +925,7 @@ func (x *PlacementResponse) String() string {
 func (*PlacementResponse) ProtoMessage() {}
 
 func (x *PlacementResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[11]
+	mi := &file_hanode_v1_control_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -859,7 +938,7 @@ func (x *PlacementResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementResponse.ProtoReflect.Descriptor instead.
 func (*PlacementResponse) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{11}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PlacementResponse) GetGroups() []string {
@@ -879,7 +958,7 @@ type NoteSent struct {
 
 func (x *NoteSent) Reset() {
 	*x = NoteSent{}
-	mi := &file_hanode_v1_control_proto_msgTypes[12]
+	mi := &file_hanode_v1_control_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -891,7 +970,7 @@ func (x *NoteSent) String() string {
 func (*NoteSent) ProtoMessage() {}
 
 func (x *NoteSent) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[12]
+	mi := &file_hanode_v1_control_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -904,7 +983,7 @@ func (x *NoteSent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoteSent.ProtoReflect.Descriptor instead.
 func (*NoteSent) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{12}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *NoteSent) GetMessageSequence() uint64 {
@@ -924,7 +1003,7 @@ type NotesResponse struct {
 
 func (x *NotesResponse) Reset() {
 	*x = NotesResponse{}
-	mi := &file_hanode_v1_control_proto_msgTypes[13]
+	mi := &file_hanode_v1_control_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -936,7 +1015,7 @@ func (x *NotesResponse) String() string {
 func (*NotesResponse) ProtoMessage() {}
 
 func (x *NotesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[13]
+	mi := &file_hanode_v1_control_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -949,7 +1028,7 @@ func (x *NotesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotesResponse.ProtoReflect.Descriptor instead.
 func (*NotesResponse) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{13}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *NotesResponse) GetNotes() []*ReceivedNote {
@@ -972,7 +1051,7 @@ type ParameterResponse struct {
 
 func (x *ParameterResponse) Reset() {
 	*x = ParameterResponse{}
-	mi := &file_hanode_v1_control_proto_msgTypes[14]
+	mi := &file_hanode_v1_control_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -984,7 +1063,7 @@ func (x *ParameterResponse) String() string {
 func (*ParameterResponse) ProtoMessage() {}
 
 func (x *ParameterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[14]
+	mi := &file_hanode_v1_control_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -997,7 +1076,7 @@ func (x *ParameterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParameterResponse.ProtoReflect.Descriptor instead.
 func (*ParameterResponse) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{14}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ParameterResponse) GetName() string {
@@ -1035,7 +1114,7 @@ type ReceivedNote struct {
 
 func (x *ReceivedNote) Reset() {
 	*x = ReceivedNote{}
-	mi := &file_hanode_v1_control_proto_msgTypes[15]
+	mi := &file_hanode_v1_control_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1047,7 +1126,7 @@ func (x *ReceivedNote) String() string {
 func (*ReceivedNote) ProtoMessage() {}
 
 func (x *ReceivedNote) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_control_proto_msgTypes[15]
+	mi := &file_hanode_v1_control_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1060,7 +1139,7 @@ func (x *ReceivedNote) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceivedNote.ProtoReflect.Descriptor instead.
 func (*ReceivedNote) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_control_proto_rawDescGZIP(), []int{15}
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ReceivedNote) GetTime() *timestamppb.Timestamp {
@@ -1098,11 +1177,57 @@ func (x *ReceivedNote) GetText() string {
 	return ""
 }
 
+// ConfirmFencedResponse answers ConfirmFencedRequest.
+type ConfirmFencedResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The node was waiting to be fenced (false: nothing to confirm).
+	WasWaiting    bool `protobuf:"varint,1,opt,name=was_waiting,json=wasWaiting,proto3" json:"was_waiting,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfirmFencedResponse) Reset() {
+	*x = ConfirmFencedResponse{}
+	mi := &file_hanode_v1_control_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfirmFencedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfirmFencedResponse) ProtoMessage() {}
+
+func (x *ConfirmFencedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_control_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfirmFencedResponse.ProtoReflect.Descriptor instead.
+func (*ConfirmFencedResponse) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_control_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ConfirmFencedResponse) GetWasWaiting() bool {
+	if x != nil {
+		return x.WasWaiting
+	}
+	return false
+}
+
 var File_hanode_v1_control_proto protoreflect.FileDescriptor
 
 const file_hanode_v1_control_proto_rawDesc = "" +
 	"\n" +
-	"\x17hanode/v1/control.proto\x12\thanode.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16hanode/v1/status.proto\"\x9a\x03\n" +
+	"\x17hanode/v1/control.proto\x12\thanode.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16hanode/v1/status.proto\"\xe4\x03\n" +
 	"\x0eControlRequest\x122\n" +
 	"\x06status\x18\x01 \x01(\v2\x18.hanode.v1.StatusRequestH\x00R\x06status\x12;\n" +
 	"\tparameter\x18\x02 \x01(\v2\x1b.hanode.v1.ParameterRequestH\x00R\tparameter\x129\n" +
@@ -1110,8 +1235,11 @@ const file_hanode_v1_control_proto_rawDesc = "" +
 	"\x05notes\x18\x04 \x01(\v2\x17.hanode.v1.NotesRequestH\x00R\x05notes\x12;\n" +
 	"\tplacement\x18\x05 \x01(\v2\x1b.hanode.v1.PlacementRequestH\x00R\tplacement\x122\n" +
 	"\x06events\x18\x06 \x01(\v2\x18.hanode.v1.EventsRequestH\x00R\x06events\x12/\n" +
-	"\x05trace\x18\a \x01(\v2\x17.hanode.v1.TraceRequestH\x00R\x05traceB\t\n" +
-	"\arequest\"<\n" +
+	"\x05trace\x18\a \x01(\v2\x17.hanode.v1.TraceRequestH\x00R\x05trace\x12H\n" +
+	"\x0econfirm_fenced\x18\b \x01(\v2\x1f.hanode.v1.ConfirmFencedRequestH\x00R\rconfirmFencedB\t\n" +
+	"\arequest\"*\n" +
+	"\x14ConfirmFencedRequest\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\"<\n" +
 	"\fTraceRequest\x12\x16\n" +
 	"\x06actors\x18\x01 \x03(\tR\x06actors\x12\x14\n" +
 	"\x05types\x18\x02 \x03(\tR\x05types\"\xb9\x01\n" +
@@ -1134,7 +1262,7 @@ const file_hanode_v1_control_proto_rawDesc = "" +
 	"\fNotesRequest\"\x0f\n" +
 	"\rStatusRequest\"&\n" +
 	"\x10ParameterRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"\xbb\x03\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x86\x04\n" +
 	"\x0fControlResponse\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\x122\n" +
 	"\x06status\x18\x02 \x01(\v2\x18.hanode.v1.ClusterStatusH\x00R\x06status\x12<\n" +
@@ -1143,7 +1271,8 @@ const file_hanode_v1_control_proto_rawDesc = "" +
 	"\x05notes\x18\x05 \x01(\v2\x18.hanode.v1.NotesResponseH\x00R\x05notes\x12<\n" +
 	"\tplacement\x18\x06 \x01(\v2\x1c.hanode.v1.PlacementResponseH\x00R\tplacement\x123\n" +
 	"\x06events\x18\a \x01(\v2\x19.hanode.v1.EventsResponseH\x00R\x06events\x12;\n" +
-	"\ftrace_record\x18\b \x01(\v2\x16.hanode.v1.TraceRecordH\x00R\vtraceRecordB\n" +
+	"\ftrace_record\x18\b \x01(\v2\x16.hanode.v1.TraceRecordH\x00R\vtraceRecord\x12I\n" +
+	"\x0econfirm_fenced\x18\t \x01(\v2 .hanode.v1.ConfirmFencedResponseH\x00R\rconfirmFencedB\n" +
 	"\n" +
 	"\bresponse\"+\n" +
 	"\x11PlacementResponse\x12\x16\n" +
@@ -1163,7 +1292,10 @@ const file_hanode_v1_control_proto_rawDesc = "" +
 	"generation\x18\x03 \x01(\x04R\n" +
 	"generation\x12)\n" +
 	"\x10message_sequence\x18\x04 \x01(\x04R\x0fmessageSequence\x12\x12\n" +
-	"\x04text\x18\x05 \x01(\tR\x04textB,Z*github.com/hanode/hanode/messages;messagesb\x06proto3"
+	"\x04text\x18\x05 \x01(\tR\x04text\"8\n" +
+	"\x15ConfirmFencedResponse\x12\x1f\n" +
+	"\vwas_waiting\x18\x01 \x01(\bR\n" +
+	"wasWaitingB,Z*github.com/hanode/hanode/messages;messagesb\x06proto3"
 
 var (
 	file_hanode_v1_control_proto_rawDescOnce sync.Once
@@ -1177,52 +1309,56 @@ func file_hanode_v1_control_proto_rawDescGZIP() []byte {
 	return file_hanode_v1_control_proto_rawDescData
 }
 
-var file_hanode_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_hanode_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_hanode_v1_control_proto_goTypes = []any{
 	(*ControlRequest)(nil),        // 0: hanode.v1.ControlRequest
-	(*TraceRequest)(nil),          // 1: hanode.v1.TraceRequest
-	(*TraceRecord)(nil),           // 2: hanode.v1.TraceRecord
-	(*EventsRequest)(nil),         // 3: hanode.v1.EventsRequest
-	(*EventsResponse)(nil),        // 4: hanode.v1.EventsResponse
-	(*PlacementRequest)(nil),      // 5: hanode.v1.PlacementRequest
-	(*SendNoteRequest)(nil),       // 6: hanode.v1.SendNoteRequest
-	(*NotesRequest)(nil),          // 7: hanode.v1.NotesRequest
-	(*StatusRequest)(nil),         // 8: hanode.v1.StatusRequest
-	(*ParameterRequest)(nil),      // 9: hanode.v1.ParameterRequest
-	(*ControlResponse)(nil),       // 10: hanode.v1.ControlResponse
-	(*PlacementResponse)(nil),     // 11: hanode.v1.PlacementResponse
-	(*NoteSent)(nil),              // 12: hanode.v1.NoteSent
-	(*NotesResponse)(nil),         // 13: hanode.v1.NotesResponse
-	(*ParameterResponse)(nil),     // 14: hanode.v1.ParameterResponse
-	(*ReceivedNote)(nil),          // 15: hanode.v1.ReceivedNote
-	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
-	(*ClusterEvent)(nil),          // 17: hanode.v1.ClusterEvent
-	(*ClusterStatus)(nil),         // 18: hanode.v1.ClusterStatus
+	(*ConfirmFencedRequest)(nil),  // 1: hanode.v1.ConfirmFencedRequest
+	(*TraceRequest)(nil),          // 2: hanode.v1.TraceRequest
+	(*TraceRecord)(nil),           // 3: hanode.v1.TraceRecord
+	(*EventsRequest)(nil),         // 4: hanode.v1.EventsRequest
+	(*EventsResponse)(nil),        // 5: hanode.v1.EventsResponse
+	(*PlacementRequest)(nil),      // 6: hanode.v1.PlacementRequest
+	(*SendNoteRequest)(nil),       // 7: hanode.v1.SendNoteRequest
+	(*NotesRequest)(nil),          // 8: hanode.v1.NotesRequest
+	(*StatusRequest)(nil),         // 9: hanode.v1.StatusRequest
+	(*ParameterRequest)(nil),      // 10: hanode.v1.ParameterRequest
+	(*ControlResponse)(nil),       // 11: hanode.v1.ControlResponse
+	(*PlacementResponse)(nil),     // 12: hanode.v1.PlacementResponse
+	(*NoteSent)(nil),              // 13: hanode.v1.NoteSent
+	(*NotesResponse)(nil),         // 14: hanode.v1.NotesResponse
+	(*ParameterResponse)(nil),     // 15: hanode.v1.ParameterResponse
+	(*ReceivedNote)(nil),          // 16: hanode.v1.ReceivedNote
+	(*ConfirmFencedResponse)(nil), // 17: hanode.v1.ConfirmFencedResponse
+	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
+	(*ClusterEvent)(nil),          // 19: hanode.v1.ClusterEvent
+	(*ClusterStatus)(nil),         // 20: hanode.v1.ClusterStatus
 }
 var file_hanode_v1_control_proto_depIdxs = []int32{
-	8,  // 0: hanode.v1.ControlRequest.status:type_name -> hanode.v1.StatusRequest
-	9,  // 1: hanode.v1.ControlRequest.parameter:type_name -> hanode.v1.ParameterRequest
-	6,  // 2: hanode.v1.ControlRequest.send_note:type_name -> hanode.v1.SendNoteRequest
-	7,  // 3: hanode.v1.ControlRequest.notes:type_name -> hanode.v1.NotesRequest
-	5,  // 4: hanode.v1.ControlRequest.placement:type_name -> hanode.v1.PlacementRequest
-	3,  // 5: hanode.v1.ControlRequest.events:type_name -> hanode.v1.EventsRequest
-	1,  // 6: hanode.v1.ControlRequest.trace:type_name -> hanode.v1.TraceRequest
-	16, // 7: hanode.v1.TraceRecord.time:type_name -> google.protobuf.Timestamp
-	17, // 8: hanode.v1.EventsResponse.events:type_name -> hanode.v1.ClusterEvent
-	18, // 9: hanode.v1.ControlResponse.status:type_name -> hanode.v1.ClusterStatus
-	14, // 10: hanode.v1.ControlResponse.parameter:type_name -> hanode.v1.ParameterResponse
-	12, // 11: hanode.v1.ControlResponse.note_sent:type_name -> hanode.v1.NoteSent
-	13, // 12: hanode.v1.ControlResponse.notes:type_name -> hanode.v1.NotesResponse
-	11, // 13: hanode.v1.ControlResponse.placement:type_name -> hanode.v1.PlacementResponse
-	4,  // 14: hanode.v1.ControlResponse.events:type_name -> hanode.v1.EventsResponse
-	2,  // 15: hanode.v1.ControlResponse.trace_record:type_name -> hanode.v1.TraceRecord
-	15, // 16: hanode.v1.NotesResponse.notes:type_name -> hanode.v1.ReceivedNote
-	16, // 17: hanode.v1.ReceivedNote.time:type_name -> google.protobuf.Timestamp
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	9,  // 0: hanode.v1.ControlRequest.status:type_name -> hanode.v1.StatusRequest
+	10, // 1: hanode.v1.ControlRequest.parameter:type_name -> hanode.v1.ParameterRequest
+	7,  // 2: hanode.v1.ControlRequest.send_note:type_name -> hanode.v1.SendNoteRequest
+	8,  // 3: hanode.v1.ControlRequest.notes:type_name -> hanode.v1.NotesRequest
+	6,  // 4: hanode.v1.ControlRequest.placement:type_name -> hanode.v1.PlacementRequest
+	4,  // 5: hanode.v1.ControlRequest.events:type_name -> hanode.v1.EventsRequest
+	2,  // 6: hanode.v1.ControlRequest.trace:type_name -> hanode.v1.TraceRequest
+	1,  // 7: hanode.v1.ControlRequest.confirm_fenced:type_name -> hanode.v1.ConfirmFencedRequest
+	18, // 8: hanode.v1.TraceRecord.time:type_name -> google.protobuf.Timestamp
+	19, // 9: hanode.v1.EventsResponse.events:type_name -> hanode.v1.ClusterEvent
+	20, // 10: hanode.v1.ControlResponse.status:type_name -> hanode.v1.ClusterStatus
+	15, // 11: hanode.v1.ControlResponse.parameter:type_name -> hanode.v1.ParameterResponse
+	13, // 12: hanode.v1.ControlResponse.note_sent:type_name -> hanode.v1.NoteSent
+	14, // 13: hanode.v1.ControlResponse.notes:type_name -> hanode.v1.NotesResponse
+	12, // 14: hanode.v1.ControlResponse.placement:type_name -> hanode.v1.PlacementResponse
+	5,  // 15: hanode.v1.ControlResponse.events:type_name -> hanode.v1.EventsResponse
+	3,  // 16: hanode.v1.ControlResponse.trace_record:type_name -> hanode.v1.TraceRecord
+	17, // 17: hanode.v1.ControlResponse.confirm_fenced:type_name -> hanode.v1.ConfirmFencedResponse
+	16, // 18: hanode.v1.NotesResponse.notes:type_name -> hanode.v1.ReceivedNote
+	18, // 19: hanode.v1.ReceivedNote.time:type_name -> google.protobuf.Timestamp
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_hanode_v1_control_proto_init() }
@@ -1239,8 +1375,9 @@ func file_hanode_v1_control_proto_init() {
 		(*ControlRequest_Placement)(nil),
 		(*ControlRequest_Events)(nil),
 		(*ControlRequest_Trace)(nil),
+		(*ControlRequest_ConfirmFenced)(nil),
 	}
-	file_hanode_v1_control_proto_msgTypes[10].OneofWrappers = []any{
+	file_hanode_v1_control_proto_msgTypes[11].OneofWrappers = []any{
 		(*ControlResponse_Status)(nil),
 		(*ControlResponse_Parameter)(nil),
 		(*ControlResponse_NoteSent)(nil),
@@ -1248,6 +1385,7 @@ func file_hanode_v1_control_proto_init() {
 		(*ControlResponse_Placement)(nil),
 		(*ControlResponse_Events)(nil),
 		(*ControlResponse_TraceRecord)(nil),
+		(*ControlResponse_ConfirmFenced)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1255,7 +1393,7 @@ func file_hanode_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hanode_v1_control_proto_rawDesc), len(file_hanode_v1_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -460,6 +460,12 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 		ctx.Forward(a.membership)
 	case *actors.SendNote, *actors.NotesQuery:
 		ctx.Forward(a.messenger)
+	case *actors.ConfirmFenced:
+		if a.placement == nil {
+			ctx.Respond(&messages.ConfirmFencedResponse{})
+			return
+		}
+		ctx.Forward(a.placement)
 	case *actors.PlacementCommand:
 		if a.placement == nil {
 			ctx.Respond(&messages.PlacementResponse{})

@@ -148,4 +148,14 @@ func TestFailingFenceDeviceBlocksTakeover(t *testing.T) {
 	if _, out, _ := runCLI("status", "--socket", n2.Socket); !strings.Contains(out, "node1") || !strings.Contains(out, "device unreachable") {
 		t.Fatalf("status does not show the fencing failure:\n%s", out)
 	}
+
+	// The operator made sure node1 is off, and says so: node2 takes over.
+	if code, out, errOut := runCLI("fenced", "--socket", n2.Socket, "node1"); code != 0 || !strings.Contains(out, "node1 confirmed off") {
+		t.Fatalf("fenced: %d %q %q", code, out, errOut)
+	}
+	confirmed := time.Now()
+	l.waitServedBy(t, "node2", confirmed, 10*time.Second)
+	if code, _, errOut := runCLI("fenced", "--socket", n2.Socket, "node1"); code != 1 || !strings.Contains(errOut, "node1 is not waiting to be fenced") {
+		t.Fatalf("second confirmation: %d %q", code, errOut)
+	}
 }

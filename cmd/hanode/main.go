@@ -119,6 +119,7 @@ Heartbeat /etc/ha.d unchanged, or its own protobuf text configuration
 		newTraceCommand(),
 		newPlacementCommand(false),
 		newPlacementCommand(true),
+		newFencedCommand(),
 		newDemoCommand(),
 		newDemoServiceCommand(),
 		newGenDocsCommand(),

@@ -108,3 +108,35 @@ func waitStable(client *control.Client, limit time.Duration) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// newFencedCommand is hanode fenced NODE: the operator's word that a node
+// waiting to be fenced is off.
+func newFencedCommand() *cobra.Command {
+	var socket string
+	c := &cobra.Command{
+		Use:   "fenced NODE",
+		Short: "Confirm that a node waiting to be fenced is off, so that its groups move",
+		Long: `When fencing a dead node keeps failing (hanode status shows "TO FENCE"),
+its groups stay stopped: hanode never takes over from a node that may still
+run them. Once you have made sure the node is off (powered down by hand,
+its network cut), confirm it here: every node is told, as if a fencing
+device had done it, and the groups move. Confirming a node that still runs
+its groups risks running them twice.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			was, err := (&control.Client{Path: socket}).ConfirmFenced(ctx, args[0])
+			if err != nil {
+				return failure(err)
+			}
+			if !was {
+				return failure(fmt.Errorf("%s is not waiting to be fenced", args[0]))
+			}
+			cmd.Printf("%s confirmed off: its groups may move.\n", args[0])
+			return nil
+		},
+	}
+	c.Flags().StringVar(&socket, "socket", defaultSocket(), "control socket `PATH` of the node (env "+socketEnv+")")
+	return c
+}

@@ -398,3 +398,16 @@ func (c *Client) Trace(ctx context.Context, actors, types []string, f func(*mess
 		}
 	}
 }
+
+// ConfirmFenced tells the node that a node waiting to be fenced is off
+// (the operator made sure); it says whether that node was waiting.
+func (c *Client) ConfirmFenced(ctx context.Context, node string) (bool, error) {
+	resp, err := c.Do(ctx, &messages.ControlRequest{Request: &messages.ControlRequest_ConfirmFenced{ConfirmFenced: &messages.ConfirmFencedRequest{Node: node}}})
+	if err != nil {
+		return false, err
+	}
+	if resp.GetConfirmFenced() == nil {
+		return false, errors.New("control response without confirmation")
+	}
+	return resp.GetConfirmFenced().WasWaiting, nil
+}

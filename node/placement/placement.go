@@ -573,6 +573,20 @@ func (m *Machine) FenceResult(now time.Time, target, device string, err error) E
 	return e
 }
 
+// ConfirmFenced takes an operator's word that node n, waiting to be
+// fenced, is off; it reports whether n was waiting.
+func (m *Machine) ConfirmFenced(now time.Time, n string) (Effects, bool) {
+	var e Effects
+	if m.unfenced[n] == nil {
+		return e, false
+	}
+	e.note(messages.EventKind_EVENT_KIND_FENCING, "", "operator confirmed %s is off: its groups may move", n)
+	e.send(&messages.ClusterMessage{Payload: &messages.ClusterMessage_NodeFenced{NodeFenced: &messages.NodeFenced{Node: n, Device: "operator (" + m.cfg.Local + ")"}}})
+	m.fenced(&e, n)
+	m.evaluate(now, &e)
+	return e, true
+}
+
 // fenced drops what a fenced node held: it runs nothing any more.
 func (m *Machine) fenced(e *Effects, n string) {
 	delete(m.unfenced, n)

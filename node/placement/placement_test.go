@@ -886,3 +886,24 @@ func TestRandomHistoriesWithFencing(t *testing.T) {
 		}
 	}
 }
+
+func TestOperatorConfirmsFencing(t *testing.T) {
+	s := fencingSim(t, 3)
+	s.crash("n1")
+	s.run(5)
+	s.fenceResult("n2", "n1", fmt.Errorf("device unreachable"))
+	s.run(10)
+	s.expectWhere("web", "")
+	// n3's operator powered n1 off by hand and says so.
+	n3 := s.nodes["n3"]
+	e, was := n3.m.ConfirmFenced(s.now, "n1")
+	if !was {
+		t.Fatal("n1 was not waiting to be fenced on n3")
+	}
+	s.apply(n3, e)
+	s.run(20)
+	s.expectWhere("web", "n2")
+	if _, was := n3.m.ConfirmFenced(s.now, "n1"); was {
+		t.Fatal("confirmed twice")
+	}
+}
