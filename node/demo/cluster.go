@@ -389,10 +389,20 @@ func (c *Cluster) ServicePID(n *Node) int {
 		return 0
 	}
 	var pid int
-	if _, err := fmt.Sscan(string(b), &pid); err != nil || pid <= 0 || syscall.Kill(pid, 0) != nil {
+	if _, err := fmt.Sscan(string(b), &pid); err != nil || pid <= 0 || !alive(pid) {
 		return 0
 	}
 	return pid
+}
+
+// alive says whether a process runs: it exists and is not a zombie (the
+// service's parent is init, which may take a while to reap it).
+func alive(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	return err != nil || !strings.Contains(string(b), "State:\tZ")
 }
 
 // Crash is a crash of the node's machine: the node and the demo service
@@ -402,7 +412,7 @@ func (c *Cluster) Crash(n *Node) (time.Time, error) {
 	at, err := n.Kill()
 	if svc > 0 {
 		syscall.Kill(svc, syscall.SIGKILL)
-		for i := 0; i < 500 && syscall.Kill(svc, 0) == nil; i++ {
+		for i := 0; i < 500 && alive(svc); i++ {
 			time.Sleep(time.Millisecond)
 		}
 		os.Remove(filepath.Join(c.dir, "demosvc-"+n.Name+".pid"))

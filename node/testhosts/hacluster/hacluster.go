@@ -262,6 +262,10 @@ func (n *Node) ServicePID() int {
 	if err != nil || syscall.Kill(pid, 0) != nil {
 		return 0
 	}
+	// A zombie (exited, not reaped yet by init) does not run.
+	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil && strings.Contains(string(st), "State:\tZ") {
+		return 0
+	}
 	return pid
 }
 
