@@ -907,3 +907,31 @@ func TestOperatorConfirmsFencing(t *testing.T) {
 		t.Fatal("confirmed twice")
 	}
 }
+
+// BenchmarkFailoverDecision is the cost of the decisions a node makes when
+// a peer holding 50 groups dies in a 3-node cluster: forgetting it,
+// claiming its groups and starting them once granted.
+func BenchmarkFailoverDecision(b *testing.B) {
+	names := []string{"n1", "n2", "n3"}
+	var groups []GroupSpec
+	for i := 0; i < 50; i++ {
+		groups = append(groups, GroupSpec{Name: fmt.Sprintf("g%d", i), Preferred: "n1"})
+	}
+	holding := &messages.ClusterMessage{Payload: &messages.ClusterMessage_GroupStates{GroupStates: &messages.GroupStates{}}}
+	for _, g := range groups {
+		holding.GetGroupStates().Groups = append(holding.GetGroupStates().Groups, &messages.GroupState{Group: g.Name, Phase: Running})
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		m := New(Config{Local: "n2", Nodes: names, Groups: groups, AutoFailback: true})
+		m.Membership(t0, []string{"n1", "n3"}, true, nil)
+		m.Receive(t0, "n1", holding)
+		e := m.Membership(t0, []string{"n3"}, true, nil) // n1 dies
+		for _, c := range e.Send {
+			if cl := c.GetGroupClaim(); cl != nil {
+				m.Receive(t0, "n3", &messages.ClusterMessage{Destination: "n2", Payload: &messages.ClusterMessage_GroupClaimReply{
+					GroupClaimReply: &messages.GroupClaimReply{Group: cl.Group, Attempt: cl.Attempt, Granted: true}}})
+			}
+		}
+	}
+}
