@@ -2,6 +2,7 @@ package testhosts
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -23,7 +24,9 @@ func ping(t *testing.T, from *Host, to string) bool {
 
 func TestHostsReachEachOther(t *testing.T) {
 	if _, err := exec.LookPath("ping"); err != nil {
-		Require(t)
+		if os.Getenv("CI") == "true" {
+			t.Fatal("ping is missing (apt-get install iputils-ping)")
+		}
 		t.Skip("ping is missing (apt-get install iputils-ping)")
 	}
 	lab := New(t, Options{Hosts: 3, SecondNetwork: true})
