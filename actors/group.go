@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/hanode/hanode/node/events"
 	"github.com/hanode/hanode/node/group"
 	"github.com/hanode/hanode/node/metrics"
+	"github.com/hanode/hanode/node/procrun"
 )
 
 // GroupResource is one resource of a group: its agent and the timeouts of
@@ -218,7 +218,7 @@ func (a *Group) logResult(m *agentDone) {
 	failedCheck := m.op.Action == agents.Monitor && !m.op.Probe && m.res.Outcome != agents.Running
 	if a.st.Events != nil && !m.op.Probe && (m.res.Outcome == agents.Failed || m.res.Outcome == agents.TimedOut || failedCheck) {
 		a.st.Events.Add(&messages.ClusterEvent{Time: timestamppb.Now(), Kind: messages.EventKind_EVENT_KIND_RESOURCE, Node: a.st.Local,
-			Group: a.st.Name, Summary: fmt.Sprintf("%s on %s: %s", id, a.st.Local, m.res.Summary()), Reason: lastLine(m.res.Output)})
+			Group: a.st.Name, Summary: fmt.Sprintf("%s on %s: %s", id, a.st.Local, m.res.Summary()), Reason: procrun.LastLine(m.res.Output)})
 	}
 	switch {
 	case m.res.Outcome == agents.Failed || m.res.Outcome == agents.TimedOut:
@@ -236,9 +236,4 @@ func (a *Group) logResult(m *agentDone) {
 
 func (a *Group) rearm() {
 	a.deadline.Arm(a.now(), a.st.Runner.NextDeadline())
-}
-
-func lastLine(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return strings.TrimSpace(lines[len(lines)-1])
 }

@@ -51,7 +51,10 @@ func waitGone(t *testing.T, pid int) {
 	}
 }
 
-func TestRespawn(t *testing.T) {
+// respawnCluster is a one-node cluster keeping the test program running
+// (as failfast when asked); the program records its pids in dir.
+func respawnCluster(t *testing.T, failfast bool) (*messages.Cluster, []string, string) {
+	t.Helper()
 	me, err := user.Current()
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +65,12 @@ func TestRespawn(t *testing.T) {
 	}
 	dir := t.TempDir()
 	c, addrs := loopbackCluster(t, 1, "100ms", "500ms")
-	c.Respawn = []*messages.Respawn{{User: me.Username, Path: prog, Args: []string{dir}}}
+	c.Respawn = []*messages.Respawn{{User: me.Username, Path: prog, Args: []string{dir}, Failfast: failfast}}
+	return c, addrs, dir
+}
+
+func TestRespawn(t *testing.T) {
+	c, addrs, dir := respawnCluster(t, false)
 	n := startNode(t, nodeConfig(t, c, addrs, 1), Options{})
 
 	first := waitPIDs(t, dir, 1)[0]
@@ -86,17 +94,7 @@ func TestRespawn(t *testing.T) {
 }
 
 func TestRespawnNotAfterExit100(t *testing.T) {
-	me, err := user.Current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog, err := filepath.Abs("testdata/respawn/prog")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	c, addrs := loopbackCluster(t, 1, "100ms", "500ms")
-	c.Respawn = []*messages.Respawn{{User: me.Username, Path: prog, Args: []string{dir}}}
+	c, addrs, dir := respawnCluster(t, false)
 	startNode(t, nodeConfig(t, c, addrs, 1), Options{})
 	pid := waitPIDs(t, dir, 1)[0]
 	os.WriteFile(filepath.Join(dir, "exit"), []byte("100"), 0o644)
@@ -112,17 +110,7 @@ func TestRespawnNotAfterExit100(t *testing.T) {
 // TestFailfastReboots: a failfast program that dies abnormally reboots the
 // machine (here a stand-in records it); one that exits with 100 does not.
 func TestFailfastReboots(t *testing.T) {
-	me, err := user.Current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog, err := filepath.Abs("testdata/respawn/prog")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	c, addrs := loopbackCluster(t, 1, "100ms", "500ms")
-	c.Respawn = []*messages.Respawn{{User: me.Username, Path: prog, Args: []string{dir}, Failfast: true}}
+	c, addrs, dir := respawnCluster(t, true)
 	rebooted := make(chan struct{}, 1)
 	startNode(t, nodeConfig(t, c, addrs, 1), Options{Reboot: func() error { rebooted <- struct{}{}; return nil }})
 	pid := waitPIDs(t, dir, 1)[0]

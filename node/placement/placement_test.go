@@ -402,6 +402,44 @@ func TestDifferentViewsStartItOnce(t *testing.T) {
 // starts and asks for standby at random; two nodes that see each other
 // never both hold a group, and once things calm down every group runs
 // exactly once.
+// randomEvent does, now and then, something bad to the cluster: a crash or
+// a restart (by restart), one node losing sight of another, a heal, a
+// standby, a start that will fail.
+func (s *sim) randomEvent(groups []GroupSpec, restart func(name string)) {
+	nodes := len(s.names)
+	switch s.rng.IntN(40) {
+	case 0:
+		name := s.names[s.rng.IntN(nodes)]
+		if s.nodes[name].up {
+			s.crash(name)
+		} else {
+			restart(name)
+		}
+	case 1:
+		// One node stops seeing another for a while (asymmetric).
+		a, b := s.names[s.rng.IntN(nodes)], s.names[s.rng.IntN(nodes)]
+		if a != b && s.nodes[a].up {
+			var peers []string
+			for p := range s.nodes[a].view {
+				if p != b {
+					peers = append(peers, p)
+				}
+			}
+			sort.Strings(peers)
+			s.setView(a, peers...)
+		}
+	case 2:
+		s.connectAll()
+	case 3:
+		n := s.nodes[s.names[s.rng.IntN(nodes)]]
+		if n.up {
+			s.apply(n, n.m.Standby(s.now, []Selection{All, Local, Foreign}[s.rng.IntN(3)]))
+		}
+	case 4:
+		s.failOn[s.names[s.rng.IntN(nodes)]+":"+groups[s.rng.IntN(len(groups))].Name] = s.rng.IntN(2) == 0
+	}
+}
+
 func TestRandomHistories(t *testing.T) {
 	groups := []GroupSpec{{"a", "n1"}, {"b", "n2"}, {"c", "n3"}}
 	for run := 0; run < 300; run++ {
@@ -411,37 +449,7 @@ func TestRandomHistories(t *testing.T) {
 		s.rng = rand.New(rand.NewPCG(uint64(run), 7))
 		s.connectAll()
 		for step := 0; step < 150; step++ {
-			switch s.rng.IntN(40) {
-			case 0:
-				name := s.names[s.rng.IntN(3)]
-				if s.nodes[name].up {
-					s.crash(name)
-				} else {
-					s.restart(name, auto, groups...)
-				}
-			case 1:
-				// One node stops seeing another for a while (asymmetric).
-				a, b := s.names[s.rng.IntN(3)], s.names[s.rng.IntN(3)]
-				if a != b && s.nodes[a].up {
-					var peers []string
-					for p := range s.nodes[a].view {
-						if p != b {
-							peers = append(peers, p)
-						}
-					}
-					sort.Strings(peers)
-					s.setView(a, peers...)
-				}
-			case 2:
-				s.connectAll()
-			case 3:
-				n := s.nodes[s.names[s.rng.IntN(3)]]
-				if n.up {
-					s.apply(n, n.m.Standby(s.now, []Selection{All, Local, Foreign}[s.rng.IntN(3)]))
-				}
-			case 4:
-				s.failOn[s.names[s.rng.IntN(3)]+":"+groups[s.rng.IntN(3)].Name] = s.rng.IntN(2) == 0
-			}
+			s.randomEvent(groups, func(name string) { s.restart(name, auto, groups...) })
 			s.step(time.Duration(5+s.rng.IntN(30)) * time.Millisecond)
 		}
 		// Calm: everyone up and connected, no failures.
@@ -841,36 +849,7 @@ func TestRandomHistoriesWithFencing(t *testing.T) {
 				}
 				s.fenceResult(by, target, err)
 			}
-			switch s.rng.IntN(40) {
-			case 0:
-				name := s.names[s.rng.IntN(nodes)]
-				if s.nodes[name].up {
-					s.crash(name)
-				} else {
-					restart(name)
-				}
-			case 1:
-				a, b := s.names[s.rng.IntN(nodes)], s.names[s.rng.IntN(nodes)]
-				if a != b && s.nodes[a].up {
-					var peers []string
-					for p := range s.nodes[a].view {
-						if p != b {
-							peers = append(peers, p)
-						}
-					}
-					sort.Strings(peers)
-					s.setView(a, peers...)
-				}
-			case 2:
-				s.connectAll()
-			case 3:
-				n := s.nodes[s.names[s.rng.IntN(nodes)]]
-				if n.up {
-					s.apply(n, n.m.Standby(s.now, []Selection{All, Local, Foreign}[s.rng.IntN(3)]))
-				}
-			case 4:
-				s.failOn[s.names[s.rng.IntN(nodes)]+":"+groups[s.rng.IntN(len(groups))].Name] = s.rng.IntN(2) == 0
-			}
+			s.randomEvent(groups, restart)
 			s.step(time.Duration(5+s.rng.IntN(30)) * time.Millisecond)
 			for _, g := range groups {
 				var on []string
