@@ -16,10 +16,20 @@ import (
 	"github.com/hanode/hanode/node/metrics"
 )
 
+// FenceDriver carries out a device's operations: *fence.Device runs its
+// program; the whole-cluster simulation has fake ones.
+type FenceDriver interface {
+	Fence(ctx context.Context, target string, action fence.Action) error
+	Check(ctx context.Context) error
+	Hosts(ctx context.Context) ([]string, error)
+}
+
 // FenceDeviceState is a fencing device and its last check. It lives in the
 // node; the placement actor reads it to choose devices, status to show it.
 type FenceDeviceState struct {
 	Device *fence.Device
+	// Driver carries out its operations; nil: Device itself.
+	Driver FenceDriver
 	// PID is the device's actor, set when it is spawned.
 	PID *actor.PID
 	// Metrics counts fencing operations; may be nil.
@@ -34,6 +44,13 @@ type FenceDeviceState struct {
 
 // NewFenceDeviceState wraps a device not checked yet.
 func NewFenceDeviceState(d *fence.Device) *FenceDeviceState { return &FenceDeviceState{Device: d} }
+
+func (s *FenceDeviceState) driver() FenceDriver {
+	if s.Driver != nil {
+		return s.Driver
+	}
+	return s.Device
+}
 
 // Controls says whether the device can fence target: its configured
 // targets, or the hosts a STONITH plugin listed at its last check.
@@ -140,11 +157,11 @@ func (a *FenceDevice) Receive(ctx actor.Context) {
 			a.log.Info("fencing device checked", "controls", m.hosts)
 		}
 	case *FenceRequest:
-		replyTo, sys, d := ctx.Sender(), ctx.ActorSystem(), a.st.Device
+		replyTo, sys, d, drv := ctx.Sender(), ctx.ActorSystem(), a.st.Device, a.st.driver()
 		a.log.Warn("fencing", "target", m.Target, "action", string(m.Action))
 		go func() {
 			start := time.Now()
-			err := d.Fence(context.Background(), m.Target, m.Action)
+			err := drv.Fence(context.Background(), m.Target, m.Action)
 			a.log.Info("fencing done", "target", m.Target, "err", err, "took", time.Since(start).Round(time.Millisecond))
 			a.st.Metrics.FenceOp(d.Name, m.Target, err)
 			if replyTo != nil {
@@ -155,7 +172,7 @@ func (a *FenceDevice) Receive(ctx actor.Context) {
 }
 
 func (a *FenceDevice) check(ctx actor.Context) {
-	self, sys, d := ctx.Self(), ctx.ActorSystem(), a.st.Device
+	self, sys, d := ctx.Self(), ctx.ActorSystem(), a.st.driver()
 	go func() {
 		err := d.Check(context.Background())
 		var hosts []string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -19,14 +20,26 @@ import (
 	"github.com/hanode/hanode/node/procrun"
 )
 
+// AgentRunner runs one resource's agent: *agents.Agent, or a fake one in
+// the whole-cluster simulation.
+type AgentRunner interface {
+	Run(ctx context.Context, action agents.Action, timeout time.Duration) agents.Result
+}
+
 // GroupResource is one resource of a group: its agent and the timeouts of
 // its actions.
 type GroupResource struct {
-	Agent          *agents.Agent
+	// ID names the resource in logs and status.
+	ID             string
+	Agent          AgentRunner
 	StartTimeout   time.Duration
 	StopTimeout    time.Duration
 	MonitorTimeout time.Duration
 }
+
+// Announcer announces a group's addresses again (gratuitous ARP): the
+// group ran on another node too, which took the clients.
+type Announcer func(ctx context.Context, group string, addrs []netip.Addr) error
 
 func (r GroupResource) timeout(a agents.Action) time.Duration {
 	switch a {
@@ -54,7 +67,11 @@ type GroupState struct {
 	Local string
 	// Metrics counts agent runs; may be nil.
 	Metrics *metrics.Metrics
-	began   bool
+	// Addresses are the group's IP addresses (IPaddr, IPaddr2), and
+	// Announce re-announces them when placement says so.
+	Addresses []netip.Addr
+	Announce  Announcer
+	began     bool
 
 	mu sync.Mutex
 	// resources is the last status of each resource, for status queries
@@ -176,7 +193,28 @@ func (a *Group) Receive(ctx actor.Context) {
 		if a.deadline.Fired(m) {
 			a.apply(ctx, a.st.Runner.Tick(a.now()))
 		}
+	case *Reannounce:
+		a.reannounce()
 	}
+}
+
+// reannounce announces the group's addresses again, off the actor's
+// goroutine (the announcement repeats over a few seconds).
+func (a *Group) reannounce() {
+	if a.st.Announce == nil {
+		return
+	}
+	a.log.Info("re-announcing the group's addresses: it ran on another node too", "addresses", a.st.Addresses)
+	if a.st.Events != nil {
+		a.st.Events.Add(&messages.ClusterEvent{Time: timestamppb.New(a.now()), Kind: messages.EventKind_EVENT_KIND_GROUP, Node: a.st.Local, Group: a.st.Name,
+			Summary: fmt.Sprintf("%s: re-announced %v on %s (it ran on another node too)", a.st.Name, a.st.Addresses, a.st.Local)})
+	}
+	announce, name, addrs, log := a.st.Announce, a.st.Name, a.st.Addresses, a.log
+	go func() {
+		if err := announce(context.Background(), name, addrs); err != nil {
+			log.Warn("re-announcing the group's addresses failed", "err", err)
+		}
+	}()
 }
 
 func (a *Group) apply(ctx actor.Context, out group.Out) {
@@ -198,7 +236,7 @@ func (a *Group) run(ctx actor.Context, op group.Op) {
 	r := a.st.Resources[op.Resource]
 	self, sys := ctx.Self(), ctx.ActorSystem()
 	if op.Action != agents.Monitor {
-		a.log.Info("resource action", "resource", r.Agent.ID, "action", string(op.Action))
+		a.log.Info("resource action", "resource", r.ID, "action", string(op.Action))
 	}
 	go func() {
 		res := r.Agent.Run(context.Background(), op.Action, r.timeout(op.Action))
@@ -207,7 +245,7 @@ func (a *Group) run(ctx actor.Context, op group.Op) {
 }
 
 func (a *Group) logResult(m *agentDone) {
-	id := a.st.Resources[m.op.Resource].Agent.ID
+	id := a.st.Resources[m.op.Resource].ID
 	attrs := []any{"resource", id, "action", string(m.res.Action), "outcome", m.res.Outcome.String(),
 		"exit", m.res.ExitCode, "took", m.res.Duration.Round(time.Millisecond)}
 	action := string(m.res.Action)

@@ -60,13 +60,80 @@ type MembershipState struct {
 	Events *events.Log
 	// Metrics counts heartbeats; may be nil.
 	Metrics *metrics.Metrics
+	// OutboxLast is the messenger's last message number: when a new
+	// generation of a peer is first heard, the messages sent so far are
+	// history for it (its stream starts after them).
+	OutboxLast *atomic.Uint64
+	// echoes are what this node's heartbeats echo of each peer, read by
+	// the node actor when it builds one.
+	echoes map[string]*peerEcho
+	peers  []string
 }
 
-// NewMembershipState wraps a fresh state machine.
-func NewMembershipState(info MembershipInfo, m *membership.Machine) *MembershipState {
-	return &MembershipState{Info: info, Machine: m, rejected: map[string]uint64{}, logLimit: map[string]*rateLimit{}, FramesSent: new(atomic.Uint64),
-		PingNodesUp: new(atomic.Uint32), peerPings: map[string]uint32{}}
+// peerEcho is what a heartbeat says of one peer: the generation heard,
+// where this node's stream for it starts (set together, when a new
+// generation is heard), and the peer's send time of its newest frame.
+type peerEcho struct {
+	session  atomic.Pointer[echoSession]
+	sendTime atomic.Int64
 }
+
+type echoSession struct {
+	generation, streamStart uint64
+}
+
+// NewMembershipState wraps a fresh state machine; peers are the other
+// members in configuration order.
+func NewMembershipState(info MembershipInfo, m *membership.Machine, peers []string) *MembershipState {
+	st := &MembershipState{Info: info, Machine: m, rejected: map[string]uint64{}, logLimit: map[string]*rateLimit{}, FramesSent: new(atomic.Uint64),
+		PingNodesUp: new(atomic.Uint32), peerPings: map[string]uint32{}, OutboxLast: new(atomic.Uint64), echoes: map[string]*peerEcho{}, peers: peers}
+	for _, p := range peers {
+		st.echoes[p] = &peerEcho{}
+	}
+	return st
+}
+
+// Sessions is what this node's next heartbeat says of its peers: each
+// generation heard, where this node's message stream for it starts, and
+// when (by the peer's clock) it was last heard. Safe to call from any
+// goroutine.
+func (st *MembershipState) Sessions() []*messages.PeerSession {
+	var out []*messages.PeerSession
+	for _, p := range st.peers {
+		e := st.echoes[p]
+		s := e.session.Load()
+		if s == nil {
+			continue
+		}
+		out = append(out, &messages.PeerSession{Node: p, Generation: s.generation, StreamStart: s.streamStart, HeardSendTimeUnixNano: e.sendTime.Load()})
+	}
+	return out
+}
+
+// updateEcho publishes the machine's echo of a peer after a frame from it;
+// it says whether a generation of it was heard for the first time.
+func (st *MembershipState) updateEcho(peer string) bool {
+	e := st.echoes[peer]
+	if e == nil {
+		return false
+	}
+	sess := st.Machine.Echo(peer)
+	if sess.Generation == 0 {
+		return false
+	}
+	fresh := false
+	if cur := e.session.Load(); cur == nil || cur.generation != sess.Generation {
+		e.session.Store(&echoSession{generation: sess.Generation, streamStart: st.OutboxLast.Load()})
+		fresh = true
+	}
+	e.sendTime.Store(sess.SendTime.UnixNano())
+	return fresh
+}
+
+// HeartbeatNow asks the node actor to send a heartbeat at once: a new
+// generation of a peer was heard, and it needs this node's echo to
+// complete its handshake. Sent by the membership actor.
+type HeartbeatNow struct{}
 
 // Membership is the actor that owns the membership view: it feeds received
 // frames and deadlines to the state machine and publishes its events.
@@ -148,8 +215,15 @@ func (a *Membership) frame(ctx actor.Context, m *FrameReceived) {
 		Sender:     env.Sender,
 		Generation: env.Generation,
 		Sequence:   env.Sequence,
+		SendTime:   time.Unix(0, env.SendTimeUnixNano),
 		Heartbeat:  env.GetHeartbeat(),
 	})
+	if (verdict == membership.Accepted || verdict == membership.Unconfirmed) && a.st.updateEcho(env.Sender) {
+		// A new life of the peer (or a first contact): answer at once so
+		// that its handshake completes within a round trip, not a
+		// keepalive.
+		ctx.Send(ctx.Parent(), &HeartbeatNow{})
+	}
 	a.publish(ctx, evs)
 	if hb := env.GetHeartbeat(); hb != nil && (verdict == membership.Accepted || verdict == membership.Duplicate) {
 		a.st.Metrics.HeartbeatReceived(env.Sender, m.Link)
@@ -161,6 +235,11 @@ func (a *Membership) frame(ctx actor.Context, m *FrameReceived) {
 		ctx.Send(a.messenger, &StreamFrame{Envelope: env, At: m.At})
 	}
 	switch verdict {
+	case membership.Unconfirmed:
+		// The join handshake under way (or replays of an earlier life):
+		// counted, not worth a log line.
+		a.st.rejected[verdict.String()]++
+		a.deadline.ArmBy(a.now(), a.st.Machine.NextDeadline())
 	case membership.Accepted, membership.Duplicate:
 		// A frame only moves deadlines later, or adds the first one of a
 		// peer: the armed timer is early enough unless there is none.
@@ -176,12 +255,9 @@ func (a *Membership) frame(ctx actor.Context, m *FrameReceived) {
 	}
 }
 
-// carriesStream says whether the reliable layer needs env: every frame but
-// a heartbeat that announces no message.
+// carriesStream says whether the reliable layer needs env: every frame (a
+// heartbeat opens the sender's stream and announces its last message).
 func carriesStream(env *messages.Envelope) bool {
-	if hb := env.GetHeartbeat(); hb != nil {
-		return hb.LastMessageSequence > 0
-	}
 	return env.Body != nil
 }
 
@@ -234,7 +310,7 @@ func (a *Membership) publish(ctx actor.Context, evs []*messages.MembershipEvent)
 		if ev.Kind == messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_LATE {
 			a.st.Metrics.Late(ev.Node)
 		}
-		if a.st.Events != nil {
+		if a.st.Events != nil && !(ev.Kind == messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_REACH && ev.HearsUs) {
 			a.st.Events.Add(events.FromMembership(ev))
 		}
 		a.st.recent = append(a.st.recent, ev)
@@ -250,8 +326,12 @@ func (a *Membership) publish(ctx actor.Context, evs []*messages.MembershipEvent)
 func logEvent(log *slog.Logger, ev *messages.MembershipEvent) {
 	level := slog.LevelInfo
 	switch {
+	case ev.Kind == messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_REACH && ev.HearsUs:
+		level = slog.LevelDebug
 	case ev.Kind == messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_LATE,
 		ev.Kind == messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_RETURNED,
+		ev.Kind == messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_REACH,
+		ev.Kind == messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_OLD_GENERATION,
 		ev.Kind == messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_LINK_STATUS && ev.LinkStatus == messages.LinkStatus_LINK_STATUS_DEAD,
 		ev.Kind == messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_STATUS && ev.Status == messages.NodeStatus_NODE_STATUS_DEAD:
 		level = slog.LevelWarn

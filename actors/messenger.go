@@ -159,6 +159,13 @@ func (a *Messenger) frame(ctx actor.Context, f *StreamFrame) {
 	}
 	switch b := env.Body.(type) {
 	case *messages.Envelope_Heartbeat:
+		for _, s := range b.Heartbeat.Sessions {
+			if s.Node == a.st.Local && s.Generation == a.st.Generation {
+				// Where its stream for this life of ours begins: what it
+				// sent before is history, never delivered here.
+				in.Open(env.Generation, s.StreamStart)
+			}
+		}
 		in.Announce(f.At, env.Generation, b.Heartbeat.LastMessageSequence)
 	case *messages.Envelope_Message:
 		for _, m := range in.Receive(f.At, env.Generation, b.Message) {
@@ -198,9 +205,14 @@ func (a *Messenger) deliver(ctx actor.Context, sender string, gen uint64, m *mes
 	if m.Destination != "" && m.Destination != a.st.Local {
 		return
 	}
+	if m.DestinationGeneration != 0 && m.Destination == a.st.Local && m.DestinationGeneration != a.st.Generation {
+		// An answer to an earlier life of this node.
+		return
+	}
 	switch p := m.Payload.(type) {
 	case *messages.ClusterMessage_GroupClaim, *messages.ClusterMessage_GroupClaimReply, *messages.ClusterMessage_GroupClaimCancel,
-		*messages.ClusterMessage_GroupStates, *messages.ClusterMessage_PlacementOverride, *messages.ClusterMessage_NodeLeaving:
+		*messages.ClusterMessage_GroupStates, *messages.ClusterMessage_PlacementOverride, *messages.ClusterMessage_NodeLeaving,
+		*messages.ClusterMessage_NodeFenced, *messages.ClusterMessage_FencingQuery:
 		// The placement machine already knows what it said itself.
 		if sender != a.st.Local && a.st.Placement != nil {
 			ctx.Send(a.st.Placement, &ClusterDelivered{From: sender, Message: m})

@@ -24,8 +24,11 @@ type PlacementState struct {
 	Machine *placement.Machine
 	// Groups are the group actors' states (for status), by name.
 	Groups map[string]*GroupState
-	// status is each peer's last known membership status.
-	status map[string]messages.NodeStatus
+	// status, gen and hearsUs are each peer's last known membership
+	// status, generation and acknowledgement of this node.
+	status  map[string]messages.NodeStatus
+	gen     map[string]uint64
+	hearsUs map[string]bool
 	// pids are the group actors by group name, set by the node.
 	pids    map[string]*actor.PID
 	waiters []*actor.PID
@@ -53,7 +56,8 @@ type PlacementState struct {
 // NewPlacementState returns the state of a node whose peers have not been
 // heard from yet.
 func NewPlacementState(m *placement.Machine, peers []string, groups map[string]*GroupState) *PlacementState {
-	st := &PlacementState{Machine: m, Groups: groups, status: map[string]messages.NodeStatus{}, pids: map[string]*actor.PID{}, pending: map[string]bool{},
+	st := &PlacementState{Machine: m, Groups: groups, status: map[string]messages.NodeStatus{}, gen: map[string]uint64{}, hearsUs: map[string]bool{},
+		pids: map[string]*actor.PID{}, pending: map[string]bool{},
 		fenceJobs: map[string]*fenceJob{}, lastHeard: map[string]time.Time{}, deathReason: map[string]string{}}
 	for _, p := range peers {
 		st.status[p] = messages.NodeStatus_NODE_STATUS_INIT
@@ -101,6 +105,11 @@ func payloadName(m *messages.ClusterMessage) string {
 		return fmt.Sprintf("override %s node=%s prefer=%v", o.Group, o.Node, o.Prefer)
 	case *messages.ClusterMessage_NodeLeaving:
 		return "node leaving"
+	case *messages.ClusterMessage_NodeFenced:
+		f := p.NodeFenced
+		return fmt.Sprintf("%s fenced (generation %d) by %s", f.Node, f.Generation, f.FencedBy)
+	case *messages.ClusterMessage_FencingQuery:
+		return "was " + p.FencingQuery.Node + " fenced?"
 	}
 	return "cluster message"
 }
@@ -135,7 +144,21 @@ type GroupsStatus struct {
 	NoQuorum bool
 	// Unfenced are the nodes waiting to be fenced.
 	Unfenced []*messages.FenceState
+	// Fenced are the fencing records known; SelfStopWaits the dead nodes
+	// given time to stop their groups by themselves.
+	Fenced        []*messages.FenceRecord
+	SelfStopWaits []*messages.SelfStopWait
 }
+
+// Reannounce asks a group actor to announce its addresses again (the
+// group ran on another node too, which has stopped it). Sent by the
+// placement actor.
+type Reannounce struct{}
+
+// ResetNode asks the node actor to reset the machine at once: it lost
+// quorum and could not stop its groups in time. Sent by the placement
+// actor.
+type ResetNode struct{ Reason string }
 
 // Placement is the actor that owns the placement machine: it feeds it
 // membership events, peers' placement messages, group reports, operator
@@ -163,7 +186,7 @@ func (a *Placement) Receive(ctx actor.Context) {
 			// The first view: nobody heard from yet (a cluster of one is
 			// settled at once).
 			a.st.viewGiven = true
-			a.updateView(ctx, nil)
+			a.updateView(ctx)
 		}
 		a.rearm()
 	case *actor.Restarting, *actor.Stopping:
@@ -227,14 +250,15 @@ func (a *Placement) Receive(ctx actor.Context) {
 }
 
 func (a *Placement) membership(ctx actor.Context, ev *messages.MembershipEvent) {
-	var restarted []string
+	if _, ok := a.st.status[ev.Node]; !ok && ev.Kind != messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_CONNECTIVITY {
+		return
+	}
 	switch ev.Kind {
 	case messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_STATUS:
-		if _, ok := a.st.status[ev.Node]; !ok {
-			return
-		}
 		a.st.status[ev.Node] = ev.Status
+		a.st.gen[ev.Node] = max(a.st.gen[ev.Node], ev.Generation)
 		if ev.Status == messages.NodeStatus_NODE_STATUS_DEAD {
+			a.st.hearsUs[ev.Node] = false
 			at := ev.GetTime().AsTime()
 			if ev.Silence != nil {
 				at = at.Add(-ev.Silence.AsDuration())
@@ -242,31 +266,35 @@ func (a *Placement) membership(ctx actor.Context, ev *messages.MembershipEvent) 
 			a.st.lastHeard[ev.Node], a.st.deathReason[ev.Node] = at, ev.Reason
 		}
 	case messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_RESTARTED:
-		restarted = []string{ev.Node}
+		a.st.gen[ev.Node] = max(a.st.gen[ev.Node], ev.Generation)
+		a.st.hearsUs[ev.Node] = false
+	case messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_REACH:
+		a.st.hearsUs[ev.Node] = ev.HearsUs
 	case messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_CONNECTIVITY:
 		a.apply(ctx, a.st.Machine.Connectivity(a.now(), ev.Node, int(ev.PingNodesUp)))
 		return
 	default:
 		return
 	}
-	a.updateView(ctx, restarted)
+	a.updateView(ctx)
 }
 
-// updateView gives the machine the membership view: live peers, whether
-// every peer has been heard from or given up on, and restarts.
-func (a *Placement) updateView(ctx actor.Context, restarted []string) {
-	var alive []string
+// updateView gives the machine the membership view: the live peers with
+// their generations and whether they hear this node, and whether every
+// peer has been heard from or given up on.
+func (a *Placement) updateView(ctx actor.Context) {
+	var view []placement.Peer
 	settled := true
 	for n, s := range a.st.status {
 		switch s {
 		case messages.NodeStatus_NODE_STATUS_UP, messages.NodeStatus_NODE_STATUS_ACTIVE:
-			alive = append(alive, n)
+			view = append(view, placement.Peer{Name: n, Alive: true, Generation: a.st.gen[n], HearsUs: a.st.hearsUs[n]})
 		case messages.NodeStatus_NODE_STATUS_INIT:
 			settled = false
 		}
 	}
-	sort.Strings(alive)
-	a.apply(ctx, a.st.Machine.Membership(a.now(), alive, settled, restarted))
+	sort.Slice(view, func(i, j int) bool { return view[i].Name < view[j].Name })
+	a.apply(ctx, a.st.Machine.Membership(a.now(), view, settled))
 }
 
 // apply carries out the machine's effects.
@@ -290,6 +318,14 @@ func (a *Placement) apply(ctx actor.Context, e placement.Effects) {
 	}
 	for _, g := range e.Start {
 		command(g, true)
+	}
+	for _, g := range e.Reannounce {
+		if pid := a.st.pids[g]; pid != nil {
+			ctx.Send(pid, &Reannounce{})
+		}
+	}
+	if e.Reset != "" {
+		ctx.Send(ctx.Parent(), &ResetNode{Reason: e.Reset})
 	}
 	for _, target := range e.Fence {
 		if a.st.fenceJobs[target] == nil {
@@ -345,7 +381,8 @@ func (a *Placement) record(evs []placement.Event) {
 }
 
 func (a *Placement) groups() GroupsStatus {
-	out := GroupsStatus{NoQuorum: !a.st.Machine.HasQuorum(), Unfenced: a.st.Machine.Unfenced()}
+	out := GroupsStatus{NoQuorum: !a.st.Machine.HasQuorum(), Unfenced: a.st.Machine.Unfenced(),
+		Fenced: a.st.Machine.Fenced(), SelfStopWaits: a.st.Machine.SelfStopWaits()}
 	for _, v := range a.st.Machine.View(a.now()) {
 		gs := &messages.GroupStatus{
 			Name: v.Name, PreferredNode: v.Preferred, DesiredNode: v.Desired, LocalPhase: v.Local,

@@ -164,15 +164,15 @@ func (a *Respawn) failfast(m *respawnExited) {
 	a.log.Error("failfast: program died: rebooting the machine", "pid", m.pid, "exit", m.code)
 	reboot := a.st.Spec.Reboot
 	if reboot == nil {
-		reboot = rebootMachine
+		reboot = RebootMachine
 	}
 	if err := reboot(); err != nil {
 		a.log.Error("failfast: reboot failed", "err", err)
 	}
 }
 
-// rebootMachine is Heartbeat's cl_reboot: sync, then restart at once.
-func rebootMachine() error {
+// RebootMachine is Heartbeat's cl_reboot: sync, then restart at once.
+func RebootMachine() error {
 	syscall.Sync()
 	return syscall.Reboot(syscall.LINUX_REBOOT_CMD_RESTART)
 }

@@ -153,6 +153,9 @@ const (
 	// A stop failed: the group may still run here. Nobody else starts it
 	// until it is fenced or an operator cleans it up.
 	GroupPhase_GROUP_PHASE_UNMANAGED GroupPhase = 5
+	// The node has not finished probing the group's resources since it
+	// started: it may run it (left over from an earlier life).
+	GroupPhase_GROUP_PHASE_PROBING GroupPhase = 6
 )
 
 // Enum value maps for GroupPhase.
@@ -164,6 +167,7 @@ var (
 		3: "GROUP_PHASE_RUNNING",
 		4: "GROUP_PHASE_STOPPING",
 		5: "GROUP_PHASE_UNMANAGED",
+		6: "GROUP_PHASE_PROBING",
 	}
 	GroupPhase_value = map[string]int32{
 		"GROUP_PHASE_UNSPECIFIED": 0,
@@ -172,6 +176,7 @@ var (
 		"GROUP_PHASE_RUNNING":     3,
 		"GROUP_PHASE_STOPPING":    4,
 		"GROUP_PHASE_UNMANAGED":   5,
+		"GROUP_PHASE_PROBING":     6,
 	}
 )
 
@@ -274,6 +279,14 @@ const (
 	// The number of ping nodes a member (this one included) reaches changed
 	// (ping_nodes_up).
 	MembershipEventKind_MEMBERSHIP_EVENT_KIND_CONNECTIVITY MembershipEventKind = 6
+	// Whether a live node still hears this one changed (hears_us): its
+	// heartbeats acknowledge this node's frames; without a fresh
+	// acknowledgement for deadtime it may declare this node dead.
+	MembershipEventKind_MEMBERSHIP_EVENT_KIND_REACH MembershipEventKind = 7
+	// A node speaks with a lower generation than one already seen: its
+	// frames are dropped (they could be replays). Reported once per
+	// generation.
+	MembershipEventKind_MEMBERSHIP_EVENT_KIND_OLD_GENERATION MembershipEventKind = 8
 )
 
 // Enum value maps for MembershipEventKind.
@@ -286,6 +299,8 @@ var (
 		4: "MEMBERSHIP_EVENT_KIND_NODE_RESTARTED",
 		5: "MEMBERSHIP_EVENT_KIND_NODE_RETURNED",
 		6: "MEMBERSHIP_EVENT_KIND_CONNECTIVITY",
+		7: "MEMBERSHIP_EVENT_KIND_REACH",
+		8: "MEMBERSHIP_EVENT_KIND_OLD_GENERATION",
 	}
 	MembershipEventKind_value = map[string]int32{
 		"MEMBERSHIP_EVENT_KIND_UNSPECIFIED":    0,
@@ -295,6 +310,8 @@ var (
 		"MEMBERSHIP_EVENT_KIND_NODE_RESTARTED": 4,
 		"MEMBERSHIP_EVENT_KIND_NODE_RETURNED":  5,
 		"MEMBERSHIP_EVENT_KIND_CONNECTIVITY":   6,
+		"MEMBERSHIP_EVENT_KIND_REACH":          7,
+		"MEMBERSHIP_EVENT_KIND_OLD_GENERATION": 8,
 	}
 )
 
@@ -421,6 +438,8 @@ type MembershipEvent struct {
 	Silence *durationpb.Duration `protobuf:"bytes,9,opt,name=silence,proto3" json:"silence,omitempty"`
 	// CONNECTIVITY: how many ping nodes the member reaches.
 	PingNodesUp uint32 `protobuf:"varint,11,opt,name=ping_nodes_up,json=pingNodesUp,proto3" json:"ping_nodes_up,omitempty"`
+	// REACH: whether the node hears this one.
+	HearsUs bool `protobuf:"varint,12,opt,name=hears_us,json=hearsUs,proto3" json:"hears_us,omitempty"`
 	// Why, in words: "no heartbeat on eth0, eth1 for 512ms".
 	Reason        string `protobuf:"bytes,10,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -525,6 +544,13 @@ func (x *MembershipEvent) GetPingNodesUp() uint32 {
 		return x.PingNodesUp
 	}
 	return 0
+}
+
+func (x *MembershipEvent) GetHearsUs() bool {
+	if x != nil {
+		return x.HearsUs
+	}
+	return false
 }
 
 func (x *MembershipEvent) GetReason() string {
@@ -637,8 +663,11 @@ type NodeState struct {
 	// How many ping nodes the member reaches (members), as it last said.
 	PingNodesUp uint32 `protobuf:"varint,11,opt,name=ping_nodes_up,json=pingNodesUp,proto3" json:"ping_nodes_up,omitempty"`
 	// Ping nodes: the addresses watched; the one that answered last.
-	Addresses     []string `protobuf:"bytes,12,rep,name=addresses,proto3" json:"addresses,omitempty"`
-	AnsweredBy    string   `protobuf:"bytes,13,opt,name=answered_by,json=answeredBy,proto3" json:"answered_by,omitempty"`
+	Addresses  []string `protobuf:"bytes,12,rep,name=addresses,proto3" json:"addresses,omitempty"`
+	AnsweredBy string   `protobuf:"bytes,13,opt,name=answered_by,json=answeredBy,proto3" json:"answered_by,omitempty"`
+	// Members: whether the node acknowledges hearing this one (it counts for
+	// quorum only then).
+	HearsUs       bool `protobuf:"varint,14,opt,name=hears_us,json=hearsUs,proto3" json:"hears_us,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -762,6 +791,13 @@ func (x *NodeState) GetAnsweredBy() string {
 		return x.AnsweredBy
 	}
 	return ""
+}
+
+func (x *NodeState) GetHearsUs() bool {
+	if x != nil {
+		return x.HearsUs
+	}
+	return false
 }
 
 // MessageStream counts one node's reliable cluster messages.
@@ -901,7 +937,13 @@ type ClusterStatus struct {
 	FenceDevices []*FenceDeviceState `protobuf:"bytes,19,rep,name=fence_devices,json=fenceDevices,proto3" json:"fence_devices,omitempty"`
 	// The latest entries of the node's event timeline (hanode events), of
 	// every kind, oldest first.
-	Timeline      []*ClusterEvent `protobuf:"bytes,20,rep,name=timeline,proto3" json:"timeline,omitempty"`
+	Timeline []*ClusterEvent `protobuf:"bytes,20,rep,name=timeline,proto3" json:"timeline,omitempty"`
+	// Nodes fenced since this node started (or that it learned of): who,
+	// by whom, with which device, when.
+	Fenced []*FenceRecord `protobuf:"bytes,21,rep,name=fenced,proto3" json:"fenced,omitempty"`
+	// Dead nodes given time to stop their groups by themselves (a partition
+	// without fencing): the groups move once it has passed.
+	SelfStopWaits []*SelfStopWait `protobuf:"bytes,22,rep,name=self_stop_waits,json=selfStopWaits,proto3" json:"self_stop_waits,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1076,6 +1118,159 @@ func (x *ClusterStatus) GetTimeline() []*ClusterEvent {
 	return nil
 }
 
+func (x *ClusterStatus) GetFenced() []*FenceRecord {
+	if x != nil {
+		return x.Fenced
+	}
+	return nil
+}
+
+func (x *ClusterStatus) GetSelfStopWaits() []*SelfStopWait {
+	if x != nil {
+		return x.SelfStopWaits
+	}
+	return nil
+}
+
+// FenceRecord is a node that was fenced.
+type FenceRecord struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Generation    uint64                 `protobuf:"varint,2,opt,name=generation,proto3" json:"generation,omitempty"`
+	FencedBy      string                 `protobuf:"bytes,3,opt,name=fenced_by,json=fencedBy,proto3" json:"fenced_by,omitempty"`
+	Device        string                 `protobuf:"bytes,4,opt,name=device,proto3" json:"device,omitempty"`
+	Time          *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=time,proto3" json:"time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FenceRecord) Reset() {
+	*x = FenceRecord{}
+	mi := &file_hanode_v1_status_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FenceRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FenceRecord) ProtoMessage() {}
+
+func (x *FenceRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_status_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FenceRecord.ProtoReflect.Descriptor instead.
+func (*FenceRecord) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_status_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *FenceRecord) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *FenceRecord) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *FenceRecord) GetFencedBy() string {
+	if x != nil {
+		return x.FencedBy
+	}
+	return ""
+}
+
+func (x *FenceRecord) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *FenceRecord) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+// SelfStopWait is a dead node that must have stopped its groups by itself
+// (it lost quorum at the same silence) before they run elsewhere.
+type SelfStopWait struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Groups        []string               `protobuf:"bytes,2,rep,name=groups,proto3" json:"groups,omitempty"`
+	Until         *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=until,proto3" json:"until,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SelfStopWait) Reset() {
+	*x = SelfStopWait{}
+	mi := &file_hanode_v1_status_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SelfStopWait) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SelfStopWait) ProtoMessage() {}
+
+func (x *SelfStopWait) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_status_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SelfStopWait.ProtoReflect.Descriptor instead.
+func (*SelfStopWait) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_status_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SelfStopWait) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *SelfStopWait) GetGroups() []string {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *SelfStopWait) GetUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Until
+	}
+	return nil
+}
+
 // FenceState is a node waiting to be fenced.
 type FenceState struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1094,7 +1289,7 @@ type FenceState struct {
 
 func (x *FenceState) Reset() {
 	*x = FenceState{}
-	mi := &file_hanode_v1_status_proto_msgTypes[5]
+	mi := &file_hanode_v1_status_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1106,7 +1301,7 @@ func (x *FenceState) String() string {
 func (*FenceState) ProtoMessage() {}
 
 func (x *FenceState) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_status_proto_msgTypes[5]
+	mi := &file_hanode_v1_status_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1119,7 +1314,7 @@ func (x *FenceState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FenceState.ProtoReflect.Descriptor instead.
 func (*FenceState) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_status_proto_rawDescGZIP(), []int{5}
+	return file_hanode_v1_status_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *FenceState) GetNode() string {
@@ -1178,7 +1373,7 @@ type FenceDeviceState struct {
 
 func (x *FenceDeviceState) Reset() {
 	*x = FenceDeviceState{}
-	mi := &file_hanode_v1_status_proto_msgTypes[6]
+	mi := &file_hanode_v1_status_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1190,7 +1385,7 @@ func (x *FenceDeviceState) String() string {
 func (*FenceDeviceState) ProtoMessage() {}
 
 func (x *FenceDeviceState) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_status_proto_msgTypes[6]
+	mi := &file_hanode_v1_status_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1203,7 +1398,7 @@ func (x *FenceDeviceState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FenceDeviceState.ProtoReflect.Descriptor instead.
 func (*FenceDeviceState) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_status_proto_rawDescGZIP(), []int{6}
+	return file_hanode_v1_status_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *FenceDeviceState) GetName() string {
@@ -1260,7 +1455,7 @@ type GroupStatus struct {
 
 func (x *GroupStatus) Reset() {
 	*x = GroupStatus{}
-	mi := &file_hanode_v1_status_proto_msgTypes[7]
+	mi := &file_hanode_v1_status_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1272,7 +1467,7 @@ func (x *GroupStatus) String() string {
 func (*GroupStatus) ProtoMessage() {}
 
 func (x *GroupStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_status_proto_msgTypes[7]
+	mi := &file_hanode_v1_status_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1285,7 +1480,7 @@ func (x *GroupStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupStatus.ProtoReflect.Descriptor instead.
 func (*GroupStatus) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_status_proto_rawDescGZIP(), []int{7}
+	return file_hanode_v1_status_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GroupStatus) GetName() string {
@@ -1369,7 +1564,7 @@ type ResourceStatus struct {
 
 func (x *ResourceStatus) Reset() {
 	*x = ResourceStatus{}
-	mi := &file_hanode_v1_status_proto_msgTypes[8]
+	mi := &file_hanode_v1_status_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1381,7 +1576,7 @@ func (x *ResourceStatus) String() string {
 func (*ResourceStatus) ProtoMessage() {}
 
 func (x *ResourceStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_status_proto_msgTypes[8]
+	mi := &file_hanode_v1_status_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1394,7 +1589,7 @@ func (x *ResourceStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceStatus.ProtoReflect.Descriptor instead.
 func (*ResourceStatus) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_status_proto_rawDescGZIP(), []int{8}
+	return file_hanode_v1_status_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ResourceStatus) GetId() string {
@@ -1476,7 +1671,7 @@ type ClusterEvent struct {
 
 func (x *ClusterEvent) Reset() {
 	*x = ClusterEvent{}
-	mi := &file_hanode_v1_status_proto_msgTypes[9]
+	mi := &file_hanode_v1_status_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1488,7 +1683,7 @@ func (x *ClusterEvent) String() string {
 func (*ClusterEvent) ProtoMessage() {}
 
 func (x *ClusterEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_status_proto_msgTypes[9]
+	mi := &file_hanode_v1_status_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1501,7 +1696,7 @@ func (x *ClusterEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterEvent.ProtoReflect.Descriptor instead.
 func (*ClusterEvent) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_status_proto_rawDescGZIP(), []int{9}
+	return file_hanode_v1_status_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ClusterEvent) GetTime() *timestamppb.Timestamp {
@@ -1557,7 +1752,7 @@ var File_hanode_v1_status_proto protoreflect.FileDescriptor
 
 const file_hanode_v1_status_proto_rawDesc = "" +
 	"\n" +
-	"\x16hanode/v1/status.proto\x12\thanode.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd5\x03\n" +
+	"\x16hanode/v1/status.proto\x12\thanode.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\x03\n" +
 	"\x0fMembershipEvent\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x122\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1e.hanode.v1.MembershipEventKindR\x04kind\x12\x12\n" +
@@ -1571,7 +1766,8 @@ const file_hanode_v1_status_proto_rawDesc = "" +
 	"generation\x18\b \x01(\x04R\n" +
 	"generation\x123\n" +
 	"\asilence\x18\t \x01(\v2\x19.google.protobuf.DurationR\asilence\x12\"\n" +
-	"\rping_nodes_up\x18\v \x01(\rR\vpingNodesUp\x12\x16\n" +
+	"\rping_nodes_up\x18\v \x01(\rR\vpingNodesUp\x12\x19\n" +
+	"\bhears_us\x18\f \x01(\bR\ahearsUs\x12\x16\n" +
 	"\x06reason\x18\n" +
 	" \x01(\tR\x06reason\"\xd3\x01\n" +
 	"\tLinkState\x12\x12\n" +
@@ -1580,7 +1776,7 @@ const file_hanode_v1_status_proto_rawDesc = "" +
 	"\n" +
 	"last_heard\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tlastHeard\x120\n" +
 	"\x05since\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x16\n" +
-	"\x06detail\x18\x05 \x01(\tR\x06detail\"\xf3\x03\n" +
+	"\x06detail\x18\x05 \x01(\tR\x06detail\"\x8e\x04\n" +
 	"\tNodeState\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12'\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x13.hanode.v1.NodeTypeR\x04type\x12-\n" +
@@ -1599,7 +1795,8 @@ const file_hanode_v1_status_proto_rawDesc = "" +
 	"\rping_nodes_up\x18\v \x01(\rR\vpingNodesUp\x12\x1c\n" +
 	"\taddresses\x18\f \x03(\tR\taddresses\x12\x1f\n" +
 	"\vanswered_by\x18\r \x01(\tR\n" +
-	"answeredBy\"\xc5\x01\n" +
+	"answeredBy\x12\x19\n" +
+	"\bhears_us\x18\x0e \x01(\bR\ahearsUs\"\xc5\x01\n" +
 	"\rMessageStream\x12\x12\n" +
 	"\x04last\x18\x01 \x01(\x04R\x04last\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x04R\x05count\x12\x18\n" +
@@ -1609,7 +1806,7 @@ const file_hanode_v1_status_proto_rawDesc = "" +
 	"\n" +
 	"duplicates\x18\x06 \x01(\x04R\n" +
 	"duplicates\x12\x12\n" +
-	"\x04naks\x18\a \x01(\x04R\x04naks\"\x8c\b\n" +
+	"\x04naks\x18\a \x01(\x04R\x04naks\"\xfd\b\n" +
 	"\rClusterStatus\x12\x18\n" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x1d\n" +
 	"\n" +
@@ -1635,10 +1832,24 @@ const file_hanode_v1_status_proto_rawDesc = "" +
 	"\tno_quorum\x18\x11 \x01(\bR\bnoQuorum\x121\n" +
 	"\bunfenced\x18\x12 \x03(\v2\x15.hanode.v1.FenceStateR\bunfenced\x12@\n" +
 	"\rfence_devices\x18\x13 \x03(\v2\x1b.hanode.v1.FenceDeviceStateR\ffenceDevices\x123\n" +
-	"\btimeline\x18\x14 \x03(\v2\x17.hanode.v1.ClusterEventR\btimeline\x1aA\n" +
+	"\btimeline\x18\x14 \x03(\v2\x17.hanode.v1.ClusterEventR\btimeline\x12.\n" +
+	"\x06fenced\x18\x15 \x03(\v2\x16.hanode.v1.FenceRecordR\x06fenced\x12?\n" +
+	"\x0fself_stop_waits\x18\x16 \x03(\v2\x17.hanode.v1.SelfStopWaitR\rselfStopWaits\x1aA\n" +
 	"\x13RejectedFramesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\xcc\x01\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\xa6\x01\n" +
+	"\vFenceRecord\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x02 \x01(\x04R\n" +
+	"generation\x12\x1b\n" +
+	"\tfenced_by\x18\x03 \x01(\tR\bfencedBy\x12\x16\n" +
+	"\x06device\x18\x04 \x01(\tR\x06device\x12.\n" +
+	"\x04time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"l\n" +
+	"\fSelfStopWait\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x16\n" +
+	"\x06groups\x18\x02 \x03(\tR\x06groups\x120\n" +
+	"\x05until\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\"\xcc\x01\n" +
 	"\n" +
 	"FenceState\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x16\n" +
@@ -1694,7 +1905,7 @@ const file_hanode_v1_status_proto_rawDesc = "" +
 	"\bNodeType\x12\x19\n" +
 	"\x15NODE_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10NODE_TYPE_NORMAL\x10\x01\x12\x12\n" +
-	"\x0eNODE_TYPE_PING\x10\x02*\xaa\x01\n" +
+	"\x0eNODE_TYPE_PING\x10\x02*\xc3\x01\n" +
 	"\n" +
 	"GroupPhase\x12\x1b\n" +
 	"\x17GROUP_PHASE_UNSPECIFIED\x10\x00\x12\x17\n" +
@@ -1702,12 +1913,13 @@ const file_hanode_v1_status_proto_rawDesc = "" +
 	"\x14GROUP_PHASE_STARTING\x10\x02\x12\x17\n" +
 	"\x13GROUP_PHASE_RUNNING\x10\x03\x12\x18\n" +
 	"\x14GROUP_PHASE_STOPPING\x10\x04\x12\x19\n" +
-	"\x15GROUP_PHASE_UNMANAGED\x10\x05*S\n" +
+	"\x15GROUP_PHASE_UNMANAGED\x10\x05\x12\x17\n" +
+	"\x13GROUP_PHASE_PROBING\x10\x06*S\n" +
 	"\n" +
 	"LinkStatus\x12\x1b\n" +
 	"\x17LINK_STATUS_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eLINK_STATUS_UP\x10\x01\x12\x14\n" +
-	"\x10LINK_STATUS_DEAD\x10\x02*\xaa\x02\n" +
+	"\x10LINK_STATUS_DEAD\x10\x02*\xf5\x02\n" +
 	"\x13MembershipEventKind\x12%\n" +
 	"!MEMBERSHIP_EVENT_KIND_UNSPECIFIED\x10\x00\x12%\n" +
 	"!MEMBERSHIP_EVENT_KIND_NODE_STATUS\x10\x01\x12%\n" +
@@ -1715,7 +1927,9 @@ const file_hanode_v1_status_proto_rawDesc = "" +
 	"\x1fMEMBERSHIP_EVENT_KIND_NODE_LATE\x10\x03\x12(\n" +
 	"$MEMBERSHIP_EVENT_KIND_NODE_RESTARTED\x10\x04\x12'\n" +
 	"#MEMBERSHIP_EVENT_KIND_NODE_RETURNED\x10\x05\x12&\n" +
-	"\"MEMBERSHIP_EVENT_KIND_CONNECTIVITY\x10\x06*\x87\x02\n" +
+	"\"MEMBERSHIP_EVENT_KIND_CONNECTIVITY\x10\x06\x12\x1f\n" +
+	"\x1bMEMBERSHIP_EVENT_KIND_REACH\x10\a\x12(\n" +
+	"$MEMBERSHIP_EVENT_KIND_OLD_GENERATION\x10\b*\x87\x02\n" +
 	"\tEventKind\x12\x1a\n" +
 	"\x16EVENT_KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15EVENT_KIND_MEMBERSHIP\x10\x01\x12\x13\n" +
@@ -1741,7 +1955,7 @@ func file_hanode_v1_status_proto_rawDescGZIP() []byte {
 }
 
 var file_hanode_v1_status_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_hanode_v1_status_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_hanode_v1_status_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_hanode_v1_status_proto_goTypes = []any{
 	(NodeStatus)(0),               // 0: hanode.v1.NodeStatus
 	(NodeType)(0),                 // 1: hanode.v1.NodeType
@@ -1754,58 +1968,64 @@ var file_hanode_v1_status_proto_goTypes = []any{
 	(*NodeState)(nil),             // 8: hanode.v1.NodeState
 	(*MessageStream)(nil),         // 9: hanode.v1.MessageStream
 	(*ClusterStatus)(nil),         // 10: hanode.v1.ClusterStatus
-	(*FenceState)(nil),            // 11: hanode.v1.FenceState
-	(*FenceDeviceState)(nil),      // 12: hanode.v1.FenceDeviceState
-	(*GroupStatus)(nil),           // 13: hanode.v1.GroupStatus
-	(*ResourceStatus)(nil),        // 14: hanode.v1.ResourceStatus
-	(*ClusterEvent)(nil),          // 15: hanode.v1.ClusterEvent
-	nil,                           // 16: hanode.v1.ClusterStatus.RejectedFramesEntry
-	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 18: google.protobuf.Duration
+	(*FenceRecord)(nil),           // 11: hanode.v1.FenceRecord
+	(*SelfStopWait)(nil),          // 12: hanode.v1.SelfStopWait
+	(*FenceState)(nil),            // 13: hanode.v1.FenceState
+	(*FenceDeviceState)(nil),      // 14: hanode.v1.FenceDeviceState
+	(*GroupStatus)(nil),           // 15: hanode.v1.GroupStatus
+	(*ResourceStatus)(nil),        // 16: hanode.v1.ResourceStatus
+	(*ClusterEvent)(nil),          // 17: hanode.v1.ClusterEvent
+	nil,                           // 18: hanode.v1.ClusterStatus.RejectedFramesEntry
+	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 20: google.protobuf.Duration
 }
 var file_hanode_v1_status_proto_depIdxs = []int32{
-	17, // 0: hanode.v1.MembershipEvent.time:type_name -> google.protobuf.Timestamp
+	19, // 0: hanode.v1.MembershipEvent.time:type_name -> google.protobuf.Timestamp
 	4,  // 1: hanode.v1.MembershipEvent.kind:type_name -> hanode.v1.MembershipEventKind
 	0,  // 2: hanode.v1.MembershipEvent.status:type_name -> hanode.v1.NodeStatus
 	0,  // 3: hanode.v1.MembershipEvent.previous_status:type_name -> hanode.v1.NodeStatus
 	3,  // 4: hanode.v1.MembershipEvent.link_status:type_name -> hanode.v1.LinkStatus
-	18, // 5: hanode.v1.MembershipEvent.silence:type_name -> google.protobuf.Duration
+	20, // 5: hanode.v1.MembershipEvent.silence:type_name -> google.protobuf.Duration
 	3,  // 6: hanode.v1.LinkState.status:type_name -> hanode.v1.LinkStatus
-	17, // 7: hanode.v1.LinkState.last_heard:type_name -> google.protobuf.Timestamp
-	17, // 8: hanode.v1.LinkState.since:type_name -> google.protobuf.Timestamp
+	19, // 7: hanode.v1.LinkState.last_heard:type_name -> google.protobuf.Timestamp
+	19, // 8: hanode.v1.LinkState.since:type_name -> google.protobuf.Timestamp
 	1,  // 9: hanode.v1.NodeState.type:type_name -> hanode.v1.NodeType
 	0,  // 10: hanode.v1.NodeState.status:type_name -> hanode.v1.NodeStatus
-	17, // 11: hanode.v1.NodeState.last_heard:type_name -> google.protobuf.Timestamp
-	17, // 12: hanode.v1.NodeState.since:type_name -> google.protobuf.Timestamp
+	19, // 11: hanode.v1.NodeState.last_heard:type_name -> google.protobuf.Timestamp
+	19, // 12: hanode.v1.NodeState.since:type_name -> google.protobuf.Timestamp
 	7,  // 13: hanode.v1.NodeState.links:type_name -> hanode.v1.LinkState
 	9,  // 14: hanode.v1.NodeState.messages:type_name -> hanode.v1.MessageStream
-	17, // 15: hanode.v1.ClusterStatus.started:type_name -> google.protobuf.Timestamp
-	17, // 16: hanode.v1.ClusterStatus.now:type_name -> google.protobuf.Timestamp
-	18, // 17: hanode.v1.ClusterStatus.keepalive:type_name -> google.protobuf.Duration
-	18, // 18: hanode.v1.ClusterStatus.deadtime:type_name -> google.protobuf.Duration
-	18, // 19: hanode.v1.ClusterStatus.warntime:type_name -> google.protobuf.Duration
-	18, // 20: hanode.v1.ClusterStatus.initdead:type_name -> google.protobuf.Duration
+	19, // 15: hanode.v1.ClusterStatus.started:type_name -> google.protobuf.Timestamp
+	19, // 16: hanode.v1.ClusterStatus.now:type_name -> google.protobuf.Timestamp
+	20, // 17: hanode.v1.ClusterStatus.keepalive:type_name -> google.protobuf.Duration
+	20, // 18: hanode.v1.ClusterStatus.deadtime:type_name -> google.protobuf.Duration
+	20, // 19: hanode.v1.ClusterStatus.warntime:type_name -> google.protobuf.Duration
+	20, // 20: hanode.v1.ClusterStatus.initdead:type_name -> google.protobuf.Duration
 	8,  // 21: hanode.v1.ClusterStatus.nodes:type_name -> hanode.v1.NodeState
 	6,  // 22: hanode.v1.ClusterStatus.recent_events:type_name -> hanode.v1.MembershipEvent
-	16, // 23: hanode.v1.ClusterStatus.rejected_frames:type_name -> hanode.v1.ClusterStatus.RejectedFramesEntry
-	13, // 24: hanode.v1.ClusterStatus.groups:type_name -> hanode.v1.GroupStatus
-	11, // 25: hanode.v1.ClusterStatus.unfenced:type_name -> hanode.v1.FenceState
-	12, // 26: hanode.v1.ClusterStatus.fence_devices:type_name -> hanode.v1.FenceDeviceState
-	15, // 27: hanode.v1.ClusterStatus.timeline:type_name -> hanode.v1.ClusterEvent
-	17, // 28: hanode.v1.FenceState.since:type_name -> google.protobuf.Timestamp
-	17, // 29: hanode.v1.FenceDeviceState.checked:type_name -> google.protobuf.Timestamp
-	2,  // 30: hanode.v1.GroupStatus.local_phase:type_name -> hanode.v1.GroupPhase
-	14, // 31: hanode.v1.GroupStatus.resources:type_name -> hanode.v1.ResourceStatus
-	18, // 32: hanode.v1.ResourceStatus.last_duration:type_name -> google.protobuf.Duration
-	17, // 33: hanode.v1.ResourceStatus.last_at:type_name -> google.protobuf.Timestamp
-	17, // 34: hanode.v1.ClusterEvent.time:type_name -> google.protobuf.Timestamp
-	5,  // 35: hanode.v1.ClusterEvent.kind:type_name -> hanode.v1.EventKind
-	18, // 36: hanode.v1.ClusterEvent.gap:type_name -> google.protobuf.Duration
-	37, // [37:37] is the sub-list for method output_type
-	37, // [37:37] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	18, // 23: hanode.v1.ClusterStatus.rejected_frames:type_name -> hanode.v1.ClusterStatus.RejectedFramesEntry
+	15, // 24: hanode.v1.ClusterStatus.groups:type_name -> hanode.v1.GroupStatus
+	13, // 25: hanode.v1.ClusterStatus.unfenced:type_name -> hanode.v1.FenceState
+	14, // 26: hanode.v1.ClusterStatus.fence_devices:type_name -> hanode.v1.FenceDeviceState
+	17, // 27: hanode.v1.ClusterStatus.timeline:type_name -> hanode.v1.ClusterEvent
+	11, // 28: hanode.v1.ClusterStatus.fenced:type_name -> hanode.v1.FenceRecord
+	12, // 29: hanode.v1.ClusterStatus.self_stop_waits:type_name -> hanode.v1.SelfStopWait
+	19, // 30: hanode.v1.FenceRecord.time:type_name -> google.protobuf.Timestamp
+	19, // 31: hanode.v1.SelfStopWait.until:type_name -> google.protobuf.Timestamp
+	19, // 32: hanode.v1.FenceState.since:type_name -> google.protobuf.Timestamp
+	19, // 33: hanode.v1.FenceDeviceState.checked:type_name -> google.protobuf.Timestamp
+	2,  // 34: hanode.v1.GroupStatus.local_phase:type_name -> hanode.v1.GroupPhase
+	16, // 35: hanode.v1.GroupStatus.resources:type_name -> hanode.v1.ResourceStatus
+	20, // 36: hanode.v1.ResourceStatus.last_duration:type_name -> google.protobuf.Duration
+	19, // 37: hanode.v1.ResourceStatus.last_at:type_name -> google.protobuf.Timestamp
+	19, // 38: hanode.v1.ClusterEvent.time:type_name -> google.protobuf.Timestamp
+	5,  // 39: hanode.v1.ClusterEvent.kind:type_name -> hanode.v1.EventKind
+	20, // 40: hanode.v1.ClusterEvent.gap:type_name -> google.protobuf.Duration
+	41, // [41:41] is the sub-list for method output_type
+	41, // [41:41] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_hanode_v1_status_proto_init() }
@@ -1819,7 +2039,7 @@ func file_hanode_v1_status_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hanode_v1_status_proto_rawDesc), len(file_hanode_v1_status_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   11,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

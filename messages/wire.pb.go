@@ -270,7 +270,13 @@ type Heartbeat struct {
 	// How many of the configured ping nodes (and ping groups) the sender
 	// reaches, for the built-in ipfail: a node that reaches fewer than a peer
 	// hands its groups over.
-	PingNodesUp   uint32 `protobuf:"varint,4,opt,name=ping_nodes_up,json=pingNodesUp,proto3" json:"ping_nodes_up,omitempty"`
+	PingNodesUp uint32 `protobuf:"varint,4,opt,name=ping_nodes_up,json=pingNodesUp,proto3" json:"ping_nodes_up,omitempty"`
+	// One entry per peer the sender hears (any generation it has received
+	// authenticated frames of): the join handshake and the proof of
+	// freshness. A receiver counts a peer alive only on frames whose
+	// generation has echoed the receiver's own current generation, so frames
+	// captured before the receiver (re)started cannot make a peer alive.
+	Sessions      []*PeerSession `protobuf:"bytes,5,rep,name=sessions,proto3" json:"sessions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -333,6 +339,90 @@ func (x *Heartbeat) GetPingNodesUp() uint32 {
 	return 0
 }
 
+func (x *Heartbeat) GetSessions() []*PeerSession {
+	if x != nil {
+		return x.Sessions
+	}
+	return nil
+}
+
+// PeerSession is what a heartbeat's sender knows of one peer.
+type PeerSession struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The peer.
+	Node string `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	// The newest generation of the peer the sender has heard.
+	Generation uint64 `protobuf:"varint,2,opt,name=generation,proto3" json:"generation,omitempty"`
+	// The sender's cluster messages numbered up to stream_start were sent
+	// before it heard that generation of the peer: history the peer must
+	// never apply. Its stream for that life of the peer begins after it.
+	StreamStart uint64 `protobuf:"varint,3,opt,name=stream_start,json=streamStart,proto3" json:"stream_start,omitempty"`
+	// The peer's own send time (send_time_unix_nano) of the newest frame of
+	// it the sender received: the peer learns how recently the sender heard
+	// it, by its own clock, and so when the sender may declare it dead.
+	HeardSendTimeUnixNano int64 `protobuf:"varint,4,opt,name=heard_send_time_unix_nano,json=heardSendTimeUnixNano,proto3" json:"heard_send_time_unix_nano,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
+}
+
+func (x *PeerSession) Reset() {
+	*x = PeerSession{}
+	mi := &file_hanode_v1_wire_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeerSession) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeerSession) ProtoMessage() {}
+
+func (x *PeerSession) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_wire_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeerSession.ProtoReflect.Descriptor instead.
+func (*PeerSession) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *PeerSession) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *PeerSession) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *PeerSession) GetStreamStart() uint64 {
+	if x != nil {
+		return x.StreamStart
+	}
+	return 0
+}
+
+func (x *PeerSession) GetHeardSendTimeUnixNano() int64 {
+	if x != nil {
+		return x.HeardSendTimeUnixNano
+	}
+	return 0
+}
+
 // ClusterMessage is a message between nodes that must arrive once and in
 // order (group hand-overs, standby requests, fencing news), unlike
 // heartbeats, which are fire-and-forget. The reliable layer numbers them per
@@ -346,6 +436,10 @@ type ClusterMessage struct {
 	MessageSequence uint64 `protobuf:"varint,1,opt,name=message_sequence,json=messageSequence,proto3" json:"message_sequence,omitempty"`
 	// Node the message is for; empty for every node.
 	Destination string `protobuf:"bytes,2,opt,name=destination,proto3" json:"destination,omitempty"`
+	// With destination: the destination's generation the message answers;
+	// another life of the destination ignores it (a grant to a node that
+	// restarted since is void).
+	DestinationGeneration uint64 `protobuf:"varint,3,opt,name=destination_generation,json=destinationGeneration,proto3" json:"destination_generation,omitempty"`
 	// Types that are valid to be assigned to Payload:
 	//
 	//	*ClusterMessage_Note
@@ -356,6 +450,7 @@ type ClusterMessage struct {
 	//	*ClusterMessage_PlacementOverride
 	//	*ClusterMessage_NodeLeaving
 	//	*ClusterMessage_NodeFenced
+	//	*ClusterMessage_FencingQuery
 	Payload       isClusterMessage_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -363,7 +458,7 @@ type ClusterMessage struct {
 
 func (x *ClusterMessage) Reset() {
 	*x = ClusterMessage{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[3]
+	mi := &file_hanode_v1_wire_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -375,7 +470,7 @@ func (x *ClusterMessage) String() string {
 func (*ClusterMessage) ProtoMessage() {}
 
 func (x *ClusterMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[3]
+	mi := &file_hanode_v1_wire_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -388,7 +483,7 @@ func (x *ClusterMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterMessage.ProtoReflect.Descriptor instead.
 func (*ClusterMessage) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{3}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ClusterMessage) GetMessageSequence() uint64 {
@@ -403,6 +498,13 @@ func (x *ClusterMessage) GetDestination() string {
 		return x.Destination
 	}
 	return ""
+}
+
+func (x *ClusterMessage) GetDestinationGeneration() uint64 {
+	if x != nil {
+		return x.DestinationGeneration
+	}
+	return 0
 }
 
 func (x *ClusterMessage) GetPayload() isClusterMessage_Payload {
@@ -484,6 +586,15 @@ func (x *ClusterMessage) GetNodeFenced() *NodeFenced {
 	return nil
 }
 
+func (x *ClusterMessage) GetFencingQuery() *FencingQuery {
+	if x != nil {
+		if x, ok := x.Payload.(*ClusterMessage_FencingQuery); ok {
+			return x.FencingQuery
+		}
+	}
+	return nil
+}
+
 type isClusterMessage_Payload interface {
 	isClusterMessage_Payload()
 }
@@ -520,6 +631,10 @@ type ClusterMessage_NodeFenced struct {
 	NodeFenced *NodeFenced `protobuf:"bytes,17,opt,name=node_fenced,json=nodeFenced,proto3,oneof"`
 }
 
+type ClusterMessage_FencingQuery struct {
+	FencingQuery *FencingQuery `protobuf:"bytes,18,opt,name=fencing_query,json=fencingQuery,proto3,oneof"`
+}
+
 func (*ClusterMessage_Note) isClusterMessage_Payload() {}
 
 func (*ClusterMessage_GroupClaim) isClusterMessage_Payload() {}
@@ -536,6 +651,8 @@ func (*ClusterMessage_NodeLeaving) isClusterMessage_Payload() {}
 
 func (*ClusterMessage_NodeFenced) isClusterMessage_Payload() {}
 
+func (*ClusterMessage_FencingQuery) isClusterMessage_Payload() {}
+
 // GroupClaim asks every other node for leave to start a resource group. A
 // node starts a group only when every node it sees alive has granted its
 // claim, so two nodes that see each other never both run it.
@@ -550,7 +667,7 @@ type GroupClaim struct {
 
 func (x *GroupClaim) Reset() {
 	*x = GroupClaim{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[4]
+	mi := &file_hanode_v1_wire_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -562,7 +679,7 @@ func (x *GroupClaim) String() string {
 func (*GroupClaim) ProtoMessage() {}
 
 func (x *GroupClaim) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[4]
+	mi := &file_hanode_v1_wire_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -575,7 +692,7 @@ func (x *GroupClaim) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupClaim.ProtoReflect.Descriptor instead.
 func (*GroupClaim) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{4}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GroupClaim) GetGroup() string {
@@ -603,14 +720,17 @@ type GroupClaimReply struct {
 	// The node a denial is in favour of: one that holds the group, or was
 	// granted it. A claimant that knows that node dead (the denier has not
 	// noticed yet) tries again at once.
-	InFavourOf    string `protobuf:"bytes,5,opt,name=in_favour_of,json=inFavourOf,proto3" json:"in_favour_of,omitempty"`
+	InFavourOf string `protobuf:"bytes,5,opt,name=in_favour_of,json=inFavourOf,proto3" json:"in_favour_of,omitempty"`
+	// A denial that lifts by itself (a dead node's stop budget running out
+	// at the denier): try again this many milliseconds from now.
+	RetryAfterMs  uint32 `protobuf:"varint,6,opt,name=retry_after_ms,json=retryAfterMs,proto3" json:"retry_after_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GroupClaimReply) Reset() {
 	*x = GroupClaimReply{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[5]
+	mi := &file_hanode_v1_wire_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -622,7 +742,7 @@ func (x *GroupClaimReply) String() string {
 func (*GroupClaimReply) ProtoMessage() {}
 
 func (x *GroupClaimReply) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[5]
+	mi := &file_hanode_v1_wire_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -635,7 +755,7 @@ func (x *GroupClaimReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupClaimReply.ProtoReflect.Descriptor instead.
 func (*GroupClaimReply) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{5}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GroupClaimReply) GetGroup() string {
@@ -673,6 +793,13 @@ func (x *GroupClaimReply) GetInFavourOf() string {
 	return ""
 }
 
+func (x *GroupClaimReply) GetRetryAfterMs() uint32 {
+	if x != nil {
+		return x.RetryAfterMs
+	}
+	return 0
+}
+
 // GroupClaimCancel withdraws a claim (denied, timed out, or no longer
 // wanted), releasing the grants given for it.
 type GroupClaimCancel struct {
@@ -685,7 +812,7 @@ type GroupClaimCancel struct {
 
 func (x *GroupClaimCancel) Reset() {
 	*x = GroupClaimCancel{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[6]
+	mi := &file_hanode_v1_wire_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -697,7 +824,7 @@ func (x *GroupClaimCancel) String() string {
 func (*GroupClaimCancel) ProtoMessage() {}
 
 func (x *GroupClaimCancel) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[6]
+	mi := &file_hanode_v1_wire_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -710,7 +837,7 @@ func (x *GroupClaimCancel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupClaimCancel.ProtoReflect.Descriptor instead.
 func (*GroupClaimCancel) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{6}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GroupClaimCancel) GetGroup() string {
@@ -728,7 +855,10 @@ func (x *GroupClaimCancel) GetAttempt() uint64 {
 }
 
 // GroupStates tells the other nodes where this node's groups stand: every
-// group when full (to a node that comes up), else those that changed.
+// group when full, else those that changed. A full state is the join
+// handshake of placement: a node claims nothing until it has the full
+// state of every live peer in that peer's current life, and a peer that
+// comes back (restarted, or a healed partition) is sent one.
 type GroupStates struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Full   bool                   `protobuf:"varint,1,opt,name=full,proto3" json:"full,omitempty"`
@@ -740,13 +870,20 @@ type GroupStates struct {
 	// just come up or just seen the receiver come back, and either may have
 	// missed the other's news.
 	AnswerRequested bool `protobuf:"varint,4,opt,name=answer_requested,json=answerRequested,proto3" json:"answer_requested,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// With full: the fencing the sender knows of (by whom, with what, when).
+	Fenced []*NodeFenced `protobuf:"bytes,5,rep,name=fenced,proto3" json:"fenced,omitempty"`
+	// With full: dead nodes whose groups may not run elsewhere yet, as the
+	// sender sees them; a receiver that knew less adopts them.
+	Pending []*PendingTakeover `protobuf:"bytes,6,rep,name=pending,proto3" json:"pending,omitempty"`
+	// With full: the sender is stopping cleanly (it said NodeLeaving).
+	Leaving       bool `protobuf:"varint,7,opt,name=leaving,proto3" json:"leaving,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GroupStates) Reset() {
 	*x = GroupStates{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[7]
+	mi := &file_hanode_v1_wire_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -758,7 +895,7 @@ func (x *GroupStates) String() string {
 func (*GroupStates) ProtoMessage() {}
 
 func (x *GroupStates) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[7]
+	mi := &file_hanode_v1_wire_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -771,7 +908,7 @@ func (x *GroupStates) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupStates.ProtoReflect.Descriptor instead.
 func (*GroupStates) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{7}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GroupStates) GetFull() bool {
@@ -802,6 +939,119 @@ func (x *GroupStates) GetAnswerRequested() bool {
 	return false
 }
 
+func (x *GroupStates) GetFenced() []*NodeFenced {
+	if x != nil {
+		return x.Fenced
+	}
+	return nil
+}
+
+func (x *GroupStates) GetPending() []*PendingTakeover {
+	if x != nil {
+		return x.Pending
+	}
+	return nil
+}
+
+func (x *GroupStates) GetLeaving() bool {
+	if x != nil {
+		return x.Leaving
+	}
+	return false
+}
+
+// PendingTakeover is a dead node that may still run groups: they move only
+// once it is fenced, or once it must have stopped them by itself.
+type PendingTakeover struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Node  string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	// Its generation when it died.
+	Generation uint64 `protobuf:"varint,2,opt,name=generation,proto3" json:"generation,omitempty"`
+	// The groups it held or may have held.
+	Groups []string `protobuf:"bytes,3,rep,name=groups,proto3" json:"groups,omitempty"`
+	// Set: it is waiting to be fenced. Unset: no fencing applies, and it is
+	// given until remaining_ms from now to stop them by itself (a partition
+	// without fencing, three nodes or more).
+	Fence       bool   `protobuf:"varint,4,opt,name=fence,proto3" json:"fence,omitempty"`
+	RemainingMs uint64 `protobuf:"varint,5,opt,name=remaining_ms,json=remainingMs,proto3" json:"remaining_ms,omitempty"`
+	// Why, in words.
+	Reason        string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PendingTakeover) Reset() {
+	*x = PendingTakeover{}
+	mi := &file_hanode_v1_wire_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PendingTakeover) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PendingTakeover) ProtoMessage() {}
+
+func (x *PendingTakeover) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_wire_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PendingTakeover.ProtoReflect.Descriptor instead.
+func (*PendingTakeover) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *PendingTakeover) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *PendingTakeover) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *PendingTakeover) GetGroups() []string {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *PendingTakeover) GetFence() bool {
+	if x != nil {
+		return x.Fence
+	}
+	return false
+}
+
+func (x *PendingTakeover) GetRemainingMs() uint64 {
+	if x != nil {
+		return x.RemainingMs
+	}
+	return 0
+}
+
+func (x *PendingTakeover) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 // GroupState is one group on the sending node.
 type GroupState struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -810,13 +1060,18 @@ type GroupState struct {
 	// Whether the sender may not run the group now (it failed there), and
 	// until when (Unix nanoseconds).
 	BannedUntilUnixNano int64 `protobuf:"varint,3,opt,name=banned_until_unix_nano,json=bannedUntilUnixNano,proto3" json:"banned_until_unix_nano,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// The node the sender has granted the group to, if any, with the
+	// claim's attempt and the claimant's generation.
+	GrantedTo         string `protobuf:"bytes,4,opt,name=granted_to,json=grantedTo,proto3" json:"granted_to,omitempty"`
+	GrantAttempt      uint64 `protobuf:"varint,5,opt,name=grant_attempt,json=grantAttempt,proto3" json:"grant_attempt,omitempty"`
+	GranteeGeneration uint64 `protobuf:"varint,6,opt,name=grantee_generation,json=granteeGeneration,proto3" json:"grantee_generation,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *GroupState) Reset() {
 	*x = GroupState{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[8]
+	mi := &file_hanode_v1_wire_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -828,7 +1083,7 @@ func (x *GroupState) String() string {
 func (*GroupState) ProtoMessage() {}
 
 func (x *GroupState) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[8]
+	mi := &file_hanode_v1_wire_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -841,7 +1096,7 @@ func (x *GroupState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupState.ProtoReflect.Descriptor instead.
 func (*GroupState) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{8}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GroupState) GetGroup() string {
@@ -865,6 +1120,27 @@ func (x *GroupState) GetBannedUntilUnixNano() int64 {
 	return 0
 }
 
+func (x *GroupState) GetGrantedTo() string {
+	if x != nil {
+		return x.GrantedTo
+	}
+	return ""
+}
+
+func (x *GroupState) GetGrantAttempt() uint64 {
+	if x != nil {
+		return x.GrantAttempt
+	}
+	return 0
+}
+
+func (x *GroupState) GetGranteeGeneration() uint64 {
+	if x != nil {
+		return x.GranteeGeneration
+	}
+	return 0
+}
+
 // PlacementOverride records an operator's choice (hanode standby or
 // takeover): prefer node for group, or avoid it. The highest version
 // wins, ties broken by sender name.
@@ -882,7 +1158,7 @@ type PlacementOverride struct {
 
 func (x *PlacementOverride) Reset() {
 	*x = PlacementOverride{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[9]
+	mi := &file_hanode_v1_wire_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -894,7 +1170,7 @@ func (x *PlacementOverride) String() string {
 func (*PlacementOverride) ProtoMessage() {}
 
 func (x *PlacementOverride) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[9]
+	mi := &file_hanode_v1_wire_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -907,7 +1183,7 @@ func (x *PlacementOverride) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementOverride.ProtoReflect.Descriptor instead.
 func (*PlacementOverride) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{9}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PlacementOverride) GetGroup() string {
@@ -955,7 +1231,7 @@ type NodeLeaving struct {
 
 func (x *NodeLeaving) Reset() {
 	*x = NodeLeaving{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[10]
+	mi := &file_hanode_v1_wire_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -967,7 +1243,7 @@ func (x *NodeLeaving) String() string {
 func (*NodeLeaving) ProtoMessage() {}
 
 func (x *NodeLeaving) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[10]
+	mi := &file_hanode_v1_wire_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -980,23 +1256,31 @@ func (x *NodeLeaving) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeLeaving.ProtoReflect.Descriptor instead.
 func (*NodeLeaving) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{10}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{12}
 }
 
-// NodeFenced says the sender fenced a node (powered it off or reset it):
-// what the node held may now run elsewhere.
+// NodeFenced says a node was fenced (powered off or reset): what that life
+// of the node held may now run elsewhere. Sent by the node that fenced it,
+// repeated in every full state, and in answer to a FencingQuery.
 type NodeFenced struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Node  string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
 	// The device that did it.
-	Device        string `protobuf:"bytes,2,opt,name=device,proto3" json:"device,omitempty"`
+	Device string `protobuf:"bytes,2,opt,name=device,proto3" json:"device,omitempty"`
+	// The generation of the node that was fenced: a later life of it is not
+	// fenced.
+	Generation uint64 `protobuf:"varint,3,opt,name=generation,proto3" json:"generation,omitempty"`
+	// Who fenced it (empty: the sender) and when (Unix nanoseconds, the
+	// fencer's clock).
+	FencedBy      string `protobuf:"bytes,4,opt,name=fenced_by,json=fencedBy,proto3" json:"fenced_by,omitempty"`
+	TimeUnixNano  int64  `protobuf:"varint,5,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *NodeFenced) Reset() {
 	*x = NodeFenced{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[11]
+	mi := &file_hanode_v1_wire_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1008,7 +1292,7 @@ func (x *NodeFenced) String() string {
 func (*NodeFenced) ProtoMessage() {}
 
 func (x *NodeFenced) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[11]
+	mi := &file_hanode_v1_wire_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1021,7 +1305,7 @@ func (x *NodeFenced) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeFenced.ProtoReflect.Descriptor instead.
 func (*NodeFenced) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{11}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *NodeFenced) GetNode() string {
@@ -1038,6 +1322,81 @@ func (x *NodeFenced) GetDevice() string {
 	return ""
 }
 
+func (x *NodeFenced) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *NodeFenced) GetFencedBy() string {
+	if x != nil {
+		return x.FencedBy
+	}
+	return ""
+}
+
+func (x *NodeFenced) GetTimeUnixNano() int64 {
+	if x != nil {
+		return x.TimeUnixNano
+	}
+	return 0
+}
+
+// FencingQuery asks whoever knows that node (in generation) was fenced to
+// say so (NodeFenced): sent by a node still waiting for it.
+type FencingQuery struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Generation    uint64                 `protobuf:"varint,2,opt,name=generation,proto3" json:"generation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FencingQuery) Reset() {
+	*x = FencingQuery{}
+	mi := &file_hanode_v1_wire_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FencingQuery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FencingQuery) ProtoMessage() {}
+
+func (x *FencingQuery) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_wire_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FencingQuery.ProtoReflect.Descriptor instead.
+func (*FencingQuery) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *FencingQuery) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *FencingQuery) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
 // Note is a line of text an operator sends to every node's log
 // (`hanode note TEXT`).
 type Note struct {
@@ -1049,7 +1408,7 @@ type Note struct {
 
 func (x *Note) Reset() {
 	*x = Note{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[12]
+	mi := &file_hanode_v1_wire_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1061,7 +1420,7 @@ func (x *Note) String() string {
 func (*Note) ProtoMessage() {}
 
 func (x *Note) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[12]
+	mi := &file_hanode_v1_wire_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1074,7 +1433,7 @@ func (x *Note) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Note.ProtoReflect.Descriptor instead.
 func (*Note) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{12}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Note) GetText() string {
@@ -1099,7 +1458,7 @@ type RetransmitRequest struct {
 
 func (x *RetransmitRequest) Reset() {
 	*x = RetransmitRequest{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[13]
+	mi := &file_hanode_v1_wire_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1111,7 +1470,7 @@ func (x *RetransmitRequest) String() string {
 func (*RetransmitRequest) ProtoMessage() {}
 
 func (x *RetransmitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[13]
+	mi := &file_hanode_v1_wire_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1124,7 +1483,7 @@ func (x *RetransmitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetransmitRequest.ProtoReflect.Descriptor instead.
 func (*RetransmitRequest) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{13}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RetransmitRequest) GetDestination() string {
@@ -1169,7 +1528,7 @@ type RetransmitNak struct {
 
 func (x *RetransmitNak) Reset() {
 	*x = RetransmitNak{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[14]
+	mi := &file_hanode_v1_wire_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1181,7 +1540,7 @@ func (x *RetransmitNak) String() string {
 func (*RetransmitNak) ProtoMessage() {}
 
 func (x *RetransmitNak) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[14]
+	mi := &file_hanode_v1_wire_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1194,7 +1553,7 @@ func (x *RetransmitNak) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetransmitNak.ProtoReflect.Descriptor instead.
 func (*RetransmitNak) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{14}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RetransmitNak) GetDestination() string {
@@ -1240,16 +1599,25 @@ const file_hanode_v1_wire_proto_rawDesc = "" +
 	"\amessage\x18\v \x01(\v2\x19.hanode.v1.ClusterMessageH\x00R\amessage\x12M\n" +
 	"\x12retransmit_request\x18\f \x01(\v2\x1c.hanode.v1.RetransmitRequestH\x00R\x11retransmitRequest\x12A\n" +
 	"\x0eretransmit_nak\x18\r \x01(\v2\x18.hanode.v1.RetransmitNakH\x00R\rretransmitNakB\x06\n" +
-	"\x04body\"\xb3\x01\n" +
+	"\x04body\"\xe7\x01\n" +
 	"\tHeartbeat\x12-\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x15.hanode.v1.NodeStatusR\x06status\x12\x1f\n" +
 	"\vdeadtime_ms\x18\x02 \x01(\rR\n" +
 	"deadtimeMs\x122\n" +
 	"\x15last_message_sequence\x18\x03 \x01(\x04R\x13lastMessageSequence\x12\"\n" +
-	"\rping_nodes_up\x18\x04 \x01(\rR\vpingNodesUp\"\xe3\x04\n" +
+	"\rping_nodes_up\x18\x04 \x01(\rR\vpingNodesUp\x122\n" +
+	"\bsessions\x18\x05 \x03(\v2\x16.hanode.v1.PeerSessionR\bsessions\"\x9e\x01\n" +
+	"\vPeerSession\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x02 \x01(\x04R\n" +
+	"generation\x12!\n" +
+	"\fstream_start\x18\x03 \x01(\x04R\vstreamStart\x128\n" +
+	"\x19heard_send_time_unix_nano\x18\x04 \x01(\x03R\x15heardSendTimeUnixNano\"\xda\x05\n" +
 	"\x0eClusterMessage\x12)\n" +
 	"\x10message_sequence\x18\x01 \x01(\x04R\x0fmessageSequence\x12 \n" +
-	"\vdestination\x18\x02 \x01(\tR\vdestination\x12%\n" +
+	"\vdestination\x18\x02 \x01(\tR\vdestination\x125\n" +
+	"\x16destination_generation\x18\x03 \x01(\x04R\x15destinationGeneration\x12%\n" +
 	"\x04note\x18\n" +
 	" \x01(\v2\x0f.hanode.v1.NoteH\x00R\x04note\x128\n" +
 	"\vgroup_claim\x18\v \x01(\v2\x15.hanode.v1.GroupClaimH\x00R\n" +
@@ -1260,43 +1628,71 @@ const file_hanode_v1_wire_proto_rawDesc = "" +
 	"\x12placement_override\x18\x0f \x01(\v2\x1c.hanode.v1.PlacementOverrideH\x00R\x11placementOverride\x12;\n" +
 	"\fnode_leaving\x18\x10 \x01(\v2\x16.hanode.v1.NodeLeavingH\x00R\vnodeLeaving\x128\n" +
 	"\vnode_fenced\x18\x11 \x01(\v2\x15.hanode.v1.NodeFencedH\x00R\n" +
-	"nodeFencedB\t\n" +
+	"nodeFenced\x12>\n" +
+	"\rfencing_query\x18\x12 \x01(\v2\x17.hanode.v1.FencingQueryH\x00R\ffencingQueryB\t\n" +
 	"\apayload\"<\n" +
 	"\n" +
 	"GroupClaim\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x18\n" +
-	"\aattempt\x18\x02 \x01(\x04R\aattempt\"\x95\x01\n" +
+	"\aattempt\x18\x02 \x01(\x04R\aattempt\"\xbb\x01\n" +
 	"\x0fGroupClaimReply\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x18\n" +
 	"\aattempt\x18\x02 \x01(\x04R\aattempt\x12\x18\n" +
 	"\agranted\x18\x03 \x01(\bR\agranted\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12 \n" +
 	"\fin_favour_of\x18\x05 \x01(\tR\n" +
-	"inFavourOf\"B\n" +
+	"inFavourOf\x12$\n" +
+	"\x0eretry_after_ms\x18\x06 \x01(\rR\fretryAfterMs\"B\n" +
 	"\x10GroupClaimCancel\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x18\n" +
-	"\aattempt\x18\x02 \x01(\x04R\aattempt\"\xb7\x01\n" +
+	"\aattempt\x18\x02 \x01(\x04R\aattempt\"\xb6\x02\n" +
 	"\vGroupStates\x12\x12\n" +
 	"\x04full\x18\x01 \x01(\bR\x04full\x12-\n" +
 	"\x06groups\x18\x02 \x03(\v2\x15.hanode.v1.GroupStateR\x06groups\x12:\n" +
 	"\toverrides\x18\x03 \x03(\v2\x1c.hanode.v1.PlacementOverrideR\toverrides\x12)\n" +
-	"\x10answer_requested\x18\x04 \x01(\bR\x0fanswerRequested\"\x84\x01\n" +
+	"\x10answer_requested\x18\x04 \x01(\bR\x0fanswerRequested\x12-\n" +
+	"\x06fenced\x18\x05 \x03(\v2\x15.hanode.v1.NodeFencedR\x06fenced\x124\n" +
+	"\apending\x18\x06 \x03(\v2\x1a.hanode.v1.PendingTakeoverR\apending\x12\x18\n" +
+	"\aleaving\x18\a \x01(\bR\aleaving\"\xae\x01\n" +
+	"\x0fPendingTakeover\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x02 \x01(\x04R\n" +
+	"generation\x12\x16\n" +
+	"\x06groups\x18\x03 \x03(\tR\x06groups\x12\x14\n" +
+	"\x05fence\x18\x04 \x01(\bR\x05fence\x12!\n" +
+	"\fremaining_ms\x18\x05 \x01(\x04R\vremainingMs\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\"\xf7\x01\n" +
 	"\n" +
 	"GroupState\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12+\n" +
 	"\x05phase\x18\x02 \x01(\x0e2\x15.hanode.v1.GroupPhaseR\x05phase\x123\n" +
-	"\x16banned_until_unix_nano\x18\x03 \x01(\x03R\x13bannedUntilUnixNano\"\x87\x01\n" +
+	"\x16banned_until_unix_nano\x18\x03 \x01(\x03R\x13bannedUntilUnixNano\x12\x1d\n" +
+	"\n" +
+	"granted_to\x18\x04 \x01(\tR\tgrantedTo\x12#\n" +
+	"\rgrant_attempt\x18\x05 \x01(\x04R\fgrantAttempt\x12-\n" +
+	"\x12grantee_generation\x18\x06 \x01(\x04R\x11granteeGeneration\"\x87\x01\n" +
 	"\x11PlacementOverride\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x12\n" +
 	"\x04node\x18\x02 \x01(\tR\x04node\x12\x16\n" +
 	"\x06prefer\x18\x03 \x01(\bR\x06prefer\x12\x18\n" +
 	"\aversion\x18\x04 \x01(\x04R\aversion\x12\x16\n" +
 	"\x06author\x18\x05 \x01(\tR\x06author\"\r\n" +
-	"\vNodeLeaving\"8\n" +
+	"\vNodeLeaving\"\x9b\x01\n" +
 	"\n" +
 	"NodeFenced\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x16\n" +
-	"\x06device\x18\x02 \x01(\tR\x06device\"\x1a\n" +
+	"\x06device\x18\x02 \x01(\tR\x06device\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x03 \x01(\x04R\n" +
+	"generation\x12\x1b\n" +
+	"\tfenced_by\x18\x04 \x01(\tR\bfencedBy\x12$\n" +
+	"\x0etime_unix_nano\x18\x05 \x01(\x03R\ftimeUnixNano\"B\n" +
+	"\fFencingQuery\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x02 \x01(\x04R\n" +
+	"generation\"\x1a\n" +
 	"\x04Note\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\tR\x04text\"\x7f\n" +
 	"\x11RetransmitRequest\x12 \n" +
@@ -1323,48 +1719,55 @@ func file_hanode_v1_wire_proto_rawDescGZIP() []byte {
 	return file_hanode_v1_wire_proto_rawDescData
 }
 
-var file_hanode_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_hanode_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_hanode_v1_wire_proto_goTypes = []any{
 	(*Frame)(nil),             // 0: hanode.v1.Frame
 	(*Envelope)(nil),          // 1: hanode.v1.Envelope
 	(*Heartbeat)(nil),         // 2: hanode.v1.Heartbeat
-	(*ClusterMessage)(nil),    // 3: hanode.v1.ClusterMessage
-	(*GroupClaim)(nil),        // 4: hanode.v1.GroupClaim
-	(*GroupClaimReply)(nil),   // 5: hanode.v1.GroupClaimReply
-	(*GroupClaimCancel)(nil),  // 6: hanode.v1.GroupClaimCancel
-	(*GroupStates)(nil),       // 7: hanode.v1.GroupStates
-	(*GroupState)(nil),        // 8: hanode.v1.GroupState
-	(*PlacementOverride)(nil), // 9: hanode.v1.PlacementOverride
-	(*NodeLeaving)(nil),       // 10: hanode.v1.NodeLeaving
-	(*NodeFenced)(nil),        // 11: hanode.v1.NodeFenced
-	(*Note)(nil),              // 12: hanode.v1.Note
-	(*RetransmitRequest)(nil), // 13: hanode.v1.RetransmitRequest
-	(*RetransmitNak)(nil),     // 14: hanode.v1.RetransmitNak
-	(NodeStatus)(0),           // 15: hanode.v1.NodeStatus
-	(GroupPhase)(0),           // 16: hanode.v1.GroupPhase
+	(*PeerSession)(nil),       // 3: hanode.v1.PeerSession
+	(*ClusterMessage)(nil),    // 4: hanode.v1.ClusterMessage
+	(*GroupClaim)(nil),        // 5: hanode.v1.GroupClaim
+	(*GroupClaimReply)(nil),   // 6: hanode.v1.GroupClaimReply
+	(*GroupClaimCancel)(nil),  // 7: hanode.v1.GroupClaimCancel
+	(*GroupStates)(nil),       // 8: hanode.v1.GroupStates
+	(*PendingTakeover)(nil),   // 9: hanode.v1.PendingTakeover
+	(*GroupState)(nil),        // 10: hanode.v1.GroupState
+	(*PlacementOverride)(nil), // 11: hanode.v1.PlacementOverride
+	(*NodeLeaving)(nil),       // 12: hanode.v1.NodeLeaving
+	(*NodeFenced)(nil),        // 13: hanode.v1.NodeFenced
+	(*FencingQuery)(nil),      // 14: hanode.v1.FencingQuery
+	(*Note)(nil),              // 15: hanode.v1.Note
+	(*RetransmitRequest)(nil), // 16: hanode.v1.RetransmitRequest
+	(*RetransmitNak)(nil),     // 17: hanode.v1.RetransmitNak
+	(NodeStatus)(0),           // 18: hanode.v1.NodeStatus
+	(GroupPhase)(0),           // 19: hanode.v1.GroupPhase
 }
 var file_hanode_v1_wire_proto_depIdxs = []int32{
 	2,  // 0: hanode.v1.Envelope.heartbeat:type_name -> hanode.v1.Heartbeat
-	3,  // 1: hanode.v1.Envelope.message:type_name -> hanode.v1.ClusterMessage
-	13, // 2: hanode.v1.Envelope.retransmit_request:type_name -> hanode.v1.RetransmitRequest
-	14, // 3: hanode.v1.Envelope.retransmit_nak:type_name -> hanode.v1.RetransmitNak
-	15, // 4: hanode.v1.Heartbeat.status:type_name -> hanode.v1.NodeStatus
-	12, // 5: hanode.v1.ClusterMessage.note:type_name -> hanode.v1.Note
-	4,  // 6: hanode.v1.ClusterMessage.group_claim:type_name -> hanode.v1.GroupClaim
-	5,  // 7: hanode.v1.ClusterMessage.group_claim_reply:type_name -> hanode.v1.GroupClaimReply
-	6,  // 8: hanode.v1.ClusterMessage.group_claim_cancel:type_name -> hanode.v1.GroupClaimCancel
-	7,  // 9: hanode.v1.ClusterMessage.group_states:type_name -> hanode.v1.GroupStates
-	9,  // 10: hanode.v1.ClusterMessage.placement_override:type_name -> hanode.v1.PlacementOverride
-	10, // 11: hanode.v1.ClusterMessage.node_leaving:type_name -> hanode.v1.NodeLeaving
-	11, // 12: hanode.v1.ClusterMessage.node_fenced:type_name -> hanode.v1.NodeFenced
-	8,  // 13: hanode.v1.GroupStates.groups:type_name -> hanode.v1.GroupState
-	9,  // 14: hanode.v1.GroupStates.overrides:type_name -> hanode.v1.PlacementOverride
-	16, // 15: hanode.v1.GroupState.phase:type_name -> hanode.v1.GroupPhase
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	4,  // 1: hanode.v1.Envelope.message:type_name -> hanode.v1.ClusterMessage
+	16, // 2: hanode.v1.Envelope.retransmit_request:type_name -> hanode.v1.RetransmitRequest
+	17, // 3: hanode.v1.Envelope.retransmit_nak:type_name -> hanode.v1.RetransmitNak
+	18, // 4: hanode.v1.Heartbeat.status:type_name -> hanode.v1.NodeStatus
+	3,  // 5: hanode.v1.Heartbeat.sessions:type_name -> hanode.v1.PeerSession
+	15, // 6: hanode.v1.ClusterMessage.note:type_name -> hanode.v1.Note
+	5,  // 7: hanode.v1.ClusterMessage.group_claim:type_name -> hanode.v1.GroupClaim
+	6,  // 8: hanode.v1.ClusterMessage.group_claim_reply:type_name -> hanode.v1.GroupClaimReply
+	7,  // 9: hanode.v1.ClusterMessage.group_claim_cancel:type_name -> hanode.v1.GroupClaimCancel
+	8,  // 10: hanode.v1.ClusterMessage.group_states:type_name -> hanode.v1.GroupStates
+	11, // 11: hanode.v1.ClusterMessage.placement_override:type_name -> hanode.v1.PlacementOverride
+	12, // 12: hanode.v1.ClusterMessage.node_leaving:type_name -> hanode.v1.NodeLeaving
+	13, // 13: hanode.v1.ClusterMessage.node_fenced:type_name -> hanode.v1.NodeFenced
+	14, // 14: hanode.v1.ClusterMessage.fencing_query:type_name -> hanode.v1.FencingQuery
+	10, // 15: hanode.v1.GroupStates.groups:type_name -> hanode.v1.GroupState
+	11, // 16: hanode.v1.GroupStates.overrides:type_name -> hanode.v1.PlacementOverride
+	13, // 17: hanode.v1.GroupStates.fenced:type_name -> hanode.v1.NodeFenced
+	9,  // 18: hanode.v1.GroupStates.pending:type_name -> hanode.v1.PendingTakeover
+	19, // 19: hanode.v1.GroupState.phase:type_name -> hanode.v1.GroupPhase
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_hanode_v1_wire_proto_init() }
@@ -1379,7 +1782,7 @@ func file_hanode_v1_wire_proto_init() {
 		(*Envelope_RetransmitRequest)(nil),
 		(*Envelope_RetransmitNak)(nil),
 	}
-	file_hanode_v1_wire_proto_msgTypes[3].OneofWrappers = []any{
+	file_hanode_v1_wire_proto_msgTypes[4].OneofWrappers = []any{
 		(*ClusterMessage_Note)(nil),
 		(*ClusterMessage_GroupClaim)(nil),
 		(*ClusterMessage_GroupClaimReply)(nil),
@@ -1388,6 +1791,7 @@ func file_hanode_v1_wire_proto_init() {
 		(*ClusterMessage_PlacementOverride)(nil),
 		(*ClusterMessage_NodeLeaving)(nil),
 		(*ClusterMessage_NodeFenced)(nil),
+		(*ClusterMessage_FencingQuery)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1395,7 +1799,7 @@ func file_hanode_v1_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hanode_v1_wire_proto_rawDesc), len(file_hanode_v1_wire_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

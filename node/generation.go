@@ -24,34 +24,49 @@ const generationFile = "generation"
 // dir: one more than the stored one (method FILE), or the current Unix time
 // when that is larger (method TIME). Peers use it to tell a restarted node
 // from a replayed one, so it must never go back: the file is written
-// atomically and synced before the node says anything.
-func NextGeneration(dir string, method messages.GenerationMethod, now time.Time) (uint64, error) {
+// atomically and synced before the node says anything, and when it is
+// missing or unreadable (a first start, a lost or damaged state directory)
+// the generation is time-based, as Heartbeat's time method, which is above
+// any counted one. note says so, for the log; err is set only when the new
+// generation cannot be stored.
+func NextGeneration(dir string, method messages.GenerationMethod, now time.Time) (gen uint64, note string, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return 0, fmt.Errorf("state directory: %w", err)
+		return 0, "", fmt.Errorf("state directory: %w", err)
 	}
 	path := filepath.Join(dir, generationFile)
-	var last uint64
-	data, err := os.ReadFile(path)
+	timeBased := max(uint64(max(now.Unix(), 0)), 1)
+	var next uint64
+	data, rerr := os.ReadFile(path)
 	switch {
-	case err == nil:
-		last, err = strconv.ParseUint(strings.TrimSpace(string(data)), 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("%s: not a generation number (%q): fix or remove it", path, strings.TrimSpace(string(data)))
+	case rerr == nil:
+		last, perr := strconv.ParseUint(strings.TrimSpace(string(data)), 10, 64)
+		if perr != nil {
+			next = timeBased
+			note = fmt.Sprintf("%s is not a generation number (%q): using the time-based generation %d, which cannot be below an earlier one", path, truncate(strings.TrimSpace(string(data)), 40), next)
+			break
 		}
-	case errors.Is(err, fs.ErrNotExist):
+		next = last + 1
+		if method == messages.GenerationMethod_GENERATION_METHOD_TIME {
+			next = max(next, timeBased)
+		}
+	case errors.Is(rerr, fs.ErrNotExist):
+		next = timeBased
+		note = fmt.Sprintf("no generation stored in %s (a first start, or the state directory was lost): using the time-based generation %d, which cannot be below an earlier one", path, next)
 	default:
-		return 0, fmt.Errorf("read generation: %w", err)
-	}
-	next := last + 1
-	if method == messages.GenerationMethod_GENERATION_METHOD_TIME {
-		if t := uint64(now.Unix()); t > next {
-			next = t
-		}
+		next = timeBased
+		note = fmt.Sprintf("cannot read %s (%v): using the time-based generation %d, which cannot be below an earlier one", path, rerr, next)
 	}
 	if err := writeFileAtomic(path, []byte(strconv.FormatUint(next, 10)+"\n")); err != nil {
-		return 0, fmt.Errorf("store generation: %w", err)
+		return 0, "", fmt.Errorf("store generation: %w", err)
 	}
-	return next, nil
+	return next, note, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }
 
 // writeFileAtomic replaces path with data so that a crash leaves either the

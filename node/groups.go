@@ -1,8 +1,11 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -10,6 +13,7 @@ import (
 	"github.com/hanode/hanode/actors"
 	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node/agents"
+	"github.com/hanode/hanode/node/announce"
 	"github.com/hanode/hanode/node/config"
 	"github.com/hanode/hanode/node/group"
 	"github.com/hanode/hanode/node/placement"
@@ -49,35 +53,127 @@ func LeaveTimeout(cfg *config.Effective) time.Duration {
 	return d
 }
 
+// AgentFactory builds the agent of a resource (tests: fake agents);
+// Options.Agents.
+type AgentFactory func(group string, r config.ResourceSpec) (actors.AgentRunner, error)
+
+// groupAgents are the agents of every group's resources, in configuration
+// order.
+func groupAgents(cfg *config.Effective, factory AgentFactory) ([][]actors.AgentRunner, error) {
+	out := make([][]actors.AgentRunner, len(cfg.Groups))
+	if factory == nil {
+		resolved, err := ResolveAgents(cfg)
+		if err != nil {
+			return nil, err
+		}
+		for i, rs := range resolved {
+			for _, a := range rs {
+				out[i] = append(out[i], a)
+			}
+		}
+		return out, nil
+	}
+	var errs []error
+	for i, g := range cfg.Groups {
+		for _, r := range g.Resources {
+			a, err := factory(g.Name, r)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", r.Where, err))
+				continue
+			}
+			out[i] = append(out[i], a)
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// Addresses lists the IP addresses a resource configures (IPaddr and
+// IPaddr2, as Heartbeat scripts or OCF agents): what a node re-announces
+// when it keeps a group that ran on another node too.
+func Addresses(r *messages.Resource) []netip.Addr {
+	var spec string
+	switch a := r.GetAgent().(type) {
+	case *messages.Resource_Heartbeat:
+		if (a.Heartbeat.Name == "IPaddr" || a.Heartbeat.Name == "IPaddr2") && len(a.Heartbeat.Args) > 0 {
+			spec = a.Heartbeat.Args[0]
+		}
+	case *messages.Resource_Ocf:
+		if a.Ocf.Type == "IPaddr" || a.Ocf.Type == "IPaddr2" {
+			spec = a.Ocf.Params["ip"]
+		}
+	}
+	ip, err := netip.ParseAddr(strings.TrimSpace(strings.SplitN(spec, "/", 2)[0]))
+	if err != nil {
+		return nil
+	}
+	return []netip.Addr{ip}
+}
+
+// announceAddresses is the default Announcer: three rounds of gratuitous
+// ARP a second apart for each address (one is enough for Linux clients
+// that have an entry; the repeats cover lost frames and clients that
+// ignore updates within a second of the last).
+func announceAddresses(ctx context.Context, group string, addrs []netip.Addr) error {
+	var errs []error
+	for _, a := range addrs {
+		if err := announce.Gratuitous(ctx, a, 3, time.Second); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// stopBudget is the time a group takes to stop at most: the sum of its
+// resources' stop timeouts (they stop one after the other).
+func stopBudget(g config.GroupSpec) time.Duration {
+	var d time.Duration
+	for _, r := range g.Resources {
+		d += r.StopTimeout
+	}
+	return d
+}
+
+// partitionMargin is what the majority adds to a lost node's stop budget
+// before running its groups without fencing: two keepalives (timer
+// lateness, clock rate), at least 200ms.
+func partitionMargin(keepalive time.Duration) time.Duration {
+	return max(2*keepalive, 200*time.Millisecond)
+}
+
 // setupGroups builds the placement machine and a runner per group.
-func (rt *runtime) setupGroups(groupAgents [][]*agents.Agent, fencers []string) {
+func (rt *runtime) setupGroups(agentsByGroup [][]actors.AgentRunner, fencers []string, announcer actors.Announcer) {
 	cfg := rt.cfg
 	if len(cfg.Groups) == 0 {
 		return
 	}
 	specs := make([]placement.GroupSpec, len(cfg.Groups))
+	budgets := map[string]time.Duration{}
 	states := map[string]*actors.GroupState{}
 	for i, g := range cfg.Groups {
 		specs[i] = placement.GroupSpec{Name: g.Name, Preferred: g.Preferred}
+		budgets[g.Name] = stopBudget(g)
 		gc := group.Config{Name: g.Name}
 		var res []actors.GroupResource
+		var addrs []netip.Addr
 		for j, r := range g.Resources {
 			gc.Resources = append(gc.Resources, r.ID)
 			// One check period per group: the shortest configured.
 			if r.MonitorInterval > 0 && (gc.MonitorInterval == 0 || r.MonitorInterval < gc.MonitorInterval) {
 				gc.MonitorInterval = r.MonitorInterval
 			}
-			res = append(res, actors.GroupResource{Agent: groupAgents[i][j],
+			res = append(res, actors.GroupResource{ID: r.ID, Agent: agentsByGroup[i][j],
 				StartTimeout: r.StartTimeout, StopTimeout: r.StopTimeout, MonitorTimeout: r.MonitorTimeout})
+			addrs = append(addrs, Addresses(r.Resource)...)
 		}
 		st := actors.NewGroupState(g.Name, group.New(gc), res)
 		st.Events, st.Local, st.Metrics = rt.events, cfg.Local, rt.metrics
+		st.Addresses, st.Announce = addrs, announcer
 		rt.groups = append(rt.groups, st)
 		states[g.Name] = st
 	}
 	m := placement.New(placement.Config{Local: cfg.Local, Nodes: cfg.Nodes, Groups: specs, AutoFailback: cfg.AutoFailback,
 		PingNodes: len(cfg.Cluster.PingNodes), PingHoldoff: cfg.Deadping, Quorum: quorumPolicy(cfg.Cluster.GetQuorum().GetPolicy()),
-		Fencers: fencers})
+		Fencers: fencers, StopBudget: budgets, PartitionMargin: partitionMargin(cfg.Keepalive)}, time.Now())
 	rt.placement = actors.NewPlacementState(m, peers(cfg), states)
 	rt.placement.Local = cfg.Local
 	rt.placement.Events = rt.events

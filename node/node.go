@@ -33,12 +33,14 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hanode/hanode/actors"
 	"github.com/hanode/hanode/actors/trace"
 	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node/config"
 	"github.com/hanode/hanode/node/events"
+	"github.com/hanode/hanode/node/fence"
 	"github.com/hanode/hanode/node/membership"
 	"github.com/hanode/hanode/node/metrics"
 	"github.com/hanode/hanode/node/pingnodes"
@@ -70,8 +72,19 @@ type Options struct {
 	OpenMedium OpenMedium
 	// MetricsAddr, when set, serves Prometheus metrics on it (/metrics).
 	MetricsAddr string
-	// Reboot replaces the machine reboot of failfast (tests); nil reboots.
+	// Reboot replaces the machine reboot of failfast and of a node that
+	// lost quorum and could not stop its groups in time (tests); nil
+	// reboots.
 	Reboot func() error
+	// Agents, when set, builds the resources' agents instead of resolving
+	// them on disk (the whole-cluster simulation's fake agents).
+	Agents AgentFactory
+	// FenceDriver, when set, carries out the fencing devices' operations
+	// instead of running their programs (the simulation's fake devices).
+	FenceDriver func(*fence.Device) actors.FenceDriver
+	// Announce, when set, replaces the gratuitous ARP of re-announced
+	// addresses.
+	Announce actors.Announcer
 }
 
 // Node is a running node.
@@ -118,6 +131,11 @@ type runtime struct {
 	// tracer traces actor messages (--trace, hanode trace).
 	tracer  *trace.Tracer
 	failure atomic.Value
+	// reboot resets the machine (nil: the reboot system call); resetting
+	// is set once a reset was asked for: the node is then unhealthy, so
+	// that a watchdog stops being petted even if the reboot fails.
+	reboot    func() error
+	resetting atomic.Bool
 }
 
 // Start brings a node up. It returns once the actors run and the control
@@ -134,9 +152,12 @@ func Start(opts Options) (*Node, error) {
 			return nil, err
 		}
 	}
-	gen, err := NextGeneration(opts.StateDir, cfg.Cluster.GenerationMethod, time.Now())
+	gen, genNote, err := NextGeneration(opts.StateDir, cfg.Cluster.GenerationMethod, time.Now())
 	if err != nil {
 		return nil, err
+	}
+	if genNote != "" {
+		log.Warn(genNote)
 	}
 	keyring, err := frame.NewKeyring(cfg.Cluster.Auth)
 	if err != nil {
@@ -150,7 +171,7 @@ func Start(opts Options) (*Node, error) {
 		Local: cfg.Local, Nodes: cfg.Nodes, Links: links,
 		Warntime: cfg.Warntime, Deadtime: cfg.Deadtime, Initdead: cfg.Initdead,
 	}, time.Now(), gen)
-	groupAgents, err := ResolveAgents(cfg)
+	agentsByGroup, err := groupAgents(cfg, opts.Agents)
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +194,7 @@ func Start(opts Options) (*Node, error) {
 		membership: actors.NewMembershipState(actors.MembershipInfo{
 			Cluster: cfg.Cluster.Name, Local: cfg.Local, Version: version.Short(),
 			Keepalive: cfg.Keepalive, Deadtime: cfg.Deadtime, Warntime: cfg.Warntime, Initdead: cfg.Initdead,
-		}, machine),
+		}, machine, peers(cfg)),
 		messenger: actors.NewMessengerState(cfg.Local, gen, peers(cfg), reliable.Config{
 			MaxRexmitDelay: cfg.MaxRexmitDelay,
 		}),
@@ -185,6 +206,9 @@ func Start(opts Options) (*Node, error) {
 	if rt.openMedium == nil {
 		rt.openMedium = OpenRealMedium
 	}
+	// Membership marks where this node's message stream starts for each
+	// newly heard peer generation: the messenger's count at that moment.
+	rt.membership.OutboxLast = rt.messenger.OutboxLast
 	rt.events = events.New(events.DefaultSize)
 	rt.membership.Events = rt.events
 	// The status collector asks the node once it exists; no scrape can come
@@ -210,9 +234,17 @@ func Start(opts Options) (*Node, error) {
 	for _, d := range devices {
 		st := actors.NewFenceDeviceState(d)
 		st.Metrics = rt.metrics
+		if opts.FenceDriver != nil {
+			st.Driver = opts.FenceDriver(d)
+		}
 		rt.fenceDevices = append(rt.fenceDevices, st)
 	}
-	rt.setupGroups(groupAgents, fencers(cfg, devices))
+	announcer := opts.Announce
+	if announcer == nil {
+		announcer = announceAddresses
+	}
+	rt.reboot = opts.Reboot
+	rt.setupGroups(agentsByGroup, fencers(cfg, devices), announcer)
 	for _, spec := range respawnSpecs {
 		spec.Reboot = opts.Reboot
 		rt.respawn = append(rt.respawn, actors.NewRespawnState(spec))
@@ -452,6 +484,10 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 	case *keepaliveTick:
 		a.lastTick = time.Now()
 		a.heartbeat(ctx, messages.NodeStatus_NODE_STATUS_ACTIVE, false)
+	case *actors.HeartbeatNow:
+		if !a.stopping && !a.rt.shutdown.Load() {
+			a.heartbeat(ctx, messages.NodeStatus_NODE_STATUS_ACTIVE, false)
+		}
 	case *actors.HealthQuery:
 		a.health(ctx)
 	case *actors.StatusQuery:
@@ -474,6 +510,8 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 		ctx.Forward(a.placement)
 	case *actors.Broadcast:
 		a.send(ctx, m.Envelope, false)
+	case *actors.ResetNode:
+		a.reset(m.Reason)
 	case *actors.EventsQuery:
 		ctx.Respond(&messages.EventsResponse{Events: a.rt.events.List(m.Limit)})
 	case *actors.ParameterQuery:
@@ -507,9 +545,34 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 	}
 }
 
+// reset resets the machine at once: this node lost quorum and could not
+// stop its groups within their stop budget, after which the majority runs
+// them. As sbd does, a reset ends them for sure.
+func (a *nodeActor) reset(reason string) {
+	if !a.rt.resetting.CompareAndSwap(false, true) {
+		return
+	}
+	a.rt.log.Error("resetting this machine: it lost quorum and could not stop its groups in time", "reason", reason)
+	a.rt.events.Add(&messages.ClusterEvent{Time: timestamppb.Now(), Kind: messages.EventKind_EVENT_KIND_QUORUM, Node: a.rt.cfg.Local,
+		Summary: "resetting " + a.rt.cfg.Local + ": " + reason})
+	reboot, log := a.rt.reboot, a.rt.log
+	if reboot == nil {
+		reboot = actors.RebootMachine
+	}
+	go func() {
+		if err := reboot(); err != nil {
+			log.Error("reset failed: only the watchdog, if any, can reset this machine now", "err", err)
+		}
+	}()
+}
+
 // health answers whether the node works: its keepalive ticks, its
 // heartbeats leave on at least one link, and the membership actor answers.
 func (a *nodeActor) health(ctx actor.Context) {
+	if a.rt.resetting.Load() {
+		ctx.Respond(&actors.Health{Reason: "resetting: lost quorum and could not stop its groups in time"})
+		return
+	}
 	keepalive := a.rt.cfg.Keepalive
 	if since := time.Since(a.lastTick); since > 3*keepalive {
 		ctx.Respond(&actors.Health{Reason: fmt.Sprintf("no keepalive tick for %v", since.Round(time.Millisecond))})
@@ -619,6 +682,7 @@ func (a *nodeActor) heartbeat(ctx actor.Context, status messages.NodeStatus, wai
 		DeadtimeMs:          uint32(a.rt.cfg.Deadtime.Milliseconds()),
 		LastMessageSequence: a.rt.messenger.OutboxLast.Load(),
 		PingNodesUp:         a.rt.membership.PingNodesUp.Load(),
+		Sessions:            a.rt.membership.Sessions(),
 	}}}, wait)
 }
 
@@ -686,6 +750,7 @@ func (a *nodeActor) status(ctx actor.Context) {
 			ctx.ReenterAfter(h, func(res any, err error) {
 				if groups, ok := res.(actors.GroupsStatus); ok && err == nil {
 					s.Groups, s.NoQuorum, s.Unfenced = groups.Groups, groups.NoQuorum, groups.Unfenced
+					s.Fenced, s.SelfStopWaits = groups.Fenced, groups.SelfStopWaits
 				}
 				for _, d := range a.rt.fenceDevices {
 					s.FenceDevices = append(s.FenceDevices, d.Status())

@@ -292,24 +292,51 @@ func TestControlSocketServesStatusAndParameters(t *testing.T) {
 
 func TestGenerationIncrementsAcrossStarts(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "state")
-	for want := uint64(1); want <= 3; want++ {
-		g, err := NextGeneration(dir, messages.GenerationMethod_GENERATION_METHOD_FILE, time.Now())
-		if err != nil || g != want {
-			t.Fatalf("generation %d %v, want %d", g, err, want)
+	first := time.Unix(1_700_000_000, 0)
+	g, note, err := NextGeneration(dir, messages.GenerationMethod_GENERATION_METHOD_FILE, first)
+	if err != nil || g != 1_700_000_000 || !strings.Contains(note, "no generation stored") {
+		t.Fatalf("first start: generation %d %q %v, want the time-based 1700000000 and a note", g, note, err)
+	}
+	for want := uint64(1_700_000_001); want <= 1_700_000_003; want++ {
+		g, note, err := NextGeneration(dir, messages.GenerationMethod_GENERATION_METHOD_FILE, time.Now())
+		if err != nil || g != want || note != "" {
+			t.Fatalf("generation %d %q %v, want %d", g, note, err, want)
 		}
 	}
 	now := time.Unix(1_800_000_000, 0)
-	g, err := NextGeneration(dir, messages.GenerationMethod_GENERATION_METHOD_TIME, now)
+	g, _, err = NextGeneration(dir, messages.GenerationMethod_GENERATION_METHOD_TIME, now)
 	if err != nil || g != 1_800_000_000 {
 		t.Fatalf("time generation %d %v", g, err)
 	}
-	g, _ = NextGeneration(dir, messages.GenerationMethod_GENERATION_METHOD_TIME, now)
+	g, _, _ = NextGeneration(dir, messages.GenerationMethod_GENERATION_METHOD_TIME, now)
 	if g != 1_800_000_001 {
 		t.Fatalf("time generation must still grow when the clock does not: %d", g)
 	}
+}
+
+// TestLostOrDamagedGenerationNeverGoesBack: a counted generation file that
+// is removed or damaged gives a time-based generation, above any counted
+// one, and the node says so; it is stored for the next start.
+func TestLostOrDamagedGenerationNeverGoesBack(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	os.MkdirAll(dir, 0o700)
+	os.WriteFile(filepath.Join(dir, generationFile), []byte("41\n"), 0o600)
+	now := time.Unix(1_750_000_000, 0)
+	if g, _, _ := NextGeneration(dir, messages.GenerationMethod_GENERATION_METHOD_FILE, now); g != 42 {
+		t.Fatalf("counted generation %d, want 42", g)
+	}
 	os.WriteFile(filepath.Join(dir, generationFile), []byte("garbage\n"), 0o600)
-	if _, err := NextGeneration(dir, messages.GenerationMethod_GENERATION_METHOD_FILE, now); err == nil || !strings.Contains(err.Error(), "not a generation number") {
-		t.Fatalf("corrupt file: %v", err)
+	g, note, err := NextGeneration(dir, messages.GenerationMethod_GENERATION_METHOD_FILE, now)
+	if err != nil || g != 1_750_000_000 || !strings.Contains(note, "not a generation number") {
+		t.Fatalf("damaged file: %d %q %v", g, note, err)
+	}
+	os.Remove(filepath.Join(dir, generationFile))
+	g, note, err = NextGeneration(dir, messages.GenerationMethod_GENERATION_METHOD_FILE, now.Add(time.Second))
+	if err != nil || g != 1_750_000_001 || !strings.Contains(note, "no generation stored") {
+		t.Fatalf("lost file: %d %q %v", g, note, err)
+	}
+	if g, _, _ := NextGeneration(dir, messages.GenerationMethod_GENERATION_METHOD_FILE, now); g != 1_750_000_002 {
+		t.Fatalf("after the fallback the count goes on: %d", g)
 	}
 }
 

@@ -143,6 +143,9 @@ func New(opts Options) (*Cluster, error) {
 	return c, nil
 }
 
+// DemoStopTimeout is the demo service's stop timeout.
+const DemoStopTimeout = time.Second
+
 func (c *Cluster) configText(n *Node, addrs []string, secret string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# hanode demo cluster, node %s\nname: \"demo\"\n", n.Name)
@@ -160,7 +163,11 @@ func (c *Cluster) configText(n *Node, addrs []string, secret string) string {
 	fmt.Fprintf(&b, "auth { active_key: 1 keys { id: 1 method: AUTH_METHOD_SHA256 secret: %q } }\n", secret)
 	if c.opts.Service {
 		fmt.Fprintf(&b, "auto_failback: AUTO_FAILBACK_ON\nagent_dirs { ha_dir: %q }\n", filepath.Join(c.dir, "ha.d"))
-		fmt.Fprintf(&b, "groups { name: \"demo\" preferred_node: \"node1\"\n  resources { heartbeat { name: \"demosvc\" args: %q } monitor_interval: \"1s\" }\n}\n", c.ServiceAddr)
+		// The demo service stops at once: a stop timeout of 1s is its stop
+		// budget, what the survivors wait after a crash (no fencing here)
+		// for node1 to have stopped it by itself.
+		fmt.Fprintf(&b, "groups { name: \"demo\" preferred_node: \"node1\"\n  resources { heartbeat { name: \"demosvc\" args: %q } monitor_interval: \"1s\" stop_timeout: %q }\n}\n",
+			c.ServiceAddr, DemoStopTimeout.String())
 	}
 	return b.String()
 }

@@ -81,11 +81,12 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 		st, _ := obs.Status(ctx)
 		say("%s declares node1 dead %v after the kill (deadtime %v): %s", obs.Name, d.Round(time.Millisecond), opts.Deadtime, lastReason(st, n1.Name))
 	}
+	say("no fencing device here: node2 and node3 wait until node1, had it been cut off rather than dead, must have stopped the service by itself (it lost quorum; stop budget %v)", DemoStopTimeout)
 	first, ok := p.WaitServedBy(wctx, n2.Name, crashedAt)
 	if !ok {
 		return c.failed(fmt.Errorf("node2 did not take the demo service over: %w", wctx.Err()))
 	}
-	say("%s answered by node2 %v after the crash: the failover gap", c.ServiceAddr, first.At.Sub(crashedAt).Round(time.Millisecond))
+	say("%s answered by node2 %v after the crash: the failover gap (deadtime, the stop budget, the start)", c.ServiceAddr, first.At.Sub(crashedAt).Round(time.Millisecond))
 
 	// node1 comes back: auto_failback moves the service home, node2
 	// handing it over cleanly.

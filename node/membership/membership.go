@@ -12,12 +12,26 @@
 //     peer is up or dead on its own: dead after deadtime without a frame on
 //     that link.
 //   - A peer is late after warntime without a frame (reported once per
-//     silence) and dead after deadtime without one on any link.
+//     silence) and dead after a silence longer than deadtime on every link
+//     (as Heartbeat: a silence of exactly deadtime is not death).
 //   - A peer not heard from since start is init until initdead, then dead.
 //   - A frame carries the sender's generation and a sequence number. A
-//     lower generation than already seen is a replay and is dropped; a
-//     higher one is a restart (new incarnation). A frame already seen (the
-//     same frame on another link) refreshes that link only.
+//     lower generation than already seen is a replay and is dropped (and
+//     reported, once, when the peer had been silent for deadtime: it may
+//     have lost its state); a higher one is a restart (new incarnation). A
+//     frame already seen (the same frame on another link) refreshes that
+//     link only.
+//   - Join handshake: a generation of a peer counts only once one of its
+//     heartbeats echoes this node's own current generation (its sessions).
+//     Until then its frames are only heard, and echoed back by this node's
+//     heartbeats so that the peer can answer. Frames captured before this
+//     node (re)started can never echo its new generation, so a replay
+//     cannot make a dead peer alive; frames older than the one that
+//     confirmed the generation are dropped as replays.
+//   - Acknowledgements: a live peer's heartbeats say when (by this node's
+//     clock) it last heard this node. A peer that has not acknowledged a
+//     frame sent within deadtime may declare this node dead at any moment:
+//     it no longer hears us (REACH), and does not count for quorum.
 //   - A peer whose last heartbeat says DEAD shut down cleanly: it is dead at
 //     once, without waiting for deadtime.
 package membership
@@ -55,6 +69,9 @@ type Frame struct {
 	Sender     string
 	Generation uint64
 	Sequence   uint64
+	// SendTime is the sender's clock when it sent the frame; it is echoed
+	// back in this node's heartbeats.
+	SendTime time.Time
 	// Heartbeat is the frame's heartbeat, nil for other frames.
 	Heartbeat *messages.Heartbeat
 }
@@ -79,9 +96,13 @@ const (
 	FromSelf
 	// UnknownLink: the frame arrived on a link that is not configured.
 	UnknownLink
+	// Unconfirmed: a generation of the sender that has not yet echoed this
+	// node's generation (the join handshake is under way); heard, echoed
+	// back, but not counted.
+	Unconfirmed
 )
 
-var verdictNames = [...]string{"accepted", "duplicate", "old generation", "replayed sequence", "unknown sender", "from self", "unknown link"}
+var verdictNames = [...]string{"accepted", "duplicate", "old generation", "replayed sequence", "unknown sender", "from self", "unknown link", "unconfirmed"}
 
 func (v Verdict) String() string {
 	if int(v) < len(verdictNames) {
@@ -108,14 +129,29 @@ type peerLink struct {
 }
 
 type peer struct {
-	name       string
-	status     messages.NodeStatus
-	since      time.Time
+	name   string
+	status messages.NodeStatus
+	since  time.Time
+	// generation is the confirmed generation (0 before any): its frames
+	// count.
 	generation uint64
 	heard      time.Time // last accepted frame on any link; zero if never
 	late       bool
 	links      []*peerLink
 	seq        window
+	// echoGen is the newest generation heard (confirmed or not) and
+	// echoSend the sender's time of its newest frame: what this node's
+	// heartbeats echo.
+	echoGen  uint64
+	echoSend time.Time
+	// acked is the newest of this node's send times the peer says it
+	// heard (in its current generation); hearsUs whether that is within
+	// deadtime.
+	acked   time.Time
+	hearsUs bool
+	// oldReported is the lowest old generation reported, so that each is
+	// reported once.
+	oldReported uint64
 }
 
 type localLink struct {
@@ -124,6 +160,11 @@ type localLink struct {
 	since  time.Time
 	detail string
 }
+
+// deadSlack is how long after deadtime a silence is checked: death needs a
+// silence longer than deadtime, and a timer armed at exactly deadtime
+// would find it equal.
+const deadSlack = time.Millisecond
 
 // Machine is the membership view of one node. It is not safe for concurrent
 // use: one actor owns it.
@@ -182,17 +223,26 @@ func (m *Machine) Receive(now time.Time, f Frame) (Verdict, []*messages.Membersh
 	var evs []*messages.MembershipEvent
 	switch {
 	case f.Generation < p.generation:
-		return OldGeneration, nil
+		return OldGeneration, m.oldGeneration(now, p, f.Generation)
 	case f.Generation > p.generation:
+		m.hear(p, f)
+		if f.Generation < p.echoGen || !m.echoesUs(f.Heartbeat) {
+			return Unconfirmed, nil
+		}
+		// The handshake is complete: this generation heard ours, so its
+		// frames from now on are fresh.
 		if p.generation != 0 {
 			evs = append(evs, m.event(now, p, messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_RESTARTED,
 				fmt.Sprintf("%s restarted: generation %d, was %d", p.name, f.Generation, p.generation)))
 			evs[len(evs)-1].Generation = f.Generation
 		}
 		p.generation = f.Generation
-		p.seq.reset()
+		p.acked, p.hearsUs = time.Time{}, false
+		// Whatever this generation sent before the confirming frame may
+		// have been captured before this node started: never count it.
+		p.seq.floor(f.Sequence - 1)
 		for _, l := range p.links {
-			l.seq.reset()
+			l.seq.floor(f.Sequence - 1)
 		}
 	}
 	link := p.links[li]
@@ -214,6 +264,7 @@ func (m *Machine) Receive(now time.Time, f Frame) (Verdict, []*messages.Membersh
 		return Duplicate, evs
 	}
 
+	m.hear(p, f)
 	wasDead := p.status == messages.NodeStatus_NODE_STATUS_DEAD
 	if f.Heartbeat != nil && f.Heartbeat.Status == messages.NodeStatus_NODE_STATUS_DEAD {
 		// The last heartbeat of a clean shutdown: dead now, no deadtime.
@@ -243,7 +294,102 @@ func (m *Machine) Receive(now time.Time, f Frame) (Verdict, []*messages.Membersh
 	if next != p.status {
 		evs = append(evs, m.setStatus(now, p, next, fmt.Sprintf("%s is %s: heartbeat on %s", p.name, statusWord(next), link.name)))
 	}
+	evs = append(evs, m.acknowledged(now, p, f.Heartbeat)...)
 	return Accepted, evs
+}
+
+// hear records an authenticated frame for the echo in this node's
+// heartbeats: the newest generation heard and its newest send time.
+func (m *Machine) hear(p *peer, f Frame) {
+	switch {
+	case f.Generation > p.echoGen:
+		p.echoGen, p.echoSend = f.Generation, f.SendTime
+	case f.Generation == p.echoGen && f.SendTime.After(p.echoSend):
+		p.echoSend = f.SendTime
+	}
+}
+
+// echoesUs says whether a heartbeat echoes this node's current generation.
+func (m *Machine) echoesUs(hb *messages.Heartbeat) bool {
+	for _, s := range hb.GetSessions() {
+		if s.Node == m.cfg.Local && s.Generation == m.generation {
+			return true
+		}
+	}
+	return false
+}
+
+// acknowledged takes the acknowledgement in a live peer's heartbeat: when
+// it last heard this node, by this node's clock.
+func (m *Machine) acknowledged(now time.Time, p *peer, hb *messages.Heartbeat) []*messages.MembershipEvent {
+	for _, s := range hb.GetSessions() {
+		if s.Node != m.cfg.Local || s.Generation != m.generation {
+			continue
+		}
+		if t := time.Unix(0, s.HeardSendTimeUnixNano); t.After(p.acked) {
+			p.acked = t
+		}
+	}
+	if p.hearsUs || p.acked.IsZero() || !now.Before(p.acked.Add(m.cfg.Deadtime)) {
+		return nil
+	}
+	p.hearsUs = true
+	ev := m.event(now, p, messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_REACH, fmt.Sprintf("%s hears this node", p.name))
+	ev.HearsUs = true
+	return []*messages.MembershipEvent{ev}
+}
+
+// oldGeneration reports, once per generation, a peer that speaks with a
+// lower generation than already seen after a silence of deadtime: it lost
+// its state directory (its generation went back), or its old frames are
+// replayed. Either way the frames are dropped; an operator must know.
+func (m *Machine) oldGeneration(now time.Time, p *peer, gen uint64) []*messages.MembershipEvent {
+	silent := p.status == messages.NodeStatus_NODE_STATUS_DEAD || (!p.heard.IsZero() && now.Sub(p.heard) > m.cfg.Deadtime)
+	if !silent || (p.oldReported != 0 && gen >= p.oldReported) {
+		return nil
+	}
+	p.oldReported = gen
+	ev := m.event(now, p, messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_OLD_GENERATION,
+		fmt.Sprintf("%s speaks with generation %d, lower than %d seen before: its frames are dropped (replayed frames, or %s lost its state directory: then restart this node so that it forgets the old generation)",
+			p.name, gen, p.generation, p.name))
+	ev.Generation = gen
+	return []*messages.MembershipEvent{ev}
+}
+
+// Session is what this node's heartbeats echo of one peer.
+type Session struct {
+	Node       string
+	Generation uint64
+	// SendTime is the peer's send time of its newest frame heard.
+	SendTime time.Time
+}
+
+// Sessions lists the peers heard, in configuration order, for the echo in
+// this node's heartbeats.
+func (m *Machine) Sessions() []Session {
+	var out []Session
+	for _, p := range m.peers {
+		if p.echoGen != 0 {
+			out = append(out, Session{Node: p.name, Generation: p.echoGen, SendTime: p.echoSend})
+		}
+	}
+	return out
+}
+
+// Echo is what this node's heartbeats echo of one peer (zero generation
+// when nothing was heard of it).
+func (m *Machine) Echo(node string) Session {
+	p := m.byName[node]
+	if p == nil || p.echoGen == 0 {
+		return Session{}
+	}
+	return Session{Node: p.name, Generation: p.echoGen, SendTime: p.echoSend}
+}
+
+// HearsUs says whether a live peer acknowledges hearing this node.
+func (m *Machine) HearsUs(node string) bool {
+	p := m.byName[node]
+	return p != nil && p.hearsUs
 }
 
 // linkHeard records a frame on link and reports the link coming up.
@@ -276,7 +422,7 @@ func (m *Machine) Tick(now time.Time) []*messages.MembershipEvent {
 		// Links first, so that the node's death names them.
 		for _, l := range p.links {
 			switch {
-			case l.state == linkUp && !now.Before(l.heard.Add(m.cfg.Deadtime)):
+			case l.state == linkUp && now.Sub(l.heard) > m.cfg.Deadtime:
 				l.state, l.since = linkDead, now
 				evs = append(evs, m.linkEvent(now, p, l, fmt.Sprintf("%s link %s dead: no frame for %v", p.name, l.name, round(now.Sub(l.heard)))))
 			case l.state == linkInit && initOver:
@@ -285,8 +431,16 @@ func (m *Machine) Tick(now time.Time) []*messages.MembershipEvent {
 			}
 		}
 		silence := now.Sub(p.heard)
+		if p.hearsUs && !now.Before(p.acked.Add(m.cfg.Deadtime)) && silence <= m.cfg.Deadtime {
+			// It has not said it heard us for deadtime: it may declare us
+			// dead at any moment.
+			p.hearsUs = false
+			ev := m.event(now, p, messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_REACH,
+				fmt.Sprintf("%s has not acknowledged this node's frames for %v: it may declare this node dead", p.name, round(now.Sub(p.acked))))
+			evs = append(evs, ev)
+		}
 		switch {
-		case silence >= m.cfg.Deadtime:
+		case silence > m.cfg.Deadtime:
 			links := make([]string, len(p.links))
 			for i, l := range p.links {
 				links[i] = l.name
@@ -330,11 +484,15 @@ func (m *Machine) NextDeadline() time.Time {
 		if !p.late {
 			consider(p.heard.Add(m.cfg.Warntime))
 		}
-		consider(p.heard.Add(m.cfg.Deadtime))
+		// Dead is a silence longer than deadtime: look a moment after.
+		consider(p.heard.Add(m.cfg.Deadtime + deadSlack))
+		if p.hearsUs {
+			consider(p.acked.Add(m.cfg.Deadtime))
+		}
 		for _, l := range p.links {
 			switch l.state {
 			case linkUp:
-				consider(l.heard.Add(m.cfg.Deadtime))
+				consider(l.heard.Add(m.cfg.Deadtime + deadSlack))
 			case linkInit:
 				consider(initdead)
 			}
@@ -402,6 +560,7 @@ func (m *Machine) Snapshot() []*messages.NodeState {
 			Generation: p.generation,
 			Since:      timestamppb.New(p.since),
 			Late:       p.late,
+			HearsUs:    p.hearsUs,
 		}
 		if !p.heard.IsZero() {
 			s.LastHeard = timestamppb.New(p.heard)
@@ -449,7 +608,7 @@ func (m *Machine) setStatus(now time.Time, p *peer, st messages.NodeStatus, reas
 	prev := p.status
 	p.status, p.since = st, now
 	if st == messages.NodeStatus_NODE_STATUS_DEAD {
-		p.late = false
+		p.late, p.hearsUs = false, false
 	}
 	ev := m.event(now, p, messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_STATUS, reason)
 	ev.Status, ev.PreviousStatus = st, prev

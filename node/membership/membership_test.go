@@ -60,8 +60,20 @@ func (s *scenario) hb(sender, link string, gen uint64, st messages.NodeStatus) (
 	return s.frame(sender, link, gen, s.seq[sender], st)
 }
 
+// frame delivers a heartbeat that echoes n1's generation (7) and says it
+// heard n1 just now: the handshake is done and n1 is heard.
 func (s *scenario) frame(sender, link string, gen, seq uint64, st messages.NodeStatus) (Verdict, string) {
-	v, evs := s.m.Receive(s.now, Frame{Link: link, Sender: sender, Generation: gen, Sequence: seq, Heartbeat: &messages.Heartbeat{Status: st}})
+	return s.frameEcho(sender, link, gen, seq, st, 7, s.now)
+}
+
+// frameEcho delivers a heartbeat echoing n1's generation echoGen (0: no
+// echo), heard at heard by n1's clock.
+func (s *scenario) frameEcho(sender, link string, gen, seq uint64, st messages.NodeStatus, echoGen uint64, heard time.Time) (Verdict, string) {
+	hb := &messages.Heartbeat{Status: st}
+	if echoGen != 0 {
+		hb.Sessions = []*messages.PeerSession{{Node: "n1", Generation: echoGen, HeardSendTimeUnixNano: heard.UnixNano()}}
+	}
+	v, evs := s.m.Receive(s.now, Frame{Link: link, Sender: sender, Generation: gen, Sequence: seq, SendTime: s.now, Heartbeat: hb})
 	return v, render(evs)
 }
 
@@ -81,6 +93,8 @@ func render(evs []*messages.MembershipEvent) string {
 			lines = append(lines, fmt.Sprintf("%s restarted gen %d", e.Node, e.Generation))
 		case messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_RETURNED:
 			lines = append(lines, e.Node+" returned")
+		case messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_OLD_GENERATION:
+			lines = append(lines, fmt.Sprintf("%s old gen %d", e.Node, e.Generation))
 		}
 	}
 	return strings.Join(lines, "; ")
@@ -118,7 +132,10 @@ func TestPeerSayingUpThenActive(t *testing.T) {
 	expect(t, "active", ev, "n2 up->active")
 }
 
-func TestLateThenDeadAtExactlyDeadtime(t *testing.T) {
+// TestLateThenDeadAfterDeadtime: late at warntime; dead only when the
+// silence is longer than deadtime, as in Heartbeat (a silence of exactly
+// deadtime, four lost heartbeats of five, is not death).
+func TestLateThenDeadAfterDeadtime(t *testing.T) {
 	s := newScenario(t)
 	s.at(0).hb("n2", "eth0", 3, active)
 	s.at(0).hb("n3", "eth0", 4, active)
@@ -134,7 +151,11 @@ func TestLateThenDeadAtExactlyDeadtime(t *testing.T) {
 	}
 	s.at(400).hb("n3", "eth0", 4, active)
 	expect(t, "just before deadtime", s.at(499).tick(), "")
-	expect(t, "at deadtime", s.at(500).tick(), "n2/eth0 dead; n2 active->dead")
+	expect(t, "at deadtime", s.at(500).tick(), "")
+	if got, want := s.m.NextDeadline(), t0.Add(501*time.Millisecond); !got.Equal(want) {
+		t.Fatalf("next deadline %v, want just after deadtime %v", got, want)
+	}
+	expect(t, "after deadtime", s.at(501).tick(), "n2/eth0 dead; n2 active->dead")
 	expect(t, "n2 dead", statusWord(s.status("n2")), "dead")
 	expect(t, "n3 still active", statusWord(s.status("n3")), "active")
 	if s.m.Snapshot()[1].Late {
@@ -181,13 +202,13 @@ func TestReplayCannotKeepALinkAlive(t *testing.T) {
 	if v, _ := s.frame("n2", "eth1", 3, captured, active); v != Duplicate {
 		t.Fatalf("first copy on eth1: %v", v)
 	}
-	for ms := 100; ms <= 600; ms += 100 {
+	for ms := 100; ms <= 700; ms += 100 {
 		s.at(ms).hb("n2", "eth0", 3, active)
 		if v, _ := s.frame("n2", "eth1", 3, captured, active); v != Replayed {
 			t.Fatalf("replay at %dms: %v", ms, v)
 		}
 		got := s.tick()
-		if ms == 500 {
+		if ms == 600 {
 			expect(t, "eth1 dies despite the replays", got, "n2/eth1 dead")
 		}
 	}
@@ -206,8 +227,8 @@ func TestLosingOneOfTwoLinksIsNotDeath(t *testing.T) {
 	for ms := 100; ms <= 1000; ms += 100 {
 		s.at(ms).hb("n2", "eth0", 3, active)
 		got := s.tick()
-		if ms == 500 {
-			expect(t, "eth1 dies at deadtime", got, "n2/eth1 dead")
+		if ms == 600 {
+			expect(t, "eth1 dies after deadtime", got, "n2/eth1 dead")
 		} else {
 			expect(t, fmt.Sprintf("tick at %dms", ms), got, "")
 		}
@@ -278,7 +299,7 @@ func TestGenerations(t *testing.T) {
 func TestRestartAfterDeath(t *testing.T) {
 	s := newScenario(t)
 	s.at(0).hb("n2", "eth0", 5, active)
-	expect(t, "death", s.at(500).tick(), "n2/eth0 dead; n2 active->dead")
+	expect(t, "death", s.at(501).tick(), "n2/eth0 dead; n2 active->dead")
 	_, ev := s.at(3000).frame("n2", "eth0", 6, 1, active)
 	expect(t, "back", ev, "n2 restarted gen 6; n2/eth0 up; n2 dead->active")
 }
@@ -293,6 +314,7 @@ func TestReturnAfterPartitionWithSameGeneration(t *testing.T) {
 
 func TestDuplicatesAndReplays(t *testing.T) {
 	s := newScenario(t)
+	s.at(0).frame("n2", "eth0", 5, 90, active)
 	s.at(0).frame("n2", "eth0", 5, 100, active)
 	if v, _ := s.at(10).frame("n2", "eth0", 5, 100, active); v != Replayed {
 		t.Fatalf("same frame twice on one link: %v, want replayed", v)
@@ -307,8 +329,9 @@ func TestDuplicatesAndReplays(t *testing.T) {
 		t.Fatalf("sequence 0: %v", v)
 	}
 	// A replay does not refresh the node: only new frames prove it alive.
+	s.at(400).tick()
 	s.at(400).frame("n2", "eth0", 5, 100, active)
-	expect(t, "death despite duplicates", s.at(510).tick(), "n2/eth0 dead; n2 active->dead")
+	expect(t, "death despite duplicates", s.at(511).tick(), "n2/eth0 dead; n2 active->dead")
 }
 
 func TestCleanShutdownIsImmediateDeath(t *testing.T) {
@@ -462,4 +485,124 @@ func BenchmarkReceiveHeartbeat(b *testing.B) {
 			m.Tick(now)
 		}
 	}
+}
+
+// TestHandshake: a generation that has not echoed this node's generation
+// is heard (and echoed back in Sessions) but not counted; the heartbeat
+// that echoes it completes the join.
+func TestHandshake(t *testing.T) {
+	s := newScenario(t)
+	v, ev := s.at(10).frameEcho("n2", "eth0", 3, 1, active, 0, time.Time{})
+	if v != Unconfirmed || ev != "" {
+		t.Fatalf("first frame without echo: %v %q", v, ev)
+	}
+	expect(t, "still init", statusWord(s.status("n2")), "init")
+	sess := s.m.Sessions()
+	if len(sess) != 1 || sess[0].Node != "n2" || sess[0].Generation != 3 || !sess[0].SendTime.Equal(s.now) {
+		t.Fatalf("sessions %+v: want n2 generation 3 heard now", sess)
+	}
+	// An echo of another generation of n1 (an earlier life) is no echo.
+	if v, _ := s.at(20).frameEcho("n2", "eth0", 3, 2, active, 6, s.now); v != Unconfirmed {
+		t.Fatalf("echo of an old generation of ours: %v", v)
+	}
+	v, ev = s.at(30).frameEcho("n2", "eth0", 3, 3, active, 7, s.now)
+	if v != Accepted {
+		t.Fatalf("echoing frame: %v", v)
+	}
+	expect(t, "joined", ev, "n2/eth0 up; n2 init->active")
+	// Frames sent before the confirming one may predate this node's life:
+	// refused even if they are in the window.
+	if v, _ := s.at(40).frameEcho("n2", "eth0", 3, 2, active, 7, s.now); v != Replayed {
+		t.Fatalf("frame older than the handshake: %v", v)
+	}
+	if v, _ := s.at(40).frameEcho("n2", "eth0", 3, 4, active, 0, time.Time{}); v != Accepted {
+		t.Fatalf("later frame of the confirmed generation without echo: %v", v)
+	}
+}
+
+// TestReplayAfterRestartCannotMakeAPeerAlive: frames of n2 captured while
+// n1 ran as generation 7 are replayed to n1 restarted as generation 8:
+// they echo 7, never 8, so n2 stays init and then dead at initdead.
+func TestReplayAfterRestartCannotMakeAPeerAlive(t *testing.T) {
+	s := newScenario(t)
+	s.m = New(s.m.cfg, t0, 8)
+	for ms := 0; ms <= 2000; ms += 100 {
+		v, ev := s.at(ms).frameEcho("n2", "eth0", 3, uint64(100+ms/100), active, 7, t0)
+		if v != Unconfirmed || ev != "" {
+			t.Fatalf("replayed frame at %dms: %v %q", ms, v, ev)
+		}
+		got := s.tick()
+		if ms == 2000 {
+			expect(t, "initdead", got, "n2 init->dead; n3 init->dead")
+		} else {
+			expect(t, fmt.Sprintf("tick %d", ms), got, "")
+		}
+	}
+}
+
+func reach(evs []*messages.MembershipEvent) string {
+	var out []string
+	for _, e := range evs {
+		if e.Kind == messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_REACH {
+			out = append(out, fmt.Sprintf("%s hears=%v", e.Node, e.HearsUs))
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+// TestHearsUs: a peer whose heartbeats keep arriving but stop
+// acknowledging fresh frames of this node no longer hears it once the
+// newest acknowledged frame is deadtime old: it may declare us dead.
+func TestHearsUs(t *testing.T) {
+	s := newScenario(t)
+	hb := func(ms int, heard time.Time) string {
+		s.at(ms)
+		s.seq["n2"]++
+		_, evs := s.m.Receive(s.now, Frame{Link: "eth0", Sender: "n2", Generation: 3, Sequence: s.seq["n2"], SendTime: s.now,
+			Heartbeat: &messages.Heartbeat{Status: active, Sessions: []*messages.PeerSession{{Node: "n1", Generation: 7, HeardSendTimeUnixNano: heard.UnixNano()}}}})
+		return reach(evs)
+	}
+	expect(t, "join", hb(0, t0), "n2 hears=true")
+	if !s.m.HearsUs("n2") || !s.m.Snapshot()[1].HearsUs {
+		t.Fatal("n2 should hear us")
+	}
+	// n2 hears nothing from us after 100ms (one-way loss), but we hear it.
+	frozen := t0.Add(100 * time.Millisecond)
+	for ms := 100; ms <= 550; ms += 50 {
+		expect(t, fmt.Sprintf("heartbeat at %d", ms), hb(ms, frozen), "")
+		want := ""
+		if ms == 600 {
+			want = "n2 hears=false"
+		}
+		expect(t, fmt.Sprintf("tick at %d", ms), reach(s.m.Tick(s.now)), want)
+	}
+	if got, want := s.m.NextDeadline(), frozen.Add(500*time.Millisecond); got.After(want) {
+		t.Fatalf("next deadline %v after the acknowledgement expires %v", got, want)
+	}
+	hb(600, frozen)
+	expect(t, "acknowledgement expired", reach(s.m.Tick(s.now)), "n2 hears=false")
+	expect(t, "still alive", statusWord(s.status("n2")), "active")
+	expect(t, "fresh acknowledgement", hb(650, t0.Add(640*time.Millisecond)), "n2 hears=true")
+}
+
+// TestOldGenerationIsReportedAfterSilence: n2 comes back with a lower
+// generation after being dead (its state directory was lost): dropped, and
+// said once per generation; older frames while it is alive (in flight
+// after a restart) are dropped silently.
+func TestOldGenerationIsReportedAfterSilence(t *testing.T) {
+	s := newScenario(t)
+	s.at(0).hb("n2", "eth0", 5, active)
+	if v, ev := s.at(100).frame("n2", "eth0", 4, 1, active); v != OldGeneration || ev != "" {
+		t.Fatalf("old frame while alive: %v %q", v, ev)
+	}
+	s.at(300).tick()
+	s.at(600).tick()
+	v, ev := s.at(2000).frame("n2", "eth0", 1, 1, active)
+	if v != OldGeneration {
+		t.Fatalf("verdict %v", v)
+	}
+	expect(t, "reported", ev, "n2 old gen 1")
+	_, ev = s.at(2100).frame("n2", "eth0", 1, 2, active)
+	expect(t, "once", ev, "")
+	expect(t, "still dead", statusWord(s.status("n2")), "dead")
 }

@@ -51,3 +51,9 @@ func (w *window) accept(seq uint64) seqVerdict {
 
 // reset forgets everything, for a new generation.
 func (w *window) reset() { *w = window{} }
+
+// floor marks every sequence up to seq as seen: frames at or below it are
+// refused from now on (they may be replays from before a handshake).
+func (w *window) floor(seq uint64) {
+	w.hi, w.seen = seq, ^uint64(0)
+}

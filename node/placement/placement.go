@@ -1,21 +1,40 @@
 // Package placement decides which node runs each resource group, and makes
-// sure two nodes that see each other never both run one. It is a pure state
+// sure that a group never runs on two nodes at once. It is a pure state
 // machine: inputs are membership changes, cluster messages, reports of the
 // local group actors, operator requests and time; outputs are the messages
 // to send and the groups to start or stop here.
 //
 // Every node computes, from the same facts, the node a group should run on
 // (its desired owner): an operator's override (hanode takeover/standby),
-// else the node that holds it when auto_failback is off, else its preferred
+// else the node that runs it when auto_failback is off, else its preferred
 // node when alive, else the first live node in configuration order.
 //
-// The desired owner does not start a group on its own say: it claims it,
-// and starts only when every node it sees alive has granted the claim. A
-// node denies a claim for a group it holds or is starting, for one it has
-// granted to another live node, or when its own claim for it ranks higher.
-// A node that holds a group it should not, stops it (right to left) and
-// says so; the desired owner then claims it. A node that stops cleanly says
-// it is leaving, gives everything away, and its peers take over at once.
+// The rules that keep a group single (each is checked over random whole
+// cluster histories by the simulation in node/sim):
+//
+//   - Join by state. A node that comes up, and a peer seen again (restarted
+//     or back from a partition), exchange their full placement state: the
+//     phase of every group (probing, starting, running, stopping), grants,
+//     fencing done and pending, operator overrides. Nobody claims a group
+//     while a live peer's state of its current life is missing, and a peer
+//     is no candidate for a group before its state (probes done) is known.
+//   - Claims and grants. The desired owner does not start a group on its
+//     own say: it claims it, and starts only when every node it sees alive
+//     has granted the claim. A node never grants a group it holds, is
+//     probing, starting or stopping, until its stop has completed; nor one
+//     it granted to another live node, nor one a dead node may still run.
+//     A grant names the claimant's generation: a later life of it cannot
+//     use it.
+//   - Death. The groups of a node that died (not one that stopped cleanly)
+//     move only once it cannot run them: once it is fenced when fencing is
+//     configured; else, in a cluster of three or more with quorum, once it
+//     must have stopped them by itself (it lost quorum at the same silence:
+//     peers' heartbeats acknowledge hearing it, see package membership; it
+//     then has the group's stop budget, and resets itself if it has not
+//     stopped them by then); else (two nodes, nothing to lean on) at once.
+//   - Healing. A group that ran on two nodes anyway (a false death, a two
+//     node partition) stops on the one that should not have it, and the one
+//     that keeps it re-announces its addresses once the other has stopped.
 package placement
 
 import (
@@ -23,9 +42,8 @@ import (
 	"sort"
 	"time"
 
-	"google.golang.org/protobuf/types/known/timestamppb"
-
 	"github.com/hanode/hanode/messages"
+	mutate "github.com/hanode/hanode/node/mutation"
 )
 
 // GroupSpec is a configured group.
@@ -67,6 +85,10 @@ type Config struct {
 	// 6×FenceRetryDelay. Groups held by an unfenced node never move.
 	FenceRetries    int
 	FenceRetryDelay time.Duration
+	// FenceQueryInterval is how often a node waiting for another to be
+	// fenced asks its peers whether it was (the fencer's notice may have
+	// been lost with it).
+	FenceQueryInterval time.Duration
 	// Quorum is what this node does in a partition without a majority of
 	// the configured nodes (three or more nodes only).
 	Quorum QuorumPolicy
@@ -74,7 +96,21 @@ type Config struct {
 	// best before its groups move, and as many again before it is trusted
 	// again: a flapping router does not bounce services.
 	PingHoldoff time.Duration
+	// StopBudget is, per group, the time a node has to stop it: the sum of
+	// its resources' stop timeouts (DefaultStopBudget when missing). A node
+	// without quorum that has not stopped a group within it since it lost
+	// quorum resets itself; a majority waits that long (plus
+	// PartitionMargin) before running the groups of a node it lost
+	// without fencing.
+	StopBudget map[string]time.Duration
+	// PartitionMargin covers timer lateness and clock rate between the
+	// two sides of a partition.
+	PartitionMargin time.Duration
 }
+
+// DefaultStopBudget is the stop budget of a group the configuration says
+// nothing about.
+const DefaultStopBudget = 60 * time.Second
 
 func (c *Config) defaults() {
 	if c.RetryDelay <= 0 {
@@ -101,6 +137,19 @@ func (c *Config) defaults() {
 	if c.FenceRetryDelay <= 0 {
 		c.FenceRetryDelay = 5 * time.Second
 	}
+	if c.FenceQueryInterval <= 0 {
+		c.FenceQueryInterval = time.Second
+	}
+	if c.PartitionMargin <= 0 {
+		c.PartitionMargin = time.Second
+	}
+}
+
+func (c *Config) stopBudget(group string) time.Duration {
+	if d, ok := c.StopBudget[group]; ok && d > 0 {
+		return d
+	}
+	return DefaultStopBudget
 }
 
 // QuorumPolicy is what a node without quorum does.
@@ -125,10 +174,16 @@ const (
 	Running   = messages.GroupPhase_GROUP_PHASE_RUNNING
 	Stopping  = messages.GroupPhase_GROUP_PHASE_STOPPING
 	Unmanaged = messages.GroupPhase_GROUP_PHASE_UNMANAGED
+	Probing   = messages.GroupPhase_GROUP_PHASE_PROBING
 )
 
 // holds says whether a node in phase p may be running the group.
-func holds(p Phase) bool { return p == Starting || p == Running || p == Stopping || p == Unmanaged }
+func holds(p Phase) bool {
+	return p == Starting || p == Running || p == Stopping || p == Unmanaged || p == Probing
+}
+
+// runs says whether a node in phase p runs the group or is bringing it up.
+func runs(p Phase) bool { return p == Starting || p == Running }
 
 // Effects are what the actor must do after an input.
 type Effects struct {
@@ -138,6 +193,10 @@ type Effects struct {
 	// Start and Stop name groups the local group actors must start or
 	// stop.
 	Start, Stop []string
+	// Reannounce names groups that ran on another node too while they ran
+	// here, and that this node keeps: their addresses must be announced
+	// again (gratuitous ARP) so that clients come back.
+	Reannounce []string
 	// Log explains the decisions, for the node's log and event timeline.
 	Log []string
 	// Left is true once a leaving node holds nothing any more.
@@ -145,6 +204,10 @@ type Effects struct {
 	// Fence names nodes this node must fence now (the fencing actor
 	// answers with FenceResult).
 	Fence []string
+	// Reset, when set, says why this node must reset itself at once: it
+	// lost quorum and could not stop its groups within their stop budget,
+	// after which the majority runs them.
+	Reset string
 	// Events are the decisions for the node's event timeline (each Log
 	// line is one, with a kind); Moved, among them, the groups that now
 	// run here after running elsewhere.
@@ -177,16 +240,6 @@ func (e *Effects) note(kind messages.EventKind, group, format string, args ...an
 	e.Events = append(e.Events, Event{Kind: kind, Group: group, Summary: text})
 }
 
-// fencing is the state of a node to fence.
-type fencing struct {
-	since     time.Time
-	why       string
-	attempts  int
-	requested bool
-	retryAt   time.Time
-	failure   string
-}
-
 type claim struct {
 	attempt uint64
 	waiting map[string]bool
@@ -195,6 +248,7 @@ type claim struct {
 
 type grant struct {
 	node    string
+	gen     uint64
 	attempt uint64
 	at      time.Time
 }
@@ -208,9 +262,10 @@ type override struct {
 
 type group struct {
 	spec GroupSpec
-	// local is the phase this node's group actor reports; commanded says
-	// the group should run here; stopIssued that a stop was asked for and
-	// its Stopped report is awaited.
+	// local is the phase this node's group actor reports (Probing until
+	// its first report); commanded says the group should run here;
+	// stopIssued that a stop was asked for and its Stopped report is
+	// awaited.
 	local      Phase
 	commanded  bool
 	stopIssued bool
@@ -225,6 +280,9 @@ type group struct {
 	// lost is when and how the group last stopped running elsewhere,
 	// until it runs here (a move) or there again.
 	lost *loss
+	// conflict are the peers seen starting or running the group while
+	// it ran here: once they have stopped, this node re-announces it.
+	conflict map[string]bool
 }
 
 // loss is a group's last holder going away.
@@ -234,134 +292,219 @@ type loss struct {
 	at   time.Time
 }
 
+// Peer is one peer as membership sees it.
+type Peer struct {
+	Name string
+	// Alive: heard within deadtime, handshake done.
+	Alive bool
+	// Generation is its current life.
+	Generation uint64
+	// HearsUs: its heartbeats acknowledge hearing this node recently; it
+	// counts for quorum only then.
+	HearsUs bool
+}
+
+// peer is what the machine knows of another node.
+type peer struct {
+	gen     uint64
+	alive   bool
+	hearsUs bool
+	// synced: its full state of this life has arrived since it was last
+	// seen alive.
+	synced  bool
+	leaving bool
+	// departed: stopped cleanly (said so, then died); it runs nothing and
+	// does not count against quorum until it returns.
+	departed bool
+	// fencedAlive: fenced for a failed stop, until its death or restart
+	// is seen: no candidate.
+	fencedAlive bool
+}
+
 // Machine is the placement view of one node. Not safe for concurrent use.
 type Machine struct {
 	cfg     Config
 	index   map[string]int // node -> configuration position
 	groups  map[string]*group
 	order   []string // group names in configuration order
-	alive   map[string]bool
-	leaving map[string]bool
+	peers   map[string]*peer
 	settled bool // no peer still in init: we know who is there
 	attempt uint64
 	left    bool
 	// Connectivity (ipfail): ping nodes each node reaches, the nodes kept
 	// from running groups for reaching fewer than another, and since when
 	// a node's standing differs from that verdict.
-	pingsUp map[string]int
-	// departed are peers that stopped cleanly (said so, then died): they
-	// run nothing and do not count against quorum until they return.
-	departed map[string]bool
-	// unfenced are nodes that must be fenced before what they held (or
-	// hold: a failed stop) may run elsewhere.
-	unfenced map[string]*fencing
-	// fencedAlive are live nodes fenced for a failed stop, until their
-	// death or restart is seen: they are no candidates.
-	fencedAlive   map[string]bool
+	pingsUp       map[string]int
 	poorlyLinked  map[string]bool
 	standingSince map[string]time.Time
+	// pending are dead nodes whose groups may not move yet: waiting to be
+	// fenced, or to have stopped them by themselves.
+	pending map[string]*pendingTakeover
+	// fenced are the fencing records known, by node (the latest life).
+	fenced map[string]*messages.NodeFenced
+	// noQuorumSince is when this node lost quorum (zero while it has it).
+	noQuorumSince time.Time
+	resetAsked    bool
 }
 
-// New returns a machine for a node that starts with no group running.
-func New(cfg Config) *Machine {
+// New returns a machine for a node that starts at now, its groups not yet
+// probed.
+func New(cfg Config, now time.Time) *Machine {
 	cfg.defaults()
-	m := &Machine{cfg: cfg, index: map[string]int{}, groups: map[string]*group{}, alive: map[string]bool{cfg.Local: true}, leaving: map[string]bool{},
-		pingsUp: map[string]int{}, departed: map[string]bool{}, unfenced: map[string]*fencing{}, fencedAlive: map[string]bool{}, poorlyLinked: map[string]bool{}, standingSince: map[string]time.Time{}}
+	m := &Machine{cfg: cfg, index: map[string]int{}, groups: map[string]*group{}, peers: map[string]*peer{},
+		pingsUp: map[string]int{}, poorlyLinked: map[string]bool{}, standingSince: map[string]time.Time{},
+		pending: map[string]*pendingTakeover{}, fenced: map[string]*messages.NodeFenced{}}
 	for i, n := range cfg.Nodes {
 		m.index[n] = i
+		if n != cfg.Local {
+			m.peers[n] = &peer{}
+		}
 	}
 	for _, g := range cfg.Groups {
-		m.groups[g.Name] = &group{spec: g, local: Stopped, holders: map[string]Phase{}, banned: map[string]time.Time{}}
+		m.groups[g.Name] = &group{spec: g, local: Probing, holders: map[string]Phase{}, banned: map[string]time.Time{}, conflict: map[string]bool{}}
 		m.order = append(m.order, g.Name)
+	}
+	if !m.HasQuorum() {
+		m.noQuorumSince = now
 	}
 	return m
 }
 
-// Membership gives the current view: the live peers, whether every peer
-// has been heard from or given up on (settled), and the peers that
-// restarted (their groups are gone, their overrides void).
-func (m *Machine) Membership(now time.Time, alive []string, settled bool, restarted []string) Effects {
+func (m *Machine) alive(n string) bool {
+	if n == m.cfg.Local {
+		return true
+	}
+	p := m.peers[n]
+	return p != nil && p.alive
+}
+
+// Membership gives the current view of the peers (any not listed is dead)
+// and whether every peer has been heard from or given up on (settled).
+// A peer with a higher generation than before restarted: its earlier life
+// held nothing it still holds.
+func (m *Machine) Membership(now time.Time, view []Peer, settled bool) Effects {
 	var e Effects
-	was := m.alive
 	hadQuorum := m.HasQuorum()
-	m.alive = map[string]bool{m.cfg.Local: true}
-	for _, n := range alive {
-		m.alive[n] = true
+	seen := map[string]Peer{}
+	for _, v := range view {
+		seen[v.Name] = v
 	}
 	m.settled = settled
-	gone := map[string]bool{}
-	for _, n := range restarted {
-		gone[n] = true
-		m.lostBy(now, n, "restarted")
-		// A new incarnation: it rebooted, which is what fencing is for.
-		if m.unfenced[n] != nil {
-			e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s restarted: no longer needs fencing", n)
-		}
-		delete(m.unfenced, n)
-		delete(m.fencedAlive, n)
-	}
-	for n := range m.unfenced {
-		if m.alive[n] && !was[n] {
-			// Back with the same generation (a healed partition): what
-			// it held is its own again.
-			e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s is back: no longer fenced", n)
-			delete(m.unfenced, n)
-		}
-	}
-	var newcomers bool
+	var newcomers []string
 	for _, n := range m.cfg.Nodes {
-		if n == m.cfg.Local {
+		p := m.peers[n]
+		if p == nil {
 			continue
 		}
-		if was[n] && !m.alive[n] {
-			gone[n] = true
-			delete(m.fencedAlive, n)
-			if m.leaving[n] {
-				m.lostBy(now, n, "stopped")
-			} else {
-				m.lostBy(now, n, "died")
+		v := seen[n]
+		restarted := v.Alive && p.gen != 0 && v.Generation > p.gen
+		if restarted {
+			m.lostBy(now, n, "restarted")
+			if pt := m.pending[n]; pt != nil {
+				e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s restarted: what it held is gone (%s)", n, pt.what())
+				delete(m.pending, n)
 			}
-			if held := m.mayHold(n); len(m.cfg.Fencers) > 0 && len(held) > 0 && !m.leaving[n] && m.unfenced[n] == nil {
-				m.unfenced[n] = &fencing{since: now, why: fmt.Sprintf("died holding %v", held)}
-				e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s died holding %v: it must be fenced before they run elsewhere", n, held)
+			p.fencedAlive, p.leaving, p.departed = false, false, false
+			m.forget(&e, n, true)
+		}
+		if p.alive && !v.Alive {
+			m.died(now, &e, n)
+		}
+		if v.Alive && (!p.alive || restarted) {
+			newcomers = append(newcomers, n)
+			p.synced = false
+			p.departed = false
+			if pt := m.pending[n]; pt != nil && !restarted {
+				// Back with the same generation (a healed partition): it
+				// says itself what it holds.
+				e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s is back: no longer %s", n, pt.what())
+				delete(m.pending, n)
 			}
 		}
-		if m.alive[n] && (!was[n] || gone[n]) {
-			newcomers = true
+		p.alive, p.hearsUs = v.Alive, v.Alive && v.HearsUs
+		if v.Generation > p.gen {
+			p.gen = v.Generation
 		}
 	}
-	for n := range gone {
-		m.forget(&e, n)
-	}
-	for n := range m.departed {
-		if m.alive[n] {
-			delete(m.departed, n)
-		}
-	}
-	if newcomers {
-		// Whoever comes up learns where our groups stand, and tells us
-		// where theirs do.
+	for _, n := range newcomers {
+		// It learns where our groups stand, and tells us where its do,
+		// before anyone claims.
 		snap := m.snapshot(now)
+		snap.Destination, snap.DestinationGeneration = n, m.peers[n].gen
 		snap.GetGroupStates().AnswerRequested = true
 		e.send(snap)
 	}
-	if has := m.HasQuorum(); has != hadQuorum {
-		n := 0
-		for _, name := range m.cfg.Nodes {
-			if m.alive[name] {
-				n++
-			}
-		}
-		if has {
-			e.note(messages.EventKind_EVENT_KIND_QUORUM, "", "quorum: %d of %d nodes are here: groups may run", n, len(m.cfg.Nodes))
-		} else {
-			e.note(messages.EventKind_EVENT_KIND_QUORUM, "", "no quorum: only %d of %d nodes are here: %s", n, len(m.cfg.Nodes), map[QuorumPolicy]string{
-				QuorumStop: "groups stop", QuorumFreeze: "what runs keeps running, nothing starts"}[m.cfg.Quorum])
-		}
-	}
+	m.quorumChange(now, &e, hadQuorum)
 	m.reassess(now, &e)
 	m.evaluate(now, &e)
 	return e
+}
+
+// died handles a peer that stopped being alive: it stopped cleanly, or it
+// died (or is cut off) and may still run what it held.
+func (m *Machine) died(now time.Time, e *Effects, n string) {
+	p := m.peers[n]
+	p.synced, p.fencedAlive = false, false
+	if p.leaving {
+		m.lostBy(now, n, "stopped")
+		p.departed = true
+		m.forget(e, n, true)
+		p.leaving = false
+		return
+	}
+	m.lostBy(now, n, "died")
+	held := m.mayHold(n)
+	if f := m.fenced[n]; f != nil && f.Generation >= p.gen {
+		held = nil // already fenced in this life: it runs nothing
+	}
+	if len(held) > 0 && m.pending[n] == nil {
+		switch {
+		case len(m.cfg.Fencers) > 0:
+			m.pending[n] = &pendingTakeover{gen: p.gen, groups: held, fence: true, since: now, why: fmt.Sprintf("died holding %v", held)}
+			e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s died holding %v: it must be fenced before they run elsewhere", n, held)
+		case m.partitionWait():
+			var budget time.Duration
+			for _, g := range held {
+				budget = max(budget, m.cfg.stopBudget(g))
+			}
+			until := now.Add(budget + m.cfg.PartitionMargin)
+			m.pending[n] = &pendingTakeover{gen: p.gen, groups: held, since: now, until: until,
+				why: fmt.Sprintf("died holding %v, no fencing", held)}
+			e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s died holding %v and cannot be fenced: they run elsewhere at %s, once it must have stopped them by itself (it lost quorum too; stop budget %v)",
+				n, held, until.Format("15:04:05.000"), budget)
+		}
+	}
+	m.forget(e, n, m.pending[n] == nil)
+}
+
+// partitionWait says whether the groups of a node lost without fencing
+// wait for it to have stopped them by itself: with quorum in a cluster of
+// three or more, a node cut off from the majority lost quorum and stops
+// its groups (policy stop). Two nodes have nothing to lean on.
+func (m *Machine) partitionWait() bool {
+	return len(m.cfg.Nodes) >= 3 && m.cfg.Quorum == QuorumStop && !mutation("no-partition-wait")
+}
+
+// quorumChange notes a change of quorum since hadQuorum.
+func (m *Machine) quorumChange(now time.Time, e *Effects, hadQuorum bool) {
+	has := m.HasQuorum()
+	if has == hadQuorum {
+		return
+	}
+	n := 1
+	for _, p := range m.peers {
+		if p.alive && p.hearsUs {
+			n++
+		}
+	}
+	if has {
+		m.noQuorumSince, m.resetAsked = time.Time{}, false
+		e.note(messages.EventKind_EVENT_KIND_QUORUM, "", "quorum: %d of %d nodes are here: groups may run", n, len(m.cfg.Nodes))
+		return
+	}
+	m.noQuorumSince = now
+	e.note(messages.EventKind_EVENT_KIND_QUORUM, "", "no quorum: only %d of %d nodes hear each other: %s", n, len(m.cfg.Nodes), map[QuorumPolicy]string{
+		QuorumStop: "groups stop", QuorumFreeze: "what runs keeps running, nothing starts"}[m.cfg.Quorum])
 }
 
 // Connectivity takes the number of ping nodes a node (this one included)
@@ -383,17 +526,17 @@ func (m *Machine) reassess(now time.Time, e *Effects) {
 	}
 	best := -1
 	for _, n := range m.cfg.Nodes {
-		if m.alive[n] && m.pingsUp[n] > best {
+		if m.alive(n) && m.pingsUp[n] > best {
 			best = m.pingsUp[n]
 		}
 	}
 	for _, n := range m.cfg.Nodes {
-		worse := m.alive[n] && m.pingsUp[n] < best
-		if worse == m.poorlyLinked[n] || (!m.alive[n] && !m.poorlyLinked[n]) {
+		worse := m.alive(n) && m.pingsUp[n] < best
+		if worse == m.poorlyLinked[n] || (!m.alive(n) && !m.poorlyLinked[n]) {
 			delete(m.standingSince, n)
 			continue
 		}
-		if !m.alive[n] {
+		if !m.alive(n) {
 			// Gone: forget the verdict; it is judged afresh when back.
 			delete(m.poorlyLinked, n)
 			delete(m.standingSince, n)
@@ -442,36 +585,22 @@ func (m *Machine) mayHold(n string) []string {
 	return out
 }
 
-// heldBy lists the groups node n holds (or may).
-func (m *Machine) heldBy(n string) []string {
-	var out []string
-	for _, name := range m.order {
-		if holds(m.groups[name].holders[n]) {
-			out = append(out, name)
-		}
-	}
-	return out
-}
-
-// forget drops what a dead or restarted node held, claimed or asked for;
-// what an unfenced node held is kept until it is fenced.
-func (m *Machine) forget(e *Effects, n string) {
-	if m.leaving[n] && !m.alive[n] {
-		m.departed[n] = true
-	}
-	delete(m.leaving, n)
-	keepHoldings := m.unfenced[n] != nil
+// forget drops what a dead or restarted node claimed or asked for, and,
+// with holdings, what it held and was granted (kept while it may still
+// run them).
+func (m *Machine) forget(e *Effects, n string, holdings bool) {
 	for _, name := range m.order {
 		g := m.groups[name]
-		if !keepHoldings {
+		if holdings {
 			if holds(g.holders[n]) {
 				e.note(messages.EventKind_EVENT_KIND_GROUP, name, "%s: no longer held by %s (gone)", name, n)
 			}
 			delete(g.holders, n)
+			if g.grant != nil && g.grant.node == n {
+				g.grant = nil
+			}
 		}
-		if g.grant != nil && g.grant.node == n && !keepHoldings {
-			g.grant = nil
-		}
+		delete(g.conflict, n)
 		if g.claim != nil {
 			delete(g.claim.waiting, n)
 		}
@@ -481,505 +610,53 @@ func (m *Machine) forget(e *Effects, n string) {
 	}
 }
 
-// Receive handles a cluster message from node from.
-func (m *Machine) Receive(now time.Time, from string, msg *messages.ClusterMessage) Effects {
-	var e Effects
-	switch p := msg.Payload.(type) {
-	case *messages.ClusterMessage_GroupClaim:
-		m.claimed(now, &e, from, p.GroupClaim)
-	case *messages.ClusterMessage_GroupClaimReply:
-		m.replied(now, &e, from, p.GroupClaimReply)
-	case *messages.ClusterMessage_GroupClaimCancel:
-		if g := m.groups[p.GroupClaimCancel.Group]; g != nil && g.grant != nil && g.grant.node == from && g.grant.attempt == p.GroupClaimCancel.Attempt {
-			g.grant = nil
-		}
-	case *messages.ClusterMessage_GroupStates:
-		if p.GroupStates.AnswerRequested {
-			answer := m.snapshot(now)
-			answer.Destination = from
-			e.send(answer)
-		}
-		for _, o := range p.GroupStates.Overrides {
-			m.applyOverride(o)
-		}
-		for _, s := range p.GroupStates.Groups {
-			g := m.groups[s.Group]
-			if g == nil {
-				continue
-			}
-			if holds(s.Phase) {
-				g.holders[from] = s.Phase
-			} else {
-				if holds(g.holders[from]) {
-					// Released: whoever should have it may claim at once.
-					g.retryAt = time.Time{}
-					g.lost = &loss{from: from, how: "released", at: now}
-				}
-				delete(g.holders, from)
-			}
-			if g.grant != nil && g.grant.node == from {
-				// Started (now a holder) or gave up: the grant is used.
-				g.grant = nil
-			}
-			if s.BannedUntilUnixNano > 0 {
-				g.banned[from] = time.Unix(0, s.BannedUntilUnixNano)
-			} else {
-				delete(g.banned, from)
-			}
-		}
-	case *messages.ClusterMessage_PlacementOverride:
-		m.applyOverride(p.PlacementOverride)
-	case *messages.ClusterMessage_NodeLeaving:
-		m.leaving[from] = true
-		e.logf("%s is leaving: its groups move", from)
-	case *messages.ClusterMessage_NodeFenced:
-		f := p.NodeFenced
-		if m.unfenced[f.Node] != nil || m.alive[f.Node] {
-			e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s fenced %s (device %s)", from, f.Node, f.Device)
-			m.fenced(&e, f.Node)
-		}
-	}
-	m.evaluate(now, &e)
-	return e
-}
-
-// FenceResult takes the outcome of fencing target, asked for in
-// Effects.Fence.
-func (m *Machine) FenceResult(now time.Time, target, device string, err error) Effects {
-	var e Effects
-	f := m.unfenced[target]
-	if f == nil {
-		return e
-	}
-	f.requested = false
-	if err == nil {
-		e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s fenced by %s (device %s)", target, m.cfg.Local, device)
-		e.send(&messages.ClusterMessage{Payload: &messages.ClusterMessage_NodeFenced{NodeFenced: &messages.NodeFenced{Node: target, Device: device}}})
-		m.fenced(&e, target)
-		m.evaluate(now, &e)
-		return e
-	}
-	f.attempts++
-	f.failure = err.Error()
-	if f.attempts < m.cfg.FenceRetries {
-		f.retryAt = now.Add(m.cfg.FenceRetryDelay)
-		e.note(messages.EventKind_EVENT_KIND_FENCING, "", "fencing %s failed (attempt %d of %d): %v; retrying in %v", target, f.attempts, m.cfg.FenceRetries, err, m.cfg.FenceRetryDelay)
-	} else {
-		f.retryAt = now.Add(6 * m.cfg.FenceRetryDelay)
-		e.note(messages.EventKind_EVENT_KIND_FENCING, "", "CANNOT FENCE %s after %d attempts (last: %v): the groups it held stay stopped; still trying every %v",
-			target, f.attempts, err, 6*m.cfg.FenceRetryDelay)
-	}
-	m.evaluate(now, &e)
-	return e
-}
-
-// ConfirmFenced takes an operator's word that node n, waiting to be
-// fenced, is off; it reports whether n was waiting.
-func (m *Machine) ConfirmFenced(now time.Time, n string) (Effects, bool) {
-	var e Effects
-	if m.unfenced[n] == nil {
-		return e, false
-	}
-	e.note(messages.EventKind_EVENT_KIND_FENCING, "", "operator confirmed %s is off: its groups may move", n)
-	e.send(&messages.ClusterMessage{Payload: &messages.ClusterMessage_NodeFenced{NodeFenced: &messages.NodeFenced{Node: n, Device: "operator (" + m.cfg.Local + ")"}}})
-	m.fenced(&e, n)
-	m.evaluate(now, &e)
-	return e, true
-}
-
-// fenced drops what a fenced node held: it runs nothing any more.
-func (m *Machine) fenced(e *Effects, n string) {
-	delete(m.unfenced, n)
-	if m.alive[n] {
-		// Fenced for a failed stop: it is off, though its death is not
-		// seen yet.
-		m.fencedAlive[n] = true
-	}
-	for _, name := range m.order {
-		g := m.groups[name]
-		if holds(g.holders[n]) {
-			e.note(messages.EventKind_EVENT_KIND_GROUP, name, "%s: no longer held by %s (fenced)", name, n)
-			delete(g.holders, n)
-			g.retryAt = time.Time{}
-		}
-		if g.grant != nil && g.grant.node == n {
-			g.grant = nil
-			g.retryAt = time.Time{}
-		}
-	}
-}
-
-// fencer is the node that fences: the first live node, in configuration
-// order, that can use a fencing device.
-func (m *Machine) fencer() string {
-	for _, n := range m.cfg.Nodes {
-		if !m.alive[n] || m.fencedAlive[n] {
-			continue
-		}
-		for _, f := range m.cfg.Fencers {
-			if f == n {
-				return n
-			}
-		}
-	}
-	return ""
-}
-
-// requestFencing asks for the fencing due now, if this node is the fencer.
-// A live node holding a group it could not stop is fenced too.
-func (m *Machine) requestFencing(now time.Time, e *Effects) {
-	if len(m.cfg.Fencers) == 0 {
-		return
-	}
-	for _, n := range m.cfg.Nodes {
-		if n == m.cfg.Local || !m.alive[n] || m.unfenced[n] != nil || m.fencedAlive[n] {
-			continue
-		}
-		for _, name := range m.order {
-			if m.groups[name].holders[n] == Unmanaged {
-				m.unfenced[n] = &fencing{since: now, why: fmt.Sprintf("a stop of %s failed there", name)}
-				e.note(messages.EventKind_EVENT_KIND_FENCING, name, "%s could not stop %s: it must be fenced", n, name)
-				break
-			}
-		}
-	}
-	if m.fencer() != m.cfg.Local {
-		return
-	}
-	for _, n := range m.cfg.Nodes {
-		f := m.unfenced[n]
-		if f == nil || f.requested || now.Before(f.retryAt) {
-			continue
-		}
-		f.requested = true
-		e.Fence = append(e.Fence, n)
-		e.note(messages.EventKind_EVENT_KIND_FENCING, "", "fencing %s (%s)", n, f.why)
-	}
-}
-
-// Unfenced describes the nodes waiting to be fenced, for status.
-func (m *Machine) Unfenced() []*messages.FenceState {
-	var out []*messages.FenceState
-	here := m.fencer() == m.cfg.Local
-	for _, n := range m.cfg.Nodes {
-		if f := m.unfenced[n]; f != nil {
-			out = append(out, &messages.FenceState{Node: n, Reason: f.why, Since: timestamppb.New(f.since),
-				Attempts: uint32(f.attempts), LastFailure: f.failure, FencingHere: here})
-		}
-	}
-	return out
-}
-
-// rank orders candidates for a group: an override's preferred node first,
-// then the preferred node, then configuration order. Lower is better.
-func (m *Machine) rank(g *group, n string) int {
-	switch {
-	case g.override != nil && g.override.prefer && g.override.node == n:
-		return -2
-	case n == g.spec.Preferred:
-		return -1
-	}
-	return m.index[n]
-}
-
-func (m *Machine) claimed(now time.Time, e *Effects, from string, c *messages.GroupClaim) {
-	g := m.groups[c.Group]
-	if g == nil {
-		return
-	}
-	deny := func(favoured, reason string) {
-		e.send(&messages.ClusterMessage{Destination: from, Payload: &messages.ClusterMessage_GroupClaimReply{
-			GroupClaimReply: &messages.GroupClaimReply{Group: c.Group, Attempt: c.Attempt, Reason: reason, InFavourOf: favoured}}})
-	}
-	switch {
-	case m.held(g):
-		deny(m.cfg.Local, "held by "+m.cfg.Local)
-		return
-	case g.claim != nil:
-		if m.rank(g, m.cfg.Local) < m.rank(g, from) {
-			deny(m.cfg.Local, "competing claim by "+m.cfg.Local)
-			return
-		}
-		// The other node ranks higher: withdraw ours and let it have it.
-		m.cancelClaim(now, e, g, fmt.Sprintf("%s's claim ranks higher", from))
-	}
-	if g.grant != nil && g.grant.node != from && m.alive[g.grant.node] && now.Sub(g.grant.at) < m.cfg.GrantTimeout {
-		deny(g.grant.node, "granted to "+g.grant.node)
-		return
-	}
-	if g.grant != nil && g.grant.node != from && m.unfenced[g.grant.node] != nil {
-		deny("", "granted to "+g.grant.node+", not fenced yet")
-		return
-	}
-	for _, h := range m.sortedHolders(g) {
-		if h != from && m.alive[h] {
-			deny(h, "held by "+h)
-			return
-		}
-		if h != from && m.unfenced[h] != nil {
-			// No favour: the claimant must not retry at once.
-			deny("", "held by "+h+", not fenced yet")
-			return
-		}
-	}
-	g.grant = &grant{node: from, attempt: c.Attempt, at: now}
-	e.send(&messages.ClusterMessage{Destination: from, Payload: &messages.ClusterMessage_GroupClaimReply{
-		GroupClaimReply: &messages.GroupClaimReply{Group: c.Group, Attempt: c.Attempt, Granted: true}}})
-}
-
-func (m *Machine) replied(now time.Time, e *Effects, from string, r *messages.GroupClaimReply) {
-	g := m.groups[r.Group]
-	if g == nil || g.claim == nil || g.claim.attempt != r.Attempt || !g.claim.waiting[from] {
-		return
-	}
-	if !r.Granted {
-		m.cancelClaim(now, e, g, fmt.Sprintf("%s denied it: %s", from, r.Reason))
-		if f := r.InFavourOf; f != "" && f != from && f != m.cfg.Local && !m.alive[f] {
-			// In favour of a node we know dead: the denier will know too
-			// in a moment (the same silence times out there). Try again
-			// soon rather than after the usual back-off.
-			g.retryAt = now.Add(m.cfg.QuickRetry)
-		}
-		return
-	}
-	delete(g.claim.waiting, from)
-}
-
-func (m *Machine) cancelClaim(now time.Time, e *Effects, g *group, why string) {
-	e.note(messages.EventKind_EVENT_KIND_GROUP, g.spec.Name, "%s: claim withdrawn: %s", g.spec.Name, why)
-	e.send(&messages.ClusterMessage{Payload: &messages.ClusterMessage_GroupClaimCancel{
-		GroupClaimCancel: &messages.GroupClaimCancel{Group: g.spec.Name, Attempt: g.claim.attempt}}})
-	g.claim = nil
-	// Lower-ranked nodes wait longer, so the better one wins the next round.
-	g.retryAt = now.Add(m.cfg.RetryDelay * time.Duration(1+max(0, m.rank(g, m.cfg.Local)+2)))
-}
-
-func (m *Machine) applyOverride(o *messages.PlacementOverride) {
-	g := m.groups[o.Group]
-	if g == nil || !m.alive[o.Node] {
-		return
-	}
-	cur := g.override
-	if cur != nil && (o.Version < cur.version || (o.Version == cur.version && o.Author <= cur.by)) {
-		return
-	}
-	g.override = &override{node: o.Node, prefer: o.Prefer, version: o.Version, by: o.Author}
-}
-
-// GroupReport is what a local group actor says about its group.
-type GroupReport struct {
-	Group string
-	Phase Phase
-	// Failed says the start failed (the group was rolled back and is
-	// stopped) or its monitors gave up: this node is banned from it for
-	// a while.
-	Failed bool
-	// Reason describes the failure.
-	Reason string
-}
-
-// Report takes a local group actor's report.
-func (m *Machine) Report(now time.Time, r GroupReport) Effects {
-	var e Effects
-	g := m.groups[r.Group]
-	if g == nil {
-		return e
-	}
-	g.local = r.Phase
-	if r.Phase == Stopped {
-		g.commanded, g.stopIssued = false, false
-	}
-	if r.Phase == Running {
-		if l := g.lost; l != nil && l.from != m.cfg.Local {
-			e.Events = append(e.Events, Event{Kind: messages.EventKind_EVENT_KIND_GROUP_MOVED, Group: g.spec.Name, Node: m.cfg.Local,
-				From: l.from, How: l.how, LostAt: l.at, Gap: now.Sub(l.at),
-				Summary: fmt.Sprintf("%s moved from %s (%s) to %s", g.spec.Name, l.from, l.how, m.cfg.Local)})
-		}
-		g.lost = nil
-	}
-	if r.Failed {
-		g.banned[m.cfg.Local] = now.Add(m.cfg.BanDuration)
-		g.failed = r.Reason
-		e.note(messages.EventKind_EVENT_KIND_GROUP, g.spec.Name, "%s: failed on %s (%s): kept away from it for %v", g.spec.Name, m.cfg.Local, r.Reason, m.cfg.BanDuration)
-		if (r.Phase == Starting || r.Phase == Running) && !g.stopIssued {
-			g.commanded, g.stopIssued = false, true
-			e.Stop = append(e.Stop, g.spec.Name)
-		}
-	}
-	e.send(&messages.ClusterMessage{Payload: &messages.ClusterMessage_GroupStates{GroupStates: &messages.GroupStates{
-		Groups: []*messages.GroupState{m.state(now, g)}}}})
-	m.evaluate(now, &e)
-	return e
-}
-
-func (m *Machine) state(now time.Time, g *group) *messages.GroupState {
-	s := &messages.GroupState{Group: g.spec.Name, Phase: g.local}
-	if until, ok := g.banned[m.cfg.Local]; ok && now.Before(until) {
-		s.BannedUntilUnixNano = until.UnixNano()
-	}
-	return s
-}
-
-func (m *Machine) snapshot(now time.Time) *messages.ClusterMessage {
-	st := &messages.GroupStates{Full: true}
-	for _, name := range m.order {
-		g := m.groups[name]
-		st.Groups = append(st.Groups, m.state(now, g))
-		if o := g.override; o != nil {
-			st.Overrides = append(st.Overrides, &messages.PlacementOverride{Group: name, Node: o.node, Prefer: o.prefer, Version: o.version, Author: o.by})
-		}
-	}
-	return &messages.ClusterMessage{Payload: &messages.ClusterMessage_GroupStates{GroupStates: st}}
-}
-
-// Selection picks groups by their preferred node, as hb_standby does.
-type Selection string
-
-const (
-	All     Selection = "all"
-	Local   Selection = "local"   // groups preferring this node
-	Foreign Selection = "foreign" // groups preferring another node
-	// Failback is foreign, for hb_standby failback.
-	Failback Selection = "failback"
-)
-
-func (m *Machine) selected(g *group, s Selection) bool {
-	switch s {
-	case Local:
-		return g.spec.Preferred == m.cfg.Local
-	case Foreign, Failback:
-		return g.spec.Preferred != m.cfg.Local
-	}
-	return true
-}
-
-// Standby gives the selected groups away from this node (hanode standby):
-// an override that avoids it, shared with every node.
-func (m *Machine) Standby(now time.Time, s Selection) Effects {
-	return m.override(now, s, false)
-}
-
-// Takeover brings the selected groups to this node (hanode takeover).
-func (m *Machine) Takeover(now time.Time, s Selection) Effects {
-	var e Effects
-	for _, name := range m.order {
-		g := m.groups[name]
-		if m.selected(g, s) {
-			delete(g.banned, m.cfg.Local) // an operator's word lifts a ban
-		}
-	}
-	e = m.override(now, s, true)
-	return e
-}
-
-func (m *Machine) override(now time.Time, s Selection, prefer bool) Effects {
-	var e Effects
-	for _, name := range m.order {
-		g := m.groups[name]
-		if !m.selected(g, s) {
-			continue
-		}
-		v := uint64(1)
-		if g.override != nil {
-			v = g.override.version + 1
-		}
-		g.override = &override{node: m.cfg.Local, prefer: prefer, version: v, by: m.cfg.Local}
-		e.send(&messages.ClusterMessage{Payload: &messages.ClusterMessage_PlacementOverride{PlacementOverride: &messages.PlacementOverride{
-			Group: name, Node: m.cfg.Local, Prefer: prefer, Version: v, Author: m.cfg.Local}}})
-	}
-	m.evaluate(now, &e)
-	return e
-}
-
-// Leave starts a clean shutdown: this node gives every group away and says
-// so; Effects.Left tells when nothing is held any more.
-func (m *Machine) Leave(now time.Time) Effects {
-	var e Effects
-	m.left = true
-	e.send(&messages.ClusterMessage{Payload: &messages.ClusterMessage_NodeLeaving{NodeLeaving: &messages.NodeLeaving{}}})
-	m.evaluate(now, &e)
-	return e
-}
-
-// Tick applies timeouts due at now.
-func (m *Machine) Tick(now time.Time) Effects {
-	var e Effects
-	m.reassess(now, &e)
-	for _, name := range m.order {
-		g := m.groups[name]
-		if g.claim != nil && now.Sub(g.claim.at) >= m.cfg.ClaimTimeout {
-			m.cancelClaim(now, &e, g, fmt.Sprintf("no answer from %v within %v", keys(g.claim.waiting), m.cfg.ClaimTimeout))
-		}
-		if g.grant != nil && now.Sub(g.grant.at) >= m.cfg.GrantTimeout && m.unfenced[g.grant.node] == nil {
-			g.grant = nil
-		}
-		for n, until := range g.banned {
-			if !now.Before(until) {
-				delete(g.banned, n)
-				if n == m.cfg.Local {
-					e.note(messages.EventKind_EVENT_KIND_GROUP, name, "%s: may run on %s again", name, n)
-					e.send(&messages.ClusterMessage{Payload: &messages.ClusterMessage_GroupStates{GroupStates: &messages.GroupStates{
-						Groups: []*messages.GroupState{m.state(now, g)}}}})
-				}
-			}
-		}
-	}
-	m.evaluate(now, &e)
-	return e
-}
-
-// NextDeadline is when Tick next has something to do (zero: nothing).
-func (m *Machine) NextDeadline() time.Time {
-	var next time.Time
-	consider := func(t time.Time) {
-		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
-			next = t
-		}
-	}
-	for _, name := range m.order {
-		g := m.groups[name]
-		if g.claim != nil {
-			consider(g.claim.at.Add(m.cfg.ClaimTimeout))
-		}
-		if g.grant != nil {
-			consider(g.grant.at.Add(m.cfg.GrantTimeout))
-		}
-		for _, until := range g.banned {
-			consider(until)
-		}
-		consider(g.retryAt)
-	}
-	for _, since := range m.standingSince {
-		consider(since.Add(m.cfg.PingHoldoff))
-	}
-	for _, f := range m.unfenced {
-		if !f.requested {
-			consider(f.retryAt)
-		}
-	}
-	return next
-}
-
 // HasQuorum says whether this node's partition may run groups: it holds a
 // majority of the configured nodes, or there are fewer than three, or the
-// policy ignores quorum. Nodes that stopped cleanly do not count: they
-// said so and run nothing, so the remaining ones keep running groups as
-// the cluster is shut down node by node; a node that just died (or is cut
-// off) does count, as it may run groups on the other side of a partition.
+// policy ignores quorum. A peer counts only while it acknowledges hearing
+// this node: one that no longer does may declare this node dead at any
+// moment, and this node must then behave as cut off. Nodes that stopped
+// cleanly do not count: they said so and run nothing, so the remaining
+// ones keep running groups as the cluster is shut down node by node; a
+// node that just died (or is cut off) does count, as it may run groups on
+// the other side of a partition.
 func (m *Machine) HasQuorum() bool {
 	if len(m.cfg.Nodes) < 3 || m.cfg.Quorum == QuorumIgnore {
 		return true
 	}
-	alive, expected := 0, 0
-	for _, name := range m.cfg.Nodes {
-		if m.alive[name] {
+	alive, expected := 1, 1
+	for _, n := range m.cfg.Nodes {
+		p := m.peers[n]
+		if p == nil {
+			continue
+		}
+		if p.alive && p.hearsUs {
 			alive++
 		}
-		if !m.departed[name] {
+		if !p.departed {
 			expected++
 		}
 	}
 	return 2*alive > expected
+}
+
+// candidate says whether node n may run group g now.
+func (m *Machine) candidate(now time.Time, g *group, n string) bool {
+	if n == m.cfg.Local {
+		if m.left || g.local == Probing {
+			return false
+		}
+	} else {
+		p := m.peers[n]
+		// A peer whose state of this life is not known yet (probes
+		// included) is no candidate: every node must agree on the owner.
+		if p == nil || !p.alive || !p.synced || p.leaving || p.fencedAlive || g.holders[n] == Probing {
+			return false
+		}
+	}
+	if until, ok := g.banned[n]; ok && now.Before(until) {
+		return false
+	}
+	return true
 }
 
 // Desired is the node group should run on, "" if none can.
@@ -991,20 +668,16 @@ func (m *Machine) Desired(now time.Time, name string) string {
 	if !m.HasQuorum() {
 		// A minority runs nothing (stop), or keeps only what it runs
 		// (freeze).
-		if m.cfg.Quorum == QuorumFreeze && (g.local == Running || g.local == Starting || g.commanded) {
+		if m.cfg.Quorum == QuorumFreeze && (runs(g.local) || g.commanded) {
 			return m.cfg.Local
 		}
 		return ""
 	}
 	var cands []string
 	for _, n := range m.cfg.Nodes {
-		if !m.alive[n] || m.leaving[n] || m.fencedAlive[n] || (n == m.cfg.Local && m.left) {
-			continue
+		if m.candidate(now, g, n) {
+			cands = append(cands, n)
 		}
-		if until, ok := g.banned[n]; ok && now.Before(until) {
-			continue
-		}
-		cands = append(cands, n)
 	}
 	if len(cands) == 0 {
 		return ""
@@ -1054,7 +727,7 @@ func (m *Machine) Desired(now time.Time, name string) string {
 			if c == m.cfg.Local {
 				p = g.local
 			}
-			if (p == Running || p == Starting) && (best == "" || m.rank(g, c) < m.rank(g, best)) {
+			if runs(p) && (best == "" || m.rank(g, c) < m.rank(g, best)) {
 				best = c
 			}
 		}
@@ -1076,13 +749,13 @@ func (m *Machine) evaluate(now time.Time, e *Effects) {
 	for _, name := range m.order {
 		g := m.groups[name]
 		want := m.Desired(now, name) == m.cfg.Local
-		running := g.local == Starting || g.local == Running
+		running := runs(g.local)
 		switch {
-		case g.local == Unmanaged || g.local == Stopping:
+		case g.local == Unmanaged || g.local == Stopping || g.local == Probing:
 			// Wait for the group actor (or, unmanaged, for fencing).
 		case !want && (g.commanded || running) && !g.stopIssued:
 			// Holding what belongs elsewhere (failback, standby, leaving,
-			// a ban): give it up, right to left.
+			// a ban, no quorum): give it up, right to left.
 			g.commanded, g.stopIssued = false, true
 			e.Stop = append(e.Stop, name)
 			e.note(messages.EventKind_EVENT_KIND_GROUP, name, "%s: stopping on %s: it belongs on %s", name, m.cfg.Local, orNobody(m.Desired(now, name)))
@@ -1096,6 +769,7 @@ func (m *Machine) evaluate(now time.Time, e *Effects) {
 		case want && !g.commanded && !g.stopIssued && g.local == Stopped && m.HasQuorum():
 			m.advanceClaim(now, e, g)
 		}
+		m.heal(e, g)
 		if m.held(g) {
 			all = false
 		}
@@ -1105,56 +779,39 @@ func (m *Machine) evaluate(now time.Time, e *Effects) {
 	}
 }
 
-func (m *Machine) advanceClaim(now time.Time, e *Effects, g *group) {
-	if g.claim == nil {
-		if !m.settled || now.Before(g.retryAt) || m.blocked(now, g) != "" {
-			return
+// heal re-announces a group that another node started or ran while it
+// ran here, once that node no longer holds it: its start took the
+// clients (gratuitous ARP), and they must come back.
+func (m *Machine) heal(e *Effects, g *group) {
+	if len(g.conflict) == 0 {
+		return
+	}
+	if !runs(g.local) {
+		if g.local == Stopped || g.local == Stopping {
+			// This node gave it up: nothing to take back.
+			clear(g.conflict)
 		}
-		m.attempt++
-		g.claim = &claim{attempt: m.attempt, waiting: map[string]bool{}, at: now}
-		for _, n := range m.cfg.Nodes {
-			if n != m.cfg.Local && m.alive[n] {
-				g.claim.waiting[n] = true
+		return
+	}
+	for n := range g.conflict {
+		if !holds(g.holders[n]) {
+			delete(g.conflict, n)
+			if len(g.conflict) == 0 && g.local == Running {
+				e.Reannounce = append(e.Reannounce, g.spec.Name)
+				e.note(messages.EventKind_EVENT_KIND_GROUP, g.spec.Name, "%s: also ran on %s, which gave it up: re-announcing its addresses here", g.spec.Name, n)
 			}
 		}
-		if len(g.claim.waiting) > 0 {
-			e.send(&messages.ClusterMessage{Payload: &messages.ClusterMessage_GroupClaim{GroupClaim: &messages.GroupClaim{Group: g.spec.Name, Attempt: g.claim.attempt}}})
-			e.note(messages.EventKind_EVENT_KIND_GROUP, g.spec.Name, "%s: claimed by %s, waiting for %v", g.spec.Name, m.cfg.Local, keys(g.claim.waiting))
-		}
-	}
-	if len(g.claim.waiting) == 0 {
-		g.claim = nil
-		g.commanded = true
-		e.Start = append(e.Start, g.spec.Name)
-		e.note(messages.EventKind_EVENT_KIND_GROUP, g.spec.Name, "%s: starting on %s", g.spec.Name, m.cfg.Local)
 	}
 }
 
-// held says whether the group may run here: reported so, or asked to
-// start, or asked to stop and not yet reported stopped (a start may still
-// be on its way to the group actor).
+// held says whether the group may run here: probing, reported so, or
+// asked to start, or asked to stop and not yet reported stopped (a start
+// may still be on its way to the group actor).
 func (m *Machine) held(g *group) bool {
+	if mutation("grant-while-stopping") && (g.local == Stopping || (g.stopIssued && !g.commanded)) {
+		return false
+	}
 	return holds(g.local) || g.commanded || g.stopIssued
-}
-
-// blocked says why this node cannot claim a group now: a live node holds
-// it, or it was granted to another live node.
-func (m *Machine) blocked(now time.Time, g *group) string {
-	for _, h := range m.sortedHolders(g) {
-		if m.alive[h] {
-			return "held by " + h
-		}
-		if m.unfenced[h] != nil {
-			return "held by " + h + ", not fenced yet"
-		}
-	}
-	if g.grant != nil && m.alive[g.grant.node] && now.Sub(g.grant.at) < m.cfg.GrantTimeout {
-		return "granted to " + g.grant.node
-	}
-	if g.grant != nil && m.unfenced[g.grant.node] != nil {
-		return "granted to " + g.grant.node + ", not fenced yet"
-	}
-	return ""
 }
 
 func (m *Machine) sortedHolders(g *group) []string {
@@ -1168,41 +825,16 @@ func (m *Machine) sortedHolders(g *group) []string {
 	return hs
 }
 
-// GroupView is one group as this node sees it, for status.
-type GroupView struct {
-	Name, Preferred, Desired string
-	Local                    Phase
-	// Holders are the nodes that run (or may run) it, this one included.
-	Holders  map[string]Phase
-	Banned   []string
-	Claiming bool
-	Failure  string
-}
-
-// View describes every group, in configuration order.
-func (m *Machine) View(now time.Time) []GroupView {
-	var out []GroupView
-	for _, name := range m.order {
-		g := m.groups[name]
-		v := GroupView{Name: name, Preferred: g.spec.Preferred, Desired: m.Desired(now, name), Local: g.local,
-			Holders: map[string]Phase{}, Claiming: g.claim != nil, Failure: g.failed}
-		for n, p := range g.holders {
-			if holds(p) {
-				v.Holders[n] = p
-			}
-		}
-		if holds(g.local) {
-			v.Holders[m.cfg.Local] = g.local
-		}
-		for n, until := range g.banned {
-			if now.Before(until) {
-				v.Banned = append(v.Banned, n)
-			}
-		}
-		sort.Strings(v.Banned)
-		out = append(out, v)
+// rank orders candidates for a group: an override's preferred node first,
+// then the preferred node, then configuration order. Lower is better.
+func (m *Machine) rank(g *group, n string) int {
+	switch {
+	case g.override != nil && g.override.prefer && g.override.node == n:
+		return -2
+	case n == g.spec.Preferred:
+		return -1
 	}
-	return out
+	return m.index[n]
 }
 
 func keys(m map[string]bool) []string {
@@ -1220,3 +852,7 @@ func orNobody(s string) string {
 	}
 	return s
 }
+
+// mutation says whether a test switched off the rule it names (package
+// mutation).
+func mutation(name string) bool { return mutate.On(name) }

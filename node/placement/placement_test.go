@@ -37,6 +37,7 @@ type sim struct {
 
 type simNode struct {
 	name   string
+	gen    uint64
 	m      *Machine
 	up     bool            // the process runs
 	view   map[string]bool // peers it sees alive
@@ -60,14 +61,49 @@ func newSim(t *testing.T, n int, autoFailback bool, groups ...GroupSpec) *sim {
 		s.names = append(s.names, fmt.Sprintf("n%d", i))
 	}
 	for _, name := range s.names {
-		s.nodes[name] = s.newNode(name, autoFailback, groups)
+		s.newNode(name, autoFailback, groups)
 	}
 	return s
 }
 
 func (s *sim) newNode(name string, autoFailback bool, groups []GroupSpec) *simNode {
-	return &simNode{name: name, up: true, view: map[string]bool{}, actual: map[string]Phase{},
-		m: New(Config{Local: name, Nodes: s.names, Groups: groups, AutoFailback: autoFailback})}
+	gen := uint64(1)
+	if old := s.nodes[name]; old != nil {
+		gen = old.gen + 1
+	}
+	n := &simNode{name: name, gen: gen, up: true, view: map[string]bool{}, actual: map[string]Phase{}}
+	s.nodes[name] = n
+	s.setMachine(name, Config{Local: name, Nodes: s.names, Groups: groups, AutoFailback: autoFailback})
+	return n
+}
+
+// setMachine gives node name a new machine, whose groups it has probed
+// (stopped).
+// Groups stop within 50ms here (two steps): a majority waits 60ms for a
+// node it lost without fencing.
+func (s *sim) setMachine(name string, cfg Config) {
+	n := s.nodes[name]
+	if cfg.StopBudget == nil {
+		cfg.StopBudget = map[string]time.Duration{}
+		for _, g := range cfg.Groups {
+			cfg.StopBudget[g.Name] = 50 * time.Millisecond
+		}
+		cfg.PartitionMargin = 10 * time.Millisecond
+	}
+	n.m = New(cfg, s.now)
+	for _, g := range cfg.Groups {
+		n.actual[g.Name] = Stopped
+		s.apply(n, n.m.Report(s.now, GroupReport{Group: g.Name, Phase: Stopped}))
+	}
+}
+
+// viewOf is the membership view of the given live peers.
+func (s *sim) viewOf(peers []string) []Peer {
+	var v []Peer
+	for _, p := range peers {
+		v = append(v, Peer{Name: p, Alive: true, Generation: s.nodes[p].gen, HearsUs: true})
+	}
+	return v
 }
 
 // apply carries out a machine's effects.
@@ -107,7 +143,7 @@ func (s *sim) setView(name string, peers ...string) {
 	if os.Getenv("PLACEMENT_TRACE") != "" {
 		s.log = append(s.log, fmt.Sprintf("  %v view of %s: %v", s.now.Sub(t0), name, peers))
 	}
-	s.apply(n, n.m.Membership(s.now, peers, true, nil))
+	s.apply(n, n.m.Membership(s.now, s.viewOf(peers), true))
 }
 
 // connectAll makes every running node see every other running node.
@@ -135,7 +171,7 @@ func (s *sim) step(d time.Duration) {
 	s.queue = nil
 	for _, env := range q {
 		to, from := s.nodes[env.to], s.nodes[env.from]
-		if !to.up || !to.view[env.from] || !from.up {
+		if !to.up || !to.view[env.from] || !from.up || (env.msg.DestinationGeneration != 0 && env.msg.DestinationGeneration != to.gen) {
 			continue
 		}
 		if os.Getenv("PLACEMENT_TRACE") != "" {
@@ -268,19 +304,7 @@ func (s *sim) crash(name string) {
 
 // restart brings node name back as a new process (nothing running).
 func (s *sim) restart(name string, autoFailback bool, groups ...GroupSpec) {
-	s.nodes[name] = s.newNode(name, autoFailback, groups)
-	for _, other := range s.names {
-		if o := s.nodes[other]; o.up && other != name {
-			var peers []string
-			for p := range o.view {
-				peers = append(peers, p)
-			}
-			peers = append(peers, name)
-			sort.Strings(peers)
-			o.view[name] = true
-			s.apply(o, o.m.Membership(s.now, peers, true, []string{name}))
-		}
-	}
+	s.newNode(name, autoFailback, groups)
 	s.connectAll()
 }
 
@@ -297,10 +321,10 @@ func TestStartsOnPreferredNodeOnly(t *testing.T) {
 func TestNothingStartsBeforeEveryPeerIsKnown(t *testing.T) {
 	s := newSim(t, 2, true, web)
 	n1 := s.nodes["n1"]
-	s.apply(n1, n1.m.Membership(s.now, nil, false, nil))
+	s.apply(n1, n1.m.Membership(s.now, nil, false))
 	s.run(20)
 	s.expectWhere("web", "")
-	s.apply(n1, n1.m.Membership(s.now, nil, true, nil)) // initdead: n2 is dead
+	s.apply(n1, n1.m.Membership(s.now, nil, true)) // initdead: n2 is dead
 	s.run(5)
 	s.expectWhere("web", "n1")
 }
@@ -480,30 +504,59 @@ func TestRandomHistories(t *testing.T) {
 	}
 }
 
-// TestClaimDeniedForADeadHolderRetriesSoon: n2 notices n1's death a little
-// before n3 does, and n3 denies n2's claim in favour of n1. n2 must not
-// wait the usual back-off: it claims again as soon as n3 can know.
+// TestClaimDeniedForADeadHolderRetriesSoon: n2 notices n1's death 20ms
+// before n3 does. Its claim is denied by n3, first in favour of n1 (alive
+// for n3), then because n3's own wait for n1 to have stopped web by itself
+// has not ended yet. n2 must not wait the usual back-off: it claims again
+// as soon as n3 can grant.
 func TestClaimDeniedForADeadHolderRetriesSoon(t *testing.T) {
-	s := newSim(t, 3, true, web)
-	s.connectAll()
-	s.run(10)
-	s.expectWhere("web", "n1")
-	n1 := s.nodes["n1"]
-	n1.up, n1.actual, n1.todo = false, map[string]Phase{}, nil
-	s.setView("n2", "n3") // n2 first
-	s.step(time.Millisecond)
-	s.step(time.Millisecond) // n3 denies: it still sees n1 holding web
-	s.setView("n3", "n2")
-	crash := s.now
-	for i := 0; i < 20 && s.where("web") != "n2"; i++ {
-		s.step(5 * time.Millisecond)
-	}
-	s.expectWhere("web", "n2")
-	if d := s.now.Sub(crash); d > 40*time.Millisecond {
-		t.Fatalf("n2 started web %v after n3 saw n1 dead\n%s", d, strings.Join(s.log, "\n"))
-	}
-	if !strings.Contains(strings.Join(s.log, "\n"), "denied it: held by n1") {
-		t.Fatalf("the test did not produce the denial it is about:\n%s", strings.Join(s.log, "\n"))
+	for _, tc := range []struct {
+		name string
+		// wait: the majority waits for n1 (no fencing, quorum): the
+		// second denial names when n3's wait ends.
+		quorum QuorumPolicy
+		denial string
+	}{
+		{"held by a node dead for the claimant", QuorumIgnore, "denied it: held by n1"},
+		{"waiting for the dead node to have stopped", QuorumStop, "which must have stopped it by"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSim(t, 3, true, web)
+			for _, name := range s.names {
+				s.setMachine(name, Config{Local: name, Nodes: s.names, Groups: []GroupSpec{web}, AutoFailback: true, Quorum: tc.quorum})
+			}
+			s.connectAll()
+			s.run(10)
+			s.expectWhere("web", "n1")
+			n1 := s.nodes["n1"]
+			n1.up, n1.actual, n1.todo = false, map[string]Phase{}, nil
+			s.setView("n2", "n3") // n2 first
+			seen := s.now
+			for s.now.Sub(seen) < 20*time.Millisecond {
+				s.step(time.Millisecond)
+			}
+			if tc.quorum == QuorumStop {
+				for s.now.Sub(seen) < 62*time.Millisecond {
+					s.step(time.Millisecond)
+				}
+			}
+			s.setView("n3", "n2")
+			crash := s.now
+			for i := 0; i < 40 && s.where("web") != "n2"; i++ {
+				s.step(5 * time.Millisecond)
+			}
+			s.expectWhere("web", "n2")
+			limit := 40 * time.Millisecond
+			if tc.quorum == QuorumStop {
+				limit = 60*time.Millisecond + 20*time.Millisecond // n3's own wait
+			}
+			if d := s.now.Sub(crash); d > limit {
+				t.Fatalf("n2 started web %v after n3 saw n1 dead\n%s", d, strings.Join(s.log, "\n"))
+			}
+			if !strings.Contains(strings.Join(s.log, "\n"), tc.denial) {
+				t.Fatalf("the test did not produce the denial it is about (%q):\n%s", tc.denial, strings.Join(s.log, "\n"))
+			}
+		})
 	}
 }
 
@@ -511,7 +564,7 @@ func TestClaimDeniedForADeadHolderRetriesSoon(t *testing.T) {
 func ipfailSim(t *testing.T) *sim {
 	s := newSim(t, 2, true, web)
 	for _, name := range s.names {
-		s.nodes[name].m = New(Config{Local: name, Nodes: s.names, Groups: []GroupSpec{web}, AutoFailback: true,
+		s.setMachine(name, Config{Local: name, Nodes: s.names, Groups: []GroupSpec{web}, AutoFailback: true,
 			PingNodes: 1, PingHoldoff: 500 * time.Millisecond})
 	}
 	s.connectAll()
@@ -573,7 +626,7 @@ func TestIpfailKeepsGroupWhenEveryNodeLostTheRouter(t *testing.T) {
 func quorumSim(t *testing.T, policy QuorumPolicy) *sim {
 	s := newSim(t, 3, true, web)
 	for _, name := range s.names {
-		s.nodes[name].m = New(Config{Local: name, Nodes: s.names, Groups: []GroupSpec{web}, AutoFailback: true, Quorum: policy})
+		s.setMachine(name, Config{Local: name, Nodes: s.names, Groups: []GroupSpec{web}, AutoFailback: true, Quorum: policy})
 	}
 	s.connectAll()
 	s.run(10)
@@ -601,7 +654,7 @@ func TestMinorityStopsItsGroups(t *testing.T) {
 func TestMinorityAloneStartsNothing(t *testing.T) {
 	s := newSim(t, 3, true, web)
 	for _, name := range s.names {
-		s.nodes[name].m = New(Config{Local: name, Nodes: s.names, Groups: []GroupSpec{web}, AutoFailback: true})
+		s.setMachine(name, Config{Local: name, Nodes: s.names, Groups: []GroupSpec{web}, AutoFailback: true})
 	}
 	s.setView("n1") // n2 and n3 given up on (initdead): settled, alone
 	s.run(20)
@@ -622,7 +675,7 @@ func TestFreezeKeepsWhatRuns(t *testing.T) {
 	// A frozen minority starts nothing new: db prefers n1 but never ran.
 	s2 := newSim(t, 3, true, GroupSpec{Name: "db", Preferred: "n1"})
 	for _, name := range s2.names {
-		s2.nodes[name].m = New(Config{Local: name, Nodes: s2.names, Groups: []GroupSpec{{Name: "db", Preferred: "n1"}}, Quorum: QuorumFreeze})
+		s2.setMachine(name, Config{Local: name, Nodes: s2.names, Groups: []GroupSpec{{Name: "db", Preferred: "n1"}}, Quorum: QuorumFreeze})
 	}
 	s2.setView("n1")
 	s2.run(20)
@@ -674,7 +727,7 @@ func TestPartitionAfterACleanStopRunsNothingTwice(t *testing.T) {
 func fencingSim(t *testing.T, nodes int) *sim {
 	s := newSim(t, nodes, true, web)
 	for _, name := range s.names {
-		s.nodes[name].m = New(Config{Local: name, Nodes: s.names, Groups: []GroupSpec{web}, AutoFailback: true,
+		s.setMachine(name, Config{Local: name, Nodes: s.names, Groups: []GroupSpec{web}, AutoFailback: true,
 			Fencers: s.names, FenceRetries: 2, FenceRetryDelay: 100 * time.Millisecond})
 	}
 	s.connectAll()
@@ -809,12 +862,12 @@ func TestRandomHistoriesWithFencing(t *testing.T) {
 			nodes, groups = 2, groups[:2]
 		}
 		s := newSim(t, nodes, auto, groups...)
-		mk := func(name string) *Machine {
-			return New(Config{Local: name, Nodes: s.names, Groups: groups, AutoFailback: auto, Fencers: s.names,
-				FenceRetries: 2, FenceRetryDelay: 50 * time.Millisecond})
+		mk := func(name string) Config {
+			return Config{Local: name, Nodes: s.names, Groups: groups, AutoFailback: auto, Fencers: s.names,
+				FenceRetries: 2, FenceRetryDelay: 50 * time.Millisecond}
 		}
 		for _, name := range s.names {
-			s.nodes[name].m = mk(name)
+			s.setMachine(name, mk(name))
 		}
 		s.runNo = run
 		s.rng = rand.New(rand.NewPCG(uint64(run), 11))
@@ -829,7 +882,7 @@ func TestRandomHistoriesWithFencing(t *testing.T) {
 		}
 		restart := func(name string) {
 			s.restart(name, auto, groups...)
-			s.nodes[name].m = mk(name)
+			s.setMachine(name, mk(name))
 			s.connectAll()
 		}
 		s.connectAll()
@@ -896,16 +949,20 @@ func BenchmarkFailoverDecision(b *testing.B) {
 	for i := 0; i < 50; i++ {
 		groups = append(groups, GroupSpec{Name: fmt.Sprintf("g%d", i), Preferred: "n1"})
 	}
-	holding := &messages.ClusterMessage{Payload: &messages.ClusterMessage_GroupStates{GroupStates: &messages.GroupStates{}}}
+	holding := &messages.ClusterMessage{Payload: &messages.ClusterMessage_GroupStates{GroupStates: &messages.GroupStates{Full: true}}}
 	for _, g := range groups {
 		holding.GetGroupStates().Groups = append(holding.GetGroupStates().Groups, &messages.GroupState{Group: g.Name, Phase: Running})
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		m := New(Config{Local: "n2", Nodes: names, Groups: groups, AutoFailback: true})
-		m.Membership(t0, []string{"n1", "n3"}, true, nil)
+		m := New(Config{Local: "n2", Nodes: names, Groups: groups, AutoFailback: true}, t0)
+		for _, g := range groups {
+			m.Report(t0, GroupReport{Group: g.Name, Phase: Stopped})
+		}
+		m.Membership(t0, []Peer{{Name: "n1", Alive: true, Generation: 1, HearsUs: true}, {Name: "n3", Alive: true, Generation: 1, HearsUs: true}}, true)
 		m.Receive(t0, "n1", holding)
-		e := m.Membership(t0, []string{"n3"}, true, nil) // n1 dies
+		m.Receive(t0, "n3", &messages.ClusterMessage{Payload: &messages.ClusterMessage_GroupStates{GroupStates: &messages.GroupStates{Full: true}}})
+		e := m.Membership(t0, []Peer{{Name: "n3", Alive: true, Generation: 1, HearsUs: true}}, true) // n1 dies
 		for _, c := range e.Send {
 			if cl := c.GetGroupClaim(); cl != nil {
 				m.Receive(t0, "n3", &messages.ClusterMessage{Destination: "n2", Payload: &messages.ClusterMessage_GroupClaimReply{

@@ -153,12 +153,15 @@ func (o *Outbox) Retransmit(now time.Time, first, last uint64) (resend []*messag
 type Inbox struct {
 	cfg        Config
 	generation uint64
-	delivered  uint64 // every message up to this one is delivered or lost
-	known      uint64 // highest sequence known to exist
-	pending    map[uint64]*messages.ClusterMessage
-	missing    map[uint64]time.Time // sequence -> when to ask for it next
-	lost       map[uint64]bool      // given up, skipped by delivery
-	Stats      InboxStats
+	// opened: the stream of generation has a known start; until then
+	// nothing is delivered or asked for.
+	opened    bool
+	delivered uint64 // every message up to this one is delivered or lost
+	known     uint64 // highest sequence known to exist
+	pending   map[uint64]*messages.ClusterMessage
+	missing   map[uint64]time.Time // sequence -> when to ask for it next
+	lost      map[uint64]bool      // given up, skipped by delivery
+	Stats     InboxStats
 }
 
 // InboxStats counts what happened to a peer's stream.
@@ -167,6 +170,9 @@ type InboxStats struct {
 	Duplicates uint64
 	Lost       uint64
 	Requests   uint64
+	// Early counts messages of a stream not opened yet (dropped; asked
+	// for again once it opens).
+	Early uint64
 }
 
 // NewInbox returns the receiving side of one peer's stream.
@@ -177,20 +183,39 @@ func NewInbox(cfg Config) *Inbox {
 }
 
 func (in *Inbox) reset(gen uint64) {
-	in.generation, in.delivered, in.known = gen, 0, 0
+	in.generation, in.delivered, in.known, in.opened = gen, 0, 0, false
 	in.pending = map[uint64]*messages.ClusterMessage{}
 	in.missing = map[uint64]time.Time{}
 	in.lost = map[uint64]bool{}
 }
 
-// generation switches to gen when the peer restarted, and says whether a
-// message of gen belongs to the current stream.
-func (in *Inbox) switchTo(gen uint64) bool {
+// Open starts the stream of the peer's generation gen after message start
+// (the stream start its heartbeat names for this node): messages up to
+// start are history and never delivered. A higher generation replaces the
+// stream; an opened stream keeps its start.
+func (in *Inbox) Open(gen, start uint64) {
 	switch {
+	case gen < in.generation, gen == in.generation && in.opened:
+		return
 	case gen > in.generation:
 		in.reset(gen)
-		return true
-	case gen < in.generation:
+	}
+	in.opened = true
+	in.delivered, in.known = start, start
+	for seq := range in.pending {
+		if seq <= start {
+			delete(in.pending, seq)
+		}
+	}
+}
+
+// Opened says whether the stream of gen is open.
+func (in *Inbox) Opened(gen uint64) bool { return in.opened && gen == in.generation }
+
+// current says whether a message of gen belongs to the open stream.
+func (in *Inbox) current(gen uint64) bool {
+	if gen != in.generation || !in.opened {
+		in.Stats.Early++
 		return false
 	}
 	return true
@@ -200,7 +225,7 @@ func (in *Inbox) switchTo(gen uint64) bool {
 // messages now deliverable, in order.
 func (in *Inbox) Receive(now time.Time, gen uint64, m *messages.ClusterMessage) []*messages.ClusterMessage {
 	seq := m.GetMessageSequence()
-	if !in.switchTo(gen) || seq == 0 {
+	if !in.current(gen) || seq == 0 {
 		return nil
 	}
 	if seq <= in.delivered || in.pending[seq] != nil || in.lost[seq] {
@@ -217,7 +242,7 @@ func (in *Inbox) Receive(now time.Time, gen uint64, m *messages.ClusterMessage) 
 // Announce records that the peer (generation gen) has sent up to last, as
 // its heartbeats say, so that a lost tail is asked for.
 func (in *Inbox) Announce(now time.Time, gen, last uint64) {
-	if !in.switchTo(gen) || last <= in.known {
+	if !in.Opened(gen) || last <= in.known {
 		return
 	}
 	in.expect(now, last)

@@ -27,8 +27,14 @@ func seqs(ms []*messages.ClusterMessage) []uint64 {
 	return out
 }
 
+// open7 opens the stream of generation 7 from its first message.
+func open7(in *Inbox) *Inbox {
+	in.Open(7, 0)
+	return in
+}
+
 func TestInOrderDelivery(t *testing.T) {
-	o, in := NewOutbox(cfg(1)), NewInbox(cfg(1))
+	o, in := NewOutbox(cfg(1)), open7(NewInbox(cfg(1)))
 	for i := 1; i <= 3; i++ {
 		m := o.Send(t0, msg(fmt.Sprint(i)))
 		if got := seqs(in.Receive(t0, 7, m)); len(got) != 1 || got[0] != uint64(i) {
@@ -41,7 +47,7 @@ func TestInOrderDelivery(t *testing.T) {
 }
 
 func TestGapIsFilledByRetransmission(t *testing.T) {
-	o, in := NewOutbox(cfg(1)), NewInbox(cfg(2))
+	o, in := NewOutbox(cfg(1)), open7(NewInbox(cfg(2)))
 	m1, m2, m3 := o.Send(t0, msg("a")), o.Send(t0, msg("b")), o.Send(t0, msg("c"))
 	in.Receive(t0, 7, m1)
 	if got := in.Receive(t0, 7, m3); len(got) != 0 {
@@ -74,7 +80,7 @@ func TestGapIsFilledByRetransmission(t *testing.T) {
 }
 
 func TestRequestsRepeatEveryMaxRexmitDelay(t *testing.T) {
-	in := NewInbox(cfg(3))
+	in := open7(NewInbox(cfg(3)))
 	o := NewOutbox(cfg(3))
 	o.Send(t0, msg("lost"))
 	in.Receive(t0, 7, o.Send(t0, msg("b")))
@@ -89,7 +95,7 @@ func TestRequestsRepeatEveryMaxRexmitDelay(t *testing.T) {
 }
 
 func TestTailLossIsNoticedFromHeartbeats(t *testing.T) {
-	o, in := NewOutbox(cfg(1)), NewInbox(cfg(4))
+	o, in := NewOutbox(cfg(1)), open7(NewInbox(cfg(4)))
 	in.Receive(t0, 7, o.Send(t0, msg("a")))
 	o.Send(t0, msg("b")) // both lost
 	o.Send(t0, msg("c"))
@@ -110,7 +116,7 @@ func TestTailLossIsNoticedFromHeartbeats(t *testing.T) {
 
 func TestNakSkipsWhatFellOutOfHistory(t *testing.T) {
 	o := NewOutbox(Config{History: 3, Rand: rand.New(rand.NewPCG(1, 1))})
-	in := NewInbox(cfg(5))
+	in := open7(NewInbox(cfg(5)))
 	var all []*messages.ClusterMessage
 	for i := 0; i < 6; i++ {
 		all = append(all, o.Send(t0, msg(fmt.Sprint(i))))
@@ -138,13 +144,19 @@ func TestNakSkipsWhatFellOutOfHistory(t *testing.T) {
 }
 
 func TestRestartedPeerStartsANewStream(t *testing.T) {
-	in := NewInbox(cfg(6))
+	in := open7(NewInbox(cfg(6)))
 	o := NewOutbox(cfg(6))
 	for i := 0; i < 3; i++ {
 		in.Receive(t0, 7, o.Send(t0, msg("old")))
 	}
 	o2 := NewOutbox(cfg(7))
-	if got := seqs(in.Receive(t0, 8, o2.Send(t0, msg("new")))); fmt.Sprint(got) != "[1]" {
+	first := o2.Send(t0, msg("new"))
+	if got := in.Receive(t0, 8, first); len(got) != 0 {
+		t.Fatalf("a new generation's message delivered before its stream is opened: %v", seqs(got))
+	}
+	in.Open(8, 0)
+	in.Announce(t0, 8, 1)
+	if got := seqs(in.Receive(t0, 8, first)); fmt.Sprint(got) != "[1]" {
 		t.Fatalf("new generation delivered %v", got)
 	}
 	if got := in.Receive(t0, 7, o.Send(t0, msg("stale"))); len(got) != 0 {
@@ -153,7 +165,7 @@ func TestRestartedPeerStartsANewStream(t *testing.T) {
 }
 
 func TestDuplicatesAreDeliveredOnce(t *testing.T) {
-	o, in := NewOutbox(cfg(1)), NewInbox(cfg(1))
+	o, in := NewOutbox(cfg(1)), open7(NewInbox(cfg(1)))
 	m := o.Send(t0, msg("x"))
 	in.Receive(t0, 7, m)
 	if got := in.Receive(t0, 7, m); len(got) != 0 || in.Stats.Duplicates != 1 {
@@ -183,7 +195,7 @@ func TestUnderHeavyLoss(t *testing.T) {
 		rng := rand.New(rand.NewPCG(seed, 99))
 		lose := func() bool { return rng.Float64() < 0.30 }
 		o := NewOutbox(Config{Rand: rand.New(rand.NewPCG(seed, 1))})
-		ins := []*Inbox{NewInbox(Config{Rand: rand.New(rand.NewPCG(seed, 2))}), NewInbox(Config{Rand: rand.New(rand.NewPCG(seed, 3))})}
+		ins := []*Inbox{open7(NewInbox(Config{Rand: rand.New(rand.NewPCG(seed, 2))})), open7(NewInbox(Config{Rand: rand.New(rand.NewPCG(seed, 3))}))}
 		got := make([][]uint64, len(ins))
 		now := t0
 		const total = 300
@@ -242,7 +254,7 @@ func TestUnderHeavyLoss(t *testing.T) {
 }
 
 func TestMissingIsBounded(t *testing.T) {
-	in := NewInbox(Config{MaxMissing: 10, Rand: rand.New(rand.NewPCG(1, 1))})
+	in := open7(NewInbox(Config{MaxMissing: 10, Rand: rand.New(rand.NewPCG(1, 1))}))
 	in.Announce(t0, 7, 100)
 	if in.Missing() != 10 || in.Stats.Lost != 90 {
 		t.Fatalf("missing %d lost %d", in.Missing(), in.Stats.Lost)
@@ -257,5 +269,51 @@ func TestMissingIsBounded(t *testing.T) {
 	}
 	if in.Delivered() != 100 {
 		t.Fatalf("delivered up to %d", in.Delivered())
+	}
+}
+
+// TestHistoryBeforeTheStreamStartIsNeverDelivered: a node that restarts
+// (a new inbox) while its peer has sent 500 messages opens the peer's
+// stream where the peer's heartbeat says it heard this life: the old
+// messages, retransmitted or late, are never applied; the new ones are,
+// and a gap after the start is asked for.
+func TestHistoryBeforeTheStreamStartIsNeverDelivered(t *testing.T) {
+	o := NewOutbox(cfg(1))
+	var old []*messages.ClusterMessage
+	for i := 0; i < 500; i++ {
+		old = append(old, o.Send(t0, msg("old")))
+	}
+	in := NewInbox(cfg(2))
+	if got := in.Receive(t0, 7, old[499]); len(got) != 0 {
+		t.Fatal("delivered before the stream was opened")
+	}
+	in.Announce(t0, 7, 500)
+	if in.Missing() != 0 {
+		t.Fatal("asked for messages of a stream not opened")
+	}
+	in.Open(7, 500)
+	for _, m := range old {
+		if got := in.Receive(t0, 7, m); len(got) != 0 {
+			t.Fatalf("history message %d delivered", m.MessageSequence)
+		}
+	}
+	o.Send(t0, msg("new 501"))
+	m502 := o.Send(t0, msg("new 502"))
+	if got := in.Receive(t0, 7, m502); len(got) != 0 {
+		t.Fatal("delivered past a gap")
+	}
+	due := in.Due(t0.Add(time.Second))
+	if len(due) != 1 || due[0] != (Range{501, 501}) {
+		t.Fatalf("asked for %v, want [501,501]", due)
+	}
+	re, _ := o.Retransmit(t0.Add(time.Second), 501, 501)
+	if got := seqs(in.Receive(t0.Add(time.Second), 7, re[0])); fmt.Sprint(got) != "[501 502]" {
+		t.Fatalf("delivered %v", got)
+	}
+	// Opening again (the start is repeated in every heartbeat) changes
+	// nothing.
+	in.Open(7, 0)
+	if in.Delivered() != 502 {
+		t.Fatalf("reopened: delivered %d", in.Delivered())
 	}
 }

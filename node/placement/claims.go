@@ -1,0 +1,168 @@
+package placement
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/hanode/hanode/messages"
+)
+
+// allSynced says whether the state of every live peer's current life is
+// known: until then nobody may claim (a peer just back may run what this
+// node thinks free).
+func (m *Machine) allSynced() (bool, string) {
+	for _, n := range m.cfg.Nodes {
+		if p := m.peers[n]; p != nil && p.alive && !p.synced {
+			return false, n
+		}
+	}
+	return true, ""
+}
+
+func (m *Machine) advanceClaim(now time.Time, e *Effects, g *group) {
+	if g.claim == nil {
+		if ok, _ := m.allSynced(); !ok || !m.settled || now.Before(g.retryAt) || m.blocked(now, g) != "" {
+			return
+		}
+		m.attempt++
+		g.claim = &claim{attempt: m.attempt, waiting: map[string]bool{}, at: now}
+		for _, n := range m.cfg.Nodes {
+			if n != m.cfg.Local && m.alive(n) {
+				g.claim.waiting[n] = true
+			}
+		}
+		if len(g.claim.waiting) > 0 {
+			e.send(&messages.ClusterMessage{Payload: &messages.ClusterMessage_GroupClaim{GroupClaim: &messages.GroupClaim{Group: g.spec.Name, Attempt: g.claim.attempt}}})
+			e.note(messages.EventKind_EVENT_KIND_GROUP, g.spec.Name, "%s: claimed by %s, waiting for %v", g.spec.Name, m.cfg.Local, keys(g.claim.waiting))
+		}
+	}
+	if len(g.claim.waiting) == 0 {
+		g.claim = nil
+		g.commanded = true
+		e.Start = append(e.Start, g.spec.Name)
+		e.note(messages.EventKind_EVENT_KIND_GROUP, g.spec.Name, "%s: starting on %s", g.spec.Name, m.cfg.Local)
+	}
+}
+
+// blocked says why this node cannot claim a group now: a live node holds
+// it (or probes it), a dead one may still run it, or it was granted to
+// another live node.
+func (m *Machine) blocked(now time.Time, g *group) string {
+	for _, h := range m.sortedHolders(g) {
+		if m.alive(h) {
+			return "held by " + h
+		}
+	}
+	if why := m.pendingFor(now, g.spec.Name); why != "" {
+		return why
+	}
+	if g.grant != nil && m.alive(g.grant.node) && now.Sub(g.grant.at) < m.cfg.GrantTimeout {
+		return "granted to " + g.grant.node
+	}
+	return ""
+}
+
+func (m *Machine) claimed(now time.Time, e *Effects, from string, c *messages.GroupClaim) {
+	g := m.groups[c.Group]
+	if g == nil {
+		return
+	}
+	gen := m.peers[from].gen
+	deny := func(favoured, reason string) {
+		e.send(&messages.ClusterMessage{Destination: from, DestinationGeneration: gen, Payload: &messages.ClusterMessage_GroupClaimReply{
+			GroupClaimReply: &messages.GroupClaimReply{Group: c.Group, Attempt: c.Attempt, Reason: reason, InFavourOf: favoured}}})
+	}
+	if m.held(g) {
+		// Never while it may run here: probing, starting, running, or
+		// stopping until the stop has completed.
+		deny(m.cfg.Local, fmt.Sprintf("held by %s (%s)", m.cfg.Local, phaseWord(g.local)))
+		return
+	}
+	if !m.settled {
+		deny("", m.cfg.Local+" does not know yet who is there")
+		return
+	}
+	for _, n := range m.cfg.Nodes {
+		if p := m.peers[n]; n != from && p != nil && p.alive && !p.synced {
+			deny("", "waiting for the state of "+n)
+			return
+		}
+	}
+	if g.claim != nil {
+		if m.rank(g, m.cfg.Local) < m.rank(g, from) {
+			deny(m.cfg.Local, "competing claim by "+m.cfg.Local)
+			return
+		}
+		// The other node ranks higher: withdraw ours and let it have it.
+		m.cancelClaim(now, e, g, fmt.Sprintf("%s's claim ranks higher", from))
+	}
+	if gr := g.grant; gr != nil && gr.node != from && m.alive(gr.node) && m.peers[gr.node].gen == gr.gen && now.Sub(gr.at) < m.cfg.GrantTimeout {
+		deny(gr.node, "granted to "+gr.node)
+		return
+	}
+	if why := m.pendingFor(now, g.spec.Name); why != "" {
+		// No favour: the claimant must not retry at once; but when the
+		// wait ends by itself, it may try again then.
+		e.send(&messages.ClusterMessage{Destination: from, DestinationGeneration: gen, Payload: &messages.ClusterMessage_GroupClaimReply{
+			GroupClaimReply: &messages.GroupClaimReply{Group: c.Group, Attempt: c.Attempt, Reason: why,
+				RetryAfterMs: uint32(m.pendingEnds(now, g.spec.Name) / time.Millisecond)}}})
+		return
+	}
+	for _, h := range m.sortedHolders(g) {
+		if h != from && m.alive(h) {
+			deny(h, "held by "+h)
+			return
+		}
+	}
+	g.grant = &grant{node: from, gen: gen, attempt: c.Attempt, at: now}
+	e.send(&messages.ClusterMessage{Destination: from, DestinationGeneration: gen, Payload: &messages.ClusterMessage_GroupClaimReply{
+		GroupClaimReply: &messages.GroupClaimReply{Group: c.Group, Attempt: c.Attempt, Granted: true}}})
+}
+
+func (m *Machine) replied(now time.Time, e *Effects, from string, r *messages.GroupClaimReply) {
+	g := m.groups[r.Group]
+	if g == nil || g.claim == nil || g.claim.attempt != r.Attempt || !g.claim.waiting[from] {
+		return
+	}
+	if !r.Granted {
+		m.cancelClaim(now, e, g, fmt.Sprintf("%s denied it: %s", from, r.Reason))
+		if r.RetryAfterMs > 0 {
+			g.retryAt = now.Add(time.Duration(r.RetryAfterMs)*time.Millisecond + time.Millisecond)
+		}
+		if f := r.InFavourOf; f != "" && f != from && f != m.cfg.Local && !m.alive(f) {
+			// In favour of a node we know dead: the denier will know too
+			// in a moment (the same silence times out there). Try again
+			// soon rather than after the usual back-off.
+			g.retryAt = now.Add(m.cfg.QuickRetry)
+		}
+		return
+	}
+	delete(g.claim.waiting, from)
+}
+
+func (m *Machine) cancelClaim(now time.Time, e *Effects, g *group, why string) {
+	e.note(messages.EventKind_EVENT_KIND_GROUP, g.spec.Name, "%s: claim withdrawn: %s", g.spec.Name, why)
+	e.send(&messages.ClusterMessage{Payload: &messages.ClusterMessage_GroupClaimCancel{
+		GroupClaimCancel: &messages.GroupClaimCancel{Group: g.spec.Name, Attempt: g.claim.attempt}}})
+	g.claim = nil
+	// Lower-ranked nodes wait longer, so the better one wins the next round.
+	g.retryAt = now.Add(m.cfg.RetryDelay * time.Duration(1+max(0, m.rank(g, m.cfg.Local)+2)))
+}
+
+func phaseWord(p Phase) string {
+	switch p {
+	case Probing:
+		return "probing"
+	case Starting:
+		return "starting"
+	case Running:
+		return "running"
+	case Stopping:
+		return "stopping"
+	case Unmanaged:
+		return "unmanaged"
+	case Stopped:
+		return "stopped"
+	}
+	return "to start or stop"
+}

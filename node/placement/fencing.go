@@ -1,0 +1,369 @@
+package placement
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/hanode/hanode/messages"
+)
+
+// pendingTakeover is a dead node that may still run groups: they move
+// once it is fenced (fence), or once it must have stopped them by itself
+// (until).
+type pendingTakeover struct {
+	gen    uint64
+	groups []string
+	fence  bool
+	since  time.Time
+	why    string
+	// Fencing: attempts made here, one under way, when to try again, the
+	// last failure.
+	attempts  int
+	requested bool
+	retryAt   time.Time
+	failure   string
+	// queryAt is when to ask the peers again whether it was fenced.
+	queryAt time.Time
+	// until: without fencing, when it must have stopped them.
+	until time.Time
+}
+
+func (p *pendingTakeover) what() string {
+	if p.fence {
+		return "waiting to be fenced"
+	}
+	return "waited for to stop its groups"
+}
+
+func (p *pendingTakeover) has(group string) bool {
+	for _, g := range p.groups {
+		if g == group {
+			return true
+		}
+	}
+	return false
+}
+
+// pendingFor says why group cannot move yet because of a dead node.
+func (m *Machine) pendingFor(now time.Time, group string) string {
+	for _, n := range m.cfg.Nodes {
+		p := m.pending[n]
+		if p == nil || !p.has(group) {
+			continue
+		}
+		if p.fence {
+			return "held by " + n + ", not fenced yet"
+		}
+		return fmt.Sprintf("held by %s, which must have stopped it by %s", n, p.until.Format("15:04:05.000"))
+	}
+	return ""
+}
+
+// pendingEnds is how long until the waits for dead nodes that block group
+// end by themselves; zero when one of them needs fencing (no known end).
+func (m *Machine) pendingEnds(now time.Time, group string) time.Duration {
+	var d time.Duration
+	for _, p := range m.pending {
+		if !p.has(group) {
+			continue
+		}
+		if p.fence {
+			return 0
+		}
+		d = max(d, p.until.Sub(now))
+	}
+	return d
+}
+
+// FenceResult takes the outcome of fencing target, asked for in
+// Effects.Fence.
+func (m *Machine) FenceResult(now time.Time, target, device string, err error) Effects {
+	var e Effects
+	p := m.pending[target]
+	if p == nil || !p.fence {
+		return e
+	}
+	p.requested = false
+	if err == nil {
+		rec := &messages.NodeFenced{Node: target, Device: device, Generation: p.gen, FencedBy: m.cfg.Local, TimeUnixNano: now.UnixNano()}
+		e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s fenced by %s (device %s)", target, m.cfg.Local, device)
+		e.send(&messages.ClusterMessage{Payload: &messages.ClusterMessage_NodeFenced{NodeFenced: rec}})
+		m.fencedNow(&e, rec)
+		m.evaluate(now, &e)
+		return e
+	}
+	p.attempts++
+	p.failure = err.Error()
+	if p.attempts < m.cfg.FenceRetries {
+		p.retryAt = now.Add(m.cfg.FenceRetryDelay)
+		e.note(messages.EventKind_EVENT_KIND_FENCING, "", "fencing %s failed (attempt %d of %d): %v; retrying in %v", target, p.attempts, m.cfg.FenceRetries, err, m.cfg.FenceRetryDelay)
+	} else {
+		p.retryAt = now.Add(6 * m.cfg.FenceRetryDelay)
+		e.note(messages.EventKind_EVENT_KIND_FENCING, "", "CANNOT FENCE %s after %d attempts (last: %v): the groups it held stay stopped; still trying every %v",
+			target, p.attempts, err, 6*m.cfg.FenceRetryDelay)
+	}
+	m.evaluate(now, &e)
+	return e
+}
+
+// ConfirmFenced takes an operator's word that node n, waiting to be
+// fenced, is off; it reports whether n was waiting.
+func (m *Machine) ConfirmFenced(now time.Time, n string) (Effects, bool) {
+	var e Effects
+	p := m.pending[n]
+	if p == nil || !p.fence {
+		return e, false
+	}
+	rec := &messages.NodeFenced{Node: n, Device: "operator (" + m.cfg.Local + ")", Generation: p.gen, FencedBy: m.cfg.Local, TimeUnixNano: now.UnixNano()}
+	e.note(messages.EventKind_EVENT_KIND_FENCING, "", "operator confirmed %s is off: its groups may move", n)
+	e.send(&messages.ClusterMessage{Payload: &messages.ClusterMessage_NodeFenced{NodeFenced: rec}})
+	m.fencedNow(&e, rec)
+	m.evaluate(now, &e)
+	return e, true
+}
+
+// learnFenced takes news that a node was fenced (a peer's notice, an
+// answer to a query, a full state).
+func (m *Machine) learnFenced(now time.Time, e *Effects, from string, f *messages.NodeFenced) {
+	if mutation("drop-fenced-notice:" + m.cfg.Local) {
+		return
+	}
+	rec := proto.Clone(f).(*messages.NodeFenced)
+	if rec.FencedBy == "" {
+		rec.FencedBy = from
+	}
+	if cur := m.fenced[rec.Node]; cur != nil && cur.Generation >= rec.Generation && cur.Generation != 0 {
+		return
+	}
+	if p := m.peers[rec.Node]; p != nil && p.gen > rec.Generation && rec.Generation != 0 {
+		// A later life of it is known: history.
+		m.fenced[rec.Node] = rec
+		return
+	}
+	e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s fenced %s (device %s)", rec.FencedBy, rec.Node, rec.Device)
+	m.fencedNow(e, rec)
+}
+
+// fencedNow records that a node was fenced and drops what that life of it
+// held: it runs nothing any more.
+func (m *Machine) fencedNow(e *Effects, rec *messages.NodeFenced) {
+	n := rec.Node
+	m.fenced[n] = rec
+	delete(m.pending, n)
+	if p := m.peers[n]; p != nil && p.alive && (rec.Generation == 0 || rec.Generation == p.gen) {
+		// Fenced for a failed stop: it is off, though its death is not
+		// seen yet.
+		p.fencedAlive = true
+	}
+	for _, name := range m.order {
+		g := m.groups[name]
+		if holds(g.holders[n]) {
+			e.note(messages.EventKind_EVENT_KIND_GROUP, name, "%s: no longer held by %s (fenced)", name, n)
+			delete(g.holders, n)
+			g.retryAt = time.Time{}
+			if g.lost == nil {
+				// Fenced while seen alive (a failed stop): the move is
+				// measured from the fencing.
+				g.lost = &loss{from: n, how: "fenced", at: time.Unix(0, rec.TimeUnixNano)}
+			}
+		}
+		if g.grant != nil && g.grant.node == n {
+			g.grant = nil
+			g.retryAt = time.Time{}
+		}
+	}
+}
+
+// answerFencingQuery tells a peer still waiting for a node to be fenced
+// that it was.
+func (m *Machine) answerFencingQuery(e *Effects, from string, q *messages.FencingQuery) {
+	rec := m.fenced[q.Node]
+	if rec == nil || rec.Generation < q.Generation {
+		return
+	}
+	e.send(&messages.ClusterMessage{Destination: from, DestinationGeneration: m.peers[from].gen,
+		Payload: &messages.ClusterMessage_NodeFenced{NodeFenced: proto.Clone(rec).(*messages.NodeFenced)}})
+}
+
+// fencer is the node that fences: the first live node, in configuration
+// order, that can use a fencing device.
+func (m *Machine) fencer() string {
+	for _, n := range m.cfg.Nodes {
+		if !m.alive(n) || (m.peers[n] != nil && m.peers[n].fencedAlive) {
+			continue
+		}
+		for _, f := range m.cfg.Fencers {
+			if f == n {
+				return n
+			}
+		}
+	}
+	return ""
+}
+
+// requestFencing asks for the fencing due now, if this node is the fencer.
+// A live node holding a group it could not stop is fenced too.
+func (m *Machine) requestFencing(now time.Time, e *Effects) {
+	if len(m.cfg.Fencers) == 0 {
+		return
+	}
+	for _, n := range m.cfg.Nodes {
+		p := m.peers[n]
+		if p == nil || !p.alive || m.pending[n] != nil || p.fencedAlive {
+			continue
+		}
+		for _, name := range m.order {
+			if m.groups[name].holders[n] == Unmanaged {
+				m.pending[n] = &pendingTakeover{gen: p.gen, groups: m.mayHold(n), fence: true, since: now, why: fmt.Sprintf("a stop of %s failed there", name)}
+				e.note(messages.EventKind_EVENT_KIND_FENCING, name, "%s could not stop %s: it must be fenced", n, name)
+				break
+			}
+		}
+	}
+	if m.fencer() != m.cfg.Local {
+		return
+	}
+	for _, n := range m.cfg.Nodes {
+		p := m.pending[n]
+		if p == nil || !p.fence || p.requested || now.Before(p.retryAt) {
+			continue
+		}
+		p.requested = true
+		e.Fence = append(e.Fence, n)
+		e.note(messages.EventKind_EVENT_KIND_FENCING, "", "fencing %s (%s)", n, p.why)
+	}
+}
+
+// tickPending ends the waits that are over and asks about fencing that
+// should have been done by another node.
+func (m *Machine) tickPending(now time.Time, e *Effects) {
+	fencer := m.fencer()
+	for _, n := range m.cfg.Nodes {
+		p := m.pending[n]
+		if p == nil {
+			continue
+		}
+		if !p.fence && !now.Before(p.until) {
+			delete(m.pending, n)
+			e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s must have stopped %v by itself by now: they may run elsewhere", n, p.groups)
+			for _, name := range p.groups {
+				g := m.groups[name]
+				if holds(g.holders[n]) {
+					delete(g.holders, n)
+					g.retryAt = time.Time{}
+				}
+				if g.grant != nil && g.grant.node == n {
+					g.grant = nil
+				}
+			}
+			continue
+		}
+		if p.fence && fencer != m.cfg.Local && !now.Before(p.queryAt) {
+			// The fencer's notice may be lost (it died right after):
+			// ask whoever knows.
+			p.queryAt = now.Add(m.cfg.FenceQueryInterval)
+			e.send(&messages.ClusterMessage{Payload: &messages.ClusterMessage_FencingQuery{FencingQuery: &messages.FencingQuery{Node: n, Generation: p.gen}}})
+		}
+	}
+}
+
+// adoptPending takes a peer's pending takeover for a node this one knew
+// less about (it started after the node died): the obligation is the
+// cluster's, not the node's that noticed it.
+func (m *Machine) adoptPending(now time.Time, e *Effects, from string, pt *messages.PendingTakeover) {
+	n := pt.Node
+	p := m.peers[n]
+	if n == m.cfg.Local || p == nil || p.alive || m.pending[n] != nil || p.gen > pt.Generation {
+		return
+	}
+	if f := m.fenced[n]; f != nil && f.Generation >= pt.Generation {
+		return
+	}
+	if p.gen == 0 {
+		p.gen = pt.Generation
+	}
+	np := &pendingTakeover{gen: pt.Generation, groups: append([]string(nil), pt.Groups...), fence: pt.Fence, since: now,
+		why: pt.Reason + " (from " + from + ")"}
+	if !pt.Fence {
+		np.until = now.Add(time.Duration(pt.RemainingMs) * time.Millisecond)
+	}
+	m.pending[n] = np
+	for _, g := range pt.Groups {
+		if grp := m.groups[g]; grp != nil && !holds(grp.holders[n]) {
+			grp.holders[n] = Running
+		}
+	}
+	e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s says %s holds %v and is %s", from, n, pt.Groups, np.what())
+}
+
+// selfReset asks for a reset of this node when it has been without quorum
+// longer than the stop budget of a group it still runs: past that, the
+// majority runs it.
+func (m *Machine) selfReset(now time.Time, e *Effects) {
+	if m.resetAsked || m.cfg.Quorum != QuorumStop || m.HasQuorum() || m.noQuorumSince.IsZero() {
+		return
+	}
+	for _, name := range m.order {
+		g := m.groups[name]
+		if !m.mustStopByBudget(g) {
+			continue
+		}
+		budget := m.cfg.stopBudget(name)
+		if now.Sub(m.noQuorumSince) >= budget {
+			m.resetAsked = true
+			e.Reset = fmt.Sprintf("no quorum since %s and %s is not stopped within its stop budget %v: the majority runs it now",
+				m.noQuorumSince.Format("15:04:05.000"), name, budget)
+			e.note(messages.EventKind_EVENT_KIND_QUORUM, name, "RESETTING %s: %s", m.cfg.Local, e.Reset)
+			return
+		}
+	}
+}
+
+// mustStopByBudget says whether a group still runs (or may) here in a way
+// the self-reset rule covers: anything started, not yet stopped.
+func (m *Machine) mustStopByBudget(g *group) bool {
+	return runs(g.local) || g.local == Stopping || g.local == Unmanaged || g.commanded
+}
+
+// Unfenced describes the nodes waiting to be fenced, for status.
+func (m *Machine) Unfenced() []*messages.FenceState {
+	var out []*messages.FenceState
+	here := m.fencer() == m.cfg.Local
+	for _, n := range m.cfg.Nodes {
+		if p := m.pending[n]; p != nil && p.fence {
+			out = append(out, &messages.FenceState{Node: n, Reason: p.why, Since: timestamppb.New(p.since),
+				Attempts: uint32(p.attempts), LastFailure: p.failure, FencingHere: here})
+		}
+	}
+	return out
+}
+
+// Fenced lists the fencing this node knows of, for status.
+func (m *Machine) Fenced() []*messages.FenceRecord {
+	var out []*messages.FenceRecord
+	for _, n := range m.cfg.Nodes {
+		if f := m.fenced[n]; f != nil {
+			out = append(out, &messages.FenceRecord{Node: n, Generation: f.Generation, FencedBy: f.FencedBy, Device: f.Device,
+				Time: timestamppb.New(time.Unix(0, f.TimeUnixNano))})
+		}
+	}
+	return out
+}
+
+// SelfStopWaits lists the dead nodes given time to stop their groups by
+// themselves, for status.
+func (m *Machine) SelfStopWaits() []*messages.SelfStopWait {
+	var out []*messages.SelfStopWait
+	for _, n := range m.cfg.Nodes {
+		if p := m.pending[n]; p != nil && !p.fence {
+			gs := append([]string(nil), p.groups...)
+			sort.Strings(gs)
+			out = append(out, &messages.SelfStopWait{Node: n, Groups: gs, Until: timestamppb.New(p.until)})
+		}
+	}
+	return out
+}
