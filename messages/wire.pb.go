@@ -876,7 +876,11 @@ type GroupStates struct {
 	// sender sees them; a receiver that knew less adopts them.
 	Pending []*PendingTakeover `protobuf:"bytes,6,rep,name=pending,proto3" json:"pending,omitempty"`
 	// With full: the sender is stopping cleanly (it said NodeLeaving).
-	Leaving       bool `protobuf:"varint,7,opt,name=leaving,proto3" json:"leaving,omitempty"`
+	Leaving bool `protobuf:"varint,7,opt,name=leaving,proto3" json:"leaving,omitempty"`
+	// With full: peers the sender saw go down (dead, stopped, fenced) in
+	// that generation and that hold nothing: a node that started since and
+	// never heard them need not fence them or wait for them.
+	Down          []*NodeDown `protobuf:"bytes,8,rep,name=down,proto3" json:"down,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -960,6 +964,66 @@ func (x *GroupStates) GetLeaving() bool {
 	return false
 }
 
+func (x *GroupStates) GetDown() []*NodeDown {
+	if x != nil {
+		return x.Down
+	}
+	return nil
+}
+
+// NodeDown is a node known to be down and to hold nothing.
+type NodeDown struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Generation    uint64                 `protobuf:"varint,2,opt,name=generation,proto3" json:"generation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeDown) Reset() {
+	*x = NodeDown{}
+	mi := &file_hanode_v1_wire_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeDown) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeDown) ProtoMessage() {}
+
+func (x *NodeDown) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_wire_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeDown.ProtoReflect.Descriptor instead.
+func (*NodeDown) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *NodeDown) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *NodeDown) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
 // PendingTakeover is a dead node that may still run groups: they move only
 // once it is fenced, or once it must have stopped them by itself.
 type PendingTakeover struct {
@@ -982,7 +1046,7 @@ type PendingTakeover struct {
 
 func (x *PendingTakeover) Reset() {
 	*x = PendingTakeover{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[9]
+	mi := &file_hanode_v1_wire_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -994,7 +1058,7 @@ func (x *PendingTakeover) String() string {
 func (*PendingTakeover) ProtoMessage() {}
 
 func (x *PendingTakeover) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[9]
+	mi := &file_hanode_v1_wire_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1007,7 +1071,7 @@ func (x *PendingTakeover) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingTakeover.ProtoReflect.Descriptor instead.
 func (*PendingTakeover) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{9}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PendingTakeover) GetNode() string {
@@ -1065,13 +1129,18 @@ type GroupState struct {
 	GrantedTo         string `protobuf:"bytes,4,opt,name=granted_to,json=grantedTo,proto3" json:"granted_to,omitempty"`
 	GrantAttempt      uint64 `protobuf:"varint,5,opt,name=grant_attempt,json=grantAttempt,proto3" json:"grant_attempt,omitempty"`
 	GranteeGeneration uint64 `protobuf:"varint,6,opt,name=grantee_generation,json=granteeGeneration,proto3" json:"grantee_generation,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// In a full state sent to one node: the sender had the group up (or
+	// some of it) at some time while it could not hear that node. Its start
+	// may have taken the clients: the node that keeps the group
+	// re-announces it.
+	RanApart      bool `protobuf:"varint,7,opt,name=ran_apart,json=ranApart,proto3" json:"ran_apart,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GroupState) Reset() {
 	*x = GroupState{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[10]
+	mi := &file_hanode_v1_wire_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1083,7 +1152,7 @@ func (x *GroupState) String() string {
 func (*GroupState) ProtoMessage() {}
 
 func (x *GroupState) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[10]
+	mi := &file_hanode_v1_wire_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1096,7 +1165,7 @@ func (x *GroupState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupState.ProtoReflect.Descriptor instead.
 func (*GroupState) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{10}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GroupState) GetGroup() string {
@@ -1141,6 +1210,13 @@ func (x *GroupState) GetGranteeGeneration() uint64 {
 	return 0
 }
 
+func (x *GroupState) GetRanApart() bool {
+	if x != nil {
+		return x.RanApart
+	}
+	return false
+}
+
 // PlacementOverride records an operator's choice (hanode standby or
 // takeover): prefer node for group, or avoid it. The highest version
 // wins, ties broken by sender name.
@@ -1151,14 +1227,17 @@ type PlacementOverride struct {
 	Prefer  bool                   `protobuf:"varint,3,opt,name=prefer,proto3" json:"prefer,omitempty"`
 	Version uint64                 `protobuf:"varint,4,opt,name=version,proto3" json:"version,omitempty"`
 	// The node where the operator asked for it.
-	Author        string `protobuf:"bytes,5,opt,name=author,proto3" json:"author,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Author string `protobuf:"bytes,5,opt,name=author,proto3" json:"author,omitempty"`
+	// The generation of node when it was asked for: it ends with that life
+	// of node (a node that restarts is neither preferred nor avoided).
+	NodeGeneration uint64 `protobuf:"varint,6,opt,name=node_generation,json=nodeGeneration,proto3" json:"node_generation,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *PlacementOverride) Reset() {
 	*x = PlacementOverride{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[11]
+	mi := &file_hanode_v1_wire_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1170,7 +1249,7 @@ func (x *PlacementOverride) String() string {
 func (*PlacementOverride) ProtoMessage() {}
 
 func (x *PlacementOverride) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[11]
+	mi := &file_hanode_v1_wire_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1183,7 +1262,7 @@ func (x *PlacementOverride) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementOverride.ProtoReflect.Descriptor instead.
 func (*PlacementOverride) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{11}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PlacementOverride) GetGroup() string {
@@ -1221,6 +1300,13 @@ func (x *PlacementOverride) GetAuthor() string {
 	return ""
 }
 
+func (x *PlacementOverride) GetNodeGeneration() uint64 {
+	if x != nil {
+		return x.NodeGeneration
+	}
+	return 0
+}
+
 // NodeLeaving says the sender is stopping cleanly: it gives its groups
 // away, and the others should not wait for it.
 type NodeLeaving struct {
@@ -1231,7 +1317,7 @@ type NodeLeaving struct {
 
 func (x *NodeLeaving) Reset() {
 	*x = NodeLeaving{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[12]
+	mi := &file_hanode_v1_wire_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1243,7 +1329,7 @@ func (x *NodeLeaving) String() string {
 func (*NodeLeaving) ProtoMessage() {}
 
 func (x *NodeLeaving) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[12]
+	mi := &file_hanode_v1_wire_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1256,7 +1342,7 @@ func (x *NodeLeaving) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeLeaving.ProtoReflect.Descriptor instead.
 func (*NodeLeaving) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{12}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{13}
 }
 
 // NodeFenced says a node was fenced (powered off or reset): what that life
@@ -1280,7 +1366,7 @@ type NodeFenced struct {
 
 func (x *NodeFenced) Reset() {
 	*x = NodeFenced{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[13]
+	mi := &file_hanode_v1_wire_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1292,7 +1378,7 @@ func (x *NodeFenced) String() string {
 func (*NodeFenced) ProtoMessage() {}
 
 func (x *NodeFenced) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[13]
+	mi := &file_hanode_v1_wire_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1305,7 +1391,7 @@ func (x *NodeFenced) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeFenced.ProtoReflect.Descriptor instead.
 func (*NodeFenced) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{13}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *NodeFenced) GetNode() string {
@@ -1355,7 +1441,7 @@ type FencingQuery struct {
 
 func (x *FencingQuery) Reset() {
 	*x = FencingQuery{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[14]
+	mi := &file_hanode_v1_wire_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1367,7 +1453,7 @@ func (x *FencingQuery) String() string {
 func (*FencingQuery) ProtoMessage() {}
 
 func (x *FencingQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[14]
+	mi := &file_hanode_v1_wire_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1380,7 +1466,7 @@ func (x *FencingQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FencingQuery.ProtoReflect.Descriptor instead.
 func (*FencingQuery) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{14}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *FencingQuery) GetNode() string {
@@ -1408,7 +1494,7 @@ type Note struct {
 
 func (x *Note) Reset() {
 	*x = Note{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[15]
+	mi := &file_hanode_v1_wire_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1420,7 +1506,7 @@ func (x *Note) String() string {
 func (*Note) ProtoMessage() {}
 
 func (x *Note) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[15]
+	mi := &file_hanode_v1_wire_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1433,7 +1519,7 @@ func (x *Note) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Note.ProtoReflect.Descriptor instead.
 func (*Note) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{15}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Note) GetText() string {
@@ -1458,7 +1544,7 @@ type RetransmitRequest struct {
 
 func (x *RetransmitRequest) Reset() {
 	*x = RetransmitRequest{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[16]
+	mi := &file_hanode_v1_wire_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1470,7 +1556,7 @@ func (x *RetransmitRequest) String() string {
 func (*RetransmitRequest) ProtoMessage() {}
 
 func (x *RetransmitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[16]
+	mi := &file_hanode_v1_wire_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1483,7 +1569,7 @@ func (x *RetransmitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetransmitRequest.ProtoReflect.Descriptor instead.
 func (*RetransmitRequest) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{16}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RetransmitRequest) GetDestination() string {
@@ -1528,7 +1614,7 @@ type RetransmitNak struct {
 
 func (x *RetransmitNak) Reset() {
 	*x = RetransmitNak{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[17]
+	mi := &file_hanode_v1_wire_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1540,7 +1626,7 @@ func (x *RetransmitNak) String() string {
 func (*RetransmitNak) ProtoMessage() {}
 
 func (x *RetransmitNak) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[17]
+	mi := &file_hanode_v1_wire_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1553,7 +1639,7 @@ func (x *RetransmitNak) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetransmitNak.ProtoReflect.Descriptor instead.
 func (*RetransmitNak) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{17}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RetransmitNak) GetDestination() string {
@@ -1645,7 +1731,7 @@ const file_hanode_v1_wire_proto_rawDesc = "" +
 	"\x0eretry_after_ms\x18\x06 \x01(\rR\fretryAfterMs\"B\n" +
 	"\x10GroupClaimCancel\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x18\n" +
-	"\aattempt\x18\x02 \x01(\x04R\aattempt\"\xb6\x02\n" +
+	"\aattempt\x18\x02 \x01(\x04R\aattempt\"\xdf\x02\n" +
 	"\vGroupStates\x12\x12\n" +
 	"\x04full\x18\x01 \x01(\bR\x04full\x12-\n" +
 	"\x06groups\x18\x02 \x03(\v2\x15.hanode.v1.GroupStateR\x06groups\x12:\n" +
@@ -1653,7 +1739,13 @@ const file_hanode_v1_wire_proto_rawDesc = "" +
 	"\x10answer_requested\x18\x04 \x01(\bR\x0fanswerRequested\x12-\n" +
 	"\x06fenced\x18\x05 \x03(\v2\x15.hanode.v1.NodeFencedR\x06fenced\x124\n" +
 	"\apending\x18\x06 \x03(\v2\x1a.hanode.v1.PendingTakeoverR\apending\x12\x18\n" +
-	"\aleaving\x18\a \x01(\bR\aleaving\"\xae\x01\n" +
+	"\aleaving\x18\a \x01(\bR\aleaving\x12'\n" +
+	"\x04down\x18\b \x03(\v2\x13.hanode.v1.NodeDownR\x04down\">\n" +
+	"\bNodeDown\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x02 \x01(\x04R\n" +
+	"generation\"\xae\x01\n" +
 	"\x0fPendingTakeover\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1e\n" +
 	"\n" +
@@ -1662,7 +1754,7 @@ const file_hanode_v1_wire_proto_rawDesc = "" +
 	"\x06groups\x18\x03 \x03(\tR\x06groups\x12\x14\n" +
 	"\x05fence\x18\x04 \x01(\bR\x05fence\x12!\n" +
 	"\fremaining_ms\x18\x05 \x01(\x04R\vremainingMs\x12\x16\n" +
-	"\x06reason\x18\x06 \x01(\tR\x06reason\"\xf7\x01\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\"\x94\x02\n" +
 	"\n" +
 	"GroupState\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12+\n" +
@@ -1671,13 +1763,15 @@ const file_hanode_v1_wire_proto_rawDesc = "" +
 	"\n" +
 	"granted_to\x18\x04 \x01(\tR\tgrantedTo\x12#\n" +
 	"\rgrant_attempt\x18\x05 \x01(\x04R\fgrantAttempt\x12-\n" +
-	"\x12grantee_generation\x18\x06 \x01(\x04R\x11granteeGeneration\"\x87\x01\n" +
+	"\x12grantee_generation\x18\x06 \x01(\x04R\x11granteeGeneration\x12\x1b\n" +
+	"\tran_apart\x18\a \x01(\bR\branApart\"\xb0\x01\n" +
 	"\x11PlacementOverride\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x12\n" +
 	"\x04node\x18\x02 \x01(\tR\x04node\x12\x16\n" +
 	"\x06prefer\x18\x03 \x01(\bR\x06prefer\x12\x18\n" +
 	"\aversion\x18\x04 \x01(\x04R\aversion\x12\x16\n" +
-	"\x06author\x18\x05 \x01(\tR\x06author\"\r\n" +
+	"\x06author\x18\x05 \x01(\tR\x06author\x12'\n" +
+	"\x0fnode_generation\x18\x06 \x01(\x04R\x0enodeGeneration\"\r\n" +
 	"\vNodeLeaving\"\x9b\x01\n" +
 	"\n" +
 	"NodeFenced\x12\x12\n" +
@@ -1719,7 +1813,7 @@ func file_hanode_v1_wire_proto_rawDescGZIP() []byte {
 	return file_hanode_v1_wire_proto_rawDescData
 }
 
-var file_hanode_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_hanode_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_hanode_v1_wire_proto_goTypes = []any{
 	(*Frame)(nil),             // 0: hanode.v1.Frame
 	(*Envelope)(nil),          // 1: hanode.v1.Envelope
@@ -1730,44 +1824,46 @@ var file_hanode_v1_wire_proto_goTypes = []any{
 	(*GroupClaimReply)(nil),   // 6: hanode.v1.GroupClaimReply
 	(*GroupClaimCancel)(nil),  // 7: hanode.v1.GroupClaimCancel
 	(*GroupStates)(nil),       // 8: hanode.v1.GroupStates
-	(*PendingTakeover)(nil),   // 9: hanode.v1.PendingTakeover
-	(*GroupState)(nil),        // 10: hanode.v1.GroupState
-	(*PlacementOverride)(nil), // 11: hanode.v1.PlacementOverride
-	(*NodeLeaving)(nil),       // 12: hanode.v1.NodeLeaving
-	(*NodeFenced)(nil),        // 13: hanode.v1.NodeFenced
-	(*FencingQuery)(nil),      // 14: hanode.v1.FencingQuery
-	(*Note)(nil),              // 15: hanode.v1.Note
-	(*RetransmitRequest)(nil), // 16: hanode.v1.RetransmitRequest
-	(*RetransmitNak)(nil),     // 17: hanode.v1.RetransmitNak
-	(NodeStatus)(0),           // 18: hanode.v1.NodeStatus
-	(GroupPhase)(0),           // 19: hanode.v1.GroupPhase
+	(*NodeDown)(nil),          // 9: hanode.v1.NodeDown
+	(*PendingTakeover)(nil),   // 10: hanode.v1.PendingTakeover
+	(*GroupState)(nil),        // 11: hanode.v1.GroupState
+	(*PlacementOverride)(nil), // 12: hanode.v1.PlacementOverride
+	(*NodeLeaving)(nil),       // 13: hanode.v1.NodeLeaving
+	(*NodeFenced)(nil),        // 14: hanode.v1.NodeFenced
+	(*FencingQuery)(nil),      // 15: hanode.v1.FencingQuery
+	(*Note)(nil),              // 16: hanode.v1.Note
+	(*RetransmitRequest)(nil), // 17: hanode.v1.RetransmitRequest
+	(*RetransmitNak)(nil),     // 18: hanode.v1.RetransmitNak
+	(NodeStatus)(0),           // 19: hanode.v1.NodeStatus
+	(GroupPhase)(0),           // 20: hanode.v1.GroupPhase
 }
 var file_hanode_v1_wire_proto_depIdxs = []int32{
 	2,  // 0: hanode.v1.Envelope.heartbeat:type_name -> hanode.v1.Heartbeat
 	4,  // 1: hanode.v1.Envelope.message:type_name -> hanode.v1.ClusterMessage
-	16, // 2: hanode.v1.Envelope.retransmit_request:type_name -> hanode.v1.RetransmitRequest
-	17, // 3: hanode.v1.Envelope.retransmit_nak:type_name -> hanode.v1.RetransmitNak
-	18, // 4: hanode.v1.Heartbeat.status:type_name -> hanode.v1.NodeStatus
+	17, // 2: hanode.v1.Envelope.retransmit_request:type_name -> hanode.v1.RetransmitRequest
+	18, // 3: hanode.v1.Envelope.retransmit_nak:type_name -> hanode.v1.RetransmitNak
+	19, // 4: hanode.v1.Heartbeat.status:type_name -> hanode.v1.NodeStatus
 	3,  // 5: hanode.v1.Heartbeat.sessions:type_name -> hanode.v1.PeerSession
-	15, // 6: hanode.v1.ClusterMessage.note:type_name -> hanode.v1.Note
+	16, // 6: hanode.v1.ClusterMessage.note:type_name -> hanode.v1.Note
 	5,  // 7: hanode.v1.ClusterMessage.group_claim:type_name -> hanode.v1.GroupClaim
 	6,  // 8: hanode.v1.ClusterMessage.group_claim_reply:type_name -> hanode.v1.GroupClaimReply
 	7,  // 9: hanode.v1.ClusterMessage.group_claim_cancel:type_name -> hanode.v1.GroupClaimCancel
 	8,  // 10: hanode.v1.ClusterMessage.group_states:type_name -> hanode.v1.GroupStates
-	11, // 11: hanode.v1.ClusterMessage.placement_override:type_name -> hanode.v1.PlacementOverride
-	12, // 12: hanode.v1.ClusterMessage.node_leaving:type_name -> hanode.v1.NodeLeaving
-	13, // 13: hanode.v1.ClusterMessage.node_fenced:type_name -> hanode.v1.NodeFenced
-	14, // 14: hanode.v1.ClusterMessage.fencing_query:type_name -> hanode.v1.FencingQuery
-	10, // 15: hanode.v1.GroupStates.groups:type_name -> hanode.v1.GroupState
-	11, // 16: hanode.v1.GroupStates.overrides:type_name -> hanode.v1.PlacementOverride
-	13, // 17: hanode.v1.GroupStates.fenced:type_name -> hanode.v1.NodeFenced
-	9,  // 18: hanode.v1.GroupStates.pending:type_name -> hanode.v1.PendingTakeover
-	19, // 19: hanode.v1.GroupState.phase:type_name -> hanode.v1.GroupPhase
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	12, // 11: hanode.v1.ClusterMessage.placement_override:type_name -> hanode.v1.PlacementOverride
+	13, // 12: hanode.v1.ClusterMessage.node_leaving:type_name -> hanode.v1.NodeLeaving
+	14, // 13: hanode.v1.ClusterMessage.node_fenced:type_name -> hanode.v1.NodeFenced
+	15, // 14: hanode.v1.ClusterMessage.fencing_query:type_name -> hanode.v1.FencingQuery
+	11, // 15: hanode.v1.GroupStates.groups:type_name -> hanode.v1.GroupState
+	12, // 16: hanode.v1.GroupStates.overrides:type_name -> hanode.v1.PlacementOverride
+	14, // 17: hanode.v1.GroupStates.fenced:type_name -> hanode.v1.NodeFenced
+	10, // 18: hanode.v1.GroupStates.pending:type_name -> hanode.v1.PendingTakeover
+	9,  // 19: hanode.v1.GroupStates.down:type_name -> hanode.v1.NodeDown
+	20, // 20: hanode.v1.GroupState.phase:type_name -> hanode.v1.GroupPhase
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_hanode_v1_wire_proto_init() }
@@ -1799,7 +1895,7 @@ func file_hanode_v1_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hanode_v1_wire_proto_rawDesc), len(file_hanode_v1_wire_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -141,7 +141,7 @@ func partitionMargin(keepalive time.Duration) time.Duration {
 }
 
 // setupGroups builds the placement machine and a runner per group.
-func (rt *runtime) setupGroups(agentsByGroup [][]actors.AgentRunner, fencers []string, announcer actors.Announcer) {
+func (rt *runtime) setupGroups(agentsByGroup [][]actors.AgentRunner, fencers []string, announcer actors.Announcer, tune func(*placement.Config)) {
 	cfg := rt.cfg
 	if len(cfg.Groups) == 0 {
 		return
@@ -171,9 +171,13 @@ func (rt *runtime) setupGroups(agentsByGroup [][]actors.AgentRunner, fencers []s
 		rt.groups = append(rt.groups, st)
 		states[g.Name] = st
 	}
-	m := placement.New(placement.Config{Local: cfg.Local, Nodes: cfg.Nodes, Groups: specs, AutoFailback: cfg.AutoFailback,
+	pc := placement.Config{Local: cfg.Local, Generation: rt.generation, Nodes: cfg.Nodes, Groups: specs, AutoFailback: cfg.AutoFailback,
 		PingNodes: len(cfg.Cluster.PingNodes), PingHoldoff: cfg.Deadping, Quorum: quorumPolicy(cfg.Cluster.GetQuorum().GetPolicy()),
-		Fencers: fencers, StopBudget: budgets, PartitionMargin: partitionMargin(cfg.Keepalive)}, time.Now())
+		Fencers: fencers, StopBudget: budgets, PartitionMargin: partitionMargin(cfg.Keepalive)}
+	if tune != nil {
+		tune(&pc)
+	}
+	m := placement.New(pc, time.Now())
 	rt.placement = actors.NewPlacementState(m, peers(cfg), states)
 	rt.placement.Local = cfg.Local
 	rt.placement.Events = rt.events
@@ -188,13 +192,13 @@ func (a *nodeActor) startGroups(ctx actor.Context) {
 	if rt.placement == nil {
 		return
 	}
-	a.placement = spawn(ctx, actors.NewPlacement(rt.placement, a.messenger, rt.log), "placement")
+	a.placement = a.spawn(ctx, actors.NewPlacement(rt.placement, a.messenger, rt.log), "placement")
 	ctx.Send(a.messenger, &actors.RoutePlacement{PID: a.placement})
 	ctx.Send(a.membership, &actors.Subscribe{PID: a.placement})
 	pids := map[string]*actor.PID{}
 	for _, st := range rt.groups {
 		st.Placement = a.placement
-		pids[st.Name] = spawn(ctx, actors.NewGroup(st, rt.log), "group-"+unsafeActorName.ReplaceAllString(st.Name, "_"))
+		pids[st.Name] = a.spawn(ctx, actors.NewGroup(st, rt.log), "group-"+unsafeActorName.ReplaceAllString(st.Name, "_"))
 	}
 	ctx.Send(a.placement, &actors.GroupActors{ByName: pids})
 }

@@ -85,6 +85,10 @@ type Options struct {
 	// Announce, when set, replaces the gratuitous ARP of re-announced
 	// addresses.
 	Announce actors.Announcer
+	// TunePlacement, when set, adjusts the placement machine's timings
+	// (fencing retries) that the configuration does not set: the
+	// simulation shortens them.
+	TunePlacement func(*placement.Config)
 }
 
 // Node is a running node.
@@ -131,6 +135,8 @@ type runtime struct {
 	// tracer traces actor messages (--trace, hanode trace).
 	tracer  *trace.Tracer
 	failure atomic.Value
+	// dispatcher runs every actor of the node on pooled goroutines.
+	dispatcher *actors.Dispatcher
 	// reboot resets the machine (nil: the reboot system call); resetting
 	// is set once a reset was asked for: the node is then unhealthy, so
 	// that a watchdog stops being petted even if the reboot fails.
@@ -210,6 +216,7 @@ func Start(opts Options) (*Node, error) {
 	// newly heard peer generation: the messenger's count at that moment.
 	rt.membership.OutboxLast = rt.messenger.OutboxLast
 	rt.events = events.New(events.DefaultSize)
+	rt.dispatcher = actors.NewDispatcher(300, 0)
 	rt.membership.Events = rt.events
 	// The status collector asks the node once it exists; no scrape can come
 	// before (the server starts after the node).
@@ -244,7 +251,7 @@ func Start(opts Options) (*Node, error) {
 		announcer = announceAddresses
 	}
 	rt.reboot = opts.Reboot
-	rt.setupGroups(agentsByGroup, fencers(cfg, devices), announcer)
+	rt.setupGroups(agentsByGroup, fencers(cfg, devices), announcer, opts.TunePlacement)
 	for _, spec := range respawnSpecs {
 		spec.Reboot = opts.Reboot
 		rt.respawn = append(rt.respawn, actors.NewRespawnState(spec))
@@ -264,6 +271,7 @@ func Start(opts Options) (*Node, error) {
 	rt.tracer = trace.New(opts.Trace)
 	propsOpts := rt.tracer.PropsOptions()
 	propsOpts = append(propsOpts,
+		actor.WithDispatcher(rt.dispatcher),
 		actor.WithSupervisor(supervision()),
 		actor.WithGuardian(actor.NewOneForOneStrategy(3, time.Minute, actor.DefaultDecider)))
 	pid, err := system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &nodeActor{rt: rt} }, propsOpts...), "node")
@@ -430,6 +438,11 @@ func (n *Node) Health(ctx context.Context) error {
 
 // MetricsAddr is where metrics are served, nil when they are not.
 func (n *Node) MetricsAddr() net.Addr { return n.metricsAddr }
+
+// Halt stops every actor at once without a word to the peers, as a crash
+// of the process would: they declare this node dead after deadtime, and
+// resources it runs keep running. For tests and the simulation.
+func (n *Node) Halt() { n.halt() }
 
 // halt stops the actors without announcing anything.
 func (n *Node) halt() {
@@ -599,7 +612,7 @@ func (a *nodeActor) startWatchdog(ctx actor.Context) {
 	if w.GetDevice() == "" {
 		return
 	}
-	spawn(ctx, actors.NewWatchdog(actors.WatchdogConfig{
+	a.spawn(ctx, actors.NewWatchdog(actors.WatchdogConfig{
 		Device: w.Device, Interval: a.rt.cfg.Keepalive, Timeout: a.rt.cfg.Deadtime, Node: ctx.Self(), Log: a.rt.log,
 	}), "watchdog")
 }
@@ -613,7 +626,7 @@ func (a *nodeActor) startPings(ctx actor.Context) {
 				addrs = append(addrs, ip)
 			}
 		}
-		spawn(ctx, actors.NewPing(actors.PingConfig{
+		a.spawn(ctx, actors.NewPing(actors.PingConfig{
 			Name: p.Name, Addresses: addrs, Interval: a.rt.cfg.Keepalive, Membership: a.membership, Log: a.rt.log,
 		}), "ping-"+unsafeActorName.ReplaceAllString(p.Name, "_"))
 	}
@@ -632,8 +645,8 @@ func (a *nodeActor) announceDeath(ctx actor.Context, asker *actor.PID) {
 func (a *nodeActor) start(ctx actor.Context) {
 	rt := a.rt
 	a.stopping = false
-	a.messenger = spawn(ctx, actors.NewMessenger(rt.messenger, rt.log), "messenger")
-	a.membership = spawn(ctx, actors.NewMembership(rt.membership, a.messenger, rt.log), "membership")
+	a.messenger = a.spawn(ctx, actors.NewMessenger(rt.messenger, rt.log), "messenger")
+	a.membership = a.spawn(ctx, actors.NewMembership(rt.membership, a.messenger, rt.log), "membership")
 	ctx.Send(a.membership, &actors.Subscribe{PID: a.messenger})
 	a.startFenceDevices(ctx)
 	a.startGroups(ctx)
@@ -646,13 +659,13 @@ func (a *nodeActor) start(ctx actor.Context) {
 		open := func(deliver transports.Deliver, readErr transports.ReadError) (transports.Link, error) {
 			return rt.openMedium(spec, deliver, readErr)
 		}
-		pid := spawn(ctx, actors.NewLink(actors.LinkConfig{
+		pid := a.spawn(ctx, actors.NewLink(actors.LinkConfig{
 			Name: spec.Name, Open: open, Keyring: rt.keyring, Membership: a.membership, Log: rt.log, LastSent: &rt.lastSent, Metrics: rt.metrics,
 		}), "link-"+unsafeActorName.ReplaceAllString(spec.Name, "_"))
 		a.links = append(a.links, pid)
 	}
 	if rt.socket != "" {
-		a.control = spawn(ctx, actors.NewControl(actors.ControlConfig{
+		a.control = a.spawn(ctx, actors.NewControl(actors.ControlConfig{
 			Socket: rt.socket, Log: rt.log, Tracer: rt.tracer,
 			Ready: func(err error) { rt.readyOnce.Do(func() { rt.ready <- err }) },
 		}), "control")
@@ -663,8 +676,10 @@ func (a *nodeActor) start(ctx actor.Context) {
 	a.ticker = actors.Every(ctx.ActorSystem(), rt.cfg.Keepalive, ctx.Self(), &keepaliveTick{})
 }
 
-func spawn(ctx actor.Context, p actor.Producer, name string) *actor.PID {
-	pid, err := ctx.SpawnNamed(actor.PropsFromProducer(p), name)
+// spawn starts a child of the node actor, on the node's pool of
+// goroutines.
+func (a *nodeActor) spawn(ctx actor.Context, p actor.Producer, name string) *actor.PID {
+	pid, err := ctx.SpawnNamed(actor.PropsFromProducer(p, actor.WithDispatcher(a.rt.dispatcher)), name)
 	if err != nil {
 		// Names are unique by construction; a clash is a bug.
 		panic(fmt.Errorf("spawn %s: %w", name, err))

@@ -6,7 +6,8 @@
 //
 // The mutations:
 //
-//	grant-while-stopping       a node grants a claim while it still stops the group
+//	grant-while-stopping       a node stopping a group no longer holds it: it grants
+//	                           claims for it, and others claim it, before the stop ends
 //	no-partition-wait          a majority runs a lost node's groups at once, without fencing
 //	drop-fenced-notice:NODE    NODE never learns that another node fenced one
 package mutation

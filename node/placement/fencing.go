@@ -30,6 +30,9 @@ type pendingTakeover struct {
 	queryAt time.Time
 	// until: without fencing, when it must have stopped them.
 	until time.Time
+	// startup: the node was never heard since this one started; a live
+	// peer that saw it go down ends the wait.
+	startup bool
 }
 
 func (p *pendingTakeover) what() string {
@@ -83,7 +86,19 @@ func (m *Machine) pendingEnds(now time.Time, group string) time.Duration {
 // Effects.Fence.
 func (m *Machine) FenceResult(now time.Time, target, device string, err error) Effects {
 	var e Effects
+	gen, asked := m.fencing[target]
+	delete(m.fencing, target)
 	p := m.pending[target]
+	if err == nil && asked && (p == nil || !p.fence) {
+		// No longer waited for (it came back, or restarted), but fenced
+		// all the same: a fact every node must know.
+		rec := &messages.NodeFenced{Node: target, Device: device, Generation: gen, FencedBy: m.cfg.Local, TimeUnixNano: now.UnixNano()}
+		e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s fenced by %s (device %s), though no longer waited for", target, m.cfg.Local, device)
+		e.send(&messages.ClusterMessage{Payload: &messages.ClusterMessage_NodeFenced{NodeFenced: rec}})
+		m.fencedNow(&e, rec)
+		m.evaluate(now, &e)
+		return e
+	}
 	if p == nil || !p.fence {
 		return e
 	}
@@ -136,8 +151,15 @@ func (m *Machine) learnFenced(now time.Time, e *Effects, from string, f *message
 	if rec.FencedBy == "" {
 		rec.FencedBy = from
 	}
-	if cur := m.fenced[rec.Node]; cur != nil && cur.Generation >= rec.Generation && cur.Generation != 0 {
+	if rec.Node == m.cfg.Local {
+		// An earlier life of this node: kept for status.
+		m.fenced[rec.Node] = rec
+		e.note(messages.EventKind_EVENT_KIND_FENCING, "", "this node's earlier life was fenced by %s (device %s)", rec.FencedBy, rec.Device)
 		return
+	}
+	if cur := m.fenced[rec.Node]; cur != nil && (cur.Generation > rec.Generation ||
+		(cur.Generation == rec.Generation && cur.TimeUnixNano >= rec.TimeUnixNano)) {
+		return // known already
 	}
 	if p := m.peers[rec.Node]; p != nil && p.gen > rec.Generation && rec.Generation != 0 {
 		// A later life of it is known: history.
@@ -150,11 +172,21 @@ func (m *Machine) learnFenced(now time.Time, e *Effects, from string, f *message
 
 // fencedNow records that a node was fenced and drops what that life of it
 // held: it runs nothing any more.
+//
+// A record covers the life it names and earlier ones; a node fenced
+// without its life known (never heard by the fencer: generation 0) covers
+// only waits for nodes not heard either. A wait for a known life is then
+// settled by asking the fencer (FencingQuery), which fences that life.
 func (m *Machine) fencedNow(e *Effects, rec *messages.NodeFenced) {
 	n := rec.Node
-	m.fenced[n] = rec
+	if cur := m.fenced[n]; cur == nil || cur.Generation <= rec.Generation {
+		m.fenced[n] = rec
+	}
+	if p := m.pending[n]; p != nil && rec.Generation < p.gen {
+		return
+	}
 	delete(m.pending, n)
-	if p := m.peers[n]; p != nil && p.alive && (rec.Generation == 0 || rec.Generation == p.gen) {
+	if p := m.peers[n]; p != nil && p.alive && rec.Generation != 0 && rec.Generation == p.gen {
 		// Fenced for a failed stop: it is off, though its death is not
 		// seen yet.
 		p.fencedAlive = true
@@ -180,9 +212,29 @@ func (m *Machine) fencedNow(e *Effects, rec *messages.NodeFenced) {
 
 // answerFencingQuery tells a peer still waiting for a node to be fenced
 // that it was.
-func (m *Machine) answerFencingQuery(e *Effects, from string, q *messages.FencingQuery) {
+//
+// The fencer, asked about a life it has no record of, takes the wait on
+// and fences that life: whoever still waits must be able to rely on it.
+func (m *Machine) answerFencingQuery(now time.Time, e *Effects, from string, q *messages.FencingQuery) {
 	rec := m.fenced[q.Node]
+	if q.Generation == 0 && (rec == nil || rec.Generation == 0) {
+		// It never heard the node: if it is down holding nothing, say so.
+		for _, d := range m.downPeers() {
+			if d.Node == q.Node {
+				e.send(&messages.ClusterMessage{Destination: from, DestinationGeneration: m.peers[from].gen,
+					Payload: &messages.ClusterMessage_GroupStates{GroupStates: &messages.GroupStates{Down: []*messages.NodeDown{d}}}})
+				return
+			}
+		}
+	}
 	if rec == nil || rec.Generation < q.Generation {
+		p := m.peers[q.Node]
+		if m.fencer() == m.cfg.Local && p != nil && !p.alive && m.pending[q.Node] == nil && p.gen <= q.Generation {
+			p.gen = q.Generation
+			m.pending[q.Node] = &pendingTakeover{gen: q.Generation, groups: append([]string(nil), m.order...), fence: true, since: now,
+				why: from + " waits for it to be fenced"}
+			e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s still waits for %s to be fenced: fencing it", from, q.Node)
+		}
 		return
 	}
 	e.send(&messages.ClusterMessage{Destination: from, DestinationGeneration: m.peers[from].gen,
@@ -224,7 +276,9 @@ func (m *Machine) requestFencing(now time.Time, e *Effects) {
 			}
 		}
 	}
-	if m.fencer() != m.cfg.Local {
+	if m.fencer() != m.cfg.Local || !m.HasQuorum() {
+		// Only a partition that may run the groups fences: a minority
+		// would only shoot a node and run nothing.
 		return
 	}
 	for _, n := range m.cfg.Nodes {
@@ -233,6 +287,7 @@ func (m *Machine) requestFencing(now time.Time, e *Effects) {
 			continue
 		}
 		p.requested = true
+		m.fencing[n] = p.gen
 		e.Fence = append(e.Fence, n)
 		e.note(messages.EventKind_EVENT_KIND_FENCING, "", "fencing %s (%s)", n, p.why)
 	}
@@ -298,6 +353,35 @@ func (m *Machine) adoptPending(now time.Time, e *Effects, from string, pt *messa
 		}
 	}
 	e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s says %s holds %v and is %s", from, n, pt.Groups, np.what())
+}
+
+// knownDown takes a peer's word that node n went down holding nothing in
+// generation gen: a wait for it begun because this node never heard it
+// ends.
+func (m *Machine) knownDown(e *Effects, from string, d *messages.NodeDown) {
+	if d.Generation > m.reportedDown[d.Node] {
+		m.reportedDown[d.Node] = d.Generation
+	}
+	p := m.pending[d.Node]
+	if p == nil || !p.startup || (p.gen != 0 && d.Generation < p.gen) {
+		return
+	}
+	delete(m.pending, d.Node)
+	e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s saw %s go down holding nothing: no need to %s", from, d.Node, map[bool]string{true: "fence it", false: "wait for it"}[p.fence])
+}
+
+// downPeers are the peers this node saw go down holding nothing, for its
+// full state.
+func (m *Machine) downPeers() []*messages.NodeDown {
+	var out []*messages.NodeDown
+	for _, n := range m.cfg.Nodes {
+		p := m.peers[n]
+		if p == nil || p.alive || p.gen == 0 || m.pending[n] != nil || len(m.mayHold(n)) > 0 {
+			continue
+		}
+		out = append(out, &messages.NodeDown{Node: n, Generation: p.gen})
+	}
+	return out
 }
 
 // selfReset asks for a reset of this node when it has been without quorum

@@ -34,7 +34,7 @@ func (m *Machine) Receive(now time.Time, from string, msg *messages.ClusterMessa
 	case *messages.ClusterMessage_NodeFenced:
 		m.learnFenced(now, &e, from, p.NodeFenced)
 	case *messages.ClusterMessage_FencingQuery:
-		m.answerFencingQuery(&e, from, p.FencingQuery)
+		m.answerFencingQuery(now, &e, from, p.FencingQuery)
 	}
 	m.evaluate(now, &e)
 	return e
@@ -45,7 +45,7 @@ func (m *Machine) Receive(now time.Time, from string, msg *messages.ClusterMessa
 func (m *Machine) groupStates(now time.Time, e *Effects, from string, st *messages.GroupStates) {
 	p := m.peers[from]
 	if st.AnswerRequested {
-		answer := m.snapshot(now)
+		answer := m.snapshot(now, from)
 		answer.Destination, answer.DestinationGeneration = from, p.gen
 		e.send(answer)
 	}
@@ -56,6 +56,9 @@ func (m *Machine) groupStates(now time.Time, e *Effects, from string, st *messag
 	for _, s := range st.Groups {
 		listed[s.Group] = true
 		m.groupState(now, from, s)
+	}
+	for _, pt := range st.Pending {
+		m.adoptPending(now, e, from, pt)
 	}
 	if !st.Full {
 		return
@@ -74,8 +77,8 @@ func (m *Machine) groupStates(now time.Time, e *Effects, from string, st *messag
 	for _, f := range st.Fenced {
 		m.learnFenced(now, e, from, f)
 	}
-	for _, pt := range st.Pending {
-		m.adoptPending(now, e, from, pt)
+	for _, d := range st.Down {
+		m.knownDown(e, from, d)
 	}
 }
 
@@ -85,13 +88,14 @@ func (m *Machine) groupState(now time.Time, from string, s *messages.GroupState)
 	if g == nil {
 		return
 	}
+	if (active(s.Phase) || s.RanApart) && runs(g.local) {
+		// It is (or was, while we could not hear each other) up there
+		// too: whoever keeps it must take the clients back once the
+		// other has stopped, died or been fenced.
+		g.conflict[from] = true
+	}
 	if holds(s.Phase) {
 		g.holders[from] = s.Phase
-		if runs(s.Phase) && runs(g.local) {
-			// It runs here too: whoever keeps it must take the clients
-			// back once the other has stopped.
-			g.conflict[from] = true
-		}
 	} else {
 		if holds(g.holders[from]) {
 			// Released: whoever should have it may claim at once.
@@ -113,14 +117,15 @@ func (m *Machine) groupState(now time.Time, from string, s *messages.GroupState)
 
 func (m *Machine) applyOverride(o *messages.PlacementOverride) {
 	g := m.groups[o.Group]
-	if g == nil || !m.alive(o.Node) {
+	if g == nil || !m.alive(o.Node) || (o.NodeGeneration != 0 && o.NodeGeneration != m.generationOf(o.Node)) {
+		// (Made for an earlier life of the node: void.)
 		return
 	}
 	cur := g.override
 	if cur != nil && (o.Version < cur.version || (o.Version == cur.version && o.Author <= cur.by)) {
 		return
 	}
-	g.override = &override{node: o.Node, prefer: o.Prefer, version: o.Version, by: o.Author}
+	g.override = &override{node: o.Node, nodeGen: o.NodeGeneration, prefer: o.Prefer, version: o.Version, by: o.Author}
 }
 
 // GroupReport is what a local group actor says about its group.
@@ -146,6 +151,12 @@ func (m *Machine) Report(now time.Time, r GroupReport) Effects {
 	if r.Phase == Stopped {
 		g.commanded, g.stopIssued = false, false
 	}
+	if up := active(r.Phase); up != g.upHere {
+		g.upHere = up
+		if !up {
+			g.lastUp = now
+		}
+	}
 	if r.Phase == Running {
 		if l := g.lost; l != nil && l.from != m.cfg.Local {
 			e.Events = append(e.Events, Event{Kind: messages.EventKind_EVENT_KIND_GROUP_MOVED, Group: g.spec.Name, Node: m.cfg.Local,
@@ -156,7 +167,7 @@ func (m *Machine) Report(now time.Time, r GroupReport) Effects {
 	}
 	if runs(r.Phase) {
 		for n, p := range g.holders {
-			if runs(p) {
+			if active(p) {
 				g.conflict[n] = true
 			}
 		}
@@ -194,14 +205,19 @@ func (m *Machine) state(now time.Time, g *group) *messages.GroupState {
 	return s
 }
 
-// snapshot is this node's full state.
-func (m *Machine) snapshot(now time.Time) *messages.ClusterMessage {
-	st := &messages.GroupStates{Full: true, Leaving: m.left}
+// snapshot is this node's full state, for node dest (every node if
+// empty).
+func (m *Machine) snapshot(now time.Time, dest string) *messages.ClusterMessage {
+	st := &messages.GroupStates{Full: true, Leaving: m.left, Down: m.downPeers()}
 	for _, name := range m.order {
 		g := m.groups[name]
-		st.Groups = append(st.Groups, m.state(now, g))
+		s := m.state(now, g)
+		if p := m.peers[dest]; p != nil && (g.upHere || g.lastUp.After(p.apartSince)) {
+			s.RanApart = !p.apartSince.IsZero() && (g.upHere || g.lastUp.After(p.apartSince))
+		}
+		st.Groups = append(st.Groups, s)
 		if o := g.override; o != nil {
-			st.Overrides = append(st.Overrides, &messages.PlacementOverride{Group: name, Node: o.node, Prefer: o.prefer, Version: o.version, Author: o.by})
+			st.Overrides = append(st.Overrides, &messages.PlacementOverride{Group: name, Node: o.node, NodeGeneration: o.nodeGen, Prefer: o.prefer, Version: o.version, Author: o.by})
 		}
 	}
 	for _, n := range m.cfg.Nodes {
@@ -209,14 +225,19 @@ func (m *Machine) snapshot(now time.Time) *messages.ClusterMessage {
 			st.Fenced = append(st.Fenced, f)
 		}
 		if p := m.pending[n]; p != nil {
-			pt := &messages.PendingTakeover{Node: n, Generation: p.gen, Groups: p.groups, Fence: p.fence, Reason: p.why}
-			if !p.fence {
-				pt.RemainingMs = uint64(max(p.until.Sub(now), 0) / time.Millisecond)
-			}
-			st.Pending = append(st.Pending, pt)
+			st.Pending = append(st.Pending, m.pendingMessage(now, n, p))
 		}
 	}
 	return &messages.ClusterMessage{Payload: &messages.ClusterMessage_GroupStates{GroupStates: st}}
+}
+
+// pendingMessage describes a pending takeover for the other nodes.
+func (m *Machine) pendingMessage(now time.Time, n string, p *pendingTakeover) *messages.PendingTakeover {
+	pt := &messages.PendingTakeover{Node: n, Generation: p.gen, Groups: p.groups, Fence: p.fence, Reason: p.why}
+	if !p.fence {
+		pt.RemainingMs = uint64(max(p.until.Sub(now), 0) / time.Millisecond)
+	}
+	return pt
 }
 
 // Selection picks groups by their preferred node, as hb_standby does.
@@ -268,9 +289,9 @@ func (m *Machine) override(now time.Time, s Selection, prefer bool) Effects {
 		if g.override != nil {
 			v = g.override.version + 1
 		}
-		g.override = &override{node: m.cfg.Local, prefer: prefer, version: v, by: m.cfg.Local}
+		g.override = &override{node: m.cfg.Local, nodeGen: m.cfg.Generation, prefer: prefer, version: v, by: m.cfg.Local}
 		e.send(&messages.ClusterMessage{Payload: &messages.ClusterMessage_PlacementOverride{PlacementOverride: &messages.PlacementOverride{
-			Group: name, Node: m.cfg.Local, Prefer: prefer, Version: v, Author: m.cfg.Local}}})
+			Group: name, Node: m.cfg.Local, NodeGeneration: m.cfg.Generation, Prefer: prefer, Version: v, Author: m.cfg.Local}}})
 	}
 	m.evaluate(now, &e)
 	return e
@@ -312,10 +333,19 @@ func (m *Machine) Tick(now time.Time) Effects {
 	}
 	m.evaluate(now, &e)
 	m.selfReset(now, &e)
+	for _, name := range m.order {
+		// A retry time that has come was served by this evaluation: the
+		// next claim waits for some other input (its block lifting).
+		if g := m.groups[name]; !g.retryAt.After(now) {
+			g.retryAt = time.Time{}
+		}
+	}
 	return e
 }
 
-// NextDeadline is when Tick next has something to do (zero: nothing).
+// NextDeadline is when Tick next has something to do (zero: nothing). It
+// is never at or before the time of the last Tick: every timeout due then
+// was dealt with.
 func (m *Machine) NextDeadline() time.Time {
 	var next time.Time
 	consider := func(t time.Time) {
@@ -328,7 +358,9 @@ func (m *Machine) NextDeadline() time.Time {
 		if g.claim != nil {
 			consider(g.claim.at.Add(m.cfg.ClaimTimeout))
 		}
-		if g.grant != nil {
+		if g.grant != nil && m.pendingFor(time.Time{}, name) == "" {
+			// (A grant to a node that may still run the group is kept
+			// until that node is fenced or has had its stop budget.)
 			consider(g.grant.at.Add(m.cfg.GrantTimeout))
 		}
 		for _, until := range g.banned {
@@ -348,7 +380,7 @@ func (m *Machine) NextDeadline() time.Time {
 		case !p.fence:
 			consider(p.until)
 		case fencer == m.cfg.Local:
-			if !p.requested {
+			if !p.requested && m.HasQuorum() {
 				consider(p.retryAt)
 			}
 		default:

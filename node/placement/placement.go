@@ -55,6 +55,9 @@ type GroupSpec struct {
 // Config is what the machine needs to know.
 type Config struct {
 	Local string
+	// Generation is this node's life: operator requests made here last as
+	// long as it.
+	Generation uint64
 	// Nodes in configuration order, Local included.
 	Nodes  []string
 	Groups []GroupSpec
@@ -177,13 +180,22 @@ const (
 	Probing   = messages.GroupPhase_GROUP_PHASE_PROBING
 )
 
-// holds says whether a node in phase p may be running the group.
+// holds says whether a node in phase p may be running the group. A node
+// stopping a group holds it until its stop has completed: nobody claims or
+// grants it before.
 func holds(p Phase) bool {
+	if p == Stopping && mutation("grant-while-stopping") {
+		return false
+	}
 	return p == Starting || p == Running || p == Stopping || p == Unmanaged || p == Probing
 }
 
 // runs says whether a node in phase p runs the group or is bringing it up.
 func runs(p Phase) bool { return p == Starting || p == Running }
+
+// active says whether a node in phase p has the group's resources up, or
+// some of them: it may have taken the clients.
+func active(p Phase) bool { return p == Starting || p == Running || p == Stopping || p == Unmanaged }
 
 // Effects are what the actor must do after an input.
 type Effects struct {
@@ -255,6 +267,7 @@ type grant struct {
 
 type override struct {
 	node    string
+	nodeGen uint64
 	prefer  bool
 	version uint64
 	by      string
@@ -283,6 +296,11 @@ type group struct {
 	// conflict are the peers seen starting or running the group while
 	// it ran here: once they have stopped, this node re-announces it.
 	conflict map[string]bool
+	// upHere is whether the group is up here (some of it); lastUp when it
+	// last stopped being so: what a peer that could not hear this node
+	// must be told (ran_apart).
+	upHere bool
+	lastUp time.Time
 }
 
 // loss is a group's last holder going away.
@@ -319,6 +337,9 @@ type peer struct {
 	// fencedAlive: fenced for a failed stop, until its death or restart
 	// is seen: no candidate.
 	fencedAlive bool
+	// apartSince is when this node last stopped hearing it (its death,
+	// or this node's start for one not heard since).
+	apartSince time.Time
 }
 
 // Machine is the placement view of one node. Not safe for concurrent use.
@@ -345,6 +366,16 @@ type Machine struct {
 	// noQuorumSince is when this node lost quorum (zero while it has it).
 	noQuorumSince time.Time
 	resetAsked    bool
+	// settledOnce: the first settled view was taken (peers never heard
+	// by then were dealt with).
+	settledOnce bool
+	// fencing are the fencings asked for here and not answered yet, with
+	// the life of the target they were asked for.
+	fencing map[string]uint64
+	// reportedDown are the peers a live peer saw go down holding nothing
+	// (their life): no need to fence or wait for them when this node
+	// never heard them.
+	reportedDown map[string]uint64
 }
 
 // New returns a machine for a node that starts at now, its groups not yet
@@ -353,11 +384,11 @@ func New(cfg Config, now time.Time) *Machine {
 	cfg.defaults()
 	m := &Machine{cfg: cfg, index: map[string]int{}, groups: map[string]*group{}, peers: map[string]*peer{},
 		pingsUp: map[string]int{}, poorlyLinked: map[string]bool{}, standingSince: map[string]time.Time{},
-		pending: map[string]*pendingTakeover{}, fenced: map[string]*messages.NodeFenced{}}
+		pending: map[string]*pendingTakeover{}, fenced: map[string]*messages.NodeFenced{}, fencing: map[string]uint64{}, reportedDown: map[string]uint64{}}
 	for i, n := range cfg.Nodes {
 		m.index[n] = i
 		if n != cfg.Local {
-			m.peers[n] = &peer{}
+			m.peers[n] = &peer{apartSince: now}
 		}
 	}
 	for _, g := range cfg.Groups {
@@ -368,6 +399,17 @@ func New(cfg Config, now time.Time) *Machine {
 		m.noQuorumSince = now
 	}
 	return m
+}
+
+// generationOf is the life of node n as this node knows it.
+func (m *Machine) generationOf(n string) uint64 {
+	if n == m.cfg.Local {
+		return m.cfg.Generation
+	}
+	if p := m.peers[n]; p != nil {
+		return p.gen
+	}
+	return 0
 }
 
 func (m *Machine) alive(n string) bool {
@@ -390,6 +432,10 @@ func (m *Machine) Membership(now time.Time, view []Peer, settled bool) Effects {
 		seen[v.Name] = v
 	}
 	m.settled = settled
+	if settled && !m.settledOnce {
+		m.settledOnce = true
+		m.neverHeard(now, &e, seen)
+	}
 	var newcomers []string
 	for _, n := range m.cfg.Nodes {
 		p := m.peers[n]
@@ -398,6 +444,16 @@ func (m *Machine) Membership(now time.Time, view []Peer, settled bool) Effects {
 		}
 		v := seen[n]
 		restarted := v.Alive && p.gen != 0 && v.Generation > p.gen
+		if restarted && !p.alive {
+			// Its earlier life died while we could not hear it: it may
+			// have started our groups then (and taken their clients), and
+			// its new life cannot say.
+			for _, name := range m.order {
+				if g := m.groups[name]; runs(g.local) {
+					g.conflict[n] = true
+				}
+			}
+		}
 		if restarted {
 			m.lostBy(now, n, "restarted")
 			if pt := m.pending[n]; pt != nil {
@@ -429,7 +485,7 @@ func (m *Machine) Membership(now time.Time, view []Peer, settled bool) Effects {
 	for _, n := range newcomers {
 		// It learns where our groups stand, and tells us where its do,
 		// before anyone claims.
-		snap := m.snapshot(now)
+		snap := m.snapshot(now, n)
 		snap.Destination, snap.DestinationGeneration = n, m.peers[n].gen
 		snap.GetGroupStates().AnswerRequested = true
 		e.send(snap)
@@ -444,7 +500,8 @@ func (m *Machine) Membership(now time.Time, view []Peer, settled bool) Effects {
 // died (or is cut off) and may still run what it held.
 func (m *Machine) died(now time.Time, e *Effects, n string) {
 	p := m.peers[n]
-	p.synced, p.fencedAlive = false, false
+	wasSynced := p.synced
+	p.synced, p.fencedAlive, p.apartSince = false, false, now
 	if p.leaving {
 		m.lostBy(now, n, "stopped")
 		p.departed = true
@@ -454,6 +511,10 @@ func (m *Machine) died(now time.Time, e *Effects, n string) {
 	}
 	m.lostBy(now, n, "died")
 	held := m.mayHold(n)
+	if !wasSynced {
+		// Its state never reached us: it may run any group.
+		held = append([]string(nil), m.order...)
+	}
 	if f := m.fenced[n]; f != nil && f.Generation >= p.gen {
 		held = nil // already fenced in this life: it runs nothing
 	}
@@ -474,7 +535,47 @@ func (m *Machine) died(now time.Time, e *Effects, n string) {
 				n, held, until.Format("15:04:05.000"), budget)
 		}
 	}
+	if pt := m.pending[n]; pt != nil {
+		// Every node must hold back the groups, the fencer above all: it
+		// may have seen less of the dead node (a lost grant, its state
+		// never received) and think there is nothing to fence.
+		e.send(&messages.ClusterMessage{Payload: &messages.ClusterMessage_GroupStates{GroupStates: &messages.GroupStates{
+			Pending: []*messages.PendingTakeover{m.pendingMessage(now, n, pt)}}}})
+	}
 	m.forget(e, n, m.pending[n] == nil)
+}
+
+// neverHeard deals with the peers not heard since this node started, once
+// they are given up on (initdead): their state is unknown, so they may run
+// any group, as after a death: with fencing they are fenced before the
+// groups run here (Pacemaker's startup fencing); without, in a cluster of
+// three or more, the groups wait for them to have stopped them by
+// themselves. A live peer that saw them go down says so in its state, and
+// that ends the wait.
+func (m *Machine) neverHeard(now time.Time, e *Effects, seen map[string]Peer) {
+	for _, n := range m.cfg.Nodes {
+		p := m.peers[n]
+		if p == nil || seen[n].Alive || p.gen != 0 || m.pending[n] != nil || m.fenced[n] != nil || m.reportedDown[n] != 0 || len(m.order) == 0 {
+			// (A node fenced, or seen going down holding nothing by a
+			// peer, and not heard since, runs nothing.)
+			continue
+		}
+		all := append([]string(nil), m.order...)
+		switch {
+		case len(m.cfg.Fencers) > 0:
+			m.pending[n] = &pendingTakeover{groups: all, fence: true, since: now, why: "not heard since this node started: it may run any group", startup: true}
+			e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s not heard since this node started: it must be fenced before groups it may run start here", n)
+		case m.partitionWait():
+			var budget time.Duration
+			for _, g := range all {
+				budget = max(budget, m.cfg.stopBudget(g))
+			}
+			until := now.Add(budget + m.cfg.PartitionMargin)
+			m.pending[n] = &pendingTakeover{groups: all, since: now, until: until, why: "not heard since this node started", startup: true}
+			e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s not heard since this node started: groups it may run start here at %s at the earliest, once it must have stopped them by itself",
+				n, until.Format("15:04:05.000"))
+		}
+	}
 }
 
 // partitionWait says whether the groups of a node lost without fencing
@@ -600,7 +701,6 @@ func (m *Machine) forget(e *Effects, n string, holdings bool) {
 				g.grant = nil
 			}
 		}
-		delete(g.conflict, n)
 		if g.claim != nil {
 			delete(g.claim.waiting, n)
 		}
