@@ -71,7 +71,10 @@ type GroupState struct {
 	// Announce re-announces them when placement says so.
 	Addresses []netip.Addr
 	Announce  Announcer
-	began     bool
+	// Watcher, when set, is told of every agent run's process group (the
+	// node records the runs under way).
+	Watcher procrun.Watcher
+	began   bool
 
 	mu sync.Mutex
 	// resources is the last status of each resource, for status queries
@@ -238,8 +241,12 @@ func (a *Group) run(ctx actor.Context, op group.Op) {
 	if op.Action != agents.Monitor {
 		a.log.Info("resource action", "resource", r.ID, "action", string(op.Action))
 	}
+	runCtx := context.Background()
+	if a.st.Watcher != nil {
+		runCtx = procrun.WithWatcher(runCtx, a.st.Watcher)
+	}
 	go func() {
-		res := r.Agent.Run(context.Background(), op.Action, r.timeout(op.Action))
+		res := r.Agent.Run(runCtx, op.Action, r.timeout(op.Action))
 		sys.Root.Send(self, &agentDone{op: op, res: res})
 	}()
 }

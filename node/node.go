@@ -165,6 +165,9 @@ func Start(opts Options) (*Node, error) {
 	if genNote != "" {
 		log.Warn(genNote)
 	}
+	if _, err := KillLeftoverAgents(opts.StateDir, 5*time.Second, log); err != nil {
+		log.Warn("cannot end the agent runs left by the previous life", "err", err)
+	}
 	keyring, err := frame.NewKeyring(cfg.Cluster.Auth)
 	if err != nil {
 		return nil, fmt.Errorf("keys: %w", err)
@@ -252,6 +255,10 @@ func Start(opts Options) (*Node, error) {
 	}
 	rt.reboot = opts.Reboot
 	rt.setupGroups(agentsByGroup, fencers(cfg, devices), announcer, opts.TunePlacement)
+	inflight := newInflightAgents(opts.StateDir, log)
+	for _, g := range rt.groups {
+		g.Watcher = inflight
+	}
 	for _, spec := range respawnSpecs {
 		spec.Reboot = opts.Reboot
 		rt.respawn = append(rt.respawn, actors.NewRespawnState(spec))

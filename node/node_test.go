@@ -6,12 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -470,5 +473,51 @@ func TestNotesReachEveryNodeInOrder(t *testing.T) {
 	})
 	if m := s.Nodes[2].GetMessages(); m.GetLast() != 0 || m.GetCount() != 0 {
 		t.Fatalf("n3 sent nothing, its stream says %v", m)
+	}
+}
+
+// TestLeftoverAgentRunsAreEnded: an agent run recorded as under way by an
+// earlier life (its process group still running) is killed before the
+// next life starts; a recorded PID now used by another process, or gone,
+// is left alone.
+func TestLeftoverAgentRunsAreEnded(t *testing.T) {
+	dir := t.TempDir()
+	start := func() *exec.Cmd {
+		cmd := exec.Command("sleep", "60")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		return cmd
+	}
+	left, other := start(), start()
+	exited := make(chan error, 1)
+	go func() { exited <- left.Wait() }()
+	rec := newInflightAgents(dir, slog.New(slog.DiscardHandler))
+	rec.Started(left.Process.Pid)
+	rec.Started(other.Process.Pid)
+	rec.Ended(other.Process.Pid)
+	// A stale line: a PID whose start time does not match.
+	data, _ := os.ReadFile(filepath.Join(dir, agentsFile))
+	os.WriteFile(filepath.Join(dir, agentsFile), append(data, []byte(fmt.Sprintf("%d 1\n", other.Process.Pid))...), 0o600)
+
+	killed, err := KillLeftoverAgents(dir, 5*time.Second, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(killed) != 1 || killed[0] != left.Process.Pid {
+		t.Fatalf("killed %v, want only %d", killed, left.Process.Pid)
+	}
+	select {
+	case <-exited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the leftover run is still running")
+	}
+	if err := other.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Fatalf("a process whose PID was recorded with another start time was killed: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, agentsFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the record is still there: %v", err)
 	}
 }

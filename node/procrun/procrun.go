@@ -45,6 +45,22 @@ type Result struct {
 	Err error
 }
 
+// Watcher learns of the process group of every run started with a context
+// that carries it (WithWatcher), and of the end of the run: the node keeps
+// the runs under way in its state directory, so that a life that starts
+// after a crash ends what the previous one left running.
+type Watcher interface {
+	Started(pgid int)
+	Ended(pgid int)
+}
+
+type watcherKey struct{}
+
+// WithWatcher returns a context whose runs are told to w.
+func WithWatcher(ctx context.Context, w Watcher) context.Context {
+	return context.WithValue(ctx, watcherKey{}, w)
+}
+
 // MaxOutput bounds what is kept of a program's output.
 const MaxOutput = 4096
 
@@ -73,6 +89,10 @@ func Run(ctx context.Context, spec Spec) Result {
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return Result{ExitCode: -1, Err: err}
+	}
+	if w, ok := ctx.Value(watcherKey{}).(Watcher); ok {
+		w.Started(cmd.Process.Pid)
+		defer w.Ended(cmd.Process.Pid)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
