@@ -13,7 +13,7 @@ TEST_TIMEOUT ?= 9m
 # Trials of each failover scenario in make bench.
 FAILOVER_TRIALS ?= 7
 
-.PHONY: all build proto proto-check docs docs-check test lint bench soak demo clean install
+.PHONY: all build proto proto-check docs docs-check test sim lint bench soak demo clean install
 
 # Where make install puts things (DESTDIR for packaging).
 DESTDIR ?=
@@ -47,9 +47,20 @@ lint:
 	$(GO) vet ./...
 
 # Unit tests, fuzz seed corpora, the built binary on loopback, and (as root)
-# the multi-host tests in network namespaces.
+# the multi-host tests in network namespaces; then the whole-cluster
+# simulation's 2000 random schedules (node/sim; under the race detector
+# above it runs 100).
 test: build proto-check docs-check lint
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(GO) test -count=1 -timeout 5m -run '^TestSimulation$$' ./node/sim -sim.n=2000
+
+# Long simulation runs: SIM_N schedules (seeds 1..SIM_N) of SIM_STEPS
+# faults each; a failing seed replays with
+# go test ./node/sim -run 'TestSimulation$$' -sim.seed=N -v
+SIM_N ?= 20000
+SIM_STEPS ?= 10
+sim:
+	$(GO) test -count=1 -timeout 60m -run '^TestSimulation$$' ./node/sim -sim.n=$(SIM_N) -sim.steps=$(SIM_STEPS) -v 2>&1 | grep -E '^(--- FAIL|ok|FAIL|    sim_test)|schedules in'
 
 # The configuration reference, from the comments of config.proto, and the
 # command reference, from the commands' own help.

@@ -44,6 +44,13 @@ const (
 	FenceHangs
 )
 
+// odds are the failure probabilities now (calm sets them to zero).
+func (b *Behaviour) odds() (startHang, startFail, stopFail float64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.StartHang, b.StartFail, b.StopFail
+}
+
 func (b *Behaviour) float() float64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -106,10 +113,11 @@ func (a *fakeAgent) Run(ctx context.Context, action agents.Action, timeout time.
 		a.change(epoch, resStarting, "")
 		d := b.between(b.MinOp, b.MaxOp)
 		outcome := agents.Succeeded
+		hang, fail, _ := b.odds()
 		switch r := b.float(); {
-		case r < b.StartHang:
+		case r < hang:
 			d, outcome = timeout, agents.TimedOut
-		case r < b.StartHang+b.StartFail:
+		case r < hang+fail:
 			outcome = agents.Failed
 		}
 		time.Sleep(min(d, timeout))
@@ -134,7 +142,7 @@ func (a *fakeAgent) Run(ctx context.Context, action agents.Action, timeout time.
 		a.change(epoch, resStopping, "")
 		time.Sleep(b.between(b.MinOp, b.MaxOp))
 		res.Duration = time.Since(began)
-		if a.c.opts.Fencing && b.float() < b.StopFail {
+		if _, _, stopFail := b.odds(); a.c.opts.Fencing && b.float() < stopFail {
 			res.Outcome = agents.Failed
 			a.change(epoch, resRunning, "")
 			a.c.trace.add(a.node, fmt.Sprintf("fake %s r%d: stop failed", a.group, a.resource))
