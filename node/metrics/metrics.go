@@ -232,7 +232,8 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, g := range s.Groups {
 		for _, p := range []messages.GroupPhase{messages.GroupPhase_GROUP_PHASE_STOPPED, messages.GroupPhase_GROUP_PHASE_STARTING,
-			messages.GroupPhase_GROUP_PHASE_RUNNING, messages.GroupPhase_GROUP_PHASE_STOPPING, messages.GroupPhase_GROUP_PHASE_UNMANAGED} {
+			messages.GroupPhase_GROUP_PHASE_RUNNING, messages.GroupPhase_GROUP_PHASE_STOPPING, messages.GroupPhase_GROUP_PHASE_UNMANAGED,
+			messages.GroupPhase_GROUP_PHASE_PROBING} {
 			gauge(groupPhase, b(g.LocalPhase == p), g.Name, word(p.String()))
 		}
 		gauge(groupRunning, float64(len(g.RunningOn)), g.Name)

@@ -42,6 +42,11 @@ func Table(w io.Writer, s *messages.ClusterStatus) {
 		if n.Late {
 			status += " (late)"
 		}
+		if !n.Local && n.Type == messages.NodeType_NODE_TYPE_NORMAL && !n.HearsUs &&
+			(n.Status == messages.NodeStatus_NODE_STATUS_ACTIVE || n.Status == messages.NodeStatus_NODE_STATUS_UP) {
+			// It does not acknowledge our frames: it may declare us dead.
+			status += " (does not hear us)"
+		}
 		heard := "-"
 		if !n.Local && n.LastHeard != nil {
 			heard = Duration(now.Sub(n.LastHeard.AsTime())) + " ago"
@@ -166,6 +171,18 @@ func fencing(w io.Writer, s *messages.ClusterStatus) {
 		}
 		fmt.Fprintln(w, line+": its groups do not move until it is fenced")
 	}
+	for _, ws := range s.SelfStopWaits {
+		fmt.Fprintf(w, "\nWAITING: %s was lost without fencing; %s move at %s (in %s), once it must have stopped them by itself\n",
+			ws.Node, strings.Join(ws.Groups, ","), ws.GetUntil().AsTime().Local().Format("15:04:05.000"), Duration(ws.GetUntil().AsTime().Sub(now)))
+	}
+	for _, f := range s.Fenced {
+		life := ""
+		if f.Generation != 0 {
+			life = fmt.Sprintf(" (generation %d)", f.Generation)
+		}
+		fmt.Fprintf(w, "\nFenced: %s%s by %s with %s at %s (%s ago)\n", f.Node, life, f.FencedBy, f.Device,
+			f.GetTime().AsTime().Local().Format("15:04:05.000"), Duration(now.Sub(f.GetTime().AsTime())))
+	}
 	if len(s.FenceDevices) == 0 {
 		return
 	}
@@ -196,6 +213,8 @@ func PhaseWord(p messages.GroupPhase) string {
 		return "stopping"
 	case messages.GroupPhase_GROUP_PHASE_UNMANAGED:
 		return "UNMANAGED"
+	case messages.GroupPhase_GROUP_PHASE_PROBING:
+		return "probing"
 	}
 	return "?"
 }

@@ -28,7 +28,7 @@ func sample() *messages.ClusterStatus {
 		Nodes: []*messages.NodeState{
 			{Name: "node1", Type: normal, Status: messages.NodeStatus_NODE_STATUS_ACTIVE, Local: true, Generation: 3,
 				Links: []*messages.LinkState{{Name: "eth0", Status: up}}},
-			{Name: "node2", Type: normal, Status: messages.NodeStatus_NODE_STATUS_ACTIVE, Generation: 5, Late: true,
+			{Name: "node2", Type: normal, Status: messages.NodeStatus_NODE_STATUS_ACTIVE, Generation: 5, Late: true, HearsUs: true,
 				Messages:  &messages.MessageStream{Last: 12, Missing: 3},
 				LastHeard: ts(72*time.Second - 260*time.Millisecond), Links: []*messages.LinkState{{Name: "eth0", Status: up}}},
 			{Name: "node3", Type: normal, Status: messages.NodeStatus_NODE_STATUS_DEAD, Generation: 2,
@@ -154,5 +154,27 @@ func TestTableShowsTheTimeline(t *testing.T) {
 	Events(&evs, s.Timeline)
 	if !strings.Contains(evs.String(), "group_moved   web moved") {
 		t.Fatalf("events: %q", evs.String())
+	}
+}
+
+// TestTableShowsFencingAndWaits: who was fenced, by whom, with which
+// device and when; dead nodes whose groups wait for their stop budget; a
+// peer that no longer hears this node.
+func TestTableShowsFencingAndWaits(t *testing.T) {
+	s := sample()
+	t0 := s.GetNow().AsTime()
+	s.Nodes[1].HearsUs = false
+	s.Fenced = []*messages.FenceRecord{{Node: "node3", Generation: 2, FencedBy: "node2", Device: "pdu", Time: timestamppb.New(t0.Add(-1500 * time.Millisecond))}}
+	s.SelfStopWaits = []*messages.SelfStopWait{{Node: "node4", Groups: []string{"db", "web"}, Until: timestamppb.New(t0.Add(3 * time.Second))}}
+	var b bytes.Buffer
+	Table(&b, s)
+	for _, want := range []string{
+		"node2    normal  active (late) (does not hear us)",
+		"Fenced: node3 (generation 2) by node2 with pdu at 12:01:10.500 (1.5s ago)",
+		"WAITING: node4 was lost without fencing; db,web move at 12:01:15.000 (in 3s), once it must have stopped them by itself",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("missing %q in:\n%s", want, b.String())
+		}
 	}
 }
