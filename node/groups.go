@@ -15,6 +15,7 @@ import (
 	"github.com/hanode/hanode/node/agents"
 	"github.com/hanode/hanode/node/announce"
 	"github.com/hanode/hanode/node/config"
+	"github.com/hanode/hanode/node/fence"
 	"github.com/hanode/hanode/node/group"
 	"github.com/hanode/hanode/node/placement"
 )
@@ -211,4 +212,20 @@ func quorumPolicy(p messages.QuorumPolicy) placement.QuorumPolicy {
 		return placement.QuorumIgnore
 	}
 	return placement.QuorumStop
+}
+
+// PartitionWaits describes, for hanode check, what a cluster of three or
+// more nodes with quorum and no fencing adds to the failover of a lost
+// node: its groups wait for their stop budget, the time the node (cut off,
+// having lost quorum) has to stop them by itself.
+func PartitionWaits(cfg *config.Effective, devices []*fence.Device) []string {
+	if len(cfg.Nodes) < 3 || len(devices) > 0 || quorumPolicy(cfg.Cluster.GetQuorum().GetPolicy()) != placement.QuorumStop {
+		return nil
+	}
+	var out []string
+	for _, g := range cfg.Groups {
+		out = append(out, fmt.Sprintf("no fencing: when the node running group %s is lost (dead or cut off), the others run it only after its stop budget, %v (the sum of its resources' stop timeouts, plus %v), when that node, cut off and without quorum, must have stopped it by itself or reset",
+			g.Name, stopBudget(g), partitionMargin(cfg.Keepalive)))
+	}
+	return out
 }

@@ -70,6 +70,9 @@ func (f *configFlags) check(out io.Writer) error {
 	for _, n := range node.Unfenceable(eff, devices) {
 		fmt.Fprintf(out, "warning: no fencing device can fence %s: its groups would move without fencing\n", n)
 	}
+	for _, w := range node.PartitionWaits(eff, devices) {
+		fmt.Fprintf(out, "note: %s\n", w)
+	}
 	return nil
 }
 

@@ -355,3 +355,29 @@ func TestCheckFencing(t *testing.T) {
 		t.Fatalf("missing agent: %d %q", code, errOut)
 	}
 }
+
+// TestCheckSaysWhatAPartitionWaitCosts: three nodes, quorum, no fencing:
+// check says how long a lost node's group waits before it moves (its
+// stop budget); with two nodes it says nothing of the kind.
+func TestCheckSaysWhatAPartitionWaitCosts(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "resource.d"), 0o755)
+	os.Symlink("/etc/ha.d/resource.d/IPaddr2", filepath.Join(dir, "resource.d", "IPaddr2"))
+	files := map[string]string{
+		"ha.cf":       "keepalive 1\ndeadtime 10\nudpport 694\nucast lo 127.0.0.1\nnode n1 n2 n3\n",
+		"haresources": "n1 IPaddr2::10.201.0.100/24/eth0\n",
+		"authkeys":    "auth 1\n1 sha1 secret\n",
+	}
+	for name, text := range files {
+		os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600)
+	}
+	code, out, errOut := runCLI("check", "--hacf", dir, "--name", "n1")
+	want := "note: no fencing: when the node running group IPaddr2::10.201.0.100/24/eth0 is lost (dead or cut off), the others run it only after its stop budget, 1m0s"
+	if code != 0 || !strings.Contains(out, want) {
+		t.Fatalf("check: exit %d, want %q in:\n%s%s", code, want, out, errOut)
+	}
+	os.WriteFile(filepath.Join(dir, "ha.cf"), []byte(strings.Replace(files["ha.cf"], "node n1 n2 n3", "node n1 n2", 1)), 0o600)
+	if _, out, _ := runCLI("check", "--hacf", dir, "--name", "n1"); strings.Contains(out, "stop budget") {
+		t.Fatalf("two nodes have no partition wait:\n%s", out)
+	}
+}
