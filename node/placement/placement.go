@@ -444,10 +444,12 @@ func (m *Machine) Membership(now time.Time, view []Peer, settled bool) Effects {
 		}
 		v := seen[n]
 		restarted := v.Alive && p.gen != 0 && v.Generation > p.gen
-		if restarted && !p.alive {
-			// Its earlier life died while we could not hear it: it may
-			// have started our groups then (and taken their clients), and
-			// its new life cannot say.
+		if v.Alive && !p.alive && (p.gen == 0 || v.Generation > p.gen) {
+			// A life of it we never heard (a first contact, or a restart
+			// while we could not hear it): it, or an earlier life of it,
+			// may have started our groups meanwhile and taken their
+			// clients, and cannot say (a same life back from a partition
+			// says so: ran_apart). Taking them back costs one announce.
 			for _, name := range m.order {
 				if g := m.groups[name]; runs(g.local) {
 					g.conflict[n] = true
