@@ -1,6 +1,8 @@
 package main
 
 import (
+	"strings"
+	"os/exec"
 	"context"
 	"fmt"
 	"io"
@@ -26,6 +28,7 @@ type runFlags struct {
 	trace     string
 	logFormat string
 	metrics   string
+	reset     string
 }
 
 func newRunCommand() *cobra.Command {
@@ -46,6 +49,8 @@ for deadtime.`,
 	c.Flags().Lookup("trace").NoOptDefVal = "-"
 	c.Flags().StringVar(&f.logFormat, "log-format", "text", "log format on standard error: text or json")
 	c.Flags().StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on `ADDR` (host:port), path /metrics")
+	c.Flags().StringVar(&f.reset, "reset-command", "", "shell `COMMAND` run instead of rebooting when this machine must reset itself "+
+		"(failfast; no quorum and its groups not stopped within their stop budget); default: reboot at once")
 	return c
 }
 
@@ -89,7 +94,18 @@ func (f *runFlags) run(stderr io.Writer) error {
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
 
-	n, err := node.Start(node.Options{Config: eff, StateDir: f.stateDir, Socket: f.socket, Log: log, Trace: traceOut, MetricsAddr: f.metrics})
+	opts := node.Options{Config: eff, StateDir: f.stateDir, Socket: f.socket, Log: log, Trace: traceOut, MetricsAddr: f.metrics}
+	if f.reset != "" {
+		command := f.reset
+		opts.Reboot = func() error {
+			out, err := exec.Command("/bin/sh", "-c", command).CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("reset command %q: %w: %s", command, err, strings.TrimSpace(string(out)))
+			}
+			return nil
+		}
+	}
+	n, err := node.Start(opts)
 	if err != nil {
 		return failure(err)
 	}

@@ -202,7 +202,7 @@ func (n *Node) HaDir() string { return filepath.Join(n.Dir, "ha.d") }
 // Start runs hanode (the binary bin) on the node's host.
 func (n *Node) Start(bin string, extra ...string) {
 	args := append([]string{"run", "--hacf", n.HaDir(), "--name", n.Name,
-		"--state-dir", filepath.Join(n.Dir, "state"), "--socket", n.Socket}, extra...)
+		"--state-dir", filepath.Join(n.Dir, "state"), "--socket", n.Socket, "--reset-command", n.resetCommand()}, extra...)
 	n.Proc = n.Host.Start(n.Name, bin, args...)
 }
 
@@ -210,8 +210,24 @@ func (n *Node) Start(bin string, extra ...string) {
 // file.
 func (n *Node) StartConfig(bin, config string, extra ...string) {
 	args := append([]string{"run", "--config", config, "--name", n.Name,
-		"--state-dir", filepath.Join(n.Dir, "state"), "--socket", n.Socket}, extra...)
+		"--state-dir", filepath.Join(n.Dir, "state"), "--socket", n.Socket, "--reset-command", n.resetCommand()}, extra...)
 	n.Proc = n.Host.Start(n.Name, bin, args...)
+}
+
+// resetCommand is what a node on a test host does instead of rebooting
+// the test machine when it must reset itself: what a reset does to the
+// host, every process in its network namespace killed and its network
+// down (the caller, hanode, included), and a marker file saying so.
+func (n *Node) resetCommand() string {
+	ns := n.Host.Netns()
+	return fmt.Sprintf("touch %s; ip -n %s link set eth0 down; ip netns pids %s | xargs -r kill -9",
+		shellQuote(filepath.Join(n.Dir, "reset")), ns, ns)
+}
+
+// WasReset says whether the node reset its host (see resetCommand).
+func (n *Node) WasReset() bool {
+	_, err := os.Stat(filepath.Join(n.Dir, "reset"))
+	return err == nil
 }
 
 // Stop stops the node cleanly (SIGTERM) and waits for it to exit.
