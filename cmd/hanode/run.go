@@ -1,14 +1,14 @@
 package main
 
 import (
-	"strings"
-	"os/exec"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
