@@ -61,13 +61,17 @@ func Serve(ctx context.Context, addr, name, pidFile string) error {
 	}
 }
 
-// answer reads the request (to its blank line, bounded) before it
-// answers: closing a connection with unread data makes the kernel reset
-// it, and the client may lose the answer (a probe every 10ms lost 40% of
-// them so).
+// answer writes the reply, then reads what the client sent (its request,
+// to the blank line or the end, bounded) before closing: closing a
+// connection with unread data makes the kernel reset it, and the client
+// may lose the reply (a probe every 10ms lost 40% of them so). A client
+// that sends nothing and only reads (a passive probe) gets it as well.
 func answer(c net.Conn, reply []byte) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write(reply); err != nil {
+		return
+	}
 	buf := make([]byte, 0, 512)
 	chunk := make([]byte, 512)
 	for len(buf) < 4096 && !bytes.Contains(buf, []byte("\r\n\r\n")) {
@@ -77,7 +81,6 @@ func answer(c net.Conn, reply []byte) {
 			break
 		}
 	}
-	c.Write(reply)
 }
 
 // serviceScript is the demo's resource script (Heartbeat class): it runs

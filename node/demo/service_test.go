@@ -3,6 +3,9 @@ package demo
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"strings"
 	"path/filepath"
 	"testing"
 	"time"
@@ -39,5 +42,16 @@ func TestServiceAnswersEveryProbe(t *testing.T) {
 	}
 	if failed > 0 {
 		t.Fatalf("%d of 1000 probes got no answer", failed)
+	}
+	// A client that sends nothing and only reads gets the answer too.
+	c, err := net.DialTimeout("tcp4", addr, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	b, err := io.ReadAll(c)
+	if err != nil || !strings.HasSuffix(string(b), "node9\n") {
+		t.Fatalf("passive read: %q %v", b, err)
 	}
 }
