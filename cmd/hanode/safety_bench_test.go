@@ -332,15 +332,10 @@ func (y *tally) row(name string, took time.Duration, complete bool, extra ...str
 
 // --- the probe ----------------------------------------------------------------
 
-// passiveProbe is node/probe's prober with one difference: it sends no
-// request. The test service (`hanode demo-service`) writes its answer as
-// soon as it accepts a connection and closes it without reading; a
-// request that arrives around that close makes the service's kernel reset
-// the connection, and node/probe, which sends one and treats the reset as
-// no answer, then counts a failed probe although the service answered
-// (measured here: about 4 probes in 10 at 10 ms, in a steady cluster).
-// Connecting and reading the answer is what proves the service is there.
-type passiveProbe struct {
+// causeProbe is node/probe's prober that also says why a probe failed
+// (timeout, refused, reset): a timeout means no host answered, a refusal
+// that the address is up but the service not.
+type causeProbe struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	mu     sync.Mutex
@@ -358,12 +353,12 @@ type probeSample struct {
 // maxProbeSamples bounds a probe's memory: at 10 ms a sample, 50 minutes.
 const maxProbeSamples = 300000
 
-// newPassiveProbe probes addr from host h every interval, each probe
+// newCauseProbe probes addr from host h every interval, each probe
 // bounded by timeout, with staggered workers (a probe that hangs does not
 // delay the next), until Stop.
-func newPassiveProbe(h *testhosts.Host, addr string, interval, timeout time.Duration) (*passiveProbe, error) {
+func newCauseProbe(h *testhosts.Host, addr string, interval, timeout time.Duration) (*causeProbe, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &passiveProbe{cancel: cancel}
+	p := &causeProbe{cancel: cancel}
 	workers := min(int(timeout/interval)+1, 16)
 	period := interval * time.Duration(workers)
 	start := time.Now()
@@ -376,7 +371,7 @@ func newPassiveProbe(h *testhosts.Host, addr string, interval, timeout time.Dura
 				time.Sleep(time.Until(next))
 				next = next.Add(period)
 				at := time.Now()
-				ans, fail := passiveOnce(addr, timeout)
+				ans, fail := causeOnce(addr, timeout)
 				p.mu.Lock()
 				if len(p.s) < maxProbeSamples {
 					p.s = append(p.s, probeSample{At: at, Answer: ans, Fail: fail})
@@ -393,9 +388,9 @@ func newPassiveProbe(h *testhosts.Host, addr string, interval, timeout time.Dura
 	return p, nil
 }
 
-// passiveOnce connects to addr and returns the last line of what the
+// causeOnce connects to addr and returns the last line of what the
 // service writes before closing, or "" and why not.
-func passiveOnce(addr string, timeout time.Duration) (answer, fail string) {
+func causeOnce(addr string, timeout time.Duration) (answer, fail string) {
 	classify := func(err error) string {
 		switch {
 		case errors.Is(err, syscall.ECONNREFUSED):
@@ -417,6 +412,9 @@ func passiveOnce(addr string, timeout time.Duration) (answer, fail string) {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(timeout))
+	if _, err := io.WriteString(c, "GET / HTTP/1.0\r\n\r\n"); err != nil {
+		return "", classify(err)
+	}
 	b, err := io.ReadAll(io.LimitReader(c, 4096))
 	if err != nil {
 		return "", classify(err)
@@ -434,13 +432,13 @@ func passiveOnce(addr string, timeout time.Duration) (answer, fail string) {
 }
 
 // Stop ends the probe and waits for its workers.
-func (p *passiveProbe) Stop() {
+func (p *causeProbe) Stop() {
 	p.cancel()
 	p.wg.Wait()
 }
 
 // Samples returns the samples so far, in the order they were sent.
-func (p *passiveProbe) Samples() []probeSample {
+func (p *causeProbe) Samples() []probeSample {
 	p.mu.Lock()
 	out := append([]probeSample(nil), p.s...)
 	p.mu.Unlock()
@@ -458,7 +456,7 @@ type safetyLab struct {
 	lab     *testhosts.Lab
 	cluster *hacluster.Cluster
 	client  *testhosts.Host
-	probe   *passiveProbe
+	probe   *causeProbe
 	rec     *testhosts.AddrRecorder
 	// configs: native configuration by node ("": ha.d).
 	configs map[string]string
@@ -493,7 +491,7 @@ func newSafetyLab(t *testing.T, bin string, nodes int, o hacluster.Options) *saf
 		t.Fatal(err)
 	}
 	s.rec = rec
-	p, err := newPassiveProbe(s.client, fmt.Sprintf("%s:%d", testVIP, hacluster.Port), 10*time.Millisecond, 50*time.Millisecond)
+	p, err := newCauseProbe(s.client, fmt.Sprintf("%s:%d", testVIP, hacluster.Port), 10*time.Millisecond, 50*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1004,7 +1002,7 @@ func crashBootScenario(t *testing.T, env *safetyEnv, failback string) safetyRow 
 
 // longestProbeGap is the longest stretch of unanswered probes in [from,
 // to]: from the last answer before the first failure to the next answer.
-func longestProbeGap(p *passiveProbe, from, to time.Time) time.Duration {
+func longestProbeGap(p *causeProbe, from, to time.Time) time.Duration {
 	var worst time.Duration
 	var lastOK time.Time
 	failing := false

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strings"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
