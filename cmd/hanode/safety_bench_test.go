@@ -4,10 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -18,10 +15,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/hanode/hanode/node/probe"
 	"github.com/hanode/hanode/node/testhosts"
 	"github.com/hanode/hanode/node/testhosts/hacluster"
 )
@@ -330,122 +327,6 @@ func (y *tally) row(name string, took time.Duration, complete bool, extra ...str
 		failed: y.failed, probes: y.probes, extra: extra, complete: complete}
 }
 
-// --- the probe ----------------------------------------------------------------
-
-// causeProbe is node/probe's prober that also says why a probe failed
-// (timeout, refused, reset): a timeout means no host answered, a refusal
-// that the address is up but the service not.
-type causeProbe struct {
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	s      []probeSample
-}
-
-// probeSample is one probe: when it was sent, who answered ("" if
-// nobody did within the timeout) and, for a failure, why.
-type probeSample struct {
-	At     time.Time
-	Answer string
-	Fail   string // "timeout", "refused", "reset", "other"
-}
-
-// maxProbeSamples bounds a probe's memory: at 10 ms a sample, 50 minutes.
-const maxProbeSamples = 300000
-
-// newCauseProbe probes addr from host h every interval, each probe
-// bounded by timeout, with staggered workers (a probe that hangs does not
-// delay the next), until Stop.
-func newCauseProbe(h *testhosts.Host, addr string, interval, timeout time.Duration) (*causeProbe, error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	p := &causeProbe{cancel: cancel}
-	workers := min(int(timeout/interval)+1, 16)
-	period := interval * time.Duration(workers)
-	start := time.Now()
-	for w := 0; w < workers; w++ {
-		next := start.Add(interval * time.Duration(w))
-		p.wg.Add(1)
-		err := h.InNetns(func() {
-			defer p.wg.Done()
-			for ctx.Err() == nil {
-				time.Sleep(time.Until(next))
-				next = next.Add(period)
-				at := time.Now()
-				ans, fail := causeOnce(addr, timeout)
-				p.mu.Lock()
-				if len(p.s) < maxProbeSamples {
-					p.s = append(p.s, probeSample{At: at, Answer: ans, Fail: fail})
-				}
-				p.mu.Unlock()
-			}
-		})
-		if err != nil {
-			p.wg.Done()
-			p.Stop()
-			return nil, err
-		}
-	}
-	return p, nil
-}
-
-// causeOnce connects to addr and returns the last line of what the
-// service writes before closing, or "" and why not.
-func causeOnce(addr string, timeout time.Duration) (answer, fail string) {
-	classify := func(err error) string {
-		switch {
-		case errors.Is(err, syscall.ECONNREFUSED):
-			return "refused"
-		case errors.Is(err, syscall.ECONNRESET):
-			return "reset"
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			return "timeout"
-		}
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			return "timeout"
-		}
-		return "other"
-	}
-	c, err := net.DialTimeout("tcp4", addr, timeout)
-	if err != nil {
-		return "", classify(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(timeout))
-	if _, err := io.WriteString(c, "GET / HTTP/1.0\r\n\r\n"); err != nil {
-		return "", classify(err)
-	}
-	b, err := io.ReadAll(io.LimitReader(c, 4096))
-	if err != nil {
-		return "", classify(err)
-	}
-	var last string
-	for _, l := range strings.Split(string(b), "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			last = l
-		}
-	}
-	if last == "" || !strings.HasPrefix(string(b), "HTTP/1.0 200 ") {
-		return "", "other"
-	}
-	return last, ""
-}
-
-// Stop ends the probe and waits for its workers.
-func (p *causeProbe) Stop() {
-	p.cancel()
-	p.wg.Wait()
-}
-
-// Samples returns the samples so far, in the order they were sent.
-func (p *causeProbe) Samples() []probeSample {
-	p.mu.Lock()
-	out := append([]probeSample(nil), p.s...)
-	p.mu.Unlock()
-	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
-	return out
-}
-
 // --- the lab ----------------------------------------------------------------
 
 // safetyLab is a cluster on test hosts, a client probing the VIP every
@@ -456,7 +337,7 @@ type safetyLab struct {
 	lab     *testhosts.Lab
 	cluster *hacluster.Cluster
 	client  *testhosts.Host
-	probe   *causeProbe
+	probe   *probe.Probe
 	rec     *testhosts.AddrRecorder
 	// configs: native configuration by node ("": ha.d).
 	configs map[string]string
@@ -491,7 +372,7 @@ func newSafetyLab(t *testing.T, bin string, nodes int, o hacluster.Options) *saf
 		t.Fatal(err)
 	}
 	s.rec = rec
-	p, err := newCauseProbe(s.client, fmt.Sprintf("%s:%d", testVIP, hacluster.Port), 10*time.Millisecond, 50*time.Millisecond)
+	p, err := testhosts.NewProbe(s.client, fmt.Sprintf("%s:%d", testVIP, hacluster.Port), 10*time.Millisecond, 50*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1002,7 +883,7 @@ func crashBootScenario(t *testing.T, env *safetyEnv, failback string) safetyRow 
 
 // longestProbeGap is the longest stretch of unanswered probes in [from,
 // to]: from the last answer before the first failure to the next answer.
-func longestProbeGap(p *causeProbe, from, to time.Time) time.Duration {
+func longestProbeGap(p *probe.Probe, from, to time.Time) time.Duration {
 	var worst time.Duration
 	var lastOK time.Time
 	failing := false

@@ -8,10 +8,13 @@ package probe
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -20,6 +23,10 @@ import (
 type Sample struct {
 	At     time.Time
 	Answer string
+	// Fail says why nobody answered: "timeout" (no host answered in
+	// time), "refused" (the address is up, the service not), "reset",
+	// "other".
+	Fail string
 }
 
 // Runner runs a worker; it may run it somewhere special (a thread in
@@ -66,10 +73,10 @@ func New(addr string, interval, timeout time.Duration, run Runner) (*Probe, erro
 				time.Sleep(time.Until(next))
 				next = next.Add(period)
 				at := time.Now()
-				ans := Once(addr, timeout)
+				ans, fail := Attempt(addr, timeout)
 				p.mu.Lock()
 				if len(p.s) < maxSamples {
-					p.s = append(p.s, Sample{At: at, Answer: ans})
+					p.s = append(p.s, Sample{At: at, Answer: ans, Fail: fail})
 				}
 				p.mu.Unlock()
 			}
@@ -85,15 +92,22 @@ func New(addr string, interval, timeout time.Duration, run Runner) (*Probe, erro
 
 // Once asks addr who serves it, "" if nobody answers within timeout.
 func Once(addr string, timeout time.Duration) string {
+	ans, _ := Attempt(addr, timeout)
+	return ans
+}
+
+// Attempt asks addr who serves it: the last line of the answer, or "" and
+// why nobody answered (see Sample.Fail).
+func Attempt(addr string, timeout time.Duration) (answer, fail string) {
 	d := net.Dialer{Timeout: timeout}
 	c, err := d.Dial("tcp4", addr)
 	if err != nil {
-		return ""
+		return "", failure(err)
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(timeout))
 	if _, err := io.WriteString(c, "GET / HTTP/1.0\r\n\r\n"); err != nil {
-		return ""
+		return "", failure(err)
 	}
 	var last string
 	sc := bufio.NewScanner(io.LimitReader(c, 4096))
@@ -102,10 +116,27 @@ func Once(addr string, timeout time.Duration) string {
 			last = l
 		}
 	}
-	if sc.Err() != nil {
-		return ""
+	if err := sc.Err(); err != nil {
+		return "", failure(err)
 	}
-	return last
+	if last == "" {
+		return "", "other"
+	}
+	return last, ""
+}
+
+// failure names why a probe got no answer.
+func failure(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "reset"
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	}
+	return "other"
 }
 
 // Stop ends the probe and waits for its workers.
