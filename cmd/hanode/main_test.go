@@ -288,17 +288,11 @@ func TestRunStatusClStatusAndCleanStop(t *testing.T) {
 // Heartbeat does at start, and names the haresources line of one it cannot
 // find; run refuses to start on it.
 func TestCheckResources(t *testing.T) {
-	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "resource.d"), 0o755)
-	os.Symlink("/etc/ha.d/resource.d/IPaddr2", filepath.Join(dir, "resource.d", "IPaddr2"))
-	files := map[string]string{
+	dir := haDirWithIPaddr2(t, map[string]string{
 		"ha.cf":       "keepalive 1\ndeadtime 10\nudpport 694\nucast lo 127.0.0.1\nauto_failback off\nnode n1 n2\n",
 		"haresources": "n1 IPaddr2::10.201.0.100/24/eth0 \\\n   nosuchscript::arg\n",
 		"authkeys":    "auth 1\n1 sha1 secret\n",
-	}
-	for name, text := range files {
-		os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600)
-	}
+	})
 	code, _, errOut := runCLI("check", "--hacf", dir, "--name", "n1")
 	want := filepath.Join(dir, "haresources") + `:2: nosuchscript::arg: cannot locate resource script "nosuchscript"`
 	if code != 2 || !strings.HasPrefix(errOut, "hanode: "+want) || strings.Count(errOut, "\n") != 1 {
@@ -360,17 +354,12 @@ func TestCheckFencing(t *testing.T) {
 // check says how long a lost node's group waits before it moves (its
 // stop budget); with two nodes it says nothing of the kind.
 func TestCheckSaysWhatAPartitionWaitCosts(t *testing.T) {
-	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "resource.d"), 0o755)
-	os.Symlink("/etc/ha.d/resource.d/IPaddr2", filepath.Join(dir, "resource.d", "IPaddr2"))
 	files := map[string]string{
 		"ha.cf":       "keepalive 1\ndeadtime 10\nudpport 694\nucast lo 127.0.0.1\nnode n1 n2 n3\n",
 		"haresources": "n1 IPaddr2::10.201.0.100/24/eth0\n",
 		"authkeys":    "auth 1\n1 sha1 secret\n",
 	}
-	for name, text := range files {
-		os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600)
-	}
+	dir := haDirWithIPaddr2(t, files)
 	code, out, errOut := runCLI("check", "--hacf", dir, "--name", "n1")
 	want := "note: no fencing: when the node running group IPaddr2::10.201.0.100/24/eth0 is lost (dead or cut off), the others run it only after its stop budget, 1m0s"
 	if code != 0 || !strings.Contains(out, want) {
@@ -380,4 +369,19 @@ func TestCheckSaysWhatAPartitionWaitCosts(t *testing.T) {
 	if _, out, _ := runCLI("check", "--hacf", dir, "--name", "n1"); strings.Contains(out, "stop budget") {
 		t.Fatalf("two nodes have no partition wait:\n%s", out)
 	}
+}
+
+// haDirWithIPaddr2 writes an /etc/ha.d of the given files (mode 0600), with
+// Debian's IPaddr2 script in its resource.d.
+func haDirWithIPaddr2(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "resource.d"), 0o755)
+	os.Symlink("/etc/ha.d/resource.d/IPaddr2", filepath.Join(dir, "resource.d", "IPaddr2"))
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }

@@ -364,18 +364,6 @@ type Session struct {
 	SendTime time.Time
 }
 
-// Sessions lists the peers heard, in configuration order, for the echo in
-// this node's heartbeats.
-func (m *Machine) Sessions() []Session {
-	var out []Session
-	for _, p := range m.peers {
-		if p.echoGen != 0 {
-			out = append(out, Session{Node: p.name, Generation: p.echoGen, SendTime: p.echoSend})
-		}
-	}
-	return out
-}
-
 // Echo is what this node's heartbeats echo of one peer (zero generation
 // when nothing was heard of it).
 func (m *Machine) Echo(node string) Session {

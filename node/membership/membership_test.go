@@ -497,9 +497,11 @@ func TestHandshake(t *testing.T) {
 		t.Fatalf("first frame without echo: %v %q", v, ev)
 	}
 	expect(t, "still init", statusWord(s.status("n2")), "init")
-	sess := s.m.Sessions()
-	if len(sess) != 1 || sess[0].Node != "n2" || sess[0].Generation != 3 || !sess[0].SendTime.Equal(s.now) {
-		t.Fatalf("sessions %+v: want n2 generation 3 heard now", sess)
+	if e := s.m.Echo("n2"); e.Generation != 3 || !e.SendTime.Equal(s.now) {
+		t.Fatalf("echo %+v: want n2 generation 3 heard now", e)
+	}
+	if e := s.m.Echo("n3"); e.Generation != 0 {
+		t.Fatalf("echo of n3, never heard: %+v", e)
 	}
 	// An echo of another generation of n1 (an earlier life) is no echo.
 	if v, _ := s.at(20).frameEcho("n2", "eth0", 3, 2, active, 6, s.now); v != Unconfirmed {

@@ -212,8 +212,8 @@ func (m *Machine) snapshot(now time.Time, dest string) *messages.ClusterMessage 
 	for _, name := range m.order {
 		g := m.groups[name]
 		s := m.state(now, g)
-		if p := m.peers[dest]; p != nil && (g.upHere || g.lastUp.After(p.apartSince)) {
-			s.RanApart = !p.apartSince.IsZero() && (g.upHere || g.lastUp.After(p.apartSince))
+		if p := m.peers[dest]; p != nil && !p.apartSince.IsZero() {
+			s.RanApart = g.upHere || g.lastUp.After(p.apartSince)
 		}
 		st.Groups = append(st.Groups, s)
 		if o := g.override; o != nil {

@@ -155,6 +155,16 @@ func (c *Config) stopBudget(group string) time.Duration {
 	return DefaultStopBudget
 }
 
+// longestStopBudget is the longest stop budget of groups: a node that may
+// run them all has that long to stop them (they stop side by side).
+func (c *Config) longestStopBudget(groups []string) time.Duration {
+	var d time.Duration
+	for _, g := range groups {
+		d = max(d, c.stopBudget(g))
+	}
+	return d
+}
+
 // QuorumPolicy is what a node without quorum does.
 type QuorumPolicy int
 
@@ -526,10 +536,7 @@ func (m *Machine) died(now time.Time, e *Effects, n string) {
 			m.pending[n] = &pendingTakeover{gen: p.gen, groups: held, fence: true, since: now, why: fmt.Sprintf("died holding %v", held)}
 			e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s died holding %v: it must be fenced before they run elsewhere", n, held)
 		case m.partitionWait():
-			var budget time.Duration
-			for _, g := range held {
-				budget = max(budget, m.cfg.stopBudget(g))
-			}
+			budget := m.cfg.longestStopBudget(held)
 			until := now.Add(budget + m.cfg.PartitionMargin)
 			m.pending[n] = &pendingTakeover{gen: p.gen, groups: held, since: now, until: until,
 				why: fmt.Sprintf("died holding %v, no fencing", held)}
@@ -568,11 +575,7 @@ func (m *Machine) neverHeard(now time.Time, e *Effects, seen map[string]Peer) {
 			m.pending[n] = &pendingTakeover{groups: all, fence: true, since: now, why: "not heard since this node started: it may run any group", startup: true}
 			e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s not heard since this node started: it must be fenced before groups it may run start here", n)
 		case m.partitionWait():
-			var budget time.Duration
-			for _, g := range all {
-				budget = max(budget, m.cfg.stopBudget(g))
-			}
-			until := now.Add(budget + m.cfg.PartitionMargin)
+			until := now.Add(m.cfg.longestStopBudget(all) + m.cfg.PartitionMargin)
 			m.pending[n] = &pendingTakeover{groups: all, since: now, until: until, why: "not heard since this node started", startup: true}
 			e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s not heard since this node started: groups it may run start here at %s at the earliest, once it must have stopped them by itself",
 				n, until.Format("15:04:05.000"))
