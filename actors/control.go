@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hanode/hanode/actors/trace"
@@ -85,6 +88,9 @@ func answer(_ context.Context, root *actor.RootContext, node *actor.PID, req *me
 	case *messages.ControlRequest_Parameter:
 		q = &ParameterQuery{Name: r.Parameter.GetName()}
 	case *messages.ControlRequest_SendNote:
+		if err := control.CheckNote(r.SendNote.GetText()); err != nil {
+			return &messages.ControlResponse{Error: err.Error()}
+		}
 		q = &SendNote{Text: r.SendNote.GetText()}
 	case *messages.ControlRequest_Notes:
 		q = &NotesQuery{}
@@ -117,15 +123,60 @@ func answer(_ context.Context, root *actor.RootContext, node *actor.PID, req *me
 	case *messages.NoteSent:
 		return &messages.ControlResponse{Response: &messages.ControlResponse_NoteSent{NoteSent: v}}
 	case *messages.NotesResponse:
-		return &messages.ControlResponse{Response: &messages.ControlResponse_Notes{Notes: v}}
+		bounded := boundNotes(v.Notes, notesBudget)
+		bounded.Dropped += v.Dropped
+		return &messages.ControlResponse{Response: &messages.ControlResponse_Notes{Notes: bounded}}
 	case *messages.PlacementResponse:
 		return &messages.ControlResponse{Response: &messages.ControlResponse_Placement{Placement: v}}
 	case *messages.EventsResponse:
 		return &messages.ControlResponse{Response: &messages.ControlResponse_Events{Events: v}}
 	case *messages.ConfirmFencedResponse:
 		return &messages.ControlResponse{Response: &messages.ControlResponse_ConfirmFenced{ConfirmFenced: v}}
+	case error:
+		return &messages.ControlResponse{Error: v.Error()}
 	}
 	return &messages.ControlResponse{Error: fmt.Sprintf("unexpected answer %T", res)}
+}
+
+// notesBudget bounds the notes in one answer, well below the response
+// bound (control.MaxMessage): with every note cut to control.MaxNote, it
+// still holds the newest 250 or so of the longest notes.
+const notesBudget = 1 << 20
+
+// boundNotes returns the newest notes that fit in budget bytes, each text
+// cut to control.MaxNote (a peer's note may be longer: only this node's
+// own clients are refused longer ones), and how many older notes it leaves
+// out. The notes given belong to the messenger: they are copied, not
+// changed.
+func boundNotes(notes []*messages.ReceivedNote, budget int) *messages.NotesResponse {
+	kept := make([]*messages.ReceivedNote, 0, min(len(notes), 1024))
+	size := 0
+	i := len(notes) - 1
+	for ; i >= 0; i-- {
+		n := notes[i]
+		if len(n.Text) > control.MaxNote {
+			n = proto.CloneOf(n)
+			n.Text = cutNote(n.Text)
+		}
+		size += proto.Size(n)
+		if size > budget {
+			break
+		}
+		kept = append(kept, n)
+	}
+	slices.Reverse(kept)
+	return &messages.NotesResponse{Notes: kept, Dropped: uint64(i + 1)}
+}
+
+// cutNote cuts a text to control.MaxNote bytes, on a character boundary,
+// and says how long it was.
+func cutNote(text string) string {
+	mark := fmt.Sprintf(" [cut: %d bytes]", len(text))
+	n := control.MaxNote - len(mark)
+	for n > 0 && !utf8.RuneStart(text[n]) {
+		n--
+	}
+	return text[:n] + mark
 }
 
 // traceBuffer is how many records an attached client may lag behind

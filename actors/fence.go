@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -39,7 +40,10 @@ type FenceDeviceState struct {
 	checked time.Time
 	ok      bool
 	detail  string
-	hosts   []string
+	// hosts are what a device that lists them (fence.Device.Lists) said
+	// it controls at its last successful listing (listed).
+	hosts  []string
+	listed bool
 }
 
 // NewFenceDeviceState wraps a device not checked yet.
@@ -52,23 +56,38 @@ func (s *FenceDeviceState) driver() FenceDriver {
 	return s.Device
 }
 
-// Controls says whether the device can fence target: its configured
-// targets, or the hosts a STONITH plugin listed at its last check.
-func (s *FenceDeviceState) Controls(target string) bool {
-	if !s.Device.Controls(target) {
-		return false
-	}
+// setHosts records a successful listing.
+func (s *FenceDeviceState) setHosts(hosts []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.hosts) == 0 {
-		return true
+	s.hosts, s.listed = hosts, true
+}
+
+// listedHost says whether the last successful listing named target.
+func (s *FenceDeviceState) listedHost(target string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.listed && slices.Contains(s.hosts, target)
+}
+
+// mayFence makes sure, before fencing target, that the device controls
+// it. A device that lists its hosts is asked again unless its last list
+// named target: the list may be unknown (the device failed its check) or
+// old (a VM added since). Not listed, or not known to be, the device
+// cannot fence target: an error, never a reason to go on without fencing.
+func (s *FenceDeviceState) mayFence(ctx context.Context, target string) error {
+	if !s.Device.Lists() || s.listedHost(target) {
+		return nil
 	}
-	for _, h := range s.hosts {
-		if h == target {
-			return true
-		}
+	hosts, err := s.driver().Hosts(ctx)
+	if err != nil {
+		return fmt.Errorf("cannot list the nodes it controls: %w", err)
 	}
-	return false
+	s.setHosts(hosts)
+	if !slices.Contains(hosts, target) {
+		return fmt.Errorf("%s is not among the %d nodes it lists", target, len(hosts))
+	}
+	return nil
 }
 
 // Status describes the device for status.
@@ -108,9 +127,12 @@ func (m *FenceOutcome) TraceSummary() string {
 type fenceCheckTick struct{}
 
 type fenceChecked struct {
-	err   error
-	hosts []string
-	at    time.Time
+	err error
+	// hosts are the nodes the device listed, when it lists them and
+	// could (listed).
+	hosts  []string
+	listed bool
+	at     time.Time
 }
 
 // FenceCheckInterval is how often devices are checked (Heartbeat: hourly).
@@ -147,21 +169,28 @@ func (a *FenceDevice) Receive(ctx actor.Context) {
 		if m.err != nil {
 			a.st.detail = m.err.Error()
 		}
-		if m.hosts != nil {
-			a.st.hosts = m.hosts
+		if m.listed {
+			a.st.hosts, a.st.listed = m.hosts, true
 		}
 		a.st.mu.Unlock()
 		if m.err != nil {
 			a.log.Error("fencing device failed its check: it may not be able to fence", "err", m.err)
+		} else if m.listed {
+			a.log.Info("fencing device checked", "lists", m.hosts)
+		} else if len(a.st.Device.Targets) > 0 {
+			a.log.Info("fencing device checked", "targets", a.st.Device.Targets)
 		} else {
-			a.log.Info("fencing device checked", "controls", m.hosts)
+			a.log.Info("fencing device checked", "targets", "any node")
 		}
 	case *FenceRequest:
-		replyTo, sys, d, drv := ctx.Sender(), ctx.ActorSystem(), a.st.Device, a.st.driver()
+		replyTo, sys, d, drv, st := ctx.Sender(), ctx.ActorSystem(), a.st.Device, a.st.driver(), a.st
 		a.log.Warn("fencing", "target", m.Target, "action", string(m.Action))
 		go func() {
 			start := time.Now()
-			err := drv.Fence(context.Background(), m.Target, m.Action)
+			err := st.mayFence(context.Background(), m.Target)
+			if err == nil {
+				err = drv.Fence(context.Background(), m.Target, m.Action)
+			}
 			a.log.Info("fencing done", "target", m.Target, "err", err, "took", time.Since(start).Round(time.Millisecond))
 			a.st.Metrics.FenceOp(d.Name, m.Target, err)
 			if replyTo != nil {
@@ -172,17 +201,19 @@ func (a *FenceDevice) Receive(ctx actor.Context) {
 }
 
 func (a *FenceDevice) check(ctx actor.Context) {
-	self, sys, d := ctx.Self(), ctx.ActorSystem(), a.st.driver()
+	self, sys, d, lists := ctx.Self(), ctx.ActorSystem(), a.st.driver(), a.st.Device.Lists()
 	go func() {
-		err := d.Check(context.Background())
-		var hosts []string
-		if err == nil {
+		m := &fenceChecked{err: d.Check(context.Background())}
+		if m.err == nil && lists {
 			var herr error
-			if hosts, herr = d.Hosts(context.Background()); herr != nil {
-				err = fmt.Errorf("listing its hosts: %w", herr)
+			if m.hosts, herr = d.Hosts(context.Background()); herr != nil {
+				m.err = fmt.Errorf("listing its hosts: %w", herr)
+			} else {
+				m.listed = true
 			}
 		}
-		sys.Root.Send(self, &fenceChecked{err: err, hosts: hosts, at: time.Now()})
+		m.at = time.Now()
+		sys.Root.Send(self, m)
 	}()
 }
 
@@ -194,11 +225,13 @@ type fenceJob struct {
 }
 
 // startFencing begins fencing target with the devices this node may use
-// that control it, one after the other until one succeeds.
+// that are configured to fence it, one after the other until one
+// succeeds. A device that lists its hosts checks, when asked, that target
+// is among them (FenceDeviceState.mayFence).
 func (a *Placement) startFencing(ctx actor.Context, target string) {
 	job := &fenceJob{}
 	for _, d := range a.st.Devices {
-		if d.Device.UsableFrom(a.st.Local) && d.Controls(target) && d.PID != nil {
+		if d.Device.UsableFrom(a.st.Local) && d.Device.Controls(target) && d.PID != nil {
 			job.devices = append(job.devices, d)
 		}
 	}
@@ -208,16 +241,18 @@ func (a *Placement) startFencing(ctx actor.Context, target string) {
 
 func (a *Placement) nextDevice(ctx actor.Context, target string, job *fenceJob) {
 	if len(job.devices) == 0 {
-		// No device controls this node: as Heartbeat does without a
-		// device, its groups are taken over without fencing, loudly.
-		delete(a.st.fenceJobs, target)
-		a.log.Warn("no fencing device can fence this node: taking its groups over unfenced", "target", target)
-		a.apply(ctx, a.st.Machine.FenceResult(a.now(), target, "none (no device controls it)", nil))
-		return
+		// Fencing is configured (placement fences only then), but no
+		// device here can fence this node: a fencing failure, retried
+		// and reported like any. Its groups stay where they are until
+		// it is fenced or an operator confirms it is off: moving them
+		// unfenced would run them twice if it still does.
+		job.errs = append(job.errs, fmt.Errorf("no fencing device that %s may use is configured to fence %s", a.st.Local, target))
 	}
 	if job.next >= len(job.devices) {
 		delete(a.st.fenceJobs, target)
-		a.apply(ctx, a.st.Machine.FenceResult(a.now(), target, "", errors.Join(job.errs...)))
+		err := errors.Join(job.errs...)
+		a.log.Error("cannot fence: the groups it held stay stopped until it is fenced or an operator confirms it is off", "target", target, "err", err)
+		a.apply(ctx, a.st.Machine.FenceResult(a.now(), target, "", err))
 		return
 	}
 	d := job.devices[job.next]

@@ -8,6 +8,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/hanode/hanode/node/logging"
 	"github.com/hanode/hanode/node/metrics"
 	"github.com/hanode/hanode/transports"
 	"github.com/hanode/hanode/transports/frame"
@@ -50,11 +51,17 @@ type Link struct {
 	cfg     LinkConfig
 	medium  transports.Link
 	failing bool // the last send failed
+	// sendLog limits the lines about sends failing and working again: a
+	// device that fails every other send would log at the heartbeat rate.
+	sendLog *logging.Limiter
 }
 
 // NewLink returns a producer of link actors.
 func NewLink(cfg LinkConfig) actor.Producer {
-	return func() actor.Actor { return &Link{cfg: cfg} }
+	// One limiter for every incarnation: a link restarted after a
+	// failure does not start a new allowance.
+	sendLog := logging.NewLimiter(10 * time.Second)
+	return func() actor.Actor { return &Link{cfg: cfg, sendLog: sendLog} }
 }
 
 // packetIn carries a datagram from the medium's reader to the actor.
@@ -89,9 +96,9 @@ func (l *Link) open(ctx actor.Context) {
 	deliver := func(p transports.Packet) { sys.Root.Send(self, &packetIn{p}) }
 	// Called from the medium's reader: rate limited, a noisy line must not
 	// flood the log.
-	limit := &rateLimit{every: 10 * time.Second}
+	limit := logging.NewLimiter(10 * time.Second)
 	readErr := func(err error) {
-		if n, ok := limit.allow(time.Now()); ok {
+		if n, ok := limit.Allow(time.Now()); ok {
 			l.cfg.Log.Warn("link read problem", "link", l.cfg.Name, "err", err, "suppressed_since_last_log", n)
 		}
 	}
@@ -130,11 +137,15 @@ func (l *Link) sent(ctx actor.Context, err error) {
 	switch {
 	case err != nil && !l.failing:
 		l.failing = true
-		l.cfg.Log.Warn("link cannot send", "link", l.cfg.Name, "err", err)
+		if n, ok := l.sendLog.Allow(time.Now()); ok {
+			l.cfg.Log.Warn("link cannot send", "link", l.cfg.Name, "err", err, "changes_since_last_log", n)
+		}
 		ctx.Send(l.cfg.Membership, &LinkChanged{Link: l.cfg.Name, Detail: err.Error()})
 	case err == nil && l.failing:
 		l.failing = false
-		l.cfg.Log.Info("link sends again", "link", l.cfg.Name)
+		if n, ok := l.sendLog.Allow(time.Now()); ok {
+			l.cfg.Log.Info("link sends again", "link", l.cfg.Name, "changes_since_last_log", n)
+		}
 		ctx.Send(l.cfg.Membership, &LinkChanged{Link: l.cfg.Name, Up: true})
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 
 	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node/events"
+	"github.com/hanode/hanode/node/logging"
 	"github.com/hanode/hanode/node/membership"
 	"github.com/hanode/hanode/node/metrics"
 	"github.com/hanode/hanode/node/pingnodes"
@@ -48,7 +48,7 @@ type MembershipState struct {
 	subscribers []*actor.PID
 	// FramesSent is counted by the node actor, which sends them.
 	FramesSent *atomic.Uint64
-	logLimit   map[string]*rateLimit
+	logLimit   map[string]*logging.Limiter
 	// Pings is the state of the ping nodes; nil without any.
 	Pings *pingnodes.Machine
 	// PingNodesUp mirrors Pings.Up for the node actor, which puts it in
@@ -85,7 +85,7 @@ type echoSession struct {
 // NewMembershipState wraps a fresh state machine; peers are the other
 // members in configuration order.
 func NewMembershipState(info MembershipInfo, m *membership.Machine, peers []string) *MembershipState {
-	st := &MembershipState{Info: info, Machine: m, rejected: map[string]uint64{}, logLimit: map[string]*rateLimit{}, FramesSent: new(atomic.Uint64),
+	st := &MembershipState{Info: info, Machine: m, rejected: map[string]uint64{}, logLimit: map[string]*logging.Limiter{}, FramesSent: new(atomic.Uint64),
 		PingNodesUp: new(atomic.Uint32), peerPings: map[string]uint32{}, OutboxLast: new(atomic.Uint64), echoes: map[string]*peerEcho{}, peers: peers}
 	for _, p := range peers {
 		st.echoes[p] = &peerEcho{}
@@ -267,10 +267,10 @@ func (a *Membership) reject(reason, link, from, detail string) {
 	a.st.rejected[reason]++
 	lim := a.st.logLimit[reason]
 	if lim == nil {
-		lim = &rateLimit{every: 10 * time.Second}
+		lim = logging.NewLimiter(10 * time.Second)
 		a.st.logLimit[reason] = lim
 	}
-	if n, ok := lim.allow(a.now()); ok {
+	if n, ok := lim.Allow(a.now()); ok {
 		a.log.Warn("frame dropped", "reason", reason, "link", link, "from", from, "detail", detail, "dropped_since_last_log", n)
 	}
 }
@@ -379,25 +379,4 @@ func (a *Membership) status() *messages.ClusterStatus {
 		s.Nodes = append(s.Nodes, a.st.Pings.States()...)
 	}
 	return s
-}
-
-// rateLimit lets one event through per period and counts the others.
-type rateLimit struct {
-	mu         sync.Mutex
-	every      time.Duration
-	last       time.Time
-	suppressed int
-}
-
-// allow says whether to log now, and how many were suppressed before.
-func (r *rateLimit) allow(now time.Time) (int, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.last.IsZero() && now.Sub(r.last) < r.every {
-		r.suppressed++
-		return 0, false
-	}
-	n := r.suppressed
-	r.last, r.suppressed = now, 0
-	return n, true
 }

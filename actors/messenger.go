@@ -1,14 +1,17 @@
 package actors
 
 import (
+	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hanode/hanode/messages"
+	"github.com/hanode/hanode/node/control"
 	"github.com/hanode/hanode/node/reliable"
 )
 
@@ -29,6 +32,8 @@ type MessengerState struct {
 	inboxes    map[string]*reliable.Inbox
 	alive      map[string]bool
 	notes      []*messages.ReceivedNote
+	// notesDropped counts the oldest notes forgotten beyond MaxNotes.
+	notesDropped uint64
 	// Placement receives the peers' placement messages; set by the node
 	// (RoutePlacement) before any frame can arrive.
 	Placement *actor.PID
@@ -79,7 +84,8 @@ func broadcast(ctx actor.Context, env *messages.Envelope) {
 }
 
 // SendNote asks the messenger to send a note to every node; it answers
-// *messages.NoteSent.
+// *messages.NoteSent, or an error when the note is too large to be sent
+// (see reliable.Outbox.Send).
 type SendNote struct{ Text string }
 
 // NotesQuery asks the messenger for the notes received; it answers
@@ -131,24 +137,44 @@ func (a *Messenger) Receive(ctx actor.Context) {
 	case *RoutePlacement:
 		a.st.Placement = m.PID
 	case *SendCluster:
-		a.send(ctx, m.Message)
+		if _, err := a.send(ctx, m.Message); err != nil {
+			// Nothing was numbered: the stream goes on without it.
+			a.log.Error("cluster message not sent", "err", err)
+		}
 	case *SendNote:
-		sent := a.send(ctx, &messages.ClusterMessage{Payload: &messages.ClusterMessage_Note{Note: &messages.Note{Text: m.Text}}})
+		sent, err := a.send(ctx, &messages.ClusterMessage{Payload: &messages.ClusterMessage_Note{Note: &messages.Note{Text: m.Text}}})
+		if err != nil {
+			ctx.Respond(fmt.Errorf("note not sent: %w", err))
+			return
+		}
 		ctx.Respond(&messages.NoteSent{MessageSequence: sent.MessageSequence})
 	case *NotesQuery:
-		ctx.Respond(&messages.NotesResponse{Notes: append([]*messages.ReceivedNote(nil), a.st.notes...)})
+		ctx.Respond(&messages.NotesResponse{Notes: append([]*messages.ReceivedNote(nil), a.st.notes...), Dropped: a.st.notesDropped})
 	case *StreamsQuery:
 		ctx.Respond(a.streams())
 	}
 }
 
-// send numbers a message, broadcasts it and delivers it here too.
-func (a *Messenger) send(ctx actor.Context, msg *messages.ClusterMessage) *messages.ClusterMessage {
-	m := a.st.Outbox.Send(a.now(), msg)
-	a.st.OutboxLast.Store(m.MessageSequence)
-	broadcast(ctx, &messages.Envelope{Body: &messages.Envelope_Message{Message: m}})
-	a.deliver(ctx, a.st.Local, a.st.Generation, m)
-	return m
+// send numbers a message, broadcasts it (in fragments when one frame of
+// the smallest link cannot carry it) and delivers it here too, numbered as
+// the peers will see it (the sequence number of its last fragment). A
+// message that can never be sent whole is refused, nothing numbered.
+func (a *Messenger) send(ctx actor.Context, msg *messages.ClusterMessage) (*messages.ClusterMessage, error) {
+	out, err := a.st.Outbox.Send(a.now(), msg)
+	if err != nil {
+		return nil, err
+	}
+	a.st.OutboxLast.Store(a.st.Outbox.Last())
+	for _, m := range out {
+		broadcast(ctx, &messages.Envelope{Body: &messages.Envelope_Message{Message: m}})
+	}
+	whole := out[0]
+	if len(out) > 1 {
+		whole = proto.Clone(msg).(*messages.ClusterMessage)
+		whole.MessageSequence = a.st.Outbox.Last()
+	}
+	a.deliver(ctx, a.st.Local, a.st.Generation, whole)
+	return whole, nil
 }
 
 func (a *Messenger) frame(ctx actor.Context, f *StreamFrame) {
@@ -157,6 +183,11 @@ func (a *Messenger) frame(ctx actor.Context, f *StreamFrame) {
 	if in == nil {
 		return
 	}
+	before := in.Stats
+	defer func() {
+		_, nak := env.Body.(*messages.Envelope_RetransmitNak)
+		a.noteDropped(env.Sender, before, in.Stats, nak)
+	}()
 	switch b := env.Body.(type) {
 	case *messages.Envelope_Heartbeat:
 		for _, s := range b.Heartbeat.Sessions {
@@ -166,7 +197,11 @@ func (a *Messenger) frame(ctx actor.Context, f *StreamFrame) {
 				in.Open(env.Generation, s.StreamStart)
 			}
 		}
-		in.Announce(f.At, env.Generation, b.Heartbeat.LastMessageSequence)
+		// An announcement far ahead gives up what falls out of the
+		// window, which may deliver what waited behind it.
+		for _, m := range in.Announce(f.At, env.Generation, b.Heartbeat.LastMessageSequence) {
+			a.deliver(ctx, env.Sender, env.Generation, m)
+		}
 	case *messages.Envelope_Message:
 		for _, m := range in.Receive(f.At, env.Generation, b.Message) {
 			a.deliver(ctx, env.Sender, env.Generation, m)
@@ -199,6 +234,19 @@ func (a *Messenger) frame(ctx actor.Context, f *StreamFrame) {
 	a.rearm()
 }
 
+// noteDropped logs the messages of peer that the reliable layer gave up
+// while handling one frame (losses a NAK caused are logged with it).
+func (a *Messenger) noteDropped(peer string, before, after reliable.InboxStats, nak bool) {
+	if nak {
+		before.Lost = after.Lost
+	}
+	if after.Lost == before.Lost && after.Incomplete == before.Incomplete && after.Stray == before.Stray {
+		return
+	}
+	a.log.Warn("cluster messages given up", "peer", peer, "lost", after.Lost-before.Lost,
+		"incomplete", after.Incomplete-before.Incomplete, "stray_fragments", after.Stray-before.Stray)
+}
+
 // deliver acts on a message that the reliable layer hands over, once and
 // in order.
 func (a *Messenger) deliver(ctx actor.Context, sender string, gen uint64, m *messages.ClusterMessage) {
@@ -218,12 +266,20 @@ func (a *Messenger) deliver(ctx actor.Context, sender string, gen uint64, m *mes
 			ctx.Send(a.st.Placement, &ClusterDelivered{From: sender, Message: m})
 		}
 	case *messages.ClusterMessage_Note:
-		a.log.Info("note", "from", sender, "seq", m.MessageSequence, "text", p.Note.Text)
+		// A peer's note may be longer than this node's clients may send
+		// (a peer of another version, or a key holder gone wrong): what
+		// is kept and logged is cut, so MaxNotes bounds the memory.
+		text := p.Note.Text
+		if len(text) > control.MaxNote {
+			text = cutNote(text)
+		}
+		a.log.Info("note", "from", sender, "seq", m.MessageSequence, "text", text)
 		a.st.notes = append(a.st.notes, &messages.ReceivedNote{
-			Time: timestamppb.New(a.now()), Sender: sender, Generation: gen, MessageSequence: m.MessageSequence, Text: p.Note.Text,
+			Time: timestamppb.New(a.now()), Sender: sender, Generation: gen, MessageSequence: m.MessageSequence, Text: text,
 		})
-		if len(a.st.notes) > MaxNotes {
-			a.st.notes = a.st.notes[len(a.st.notes)-MaxNotes:]
+		if extra := len(a.st.notes) - MaxNotes; extra > 0 {
+			a.st.notes = append(a.st.notes[:0:0], a.st.notes[extra:]...)
+			a.st.notesDropped += uint64(extra)
 		}
 	}
 }

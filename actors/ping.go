@@ -8,6 +8,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/hanode/hanode/node/logging"
 	"github.com/hanode/hanode/transports"
 )
 
@@ -51,7 +52,7 @@ type Ping struct {
 	cfg    PingConfig
 	pinger EchoSender
 	ticker *Ticker
-	errLog *rateLimit
+	errLog *logging.Limiter
 }
 
 // NewPing returns a producer of ping actors.
@@ -59,7 +60,7 @@ func NewPing(cfg PingConfig) actor.Producer {
 	if cfg.Open == nil {
 		cfg.Open = func(t []netip.Addr, r transports.EchoReply) (EchoSender, error) { return transports.OpenPinger(t, r) }
 	}
-	return func() actor.Actor { return &Ping{cfg: cfg, errLog: &rateLimit{every: time.Minute}} }
+	return func() actor.Actor { return &Ping{cfg: cfg, errLog: logging.NewLimiter(time.Minute)} }
 }
 
 // Receive handles the actor's messages.
@@ -94,7 +95,7 @@ func (a *Ping) echo() {
 	}
 	// Unreachable networks fail at send: the ping node goes dead by its
 	// silence, as it would.
-	if suppressed, ok := a.errLog.allow(time.Now()); ok {
+	if suppressed, ok := a.errLog.Allow(time.Now()); ok {
 		a.cfg.Log.Warn("echo request failed", "ping_node", a.cfg.Name, "err", err, "suppressed", suppressed)
 	}
 }

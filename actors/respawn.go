@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"bufio"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -134,10 +133,11 @@ func (a *Respawn) start(ctx actor.Context) {
 	a.log.Info("program started", "pid", pid, "path", spec.Path, "args", spec.Args)
 	log := a.log.With("pid", pid)
 	go func() {
-		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 4096), 64*1024)
-		for sc.Scan() {
-			log.Info("program output", "line", sc.Text())
+		// Read to the pipe's end, whatever the program prints: closing
+		// it early (at a line too long) would kill the program with
+		// SIGPIPE at its next write.
+		if err := respawn.Lines(r, respawn.MaxLine, func(l string) { log.Info("program output", "line", l) }); err != nil {
+			log.Error("reading the program's output", "err", err)
 		}
 		r.Close()
 	}()

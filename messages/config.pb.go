@@ -1149,7 +1149,8 @@ type Auth struct {
 	// Key id used to sign outgoing frames. Heartbeat: `auth N`.
 	ActiveKey *uint32 `protobuf:"varint,1,opt,name=active_key,json=activeKey,proto3,oneof" json:"active_key,omitempty"`
 	// Every listed key is accepted on receive, so keys can be rotated one node
-	// at a time.
+	// at a time; except a crc key while the active key authenticates (md5,
+	// sha1, sha256): anyone can compute a crc, so it is refused on receive.
 	Keys          []*AuthKey `protobuf:"bytes,2,rep,name=keys,proto3" json:"keys,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -993,10 +993,13 @@ func (x *NoteSent) GetMessageSequence() uint64 {
 	return 0
 }
 
-// NotesResponse lists received notes.
+// NotesResponse lists received notes, the newest that fit in a bounded
+// answer; a text longer than a note may be (4 KiB) is cut, and says so.
 type NotesResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Notes         []*ReceivedNote        `protobuf:"bytes,1,rep,name=notes,proto3" json:"notes,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Notes []*ReceivedNote        `protobuf:"bytes,1,rep,name=notes,proto3" json:"notes,omitempty"`
+	// Older notes this answer leaves out to stay bounded.
+	Dropped       uint64 `protobuf:"varint,2,opt,name=dropped,proto3" json:"dropped,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1036,6 +1039,13 @@ func (x *NotesResponse) GetNotes() []*ReceivedNote {
 		return x.Notes
 	}
 	return nil
+}
+
+func (x *NotesResponse) GetDropped() uint64 {
+	if x != nil {
+		return x.Dropped
+	}
+	return 0
 }
 
 // ParameterResponse is the value of a parameter.
@@ -1278,9 +1288,10 @@ const file_hanode_v1_control_proto_rawDesc = "" +
 	"\x11PlacementResponse\x12\x16\n" +
 	"\x06groups\x18\x01 \x03(\tR\x06groups\"5\n" +
 	"\bNoteSent\x12)\n" +
-	"\x10message_sequence\x18\x01 \x01(\x04R\x0fmessageSequence\">\n" +
+	"\x10message_sequence\x18\x01 \x01(\x04R\x0fmessageSequence\"X\n" +
 	"\rNotesResponse\x12-\n" +
-	"\x05notes\x18\x01 \x03(\v2\x17.hanode.v1.ReceivedNoteR\x05notes\"O\n" +
+	"\x05notes\x18\x01 \x03(\v2\x17.hanode.v1.ReceivedNoteR\x05notes\x12\x18\n" +
+	"\adropped\x18\x02 \x01(\x04R\adropped\"O\n" +
 	"\x11ParameterResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value\x12\x10\n" +

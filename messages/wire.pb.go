@@ -451,6 +451,7 @@ type ClusterMessage struct {
 	//	*ClusterMessage_NodeLeaving
 	//	*ClusterMessage_NodeFenced
 	//	*ClusterMessage_FencingQuery
+	//	*ClusterMessage_Fragment
 	Payload       isClusterMessage_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -595,6 +596,15 @@ func (x *ClusterMessage) GetFencingQuery() *FencingQuery {
 	return nil
 }
 
+func (x *ClusterMessage) GetFragment() *Fragment {
+	if x != nil {
+		if x, ok := x.Payload.(*ClusterMessage_Fragment); ok {
+			return x.Fragment
+		}
+	}
+	return nil
+}
+
 type isClusterMessage_Payload interface {
 	isClusterMessage_Payload()
 }
@@ -635,6 +645,10 @@ type ClusterMessage_FencingQuery struct {
 	FencingQuery *FencingQuery `protobuf:"bytes,18,opt,name=fencing_query,json=fencingQuery,proto3,oneof"`
 }
 
+type ClusterMessage_Fragment struct {
+	Fragment *Fragment `protobuf:"bytes,19,opt,name=fragment,proto3,oneof"`
+}
+
 func (*ClusterMessage_Note) isClusterMessage_Payload() {}
 
 func (*ClusterMessage_GroupClaim) isClusterMessage_Payload() {}
@@ -653,6 +667,77 @@ func (*ClusterMessage_NodeFenced) isClusterMessage_Payload() {}
 
 func (*ClusterMessage_FencingQuery) isClusterMessage_Payload() {}
 
+func (*ClusterMessage_Fragment) isClusterMessage_Payload() {}
+
+// Fragment is one piece of a cluster message too large for one frame of
+// the smallest link. The sender serializes the whole message (without its
+// message_sequence) and sends the pieces as consecutive messages of its
+// stream, index 0 first, each numbered, retransmitted and NAK'd like any
+// other; the receiver joins them as they are delivered in order. The whole
+// message takes the message_sequence of its last fragment. A fragment
+// carries no destination: the joined message has its own.
+type Fragment struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Position of this piece, 0 .. count-1.
+	Index uint32 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// How many pieces the message was cut into (2 .. reliable.MaxFragments).
+	Count         uint32 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	Data          []byte `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Fragment) Reset() {
+	*x = Fragment{}
+	mi := &file_hanode_v1_wire_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Fragment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Fragment) ProtoMessage() {}
+
+func (x *Fragment) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_wire_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Fragment.ProtoReflect.Descriptor instead.
+func (*Fragment) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Fragment) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *Fragment) GetCount() uint32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *Fragment) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 // GroupClaim asks every other node for leave to start a resource group. A
 // node starts a group only when every node it sees alive has granted its
 // claim, so two nodes that see each other never both run it.
@@ -667,7 +752,7 @@ type GroupClaim struct {
 
 func (x *GroupClaim) Reset() {
 	*x = GroupClaim{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[5]
+	mi := &file_hanode_v1_wire_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -679,7 +764,7 @@ func (x *GroupClaim) String() string {
 func (*GroupClaim) ProtoMessage() {}
 
 func (x *GroupClaim) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[5]
+	mi := &file_hanode_v1_wire_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -692,7 +777,7 @@ func (x *GroupClaim) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupClaim.ProtoReflect.Descriptor instead.
 func (*GroupClaim) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{5}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GroupClaim) GetGroup() string {
@@ -730,7 +815,7 @@ type GroupClaimReply struct {
 
 func (x *GroupClaimReply) Reset() {
 	*x = GroupClaimReply{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[6]
+	mi := &file_hanode_v1_wire_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -742,7 +827,7 @@ func (x *GroupClaimReply) String() string {
 func (*GroupClaimReply) ProtoMessage() {}
 
 func (x *GroupClaimReply) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[6]
+	mi := &file_hanode_v1_wire_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -755,7 +840,7 @@ func (x *GroupClaimReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupClaimReply.ProtoReflect.Descriptor instead.
 func (*GroupClaimReply) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{6}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GroupClaimReply) GetGroup() string {
@@ -812,7 +897,7 @@ type GroupClaimCancel struct {
 
 func (x *GroupClaimCancel) Reset() {
 	*x = GroupClaimCancel{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[7]
+	mi := &file_hanode_v1_wire_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -824,7 +909,7 @@ func (x *GroupClaimCancel) String() string {
 func (*GroupClaimCancel) ProtoMessage() {}
 
 func (x *GroupClaimCancel) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[7]
+	mi := &file_hanode_v1_wire_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -837,7 +922,7 @@ func (x *GroupClaimCancel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupClaimCancel.ProtoReflect.Descriptor instead.
 func (*GroupClaimCancel) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{7}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GroupClaimCancel) GetGroup() string {
@@ -887,7 +972,7 @@ type GroupStates struct {
 
 func (x *GroupStates) Reset() {
 	*x = GroupStates{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[8]
+	mi := &file_hanode_v1_wire_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -899,7 +984,7 @@ func (x *GroupStates) String() string {
 func (*GroupStates) ProtoMessage() {}
 
 func (x *GroupStates) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[8]
+	mi := &file_hanode_v1_wire_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -912,7 +997,7 @@ func (x *GroupStates) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupStates.ProtoReflect.Descriptor instead.
 func (*GroupStates) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{8}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GroupStates) GetFull() bool {
@@ -982,7 +1067,7 @@ type NodeDown struct {
 
 func (x *NodeDown) Reset() {
 	*x = NodeDown{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[9]
+	mi := &file_hanode_v1_wire_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -994,7 +1079,7 @@ func (x *NodeDown) String() string {
 func (*NodeDown) ProtoMessage() {}
 
 func (x *NodeDown) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[9]
+	mi := &file_hanode_v1_wire_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1007,7 +1092,7 @@ func (x *NodeDown) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeDown.ProtoReflect.Descriptor instead.
 func (*NodeDown) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{9}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *NodeDown) GetNode() string {
@@ -1046,7 +1131,7 @@ type PendingTakeover struct {
 
 func (x *PendingTakeover) Reset() {
 	*x = PendingTakeover{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[10]
+	mi := &file_hanode_v1_wire_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1058,7 +1143,7 @@ func (x *PendingTakeover) String() string {
 func (*PendingTakeover) ProtoMessage() {}
 
 func (x *PendingTakeover) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[10]
+	mi := &file_hanode_v1_wire_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1071,7 +1156,7 @@ func (x *PendingTakeover) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingTakeover.ProtoReflect.Descriptor instead.
 func (*PendingTakeover) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{10}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PendingTakeover) GetNode() string {
@@ -1140,7 +1225,7 @@ type GroupState struct {
 
 func (x *GroupState) Reset() {
 	*x = GroupState{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[11]
+	mi := &file_hanode_v1_wire_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1152,7 +1237,7 @@ func (x *GroupState) String() string {
 func (*GroupState) ProtoMessage() {}
 
 func (x *GroupState) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[11]
+	mi := &file_hanode_v1_wire_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1165,7 +1250,7 @@ func (x *GroupState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupState.ProtoReflect.Descriptor instead.
 func (*GroupState) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{11}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GroupState) GetGroup() string {
@@ -1237,7 +1322,7 @@ type PlacementOverride struct {
 
 func (x *PlacementOverride) Reset() {
 	*x = PlacementOverride{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[12]
+	mi := &file_hanode_v1_wire_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1249,7 +1334,7 @@ func (x *PlacementOverride) String() string {
 func (*PlacementOverride) ProtoMessage() {}
 
 func (x *PlacementOverride) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[12]
+	mi := &file_hanode_v1_wire_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1262,7 +1347,7 @@ func (x *PlacementOverride) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementOverride.ProtoReflect.Descriptor instead.
 func (*PlacementOverride) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{12}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PlacementOverride) GetGroup() string {
@@ -1317,7 +1402,7 @@ type NodeLeaving struct {
 
 func (x *NodeLeaving) Reset() {
 	*x = NodeLeaving{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[13]
+	mi := &file_hanode_v1_wire_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1329,7 +1414,7 @@ func (x *NodeLeaving) String() string {
 func (*NodeLeaving) ProtoMessage() {}
 
 func (x *NodeLeaving) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[13]
+	mi := &file_hanode_v1_wire_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1342,7 +1427,7 @@ func (x *NodeLeaving) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeLeaving.ProtoReflect.Descriptor instead.
 func (*NodeLeaving) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{13}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{14}
 }
 
 // NodeFenced says a node was fenced (powered off or reset): what that life
@@ -1366,7 +1451,7 @@ type NodeFenced struct {
 
 func (x *NodeFenced) Reset() {
 	*x = NodeFenced{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[14]
+	mi := &file_hanode_v1_wire_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1378,7 +1463,7 @@ func (x *NodeFenced) String() string {
 func (*NodeFenced) ProtoMessage() {}
 
 func (x *NodeFenced) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[14]
+	mi := &file_hanode_v1_wire_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1391,7 +1476,7 @@ func (x *NodeFenced) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeFenced.ProtoReflect.Descriptor instead.
 func (*NodeFenced) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{14}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *NodeFenced) GetNode() string {
@@ -1441,7 +1526,7 @@ type FencingQuery struct {
 
 func (x *FencingQuery) Reset() {
 	*x = FencingQuery{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[15]
+	mi := &file_hanode_v1_wire_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1453,7 +1538,7 @@ func (x *FencingQuery) String() string {
 func (*FencingQuery) ProtoMessage() {}
 
 func (x *FencingQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[15]
+	mi := &file_hanode_v1_wire_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1466,7 +1551,7 @@ func (x *FencingQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FencingQuery.ProtoReflect.Descriptor instead.
 func (*FencingQuery) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{15}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *FencingQuery) GetNode() string {
@@ -1494,7 +1579,7 @@ type Note struct {
 
 func (x *Note) Reset() {
 	*x = Note{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[16]
+	mi := &file_hanode_v1_wire_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1506,7 +1591,7 @@ func (x *Note) String() string {
 func (*Note) ProtoMessage() {}
 
 func (x *Note) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[16]
+	mi := &file_hanode_v1_wire_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1519,7 +1604,7 @@ func (x *Note) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Note.ProtoReflect.Descriptor instead.
 func (*Note) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{16}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Note) GetText() string {
@@ -1544,7 +1629,7 @@ type RetransmitRequest struct {
 
 func (x *RetransmitRequest) Reset() {
 	*x = RetransmitRequest{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[17]
+	mi := &file_hanode_v1_wire_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1556,7 +1641,7 @@ func (x *RetransmitRequest) String() string {
 func (*RetransmitRequest) ProtoMessage() {}
 
 func (x *RetransmitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[17]
+	mi := &file_hanode_v1_wire_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1569,7 +1654,7 @@ func (x *RetransmitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetransmitRequest.ProtoReflect.Descriptor instead.
 func (*RetransmitRequest) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{17}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RetransmitRequest) GetDestination() string {
@@ -1614,7 +1699,7 @@ type RetransmitNak struct {
 
 func (x *RetransmitNak) Reset() {
 	*x = RetransmitNak{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[18]
+	mi := &file_hanode_v1_wire_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1626,7 +1711,7 @@ func (x *RetransmitNak) String() string {
 func (*RetransmitNak) ProtoMessage() {}
 
 func (x *RetransmitNak) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[18]
+	mi := &file_hanode_v1_wire_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1639,7 +1724,7 @@ func (x *RetransmitNak) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetransmitNak.ProtoReflect.Descriptor instead.
 func (*RetransmitNak) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{18}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RetransmitNak) GetDestination() string {
@@ -1699,7 +1784,7 @@ const file_hanode_v1_wire_proto_rawDesc = "" +
 	"generation\x18\x02 \x01(\x04R\n" +
 	"generation\x12!\n" +
 	"\fstream_start\x18\x03 \x01(\x04R\vstreamStart\x128\n" +
-	"\x19heard_send_time_unix_nano\x18\x04 \x01(\x03R\x15heardSendTimeUnixNano\"\xda\x05\n" +
+	"\x19heard_send_time_unix_nano\x18\x04 \x01(\x03R\x15heardSendTimeUnixNano\"\x8d\x06\n" +
 	"\x0eClusterMessage\x12)\n" +
 	"\x10message_sequence\x18\x01 \x01(\x04R\x0fmessageSequence\x12 \n" +
 	"\vdestination\x18\x02 \x01(\tR\vdestination\x125\n" +
@@ -1715,8 +1800,13 @@ const file_hanode_v1_wire_proto_rawDesc = "" +
 	"\fnode_leaving\x18\x10 \x01(\v2\x16.hanode.v1.NodeLeavingH\x00R\vnodeLeaving\x128\n" +
 	"\vnode_fenced\x18\x11 \x01(\v2\x15.hanode.v1.NodeFencedH\x00R\n" +
 	"nodeFenced\x12>\n" +
-	"\rfencing_query\x18\x12 \x01(\v2\x17.hanode.v1.FencingQueryH\x00R\ffencingQueryB\t\n" +
-	"\apayload\"<\n" +
+	"\rfencing_query\x18\x12 \x01(\v2\x17.hanode.v1.FencingQueryH\x00R\ffencingQuery\x121\n" +
+	"\bfragment\x18\x13 \x01(\v2\x13.hanode.v1.FragmentH\x00R\bfragmentB\t\n" +
+	"\apayload\"J\n" +
+	"\bFragment\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\rR\x05index\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\rR\x05count\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\"<\n" +
 	"\n" +
 	"GroupClaim\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x18\n" +
@@ -1813,57 +1903,59 @@ func file_hanode_v1_wire_proto_rawDescGZIP() []byte {
 	return file_hanode_v1_wire_proto_rawDescData
 }
 
-var file_hanode_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_hanode_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_hanode_v1_wire_proto_goTypes = []any{
 	(*Frame)(nil),             // 0: hanode.v1.Frame
 	(*Envelope)(nil),          // 1: hanode.v1.Envelope
 	(*Heartbeat)(nil),         // 2: hanode.v1.Heartbeat
 	(*PeerSession)(nil),       // 3: hanode.v1.PeerSession
 	(*ClusterMessage)(nil),    // 4: hanode.v1.ClusterMessage
-	(*GroupClaim)(nil),        // 5: hanode.v1.GroupClaim
-	(*GroupClaimReply)(nil),   // 6: hanode.v1.GroupClaimReply
-	(*GroupClaimCancel)(nil),  // 7: hanode.v1.GroupClaimCancel
-	(*GroupStates)(nil),       // 8: hanode.v1.GroupStates
-	(*NodeDown)(nil),          // 9: hanode.v1.NodeDown
-	(*PendingTakeover)(nil),   // 10: hanode.v1.PendingTakeover
-	(*GroupState)(nil),        // 11: hanode.v1.GroupState
-	(*PlacementOverride)(nil), // 12: hanode.v1.PlacementOverride
-	(*NodeLeaving)(nil),       // 13: hanode.v1.NodeLeaving
-	(*NodeFenced)(nil),        // 14: hanode.v1.NodeFenced
-	(*FencingQuery)(nil),      // 15: hanode.v1.FencingQuery
-	(*Note)(nil),              // 16: hanode.v1.Note
-	(*RetransmitRequest)(nil), // 17: hanode.v1.RetransmitRequest
-	(*RetransmitNak)(nil),     // 18: hanode.v1.RetransmitNak
-	(NodeStatus)(0),           // 19: hanode.v1.NodeStatus
-	(GroupPhase)(0),           // 20: hanode.v1.GroupPhase
+	(*Fragment)(nil),          // 5: hanode.v1.Fragment
+	(*GroupClaim)(nil),        // 6: hanode.v1.GroupClaim
+	(*GroupClaimReply)(nil),   // 7: hanode.v1.GroupClaimReply
+	(*GroupClaimCancel)(nil),  // 8: hanode.v1.GroupClaimCancel
+	(*GroupStates)(nil),       // 9: hanode.v1.GroupStates
+	(*NodeDown)(nil),          // 10: hanode.v1.NodeDown
+	(*PendingTakeover)(nil),   // 11: hanode.v1.PendingTakeover
+	(*GroupState)(nil),        // 12: hanode.v1.GroupState
+	(*PlacementOverride)(nil), // 13: hanode.v1.PlacementOverride
+	(*NodeLeaving)(nil),       // 14: hanode.v1.NodeLeaving
+	(*NodeFenced)(nil),        // 15: hanode.v1.NodeFenced
+	(*FencingQuery)(nil),      // 16: hanode.v1.FencingQuery
+	(*Note)(nil),              // 17: hanode.v1.Note
+	(*RetransmitRequest)(nil), // 18: hanode.v1.RetransmitRequest
+	(*RetransmitNak)(nil),     // 19: hanode.v1.RetransmitNak
+	(NodeStatus)(0),           // 20: hanode.v1.NodeStatus
+	(GroupPhase)(0),           // 21: hanode.v1.GroupPhase
 }
 var file_hanode_v1_wire_proto_depIdxs = []int32{
 	2,  // 0: hanode.v1.Envelope.heartbeat:type_name -> hanode.v1.Heartbeat
 	4,  // 1: hanode.v1.Envelope.message:type_name -> hanode.v1.ClusterMessage
-	17, // 2: hanode.v1.Envelope.retransmit_request:type_name -> hanode.v1.RetransmitRequest
-	18, // 3: hanode.v1.Envelope.retransmit_nak:type_name -> hanode.v1.RetransmitNak
-	19, // 4: hanode.v1.Heartbeat.status:type_name -> hanode.v1.NodeStatus
+	18, // 2: hanode.v1.Envelope.retransmit_request:type_name -> hanode.v1.RetransmitRequest
+	19, // 3: hanode.v1.Envelope.retransmit_nak:type_name -> hanode.v1.RetransmitNak
+	20, // 4: hanode.v1.Heartbeat.status:type_name -> hanode.v1.NodeStatus
 	3,  // 5: hanode.v1.Heartbeat.sessions:type_name -> hanode.v1.PeerSession
-	16, // 6: hanode.v1.ClusterMessage.note:type_name -> hanode.v1.Note
-	5,  // 7: hanode.v1.ClusterMessage.group_claim:type_name -> hanode.v1.GroupClaim
-	6,  // 8: hanode.v1.ClusterMessage.group_claim_reply:type_name -> hanode.v1.GroupClaimReply
-	7,  // 9: hanode.v1.ClusterMessage.group_claim_cancel:type_name -> hanode.v1.GroupClaimCancel
-	8,  // 10: hanode.v1.ClusterMessage.group_states:type_name -> hanode.v1.GroupStates
-	12, // 11: hanode.v1.ClusterMessage.placement_override:type_name -> hanode.v1.PlacementOverride
-	13, // 12: hanode.v1.ClusterMessage.node_leaving:type_name -> hanode.v1.NodeLeaving
-	14, // 13: hanode.v1.ClusterMessage.node_fenced:type_name -> hanode.v1.NodeFenced
-	15, // 14: hanode.v1.ClusterMessage.fencing_query:type_name -> hanode.v1.FencingQuery
-	11, // 15: hanode.v1.GroupStates.groups:type_name -> hanode.v1.GroupState
-	12, // 16: hanode.v1.GroupStates.overrides:type_name -> hanode.v1.PlacementOverride
-	14, // 17: hanode.v1.GroupStates.fenced:type_name -> hanode.v1.NodeFenced
-	10, // 18: hanode.v1.GroupStates.pending:type_name -> hanode.v1.PendingTakeover
-	9,  // 19: hanode.v1.GroupStates.down:type_name -> hanode.v1.NodeDown
-	20, // 20: hanode.v1.GroupState.phase:type_name -> hanode.v1.GroupPhase
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	17, // 6: hanode.v1.ClusterMessage.note:type_name -> hanode.v1.Note
+	6,  // 7: hanode.v1.ClusterMessage.group_claim:type_name -> hanode.v1.GroupClaim
+	7,  // 8: hanode.v1.ClusterMessage.group_claim_reply:type_name -> hanode.v1.GroupClaimReply
+	8,  // 9: hanode.v1.ClusterMessage.group_claim_cancel:type_name -> hanode.v1.GroupClaimCancel
+	9,  // 10: hanode.v1.ClusterMessage.group_states:type_name -> hanode.v1.GroupStates
+	13, // 11: hanode.v1.ClusterMessage.placement_override:type_name -> hanode.v1.PlacementOverride
+	14, // 12: hanode.v1.ClusterMessage.node_leaving:type_name -> hanode.v1.NodeLeaving
+	15, // 13: hanode.v1.ClusterMessage.node_fenced:type_name -> hanode.v1.NodeFenced
+	16, // 14: hanode.v1.ClusterMessage.fencing_query:type_name -> hanode.v1.FencingQuery
+	5,  // 15: hanode.v1.ClusterMessage.fragment:type_name -> hanode.v1.Fragment
+	12, // 16: hanode.v1.GroupStates.groups:type_name -> hanode.v1.GroupState
+	13, // 17: hanode.v1.GroupStates.overrides:type_name -> hanode.v1.PlacementOverride
+	15, // 18: hanode.v1.GroupStates.fenced:type_name -> hanode.v1.NodeFenced
+	11, // 19: hanode.v1.GroupStates.pending:type_name -> hanode.v1.PendingTakeover
+	10, // 20: hanode.v1.GroupStates.down:type_name -> hanode.v1.NodeDown
+	21, // 21: hanode.v1.GroupState.phase:type_name -> hanode.v1.GroupPhase
+	22, // [22:22] is the sub-list for method output_type
+	22, // [22:22] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_hanode_v1_wire_proto_init() }
@@ -1888,6 +1980,7 @@ func file_hanode_v1_wire_proto_init() {
 		(*ClusterMessage_NodeLeaving)(nil),
 		(*ClusterMessage_NodeFenced)(nil),
 		(*ClusterMessage_FencingQuery)(nil),
+		(*ClusterMessage_Fragment)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1895,7 +1988,7 @@ func file_hanode_v1_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hanode_v1_wire_proto_rawDesc), len(file_hanode_v1_wire_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

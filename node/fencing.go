@@ -35,7 +35,9 @@ func ResolveFence(cfg *config.Effective) ([]*fence.Device, error) {
 
 // Unfenceable lists the nodes no device can fence by its configured
 // targets (STONITH plugins, which list their hosts at run time, count as
-// able): their groups would move unfenced.
+// able): when one of them dies, fencing it fails, and the groups it held
+// stay stopped until an operator confirms it is off (UnfenceableWarning).
+// Without any device, nothing is fenced and the list is empty.
 func Unfenceable(cfg *config.Effective, devices []*fence.Device) []string {
 	if len(devices) == 0 {
 		return nil
@@ -51,6 +53,11 @@ func Unfenceable(cfg *config.Effective, devices []*fence.Device) []string {
 		}
 	}
 	return out
+}
+
+// UnfenceableWarning says what follows for a node listed by Unfenceable.
+func UnfenceableWarning(n string) string {
+	return fmt.Sprintf("no fencing device can fence %s: if it dies, its groups stay stopped until an operator confirms it is off (hanode fenced %s)", n, n)
 }
 
 func unwrapExec(err error) error {

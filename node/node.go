@@ -41,11 +41,11 @@ import (
 	"github.com/hanode/hanode/node/config"
 	"github.com/hanode/hanode/node/events"
 	"github.com/hanode/hanode/node/fence"
+	"github.com/hanode/hanode/node/logging"
 	"github.com/hanode/hanode/node/membership"
 	"github.com/hanode/hanode/node/metrics"
 	"github.com/hanode/hanode/node/pingnodes"
 	"github.com/hanode/hanode/node/placement"
-	"github.com/hanode/hanode/node/reliable"
 	"github.com/hanode/hanode/node/version"
 	"github.com/hanode/hanode/transports"
 	"github.com/hanode/hanode/transports/frame"
@@ -106,9 +106,11 @@ type Node struct {
 
 // runtime is what the root actor needs and keeps across its restarts.
 type runtime struct {
-	cfg        *config.Effective
-	log        *slog.Logger
-	keyring    *frame.Keyring
+	cfg     *config.Effective
+	log     *slog.Logger
+	keyring *frame.Keyring
+	// sealLog limits the lines about frames that cannot be sealed.
+	sealLog    *logging.Limiter
 	generation uint64
 	seq        atomic.Uint64
 	membership *actors.MembershipState
@@ -192,10 +194,14 @@ func Start(opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := CheckMessageSizes(cfg); err != nil {
+		return nil, err
+	}
 	for _, n := range Unfenceable(cfg, devices) {
-		log.Warn("no fencing device can fence this node: its groups would move without fencing", "target", n)
+		log.Warn(UnfenceableWarning(n), "target", n)
 	}
 	rt := &runtime{
+		sealLog:    logging.NewLimiter(10 * time.Second),
 		cfg:        cfg,
 		log:        log,
 		keyring:    keyring,
@@ -204,9 +210,7 @@ func Start(opts Options) (*Node, error) {
 			Cluster: cfg.Cluster.Name, Local: cfg.Local, Version: version.Short(),
 			Keepalive: cfg.Keepalive, Deadtime: cfg.Deadtime, Warntime: cfg.Warntime, Initdead: cfg.Initdead,
 		}, machine, peers(cfg)),
-		messenger: actors.NewMessengerState(cfg.Local, gen, peers(cfg), reliable.Config{
-			MaxRexmitDelay: cfg.MaxRexmitDelay,
-		}),
+		messenger:  actors.NewMessengerState(cfg.Local, gen, peers(cfg), ReliableConfig(cfg)),
 		openMedium: opts.OpenMedium,
 		socket:     opts.Socket,
 		ready:      make(chan error, 1),
@@ -722,7 +726,9 @@ func (a *nodeActor) send(ctx actor.Context, env *messages.Envelope, wait bool) {
 	env.SendTimeUnixNano = time.Now().UnixNano()
 	data, err := rt.keyring.Seal(env)
 	if err != nil {
-		rt.log.Error("cannot seal frame", "err", err)
+		if n, ok := rt.sealLog.Allow(time.Now()); ok {
+			rt.log.Error("cannot seal frame", "err", err, "suppressed_since_last_log", n)
+		}
 		return
 	}
 	rt.membership.FramesSent.Add(1)

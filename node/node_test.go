@@ -343,6 +343,69 @@ func TestLostOrDamagedGenerationNeverGoesBack(t *testing.T) {
 	}
 }
 
+// TestGenerationNeverWrapsOrRunsAhead: a stored generation of 2^64-1
+// would wrap to 0, below everything peers have seen: the start is refused
+// with the file named, and the file is left as it was. One further ahead
+// of the clock than peers accept (a damaged file, or a clock that was far
+// ahead) gives way to the time-based generation, with a note.
+func TestGenerationNeverWrapsOrRunsAhead(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	os.MkdirAll(dir, 0o700)
+	path := filepath.Join(dir, generationFile)
+	os.WriteFile(path, []byte("18446744073709551615\n"), 0o600)
+	now := time.Unix(1_750_000_000, 0)
+	_, _, err := NextGeneration(dir, messages.GenerationMethod_GENERATION_METHOD_FILE, now)
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "cannot grow") {
+		t.Fatalf("stored 2^64-1: %v", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "18446744073709551615\n" {
+		t.Fatalf("file changed to %q", b)
+	}
+	os.WriteFile(path, []byte("1099511627776\n"), 0o600)
+	g, note, err := NextGeneration(dir, messages.GenerationMethod_GENERATION_METHOD_FILE, now)
+	if err != nil || g != 1_750_000_000 || !strings.Contains(note, "further ahead") {
+		t.Fatalf("stored 2^40: %d %q %v", g, note, err)
+	}
+}
+
+// TestStateDirectoryMustBeOurs: a state directory another user planted, or
+// one group or others may write, is refused, naming it and its mode or
+// owner; a missing one is created 0700.
+func TestStateDirectoryMustBeOurs(t *testing.T) {
+	base := t.TempDir()
+	fresh := filepath.Join(base, "fresh", "state")
+	if err := PrepareStateDir(fresh); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(fresh); st.Mode().Perm() != 0o700 {
+		t.Fatalf("created with mode %04o", st.Mode().Perm())
+	}
+	open := filepath.Join(base, "open")
+	os.Mkdir(open, 0o700)
+	os.Chmod(open, 0o777)
+	_, _, err := NextGeneration(open, messages.GenerationMethod_GENERATION_METHOD_FILE, time.Now())
+	if err == nil || !strings.Contains(err.Error(), open+" is writable by group or others (mode 0777)") {
+		t.Fatalf("0777 state directory: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(open, generationFile)); !os.IsNotExist(err) {
+		t.Fatalf("generation written into a refused directory: %v", err)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("the foreign-owner case needs root to chown")
+	}
+	foreign := filepath.Join(base, "foreign")
+	os.Mkdir(foreign, 0o700)
+	os.Chown(foreign, 65534, 65534)
+	if err := PrepareStateDir(foreign); err == nil || !strings.Contains(err.Error(), "owned by uid 65534") {
+		t.Fatalf("directory owned by nobody: %v", err)
+	}
+	link := filepath.Join(base, "link")
+	os.Symlink(open, link)
+	if err := PrepareStateDir(link); err == nil || !strings.Contains(err.Error(), "writable by group or others") {
+		t.Fatalf("symbolic link to an open directory: %v", err)
+	}
+}
+
 // syncBuffer is a bytes.Buffer safe for the tracer's concurrent writes.
 type syncBuffer struct {
 	mu sync.Mutex

@@ -20,7 +20,8 @@ type EchoReply func(from netip.Addr, at time.Time)
 
 // Pinger sends ICMP echo requests to a set of IPv4 addresses and reports
 // their replies: the probe of ping nodes. As root it uses a raw ICMP socket
-// (and tells its replies from other programs' by the echo identifier);
+// (and tells its replies from other programs' by the echo identifier, and
+// from forged or stale ones by the sequence numbers it sent lately);
 // otherwise an unprivileged ICMP datagram socket, where the kernel allows
 // it (net.ipv4.ping_group_range).
 type Pinger struct {
@@ -30,9 +31,17 @@ type Pinger struct {
 	targets map[netip.Addr]bool
 	mu      sync.Mutex
 	seq     int
-	closed  chan struct{}
-	done    chan struct{}
+	// sent are the sequence numbers of the last len(sent) rounds: a reply
+	// must answer one of them.
+	sent   [recentEchoes]int
+	closed chan struct{}
+	done   chan struct{}
 }
+
+// recentEchoes is how many rounds of echo requests a reply may answer: at
+// a ping every second or so, replies later than that are no sign of a
+// working path now.
+const recentEchoes = 8
 
 // OpenPinger opens a pinger for targets; reply is called from the pinger's
 // own goroutine.
@@ -41,6 +50,9 @@ func OpenPinger(targets []netip.Addr, reply EchoReply) (*Pinger, error) {
 		return nil, errors.New("ping: no address")
 	}
 	p := &Pinger{targets: map[netip.Addr]bool{}, closed: make(chan struct{}), done: make(chan struct{})}
+	for i := range p.sent {
+		p.sent[i] = -1
+	}
 	for _, t := range targets {
 		if !t.Is4() {
 			return nil, fmt.Errorf("ping: %s is not an IPv4 address", t)
@@ -69,6 +81,7 @@ func (p *Pinger) Echo() error {
 	p.mu.Lock()
 	p.seq = (p.seq + 1) & 0xffff
 	seq := p.seq
+	p.sent[seq%recentEchoes] = seq
 	p.mu.Unlock()
 	msg := icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: p.id, Seq: seq, Data: []byte("hanode ping node")}}
 	b, err := msg.Marshal(nil)
@@ -121,7 +134,7 @@ func (p *Pinger) accept(b []byte, from net.Addr) (netip.Addr, bool) {
 	}
 	echo, ok := msg.Body.(*icmp.Echo)
 	// On a datagram socket the kernel sets and checks the identifier.
-	if !ok || (p.raw && echo.ID != p.id) {
+	if !ok || (p.raw && echo.ID != p.id) || !p.answers(echo.Seq) {
 		return netip.Addr{}, false
 	}
 	var addr netip.Addr
@@ -133,6 +146,15 @@ func (p *Pinger) accept(b []byte, from net.Addr) (netip.Addr, bool) {
 	}
 	addr = addr.Unmap()
 	return addr, p.targets[addr]
+}
+
+// answers says whether seq is the sequence number of one of the last
+// rounds of requests: the identifier alone is 16 bits anyone can try, and
+// a reply to a request not sent (or sent long ago) proves nothing.
+func (p *Pinger) answers(seq int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return seq >= 0 && p.sent[seq%recentEchoes] == seq
 }
 
 // Close stops the pinger and waits for its reader.

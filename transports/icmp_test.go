@@ -55,7 +55,8 @@ func TestPingerRefusesIPv6(t *testing.T) {
 // its identifier from its targets.
 func FuzzEchoReply(f *testing.F) {
 	target := netip.MustParseAddr("10.201.0.254")
-	p := &Pinger{raw: true, id: 0x1234, targets: map[netip.Addr]bool{target: true}}
+	p := testPinger(target)
+	p.seq, p.sent[1] = 1, 1
 	good, _ := (&icmp.Message{Type: ipv4.ICMPTypeEchoReply, Body: &icmp.Echo{ID: 0x1234, Seq: 1, Data: []byte("hanode")}}).Marshal(nil)
 	other, _ := (&icmp.Message{Type: ipv4.ICMPTypeEchoReply, Body: &icmp.Echo{ID: 0x4321, Seq: 1}}).Marshal(nil)
 	request, _ := (&icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: 0x1234, Seq: 1}}).Marshal(nil)
@@ -76,8 +77,47 @@ func FuzzEchoReply(f *testing.F) {
 			t.Fatalf("accepted a reply from %v", addr)
 		}
 		msg, err := icmp.ParseMessage(1, b)
-		if err != nil || msg.Type != ipv4.ICMPTypeEchoReply || msg.Body.(*icmp.Echo).ID != 0x1234 {
+		if err != nil || msg.Type != ipv4.ICMPTypeEchoReply || msg.Body.(*icmp.Echo).ID != 0x1234 || msg.Body.(*icmp.Echo).Seq != 1 {
 			t.Fatalf("accepted %x", b)
 		}
 	})
+}
+
+func testPinger(target netip.Addr) *Pinger {
+	p := &Pinger{raw: true, id: 0x1234, targets: map[netip.Addr]bool{target: true}}
+	for i := range p.sent {
+		p.sent[i] = -1
+	}
+	return p
+}
+
+// TestPingerMatchesSequence: a reply with this pinger's identifier but a
+// sequence number it never sent (forged: the identifier is 16 bits anyone
+// can try), or one sent more than recentEchoes rounds ago, is not a sign
+// that the target answers.
+func TestPingerMatchesSequence(t *testing.T) {
+	target := netip.MustParseAddr("10.201.0.254")
+	p := testPinger(target)
+	from := &net.IPAddr{IP: target.AsSlice()}
+	reply := func(seq int) bool {
+		b, _ := (&icmp.Message{Type: ipv4.ICMPTypeEchoReply, Body: &icmp.Echo{ID: 0x1234, Seq: seq}}).Marshal(nil)
+		_, ok := p.accept(b, from)
+		return ok
+	}
+	for seq := 0; seq < 5; seq++ {
+		if reply(seq) {
+			t.Fatalf("reply to sequence %d, never sent, accepted", seq)
+		}
+	}
+	// Sending needs a socket; record the rounds as Echo does.
+	for round := 1; round <= 20; round++ {
+		p.seq = round
+		p.sent[round%recentEchoes] = round
+	}
+	for seq := 1; seq <= 21; seq++ {
+		want := seq > 20-recentEchoes && seq <= 20
+		if got := reply(seq); got != want {
+			t.Errorf("reply to sequence %d after 20 rounds: accepted %v, want %v", seq, got, want)
+		}
+	}
 }

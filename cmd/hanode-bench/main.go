@@ -6,6 +6,8 @@
 //	    long after the kill its peers declared it dead.
 //	hanode-bench idle [-duration 60s] [-keepalive 1s]
 //	    run an idle 3-node cluster and report each node's RSS and CPU.
+//	hanode-bench flood -kind crc|announce|control [-duration 20s]
+//	    flood a node with hostile input and report its RSS and CPU.
 //
 // Both print a table and a one-line summary; `make bench` runs them.
 package main
@@ -26,7 +28,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: hanode-bench detect|idle [flags]")
+		fmt.Fprintln(os.Stderr, "usage: hanode-bench detect|idle|flood [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -35,8 +37,10 @@ func main() {
 		err = detect(os.Args[2:])
 	case "idle":
 		err = idle(os.Args[2:])
+	case "flood":
+		err = flood(os.Args[2:])
 	default:
-		fmt.Fprintf(os.Stderr, "hanode-bench: unknown benchmark %q (detect, idle)\n", os.Args[1])
+		fmt.Fprintf(os.Stderr, "hanode-bench: unknown benchmark %q (detect, idle, flood)\n", os.Args[1])
 		os.Exit(2)
 	}
 	if err != nil {

@@ -29,6 +29,7 @@ or the field; the exit code is 0 when the configuration is valid, 2 when not.`,
 		},
 	}
 	f.register(c)
+	c.Flags().StringVar(&f.stateDir, "state-dir", node.DefaultStateDir, "the state `DIR` whose owner and mode the security section checks")
 	return c
 }
 
@@ -58,6 +59,9 @@ func (f *configFlags) check(out io.Writer) error {
 	if err != nil {
 		return configError(err)
 	}
+	if err := node.CheckMessageSizes(eff); err != nil {
+		return configError(fmt.Errorf("%s: %w", l.Origin, err))
+	}
 	if local == "" {
 		if host, err := f.nodeName(); err == nil && !contains(eff.Nodes, host) {
 			eff.Warnings = append(eff.Warnings, config.Warning{Msg: fmt.Sprintf("this machine (%s) is not a node of this cluster; use --name to check for another node", host)})
@@ -68,11 +72,12 @@ func (f *configFlags) check(out io.Writer) error {
 		fmt.Fprintf(out, "fence device %s: %s\n", d.Name, d.Program())
 	}
 	for _, n := range node.Unfenceable(eff, devices) {
-		fmt.Fprintf(out, "warning: no fencing device can fence %s: its groups would move without fencing\n", n)
+		fmt.Fprintf(out, "warning: %s\n", node.UnfenceableWarning(n))
 	}
 	for _, w := range node.PartitionWaits(eff, devices) {
 		fmt.Fprintf(out, "note: %s\n", w)
 	}
+	printSecurity(out, l, eff, devices, f.stateDir)
 	return nil
 }
 
@@ -93,12 +98,6 @@ func printSummary(out io.Writer, l *config.Loaded, eff *config.Effective, agents
 	for _, s := range eff.Links {
 		fmt.Fprintf(out, "link %s: %s\n", s.Name, describeLink(s))
 	}
-	a := c.Auth
-	var keys []string
-	for _, k := range a.Keys {
-		keys = append(keys, fmt.Sprintf("%d (%s)", k.Id, config.MethodName(k.Method)))
-	}
-	fmt.Fprintf(out, "auth: key %d signs; accepted keys: %s\n", a.GetActiveKey(), strings.Join(keys, ", "))
 	fmt.Fprintf(out, "resource groups: %d\n", len(c.Groups))
 	for i, g := range eff.Groups {
 		var rs []string

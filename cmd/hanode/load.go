@@ -21,6 +21,8 @@ type configFlags struct {
 	native string // --config
 	hacf   string // --hacf
 	name   string // --name
+	// stateDir is check's --state-dir.
+	stateDir string
 }
 
 func (f *configFlags) register(c *cobra.Command) {

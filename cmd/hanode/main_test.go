@@ -340,7 +340,7 @@ func TestCheckFencing(t *testing.T) {
 	}
 	partial := writeNative(t, goodNative+`fence_devices { name: "ipmi2" fence_agent { agent: "/bin/true" targets: "n2" } }`+"\n")
 	code, out, errOut = runCLI("check", "--config", partial, "--name", "n1")
-	if code != 0 || !strings.Contains(out, "warning: no fencing device can fence n1: its groups would move without fencing") {
+	if code != 0 || !strings.Contains(out, "warning: no fencing device can fence n1: if it dies, its groups stay stopped until an operator confirms it is off (hanode fenced n1)") {
 		t.Fatalf("partial fencing: %d %q %q", code, out, errOut)
 	}
 	native := writeNative(t, goodNative+`fence_devices { name: "ipmi" fence_agent { agent: "fence_nosuchagent" } }`+"\n")

@@ -58,6 +58,13 @@ func (f *runFlags) run(stderr io.Writer) error {
 	if f.logFormat != "text" && f.logFormat != "json" {
 		return usagef("--log-format %q: use text or json", f.logFormat)
 	}
+	// Before anything starts: the node would only fail on it later, after
+	// opening its links.
+	if f.socket != "" {
+		if err := control.CheckPath(f.socket); err != nil {
+			return usagef("--socket: %v", err)
+		}
+	}
 	eff, err := f.resolve()
 	if err != nil {
 		return err

@@ -8,12 +8,16 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/spf13/cobra"
 
@@ -62,6 +66,7 @@ other); --count stops after that many views.`,
 				if asJSON {
 					return statusview.JSON(out, s)
 				}
+				escapeStrings(s.ProtoReflect())
 				statusview.Table(out, s)
 				return nil
 			}
@@ -161,9 +166,13 @@ in 'hanode notes'. Notes travel as reliable cluster messages: numbered,
 retransmitted when lost, delivered once and in order.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			text := strings.Join(args, " ")
+			if err := control.CheckNote(text); err != nil {
+				return usageError(err)
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			sent, err := (&control.Client{Path: socket}).SendNote(ctx, strings.Join(args, " "))
+			sent, err := (&control.Client{Path: socket}).SendNote(ctx, text)
 			if err != nil {
 				return failure(err)
 			}
@@ -184,12 +193,19 @@ func newNotesCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			notes, err := (&control.Client{Path: socket}).Notes(ctx)
+			notes, err := (&control.Client{Path: socket}).NotesAnswer(ctx)
 			if err != nil {
 				return failure(err)
 			}
-			for _, n := range notes {
-				cmd.Printf("%s  %s#%d  %s\n", n.Time.AsTime().Local().Format("2006-01-02 15:04:05.000"), n.Sender, n.MessageSequence, n.Text)
+			if notes.Dropped > 0 {
+				cmd.Printf("... %d older notes not shown (the answer is bounded)\n", notes.Dropped)
+			}
+			// Sender and text come from the network: a newline or an
+			// escape sequence in them must not forge a line or drive the
+			// terminal.
+			for _, n := range notes.Notes {
+				cmd.Printf("%s  %s#%d  %s\n", n.Time.AsTime().Local().Format("2006-01-02 15:04:05.000"),
+					escapeControls(n.Sender), n.MessageSequence, escapeControls(n.Text))
 			}
 			return nil
 		},
@@ -249,6 +265,9 @@ quorum, connectivity, resource, operator).`,
 			if asJSON {
 				return statusview.EventsJSON(cmd.OutOrStdout(), evs)
 			}
+			for _, ev := range evs {
+				escapeStrings(ev.ProtoReflect())
+			}
 			statusview.Events(cmd.OutOrStdout(), evs)
 			return nil
 		},
@@ -293,7 +312,7 @@ disturbed (records a slow reader cannot take are dropped and counted).`,
 					fmt.Fprintln(out, compact.String())
 				} else {
 					fmt.Fprintf(out, "%s  %s -> %s  %s  %s\n", r.GetTime().AsTime().Local().Format("15:04:05.000000"),
-						r.Sender, r.Receiver, r.Type, r.Summary)
+						r.Sender, r.Receiver, r.Type, escapeControls(r.Summary))
 				}
 				seen++
 				if count > 0 && seen >= count {
@@ -312,4 +331,74 @@ disturbed (records a slow reader cannot take are dropped and counted).`,
 	c.Flags().IntVarP(&count, "count", "n", 0, "stop after `N` records")
 	c.Flags().BoolVar(&asJSON, "json", false, "one JSON object per line")
 	return c
+}
+
+// escapeControls escapes the control characters of s (and bytes that are
+// not UTF-8) as Go does in quoted strings (\n, \x1b, \u0085), leaving the
+// rest as is: text from the network, printed for a terminal, can neither
+// forge a line nor send escape sequences, and stays readable.
+func escapeControls(s string) string {
+	clean := utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl)
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case unicode.IsControl(r):
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// escapeStrings applies escapeControls to every string field of m, at any
+// depth: a status or an event carries names and reasons that peers sent.
+func escapeStrings(m protoreflect.Message) {
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.IsList():
+			l := v.List()
+			for i := 0; i < l.Len(); i++ {
+				if fd.Kind() == protoreflect.StringKind {
+					l.Set(i, protoreflect.ValueOfString(escapeControls(l.Get(i).String())))
+				} else if fd.Message() != nil {
+					escapeStrings(l.Get(i).Message())
+				}
+			}
+		case fd.IsMap():
+			mp := v.Map()
+			var keys []protoreflect.MapKey
+			mp.Range(func(k protoreflect.MapKey, _ protoreflect.Value) bool {
+				keys = append(keys, k)
+				return true
+			})
+			for _, k := range keys {
+				val := mp.Get(k)
+				if fd.MapValue().Kind() == protoreflect.StringKind {
+					val = protoreflect.ValueOfString(escapeControls(val.String()))
+				} else if fd.MapValue().Message() != nil {
+					escapeStrings(val.Message())
+				}
+				mp.Clear(k)
+				nk := k
+				if fd.MapKey().Kind() == protoreflect.StringKind {
+					nk = protoreflect.ValueOfString(escapeControls(k.String())).MapKey()
+				}
+				mp.Set(nk, val)
+			}
+		case fd.Kind() == protoreflect.StringKind:
+			m.Set(fd, protoreflect.ValueOfString(escapeControls(v.String())))
+		case fd.Message() != nil:
+			escapeStrings(v.Message())
+		}
+		return true
+	})
 }

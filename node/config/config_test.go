@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -151,6 +152,31 @@ func TestSecretsInFiles(t *testing.T) {
 	os.Chmod(keyFile, 0o640)
 	if _, err := LoadNative(cfg); err == nil || !strings.Contains(err.Error(), "bad permissions on key file") {
 		t.Fatalf("readable key file: %v", err)
+	}
+}
+
+// TestNativeConfigurationOthersCanWriteIsRefused: the native configuration
+// names programs run as root (agents, respawn, fence commands): writable
+// by group or others, it is refused with the file and its mode, even
+// without inline secrets.
+func TestNativeConfigurationOthersCanWriteIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "key")
+	os.WriteFile(keyFile, []byte("s3cret\n"), 0o600)
+	cfg := filepath.Join(dir, "cluster.textproto")
+	os.WriteFile(cfg, []byte(strings.Replace(base, `secret: "k"`, `secret_file: "`+keyFile+`"`, 1)), 0o600)
+	for _, mode := range []os.FileMode{0o664, 0o646} {
+		os.Chmod(cfg, mode)
+		_, err := LoadNative(cfg)
+		want := fmt.Sprintf("%s: writable by group or others (mode %04o)", cfg, mode)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("mode %04o: %v, want %q", mode, err, want)
+		}
+	}
+	os.Chmod(cfg, 0o644)
+	os.Chmod(keyFile, 0o620)
+	if _, err := LoadNative(cfg); err == nil || !strings.Contains(err.Error(), "key file "+keyFile+": writable by group or others (mode 0620)") {
+		t.Fatalf("key file others may write: %v", err)
 	}
 }
 

@@ -99,6 +99,9 @@ func LoadNative(path string) (*Loaded, error) {
 		return nil, err
 	}
 	var errs Errors
+	if err := CheckTrusted(path, st); err != nil {
+		errs = append(errs, &Error{File: path, Msg: err.Error()})
+	}
 	for i, k := range l.Cluster.GetAuth().GetKeys() {
 		field := fmt.Sprintf("auth.keys[%d]", i)
 		if k.Secret != "" && st.Mode().Perm()&0o044 != 0 {
@@ -131,6 +134,9 @@ func ReadSecretFile(path string) (string, error) {
 	}
 	if st.Mode().Perm()&0o044 != 0 {
 		return "", fmt.Errorf("bad permissions on key file %s (mode %04o): 600 required", path, st.Mode().Perm())
+	}
+	if err := CheckTrusted(path, st); err != nil {
+		return "", fmt.Errorf("key file %s: %v", path, err)
 	}
 	s := strings.TrimSpace(string(data))
 	if s == "" {

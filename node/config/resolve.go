@@ -558,11 +558,29 @@ func (r *resolver) auth() {
 		r.errf("auth.active_key", "active key %d is not defined", *a.ActiveKey)
 		return
 	}
+	active := messages.AuthMethod_AUTH_METHOD_UNSPECIFIED
 	for _, k := range a.Keys {
-		if k.Id == *a.ActiveKey && k.Method == messages.AuthMethod_AUTH_METHOD_CRC {
-			r.warnf("auth.active_key", "frames are signed with crc, which detects corruption but not forgery: use sha256 unless the network is physically secure")
+		if k.Id == *a.ActiveKey {
+			active = k.Method
 		}
 	}
+	if active == messages.AuthMethod_AUTH_METHOD_CRC {
+		r.warnf("auth.active_key", "frames are signed with crc, which detects corruption but not forgery: use sha256 unless the network is physically secure")
+		return
+	}
+	for i, k := range a.Keys {
+		if RefusedKey(k.Method, active) {
+			r.warnf(fmt.Sprintf("auth.keys[%d]", i), "key %d (crc) is refused on receive: anyone can compute a crc, so accepting it next to key %d (%s) would let anyone forge frames; remove it (a cluster moving off crc switches every node to the new key together)",
+				k.Id, *a.ActiveKey, MethodName(active))
+		}
+	}
+}
+
+// RefusedKey says whether frames signed with a key of method m are refused
+// on receive while a key of method active signs: a crc key next to an
+// authenticating one (transports/frame enforces it).
+func RefusedKey(m, active messages.AuthMethod) bool {
+	return m == messages.AuthMethod_AUTH_METHOD_CRC && active != messages.AuthMethod_AUTH_METHOD_CRC
 }
 
 // MethodName is the authkeys name of a method: crc, md5, sha1, sha256.

@@ -3,9 +3,17 @@
 // ControlRequest and read a ControlResponse (proto/hanode/v1/control.proto).
 //
 // Each message is a 4-byte big-endian length and that many bytes of
-// protobuf. The socket is created with mode 0600 (only root may ask), and a
-// stale socket left by a crashed node is replaced, while a live one is never
-// taken over.
+// protobuf. The socket is created with mode 0600 (only root may ask) inside
+// a private directory and only then linked to its path, so it is never
+// reachable with a looser mode; each connection's peer credentials are
+// checked too (root or the node's own user). A stale socket left by a
+// crashed node is replaced, while a live one is never taken over and
+// anything that is not a socket is never removed.
+//
+// The node reads requests as their bytes arrive, never trusting the
+// announced length for an allocation, bounds them to MaxRequest, serves at
+// most MaxClients connections at once (refusing more with an error) and
+// gives each one a deadline to send its request.
 package control
 
 import (
@@ -20,8 +28,10 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hanode/hanode/messages"
@@ -30,12 +40,41 @@ import (
 // DefaultSocket is where the node listens unless told otherwise.
 const DefaultSocket = "/run/hanode/hanode.sock"
 
-// MaxMessage bounds one message on the socket.
+// MaxMessage bounds one response, which the client reads: a status or
+// the events of a large cluster.
 const MaxMessage = 16 << 20
 
-// ioTimeout bounds how long a peer of the socket may take to send a request
-// or read a response, so that a stuck client cannot pin a goroutine.
+// MaxRequest bounds one request, which the node reads. Requests are small:
+// the largest is a note (MaxNote) or a trace filter.
+const MaxRequest = 64 << 10
+
+// MaxNote bounds the text of one note: notes are for operators, not data,
+// and the notes a node keeps (actors.MaxNotes of them) must fit in memory
+// and in a response. Over a serial link a note this long travels as a few
+// fragments of the reliable stream.
+const MaxNote = 4 << 10
+
+// MaxClients bounds the connections served at once; more wait up to
+// admitWait for one to end, and are then answered with an error and
+// closed. A `hanode trace` holds one for as long as it runs.
+const MaxClients = 32
+
+// admitWait is how long a connection waits for a slot.
+const admitWait = time.Second
+
+// requestTimeout bounds how long a client may take to send a request,
+// waiting included, so that a silent or slow client frees its slot.
+const requestTimeout = 5 * time.Second
+
+// ioTimeout bounds how long a client may take to read a response.
 const ioTimeout = 10 * time.Second
+
+// refuseTimeout bounds the write of a refusal: it goes into the empty
+// buffer of a new connection, so it never waits unless something is wrong.
+const refuseTimeout = 100 * time.Millisecond
+
+// ErrTooLarge means a message is longer than the reader accepts.
+var ErrTooLarge = errors.New("message too large")
 
 // ErrInUse means another node answers on the socket path.
 var ErrInUse = errors.New("control socket in use by a running node")
@@ -64,36 +103,163 @@ type Server struct {
 	wg     sync.WaitGroup
 	ctx    context.Context
 	cancel context.CancelFunc
+	// file identifies the socket file as created, so that Close removes
+	// it only if it is still ours.
+	file fileID
+	// uid may connect besides root: the node's own user.
+	uid int
+	// slots holds one token per connection served, waiting one per
+	// connection waiting for a slot.
+	slots, waiting chan struct{}
+	// requestTimeout is the package's, shortened by tests.
+	requestTimeout time.Duration
 }
 
 // Listen creates the socket at path (and its directory, mode 0755) with
-// mode 0600. A socket file nobody answers on is replaced.
+// mode 0600. A socket file nobody answers on is replaced; a live one, or
+// anything that is not a socket, is left alone and is an error.
 func Listen(path string, log *slog.Logger) (*Server, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("control socket directory: %w", err)
 	}
-	if _, err := os.Lstat(path); err == nil {
-		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-			c.Close()
-			return nil, fmt.Errorf("%s: %w", path, ErrInUse)
-		}
-		if err := os.Remove(path); err != nil {
-			return nil, fmt.Errorf("remove stale control socket: %w", err)
-		}
+	if err := removeStale(path); err != nil {
+		return nil, err
 	}
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	ln, file, err := listenPrivate(path)
 	if err != nil {
-		return nil, fmt.Errorf("control socket: %w", err)
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{ln: ln, path: path, log: log, ctx: ctx, cancel: cancel, file: file, uid: os.Geteuid(),
+		slots: make(chan struct{}, MaxClients), waiting: make(chan struct{}, MaxClients), requestTimeout: requestTimeout}, nil
+}
+
+// removeStale removes a socket at path that no node answers on. Only a
+// socket is ever removed: --socket naming the wrong file must not delete
+// it.
+func removeStale(path string) error {
+	exists, err := checkPath(path)
+	if !exists || err != nil {
+		return err
+	}
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err == nil {
+		c.Close()
+		return fmt.Errorf("%s: %w", path, ErrInUse)
+	}
+	// Only a refused connection proves that nobody listens: a full
+	// backlog or a timeout may be a live node under load.
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("control socket %s: cannot tell whether a node answers there: %v", path, unwrapOp(err))
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove stale control socket: %w", err)
+	}
+	return nil
+}
+
+// CheckPath refuses a control socket path where something other than a
+// socket is: the node would not start on it (whether a socket there is
+// live or stale, only Listen finds out).
+func CheckPath(path string) error {
+	_, err := checkPath(path)
+	return err
+}
+
+func checkPath(path string) (exists bool, err error) {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	if fi.Mode().Type() != fs.ModeSocket {
+		return true, fmt.Errorf("control socket %s: %s is there, not a socket; not removing it", path, fileKind(fi.Mode()))
+	}
+	return true, nil
+}
+
+func fileKind(m fs.FileMode) string {
+	switch m.Type() {
+	case 0:
+		return "a regular file"
+	case fs.ModeDir:
+		return "a directory"
+	case fs.ModeSymlink:
+		return "a symbolic link"
+	case fs.ModeNamedPipe:
+		return "a named pipe"
+	case fs.ModeDevice, fs.ModeDevice | fs.ModeCharDevice:
+		return "a device"
+	}
+	return "a " + m.Type().String() + " file"
+}
+
+// afterBind, when set by a test, is called with the private and the final
+// path once the socket is bound, before it is given its mode.
+var afterBind func(private, path string)
+
+// listenPrivate binds the socket inside a new directory of mode 0700 next
+// to path, sets its mode, and only then links it to path: there is no
+// moment at which another user could reach it with the mode bind gave it
+// (umask is process-wide, so it is not changed around bind). The link
+// fails rather than replace a file that appeared at path meanwhile.
+func listenPrivate(path string) (*net.UnixListener, fileID, error) {
+	dir, err := os.MkdirTemp(filepath.Dir(path), ".hanode-")
+	if err != nil {
+		return nil, fileID{}, fmt.Errorf("control socket: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	private := filepath.Join(dir, "s")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: private, Net: "unix"})
+	if err != nil {
+		return nil, fileID{}, fmt.Errorf("control socket: %w", err)
 	}
 	// Close must not unlink a socket that a successor may already own; we
 	// remove our own file explicitly in Close.
 	ln.SetUnlinkOnClose(false)
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("control socket: %w", err)
+	if afterBind != nil {
+		afterBind(private, path)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{ln: ln, path: path, log: log, ctx: ctx, cancel: cancel}, nil
+	if err := os.Chmod(private, 0o600); err != nil {
+		ln.Close()
+		return nil, fileID{}, fmt.Errorf("control socket: %w", err)
+	}
+	if err := os.Link(private, path); err != nil {
+		ln.Close()
+		if errors.Is(err, fs.ErrExist) {
+			return nil, fileID{}, fmt.Errorf("control socket %s: created by another process while this node started", path)
+		}
+		return nil, fileID{}, fmt.Errorf("control socket: %w", err)
+	}
+	id, err := identify(path)
+	if err != nil {
+		ln.Close()
+		os.Remove(path)
+		return nil, fileID{}, fmt.Errorf("control socket: %w", err)
+	}
+	return ln, id, nil
+}
+
+// fileID tells one file from another that later takes its place: the
+// inode number alone does not (ext4 reuses it at once), with the birth
+// time it does where the filesystem records one.
+type fileID struct {
+	dev, ino uint64
+	born     unix.StatxTimestamp
+}
+
+func identify(path string) (fileID, error) {
+	var st unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, path, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_INO|unix.STATX_BTIME, &st); err != nil {
+		return fileID{}, &fs.PathError{Op: "statx", Path: path, Err: err}
+	}
+	id := fileID{dev: uint64(st.Dev_major)<<32 | uint64(st.Dev_minor), ino: st.Ino}
+	if st.Mask&unix.STATX_BTIME != 0 {
+		id.born = st.Btime
+	}
+	return id, nil
 }
 
 // Path is the socket path.
@@ -126,12 +292,96 @@ func (s *Server) ServeStreams(h Handler, stream StreamHandler) {
 			}
 			continue
 		}
+		s.admit(c, h, stream)
+	}
+}
+
+// admit serves a new connection if its peer may use the socket and a
+// slot is free, or becomes free within admitWait: a burst of short
+// connections does not turn a request away. Otherwise it says why not.
+// At most MaxClients connections wait, so that a flood costs no more
+// than MaxClients goroutines besides those served.
+func (s *Server) admit(c *net.UnixConn, h Handler, stream StreamHandler) {
+	uid, err := peerUID(c)
+	if err != nil {
+		s.log.Warn("control connection refused", "err", err)
+		refuse(c, "control connection: peer credentials: "+err.Error())
+		return
+	}
+	// The socket's mode already keeps others out; this holds even if the
+	// mode is loosened by hand or the directory is shared.
+	if uid != 0 && uid != s.uid {
+		s.log.Warn("control connection refused: not root nor the node's user", "uid", uid)
+		refuse(c, fmt.Sprintf("permission denied: uid %d may not use the control socket (root or uid %d only)", uid, s.uid))
+		return
+	}
+	serve := func() {
+		defer func() { <-s.slots }()
+		s.serveConn(c, h, stream)
+	}
+	select {
+	case s.slots <- struct{}{}:
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.serveConn(c, h, stream)
+			serve()
 		}()
+		return
+	default:
 	}
+	busy := fmt.Sprintf("control socket busy: %d clients connected; try again", MaxClients)
+	select {
+	case s.waiting <- struct{}{}:
+	default:
+		s.log.Debug("control connection refused", "err", busy)
+		refuse(c, busy)
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTimer(admitWait)
+		defer t.Stop()
+		select {
+		case s.slots <- struct{}{}:
+			<-s.waiting
+			serve()
+		case <-t.C:
+			<-s.waiting
+			s.log.Debug("control connection refused", "err", busy)
+			refuse(c, busy)
+		case <-s.ctx.Done():
+			<-s.waiting
+			c.Close()
+		}
+	}()
+}
+
+// peerUID is the user of the process at the other end of c.
+func peerUID(c *net.UnixConn) (int, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var cred *unix.Ucred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return 0, err
+	}
+	if cerr != nil {
+		return 0, cerr
+	}
+	return int(cred.Uid), nil
+}
+
+// refuse answers a connection that is not served with why, and closes it.
+// The request is not read: the client reads the answer all the same.
+func refuse(c *net.UnixConn, why string) {
+	c.SetDeadline(time.Now().Add(refuseTimeout))
+	Write(c, &messages.ControlResponse{Error: why})
+	c.Close()
 }
 
 func (s *Server) serveConn(c *net.UnixConn, h Handler, stream StreamHandler) {
@@ -139,9 +389,13 @@ func (s *Server) serveConn(c *net.UnixConn, h Handler, stream StreamHandler) {
 	stop := context.AfterFunc(s.ctx, func() { c.Close() })
 	defer stop()
 	for {
-		c.SetDeadline(time.Now().Add(ioTimeout))
+		c.SetDeadline(time.Now().Add(s.requestTimeout))
 		req := &messages.ControlRequest{}
-		if err := Read(c, req); err != nil {
+		if err := ReadRequest(c, req); err != nil {
+			if errors.Is(err, ErrTooLarge) {
+				// Said before its bytes are read: the client learns why.
+				Write(c, &messages.ControlResponse{Error: "control request: " + err.Error()})
+			}
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				s.log.Debug("control request unreadable", "err", err)
 			}
@@ -194,8 +448,11 @@ func (s *Server) Close() error {
 	s.cancel()
 	err := s.ln.Close()
 	s.wg.Wait()
-	if rerr := os.Remove(s.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) && err == nil {
-		err = rerr
+	// Only our own socket: a successor may have replaced it.
+	if id, ierr := identify(s.path); ierr == nil && id == s.file {
+		if rerr := os.Remove(s.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) && err == nil {
+			err = rerr
+		}
 	}
 	return err
 }
@@ -207,26 +464,39 @@ func Write(w io.Writer, m proto.Message) error {
 		return err
 	}
 	if len(b) > MaxMessage {
-		return fmt.Errorf("message of %d bytes exceeds %d", len(b), MaxMessage)
+		return fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(b), MaxMessage)
 	}
 	buf := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(b)), uint32(len(b)))
 	_, err = w.Write(append(buf, b...))
 	return err
 }
 
-// Read receives one length-prefixed message into m.
-func Read(r io.Reader, m proto.Message) error {
+// Read receives one length-prefixed message of at most MaxMessage bytes
+// into m: a response, as the client reads it.
+func Read(r io.Reader, m proto.Message) error { return readMessage(r, m, MaxMessage) }
+
+// ReadRequest receives one length-prefixed message of at most MaxRequest
+// bytes into m: a request, as the node reads it.
+func ReadRequest(r io.Reader, m proto.Message) error { return readMessage(r, m, MaxRequest) }
+
+// readMessage reads a message of at most limit bytes. Its buffer grows with
+// the bytes that arrive, not with the length announced: a peer announcing
+// much and sending little costs little.
+func readMessage(r io.Reader, m proto.Message, limit uint32) error {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return err
 	}
 	n := binary.BigEndian.Uint32(hdr[:])
-	if n > MaxMessage {
-		return fmt.Errorf("message of %d bytes exceeds %d", n, MaxMessage)
+	if n > limit {
+		return fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, n, limit)
 	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(r, b); err != nil {
-		return fmt.Errorf("truncated message: %w", err)
+	b, err := io.ReadAll(io.LimitReader(r, int64(n)))
+	if err != nil {
+		return fmt.Errorf("truncated message (%d of %d bytes): %w", len(b), n, err)
+	}
+	if len(b) < int(n) {
+		return fmt.Errorf("truncated message (%d of %d bytes): %w", len(b), n, io.ErrUnexpectedEOF)
 	}
 	return proto.Unmarshal(b, m)
 }
@@ -258,13 +528,19 @@ func (c *Client) Do(ctx context.Context, req *messages.ControlRequest) (*message
 	}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	if err := Write(conn, req); err != nil {
-		return nil, fmt.Errorf("control request: %w", err)
+	werr := Write(conn, req)
+	if werr != nil && !sent(werr) {
+		return nil, fmt.Errorf("control request: %w", werr)
 	}
+	// Even when the request could not be sent, the node may have said why
+	// before closing (busy, permission denied): that answer is the error.
 	resp := &messages.ControlResponse{}
 	if err := Read(conn, resp); err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		if werr != nil {
+			return nil, fmt.Errorf("control request: %w", werr)
 		}
 		return nil, fmt.Errorf("control response: %w", err)
 	}
@@ -300,6 +576,9 @@ func (c *Client) Parameter(ctx context.Context, name string) (*messages.Paramete
 
 // SendNote sends a note to every node through the node's reliable layer.
 func (c *Client) SendNote(ctx context.Context, text string) (*messages.NoteSent, error) {
+	if err := CheckNote(text); err != nil {
+		return nil, err
+	}
 	resp, err := c.Do(ctx, &messages.ControlRequest{Request: &messages.ControlRequest_SendNote{SendNote: &messages.SendNoteRequest{Text: text}}})
 	if err != nil {
 		return nil, err
@@ -310,8 +589,25 @@ func (c *Client) SendNote(ctx context.Context, text string) (*messages.NoteSent,
 	return resp.GetNoteSent(), nil
 }
 
+// CheckNote refuses a note text over MaxNote bytes.
+func CheckNote(text string) error {
+	if len(text) > MaxNote {
+		return fmt.Errorf("note of %d bytes exceeds the limit of %d bytes", len(text), MaxNote)
+	}
+	return nil
+}
+
 // Notes asks for the notes the node received, oldest first.
 func (c *Client) Notes(ctx context.Context) ([]*messages.ReceivedNote, error) {
+	resp, err := c.NotesAnswer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Notes, nil
+}
+
+// NotesAnswer is Notes with how many older notes the answer leaves out.
+func (c *Client) NotesAnswer(ctx context.Context) (*messages.NotesResponse, error) {
 	resp, err := c.Do(ctx, &messages.ControlRequest{Request: &messages.ControlRequest_Notes{Notes: &messages.NotesRequest{}}})
 	if err != nil {
 		return nil, err
@@ -319,7 +615,15 @@ func (c *Client) Notes(ctx context.Context) ([]*messages.ReceivedNote, error) {
 	if resp.GetNotes() == nil {
 		return nil, errors.New("control response without notes")
 	}
-	return resp.GetNotes().Notes, nil
+	return resp.GetNotes(), nil
+}
+
+// sent says whether a failed Write got as far as the connection: the node
+// may then have answered, and its answer says more than the failure. A
+// request that could not be encoded was never sent.
+func sent(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op)
 }
 
 // unwrapOp drops the *net.OpError wrapping, which repeats the path.
@@ -376,14 +680,18 @@ func (c *Client) Trace(ctx context.Context, actors, types []string, f func(*mess
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	if err := Write(conn, &messages.ControlRequest{Request: &messages.ControlRequest_Trace{Trace: &messages.TraceRequest{Actors: actors, Types: types}}}); err != nil {
-		return fmt.Errorf("trace request: %w", err)
+	werr := Write(conn, &messages.ControlRequest{Request: &messages.ControlRequest_Trace{Trace: &messages.TraceRequest{Actors: actors, Types: types}}})
+	if werr != nil && !sent(werr) {
+		return fmt.Errorf("trace request: %w", werr)
 	}
 	for {
 		resp := &messages.ControlResponse{}
 		if err := Read(conn, resp); err != nil {
 			if ctx.Err() != nil {
 				return nil
+			}
+			if werr != nil {
+				return fmt.Errorf("trace request: %w", werr)
 			}
 			if errors.Is(err, io.EOF) {
 				return errors.New("the node closed the trace")

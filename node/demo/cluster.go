@@ -45,6 +45,13 @@ type Options struct {
 	// Service adds a resource group "demo" preferring node1: a small
 	// service on ServiceHost (see ServiceAddr) that moves between nodes.
 	Service bool
+	// Auth replaces the configuration's auth block (native text format,
+	// e.g. `auth { active_key: 1 keys { ... } }`); empty: one random
+	// sha256 key.
+	Auth string
+	// Configured is how many nodes the configuration names (at least
+	// Nodes): the others are members that never start.
+	Configured int
 }
 
 // Cluster is a running local cluster.
@@ -87,7 +94,7 @@ func New(opts Options) (*Cluster, error) {
 		}
 		c.dir, c.ownDir = d, true
 	}
-	port, err := FreeUDPPort(opts.Nodes)
+	port, err := FreeUDPPort(max(opts.Nodes, opts.Configured))
 	if err != nil {
 		c.Close()
 		return nil, err
@@ -113,7 +120,7 @@ func New(opts Options) (*Cluster, error) {
 	secret := make([]byte, 32)
 	rand.Read(secret)
 	var addrs []string
-	for i := 1; i <= opts.Nodes; i++ {
+	for i := 1; i <= max(opts.Nodes, opts.Configured); i++ {
 		addrs = append(addrs, fmt.Sprintf("127.0.0.%d", i))
 	}
 	for i := 1; i <= opts.Nodes; i++ {
@@ -160,7 +167,11 @@ func (c *Cluster) configText(n *Node, addrs []string, secret string) string {
 		fmt.Fprintf(&b, " peers: %q", a)
 	}
 	b.WriteString(" } }\n")
-	fmt.Fprintf(&b, "auth { active_key: 1 keys { id: 1 method: AUTH_METHOD_SHA256 secret: %q } }\n", secret)
+	if c.opts.Auth != "" {
+		b.WriteString(c.opts.Auth + "\n")
+	} else {
+		fmt.Fprintf(&b, "auth { active_key: 1 keys { id: 1 method: AUTH_METHOD_SHA256 secret: %q } }\n", secret)
+	}
 	if c.opts.Service {
 		fmt.Fprintf(&b, "auto_failback: AUTO_FAILBACK_ON\nagent_dirs { ha_dir: %q }\n", filepath.Join(c.dir, "ha.d"))
 		// The demo service stops at once: a stop timeout of 1s is its stop
@@ -197,6 +208,9 @@ func FreeUDPPort(n int) (int, error) {
 	}
 	return 0, errors.New("demo: no UDP port free on every loopback address")
 }
+
+// Port is the cluster's UDP port.
+func (c *Cluster) Port() int { return c.port }
 
 // Dir is the cluster's working directory.
 func (c *Cluster) Dir() string { return c.dir }
@@ -302,8 +316,11 @@ func (n *Node) Stop(timeout time.Duration) error {
 
 // Status asks the node for its view.
 func (n *Node) Status(ctx context.Context) (*messages.ClusterStatus, error) {
-	return (&control.Client{Path: n.Socket}).Status(ctx)
+	return n.Client().Status(ctx)
 }
+
+// Client is a control client of the node.
+func (n *Node) Client() *control.Client { return &control.Client{Path: n.Socket} }
 
 // Log returns the node's log so far.
 func (n *Node) Log() string {

@@ -112,9 +112,9 @@ func (d *Device) UsableFrom(local string) bool {
 	return false
 }
 
-// Controls says whether the device can fence target, by its configured
-// targets; a device without a list may (STONITH plugins are asked by
-// Hosts).
+// Controls says whether the device can fence target by its configured
+// targets; a device without a list may. A STONITH plugin (Lists) may
+// still not list target among its hosts (Hosts).
 func (d *Device) Controls(target string) bool {
 	if len(d.Targets) == 0 {
 		return true
@@ -127,6 +127,14 @@ func (d *Device) Controls(target string) bool {
 	return false
 }
 
+// Lists says whether the device names the nodes it controls at run time
+// (Hosts): a STONITH plugin does; the other kinds control their
+// configured targets.
+func (d *Device) Lists() bool {
+	_, ok := d.kind.Kind.(*messages.FenceDevice_Stonith)
+	return ok
+}
+
 // Fence powers target off (or resets it).
 func (d *Device) Fence(ctx context.Context, target string, action Action) error {
 	switch k := d.kind.Kind.(type) {
@@ -135,14 +143,11 @@ func (d *Device) Fence(ctx context.Context, target string, action Action) error 
 		if action == Off {
 			verb = "off"
 		}
-		_, err := d.run(ctx, d.StonithBin, d.stonithArgs(k.Stonith, "-T", verb, target), "")
-		return err
+		return d.run(ctx, d.StonithBin, d.stonithArgs(k.Stonith, "-T", verb, target), "")
 	case *messages.FenceDevice_FenceAgent:
-		_, err := d.run(ctx, k.FenceAgent.Agent, nil, agentInput(k.FenceAgent, string(action), target))
-		return err
+		return d.run(ctx, k.FenceAgent.Agent, nil, agentInput(k.FenceAgent, string(action), target))
 	case *messages.FenceDevice_Script:
-		_, err := d.run(ctx, k.Script.Path, append(append([]string(nil), k.Script.Args...), string(action), target), "")
-		return err
+		return d.run(ctx, k.Script.Path, append(append([]string(nil), k.Script.Args...), string(action), target), "")
 	}
 	return errors.New("no device kind")
 }
@@ -152,31 +157,35 @@ func (d *Device) Fence(ctx context.Context, target string, action Action) error 
 func (d *Device) Check(ctx context.Context) error {
 	switch k := d.kind.Kind.(type) {
 	case *messages.FenceDevice_Stonith:
-		_, err := d.run(ctx, d.StonithBin, d.stonithArgs(k.Stonith, "-S"), "")
-		return err
+		return d.run(ctx, d.StonithBin, d.stonithArgs(k.Stonith, "-S"), "")
 	case *messages.FenceDevice_FenceAgent:
-		_, err := d.run(ctx, k.FenceAgent.Agent, nil, agentInput(k.FenceAgent, "monitor", ""))
-		return err
+		return d.run(ctx, k.FenceAgent.Agent, nil, agentInput(k.FenceAgent, "monitor", ""))
 	case *messages.FenceDevice_Script:
-		_, err := d.run(ctx, k.Script.Path, append(append([]string(nil), k.Script.Args...), "monitor"), "")
-		return err
+		return d.run(ctx, k.Script.Path, append(append([]string(nil), k.Script.Args...), "monitor"), "")
 	}
 	return errors.New("no device kind")
 }
 
 // Hosts lists the nodes a STONITH plugin controls (-l); nil for the other
-// kinds.
+// kinds. The list is read from standard output alone, as cluster-glue's
+// stonith prints it (names separated by newlines or blanks), and whole:
+// warnings on standard error are not host names, and a plugin listing
+// hundreds of VMs must not lose the first ones. A list too long to keep
+// whole is an error, not a shorter list.
 func (d *Device) Hosts(ctx context.Context) ([]string, error) {
 	k, ok := d.kind.Kind.(*messages.FenceDevice_Stonith)
 	if !ok {
 		return nil, nil
 	}
-	out, err := d.run(ctx, d.StonithBin, d.stonithArgs(k.Stonith, "-l"), "")
+	r, err := d.exec(ctx, d.StonithBin, d.stonithArgs(k.Stonith, "-l"), "", true)
 	if err != nil {
 		return nil, err
 	}
-	var hosts []string
-	for _, f := range strings.Fields(out) {
+	if r.StdoutTruncated {
+		return nil, fmt.Errorf("%s -l: host list longer than %d bytes", d.StonithBin, procrun.MaxStdout)
+	}
+	hosts := []string{}
+	for _, f := range strings.Fields(r.Stdout) {
 		hosts = append(hosts, strings.ToLower(f))
 	}
 	return hosts, nil
@@ -211,21 +220,33 @@ func agentInput(a *messages.FenceAgent, action, target string) string {
 	return b.String()
 }
 
-// run runs a device program and returns its output; a non-zero exit is
-// an error carrying the last line of the output.
-func (d *Device) run(ctx context.Context, bin string, args []string, stdin string) (string, error) {
+// run runs a device program; a non-zero exit is an error carrying the
+// last line of its output.
+func (d *Device) run(ctx context.Context, bin string, args []string, stdin string) error {
+	_, err := d.exec(ctx, bin, args, stdin, false)
+	return err
+}
+
+// exec runs a device program, its standard output apart when
+// separateStdout (then the error's message is the last line of standard
+// error, or of standard output when standard error says nothing).
+func (d *Device) exec(ctx context.Context, bin string, args []string, stdin string, separateStdout bool) (procrun.Result, error) {
 	r := procrun.Run(ctx, procrun.Spec{
-		Path: bin, Args: args, Stdin: stdin, Timeout: d.Timeout,
+		Path: bin, Args: args, Stdin: stdin, Timeout: d.Timeout, SeparateStdout: separateStdout,
 		Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", "LC_ALL=C"},
 	})
 	switch {
 	case r.Err != nil:
-		return r.Output, fmt.Errorf("%s: %w", bin, r.Err)
+		return r, fmt.Errorf("%s: %w", bin, r.Err)
 	case r.ExitCode != 0:
-		if msg := procrun.LastLine(r.Output); msg != "" {
-			return r.Output, fmt.Errorf("%s: exit %d: %s", bin, r.ExitCode, msg)
+		msg := procrun.LastLine(r.Output)
+		if msg == "" && separateStdout {
+			msg = procrun.LastLine(r.Stdout)
 		}
-		return r.Output, fmt.Errorf("%s: exit %d", bin, r.ExitCode)
+		if msg != "" {
+			return r, fmt.Errorf("%s: exit %d: %s", bin, r.ExitCode, msg)
+		}
+		return r, fmt.Errorf("%s: exit %d", bin, r.ExitCode)
 	}
-	return r.Output, nil
+	return r, nil
 }

@@ -2,9 +2,11 @@ package fence
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -130,5 +132,77 @@ func TestRunOnAndBadConfig(t *testing.T) {
 		if _, err := New(bad); err == nil {
 			t.Errorf("%v accepted", bad)
 		}
+	}
+}
+
+// fakeStonith writes a stand-in for cluster-glue's stonith command: -l
+// prints a warning on standard error, then the hosts in file list (if it
+// exists; else it fails), then another warning; -T records the target.
+func fakeStonith(t *testing.T, dir, list string) string {
+	t.Helper()
+	p := filepath.Join(dir, "stonith")
+	body := `#!/bin/sh
+for a; do last=$a; done
+case " $* " in
+*" -l "*)
+	echo "WARN: plugin: deprecated parameter, ignored" >&2
+	[ -f "` + list + `" ] || { echo "ERROR: cannot reach the device" >&2; exit 1; }
+	cat "` + list + `"
+	echo "WARN: 3 hosts unreachable" >&2
+	exit 0;;
+*" -T "*) echo "$last" >> "` + list + `.fenced"; exit 0;;
+esac
+exit 0
+`
+	if err := os.WriteFile(p, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestStonithHostsFromStdoutOnly: a plugin that warns on standard error
+// and lists 500 VMs (over 4 KiB; the node to fence first): the hosts are
+// exactly the standard output's list, none lost and no warning word taken
+// for a host.
+func TestStonithHostsFromStdoutOnly(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "hosts")
+	var want []string
+	var b strings.Builder
+	for i := 0; i < 500; i++ {
+		h := fmt.Sprintf("vm-%03d.cluster.example", i)
+		want = append(want, h)
+		if i%2 == 0 {
+			fmt.Fprintf(&b, "%s\n", strings.ToUpper(h))
+		} else {
+			fmt.Fprintf(&b, "%s \n\n", h)
+		}
+	}
+	if b.Len() <= 4096 {
+		t.Fatalf("list of %d bytes: too short to show anything", b.Len())
+	}
+	if err := os.WriteFile(list, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(&messages.FenceDevice{Name: "vms", Kind: &messages.FenceDevice_Stonith{Stonith: &messages.StonithPlugin{Type: "external/libvirt"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.StonithBin = fakeStonith(t, dir, list)
+	if !d.Lists() {
+		t.Fatal("a STONITH plugin lists its hosts")
+	}
+	hosts, err := d.Hosts(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(hosts, want) {
+		t.Fatalf("hosts: %d, from %v to %v", len(hosts), hosts[:min(3, len(hosts))], hosts[max(0, len(hosts)-3):])
+	}
+	// A listing that fails is an error with the device's word, not an
+	// empty (or partial) list.
+	os.Remove(list)
+	if hosts, err := d.Hosts(context.Background()); err == nil || !strings.Contains(err.Error(), "cannot reach the device") {
+		t.Fatalf("failed listing: %v %v", hosts, err)
 	}
 }

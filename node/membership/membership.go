@@ -100,9 +100,31 @@ const (
 	// node's generation (the join handshake is under way); heard, echoed
 	// back, but not counted.
 	Unconfirmed
+	// FutureGeneration: a generation further ahead of this node's clock
+	// than MaxGenerationAhead; no node makes one (see MaxGenerationAhead).
+	FutureGeneration
 )
 
-var verdictNames = [...]string{"accepted", "duplicate", "old generation", "replayed sequence", "unknown sender", "from self", "unknown link", "unconfirmed"}
+var verdictNames = [...]string{"accepted", "duplicate", "old generation", "replayed sequence", "unknown sender", "from self", "unknown link", "unconfirmed", "generation ahead"}
+
+// MaxGenerationAhead bounds how far a peer's generation may be ahead of
+// the time-based generation of this node's clock (Unix seconds). A node's
+// generation is the time at its first start and counts up by one per
+// restart after that, so a real one is never far ahead of the clock; a
+// frame with one further ahead is forged, or comes from a node whose
+// clock or state directory is badly wrong. Such a generation is never
+// heard, echoed or confirmed: one accepted frame with generation 2^40
+// would otherwise make every later real frame of that node "old" for the
+// rest of this node's life. The margin covers clock skew between nodes
+// and restarts counted faster than one a second.
+const MaxGenerationAhead = 30 * 24 * time.Hour
+
+// PlausibleGeneration says whether gen can be a real generation at now
+// (see MaxGenerationAhead).
+func PlausibleGeneration(gen uint64, now time.Time) bool {
+	limit := now.Add(MaxGenerationAhead).Unix()
+	return limit > 0 && gen <= uint64(limit)
+}
 
 func (v Verdict) String() string {
 	if int(v) < len(verdictNames) {
@@ -219,6 +241,9 @@ func (m *Machine) Receive(now time.Time, f Frame) (Verdict, []*messages.Membersh
 	p, ok := m.byName[f.Sender]
 	if !ok {
 		return UnknownSender, nil
+	}
+	if !PlausibleGeneration(f.Generation, now) {
+		return FutureGeneration, nil
 	}
 	var evs []*messages.MembershipEvent
 	switch {

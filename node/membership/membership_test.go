@@ -214,6 +214,34 @@ func TestReplayCannotKeepALinkAlive(t *testing.T) {
 	}
 }
 
+// TestRelayedFrameIsOnlyADuplicate states what a link's state guarantees
+// (README): a frame relayed live from eth0 onto eth1 is new on eth1, so it
+// keeps eth1 looking up, but for membership it is a duplicate: it neither
+// refreshes the node nor keeps a dead node alive; relayed again it is a
+// replay.
+func TestRelayedFrameIsOnlyADuplicate(t *testing.T) {
+	s := newScenario(t, "eth0", "eth1")
+	s.at(0).hb("n2", "eth0", 3, active)
+	for ms := 100; ms <= 400; ms += 100 {
+		s.at(ms).hb("n2", "eth0", 3, active)
+		if v, _ := s.frame("n2", "eth1", 3, s.seq["n2"], active); v != Duplicate {
+			t.Fatalf("relayed at %dms: %v, want duplicate", ms, v)
+		}
+		if v, _ := s.frame("n2", "eth1", 3, s.seq["n2"], active); v != Replayed {
+			t.Fatalf("relayed twice at %dms: %v, want replayed", ms, v)
+		}
+		expect(t, "eth1 kept up by the relay", s.tick(), "")
+	}
+	// n2 falls silent; the last frame relayed after the silence does not
+	// bring it back.
+	last := s.seq["n2"]
+	s.at(1000)
+	expect(t, "n2 dies", s.tick(), "n2/eth0 dead; n2/eth1 dead; n2 active->dead")
+	if v, ev := s.frame("n2", "eth1", 3, last, active); v == Accepted || ev != "" {
+		t.Fatalf("relayed frame after death: %v %q", v, ev)
+	}
+}
+
 func TestLosingOneOfTwoLinksIsNotDeath(t *testing.T) {
 	s := newScenario(t, "eth0", "eth1")
 	_, ev := s.at(0).hb("n2", "eth0", 3, active)
@@ -607,4 +635,38 @@ func TestOldGenerationIsReportedAfterSilence(t *testing.T) {
 	_, ev = s.at(2100).frame("n2", "eth0", 1, 2, active)
 	expect(t, "once", ev, "")
 	expect(t, "still dead", statusWord(s.status("n2")), "dead")
+}
+
+// TestFutureGenerationIsNeverHeard: one frame with a generation far ahead
+// of any clock (2^40, even echoing this node and saying DEAD) is refused
+// before it is heard, echoed or confirmed: the real generation of the
+// peer joins afterwards and stays alive.
+func TestFutureGenerationIsNeverHeard(t *testing.T) {
+	s := newScenario(t)
+	real := uint64(t0.Unix())
+	if v, _ := s.at(10).frame("n2", "eth0", real, 1, active); v != Accepted {
+		t.Fatalf("real frame: %v", v)
+	}
+	if v, ev := s.at(20).frame("n2", "eth0", 1<<40, 1, dead); v != FutureGeneration || ev != "" {
+		t.Fatalf("forged generation 2^40: %v %q", v, ev)
+	}
+	if e := s.m.Echo("n2"); e.Generation != real {
+		t.Fatalf("echo after the forged frame: %+v, want generation %d", e, real)
+	}
+	ahead := uint64(t0.Add(MaxGenerationAhead).Unix()) + 1
+	if v, _ := s.at(30).frame("n2", "eth0", ahead, 1, dead); v != FutureGeneration {
+		t.Fatalf("generation one second past the margin: %v", v)
+	}
+	if v, _ := s.at(40).frame("n2", "eth0", real, 2, active); v != Accepted {
+		t.Fatalf("real frame after the forged ones: %v", v)
+	}
+	expect(t, "alive", statusWord(s.status("n2")), "active")
+	// Within the margin, a restart with a time-based generation from a
+	// clock a day ahead is a restart.
+	if v, ev := s.at(50).frame("n2", "eth0", uint64(t0.Add(24*time.Hour).Unix()), 1, active); v != Accepted || !strings.Contains(ev, "restarted") {
+		t.Fatalf("restart with a clock a day ahead: %v %q", v, ev)
+	}
+	if !PlausibleGeneration(1, t0) || PlausibleGeneration(1<<63, t0) || PlausibleGeneration(^uint64(0), t0) {
+		t.Fatal("PlausibleGeneration bounds")
+	}
 }

@@ -1,22 +1,19 @@
 // Package procrun runs the external programs hanode relies on (resource
 // agents, fencing devices) the way a cluster manager must: in a process
-// group of their own, killed whole when they overrun their timeout, and
-// done when the program exits, even if a daemon it started keeps its
-// output open.
+// group of their own, killed whole when they overrun their timeout, done
+// when the program exits, even if a daemon it started keeps its output
+// open, and holding no more of their output than a bounded tail, however
+// much they (or that daemon) print.
 package procrun
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"os/exec"
 	"strings"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Spec is one run.
@@ -29,15 +26,28 @@ type Spec struct {
 	Stdin string
 	// Timeout bounds the run.
 	Timeout time.Duration
+	// SeparateStdout keeps standard output whole (up to MaxStdout) in
+	// Result.Stdout, apart from standard error, whose tail alone is then
+	// in Result.Output: for programs whose output is data (a fencing
+	// device's host list), which a warning on standard error must not
+	// corrupt, nor a long list push out of a tail.
+	SeparateStdout bool
 }
 
 // Result is what a run did.
 type Result struct {
 	// ExitCode is -1 when the program did not exit by itself.
 	ExitCode int
-	// Output is the end of what it wrote (standard output and error).
-	Output   string
-	Duration time.Duration
+	// Output is the end of what it wrote (at most MaxOutput bytes):
+	// standard output and error, or standard error alone with
+	// SeparateStdout.
+	Output string
+	// Stdout is its standard output, with SeparateStdout; StdoutTruncated
+	// says it wrote more than MaxStdout bytes, of which Stdout holds the
+	// first.
+	Stdout          string
+	StdoutTruncated bool
+	Duration        time.Duration
 	// TimedOut: killed with its process group at the timeout (or when
 	// ctx ended).
 	TimedOut bool
@@ -61,33 +71,48 @@ func WithWatcher(ctx context.Context, w Watcher) context.Context {
 	return context.WithValue(ctx, watcherKey{}, w)
 }
 
-// MaxOutput bounds what is kept of a program's output.
-const MaxOutput = 4096
+const (
+	// MaxOutput bounds what is kept of a program's output (its tail).
+	MaxOutput = 4096
+	// MaxStdout bounds the standard output kept whole with
+	// SeparateStdout: a host list of thousands of names fits.
+	MaxStdout = 1 << 20
+)
 
 // Run runs spec. Its error is in Result.Err.
 func Run(ctx context.Context, spec Spec) Result {
 	ctx, cancel := context.WithTimeout(ctx, spec.Timeout)
 	defer cancel()
-	// The output goes to an anonymous file, not a pipe: a daemon the
-	// program starts (IPaddr2's send_arp) inherits it and may keep it open
-	// long after the program exits, and the run must end when the program
-	// does.
-	fd, err := unix.MemfdCreate("hanode-output", unix.MFD_CLOEXEC)
-	if err != nil {
-		return Result{ExitCode: -1, Err: fmt.Errorf("output file: %w", err)}
-	}
-	out := os.NewFile(uintptr(fd), "hanode-output")
-	defer out.Close()
 	cmd := exec.Command(spec.Path, spec.Args...)
 	cmd.Env = spec.Env
 	cmd.Dir = "/"
 	if spec.Stdin != "" {
 		cmd.Stdin = strings.NewReader(spec.Stdin)
 	}
-	cmd.Stdout, cmd.Stderr = out, out
+	// The output goes to pipes that hanode reads as the program writes,
+	// keeping a bounded part (see capture).
+	var out, stdout *capture
+	var err error
+	if out, err = newCapture(newTail(MaxOutput)); err != nil {
+		return Result{ExitCode: -1, Err: fmt.Errorf("output pipe: %w", err)}
+	}
+	cmd.Stdout, cmd.Stderr = out.w, out.w
+	if spec.SeparateStdout {
+		if stdout, err = newCapture(newHead(MaxStdout)); err != nil {
+			out.abandon()
+			return Result{ExitCode: -1, Err: fmt.Errorf("output pipe: %w", err)}
+		}
+		cmd.Stdout = stdout.w
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	// The program has its copies of the write ends; hanode's would keep
+	// the pipes from ever reaching their end.
+	out.started()
+	stdout.started()
+	if err != nil {
+		// Nobody holds the write ends: the readers end by themselves.
 		return Result{ExitCode: -1, Err: err}
 	}
 	if w, ok := ctx.Value(watcherKey{}).(Watcher); ok {
@@ -96,6 +121,7 @@ func Run(ctx context.Context, spec Spec) Result {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
+	res := Result{}
 	select {
 	case err = <-done:
 	case <-ctx.Done():
@@ -103,10 +129,15 @@ func Run(ctx context.Context, spec Spec) Result {
 		// with it.
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-done
-		return Result{ExitCode: -1, Output: tail(out), Duration: time.Since(start), TimedOut: true,
-			Err: fmt.Errorf("no answer within %v; killed", spec.Timeout)}
+		err = nil
+		res.ExitCode, res.TimedOut, res.Err = -1, true, fmt.Errorf("no answer within %v; killed", spec.Timeout)
 	}
-	res := Result{Duration: time.Since(start), Output: tail(out)}
+	res.Duration = time.Since(start)
+	res.Output = string(out.exited().data)
+	if stdout != nil {
+		s := stdout.exited()
+		res.Stdout, res.StdoutTruncated = string(s.data), s.overflowed
+	}
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
@@ -116,21 +147,6 @@ func Run(ctx context.Context, spec Spec) Result {
 		res.ExitCode, res.Err = -1, err
 	}
 	return res
-}
-
-// tail returns the last MaxOutput bytes written to f.
-func tail(f *os.File) string {
-	st, err := f.Stat()
-	if err != nil {
-		return ""
-	}
-	off := max(st.Size()-MaxOutput, 0)
-	b := make([]byte, st.Size()-off)
-	n, err := f.ReadAt(b, off)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return ""
-	}
-	return string(b[:n])
 }
 
 // LastLine is the last non-empty line of s.

@@ -11,11 +11,23 @@
 // message number, so a lost tail is noticed too. A sender asked for a
 // message that fell out of its history answers with a NAK: the receiver
 // counts it lost and delivers what follows.
+//
+// A message larger than one frame of the smallest link can carry is cut
+// into fragments (fragment.go), each a message of the stream of its own,
+// and joined again as they are delivered; one that could never be sent
+// whole is refused before anything is numbered.
+//
+// Whatever a peer announces or numbers its messages, a receiver keeps at
+// most a window of MaxMissing messages after the last delivered one: what
+// falls behind the window is given up (delivered if it arrived, lost
+// otherwise) with work and memory bounded by the window, not by the
+// numbers a peer sends.
 package reliable
 
 import (
+	"fmt"
 	"math/rand/v2"
-	"sort"
+	"slices"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -32,11 +44,18 @@ type Config struct {
 	// request and is the period of the following ones (max_rexmit_delay,
 	// 250ms).
 	MaxRexmitDelay time.Duration
-	// MaxMissing bounds how many missing messages a receiver tracks per
-	// peer; beyond it the oldest are given up (Heartbeat's MAXMISSING, 500).
+	// MaxMissing is the receiver's window per peer: it tracks (asks for,
+	// buffers) at most this many messages after the last one delivered;
+	// older ones are given up (Heartbeat's MAXMISSING, 500). No larger than
+	// the sender's History is useful: the sender NAKs anything older.
 	MaxMissing int
 	// MaxBatch bounds the messages resent for one request (50).
 	MaxBatch int
+	// MaxMessage is the largest stream message (a ClusterMessage as
+	// encoded, with its sequence number) that one frame of the smallest
+	// link carries (MessageCapacity); larger messages are sent in
+	// fragments. Zero is DefaultMaxMessage, right for any link.
+	MaxMessage int
 	// Rand draws the random delays; nil uses a fresh generator.
 	Rand *rand.Rand
 }
@@ -53,6 +72,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = 50
+	}
+	if c.MaxMessage <= 0 {
+		c.MaxMessage = DefaultMaxMessage
 	}
 	if c.Rand == nil {
 		c.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
@@ -85,7 +107,10 @@ type sent struct {
 
 // OutboxStats counts what the sender did.
 type OutboxStats struct {
+	// Sent counts messages, Fragments the stream messages that carried
+	// them (one per message that fits in a frame).
 	Sent          uint64
+	Fragments     uint64
 	Retransmitted uint64
 	Naks          uint64
 }
@@ -96,19 +121,38 @@ func NewOutbox(cfg Config) *Outbox { return &Outbox{cfg: cfg.withDefaults()} }
 // Last is the sequence number of the last message sent, 0 before any.
 func (o *Outbox) Last() uint64 { return o.last }
 
-// Send numbers msg and keeps it for retransmission. It returns the message
-// to transmit (a copy; msg is not modified).
-func (o *Outbox) Send(now time.Time, msg *messages.ClusterMessage) *messages.ClusterMessage {
+// Send numbers msg and keeps it for retransmission. It returns the stream
+// messages to transmit: a copy of msg (msg is not modified), or, when one
+// frame cannot carry it, its fragments, numbered consecutively; the whole
+// message counts as sent at the sequence number of the last one (Last).
+// A message too large to be sent whole (more than MaxSendSize) is refused
+// with ErrTooLarge and nothing is numbered: a number that is never sent
+// would stall every receiver's stream behind it.
+func (o *Outbox) Send(now time.Time, msg *messages.ClusterMessage) ([]*messages.ClusterMessage, error) {
 	m := proto.Clone(msg).(*messages.ClusterMessage)
-	o.last++
-	m.MessageSequence = o.last
-	o.history = append(o.history, sent{msg: m, sentAt: now})
+	m.MessageSequence = o.last + 1
+	out := []*messages.ClusterMessage{m}
+	if size := proto.Size(m); size > o.cfg.MaxMessage {
+		var err error
+		if out, err = split(m, o.last+1, o.cfg); err != nil {
+			return nil, fmt.Errorf("cluster message (%s) of %d bytes: %w", payloadName(msg), size, err)
+		}
+	}
+	for _, f := range out {
+		o.history = append(o.history, sent{msg: f, sentAt: now})
+	}
+	o.last += uint64(len(out))
 	if len(o.history) > o.cfg.History {
 		o.history = o.history[len(o.history)-o.cfg.History:]
 	}
 	o.Stats.Sent++
-	return m
+	o.Stats.Fragments += uint64(len(out))
+	return out, nil
 }
+
+// MaxSendSize is the largest message (as encoded, without its sequence
+// number) that Send accepts.
+func (o *Outbox) MaxSendSize() int { return o.cfg.maxSendSize() }
 
 // Range is an inclusive range of sequence numbers.
 type Range struct{ First, Last uint64 }
@@ -150,6 +194,12 @@ func (o *Outbox) Retransmit(now time.Time, first, last uint64) (resend []*messag
 }
 
 // Inbox is one peer's stream as this node receives it.
+//
+// Every sequence number in (delivered, known] is in exactly one of
+// pending (arrived early), missing (asked for) or lost (given up, skipped
+// by delivery), and known-delivered never exceeds the window
+// (MaxMissing): the maps, and all the work on them, are bounded by the
+// window whatever numbers the peer sends.
 type Inbox struct {
 	cfg        Config
 	generation uint64
@@ -161,18 +211,28 @@ type Inbox struct {
 	pending   map[uint64]*messages.ClusterMessage
 	missing   map[uint64]time.Time // sequence -> when to ask for it next
 	lost      map[uint64]bool      // given up, skipped by delivery
+	join      joiner               // the fragments of a message being delivered
 	Stats     InboxStats
 }
 
 // InboxStats counts what happened to a peer's stream.
 type InboxStats struct {
+	// Delivered counts whole messages (a fragmented one once).
 	Delivered  uint64
 	Duplicates uint64
-	Lost       uint64
-	Requests   uint64
+	// Lost counts stream messages (fragments included) given up.
+	Lost     uint64
+	Requests uint64
 	// Early counts messages of a stream not opened yet (dropped; asked
 	// for again once it opens).
 	Early uint64
+	// Incomplete counts fragmented messages given up before they were
+	// whole: a fragment was lost or out of place, or the message was
+	// larger than MaxMessageSize or undecodable.
+	Incomplete uint64
+	// Stray counts fragments dropped because they continue no message
+	// being joined (its start was lost) or are malformed.
+	Stray uint64
 }
 
 // NewInbox returns the receiving side of one peer's stream.
@@ -187,6 +247,7 @@ func (in *Inbox) reset(gen uint64) {
 	in.pending = map[uint64]*messages.ClusterMessage{}
 	in.missing = map[uint64]time.Time{}
 	in.lost = map[uint64]bool{}
+	in.join = joiner{}
 }
 
 // Open starts the stream of the peer's generation gen after message start
@@ -200,13 +261,10 @@ func (in *Inbox) Open(gen, start uint64) {
 	case gen > in.generation:
 		in.reset(gen)
 	}
+	// Nothing is received or asked for before a stream opens: the maps
+	// are empty.
 	in.opened = true
 	in.delivered, in.known = start, start
-	for seq := range in.pending {
-		if seq <= start {
-			delete(in.pending, seq)
-		}
-	}
 }
 
 // Opened says whether the stream of gen is open.
@@ -222,7 +280,7 @@ func (in *Inbox) current(gen uint64) bool {
 }
 
 // Receive takes a message of the peer's generation gen and returns the
-// messages now deliverable, in order.
+// messages now deliverable, in order (fragments joined).
 func (in *Inbox) Receive(now time.Time, gen uint64, m *messages.ClusterMessage) []*messages.ClusterMessage {
 	seq := m.GetMessageSequence()
 	if !in.current(gen) || seq == 0 {
@@ -232,41 +290,88 @@ func (in *Inbox) Receive(now time.Time, gen uint64, m *messages.ClusterMessage) 
 		in.Stats.Duplicates++
 		return nil
 	}
-	in.expect(now, seq-1)
-	in.known = max(in.known, seq)
+	out := in.extend(now, seq, true)
 	delete(in.missing, seq)
 	in.pending[seq] = m
-	return in.deliver()
+	return append(out, in.deliver()...)
 }
 
 // Announce records that the peer (generation gen) has sent up to last, as
-// its heartbeats say, so that a lost tail is asked for.
-func (in *Inbox) Announce(now time.Time, gen, last uint64) {
+// its heartbeats say, so that a lost tail is asked for. It returns the
+// messages delivered because the announcement pushed older gaps out of
+// the window.
+func (in *Inbox) Announce(now time.Time, gen, last uint64) []*messages.ClusterMessage {
 	if !in.Opened(gen) || last <= in.known {
-		return
+		return nil
 	}
-	in.expect(now, last)
+	return in.extend(now, last, false)
 }
 
-// expect notes that every message up to last exists: those not received
-// are missing, asked for after a random delay.
-func (in *Inbox) expect(now time.Time, last uint64) {
-	for s := max(in.known, in.delivered) + 1; s <= last; s++ {
-		if _, asked := in.missing[s]; !asked && in.pending[s] == nil && !in.lost[s] {
+// extend notes that every message up to last exists: those not received
+// are missing, asked for after a random delay (last itself too unless
+// arrived). A last beyond the window first gives up everything that falls
+// out of it.
+func (in *Inbox) extend(now time.Time, last uint64, arrived bool) []*messages.ClusterMessage {
+	if last <= in.known {
+		return nil
+	}
+	var out []*messages.ClusterMessage
+	if w := uint64(in.cfg.MaxMissing); last-in.delivered > w {
+		// The sender's history is no larger than the window: what falls
+		// out of it would be NAK'd anyway.
+		out = in.giveUpTo(last - w)
+	}
+	// Now last-known <= last-delivered <= window. Counted so that a last
+	// of 2^64-1 cannot wrap the loop.
+	for s := in.known; s < last; {
+		s++
+		if s < last || !arrived {
 			in.missing[s] = now.Add(in.cfg.firstDelay())
 		}
 	}
-	in.known = max(in.known, last)
-	// Beyond MaxMissing, the oldest gaps are given up rather than tracked
-	// forever (the sender's history is no larger anyway).
-	if len(in.missing) > in.cfg.MaxMissing {
-		seqs := in.missingSorted()
-		for _, s := range seqs[:len(seqs)-in.cfg.MaxMissing] {
-			delete(in.missing, s)
-			in.lost[s] = true
-			in.Stats.Lost++
+	in.known = last
+	return out
+}
+
+// giveUpTo stops waiting for every message up to floor (> delivered): the
+// pending ones are delivered in order, the others are lost. The work is
+// bounded by the maps (the window), not by floor-delivered.
+func (in *Inbox) giveUpTo(floor uint64) []*messages.ClusterMessage {
+	var arrived []uint64
+	for s := range in.pending {
+		if s <= floor {
+			arrived = append(arrived, s)
 		}
 	}
+	slices.Sort(arrived)
+	counted := uint64(0) // already in lost, counted when they were given up
+	for s := range in.lost {
+		if s <= floor {
+			delete(in.lost, s)
+			counted++
+		}
+	}
+	for s := range in.missing {
+		if s <= floor {
+			delete(in.missing, s)
+		}
+	}
+	in.Stats.Lost += floor - in.delivered - uint64(len(arrived)) - counted
+	var out []*messages.ClusterMessage
+	prev := in.delivered
+	for _, s := range arrived {
+		if s != prev+1 {
+			in.join.gap(&in.Stats)
+		}
+		out = in.hand(out, in.pending[s])
+		delete(in.pending, s)
+		prev = s
+	}
+	if prev != floor {
+		in.join.gap(&in.Stats)
+	}
+	in.delivered, in.known = floor, max(in.known, floor)
+	return append(out, in.deliver()...)
 }
 
 // Nak records that first..last are lost for good (the sender no longer has
@@ -275,8 +380,11 @@ func (in *Inbox) Nak(gen, first, last uint64) []*messages.ClusterMessage {
 	if gen != in.generation {
 		return nil
 	}
-	for s := max(first, in.delivered+1); s <= last && s <= in.known; s++ {
-		if in.pending[s] == nil && !in.lost[s] {
+	// Only missing messages can be lost: the others arrived, or already
+	// are. Ranging over them bounds the work by the window, whatever the
+	// range says.
+	for s := range in.missing {
+		if s >= first && s <= last {
 			delete(in.missing, s)
 			in.lost[s] = true
 			in.Stats.Lost++
@@ -289,19 +397,35 @@ func (in *Inbox) Nak(gen, first, last uint64) []*messages.ClusterMessage {
 // gap, skipping lost ones.
 func (in *Inbox) deliver() []*messages.ClusterMessage {
 	var out []*messages.ClusterMessage
-	for {
+	for in.delivered < in.known {
 		next := in.delivered + 1
 		if m := in.pending[next]; m != nil {
 			delete(in.pending, next)
-			out = append(out, m)
-			in.Stats.Delivered++
+			out = in.hand(out, m)
 		} else if in.lost[next] {
 			delete(in.lost, next)
+			in.join.gap(&in.Stats)
 		} else {
 			return out
 		}
 		in.delivered = next
 	}
+	return out
+}
+
+// hand appends m to out as it is to be delivered: a fragment is joined
+// with the others of its message, which is handed out when whole.
+func (in *Inbox) hand(out []*messages.ClusterMessage, m *messages.ClusterMessage) []*messages.ClusterMessage {
+	if f := m.GetFragment(); f != nil {
+		m = in.join.add(m.MessageSequence, f, &in.Stats)
+	} else {
+		in.join.gap(&in.Stats) // the sender never puts a message amid fragments
+	}
+	if m == nil {
+		return out
+	}
+	in.Stats.Delivered++
+	return append(out, m)
 }
 
 // Due returns the ranges of missing messages to ask for at now, and
@@ -317,7 +441,7 @@ func (in *Inbox) Due(now time.Time) []Range {
 	if len(due) == 0 {
 		return nil
 	}
-	sort.Slice(due, func(i, j int) bool { return due[i] < due[j] })
+	slices.Sort(due)
 	var out []Range
 	for _, s := range due {
 		if n := len(out); n > 0 && out[n-1].Last+1 == s {
@@ -350,11 +474,5 @@ func (in *Inbox) Delivered() uint64 { return in.delivered }
 // Missing is how many messages are being asked for.
 func (in *Inbox) Missing() int { return len(in.missing) }
 
-func (in *Inbox) missingSorted() []uint64 {
-	s := make([]uint64, 0, len(in.missing))
-	for k := range in.missing {
-		s = append(s, k)
-	}
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s
-}
+// Pending is how many messages arrived early and wait for a gap.
+func (in *Inbox) Pending() int { return len(in.pending) }

@@ -27,6 +27,15 @@ func seqs(ms []*messages.ClusterMessage) []uint64 {
 	return out
 }
 
+// send1 sends a message that fits in one frame.
+func send1(o *Outbox, now time.Time, m *messages.ClusterMessage) *messages.ClusterMessage {
+	out, err := o.Send(now, m)
+	if err != nil || len(out) != 1 {
+		panic(fmt.Sprintf("sent as %d stream messages: %v", len(out), err))
+	}
+	return out[0]
+}
+
 // open7 opens the stream of generation 7 from its first message.
 func open7(in *Inbox) *Inbox {
 	in.Open(7, 0)
@@ -36,7 +45,7 @@ func open7(in *Inbox) *Inbox {
 func TestInOrderDelivery(t *testing.T) {
 	o, in := NewOutbox(cfg(1)), open7(NewInbox(cfg(1)))
 	for i := 1; i <= 3; i++ {
-		m := o.Send(t0, msg(fmt.Sprint(i)))
+		m := send1(o, t0, msg(fmt.Sprint(i)))
 		if got := seqs(in.Receive(t0, 7, m)); len(got) != 1 || got[0] != uint64(i) {
 			t.Fatalf("message %d delivered as %v", i, got)
 		}
@@ -48,7 +57,7 @@ func TestInOrderDelivery(t *testing.T) {
 
 func TestGapIsFilledByRetransmission(t *testing.T) {
 	o, in := NewOutbox(cfg(1)), open7(NewInbox(cfg(2)))
-	m1, m2, m3 := o.Send(t0, msg("a")), o.Send(t0, msg("b")), o.Send(t0, msg("c"))
+	m1, m2, m3 := send1(o, t0, msg("a")), send1(o, t0, msg("b")), send1(o, t0, msg("c"))
 	in.Receive(t0, 7, m1)
 	if got := in.Receive(t0, 7, m3); len(got) != 0 {
 		t.Fatalf("delivered %v past a gap", seqs(got))
@@ -82,8 +91,8 @@ func TestGapIsFilledByRetransmission(t *testing.T) {
 func TestRequestsRepeatEveryMaxRexmitDelay(t *testing.T) {
 	in := open7(NewInbox(cfg(3)))
 	o := NewOutbox(cfg(3))
-	o.Send(t0, msg("lost"))
-	in.Receive(t0, 7, o.Send(t0, msg("b")))
+	send1(o, t0, msg("lost"))
+	in.Receive(t0, 7, send1(o, t0, msg("b")))
 	first := in.NextDue()
 	if first.Before(t0.Add(50*time.Millisecond)) || first.After(t0.Add(250*time.Millisecond)) {
 		t.Fatalf("first request at %v", first.Sub(t0))
@@ -96,9 +105,9 @@ func TestRequestsRepeatEveryMaxRexmitDelay(t *testing.T) {
 
 func TestTailLossIsNoticedFromHeartbeats(t *testing.T) {
 	o, in := NewOutbox(cfg(1)), open7(NewInbox(cfg(4)))
-	in.Receive(t0, 7, o.Send(t0, msg("a")))
-	o.Send(t0, msg("b")) // both lost
-	o.Send(t0, msg("c"))
+	in.Receive(t0, 7, send1(o, t0, msg("a")))
+	send1(o, t0, msg("b")) // both lost
+	send1(o, t0, msg("c"))
 	in.Announce(t0, 7, o.Last())
 	due := in.Due(t0.Add(time.Second))
 	if len(due) != 1 || due[0] != (Range{2, 3}) {
@@ -119,7 +128,7 @@ func TestNakSkipsWhatFellOutOfHistory(t *testing.T) {
 	in := open7(NewInbox(cfg(5)))
 	var all []*messages.ClusterMessage
 	for i := 0; i < 6; i++ {
-		all = append(all, o.Send(t0, msg(fmt.Sprint(i))))
+		all = append(all, send1(o, t0, msg(fmt.Sprint(i))))
 	}
 	// The receiver got only the last one; 1..5 are missing, 1..3 are gone.
 	in.Receive(t0, 7, all[5])
@@ -147,10 +156,10 @@ func TestRestartedPeerStartsANewStream(t *testing.T) {
 	in := open7(NewInbox(cfg(6)))
 	o := NewOutbox(cfg(6))
 	for i := 0; i < 3; i++ {
-		in.Receive(t0, 7, o.Send(t0, msg("old")))
+		in.Receive(t0, 7, send1(o, t0, msg("old")))
 	}
 	o2 := NewOutbox(cfg(7))
-	first := o2.Send(t0, msg("new"))
+	first := send1(o2, t0, msg("new"))
 	if got := in.Receive(t0, 8, first); len(got) != 0 {
 		t.Fatalf("a new generation's message delivered before its stream is opened: %v", seqs(got))
 	}
@@ -159,14 +168,14 @@ func TestRestartedPeerStartsANewStream(t *testing.T) {
 	if got := seqs(in.Receive(t0, 8, first)); fmt.Sprint(got) != "[1]" {
 		t.Fatalf("new generation delivered %v", got)
 	}
-	if got := in.Receive(t0, 7, o.Send(t0, msg("stale"))); len(got) != 0 {
+	if got := in.Receive(t0, 7, send1(o, t0, msg("stale"))); len(got) != 0 {
 		t.Fatal("message of the old generation delivered")
 	}
 }
 
 func TestDuplicatesAreDeliveredOnce(t *testing.T) {
 	o, in := NewOutbox(cfg(1)), open7(NewInbox(cfg(1)))
-	m := o.Send(t0, msg("x"))
+	m := send1(o, t0, msg("x"))
 	in.Receive(t0, 7, m)
 	if got := in.Receive(t0, 7, m); len(got) != 0 || in.Stats.Duplicates != 1 {
 		t.Fatalf("duplicate delivered: %v", seqs(got))
@@ -176,7 +185,7 @@ func TestDuplicatesAreDeliveredOnce(t *testing.T) {
 func TestRetransmitIgnoresTheFutureAndBatches(t *testing.T) {
 	o := NewOutbox(cfg(1))
 	for i := 0; i < 120; i++ {
-		o.Send(t0, msg("m"))
+		send1(o, t0, msg("m"))
 	}
 	if re, nak := o.Retransmit(t0.Add(time.Second), 121, 200); re != nil || nak != nil {
 		t.Fatal("answered for messages never sent")
@@ -202,7 +211,7 @@ func TestUnderHeavyLoss(t *testing.T) {
 		for step := 0; step < 20000; step++ {
 			now = now.Add(10 * time.Millisecond)
 			if step%2 == 0 && o.Last() < total {
-				m := o.Send(now, msg(fmt.Sprint(o.Last()+1)))
+				m := send1(o, now, msg(fmt.Sprint(o.Last()+1)))
 				for i, in := range ins {
 					if !lose() {
 						got[i] = append(got[i], seqs(in.Receive(now, 7, m))...)
@@ -210,9 +219,9 @@ func TestUnderHeavyLoss(t *testing.T) {
 				}
 			}
 			if step%10 == 0 { // heartbeat every 100ms
-				for _, in := range ins {
+				for i, in := range ins {
 					if !lose() {
-						in.Announce(now, 7, o.Last())
+						got[i] = append(got[i], seqs(in.Announce(now, 7, o.Last()))...)
 					}
 				}
 			}
@@ -262,7 +271,7 @@ func TestMissingIsBounded(t *testing.T) {
 	o := NewOutbox(cfg(1))
 	var last *messages.ClusterMessage
 	for i := 0; i < 100; i++ {
-		last = o.Send(t0, msg("m"))
+		last = send1(o, t0, msg("m"))
 		if i >= 90 {
 			in.Receive(t0, 7, last)
 		}
@@ -281,7 +290,7 @@ func TestHistoryBeforeTheStreamStartIsNeverDelivered(t *testing.T) {
 	o := NewOutbox(cfg(1))
 	var old []*messages.ClusterMessage
 	for i := 0; i < 500; i++ {
-		old = append(old, o.Send(t0, msg("old")))
+		old = append(old, send1(o, t0, msg("old")))
 	}
 	in := NewInbox(cfg(2))
 	if got := in.Receive(t0, 7, old[499]); len(got) != 0 {
@@ -297,8 +306,8 @@ func TestHistoryBeforeTheStreamStartIsNeverDelivered(t *testing.T) {
 			t.Fatalf("history message %d delivered", m.MessageSequence)
 		}
 	}
-	o.Send(t0, msg("new 501"))
-	m502 := o.Send(t0, msg("new 502"))
+	send1(o, t0, msg("new 501"))
+	m502 := send1(o, t0, msg("new 502"))
 	if got := in.Receive(t0, 7, m502); len(got) != 0 {
 		t.Fatal("delivered past a gap")
 	}

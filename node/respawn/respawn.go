@@ -3,7 +3,8 @@
 // once, unless it exited with code 100 (it asks not to be), and never more
 // than MaxStarts times within Window: a program that keeps dying is
 // restarted at that rate, not in a tight loop. A pure function of the
-// exits and the time.
+// exits and the time. Lines reads the program's output for the log,
+// whatever the length of its lines.
 package respawn
 
 import (

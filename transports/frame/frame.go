@@ -8,8 +8,11 @@
 // does not depend on protobuf's serialization being canonical.
 //
 // Methods are Heartbeat's authkeys methods: crc (CRC-32, corruption only),
-// md5 and sha1 (HMAC), plus sha256 (HMAC-SHA256), hanode's default. Every key
-// of the keyring is accepted on receive; the active key signs.
+// md5 and sha1 (HMAC), plus sha256 (HMAC-SHA256), hanode's default. The
+// active key signs; every key of the keyring is accepted on receive, except
+// a crc key next to an active key that authenticates: anyone can compute a
+// CRC, so accepting one would make the whole cluster unauthenticated
+// (Heartbeat accepts it; hanode does not).
 package frame
 
 import (
@@ -52,7 +55,7 @@ var (
 // Reason names the class of a refusal for counters and logs: "too short",
 // "bad mac", ... and "other" for anything unexpected.
 func Reason(err error) string {
-	for _, e := range []error{ErrTooShort, ErrTooLarge, ErrBadPrefix, ErrMalformed, ErrUnknownKey, ErrBadMAC} {
+	for _, e := range []error{ErrTooShort, ErrTooLarge, ErrBadPrefix, ErrMalformed, ErrUnknownKey, ErrRefusedKey, ErrBadMAC} {
 		if errors.Is(err, e) {
 			return e.Error()
 		}
@@ -71,11 +74,28 @@ type key struct {
 type Keyring struct {
 	active *key
 	keys   map[uint32]*key
+	// refused are the ids of keys kept out of receiving (AcceptsCRC).
+	refused map[uint32]bool
+}
+
+// ErrRefusedKey: a frame signed with a crc key while the active key
+// authenticates.
+var ErrRefusedKey = errors.New("crc key refused")
+
+// Accepted says whether frames signed with key id are accepted: a key of
+// the keyring that is not a crc key next to an authenticating active key.
+func (k *Keyring) Accepted(id uint32) bool { return k.keys[id] != nil && !k.refused[id] }
+
+// RefusesCRC reports whether key method m is refused on receive when
+// active signs: a crc key is accepted only as the active key itself
+// (integrity only, a cluster that chose it) or next to another crc key.
+func RefusesCRC(m, active messages.AuthMethod) bool {
+	return m == messages.AuthMethod_AUTH_METHOD_CRC && active != messages.AuthMethod_AUTH_METHOD_CRC
 }
 
 // NewKeyring builds a keyring from validated configuration.
 func NewKeyring(a *messages.Auth) (*Keyring, error) {
-	k := &Keyring{keys: map[uint32]*key{}}
+	k := &Keyring{keys: map[uint32]*key{}, refused: map[uint32]bool{}}
 	for _, ak := range a.GetKeys() {
 		if ak.Method == messages.AuthMethod_AUTH_METHOD_UNSPECIFIED {
 			return nil, fmt.Errorf("key %d: no method", ak.Id)
@@ -88,6 +108,11 @@ func NewKeyring(a *messages.Auth) (*Keyring, error) {
 	k.active = k.keys[a.GetActiveKey()]
 	if k.active == nil {
 		return nil, fmt.Errorf("active key %d: %w", a.GetActiveKey(), ErrUnknownKey)
+	}
+	for id, kk := range k.keys {
+		if RefusesCRC(kk.method, k.active.method) {
+			k.refused[id] = true
+		}
 	}
 	return k, nil
 }
@@ -147,6 +172,9 @@ func (k *Keyring) Open(b []byte) (*messages.Envelope, *messages.Frame, error) {
 	kk := k.keys[f.KeyId]
 	if kk == nil {
 		return nil, f, fmt.Errorf("key %d: %w", f.KeyId, ErrUnknownKey)
+	}
+	if k.refused[f.KeyId] {
+		return nil, f, fmt.Errorf("key %d (crc, while key %d (%s) signs): %w", f.KeyId, k.active.id, methodName(k.active.method), ErrRefusedKey)
 	}
 	if !hmac.Equal(f.Mac, kk.mac(f.Envelope)) {
 		return nil, f, fmt.Errorf("key %d (%s): %w", f.KeyId, methodName(kk.method), ErrBadMAC)

@@ -191,3 +191,35 @@ func BenchmarkOpenSHA256(b *testing.B) {
 		}
 	}
 }
+
+// TestCRCKeyRefusedNextToAuthenticatingKey: authkeys with `1 crc` next to
+// the active `2 sha1 SECRET` (what a rotation away from crc leaves) does
+// not make the cluster unauthenticated: a frame anyone can "sign" with crc
+// is refused; with crc as the active key (integrity only, warned about by
+// the configuration) it is accepted, as the cluster chose.
+func TestCRCKeyRefusedNextToAuthenticatingKey(t *testing.T) {
+	attacker := keyring(t, 1, crcKey)
+	forged, err := attacker.Seal(envelope())
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := keyring(t, 2, crcKey, sha1Key)
+	if _, _, err := node.Open(forged); !errors.Is(err, ErrRefusedKey) || Reason(err) != "crc key refused" {
+		t.Fatalf("crc frame next to an active sha1 key: %v (reason %q)", err, Reason(err))
+	}
+	if node.Accepted(1) || !node.Accepted(2) {
+		t.Fatalf("accepted: crc %v, sha1 %v", node.Accepted(1), node.Accepted(2))
+	}
+	honest, _ := keyring(t, 2, sha1Key).Seal(envelope())
+	if _, _, err := node.Open(honest); err != nil {
+		t.Fatalf("sha1 frame: %v", err)
+	}
+	crcCluster := keyring(t, 1, crcKey, md5Key)
+	if _, _, err := crcCluster.Open(forged); err != nil {
+		t.Fatalf("crc frame in a cluster whose active key is crc: %v", err)
+	}
+	md5Frame, _ := keyring(t, 3, md5Key).Seal(envelope())
+	if _, _, err := crcCluster.Open(md5Frame); err != nil {
+		t.Fatalf("md5 frame in a crc cluster that lists md5: %v", err)
+	}
+}

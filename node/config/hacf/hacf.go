@@ -82,6 +82,16 @@ func Load(dir string) (*config.Loaded, error) {
 			errs = append(errs, &config.Error{File: path, Msg: fmt.Sprintf("bad permissions on keyfile (mode %04o): must not be readable by group or others; chmod 600 %s", st.Mode().Perm(), path)})
 			return nil
 		}
+		if role == "authkeys" {
+			if err := config.CheckTrusted(path, st); err != nil {
+				errs = append(errs, &config.Error{File: path, Msg: err.Error()})
+				return nil
+			}
+		} else if issue := config.TrustIssue(path); issue != "" {
+			// Heartbeat never checked ha.cf or haresources; configurations
+			// copied with a loose umask must still run, loudly.
+			l.Warnings = append(l.Warnings, config.Warning{Pos: config.Pos{File: path}, Msg: issue})
+		}
 		return data
 	}
 	if data := read("ha.cf", true); data != nil {

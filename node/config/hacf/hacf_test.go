@@ -491,6 +491,41 @@ func TestLoadRefusesReadableAuthkeys(t *testing.T) {
 	}
 }
 
+// TestLoadRefusesWritableAuthkeys: an authkeys file others may write (or
+// one another user owns) decides which frames are believed: refused,
+// naming the file and its mode. ha.cf and haresources, whose modes
+// Heartbeat never checked, load with a warning naming the file.
+func TestLoadRefusesWritableAuthkeys(t *testing.T) {
+	for _, mode := range []os.FileMode{0o620, 0o602} {
+		dir := writeHaDir(t, mode)
+		_, err := Load(dir)
+		want := fmt.Sprintf("%s: writable by group or others (mode %04o)", filepath.Join(dir, "authkeys"), mode)
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Count(err.Error(), "\n") != 0 {
+			t.Fatalf("mode %o: %v, want %q", mode, err, want)
+		}
+	}
+	dir := writeHaDir(t, 0o600)
+	os.Chmod(filepath.Join(dir, "ha.cf"), 0o666)
+	l, err := Load(dir)
+	if err != nil {
+		t.Fatalf("group-writable ha.cf must still load: %v", err)
+	}
+	found := false
+	for _, w := range l.Warnings {
+		found = found || strings.Contains(w.String(), filepath.Join(dir, "ha.cf")+": writable by group or others (mode 0666)")
+	}
+	if !found {
+		t.Fatalf("no warning about ha.cf mode 0666: %v", l.Warnings)
+	}
+	if os.Geteuid() == 0 {
+		dir := writeHaDir(t, 0o600)
+		os.Chown(filepath.Join(dir, "authkeys"), 65534, 65534)
+		if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "owned by uid 65534") {
+			t.Fatalf("authkeys owned by nobody: %v", err)
+		}
+	}
+}
+
 func TestLoadMissingFiles(t *testing.T) {
 	dir := writeHaDir(t, 0o600)
 	os.Remove(filepath.Join(dir, "haresources"))

@@ -1,0 +1,116 @@
+package node
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/hanode/hanode/messages"
+	"github.com/hanode/hanode/node/config"
+	"github.com/hanode/hanode/node/reliable"
+)
+
+// Cluster messages and links. Every frame goes out on every link, so a
+// stream message must fit one frame of the smallest link; the reliable
+// layer sends a larger message in fragments, up to a bound
+// (reliable.Outbox.MaxSendSize). These functions give the reliable layer
+// its limit for a configuration and check that the largest message
+// placement can send stays within the bound.
+
+// FrameCapacity is the largest frame that every link of cfg carries: a
+// serial link's frame when there is one, else a UDP datagram.
+func FrameCapacity(cfg *config.Effective) int {
+	c := reliable.UDPFrame
+	for _, l := range cfg.Links {
+		if l.Link.GetSerial() != nil {
+			c = min(c, reliable.SerialFrame)
+		}
+	}
+	return c
+}
+
+// ReliableConfig is the reliable layer's configuration for cfg: its
+// messages fit one frame of the smallest link, with this cluster's and
+// node's names in the frame's header.
+func ReliableConfig(cfg *config.Effective) reliable.Config {
+	return reliable.Config{
+		MaxRexmitDelay: cfg.MaxRexmitDelay,
+		MaxMessage:     reliable.MessageCapacity(FrameCapacity(cfg), cfg.Cluster.GetName(), cfg.Local),
+	}
+}
+
+// largestFullState is the largest full state (GroupStates) placement can
+// send for cfg: every group granted, banned and overridden, every other
+// node fenced, down and pending a takeover of every group ("not heard
+// since this node started: it may run any group", whose reason may name
+// every group again), with the configuration's names and the largest
+// numbers.
+func largestFullState(cfg *config.Effective) *messages.ClusterMessage {
+	longestNode, longestDevice := "", ""
+	for _, n := range cfg.Nodes {
+		if len(n) > len(longestNode) {
+			longestNode = n
+		}
+	}
+	for _, d := range cfg.FenceDevices {
+		if len(d.Name) > len(longestDevice) {
+			longestDevice = d.Name
+		}
+	}
+	var names []string
+	st := &messages.GroupStates{Full: true, AnswerRequested: true, Leaving: true}
+	for _, g := range cfg.Groups {
+		names = append(names, g.Name)
+		st.Groups = append(st.Groups, &messages.GroupState{
+			Group: g.Name, Phase: messages.GroupPhase(math.MaxInt32), BannedUntilUnixNano: math.MaxInt64,
+			GrantedTo: longestNode, GrantAttempt: math.MaxUint64, GranteeGeneration: math.MaxUint64, RanApart: true,
+		})
+		st.Overrides = append(st.Overrides, &messages.PlacementOverride{
+			Group: g.Name, Node: longestNode, Prefer: true, Version: math.MaxUint64, Author: longestNode, NodeGeneration: math.MaxUint64,
+		})
+	}
+	reason := fmt.Sprintf("died holding %v, no fencing (from %s)", names, longestNode)
+	for _, n := range cfg.Nodes {
+		if n == cfg.Local {
+			continue
+		}
+		st.Fenced = append(st.Fenced, &messages.NodeFenced{
+			Node: n, Device: longestDevice, Generation: math.MaxUint64, FencedBy: longestNode, TimeUnixNano: math.MaxInt64,
+		})
+		st.Pending = append(st.Pending, &messages.PendingTakeover{
+			Node: n, Generation: math.MaxUint64, Groups: names, Fence: true, RemainingMs: math.MaxUint64, Reason: reason,
+		})
+		st.Down = append(st.Down, &messages.NodeDown{Node: n, Generation: math.MaxUint64})
+	}
+	return &messages.ClusterMessage{
+		Destination: longestNode, DestinationGeneration: math.MaxUint64,
+		Payload: &messages.ClusterMessage_GroupStates{GroupStates: st},
+	}
+}
+
+// CheckMessageSizes says, as an error, when the largest cluster message
+// placement can send with cfg may exceed what the reliable layer sends on
+// cfg's links: the node would have to refuse it, and its peers would never
+// learn its state. Nil when it fits.
+func CheckMessageSizes(cfg *config.Effective) error {
+	rc := ReliableConfig(cfg)
+	limit := reliable.NewOutbox(rc).MaxSendSize()
+	size := proto.Size(largestFullState(cfg))
+	if size <= limit {
+		return nil
+	}
+	var serial []string
+	for _, l := range cfg.Links {
+		if l.Link.GetSerial() != nil {
+			serial = append(serial, l.Name)
+		}
+	}
+	where := "its links"
+	if len(serial) > 0 {
+		where = "serial link " + strings.Join(serial, ", ")
+	}
+	return fmt.Errorf("with %d groups and %d nodes, the full state this node sends may take %d bytes: more than the %d a cluster message can take on %s (%d fragments of one %d-byte frame); use fewer groups or nodes, or shorter names",
+		len(cfg.Groups), len(cfg.Nodes), size, limit, where, reliable.MaxFragments, FrameCapacity(cfg))
+}

@@ -1,0 +1,79 @@
+package node
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/hanode/hanode/messages"
+	"github.com/hanode/hanode/node/config"
+	"github.com/hanode/hanode/node/reliable"
+)
+
+// limitsConfig resolves a two-node cluster of groups groups named with
+// nameLen characters, on a serial link or on UDP.
+func limitsConfig(t *testing.T, groups, nameLen int, serial bool) *config.Effective {
+	t.Helper()
+	c := &messages.Cluster{
+		Name:   "test",
+		Timing: &messages.Timing{Keepalive: "1s", Deadtime: "10s"},
+		Auth: &messages.Auth{ActiveKey: proto.Uint32(1), Keys: []*messages.AuthKey{
+			{Id: 1, Method: messages.AuthMethod_AUTH_METHOD_SHA256, Secret: "s"},
+		}},
+		Nodes: []*messages.Node{{Name: "n1"}, {Name: "n2"}},
+		Links: []*messages.Link{{Name: "lan", Medium: &messages.Link_Ucast{Ucast: &messages.Ucast{Peers: []string{"10.0.0.1", "10.0.0.2"}}}}},
+	}
+	if serial {
+		c.Links = append(c.Links, &messages.Link{Name: "cable", Medium: &messages.Link_Serial{Serial: &messages.Serial{Device: "/dev/ttyS0"}}})
+	}
+	for i := range groups {
+		name := fmt.Sprintf("g%0*d", nameLen-1, i)
+		c.Groups = append(c.Groups, &messages.ResourceGroup{Name: name, PreferredNode: "n1", Resources: []*messages.Resource{{
+			Id: name + "-r", Agent: &messages.Resource_Heartbeat{Heartbeat: &messages.HeartbeatAgent{Name: "fake"}},
+		}}})
+	}
+	l := config.NewLoaded(config.FormatNative, "test")
+	l.Cluster = c
+	eff, err := config.Resolve(l, "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eff
+}
+
+func TestFrameCapacityIsTheSmallestLinks(t *testing.T) {
+	if c := FrameCapacity(limitsConfig(t, 1, 5, false)); c != reliable.UDPFrame {
+		t.Fatalf("UDP only: %d", c)
+	}
+	eff := limitsConfig(t, 1, 5, true)
+	if c := FrameCapacity(eff); c != reliable.SerialFrame {
+		t.Fatalf("with a serial link: %d", c)
+	}
+	if rc := ReliableConfig(eff); rc.MaxMessage != reliable.MessageCapacity(reliable.SerialFrame, "test", "n1") || rc.MaxRexmitDelay != eff.MaxRexmitDelay {
+		t.Fatalf("reliable configuration %+v", rc)
+	}
+}
+
+// TestCheckMessageSizes: 100 groups fit a serial cluster; 2000 groups of
+// long names do not (a clear error naming the serial link), though they
+// fit over UDP alone.
+func TestCheckMessageSizes(t *testing.T) {
+	if err := CheckMessageSizes(limitsConfig(t, 100, 25, true)); err != nil {
+		t.Fatalf("100 groups on a serial link: %v", err)
+	}
+	err := CheckMessageSizes(limitsConfig(t, 2000, 40, true))
+	if err == nil || !strings.Contains(err.Error(), "serial link cable") || !strings.Contains(err.Error(), "2000 groups") {
+		t.Fatalf("2000 groups on a serial link: %v", err)
+	}
+	if err := CheckMessageSizes(limitsConfig(t, 2000, 40, false)); err != nil {
+		t.Fatalf("2000 groups over UDP: %v", err)
+	}
+	// The estimate is what the reliable layer would refuse or accept.
+	eff := limitsConfig(t, 2000, 40, true)
+	if _, err := reliable.NewOutbox(ReliableConfig(eff)).Send(time.Now(), largestFullState(eff)); err == nil {
+		t.Fatal("the reliable layer sends what the check refuses")
+	}
+}
