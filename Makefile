@@ -80,7 +80,10 @@ docs-check: build
 	rm -rf $$tmp; echo "docs-check: docs/ is current"
 
 # Go benchmarks, then the measured figures: failure detection (20 SIGKILLs),
-# idle cost per node at keepalive 1s and 100ms, and failover gaps of the
+# idle cost per node at keepalive 1s and 100ms, a node's memory and CPU
+# under hostile floods (forged crc frames, a key holder announcing huge
+# message numbers, control connections announcing 16 MiB), cl_status
+# answers checked against Heartbeat 3.0.6 itself, and failover gaps of the
 # same /etc/ha.d under Heartbeat 3.0.6 and hanode on test hosts (root,
 # network namespaces, Debian's heartbeat and resource-agents).
 bench: build
@@ -90,7 +93,11 @@ bench: build
 	$(BENCH_BIN) idle -hanode $(BIN) -duration 60s -keepalive 1s
 	$(BENCH_BIN) idle -hanode $(BIN) -duration 60s -keepalive 100ms
 	$(BENCH_BIN) idle -hanode $(BIN) -duration 60s -keepalive 100ms -nodes 16
+	$(BENCH_BIN) flood -hanode $(BIN) -kind crc -duration 20s
+	$(BENCH_BIN) flood -hanode $(BIN) -kind announce -duration 20s
+	$(BENCH_BIN) flood -hanode $(BIN) -kind control -duration 20s
 	HANODE_BENCH_FAILOVER=1 HANODE_BENCH_TRIALS=$(FAILOVER_TRIALS) $(GO) test ./cmd/hanode -run '^(TestFailoverBench|TestFencingAndIpfailBench)$$' -count=1 -v -timeout 30m
+	HANODE_COMPARE_HEARTBEAT=1 $(GO) test ./cmd/hanode -run '^TestClStatusTableIsHeartbeats$$' -count=1 -v -timeout 5m
 
 # The end-to-end safety benchmark (root, network namespaces, Debian's
 # heartbeat and resource-agents; about 20 minutes with 10 trials): every

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -33,6 +34,9 @@ type LinkConfig struct {
 	LastSent *atomic.Int64
 	// Metrics counts frames sent; may be nil.
 	Metrics *metrics.Metrics
+	// Inbound bounds the frames waiting for the membership actor, per
+	// sender (its MembershipState.Inbound); nil: unbounded.
+	Inbound *Gates
 }
 
 // LinkOpenError is the panic reason of a link that cannot open its medium:
@@ -54,6 +58,12 @@ type Link struct {
 	// sendLog limits the lines about sends failing and working again: a
 	// device that fails every other send would log at the heartbeat rate.
 	sendLog *logging.Limiter
+	// backlog bounds the datagrams read and not yet handled; it is shared
+	// by the incarnations of the link, as its mailbox is.
+	backlog *Gate
+	// partialLog limits the lines about frames that some media or peers
+	// of the link could not send.
+	partialLog *logging.Limiter
 }
 
 // NewLink returns a producer of link actors.
@@ -61,7 +71,9 @@ func NewLink(cfg LinkConfig) actor.Producer {
 	// One limiter for every incarnation: a link restarted after a
 	// failure does not start a new allowance.
 	sendLog := logging.NewLimiter(10 * time.Second)
-	return func() actor.Actor { return &Link{cfg: cfg, sendLog: sendLog} }
+	partialLog := logging.NewLimiter(time.Minute)
+	backlog := NewGate(4 * FrameBacklog)
+	return func() actor.Actor { return &Link{cfg: cfg, sendLog: sendLog, partialLog: partialLog, backlog: backlog} }
 }
 
 // packetIn carries a datagram from the medium's reader to the actor.
@@ -81,19 +93,27 @@ func (l *Link) Receive(ctx actor.Context) {
 	case *actor.Restarting, *actor.Stopping:
 		l.close(ctx)
 	case *SendFrame:
-		err := l.medium.Send(m.Data)
-		l.sent(ctx, err)
+		err := l.sent(ctx, l.medium.Send(m.Data))
 		if ctx.Sender() != nil {
 			ctx.Respond(&FrameSent{Err: err})
 		}
 	case *packetIn:
+		l.backlog.Leave()
 		l.received(ctx, m)
 	}
 }
 
 func (l *Link) open(ctx actor.Context) {
 	sys, self := ctx.ActorSystem(), ctx.Self()
-	deliver := func(p transports.Packet) { sys.Root.Send(self, &packetIn{p}) }
+	// The reader may outrun the actor (a flood on the port): what does
+	// not fit the backlog is dropped here, as a full socket buffer
+	// would, instead of queueing in the mailbox without bound.
+	backlog := l.backlog
+	deliver := func(p transports.Packet) {
+		if backlog.Enter() {
+			sys.Root.Send(self, &packetIn{p})
+		}
+	}
 	// Called from the medium's reader: rate limited, a noisy line must not
 	// flood the log.
 	limit := logging.NewLimiter(10 * time.Second)
@@ -126,8 +146,19 @@ func (l *Link) close(ctx actor.Context) {
 }
 
 // sent reports a link that starts or stops failing to send; a failing link
-// is shown dead, it does not stop the node.
-func (l *Link) sent(ctx actor.Context, err error) {
+// is shown dead, it does not stop the node. A frame that left by some of
+// the link's media or peers and not by others was sent: the link works,
+// and the failing medium or peer is logged (rarely: it fails every
+// keepalive, for instance a ucast peer on a network this host is not on).
+// It returns err, nil for such a frame.
+func (l *Link) sent(ctx actor.Context, err error) error {
+	var partial *transports.PartialSendError
+	if errors.As(err, &partial) {
+		if n, ok := l.partialLog.Allow(time.Now()); ok {
+			l.cfg.Log.Warn("link cannot send by all its media", "link", l.cfg.Name, "err", partial, "suppressed_since_last_log", n)
+		}
+		err = nil
+	}
 	if err == nil {
 		if l.cfg.LastSent != nil {
 			l.cfg.LastSent.Store(time.Now().UnixNano())
@@ -148,10 +179,16 @@ func (l *Link) sent(ctx actor.Context, err error) {
 		}
 		ctx.Send(l.cfg.Membership, &LinkChanged{Link: l.cfg.Name, Up: true})
 	}
+	return err
 }
 
 func (l *Link) received(ctx actor.Context, p *packetIn) {
 	env, _, err := l.cfg.Keyring.Open(p.Data)
+	if !l.cfg.Inbound.For(env.GetSender()).Enter() {
+		// Membership is behind (a flood): this frame is lost, as on a
+		// congested network; MembershipState counts it.
+		return
+	}
 	if err != nil {
 		ctx.Send(l.cfg.Membership, &FrameRejected{Link: l.cfg.Name, Reason: frame.Reason(err), From: p.From, Detail: err.Error()})
 		return

@@ -68,6 +68,10 @@ type MembershipState struct {
 	// the node actor when it builds one.
 	echoes map[string]*peerEcho
 	peers  []string
+	// Inbound bounds the frames links hand to the membership actor;
+	// Stream the frames it hands to the messenger (MessengerState.Stream
+	// is the same gate). What finds them full is counted as "overload".
+	Inbound, Stream *Gates
 }
 
 // peerEcho is what a heartbeat says of one peer: the generation heard,
@@ -86,7 +90,8 @@ type echoSession struct {
 // members in configuration order.
 func NewMembershipState(info MembershipInfo, m *membership.Machine, peers []string) *MembershipState {
 	st := &MembershipState{Info: info, Machine: m, rejected: map[string]uint64{}, logLimit: map[string]*logging.Limiter{}, FramesSent: new(atomic.Uint64),
-		PingNodesUp: new(atomic.Uint32), peerPings: map[string]uint32{}, OutboxLast: new(atomic.Uint64), echoes: map[string]*peerEcho{}, peers: peers}
+		PingNodesUp: new(atomic.Uint32), peerPings: map[string]uint32{}, OutboxLast: new(atomic.Uint64), echoes: map[string]*peerEcho{}, peers: peers,
+		Inbound: NewGates(peers), Stream: NewGates(peers)}
 	for _, p := range peers {
 		st.echoes[p] = &peerEcho{}
 	}
@@ -161,9 +166,11 @@ func (a *Membership) Receive(ctx actor.Context) {
 	case *actor.Restarting, *actor.Stopping:
 		a.deadline.Stop()
 	case *FrameReceived:
+		a.st.Inbound.For(m.Envelope.GetSender()).Leave()
 		a.st.received++
 		a.frame(ctx, m)
 	case *FrameRejected:
+		a.st.Inbound.For("").Leave()
 		a.st.received++
 		a.reject(m.Reason, m.Link, m.From.String(), m.Detail)
 	case *LinkChanged:
@@ -232,7 +239,9 @@ func (a *Membership) frame(ctx actor.Context, m *FrameReceived) {
 		}
 	}
 	if verdict == membership.Accepted && a.messenger != nil && carriesStream(env) {
-		ctx.Send(a.messenger, &StreamFrame{Envelope: env, At: m.At})
+		if a.st.Stream.For(env.Sender).Enter() {
+			ctx.Send(a.messenger, &StreamFrame{Envelope: env, At: m.At})
+		}
 	}
 	switch verdict {
 	case membership.Unconfirmed:
@@ -367,6 +376,9 @@ func (a *Membership) status() *messages.ClusterStatus {
 	}
 	for k, v := range a.st.rejected {
 		s.RejectedFrames[k] = v
+	}
+	if n := a.st.Inbound.Dropped() + a.st.Stream.Dropped(); n > 0 {
+		s.RejectedFrames["overload"] = n
 	}
 	if a.st.Pings != nil {
 		for _, n := range s.Nodes {

@@ -34,6 +34,9 @@ type MessengerState struct {
 	notes      []*messages.ReceivedNote
 	// notesDropped counts the oldest notes forgotten beyond MaxNotes.
 	notesDropped uint64
+	// Stream is the gate of the stream frames membership hands over
+	// (MembershipState.Stream); nil: unbounded.
+	Stream *Gates
 	// Placement receives the peers' placement messages; set by the node
 	// (RoutePlacement) before any frame can arrive.
 	Placement *actor.PID
@@ -123,6 +126,7 @@ func (a *Messenger) Receive(ctx actor.Context) {
 	case *actor.Restarting, *actor.Stopping:
 		a.deadline.Stop()
 	case *StreamFrame:
+		a.st.Stream.For(m.Envelope.GetSender()).Leave()
 		a.frame(ctx, m)
 	case *messages.MembershipEvent:
 		if m.Kind == messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_STATUS {

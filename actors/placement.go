@@ -387,6 +387,7 @@ func (a *Placement) groups() GroupsStatus {
 		gs := &messages.GroupStatus{
 			Name: v.Name, PreferredNode: v.Preferred, DesiredNode: v.Desired, LocalPhase: v.Local,
 			BannedOn: v.Banned, Claiming: v.Claiming, LastFailure: v.Failure,
+			OverrideNode: v.Override, OverridePrefer: v.Prefer,
 		}
 		for n := range v.Holders {
 			gs.RunningOn = append(gs.RunningOn, n)

@@ -269,9 +269,11 @@ const (
 	Autojoin_AUTOJOIN_UNSPECIFIED Autojoin = 0
 	// Only the listed nodes are members.
 	Autojoin_AUTOJOIN_NONE Autojoin = 1
-	// Heartbeat: nodes other than this one may join (not supported yet).
+	// Heartbeat: nodes other than this one may join. Refused, as Heartbeat
+	// refuses it with haresources (R1-style resources); hanode has no other
+	// kind.
 	Autojoin_AUTOJOIN_OTHER Autojoin = 2
-	// Heartbeat: any node may join (not supported yet).
+	// Heartbeat: any node may join. Refused, as AUTOJOIN_OTHER.
 	Autojoin_AUTOJOIN_ANY Autojoin = 3
 )
 
@@ -1604,7 +1606,8 @@ func (x *OcfAgent) GetParams() map[string]string {
 // answers.
 type PingNode struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Name shown in status; for `ping` it is the address itself.
+	// Name shown in status; for `ping` it is what the line names (the
+	// address, or the host name it was resolved from).
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// IPv4 addresses; the ping node answers while any of them does (a ping
 	// group).

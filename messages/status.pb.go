@@ -570,7 +570,12 @@ type LinkState struct {
 	// When status last changed.
 	Since *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=since,proto3" json:"since,omitempty"`
 	// Reason of the last change or failure (own links).
-	Detail        string `protobuf:"bytes,5,opt,name=detail,proto3" json:"detail,omitempty"`
+	Detail string `protobuf:"bytes,5,opt,name=detail,proto3" json:"detail,omitempty"`
+	// Own links: whether this node's own heartbeats come back to it on the
+	// link (bcast; mcast with loop on; ucast listing an address of this
+	// node), as Heartbeat counts them: it shows a node's own link up only
+	// when it hears itself on it (cl_status hblinkstatus).
+	LoopsBack     bool `protobuf:"varint,6,opt,name=loops_back,json=loopsBack,proto3" json:"loops_back,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -638,6 +643,13 @@ func (x *LinkState) GetDetail() string {
 		return x.Detail
 	}
 	return ""
+}
+
+func (x *LinkState) GetLoopsBack() bool {
+	if x != nil {
+		return x.LoopsBack
+	}
+	return false
 }
 
 // NodeState is one member as this node sees it.
@@ -1448,9 +1460,15 @@ type GroupStatus struct {
 	// The last failure of the group on this node.
 	LastFailure string `protobuf:"bytes,8,opt,name=last_failure,json=lastFailure,proto3" json:"last_failure,omitempty"`
 	// Its resources on this node, left to right.
-	Resources     []*ResourceStatus `protobuf:"bytes,9,rep,name=resources,proto3" json:"resources,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Resources []*ResourceStatus `protobuf:"bytes,9,rep,name=resources,proto3" json:"resources,omitempty"`
+	// An operator's request in force for the group (hanode standby or
+	// takeover, hb_standby, hb_takeover): the node it was made for, empty if
+	// none; prefer says takeover (run it there), else standby (keep it
+	// away). It lasts as long as that life of the node.
+	OverrideNode   string `protobuf:"bytes,10,opt,name=override_node,json=overrideNode,proto3" json:"override_node,omitempty"`
+	OverridePrefer bool   `protobuf:"varint,11,opt,name=override_prefer,json=overridePrefer,proto3" json:"override_prefer,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *GroupStatus) Reset() {
@@ -1544,6 +1562,20 @@ func (x *GroupStatus) GetResources() []*ResourceStatus {
 		return x.Resources
 	}
 	return nil
+}
+
+func (x *GroupStatus) GetOverrideNode() string {
+	if x != nil {
+		return x.OverrideNode
+	}
+	return ""
+}
+
+func (x *GroupStatus) GetOverridePrefer() bool {
+	if x != nil {
+		return x.OverridePrefer
+	}
+	return false
 }
 
 // ResourceStatus is one resource on this node, with its last operation.
@@ -1769,14 +1801,16 @@ const file_hanode_v1_status_proto_rawDesc = "" +
 	"\rping_nodes_up\x18\v \x01(\rR\vpingNodesUp\x12\x19\n" +
 	"\bhears_us\x18\f \x01(\bR\ahearsUs\x12\x16\n" +
 	"\x06reason\x18\n" +
-	" \x01(\tR\x06reason\"\xd3\x01\n" +
+	" \x01(\tR\x06reason\"\xf2\x01\n" +
 	"\tLinkState\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12-\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x15.hanode.v1.LinkStatusR\x06status\x129\n" +
 	"\n" +
 	"last_heard\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tlastHeard\x120\n" +
 	"\x05since\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x16\n" +
-	"\x06detail\x18\x05 \x01(\tR\x06detail\"\x8e\x04\n" +
+	"\x06detail\x18\x05 \x01(\tR\x06detail\x12\x1d\n" +
+	"\n" +
+	"loops_back\x18\x06 \x01(\bR\tloopsBack\"\x8e\x04\n" +
 	"\tNodeState\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12'\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x13.hanode.v1.NodeTypeR\x04type\x12-\n" +
@@ -1862,7 +1896,7 @@ const file_hanode_v1_status_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
 	"\x02ok\x18\x02 \x01(\bR\x02ok\x124\n" +
 	"\achecked\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\achecked\x12\x16\n" +
-	"\x06detail\x18\x04 \x01(\tR\x06detail\"\xd7\x02\n" +
+	"\x06detail\x18\x04 \x01(\tR\x06detail\"\xa5\x03\n" +
 	"\vGroupStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12%\n" +
 	"\x0epreferred_node\x18\x02 \x01(\tR\rpreferredNode\x12!\n" +
@@ -1874,7 +1908,10 @@ const file_hanode_v1_status_proto_rawDesc = "" +
 	"\tbanned_on\x18\x06 \x03(\tR\bbannedOn\x12\x1a\n" +
 	"\bclaiming\x18\a \x01(\bR\bclaiming\x12!\n" +
 	"\flast_failure\x18\b \x01(\tR\vlastFailure\x127\n" +
-	"\tresources\x18\t \x03(\v2\x19.hanode.v1.ResourceStatusR\tresources\"\xb0\x02\n" +
+	"\tresources\x18\t \x03(\v2\x19.hanode.v1.ResourceStatusR\tresources\x12#\n" +
+	"\roverride_node\x18\n" +
+	" \x01(\tR\foverrideNode\x12'\n" +
+	"\x0foverride_prefer\x18\v \x01(\bR\x0eoverridePrefer\"\xb0\x02\n" +
 	"\x0eResourceStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x0e\n" +
 	"\x02up\x18\x02 \x01(\bR\x02up\x12\x1f\n" +

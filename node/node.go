@@ -144,6 +144,9 @@ type runtime struct {
 	// that a watchdog stops being petted even if the reboot fails.
 	reboot    func() error
 	resetting atomic.Bool
+	// loopingLinks are the links on which Heartbeat would hear this node
+	// itself (see LoopingLinks).
+	loopingLinks map[string]bool
 }
 
 // Start brings a node up. It returns once the actors run and the control
@@ -216,12 +219,14 @@ func Start(opts Options) (*Node, error) {
 		ready:      make(chan error, 1),
 		done:       make(chan struct{}),
 	}
+	rt.loopingLinks = LoopingLinks(cfg)
 	if rt.openMedium == nil {
 		rt.openMedium = OpenRealMedium
 	}
 	// Membership marks where this node's message stream starts for each
 	// newly heard peer generation: the messenger's count at that moment.
 	rt.membership.OutboxLast = rt.messenger.OutboxLast
+	rt.messenger.Stream = rt.membership.Stream
 	rt.events = events.New(events.DefaultSize)
 	rt.dispatcher = actors.NewDispatcher(300, 0)
 	rt.membership.Events = rt.events
@@ -672,6 +677,7 @@ func (a *nodeActor) start(ctx actor.Context) {
 		}
 		pid := a.spawn(ctx, actors.NewLink(actors.LinkConfig{
 			Name: spec.Name, Open: open, Keyring: rt.keyring, Membership: a.membership, Log: rt.log, LastSent: &rt.lastSent, Metrics: rt.metrics,
+			Inbound: rt.membership.Inbound,
 		}), "link-"+unsafeActorName.ReplaceAllString(spec.Name, "_"))
 		a.links = append(a.links, pid)
 	}
@@ -763,6 +769,7 @@ func (a *nodeActor) status(ctx actor.Context) {
 			return
 		}
 		s.Timeline = a.rt.events.List(statusTimeline)
+		markLoopingLinks(s, a.rt.loopingLinks)
 		g := ctx.RequestFuture(a.messenger, &actors.StreamsQuery{}, 2*time.Second)
 		ctx.ReenterAfter(g, func(res any, err error) {
 			if streams, ok := res.(actors.Streams); ok && err == nil {
@@ -789,31 +796,33 @@ func (a *nodeActor) status(ctx actor.Context) {
 	})
 }
 
-// CheckMedia verifies, before the node starts, that every link's interface
-// or device exists and can carry its medium (an interface without a
+// CheckMedia verifies, before the node starts, that every medium's
+// interface or device exists and can carry it (an interface without a
 // broadcast address cannot carry bcast), as Heartbeat refuses to start on a
 // medium it cannot open. A link that fails later is retried instead.
 func CheckMedia(cfg *config.Effective) error {
 	var errs []error
 	for _, spec := range cfg.Links {
-		var err error
-		switch m := spec.Link.GetMedium().(type) {
-		case *messages.Link_Bcast:
-			_, err = transports.BroadcastAddr(m.Bcast.Dev)
-		case *messages.Link_Mcast:
-			var ifi *net.Interface
-			if ifi, err = net.InterfaceByName(m.Mcast.Dev); err == nil && ifi.Flags&net.FlagMulticast == 0 {
-				err = fmt.Errorf("%s does not do multicast", m.Mcast.Dev)
+		for _, md := range spec.Media {
+			var err error
+			switch m := md.Link.GetMedium().(type) {
+			case *messages.Link_Bcast:
+				_, err = transports.BroadcastAddr(m.Bcast.Dev)
+			case *messages.Link_Mcast:
+				var ifi *net.Interface
+				if ifi, err = net.InterfaceByName(m.Mcast.Dev); err == nil && ifi.Flags&net.FlagMulticast == 0 {
+					err = fmt.Errorf("%s does not do multicast", m.Mcast.Dev)
+				}
+			case *messages.Link_Ucast:
+				if m.Ucast.Dev != "" {
+					_, err = net.InterfaceByName(m.Ucast.Dev)
+				}
+			case *messages.Link_Serial:
+				_, err = os.Stat(m.Serial.Device)
 			}
-		case *messages.Link_Ucast:
-			if m.Ucast.Dev != "" {
-				_, err = net.InterfaceByName(m.Ucast.Dev)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("link %s (%s): %w", spec.Name, config.MediumName(md.Link), err))
 			}
-		case *messages.Link_Serial:
-			_, err = os.Stat(m.Serial.Device)
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("link %s (%s): %w", spec.Name, spec.Kind(), err))
 		}
 	}
 	if d := cfg.Cluster.GetWatchdog().GetDevice(); d != "" {
@@ -824,40 +833,52 @@ func CheckMedia(cfg *config.Effective) error {
 	return errors.Join(errs...)
 }
 
-// OpenRealMedium opens the medium of a link.
+// OpenRealMedium opens a link: its serial line, or every network medium
+// it has on its interface, together (transports.OpenMedia: shared
+// sockets, one delivery per frame).
 func OpenRealMedium(spec config.LinkSpec, deliver transports.Deliver, readErr transports.ReadError) (transports.Link, error) {
-	switch m := spec.Link.GetMedium().(type) {
-	case *messages.Link_Ucast:
-		cfg := transports.UcastConfig{Dev: m.Ucast.Dev, Port: uint16(spec.Port)}
-		if m.Ucast.Bind != "" {
-			a, err := netip.ParseAddr(m.Ucast.Bind)
-			if err != nil {
-				return nil, err
-			}
-			cfg.Bind = a
-		}
-		for _, p := range m.Ucast.Peers {
-			a, err := netip.ParseAddr(p)
-			if err != nil {
-				return nil, err
-			}
-			cfg.Peers = append(cfg.Peers, a)
-		}
-		return transports.OpenUcast(cfg, deliver, readErr)
-	case *messages.Link_Bcast:
-		return transports.OpenBcast(transports.BcastConfig{Dev: m.Bcast.Dev, Port: uint16(spec.Port)}, deliver, readErr)
-	case *messages.Link_Mcast:
-		group, err := netip.ParseAddr(m.Mcast.Group)
-		if err != nil {
-			return nil, err
-		}
-		return transports.OpenMcast(transports.McastConfig{
-			Dev: m.Mcast.Dev, Group: group, Port: uint16(spec.Port), TTL: int(m.Mcast.Ttl), Loop: m.Mcast.Loop,
-		}, deliver, readErr)
-	case *messages.Link_Serial:
-		return transports.OpenSerial(transports.SerialConfig{Device: m.Serial.Device, Baud: int(spec.Baud)}, deliver, readErr)
+	if len(spec.Media) == 0 {
+		return nil, fmt.Errorf("link %s has no medium", spec.Name)
 	}
-	return nil, fmt.Errorf("link %s has no medium", spec.Name)
+	if s := spec.Link.GetSerial(); s != nil {
+		return transports.OpenSerial(transports.SerialConfig{Device: s.Device, Baud: int(spec.Baud)}, deliver, readErr)
+	}
+	var cfg transports.MediaConfig
+	for _, md := range spec.Media {
+		cfg.Dev = md.Dev()
+		switch m := md.Link.GetMedium().(type) {
+		case *messages.Link_Ucast:
+			u := transports.UcastConfig{Dev: m.Ucast.Dev, Port: uint16(md.Port)}
+			if m.Ucast.Bind != "" {
+				a, err := netip.ParseAddr(m.Ucast.Bind)
+				if err != nil {
+					return nil, err
+				}
+				u.Bind = a
+			}
+			for _, p := range m.Ucast.Peers {
+				a, err := netip.ParseAddr(p)
+				if err != nil {
+					return nil, err
+				}
+				u.Peers = append(u.Peers, a)
+			}
+			cfg.Ucast = append(cfg.Ucast, u)
+		case *messages.Link_Bcast:
+			cfg.Bcast = append(cfg.Bcast, uint16(md.Port))
+		case *messages.Link_Mcast:
+			group, err := netip.ParseAddr(m.Mcast.Group)
+			if err != nil {
+				return nil, err
+			}
+			cfg.Mcast = append(cfg.Mcast, transports.McastConfig{
+				Dev: m.Mcast.Dev, Group: group, Port: uint16(md.Port), TTL: int(m.Mcast.Ttl), Loop: m.Mcast.Loop,
+			})
+		default:
+			return nil, fmt.Errorf("link %s: medium %s cannot share an interface", spec.Name, config.MediumName(md.Link))
+		}
+	}
+	return transports.OpenMedia(cfg, deliver, readErr)
 }
 
 // levelFilter drops records below min, whatever the wrapped handler

@@ -17,7 +17,7 @@ type BcastConfig struct {
 
 // Bcast is an open broadcast link. Frames it sends loop back to this host
 // too; the membership layer recognises them as its own.
-type Bcast struct{ *udpLink }
+type Bcast struct{ *Media }
 
 // ErrNoBroadcast means an interface has no IPv4 broadcast address to send
 // heartbeats to.
@@ -58,14 +58,9 @@ func BroadcastAddr(dev string) (netip.Addr, error) {
 // OpenBcast binds to dev and starts the reader. An interface without an
 // IPv4 broadcast address is an error, not a silent link.
 func OpenBcast(cfg BcastConfig, deliver Deliver, readErr ReadError) (*Bcast, error) {
-	baddr, err := BroadcastAddr(cfg.Dev)
+	m, err := OpenMedia(MediaConfig{Dev: cfg.Dev, Bcast: []uint16{cfg.Port}}, deliver, readErr)
 	if err != nil {
-		return nil, fmt.Errorf("bcast %s: %w", cfg.Dev, err)
+		return nil, err
 	}
-	conn, err := listenUDP(netip.AddrPortFrom(netip.IPv4Unspecified(), cfg.Port), socketOptions{dev: cfg.Dev})
-	if err != nil {
-		return nil, fmt.Errorf("bcast %s: listen on port %d: %w", cfg.Dev, cfg.Port, err)
-	}
-	// Go sets SO_BROADCAST on every UDP socket on Linux.
-	return &Bcast{newUDPLink(conn, conn, []netip.AddrPort{netip.AddrPortFrom(baddr, cfg.Port)}, deliver, readErr)}, nil
+	return &Bcast{m}, nil
 }

@@ -1,10 +1,11 @@
 // Package transports moves frames between nodes over the heartbeat media:
-// UDP unicast (and, later, broadcast, multicast and serial lines).
+// UDP broadcast, unicast and multicast, and serial lines.
 //
-// A Link owns one socket or device. It knows nothing of frames, keys or
-// membership: it sends byte slices to every peer of the medium and hands
-// every datagram it receives to a callback, from a reader goroutine of its
-// own. The link actor (package actors) is the only user of a Link.
+// A Link owns the sockets of its media (one interface: see media.go) or a
+// serial device. It knows nothing of keys or membership: it sends byte
+// slices to every destination of every medium and hands every datagram it
+// receives to a callback, from reader goroutines of its own (one call at a
+// time). The link actor (package actors) is the only user of a Link.
 package transports
 
 import (

@@ -20,33 +20,17 @@ type UcastConfig struct {
 }
 
 // Ucast is an open UDP unicast link.
-type Ucast struct{ *udpLink }
+type Ucast struct{ *Media }
 
 // OpenUcast binds the socket and starts its reader. Peers that are addresses
 // of this host (or equal to cfg.Bind when it is set) are skipped, so every
 // node can share one configuration; SelfPeers tells which.
 func OpenUcast(cfg UcastConfig, deliver Deliver, readErr ReadError) (*Ucast, error) {
-	bind := netip.IPv4Unspecified()
-	if cfg.Bind.IsValid() {
-		bind = cfg.Bind
-	}
-	addr := netip.AddrPortFrom(bind, cfg.Port)
-	conn, err := listenUDP(addr, socketOptions{dev: cfg.Dev})
+	m, err := OpenMedia(MediaConfig{Dev: cfg.Dev, Ucast: []UcastConfig{cfg}}, deliver, readErr)
 	if err != nil {
-		return nil, fmt.Errorf("ucast %s: listen %s: %w", devName(cfg.Dev), addr, err)
-	}
-	self, err := SelfPeers(cfg)
-	if err != nil {
-		conn.Close()
 		return nil, err
 	}
-	var dests []netip.AddrPort
-	for _, p := range cfg.Peers {
-		if !self[p] {
-			dests = append(dests, netip.AddrPortFrom(p, cfg.Port))
-		}
-	}
-	return &Ucast{newUDPLink(conn, conn, dests, deliver, readErr)}, nil
+	return &Ucast{m}, nil
 }
 
 // Peers returns the addresses this link sends to.

@@ -137,6 +137,11 @@ func flood(args []string) error {
 	if err != nil {
 		return fmt.Errorf("node1 does not answer after the flood: %w", err)
 	}
+	for _, ev := range final.RecentEvents {
+		if ev.Node == n2.Name && ev.Status == messages.NodeStatus_NODE_STATUS_DEAD {
+			fmt.Printf("node1 saw node2 dead: %s\n", ev.Reason)
+		}
+	}
 	fmt.Printf("flood %s for %v: %d sent\n", *kind, *duration, sent)
 	fmt.Printf("%-8s %12s %8s\n", "phase", "max RSS MiB", "CPU %")
 	fmt.Printf("%-8s %12.1f %8.1f\n", "before", float64(rss0)/1024, cpu0)

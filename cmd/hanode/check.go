@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -106,6 +108,17 @@ func printSummary(out io.Writer, l *config.Loaded, eff *config.Effective, agents
 		}
 		fmt.Fprintf(out, "group %s on %s: %s\n", g.Name, g.Preferred, strings.Join(rs, ", "))
 	}
+	fmt.Fprintf(out, "auto_failback: %s\n", describeAutoFailback(c.AutoFailback))
+	if len(c.PingNodes) > 0 {
+		fmt.Fprintf(out, "ping nodes: %d, dead after deadping %v\n", len(c.PingNodes), eff.Deadping)
+	}
+	for _, p := range c.PingNodes {
+		group := ""
+		if len(p.Addresses) > 1 {
+			group = " (a group: up while any of them answers)"
+		}
+		fmt.Fprintf(out, "ping node %s: %s%s\n", p.Name, strings.Join(p.Addresses, ", "), group)
+	}
 	for _, r := range eff.Respawn {
 		kind := "respawn"
 		if r.Failfast {
@@ -114,11 +127,54 @@ func printSummary(out io.Writer, l *config.Loaded, eff *config.Effective, agents
 		fmt.Fprintf(out, "%s: %s as %s\n", kind, strings.Join(append([]string{r.Path}, r.Args...), " "), r.User)
 	}
 	for _, w := range eff.Warnings {
-		fmt.Fprintf(out, "warning: %s\n", w)
+		// A difference from Heartbeat is printed once, below.
+		if !config.IsDifference(w, eff.Differences) {
+			fmt.Fprintf(out, "warning: %s\n", w)
+		}
+	}
+	if len(eff.Differences) > 0 {
+		fmt.Fprintln(out, "differences from Heartbeat:")
+		// In the order of the files as Heartbeat reads them, then of the
+		// lines.
+		rank := map[string]int{"ha.cf": 1, "haresources": 2, "authkeys": 3}
+		ds := append([]config.Difference(nil), eff.Differences...)
+		sort.SliceStable(ds, func(i, j int) bool {
+			if ri, rj := rank[filepath.Base(ds[i].Pos.File)], rank[filepath.Base(ds[j].Pos.File)]; ri != rj {
+				return ri < rj
+			}
+			if ds[i].Pos.File != ds[j].Pos.File {
+				return ds[i].Pos.File < ds[j].Pos.File
+			}
+			return ds[i].Pos.Line < ds[j].Pos.Line
+		})
+		for _, d := range ds {
+			fmt.Fprintf(out, "  %s\n", d)
+		}
 	}
 }
 
+// describeAutoFailback says what auto_failback runs as.
+func describeAutoFailback(a messages.AutoFailback) string {
+	switch a {
+	case messages.AutoFailback_AUTO_FAILBACK_ON:
+		return "on"
+	case messages.AutoFailback_AUTO_FAILBACK_OFF:
+		return "off"
+	}
+	return "legacy (runs as on)"
+}
+
+// describeLink lists a link's media: several when the configuration
+// names several on one interface (one link, as in Heartbeat).
 func describeLink(s config.LinkSpec) string {
+	var ms []string
+	for _, m := range s.Media {
+		ms = append(ms, describeMedium(m))
+	}
+	return strings.Join(ms, "; ")
+}
+
+func describeMedium(s config.MediumSpec) string {
 	switch m := s.Link.GetMedium().(type) {
 	case *messages.Link_Ucast:
 		dev := m.Ucast.Dev
@@ -159,8 +215,24 @@ output. The output holds the keys of authkeys: store it with mode 0600.`,
 			}
 			header := fmt.Sprintf("hanode native configuration, converted by %s\nfrom %s.\nIt holds secret keys: keep it mode 0600.", version.String(), args[0])
 			for _, w := range l.Warnings {
-				header += "\nnote: " + w.String()
+				if !config.IsDifference(w, l.Differences) {
+					header += "\nnote: " + w.String()
+				}
 			}
+			for _, d := range l.Differences {
+				header += "\nnote: " + d.String()
+			}
+			// A respawn line hanode does not run (ipfail, built in) is
+			// not carried over, so the native file says only what runs.
+			respawn := l.Cluster.Respawn[:0:0]
+			for _, r := range l.Cluster.Respawn {
+				if why := config.BuiltinRespawn(r); why != "" {
+					header += fmt.Sprintf("\nnote: respawn %s dropped: %s", r.Path, why)
+					continue
+				}
+				respawn = append(respawn, r)
+			}
+			l.Cluster.Respawn = respawn
 			cmd.OutOrStdout().Write(config.MarshalNative(l.Cluster, header))
 			return nil
 		},

@@ -96,8 +96,9 @@ func TestFailoverOfVirtualIP(t *testing.T) {
 	n2.Start(hanodeBin)
 	l.waitServedBy(t, "node1", start, 15*time.Second)
 	testhosts.WaitFor(t, 5*time.Second, 20*time.Millisecond, "rscstatus", func() (bool, string) {
+		// node2 holds its own (empty) role, as under Heartbeat.
 		a, b := rscstatus(t, n1), rscstatus(t, n2)
-		return a == "local" && b == "none", a + " / " + b
+		return a == "local" && b == "local", a + " / " + b
 	})
 	if code, out, _ := runCLI("status", "--socket", n2.Socket); code != 0 || !strings.Contains(out, "httpsvc::8080") {
 		t.Fatalf("status on node2: %d\n%s", code, out)
@@ -195,9 +196,9 @@ func TestFailoverOfVirtualIP(t *testing.T) {
 	if d := first.At.Sub(crash); d > 3*time.Second {
 		t.Errorf("crash failover took %v", d)
 	}
-	testhosts.WaitFor(t, 5*time.Second, 20*time.Millisecond, "rscstatus foreign on node2", func() (bool, string) {
+	testhosts.WaitFor(t, 5*time.Second, 20*time.Millisecond, "rscstatus all on node2", func() (bool, string) {
 		got := rscstatus(t, n2)
-		return got == "foreign", got
+		return got == "all", got
 	})
 
 	// The timeline on node2 names each move, its cause and its gap.

@@ -259,7 +259,7 @@ func TestRunStatusClStatusAndCleanStop(t *testing.T) {
 	cmd := exec.Command(link, "listnodes")
 	cmd.Env = append(os.Environ(), "HANODE_SOCKET="+socks["n2"])
 	got, err := cmd.Output()
-	if err != nil || string(got) != "n1\nn2\n" {
+	if err != nil || string(got) != "n2\nn1\n" { // Heartbeat's order: backwards
 		t.Fatalf("cl_status link listnodes: %v %q", err, got)
 	}
 

@@ -194,6 +194,12 @@ func node(s *messages.ClusterStatus, name string) *messages.NodeState {
 
 // needNode fetches the status and the member named by the first argument.
 func (inv *invocation) needNode(missing string) (*messages.ClusterStatus, *messages.NodeState, int) {
+	return inv.needNodeMsg(missing, "Error. May be due to incorrect node name")
+}
+
+// needNodeMsg is needNode with the complaint about an unknown node
+// (nodeweight words it differently).
+func (inv *invocation) needNodeMsg(missing, unknown string) (*messages.ClusterStatus, *messages.NodeState, int) {
 	if len(inv.args) < 1 {
 		inv.errorf("%s\n", missing)
 		return nil, nil, ParameterError
@@ -204,7 +210,7 @@ func (inv *invocation) needNode(missing string) (*messages.ClusterStatus, *messa
 	}
 	n := node(s, inv.args[0])
 	if n == nil {
-		inv.errorf("Error. May be due to incorrect node name\n")
+		inv.errorf("%s\n", unknown)
 		return nil, nil, ParameterError
 	}
 	return s, n, OK
@@ -258,12 +264,28 @@ func listnodes(inv *invocation) int {
 	if inv.human {
 		inv.printf("The nodes are as follow:\n")
 	}
-	for _, n := range s.Nodes {
+	for _, n := range heartbeatOrder(s.Nodes) {
 		if wanted(n, normalOnly, pingOnly) {
 			inv.printf("%s\n", n.Name)
 		}
 	}
 	return OK
+}
+
+// heartbeatOrder lists the nodes in the order Heartbeat's cl_status
+// prints them: the daemon sends its node table in order (api_nodelist in
+// heartbeat/hb_api.c: the node and ping directives of ha.cf, as they
+// come), and the client library builds its list by prepending each one
+// (get_nodelist in lib/hbclient/client_lib.c), so cl_status walks it
+// backwards: "node node1 node2" then "ping 10.0.0.254" lists 10.0.0.254,
+// node2, node1. hanode's status has the members in configuration order,
+// then the ping nodes.
+func heartbeatOrder(nodes []*messages.NodeState) []*messages.NodeState {
+	out := make([]*messages.NodeState, len(nodes))
+	for i, n := range nodes {
+		out[len(nodes)-1-i] = n
+	}
+	return out
 }
 
 func wanted(n *messages.NodeState, normalOnly, pingOnly bool) bool {
@@ -280,7 +302,7 @@ func listNodesVerbose(inv *invocation, s *messages.ClusterStatus, normalOnly, pi
 	if inv.human {
 		inv.printf("The nodes are as follow:\n")
 	}
-	for _, n := range s.Nodes {
+	for _, n := range heartbeatOrder(s.Nodes) {
 		if !wanted(n, normalOnly, pingOnly) {
 			continue
 		}
@@ -293,13 +315,58 @@ func printLinks(inv *invocation, n *messages.NodeState, verbose bool) {
 	if inv.human {
 		inv.printf("\tthis node has the following heartbeat links:\n")
 	}
-	for _, l := range n.Links {
+	links := heartbeatLinks(n)
+	for i := range links {
+		// Backwards, as the node list (add_to_iflist prepends too).
+		l := links[len(links)-1-i]
 		if verbose {
-			inv.printf("\t%s\t%s\n", l.Name, LinkWord(l.Status))
+			inv.printf("\t%s\t%s\n", l.name, l.status)
 		} else {
-			inv.printf("\t%s\n", l.Name)
+			inv.printf("\t%s\n", l.name)
 		}
 	}
+}
+
+// hbLink is a link of a node as Heartbeat shows it.
+type hbLink struct {
+	name   string
+	status string // up, dead
+	up     bool
+}
+
+// heartbeatLinks are the links of n as Heartbeat shows them, in
+// configuration order:
+//   - A ping node has one link, named after it, up while it answers
+//     (api_ping_iflist in heartbeat/hb_api.c).
+//   - A node's own link is up only when it hears its own heartbeats on it
+//     (process_clustermsg in heartbeat/heartbeat.c marks a link up when a
+//     packet arrives on it; the node's own messages are handled without a
+//     link, and its own links never time out): with bcast, mcast with
+//     loop on, or ucast listing its own address; dead with ucast to the
+//     peers only, mcast without loop, serial. hanode's own links are up
+//     when open and sending; loops_back says whether Heartbeat would hear
+//     itself on them.
+func heartbeatLinks(n *messages.NodeState) []hbLink {
+	if n.Type == messages.NodeType_NODE_TYPE_PING && len(n.Links) == 0 {
+		up := n.Status == messages.NodeStatus_NODE_STATUS_PING
+		return []hbLink{{name: n.Name, status: LinkWord(linkStatus(up)), up: up}}
+	}
+	var out []hbLink
+	for _, l := range n.Links {
+		up := l.Status == messages.LinkStatus_LINK_STATUS_UP
+		if n.Local {
+			up = up && l.LoopsBack
+		}
+		out = append(out, hbLink{name: l.Name, status: LinkWord(linkStatus(up)), up: up})
+	}
+	return out
+}
+
+func linkStatus(up bool) messages.LinkStatus {
+	if up {
+		return messages.LinkStatus_LINK_STATUS_UP
+	}
+	return messages.LinkStatus_LINK_STATUS_DEAD
 }
 
 func nodestatus(inv *invocation) int {
@@ -325,7 +392,7 @@ func nodestatus(inv *invocation) int {
 const defaultWeight = 100
 
 func nodeweight(inv *invocation) int {
-	if _, _, code := inv.needNode("Not enough parameters."); code != OK {
+	if _, _, code := inv.needNodeMsg("Not enough parameters.", "Error. Maybe due to incorrect node name."); code != OK {
 		return code
 	}
 	if inv.human {
@@ -381,11 +448,12 @@ func hblinkstatus(inv *invocation) int {
 	if code != OK {
 		return code
 	}
-	var link *messages.LinkState
+	var link *hbLink
 	if n := node(s, inv.args[0]); n != nil {
-		for _, l := range n.Links {
-			if l.Name == inv.args[1] {
-				link = l
+		links := heartbeatLinks(n)
+		for i := range links {
+			if links[i].name == inv.args[1] && link == nil {
+				link = &links[i]
 			}
 		}
 	}
@@ -393,13 +461,12 @@ func hblinkstatus(inv *invocation) int {
 		inv.errorf("cl_status: Cannot get heartbeat link status\ncl_status: REASON: no link %s of node %s\n", inv.args[1], inv.args[0])
 		return UnknownError
 	}
-	word := LinkWord(link.Status)
 	if inv.human {
-		inv.printf("The node %s's heartbeat link %s is %s\n", inv.args[0], inv.args[1], word)
+		inv.printf("The node %s's heartbeat link %s is %s\n", inv.args[0], inv.args[1], link.status)
 	} else {
-		inv.printf("%s\n", word)
+		inv.printf("%s\n", link.status)
 	}
-	if link.Status == messages.LinkStatus_LINK_STATUS_UP {
+	if link.up {
 		return OK
 	}
 	return NormalFail
@@ -433,38 +500,135 @@ func rscstatus(inv *invocation) int {
 	return OK
 }
 
-// ResourcesHeld says which resource groups the local node holds, in
-// Heartbeat's words: none, local (those preferring it), foreign (those
-// preferring another node), all (both kinds), or transition while a group starts, stops or is
-// claimed here (ipfail waits for a stable answer).
+// ResourcesHeld is rscstatus: the resource roles the local node holds, in
+// Heartbeat's words, or "transition" while a group starts, stops, is being
+// probed or is claimed here (ipfail and hanode standby --wait wait for a
+// stable answer).
+//
+// Heartbeat (heartbeat/hb_resource.c) keeps two role bits per node, not a
+// list of groups: local (the groups haresources gives this node, "ourkeys")
+// and foreign (those of the other node, "otherkeys"); rscstatus prints
+// them as none, local, foreign or all (hb_rsc_resource_state via
+// api_get_resources in heartbeat/hb_api.c). A bit is set for a role
+// whether or not any group is in it: req_our_resources sets local once the
+// node took its own groups at start, even if it has none;
+// takeover_from_node sets foreign when the peer dies, and the acquiring
+// end of a standby (hb_standby, hb_takeover, auto_failback) sets what the
+// other gave up, while the giving end clears it. So a node without groups
+// of its own answers local, the survivor of a peer's death all, and the
+// node that took everything on its peer's hb_standby all.
+//
+// hanode has roles only through its groups. A role with groups is held by
+// the node that runs them. A role with no group (no group prefers that
+// node) goes where such a group would go: to its node while that node is
+// alive; else, or when that node stood by (a standby in force on any
+// group, taken as hb_standby's default "all"), to the first other live
+// member in configuration order; to a node whose takeover is in force;
+// nowhere without quorum.
 func ResourcesHeld(s *messages.ClusterStatus) string {
-	var local, foreign int
 	for _, g := range s.GetGroups() {
-		mine := g.PreferredNode == s.LocalNode
 		switch g.LocalPhase {
-		case messages.GroupPhase_GROUP_PHASE_STARTING, messages.GroupPhase_GROUP_PHASE_STOPPING:
+		case messages.GroupPhase_GROUP_PHASE_STARTING, messages.GroupPhase_GROUP_PHASE_STOPPING,
+			messages.GroupPhase_GROUP_PHASE_PROBING:
 			return "transition"
-		case messages.GroupPhase_GROUP_PHASE_RUNNING, messages.GroupPhase_GROUP_PHASE_UNMANAGED:
-			if mine {
-				local++
-			} else {
-				foreign++
-			}
-		default:
-			if g.Claiming {
-				return "transition"
-			}
+		}
+		if g.Claiming {
+			return "transition"
+		}
+	}
+	local, foreign := holdsRole(s, s.LocalNode), false
+	for _, g := range s.GetGroups() {
+		// (A group preferring no member counts as foreign.)
+		if !strings.EqualFold(g.PreferredNode, s.LocalNode) && runsHere(g) {
+			foreign = true
+		}
+	}
+	for _, n := range s.GetNodes() {
+		if n.Type != messages.NodeType_NODE_TYPE_PING && !strings.EqualFold(n.Name, s.LocalNode) && holdsRole(s, n.Name) {
+			foreign = true
 		}
 	}
 	switch {
-	case local == 0 && foreign == 0:
-		return "none"
-	case foreign == 0:
+	case local && foreign:
+		return "all"
+	case local:
 		return "local"
-	case local == 0:
+	case foreign:
 		return "foreign"
 	}
-	return "all"
+	return "none"
+}
+
+// holdsRole says whether the local node holds the role of member n: the
+// groups preferring n.
+func holdsRole(s *messages.ClusterStatus, n string) bool {
+	empty := true
+	for _, g := range s.GetGroups() {
+		if !strings.EqualFold(g.PreferredNode, n) {
+			continue
+		}
+		empty = false
+		if runsHere(g) {
+			return true
+		}
+	}
+	return empty && strings.EqualFold(emptyRoleHolder(s, n), s.LocalNode)
+}
+
+// runsHere says whether the group runs on the local node (or may: a stop
+// failed).
+func runsHere(g *messages.GroupStatus) bool {
+	return g.LocalPhase == messages.GroupPhase_GROUP_PHASE_RUNNING || g.LocalPhase == messages.GroupPhase_GROUP_PHASE_UNMANAGED
+}
+
+// emptyRoleHolder is the member that holds the role of n when no group
+// prefers n: where hanode would place such a group.
+func emptyRoleHolder(s *messages.ClusterStatus, n string) string {
+	if s.NoQuorum {
+		return ""
+	}
+	var live []string
+	for _, m := range s.GetNodes() {
+		if m.Type != messages.NodeType_NODE_TYPE_PING &&
+			(m.Status == messages.NodeStatus_NODE_STATUS_ACTIVE || m.Status == messages.NodeStatus_NODE_STATUS_UP) {
+			live = append(live, m.Name)
+		}
+	}
+	isLive := func(name string) bool {
+		for _, m := range live {
+			if strings.EqualFold(m, name) {
+				return true
+			}
+		}
+		return false
+	}
+	avoid := map[string]bool{}
+	for _, g := range s.GetGroups() {
+		if o := g.OverrideNode; o != "" && isLive(o) {
+			if g.OverridePrefer {
+				return o // a takeover takes every role
+			}
+			avoid[strings.ToLower(o)] = true
+		}
+	}
+	var cands []string
+	for _, m := range live {
+		if !avoid[strings.ToLower(m)] {
+			cands = append(cands, m)
+		}
+	}
+	if len(cands) == 0 {
+		cands = live // nobody else can
+	}
+	if len(cands) == 0 {
+		return ""
+	}
+	for _, m := range cands {
+		if strings.EqualFold(m, n) {
+			return m
+		}
+	}
+	return cands[0]
 }
 
 func hbparameter(inv *invocation) int {

@@ -10,6 +10,7 @@ package config
 
 import (
 	"fmt"
+	"path"
 	"sort"
 	"strings"
 
@@ -98,6 +99,51 @@ func (w Warning) String() string {
 	return e.Error()
 }
 
+// DifferenceKind says how hanode's reading of a Heartbeat configuration
+// differs from what Heartbeat 3.0.6 does with it.
+type DifferenceKind string
+
+const (
+	// DiffIgnored: a directive Heartbeat acts on and hanode does not; the
+	// message says what hanode does instead.
+	DiffIgnored DifferenceKind = "ignored"
+	// DiffMerged: media lines Heartbeat runs as separate media, hanode as
+	// one link (one socket per device and port).
+	DiffMerged DifferenceKind = "merged"
+	// DiffResolved: a host name resolved to an address when the file was
+	// read, as Heartbeat does: a later DNS change needs a restart.
+	DiffResolved DifferenceKind = "resolved"
+	// DiffQuirk: a Heartbeat quirk reproduced so that the file runs as it
+	// did (nice_failback after auto_failback, `auth1`, warntime >=
+	// deadtime).
+	DiffQuirk DifferenceKind = "quirk"
+	// DiffAccepted: something Heartbeat refuses and hanode accepts.
+	DiffAccepted DifferenceKind = "accepted"
+	// DiffChanged: something hanode runs otherwise than Heartbeat
+	// (auto_failback legacy runs as on, ipfail is built in).
+	DiffChanged DifferenceKind = "changed"
+)
+
+// Difference is one place where hanode runs a Heartbeat configuration
+// otherwise than Heartbeat 3.0.6 would, or where it reads the file the
+// way Heartbeat does but an operator moving over should know it (a host
+// name resolved once). hanode check lists them in a "differences from
+// Heartbeat" section; a native configuration has none.
+type Difference struct {
+	Pos  Pos
+	Kind DifferenceKind
+	// Directive is the directive (or authkeys/haresources line kind) the
+	// difference is about: "realtime", "nice_failback", "ucast", "auth".
+	Directive string
+	Msg       string
+}
+
+// String is "kind: file:line: message".
+func (d Difference) String() string {
+	e := Error{File: d.Pos.File, Line: d.Pos.Line, Msg: d.Msg}
+	return string(d.Kind) + ": " + e.Error()
+}
+
 // Loaded is a configuration as read from its files, before validation.
 type Loaded struct {
 	Cluster *messages.Cluster
@@ -113,6 +159,9 @@ type Loaded struct {
 	Sources map[string]Pos
 	// Warnings found while reading.
 	Warnings []Warning
+	// Differences from Heartbeat found while reading (Differ); Resolve
+	// adds its own to Effective.Differences.
+	Differences []Difference
 	// Parameters holds Heartbeat parameter values as written in ha.cf
 	// (keepalive "2", deadtime "30"), for cl_status hbparameter. Missing
 	// ones are filled with Heartbeat's defaults by Resolve.
@@ -157,6 +206,44 @@ func (l *Loaded) Warnf(field, format string, args ...any) {
 		w.Pos = Pos{File: l.Origin}
 	}
 	l.Warnings = append(l.Warnings, w)
+}
+
+// Differ records a difference from Heartbeat at pos. A difference that an
+// operator should also see in the log at start (an ignored directive) is
+// recorded with WarnDiffer instead.
+func (l *Loaded) Differ(pos Pos, kind DifferenceKind, directive, format string, args ...any) {
+	l.Differences = append(l.Differences, Difference{Pos: pos, Kind: kind, Directive: directive, Msg: fmt.Sprintf(format, args...)})
+}
+
+// WarnDiffer records a difference that is also a warning, with one text:
+// hanode run logs it at start, hanode check prints it once, among the
+// differences.
+func (l *Loaded) WarnDiffer(pos Pos, kind DifferenceKind, directive, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	l.Warnings = append(l.Warnings, Warning{Pos: pos, Msg: msg})
+	l.Differences = append(l.Differences, Difference{Pos: pos, Kind: kind, Directive: directive, Msg: msg})
+}
+
+// IsDifference says whether w repeats one of ds (recorded by WarnDiffer),
+// so that a listing can print it once.
+func IsDifference(w Warning, ds []Difference) bool {
+	for _, d := range ds {
+		if d.Pos == w.Pos && d.Msg == w.Msg {
+			return true
+		}
+	}
+	return false
+}
+
+// BuiltinRespawn says why a respawn line is not run because hanode does
+// its job itself, or "" when it is run: Heartbeat's ipfail is a client of
+// Heartbeat's API, which hanode does not have; its job (ping nodes hand
+// groups over) is built in.
+func BuiltinRespawn(r *messages.Respawn) string {
+	if path.Base(r.GetPath()) == "ipfail" {
+		return "ipfail is built into hanode (a node that reaches fewer ping nodes hands its groups over)"
+	}
+	return ""
 }
 
 // lookup finds the position of field or of the closest enclosing field:

@@ -66,18 +66,26 @@ type Effective struct {
 	Parameters map[string]string
 	// Warnings found while reading and validating.
 	Warnings []Warning
+	// Differences from Heartbeat found while reading and validating a
+	// Heartbeat configuration (none for a native one).
+	Differences []Difference
 }
 
-// LinkSpec is one link with defaults applied.
+// LinkSpec is one link with defaults applied: an interface (or a serial
+// line) and the media that carry frames over it (see links.go).
 type LinkSpec struct {
 	// Name shown in status; unique among the links.
 	Name string
-	// Link is the configured medium.
+	// Link is the link's first medium (Media[0].Link).
 	Link *messages.Link
-	// Port is the UDP port (bcast, mcast, ucast).
+	// Port is the UDP port of the first medium (bcast, mcast, ucast).
 	Port uint32
 	// Baud is the line speed (serial).
 	Baud uint32
+	// Media are the link's media in configuration order, repeats merged:
+	// several when a configuration names several media on one interface
+	// (bcast eth0, ucast eth0 ...), which are one link, eth0.
+	Media []MediumSpec
 }
 
 // GroupSpec is a resource group with defaults applied.
@@ -150,7 +158,13 @@ func MediumName(l *messages.Link) string {
 func Resolve(l *Loaded, local string) (*Effective, error) {
 	r := &resolver{l: l, eff: &Effective{Cluster: proto.Clone(l.Cluster).(*messages.Cluster)}}
 	r.eff.Warnings = append(r.eff.Warnings, l.Warnings...)
+	r.eff.Differences = append(r.eff.Differences, l.Differences...)
 	c := r.eff.Cluster
+	if len(c.Nodes) == 0 && len(c.Links) == 0 && (c.Autojoin == messages.Autojoin_AUTOJOIN_UNSPECIFIED || c.Autojoin == messages.Autojoin_AUTOJOIN_NONE) {
+		// Debian's example ha.cf as shipped: one line says it all, rather
+		// than one per thing missing.
+		return nil, Errors{l.Errorf("nodes", "no nodes and no heartbeat media defined: nothing is configured (node lines and a bcast, mcast, ucast or serial line are needed)")}
+	}
 	if c.Name == "" {
 		c.Name = DefaultClusterName
 	} else if err := checkName(c.Name); err != "" {
@@ -177,6 +191,8 @@ type resolver struct {
 	l    *Loaded
 	eff  *Effective
 	errs Errors
+	// notices are the merges of media links() reports (links.go).
+	notices []mediaNotice
 }
 
 func (r *resolver) errf(field, format string, args ...any) {
@@ -193,6 +209,17 @@ func (r *resolver) warnf(field, format string, args ...any) {
 		w.Pos = Pos{File: f}
 	}
 	r.eff.Warnings = append(r.eff.Warnings, w)
+}
+
+// warnDiffer is warnf for a difference from Heartbeat: a warning (logged
+// at start) and, reading a Heartbeat configuration, a difference with the
+// same text, which check prints once.
+func (r *resolver) warnDiffer(field string, kind DifferenceKind, directive, format string, args ...any) {
+	r.warnf(field, format, args...)
+	if r.l.Format == FormatHeartbeat {
+		w := r.eff.Warnings[len(r.eff.Warnings)-1]
+		r.eff.Differences = append(r.eff.Differences, Difference{Pos: w.Pos, Kind: kind, Directive: directive, Msg: w.Msg})
+	}
 }
 
 // where names a field for a message: its file and line when known, else
@@ -317,7 +344,10 @@ func (r *resolver) timing() {
 	if !warnSet || e.Warntime == 0 {
 		e.Warntime = e.Deadtime / 2
 	} else if e.Warntime >= e.Deadtime {
-		r.errf("timing.warntime", "warntime (%v) must be less than the deadtime (%v)", e.Warntime, e.Deadtime)
+		// Heartbeat accepts it: a heartbeat later than deadtime marks its
+		// node dead instead of late (heartbeat.c, HBDoMsg_T_STATUS), so
+		// no late heartbeat is ever reported.
+		r.warnDiffer("timing.warntime", DiffQuirk, "warntime", "warntime (%v) is not less than the deadtime (%v): accepted as Heartbeat does; no late heartbeat is ever reported (a silent node is dead first)", e.Warntime, e.Deadtime)
 	} else if e.Warntime <= e.Keepalive {
 		r.warnf("timing.warntime", "warntime (%v) is not more than the keepalive (%v): every heartbeat will be reported late", e.Warntime, e.Keepalive)
 	}
@@ -397,129 +427,6 @@ func validIfName(s string) bool {
 }
 
 func validPort(p uint32) bool { return p >= 1 && p <= 65535 }
-
-func (r *resolver) links() {
-	c := r.eff.Cluster
-	if len(c.Links) == 0 {
-		r.errf("links", "no heartbeat media defined")
-	}
-	names := map[string]string{}
-	sockets := map[string]string{}
-	for i, l := range c.Links {
-		field := fmt.Sprintf("links[%d]", i)
-		spec := LinkSpec{Link: l, Port: r.eff.UDPPort, Baud: r.eff.Baud}
-		var defName string
-		switch m := l.GetMedium().(type) {
-		case *messages.Link_Bcast:
-			defName = m.Bcast.Dev
-			if !validIfName(m.Bcast.Dev) {
-				r.errf(field+".bcast.dev", "bcast: invalid interface name %q", m.Bcast.Dev)
-			}
-			if m.Bcast.Port != nil {
-				spec.Port = *m.Bcast.Port
-			}
-		case *messages.Link_Mcast:
-			mc := m.Mcast
-			defName = mc.Dev
-			if !validIfName(mc.Dev) {
-				r.errf(field+".mcast.dev", "mcast: invalid interface name %q", mc.Dev)
-			}
-			if a, err := netip.ParseAddr(mc.Group); err != nil || !a.Is4() || !a.IsMulticast() {
-				r.errf(field+".mcast.group", "mcast: %q is not an IPv4 multicast group (224.0.0.0 - 239.255.255.255)", mc.Group)
-			}
-			spec.Port = mc.Port
-			if mc.Ttl < 1 || mc.Ttl > 255 {
-				r.errf(field+".mcast.ttl", "mcast: ttl %d is out of range 1..255", mc.Ttl)
-			}
-		case *messages.Link_Ucast:
-			u := m.Ucast
-			defName = u.Dev
-			if u.Dev != "" && !validIfName(u.Dev) {
-				r.errf(field+".ucast.dev", "ucast: invalid interface name %q", u.Dev)
-			}
-			if u.Dev == "" {
-				defName = "ucast"
-			}
-			if len(u.Peers) == 0 {
-				r.errf(field+".ucast.peers", "ucast: no peer address")
-			}
-			for j, p := range u.Peers {
-				if a, err := netip.ParseAddr(p); err != nil || !a.Is4() {
-					r.errf(fmt.Sprintf("%s.ucast.peers[%d]", field, j), "ucast: %q is not an IPv4 address", p)
-				}
-			}
-			if u.Bind != "" {
-				if a, err := netip.ParseAddr(u.Bind); err != nil || !a.Is4() {
-					r.errf(field+".ucast.bind", "ucast: bind address %q is not an IPv4 address", u.Bind)
-				}
-			}
-			if u.Port != nil {
-				spec.Port = *u.Port
-			}
-		case *messages.Link_Serial:
-			s := m.Serial
-			defName = s.Device
-			if s.Device == "" || !filepath.IsAbs(s.Device) {
-				r.errf(field+".serial.device", "serial: device %q must be an absolute path", s.Device)
-			}
-			if s.Baud != nil {
-				spec.Baud = *s.Baud
-				if !ValidBaud(*s.Baud) {
-					r.errf(field+".serial.baud", "serial: baud rate %d is not a supported speed (%s)", *s.Baud, baudList())
-				}
-			}
-		default:
-			r.errf(field, "link has no medium (bcast, mcast, ucast or serial)")
-			continue
-		}
-		if _, isSerial := l.GetMedium().(*messages.Link_Serial); !isSerial && !validPort(spec.Port) {
-			r.errf(field, "%s: port %d is out of range 1..65535", MediumName(l), spec.Port)
-		}
-		// Two sockets on one device and port would split the traffic
-		// between them; two links on one serial line would fight over it.
-		if key := socketKey(l, spec.Port); key != "" {
-			if prev, dup := sockets[key]; dup {
-				r.errf(field, "%s uses the same device and port as the link of %s: one link per device and port (put all peers in one ucast link)", MediumName(l), r.where(prev))
-				continue
-			}
-			sockets[key] = field
-		}
-		spec.Name = l.Name
-		if spec.Name == "" {
-			spec.Name = defName
-		}
-		if prev, dup := names[spec.Name]; dup {
-			if l.Name != "" {
-				r.errf(field+".name", "link name %q is already used by %s", spec.Name, prev)
-				continue
-			}
-			// Two media on one interface (bcast eth0 and ucast eth0): tell
-			// them apart by medium, as "ucast:eth0".
-			spec.Name = MediumName(l) + ":" + spec.Name
-			if prev, dup := names[spec.Name]; dup {
-				r.errf(field, "%s duplicates %s: put all its peers in one link", MediumName(l), prev)
-				continue
-			}
-		}
-		names[spec.Name] = field
-		r.eff.Links = append(r.eff.Links, spec)
-	}
-}
-
-// socketKey identifies the socket a UDP link listens on.
-func socketKey(l *messages.Link, port uint32) string {
-	switch m := l.GetMedium().(type) {
-	case *messages.Link_Ucast:
-		return fmt.Sprintf("udp dev %q bind %q port %d", m.Ucast.Dev, m.Ucast.Bind, port)
-	case *messages.Link_Bcast:
-		return fmt.Sprintf("udp dev %q bind %q port %d", m.Bcast.Dev, "", port)
-	case *messages.Link_Mcast:
-		return fmt.Sprintf("mcast dev %q group %q port %d", m.Mcast.Dev, m.Mcast.Group, port)
-	case *messages.Link_Serial:
-		return "serial " + m.Serial.Device
-	}
-	return ""
-}
 
 func (r *resolver) auth() {
 	a := r.eff.Cluster.Auth
@@ -615,7 +522,7 @@ func (r *resolver) groups() {
 	default:
 		r.eff.AutoFailback = true
 		if len(c.Groups) > 0 {
-			r.warnf("auto_failback", "auto_failback is legacy (or not set): hanode treats it as on; set auto_failback on or off")
+			r.warnDiffer("auto_failback", DiffChanged, "auto_failback", "auto_failback is legacy (or not set): hanode runs it as on (groups return to their preferred node, hb_standby and ipfail work); set auto_failback on or off")
 		}
 	}
 	groupNames := map[string]string{}
@@ -780,10 +687,8 @@ func (r *resolver) respawn() {
 		case !filepath.IsAbs(p.Path):
 			r.errf(field+".path", "respawn: %q is not an absolute path", p.Path)
 		}
-		if filepath.Base(p.Path) == "ipfail" {
-			// Heartbeat's ipfail is a client of Heartbeat's API, which
-			// hanode does not have; its job is built in (ping nodes).
-			r.warnf(field, "respawn %s: ipfail is built into hanode (ping nodes hand groups over): this line is ignored", p.Path)
+		if why := BuiltinRespawn(p); why != "" {
+			r.warnDiffer(field, DiffIgnored, "respawn", "respawn %s: ignored: %s", p.Path, why)
 			continue
 		}
 		r.eff.Respawn = append(r.eff.Respawn, RespawnSpec{Respawn: p, Where: r.located(field)})
@@ -794,9 +699,11 @@ func (r *resolver) respawn() {
 // nothing configured is silently ignored.
 func (r *resolver) unsupported() {
 	c := r.eff.Cluster
-	const later = "not supported yet"
 	if c.Autojoin == messages.Autojoin_AUTOJOIN_OTHER || c.Autojoin == messages.Autojoin_AUTOJOIN_ANY {
-		r.errf("autojoin", "autojoin is %s: list every node", later)
+		// Heartbeat 3.0.6 refuses it too outside Pacemaker mode:
+		// "R1 style resource management conflicts with autojoin set"
+		// (config.c, r1_style_valid).
+		r.errf("autojoin", "autojoin %s: refused, as Heartbeat refuses autojoin beside haresources (\"R1 style resource management conflicts with autojoin set\"): list every node with node lines", autojoinName(c.Autojoin))
 	}
 }
 
@@ -835,6 +742,10 @@ func (r *resolver) parameters() {
 		set("watchdog", w.Device)
 	}
 	e.Parameters = p
+}
+
+func autojoinName(a messages.Autojoin) string {
+	return strings.ToLower(strings.TrimPrefix(a.String(), "AUTOJOIN_"))
 }
 
 func autoFailbackName(a messages.AutoFailback) string {

@@ -465,7 +465,7 @@ func (m *Machine) Tick(now time.Time) []*messages.MembershipEvent {
 				fmt.Sprintf("%s dead: no heartbeat on %s for %v", p.name, strings.Join(links, ", "), round(silence)))
 			ev.Silence = durationpb.New(silence)
 			evs = append(evs, ev)
-		case silence >= m.cfg.Warntime && !p.late:
+		case silence >= m.cfg.Warntime && !p.late && m.warns():
 			p.late = true
 			ev := m.event(now, p, messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_LATE,
 				fmt.Sprintf("late heartbeat: %s silent for %v (warntime %v)", p.name, round(silence), m.cfg.Warntime))
@@ -475,6 +475,10 @@ func (m *Machine) Tick(now time.Time) []*messages.MembershipEvent {
 	}
 	return evs
 }
+
+// warns says whether late heartbeats are reported: not with a warntime at
+// or above deadtime (Heartbeat accepts one, and then never warns either).
+func (m *Machine) warns() bool { return m.cfg.Warntime < m.cfg.Deadtime }
 
 // NextDeadline is the earliest time at which Tick has something to do, or
 // the zero time when nothing is pending.
@@ -494,7 +498,7 @@ func (m *Machine) NextDeadline() time.Time {
 			consider(initdead)
 			continue
 		}
-		if !p.late {
+		if !p.late && m.warns() {
 			consider(p.heard.Add(m.cfg.Warntime))
 		}
 		// Dead is a silence longer than deadtime: look a moment after.

@@ -670,3 +670,17 @@ func TestFutureGenerationIsNeverHeard(t *testing.T) {
 		t.Fatal("PlausibleGeneration bounds")
 	}
 }
+
+// TestWarntimeAtDeadtimeNeverWarns: Heartbeat accepts a warntime at or
+// above deadtime and then never reports a late heartbeat; neither does
+// the machine, and it sets no deadline for one.
+func TestWarntimeAtDeadtimeNeverWarns(t *testing.T) {
+	s := newScenario(t)
+	s.m.cfg.Warntime = s.m.cfg.Deadtime
+	s.at(0).hb("n2", "eth0", 3, active)
+	if next := s.m.NextDeadline(); !next.Equal(t0.Add(s.m.cfg.Deadtime+deadSlack)) && next.Before(t0.Add(s.m.cfg.Deadtime)) {
+		t.Fatalf("next deadline %v: a late warning is armed", next.Sub(t0))
+	}
+	expect(t, "no late warning at deadtime", s.at(500).tick(), "")
+	expect(t, "dead after deadtime", s.at(501).tick(), "n2/eth0 dead; n2 active->dead")
+}

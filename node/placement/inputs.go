@@ -399,6 +399,10 @@ type GroupView struct {
 	Banned   []string
 	Claiming bool
 	Failure  string
+	// Override is the operator's request in force (standby or takeover):
+	// the node it was made for ("" if none); Prefer says takeover.
+	Override string
+	Prefer   bool
 }
 
 // View describes every group, in configuration order.
@@ -422,6 +426,9 @@ func (m *Machine) View(now time.Time) []GroupView {
 			}
 		}
 		sort.Strings(v.Banned)
+		if o := g.override; o != nil {
+			v.Override, v.Prefer = o.node, o.prefer
+		}
 		out = append(out, v)
 	}
 	return out

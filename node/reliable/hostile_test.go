@@ -142,3 +142,17 @@ func BenchmarkAnnounceHostile(b *testing.B) {
 }
 
 func secs(n int) time.Duration { return time.Duration(n) * time.Second }
+
+// BenchmarkAnnounceHostileFlood is a key holder announcing an ever larger
+// last message in every heartbeat, as hanode-bench flood -kind announce
+// does: every announcement moves the whole window.
+func BenchmarkAnnounceHostileFlood(b *testing.B) {
+	b.ReportAllocs()
+	in := NewInbox(Config{Rand: rand.New(rand.NewPCG(1, 1))})
+	in.Open(7, 0)
+	last := uint64(1 << 62)
+	for b.Loop() {
+		last += 1_000_000
+		in.Announce(t0, 7, last)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -52,11 +53,14 @@ func NewCable(t testing.TB) *Cable {
 // openPty opens a pseudo-terminal pair in raw mode. The slave stays open
 // here so that the master never reads EIO before a program opens it.
 func openPty() (master, slave *os.File, path string, err error) {
-	master, err = os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	// Non-blocking, and never made blocking by Fd(): os.NewFile then puts
+	// it in the runtime poller, so that Close interrupts a read or write
+	// under way and writes can have deadlines (see carry).
+	fd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, nil, "", err
+		return nil, nil, "", &os.PathError{Op: "open", Path: "/dev/ptmx", Err: err}
 	}
-	fd := int(master.Fd())
+	master = os.NewFile(uintptr(fd), "/dev/ptmx")
 	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
 		master.Close()
 		return nil, nil, "", fmt.Errorf("unlockpt: %w", err)
@@ -99,6 +103,10 @@ func (c *Cable) carry(from, to *os.File) {
 	for {
 		n, err := from.Read(buf)
 		if n > 0 && !c.cut.Load() {
+			// A serial line does not wait for a receiver that does not
+			// read: what does not fit is lost (an overrun), and the
+			// cable never blocks, so Close always ends it.
+			to.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 			to.Write(buf[:n])
 		}
 		if err != nil {

@@ -35,22 +35,31 @@ func ParseAuthkeys(l *config.Loaded, file string, data []byte) config.Errors {
 		if len(f) == 0 {
 			continue
 		}
-		if f[0] == "auth" {
+		if strings.HasPrefix(strings.ToLower(f[0]), "auth") {
+			// Even a broken auth line is one: no "no auth line" after it.
 			authSeen = true
+			num, trailing, spaced, err := scanAuth(strings.Join(f, " "))
 			switch {
+			case err != nil:
+				errf(ln.num, "%v", err)
 			case authLine > 0:
 				errf(ln.num, "a second auth line (the first is line %d): exactly one key signs", authLine)
-			case len(f) != 2:
-				errf(ln.num, "auth: expects one key number (auth 1)")
 			default:
-				id, err := parseUint(f[1], 0, config.MaxAuthKeys-1)
+				id, err := parseUint(num, 0, config.MaxAuthKeys-1)
 				if err != nil {
 					errf(ln.num, "auth: key %v", err)
 					continue
 				}
+				pos := config.Pos{File: file, Line: ln.num}
+				if !spaced {
+					l.Differ(pos, config.DiffQuirk, "auth", "%s read as auth %d, as Heartbeat does", f[0], id)
+				}
+				if trailing != "" {
+					l.Warnings = append(l.Warnings, config.Warning{Pos: pos, Msg: fmt.Sprintf("auth %d: %q after the key number is ignored, as Heartbeat ignores it", id, trailing)})
+				}
 				authLine = ln.num
 				a.ActiveKey = proto.Uint32(uint32(id))
-				l.Sources["auth.active_key"] = config.Pos{File: file, Line: ln.num}
+				l.Sources["auth.active_key"] = pos
 			}
 			continue
 		}
@@ -103,6 +112,32 @@ func ParseAuthkeys(l *config.Loaded, file string, data []byte) config.Errors {
 		l.Cluster.Auth = a
 	}
 	return errs
+}
+
+// scanAuth reads an auth line as Heartbeat's sscanf(line, "auth %d")
+// does (auth.c, parse_authfile): the word auth, in lower case, then
+// optional white space (so `auth1` is `auth 1`), then a number, optionally
+// signed; what follows the number is ignored, and returned as trailing.
+// spaced says whether white space separated auth and the number.
+func scanAuth(s string) (num, trailing string, spaced bool, err error) {
+	rest, ok := strings.CutPrefix(s, "auth")
+	if !ok {
+		return "", "", false, fmt.Errorf("%q: the auth line is written in lower case (auth 1)", s)
+	}
+	trimmed := strings.TrimLeft(rest, " \t")
+	spaced = len(trimmed) < len(rest)
+	end := 0
+	if end < len(trimmed) && (trimmed[0] == '+' || trimmed[0] == '-') {
+		end++
+	}
+	digits := end
+	for end < len(trimmed) && trimmed[end] >= '0' && trimmed[end] <= '9' {
+		end++
+	}
+	if end == digits {
+		return "", "", spaced, fmt.Errorf("auth: expects a key number (auth 1), not %q", s)
+	}
+	return strings.TrimPrefix(trimmed[:end], "+"), strings.TrimSpace(trimmed[end:]), spaced, nil
 }
 
 // fieldsWithoutComment splits a line into words, dropping a comment: a

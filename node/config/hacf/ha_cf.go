@@ -30,8 +30,11 @@ type cfParser struct {
 	linkBaud   map[int]uint32
 	ucastLinks map[string]int // "dev port" -> link index
 	seenNodes  map[string]bool
-	autoSet    bool // auto_failback given (it wins over nice_failback)
-	niceLine   int
+	// niceGlobal is Heartbeat's nice_failback global: set by
+	// auto_failback on|off, cleared by auto_failback legacy. It alone
+	// decides what a nice_failback line means (config.c,
+	// set_nice_failback).
+	niceGlobal bool
 }
 
 // optionHandler applies one option of an option directive.
@@ -40,35 +43,36 @@ type optionHandler func(p *cfParser, directive, value string)
 // lineHandler parses a whole-line directive from its arguments.
 type lineHandler func(p *cfParser, directive string, args []string)
 
-// ignored are directives with no meaning in hanode: accepted, so that an
-// existing ha.cf runs unchanged, with a warning naming them. The value says
-// why, and check checks the value's syntax.
+// ignored are directives Heartbeat acts on and hanode does not need:
+// accepted, so that an existing ha.cf runs unchanged, with a warning (and
+// a difference) naming them. instead says, in a few words, what hanode
+// does instead; check checks the value's syntax.
 var ignored = map[string]struct {
-	why   string
-	check func(string) error
+	instead string
+	check   func(string) error
 }{
-	"realtime":                {"hanode does not need real-time scheduling", boolCheck},
-	"rtprio":                  {"hanode does not need real-time scheduling", uintCheck},
-	"memreserve":              {"hanode does not preallocate memory", uintCheck},
-	"coredumps":               {"core dumps follow the system's settings", boolCheck},
-	"coreroot":                {"core dumps follow the system's settings", nil},
-	"msgfmt":                  {"hanode has its own wire format", oneOf("classic", "netstring")},
-	"compression":             {"hanode frames are small and not compressed", nil},
-	"compression_threshold":   {"hanode frames are small and not compressed", uintCheck},
-	"traditional_compression": {"hanode frames are small and not compressed", boolCheck},
-	"use_logd":                {"hanode logs to standard error (journald), logfile, debugfile and syslog", boolCheck},
-	"conn_logd_time":          {"hanode does not use ha_logd", timeCheck},
-	"syslogmsgfmt":            {"hanode writes its own log format", boolCheck},
-	"uuidfrom":                {"hanode names nodes by name", oneOf("file", "nodename")},
-	"normalpoll":              {"hanode does not poll", boolCheck},
-	"use_apphbd":              {"hanode does not use apphbd", boolCheck},
-	"quorum_server":           {"quorumd is a Pacemaker feature", nil},
-	"hopfudge":                {"hanode does not forward frames around a serial ring", uintCheck},
-	"crm_daemon_dir":          {"Pacemaker only", nil},
-	"crmd_spawns_pengine":     {"Pacemaker only", nil},
-	"record_config_changes":   {"Pacemaker only", nil},
-	"record_pengine_inputs":   {"Pacemaker only", nil},
-	"enable_config_writes":    {"Pacemaker only", nil},
+	"realtime":                {"hanode runs at normal priority: its timers do not need SCHED_FIFO or locked memory", boolCheck},
+	"rtprio":                  {"hanode runs at normal priority: its timers do not need SCHED_FIFO or locked memory", uintCheck},
+	"memreserve":              {"hanode preallocates nothing; the Go runtime allocates as needed", uintCheck},
+	"coredumps":               {"hanode leaves core dumps to the system's settings (ulimit -c, kernel.core_pattern)", boolCheck},
+	"coreroot":                {"hanode leaves core dumps to the system's settings (ulimit -c, kernel.core_pattern)", nil},
+	"msgfmt":                  {"hanode sends its own authenticated frames (it does not talk to Heartbeat nodes)", oneOf("classic", "netstring")},
+	"compression":             {"hanode's frames are small and sent uncompressed", nil},
+	"compression_threshold":   {"hanode's frames are small and sent uncompressed", uintCheck},
+	"traditional_compression": {"hanode's frames are small and sent uncompressed", boolCheck},
+	"use_logd":                {"hanode logs to standard error (the journal) and to logfile, debugfile and logfacility when set, not through ha_logd", boolCheck},
+	"conn_logd_time":          {"hanode logs to standard error (the journal) and to logfile, debugfile and logfacility when set, not through ha_logd", timeCheck},
+	"syslogmsgfmt":            {"hanode writes its own line format to logfile and debugfile", boolCheck},
+	"uuidfrom":                {"hanode identifies nodes by their node names", oneOf("file", "nodename")},
+	"normalpoll":              {"hanode waits on its sockets and timers; there is no poll loop to choose", boolCheck},
+	"use_apphbd":              {"hanode is watched by systemd (Type=notify with its watchdog), not apphbd", boolCheck},
+	"quorum_server":           {"hanode counts quorum itself (a majority of the nodes); quorumd is a Pacemaker feature", nil},
+	"hopfudge":                {"hanode sends every frame straight to its peers and forwards none around a serial ring", uintCheck},
+	"crm_daemon_dir":          {"a Pacemaker setting; hanode manages the haresources groups itself", nil},
+	"crmd_spawns_pengine":     {"a Pacemaker setting; hanode manages the haresources groups itself", nil},
+	"record_config_changes":   {"a Pacemaker setting; hanode manages the haresources groups itself", nil},
+	"record_pengine_inputs":   {"a Pacemaker setting; hanode manages the haresources groups itself", nil},
+	"enable_config_writes":    {"a Pacemaker setting; hanode manages the haresources groups itself", nil},
 }
 
 func boolCheck(s string) error { _, err := ParseBool(s); return err }
@@ -141,6 +145,17 @@ func ParseHaCf(l *config.Loaded, file string, data []byte) config.Errors {
 		ucastLinks: map[string]int{}, seenNodes: map[string]bool{},
 	}
 	lines, errs := splitLines(file, data)
+	// A file for Pacemaker mode is not hanode's to run: say that alone,
+	// before anything else is read (or resolved).
+	for _, ln := range lines {
+		directive, args := splitDirective(ln.text)
+		if (directive == "crm" || directive == "pacemaker") && len(args) > 0 {
+			p.num = ln.num
+			if p.pacemaker(directive, args[0]); len(p.errs) > 0 {
+				return p.errs
+			}
+		}
+	}
 	p.errs = errs
 	for _, ln := range lines {
 		p.num = ln.num
@@ -149,6 +164,28 @@ func ParseHaCf(l *config.Loaded, file string, data []byte) config.Errors {
 	p.finish()
 	return p.errs
 }
+
+// splitDirective cuts a line of ha.cf into its directive and options,
+// dropping a comment.
+func splitDirective(text string) (string, []string) {
+	if i := strings.IndexByte(text, '#'); i >= 0 {
+		text = text[:i]
+	}
+	text = strings.TrimSpace(text)
+	directive, rest := text, ""
+	if i := strings.IndexAny(text, " \t\f\v"); i >= 0 {
+		directive, rest = text[:i], text[i+1:]
+	}
+	return directive, splitOptions(rest)
+}
+
+// pacemakerRefused says whether errs is the refusal of a Pacemaker-mode
+// ha.cf, after which nothing else is worth reading.
+func pacemakerRefused(errs config.Errors) bool {
+	return len(errs) == 1 && strings.HasSuffix(errs[0].Msg, pacemakerRefusal)
+}
+
+const pacemakerRefusal = "hanode manages resources from haresources; Pacemaker (crm) mode is not supported"
 
 func (p *cfParser) errf(format string, args ...any) {
 	p.errs = append(p.errs, &config.Error{File: p.file, Line: p.num, Msg: fmt.Sprintf(format, args...)})
@@ -203,7 +240,7 @@ func (p *cfParser) line(text string) {
 			}
 		}
 		p.l.Parameters[directive] = strings.Join(args, " ")
-		p.warnf("%s: ignored (%s)", directive, ig.why)
+		p.l.WarnDiffer(p.pos(), config.DiffIgnored, directive, "%s: ignored: %s", directive, ig.instead)
 		return
 	}
 	h, ok := optionDirectives[directive]
@@ -323,34 +360,35 @@ func (p *cfParser) autoFailback(directive, value string) {
 	} else {
 		a = messages.AutoFailback_AUTO_FAILBACK_OFF
 	}
-	if p.niceLine > 0 {
-		p.warnf("auto_failback overrides nice_failback (line %d)", p.niceLine)
-	}
+	// set_auto_failback: on and off set Heartbeat's nice_failback
+	// global, legacy clears it.
+	p.niceGlobal = a != messages.AutoFailback_AUTO_FAILBACK_LEGACY
 	p.c.AutoFailback = a
-	p.autoSet = true
 	p.at("auto_failback")
 }
 
-// niceFailback maps the obsolete nice_failback to auto_failback. Heartbeat
-// 3.0.6 tests the wrong variable and ends up with legacy either way (quirk
-// Q6); hanode does what the directive says.
+// niceFailback reads the obsolete nice_failback exactly as Heartbeat 3.0.6
+// does (config.c, set_nice_failback; quirk Q6), so that a file runs as it
+// did: the value only has to be a boolean and is otherwise unused; what
+// decides is Heartbeat's nice_failback global, set by an earlier
+// auto_failback on|off. After one, the line means auto_failback off
+// ("'nice_failback on' has been changed to 'auto_failback off'");
+// otherwise it means legacy ("strictly interpreted as 'auto_failback
+// legacy'"). A later auto_failback line wins either way.
 func (p *cfParser) niceFailback(directive, value string) {
-	on, err := ParseBool(value)
-	if err != nil {
+	if _, err := ParseBool(value); err != nil {
 		p.errf("%s: %v", directive, err)
 		return
 	}
-	p.niceLine = p.num
-	if p.autoSet {
-		p.warnf("nice_failback ignored: auto_failback is already set")
-		return
-	}
-	p.warnf("nice_failback is obsolete: write auto_failback %s", map[bool]string{true: "off", false: "legacy"}[on])
-	if on {
+	if p.niceGlobal {
 		p.c.AutoFailback = messages.AutoFailback_AUTO_FAILBACK_OFF
+		p.l.WarnDiffer(p.pos(), config.DiffQuirk, directive, "nice_failback %s: runs as auto_failback off, as in Heartbeat (after auto_failback on or off, nice_failback means off whatever its value); remove it and set auto_failback", value)
 	} else {
 		p.c.AutoFailback = messages.AutoFailback_AUTO_FAILBACK_LEGACY
+		p.l.WarnDiffer(p.pos(), config.DiffQuirk, directive, "nice_failback %s: runs as auto_failback legacy, as in Heartbeat (without an earlier auto_failback on or off, nice_failback means legacy whatever its value); remove it and set auto_failback", value)
 	}
+	// cl_status hbparameter -p auto_failback reports what runs.
+	delete(p.l.Parameters, "auto_failback")
 	p.at("auto_failback")
 }
 
@@ -439,7 +477,7 @@ func (p *cfParser) pacemaker(directive, value string) {
 	if on, err := ParseBool(value); err == nil && !on {
 		return
 	}
-	p.errf("%s %s: hanode manages resources from haresources; Pacemaker (crm) mode is not supported", directive, value)
+	p.errf("%s %s: %s", directive, value, pacemakerRefusal)
 }
 
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -473,7 +511,10 @@ func (p *cfParser) addLink(l *messages.Link) int {
 
 func (p *cfParser) bcast(directive string, args []string) {
 	if directive == "udp" {
-		p.warnf("udp is an old name of bcast")
+		// config.c (DIRTYALIASKLUDGE): "directive 'udp' replaced by
+		// 'bcast'". Beside a bcast line on the same interface it is the
+		// same medium again; Resolve merges the two and says so.
+		p.warnf("udp is Heartbeat's old name of bcast: read as bcast")
 	}
 	if len(args) == 0 {
 		p.errf("%s: missing interface name", directive)
@@ -538,8 +579,8 @@ func (p *cfParser) ucast(_ string, args []string) {
 		p.errf("ucast: %q is not an interface name", dev)
 		return
 	}
-	if a, err := netip.ParseAddr(peer); err != nil || !a.Is4() {
-		p.errf("ucast: %q is not an IPv4 address", peer)
+	peer, ok := p.hostAddress("ucast", "ucast", peer)
+	if !ok {
 		return
 	}
 	key := dev + " " + strconv.Itoa(int(p.udpPort))
@@ -579,12 +620,14 @@ func (p *cfParser) ping(_ string, args []string) {
 		return
 	}
 	for _, a := range args {
-		if _, err := netip.ParseAddr(a); err != nil {
-			p.errf("ping: %q is not an IP address", a)
+		addr, ok := p.hostAddress("ping", "ping", a)
+		if !ok {
 			continue
 		}
+		// The ping node is named as written, in lower case as Heartbeat
+		// names nodes (config.c add_node).
 		p.at(fmt.Sprintf("ping_nodes[%d]", len(p.c.PingNodes)))
-		p.c.PingNodes = append(p.c.PingNodes, &messages.PingNode{Name: a, Addresses: []string{a}})
+		p.c.PingNodes = append(p.c.PingNodes, &messages.PingNode{Name: strings.ToLower(a), Addresses: []string{addr}})
 	}
 }
 
@@ -595,11 +638,15 @@ func (p *cfParser) pingGroup(_ string, args []string) {
 	}
 	g := &messages.PingNode{Name: args[0]}
 	for _, a := range args[1:] {
-		if _, err := netip.ParseAddr(a); err != nil {
-			p.errf("ping_group %s: %q is not an IP address", args[0], a)
+		addr, ok := p.hostAddress("ping_group", "ping_group "+args[0], a)
+		if !ok {
+			// Heartbeat 3.0.6 logs a member that does not resolve and
+			// runs the group without it (ping_group.c tests the result
+			// against < 0, which HA_FAIL is not); a name that cannot
+			// resolve is a mistake worth stopping for.
 			return
 		}
-		g.Addresses = append(g.Addresses, a)
+		g.Addresses = append(g.Addresses, addr)
 	}
 	p.at(fmt.Sprintf("ping_nodes[%d]", len(p.c.PingNodes)))
 	p.c.PingNodes = append(p.c.PingNodes, g)
@@ -653,7 +700,7 @@ func (p *cfParser) apiauth(_ string, args []string) {
 		p.errf("apiauth: expects a client name and uid=... or gid=...")
 		return
 	}
-	p.warnf("apiauth: ignored (hanode has no client API; the control socket is root-only)")
+	p.l.WarnDiffer(p.pos(), config.DiffIgnored, "apiauth", "apiauth: ignored: hanode has no client API; its control socket is for root (hanode status, cl_status, hb_standby)")
 }
 
 func (p *cfParser) neverSupported(directive string, _ []string) {

@@ -3,10 +3,14 @@
 // following Heartbeat 3.0.6's rules (HEARTBEAT.md 1.1 to 1.5): its time
 // syntax, booleans, defaults and ordering, and authkeys' mode 600.
 //
-// Each parser is a pure function of the file's bytes; Load reads the three
-// files and checks authkeys' permissions. Every problem is a *config.Error
-// naming file and line. No input, however broken, makes a parser panic
-// (they are fuzzed).
+// Each parser is a function of the file's bytes alone, except that host
+// names in ucast, ping and ping_group lines are resolved when read, as
+// Heartbeat resolves them; Load reads the three files and checks authkeys'
+// permissions. Where hanode reads a file otherwise than Heartbeat 3.0.6
+// (an ignored directive, a quirk reproduced, a name resolved), the parsers
+// record a config.Difference for hanode check to list. Every problem is a
+// *config.Error naming file and line. No input, however broken, makes a
+// parser panic (they are fuzzed).
 package hacf
 
 import (
@@ -96,9 +100,17 @@ func Load(dir string) (*config.Loaded, error) {
 	}
 	if data := read("ha.cf", true); data != nil {
 		errs = append(errs, ParseHaCf(l, l.Files["ha.cf"], data)...)
+		if pacemakerRefused(errs) {
+			return nil, errs
+		}
 	}
 	if data := read("haresources", false); data != nil {
 		errs = append(errs, ParseHaresources(l, l.Files["haresources"], data)...)
+	} else if _, err := os.Lstat(l.Files["haresources"]); os.IsNotExist(err) {
+		// Heartbeat 3.0.6 stops at "Cannot open resources file"
+		// (heartbeat.c CHECK_HA_RESOURCES, config.c parse_ha_resources);
+		// a cluster that only watches its members is useful too.
+		l.Differ(config.Pos{File: l.Files["haresources"]}, config.DiffAccepted, "haresources", "no haresources file: Heartbeat 3.0.6 refuses to start without one; hanode runs with no resource groups")
 	}
 	if data := read("authkeys", true); data != nil {
 		errs = append(errs, ParseAuthkeys(l, l.Files["authkeys"], data)...)

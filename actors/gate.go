@@ -1,0 +1,99 @@
+package actors
+
+import "sync/atomic"
+
+// Gate bounds the messages in flight from fast producers (link readers,
+// the membership actor) to an actor that may fall behind: the sender
+// takes a place before it sends, the receiver gives it back when it has
+// handled the message, and what finds the gate full is dropped and
+// counted, as the network would drop it. Without it, a flood of frames
+// (forged ones refused, or a key holder's accepted ones) queues without
+// bound in the receiver's mailbox: memory grows until the node dies.
+// Only frames pass gates; timers, queries and events never wait or drop.
+type Gate struct {
+	limit   int64
+	held    atomic.Int64
+	dropped atomic.Uint64
+}
+
+// NewGate returns a gate of limit places.
+func NewGate(limit int) *Gate { return &Gate{limit: int64(limit)} }
+
+// Enter takes a place; false (and counted) when the gate is full. A nil
+// gate lets everything through.
+func (g *Gate) Enter() bool {
+	if g == nil {
+		return true
+	}
+	if g.held.Add(1) > g.limit {
+		g.held.Add(-1)
+		g.dropped.Add(1)
+		return false
+	}
+	return true
+}
+
+// Leave gives a place back.
+func (g *Gate) Leave() {
+	if g != nil {
+		g.held.Add(-1)
+	}
+}
+
+// Dropped is how many messages found the gate full.
+func (g *Gate) Dropped() uint64 {
+	if g == nil {
+		return 0
+	}
+	return g.dropped.Load()
+}
+
+// FrameBacklog bounds the frames of one sender waiting for the membership
+// actor, and its stream frames waiting for the messenger: one honest peer
+// sends a heartbeat a keepalive on each of its links, so this is seconds
+// of its traffic.
+const FrameBacklog = 512
+
+// Gates are one gate per sender: a peer that floods (a key holder gone
+// wrong) fills its own gate, and the frames of the others still pass, so
+// it cannot make them look dead. Frames that fail authentication, whose
+// sender cannot be believed, and frames of unknown senders share one gate.
+// Read-only after NewGates: safe for concurrent use.
+type Gates struct {
+	bySender map[string]*Gate
+	other    *Gate
+}
+
+// NewGates returns a gate of FrameBacklog places for each peer and one for
+// everything else.
+func NewGates(peers []string) *Gates {
+	g := &Gates{bySender: map[string]*Gate{}, other: NewGate(FrameBacklog)}
+	for _, p := range peers {
+		g.bySender[p] = NewGate(FrameBacklog)
+	}
+	return g
+}
+
+// For is the gate of frames from sender ("" for unauthenticated ones). A
+// nil Gates gives a nil (open) gate.
+func (g *Gates) For(sender string) *Gate {
+	if g == nil {
+		return nil
+	}
+	if gate := g.bySender[sender]; gate != nil {
+		return gate
+	}
+	return g.other
+}
+
+// Dropped is how many frames found their gate full.
+func (g *Gates) Dropped() uint64 {
+	if g == nil {
+		return 0
+	}
+	n := g.other.Dropped()
+	for _, gate := range g.bySender {
+		n += gate.Dropped()
+	}
+	return n
+}

@@ -1,0 +1,414 @@
+package transports
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/ipv4"
+)
+
+// Several media on one interface: one link.
+//
+// Heartbeat opens every medium line as a medium of its own (an hb_media:
+// its own sockets, its own read and write processes), but names each one
+// by its interface, and a node's link is looked up by that name
+// (heartbeat.c lookup_iface(), called by read_child_dispatch() with the
+// medium's name): the frames of `bcast eth0`, `ucast eth0 10.0.0.2` and
+// `mcast eth0 ...` all refresh one link, eth0, and `cl_status
+// hblinkstatus node eth0` is up while any of them brings frames. hanode
+// does the same on purpose: a link is an interface (or a serial line),
+// and the media a configuration names on that interface are the ways
+// frames travel over it.
+//
+// Sockets. Every medium of Heartbeat binds its own receiving socket with
+// SO_REUSEADDR (ucast also SO_REUSEPORT): bcast and ucast both on
+// 0.0.0.0:694. For unicast datagrams Linux then picks ONE of the sockets
+// bound to the same address and port (the best match, or a hash over
+// SO_REUSEPORT sockets); only broadcast and multicast datagrams reach
+// them all. Heartbeat gets away with it because every medium of eth0
+// feeds the same link; hanode does not rely on it at all: a link opens one
+// receiving socket per local address and port its media need, shared by
+// the media that need it, so no datagram can land on a socket that does
+// not expect it and none is received twice:
+//
+//   - bcast, ucast and mcast on a port share the socket bound to
+//     0.0.0.0:port on the interface (ucast with a bind address, native
+//     configuration only, binds that address); it receives the broadcasts
+//     and the unicast datagrams for that port, and the datagrams of the
+//     groups an mcast medium joined on it (see openMcast: Go cannot bind a
+//     socket to a group address as Heartbeat does);
+//   - IP_MULTICAST_ALL is off on every socket: a socket receives only the
+//     groups it joined itself, not those other sockets of the host joined.
+//
+// Sending is what Heartbeat's media do, each of them: a frame goes to the
+// broadcast address (bcast), to every peer (ucast) and to the group (mcast,
+// from a socket of its own that carries the medium's TTL and loop
+// settings). A configuration with bcast and ucast on eth0 sends every frame
+// both as a broadcast and to each peer, as Heartbeat does.
+//
+// Copies. A frame sent by three media arrives three times, every copy
+// byte for byte the same (a frame is sealed once and handed to every
+// medium). Heartbeat counts the later copies as duplicates by sequence
+// number. hanode's membership keeps a replay window per link: a second
+// copy of a frame on one link is a replay to it, counted and logged as an
+// attack. So a link with several media drops here a copy that arrives by
+// another medium (another local destination: the broadcast address, this
+// host's unicast address, the group, on another port) than the copies
+// before it; a copy by the SAME medium (a duplicate made by the network,
+// or a replay) goes on to membership, which judges it as before. A link
+// with one medium drops nothing here. (A frame captured and sent again by
+// another medium of the link within the window is dropped here uncounted:
+// nothing tells it from that medium's own copy, and it is dropped either
+// way.) The destination address of each datagram (IP_PKTINFO) says which
+// medium brought it; copyFilter remembers the paths of recent frames.
+
+// MediaConfig describes the network media of one link: the media a
+// configuration names on one interface.
+type MediaConfig struct {
+	// Dev is the interface; every socket is bound to it
+	// (SO_BINDTODEVICE). Empty only for unicast not tied to a device.
+	Dev string
+	// Bcast are the UDP ports frames are broadcast to and received on
+	// (Heartbeat `bcast dev`, one per udpport in effect).
+	Bcast []uint16
+	// Ucast are the unicast media; their Dev must be Dev or empty.
+	Ucast []UcastConfig
+	// Mcast are the multicast media; their Dev must be Dev or empty.
+	Mcast []McastConfig
+}
+
+func (c MediaConfig) count() int { return len(c.Bcast) + len(c.Ucast) + len(c.Mcast) }
+
+// Media is an open link made of one or more UDP media on one interface.
+type Media struct {
+	dev string
+	// recv are the receiving sockets, one per local address and port.
+	recv []*net.UDPConn
+	// sends are where each frame goes, grouped by the socket it leaves
+	// from.
+	sends []sendPath
+	// owned are every socket to close (receiving and sending).
+	owned []*net.UDPConn
+	// joined are the groups (and ports) joined on the receiving sockets.
+	joined []netip.AddrPort
+
+	// mu serialises deliveries from the readers (Deliver is never called
+	// concurrently with itself) and guards copies.
+	mu      sync.Mutex
+	copies  *copyFilter // nil with one medium
+	dropped atomic.Uint64
+
+	readers sync.WaitGroup
+	closing sync.Once
+}
+
+// sendPath is a socket and the destinations frames go to from it.
+type sendPath struct {
+	conn  *net.UDPConn
+	dests []netip.AddrPort
+}
+
+// PartialSendError is returned by Send when a frame went out by some
+// destinations of a link and not by others: the link works (it carries
+// frames), but a medium or a peer address fails.
+type PartialSendError struct {
+	// Sent and Failed count the destinations.
+	Sent, Failed int
+	// Err is the first failure.
+	Err error
+}
+
+func (e *PartialSendError) Error() string {
+	return fmt.Sprintf("sent to %d of %d destinations: %v", e.Sent, e.Sent+e.Failed, e.Err)
+}
+
+func (e *PartialSendError) Unwrap() error { return e.Err }
+
+// OpenMedia opens every medium of cfg and starts the readers. An error of
+// any medium closes what was opened and is returned: a link opens whole
+// (the link actor retries).
+func OpenMedia(cfg MediaConfig, deliver Deliver, readErr ReadError) (*Media, error) {
+	if cfg.count() == 0 {
+		return nil, errors.New("no medium to open")
+	}
+	m := &Media{dev: cfg.Dev}
+	if err := m.open(cfg); err != nil {
+		for _, c := range m.owned {
+			c.Close()
+		}
+		return nil, err
+	}
+	if cfg.count() > 1 {
+		m.copies = newCopyFilter(copyWindow, copyEntries)
+	}
+	for _, c := range m.recv {
+		m.readers.Add(1)
+		go m.read(c, deliver, readErr)
+	}
+	return m, nil
+}
+
+func (m *Media) open(cfg MediaConfig) error {
+	byAddr := map[netip.AddrPort]*net.UDPConn{}
+	// socket returns the receiving socket bound to addr, opening it on
+	// first use: media that need the same address and port share it.
+	socket := func(addr netip.AddrPort) (*net.UDPConn, error) {
+		if c, ok := byAddr[addr]; ok {
+			return c, nil
+		}
+		c, err := listenUDP(addr, socketOptions{dev: cfg.Dev})
+		if err != nil {
+			return nil, err
+		}
+		byAddr[addr] = c
+		m.recv = append(m.recv, c)
+		m.owned = append(m.owned, c)
+		return c, nil
+	}
+	sameDev := func(kind, dev string) error {
+		if dev != "" && dev != cfg.Dev {
+			return fmt.Errorf("%s %s: on a link of %s", kind, dev, devName(cfg.Dev))
+		}
+		return nil
+	}
+	for _, port := range cfg.Bcast {
+		baddr, err := BroadcastAddr(cfg.Dev)
+		if err != nil {
+			return fmt.Errorf("bcast %s: %w", cfg.Dev, err)
+		}
+		c, err := socket(netip.AddrPortFrom(netip.IPv4Unspecified(), port))
+		if err != nil {
+			return fmt.Errorf("bcast %s: listen on port %d: %w", cfg.Dev, port, err)
+		}
+		// Go sets SO_BROADCAST on every UDP socket on Linux.
+		m.addDest(c, netip.AddrPortFrom(baddr, port))
+	}
+	for _, u := range cfg.Ucast {
+		if err := sameDev("ucast", u.Dev); err != nil {
+			return err
+		}
+		bind := netip.IPv4Unspecified()
+		if u.Bind.IsValid() {
+			bind = u.Bind
+		}
+		addr := netip.AddrPortFrom(bind, u.Port)
+		c, err := socket(addr)
+		if err != nil {
+			return fmt.Errorf("ucast %s: listen %s: %w", devName(cfg.Dev), addr, err)
+		}
+		self, err := SelfPeers(u)
+		if err != nil {
+			return err
+		}
+		for _, p := range u.Peers {
+			if !self[p] {
+				m.addDest(c, netip.AddrPortFrom(p, u.Port))
+			}
+		}
+	}
+	for _, mc := range cfg.Mcast {
+		if err := sameDev("mcast", mc.Dev); err != nil {
+			return err
+		}
+		if err := m.openMcast(cfg.Dev, mc, socket); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// openMcast joins the group on dev with the link's receiving socket of the
+// group's port (bound to 0.0.0.0:port, shared with bcast and ucast media of
+// that port), and opens the socket that sends to the group with the
+// medium's TTL and loop.
+//
+// Heartbeat binds its mcast socket to the group address. Go cannot: asked
+// to bind a UDP socket to a multicast address, it binds the wildcard
+// address instead (net: listenDatagram, "a socket that listens to a
+// wildcard address with reusable UDP port"), so a socket of its own would
+// be a second 0.0.0.0:port socket on the interface, and Linux would hand
+// the unicast datagrams of that port to one of the two only. Joined on the
+// shared socket, the group's datagrams arrive where the others do; with
+// IP_MULTICAST_ALL off, only the groups the socket joined itself.
+func (m *Media) openMcast(dev string, cfg McastConfig, socket func(netip.AddrPort) (*net.UDPConn, error)) error {
+	ifi, err := net.InterfaceByName(dev)
+	if err != nil {
+		return fmt.Errorf("mcast %s: %w", dev, err)
+	}
+	if ifi.Flags&net.FlagMulticast == 0 {
+		return fmt.Errorf("mcast %s: the interface does not do multicast", dev)
+	}
+	addr := netip.AddrPortFrom(netip.IPv4Unspecified(), cfg.Port)
+	recv, err := socket(addr)
+	if err != nil {
+		return fmt.Errorf("mcast %s: listen %s: %w", dev, addr, err)
+	}
+	dest := netip.AddrPortFrom(cfg.Group, cfg.Port)
+	if !slices.Contains(m.joined, dest) {
+		if err := ipv4.NewPacketConn(recv).JoinGroup(ifi, &net.UDPAddr{IP: cfg.Group.AsSlice()}); err != nil {
+			return fmt.Errorf("mcast %s: join %s: %w", dev, cfg.Group, err)
+		}
+		m.joined = append(m.joined, dest)
+	}
+	send, err := listenUDP(netip.AddrPortFrom(netip.IPv4Unspecified(), 0), socketOptions{dev: dev})
+	if err != nil {
+		return fmt.Errorf("mcast %s: sending socket: %w", dev, err)
+	}
+	m.owned = append(m.owned, send)
+	p := ipv4.NewPacketConn(send)
+	for _, set := range []func() error{
+		func() error { return p.SetMulticastInterface(ifi) },
+		func() error { return p.SetMulticastTTL(cfg.TTL) },
+		func() error { return p.SetMulticastLoopback(cfg.Loop) },
+	} {
+		if err := set(); err != nil {
+			return fmt.Errorf("mcast %s: %w", dev, err)
+		}
+	}
+	m.addDest(send, dest)
+	return nil
+}
+
+func (m *Media) addPath(c *net.UDPConn) *sendPath {
+	for i := range m.sends {
+		if m.sends[i].conn == c {
+			return &m.sends[i]
+		}
+	}
+	m.sends = append(m.sends, sendPath{conn: c})
+	return &m.sends[len(m.sends)-1]
+}
+
+func (m *Media) addDest(c *net.UDPConn, d netip.AddrPort) {
+	p := m.addPath(c)
+	if !slices.Contains(p.dests, d) {
+		p.dests = append(p.dests, d)
+	}
+}
+
+func localAddr(c *net.UDPConn) netip.AddrPort {
+	return c.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+// Send sends b to every destination of every medium. It returns nil when
+// every send worked, a *PartialSendError when some did, and the first
+// error when none did.
+func (m *Media) Send(b []byte) error {
+	var first error
+	sent, failed := 0, 0
+	for _, p := range m.sends {
+		for _, d := range p.dests {
+			if _, err := p.conn.WriteToUDPAddrPort(b, d); err != nil {
+				failed++
+				if first == nil {
+					first = fmt.Errorf("send to %s: %w", d, err)
+				}
+				continue
+			}
+			sent++
+		}
+	}
+	switch {
+	case failed == 0:
+		return nil
+	case sent == 0:
+		return first
+	}
+	return &PartialSendError{Sent: sent, Failed: failed, Err: first}
+}
+
+// Close stops the readers and closes the sockets. After it returns,
+// Deliver is not called again. A second Close does nothing.
+func (m *Media) Close() error {
+	var err error
+	m.closing.Do(func() {
+		for _, c := range m.owned {
+			err = errors.Join(err, c.Close())
+		}
+		m.readers.Wait()
+	})
+	return err
+}
+
+// Destinations are the addresses every frame goes to.
+func (m *Media) Destinations() []netip.AddrPort {
+	var ds []netip.AddrPort
+	for _, p := range m.sends {
+		ds = append(ds, p.dests...)
+	}
+	return ds
+}
+
+// LocalAddr is the first receiving socket's address.
+func (m *Media) LocalAddr() netip.AddrPort { return localAddr(m.recv[0]) }
+
+// LocalAddrs are the addresses of every receiving socket.
+func (m *Media) LocalAddrs() []netip.AddrPort {
+	as := make([]netip.AddrPort, len(m.recv))
+	for i, c := range m.recv {
+		as[i] = localAddr(c)
+	}
+	return as
+}
+
+// CopiesDropped counts the frames dropped because they had already
+// arrived by another medium of this link.
+func (m *Media) CopiesDropped() uint64 { return m.dropped.Load() }
+
+// read delivers the datagrams of one socket until it is closed. A
+// persistent read error is reported and retried with a growing pause, so
+// that a broken socket cannot spin a core.
+func (m *Media) read(c *net.UDPConn, deliver Deliver, readErr ReadError) {
+	defer m.readers.Done()
+	port := localAddr(c).Port()
+	p := ipv4.NewPacketConn(c)
+	// The destination of each datagram tells which medium brought it (the
+	// broadcast address, this host's address, the group).
+	dstKnown := p.SetControlMessage(ipv4.FlagDst, true) == nil
+	buf := make([]byte, maxDatagram)
+	pause := time.Millisecond
+	for {
+		n, cm, src, err := p.ReadFrom(buf)
+		at := time.Now()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			if readErr != nil {
+				readErr(err)
+			}
+			time.Sleep(pause)
+			pause = min(2*pause, time.Second)
+			continue
+		}
+		pause = time.Millisecond
+		var from netip.AddrPort
+		if u, ok := src.(*net.UDPAddr); ok {
+			from = u.AddrPort()
+			from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+		}
+		var path netip.AddrPort
+		if dstKnown && cm != nil {
+			if a, ok := netip.AddrFromSlice(cm.Dst); ok {
+				path = netip.AddrPortFrom(a.Unmap(), port)
+			}
+		}
+		m.deliver(deliver, Packet{Data: append([]byte(nil), buf[:n]...), From: from, At: at}, path)
+	}
+}
+
+func (m *Media) deliver(deliver Deliver, p Packet, path netip.AddrPort) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.copies != nil && m.copies.another(p.Data, path, p.At) {
+		m.dropped.Add(1)
+		return
+	}
+	deliver(p)
+}
