@@ -13,7 +13,7 @@ TEST_TIMEOUT ?= 9m
 # Trials of each failover scenario in make bench.
 FAILOVER_TRIALS ?= 7
 
-.PHONY: all build proto proto-check docs docs-check test sim lint bench bench-safety soak demo clean install
+.PHONY: all build proto proto-check docs docs-check mod-check test sim lint bench bench-safety soak demo clean install
 
 # Where make install puts things (DESTDIR for packaging).
 DESTDIR ?=
@@ -41,6 +41,12 @@ proto-check:
 		--go_out=$$tmp --go_opt=module=$(MODULE) $(PROTOS) && \
 	diff -ru messages $$tmp/messages && echo "proto-check: messages/ is current"
 
+# Fails when go.mod or go.sum are not what `go mod tidy` makes them.
+# -diff only prints the change (exit 1) and never writes, so a check never
+# leaves the tree modified (the build would then say -dirty).
+mod-check:
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy" >&2; exit 1; }
+
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -50,7 +56,7 @@ lint:
 # the multi-host tests in network namespaces; then the whole-cluster
 # simulation's 2000 random schedules (node/sim; under the race detector
 # above it runs 100).
-test: build proto-check docs-check lint
+test: mod-check build proto-check docs-check lint
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 	$(GO) test -count=1 -timeout 5m -run '^TestSimulation$$' ./node/sim -sim.n=2000
 

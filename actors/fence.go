@@ -15,6 +15,7 @@ import (
 	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node/fence"
 	"github.com/hanode/hanode/node/metrics"
+	"github.com/hanode/hanode/node/placement"
 )
 
 // FenceDriver carries out a device's operations: *fence.Device runs its
@@ -26,7 +27,8 @@ type FenceDriver interface {
 }
 
 // FenceDeviceState is a fencing device and its last check. It lives in the
-// node; the placement actor reads it to choose devices, status to show it.
+// node; the placement actor finds in it the actor of the device a fencing
+// order names, status shows it.
 type FenceDeviceState struct {
 	Device *fence.Device
 	// Driver carries out its operations; nil: Device itself.
@@ -101,8 +103,8 @@ func (s *FenceDeviceState) Status() *messages.FenceDeviceState {
 	return st
 }
 
-// FenceRequest asks a fence device actor to fence Target; it answers the
-// sender with *FenceOutcome.
+// FenceRequest asks a fence device actor to fence Target (one attempt of
+// a placement.FenceOrder); it answers the sender with *FenceOutcome.
 type FenceRequest struct {
 	Target string
 	Action fence.Action
@@ -217,59 +219,25 @@ func (a *FenceDevice) check(ctx actor.Context) {
 	}()
 }
 
-// fenceJob is fencing one node: the devices to try, in order.
-type fenceJob struct {
-	devices []*FenceDeviceState
-	next    int
-	errs    []error
-}
-
-// startFencing begins fencing target with the devices this node may use
-// that are configured to fence it, one after the other until one
-// succeeds. A device that lists its hosts checks, when asked, that target
-// is among them (FenceDeviceState.mayFence).
-func (a *Placement) startFencing(ctx actor.Context, target string) {
-	job := &fenceJob{}
+// fence carries out a fencing order of the machine: one attempt with
+// one device, whose outcome (FenceOutcome) goes back to the machine.
+func (a *Placement) fence(ctx actor.Context, o placement.FenceOrder) {
 	for _, d := range a.st.Devices {
-		if d.Device.UsableFrom(a.st.Local) && d.Device.Controls(target) && d.PID != nil {
-			job.devices = append(job.devices, d)
+		if d.Device.Name == o.Device && d.PID != nil {
+			ctx.Request(d.PID, &FenceRequest{Target: o.Target, Action: fence.Reboot})
+			return
 		}
 	}
-	a.st.fenceJobs[target] = job
-	a.nextDevice(ctx, target, job)
+	a.apply(ctx, a.st.Machine.FenceResult(a.now(), o.Target, o.Device, errors.New("no such fencing device running here")))
 }
 
-func (a *Placement) nextDevice(ctx actor.Context, target string, job *fenceJob) {
-	if len(job.devices) == 0 {
-		// Fencing is configured (placement fences only then), but no
-		// device here can fence this node: a fencing failure, retried
-		// and reported like any. Its groups stay where they are until
-		// it is fenced or an operator confirms it is off: moving them
-		// unfenced would run them twice if it still does.
-		job.errs = append(job.errs, fmt.Errorf("no fencing device that %s may use is configured to fence %s", a.st.Local, target))
+// PlacementDevices describes the fencing devices for the placement
+// machine (Config.Devices), in configuration order.
+func PlacementDevices(devices []*FenceDeviceState) []placement.FenceDevice {
+	var out []placement.FenceDevice
+	for _, st := range devices {
+		d := st.Device
+		out = append(out, placement.FenceDevice{Name: d.Name, RunOn: d.RunOn, Targets: d.Targets})
 	}
-	if job.next >= len(job.devices) {
-		delete(a.st.fenceJobs, target)
-		err := errors.Join(job.errs...)
-		a.log.Error("cannot fence: the groups it held stay stopped until it is fenced or an operator confirms it is off", "target", target, "err", err)
-		a.apply(ctx, a.st.Machine.FenceResult(a.now(), target, "", err))
-		return
-	}
-	d := job.devices[job.next]
-	job.next++
-	ctx.Request(d.PID, &FenceRequest{Target: target, Action: fence.Reboot})
-}
-
-func (a *Placement) fenceOutcome(ctx actor.Context, m *FenceOutcome) {
-	job := a.st.fenceJobs[m.Target]
-	if job == nil {
-		return
-	}
-	if m.Err == nil {
-		delete(a.st.fenceJobs, m.Target)
-		a.apply(ctx, a.st.Machine.FenceResult(a.now(), m.Target, m.Device, nil))
-		return
-	}
-	job.errs = append(job.errs, fmt.Errorf("%s: %w", m.Device, m.Err))
-	a.nextDevice(ctx, m.Target, job)
+	return out
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -28,10 +27,6 @@ type LinkConfig struct {
 	Keyring    *frame.Keyring
 	Membership *actor.PID
 	Log        *slog.Logger
-	// LastSent, when set, records when a frame last left on this link (or
-	// any link sharing it): the node is healthy only while heartbeats go
-	// out.
-	LastSent *atomic.Int64
 	// Metrics counts frames sent; may be nil.
 	Metrics *metrics.Metrics
 	// Inbound bounds the frames waiting for the membership actor, per
@@ -50,7 +45,9 @@ func (e *LinkOpenError) Error() string { return fmt.Sprintf("link %s: %v", e.Lin
 func (e *LinkOpenError) Unwrap() error { return e.Err }
 
 // Link is the actor that owns one heartbeat medium: it sends the frames the
-// node actor gives it, and verifies and forwards the frames it receives.
+// heartbeat actor gives it, answering FrameSent to a request (the heartbeat
+// actor knows by these answers that frames go out), and verifies and
+// forwards the frames it receives.
 type Link struct {
 	cfg     LinkConfig
 	medium  transports.Link
@@ -160,9 +157,6 @@ func (l *Link) sent(ctx actor.Context, err error) error {
 		err = nil
 	}
 	if err == nil {
-		if l.cfg.LastSent != nil {
-			l.cfg.LastSent.Store(time.Now().UnixNano())
-		}
 		l.cfg.Metrics.FrameSent(l.cfg.Name)
 	}
 	switch {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -46,14 +47,14 @@ type MembershipState struct {
 	rejected    map[string]uint64
 	received    uint64
 	subscribers []*actor.PID
-	// FramesSent is counted by the node actor, which sends them.
-	FramesSent *atomic.Uint64
-	logLimit   map[string]*logging.Limiter
+	// heartbeat receives HeartbeatFacts and HeartbeatNow (WatchHeartbeat).
+	heartbeat *actor.PID
+	logLimit  map[string]*logging.Limiter
 	// Pings is the state of the ping nodes; nil without any.
 	Pings *pingnodes.Machine
-	// PingNodesUp mirrors Pings.Up for the node actor, which puts it in
-	// every heartbeat.
-	PingNodesUp *atomic.Uint32
+	// pingNodesUp is the last count of ping nodes this node reaches, which
+	// every heartbeat carries.
+	pingNodesUp uint32
 	// peerPings is what each peer last said it reaches.
 	peerPings map[string]uint32
 	// Events is the node's timeline; may be nil.
@@ -64,8 +65,8 @@ type MembershipState struct {
 	// generation of a peer is first heard, the messages sent so far are
 	// history for it (its stream starts after them).
 	OutboxLast *atomic.Uint64
-	// echoes are what this node's heartbeats echo of each peer, read by
-	// the node actor when it builds one.
+	// echoes are what this node's heartbeats echo of each peer, sent to
+	// the heartbeat actor as HeartbeatFacts.
 	echoes map[string]*peerEcho
 	peers  []string
 	// Inbound bounds the frames links hand to the membership actor;
@@ -78,8 +79,8 @@ type MembershipState struct {
 // where this node's stream for it starts (set together, when a new
 // generation is heard), and the peer's send time of its newest frame.
 type peerEcho struct {
-	session  atomic.Pointer[echoSession]
-	sendTime atomic.Int64
+	session  *echoSession
+	sendTime int64
 }
 
 type echoSession struct {
@@ -89,8 +90,8 @@ type echoSession struct {
 // NewMembershipState wraps a fresh state machine; peers are the other
 // members in configuration order.
 func NewMembershipState(info MembershipInfo, m *membership.Machine, peers []string) *MembershipState {
-	st := &MembershipState{Info: info, Machine: m, rejected: map[string]uint64{}, logLimit: map[string]*logging.Limiter{}, FramesSent: new(atomic.Uint64),
-		PingNodesUp: new(atomic.Uint32), peerPings: map[string]uint32{}, OutboxLast: new(atomic.Uint64), echoes: map[string]*peerEcho{}, peers: peers,
+	st := &MembershipState{Info: info, Machine: m, rejected: map[string]uint64{}, logLimit: map[string]*logging.Limiter{},
+		peerPings: map[string]uint32{}, OutboxLast: new(atomic.Uint64), echoes: map[string]*peerEcho{}, peers: peers,
 		Inbound: NewGates(peers), Stream: NewGates(peers)}
 	for _, p := range peers {
 		st.echoes[p] = &peerEcho{}
@@ -98,21 +99,28 @@ func NewMembershipState(info MembershipInfo, m *membership.Machine, peers []stri
 	return st
 }
 
-// Sessions is what this node's next heartbeat says of its peers: each
+// facts is what this node's next heartbeat says of its peers: each
 // generation heard, where this node's message stream for it starts, and
-// when (by the peer's clock) it was last heard. Safe to call from any
-// goroutine.
-func (st *MembershipState) Sessions() []*messages.PeerSession {
-	var out []*messages.PeerSession
+// when (by the peer's clock) it was last heard; and how many ping nodes it
+// reaches.
+func (st *MembershipState) facts() *HeartbeatFacts {
+	f := &HeartbeatFacts{PingNodesUp: st.pingNodesUp}
 	for _, p := range st.peers {
 		e := st.echoes[p]
-		s := e.session.Load()
+		s := e.session
 		if s == nil {
 			continue
 		}
-		out = append(out, &messages.PeerSession{Node: p, Generation: s.generation, StreamStart: s.streamStart, HeardSendTimeUnixNano: e.sendTime.Load()})
+		f.Sessions = append(f.Sessions, &messages.PeerSession{Node: p, Generation: s.generation, StreamStart: s.streamStart, HeardSendTimeUnixNano: e.sendTime})
 	}
-	return out
+	return f
+}
+
+// tellHeartbeat sends the heartbeat actor what its heartbeats say now.
+func (a *Membership) tellHeartbeat(ctx actor.Context) {
+	if a.st.heartbeat != nil {
+		ctx.Send(a.st.heartbeat, a.st.facts())
+	}
 }
 
 // updateEcho publishes the machine's echo of a peer after a frame from it;
@@ -127,17 +135,18 @@ func (st *MembershipState) updateEcho(peer string) bool {
 		return false
 	}
 	fresh := false
-	if cur := e.session.Load(); cur == nil || cur.generation != sess.Generation {
-		e.session.Store(&echoSession{generation: sess.Generation, streamStart: st.OutboxLast.Load()})
+	if cur := e.session; cur == nil || cur.generation != sess.Generation {
+		e.session = &echoSession{generation: sess.Generation, streamStart: st.OutboxLast.Load()}
 		fresh = true
 	}
-	e.sendTime.Store(sess.SendTime.UnixNano())
+	e.sendTime = sess.SendTime.UnixNano()
 	return fresh
 }
 
-// HeartbeatNow asks the node actor to send a heartbeat at once: a new
-// generation of a peer was heard, and it needs this node's echo to
-// complete its handshake. Sent by the membership actor.
+// HeartbeatNow asks the heartbeat actor to send a heartbeat at once: a
+// new generation of a peer was heard, and it needs this node's echo to
+// complete its handshake. Sent by the membership actor, after the
+// HeartbeatFacts that carry the new session.
 type HeartbeatNow struct{}
 
 // Membership is the actor that owns the membership view: it feeds received
@@ -196,10 +205,17 @@ func (a *Membership) Receive(ctx actor.Context) {
 		}
 		if !known {
 			a.st.subscribers = append(a.st.subscribers, m.PID)
+			ctx.Watch(m.PID)
 		}
 		if ctx.Sender() != nil {
 			ctx.Respond(&Subscribed{})
 		}
+	case *WatchHeartbeat:
+		a.st.heartbeat = m.PID
+		a.tellHeartbeat(ctx)
+	case *actor.Terminated:
+		// A subscriber that stopped (Node.Events ended) is forgotten.
+		a.st.subscribers = slices.DeleteFunc(a.st.subscribers, m.Who.Equal)
 	case *StatusQuery:
 		ctx.Respond(a.status())
 	case *HealthQuery:
@@ -209,27 +225,25 @@ func (a *Membership) Receive(ctx actor.Context) {
 
 func (a *Membership) frame(ctx actor.Context, m *FrameReceived) {
 	env := m.Envelope
-	switch {
-	case env.Cluster != a.st.Info.Cluster:
-		a.reject("wrong cluster", m.Link, m.From.String(), "cluster "+env.Cluster)
-		return
-	case env.Sender == "" || env.Generation == 0:
-		a.reject("malformed", m.Link, m.From.String(), "no sender or generation")
-		return
-	}
 	verdict, evs := a.st.Machine.Receive(m.At, membership.Frame{
 		Link:       m.Link,
+		Cluster:    env.Cluster,
 		Sender:     env.Sender,
 		Generation: env.Generation,
 		Sequence:   env.Sequence,
 		SendTime:   time.Unix(0, env.SendTimeUnixNano),
 		Heartbeat:  env.GetHeartbeat(),
 	})
-	if (verdict == membership.Accepted || verdict == membership.Unconfirmed) && a.st.updateEcho(env.Sender) {
-		// A new life of the peer (or a first contact): answer at once so
-		// that its handshake completes within a round trip, not a
-		// keepalive.
-		ctx.Send(ctx.Parent(), &HeartbeatNow{})
+	if verdict == membership.Accepted || verdict == membership.Unconfirmed {
+		fresh := a.st.updateEcho(env.Sender)
+		// Every such frame moves the echoed send time.
+		a.tellHeartbeat(ctx)
+		if fresh && a.st.heartbeat != nil {
+			// A new life of the peer (or a first contact): answer at once
+			// so that its handshake completes within a round trip, not a
+			// keepalive.
+			ctx.Send(a.st.heartbeat, &HeartbeatNow{})
+		}
 	}
 	a.publish(ctx, evs)
 	if hb := env.GetHeartbeat(); hb != nil && (verdict == membership.Accepted || verdict == membership.Duplicate) {
@@ -259,6 +273,10 @@ func (a *Membership) frame(ctx actor.Context, m *FrameReceived) {
 		if env.Generation != a.st.Machine.Generation() {
 			a.reject("name clash", m.Link, m.From.String(), "another node calls itself "+env.Sender)
 		}
+	case membership.WrongCluster:
+		a.reject(verdict.String(), m.Link, m.From.String(), "cluster "+env.Cluster)
+	case membership.Malformed:
+		a.reject(verdict.String(), m.Link, m.From.String(), "no sender or generation")
 	default:
 		a.reject(verdict.String(), m.Link, m.From.String(), "from "+env.Sender)
 	}
@@ -313,7 +331,8 @@ func (a *Membership) rearm() {
 func (a *Membership) publish(ctx actor.Context, evs []*messages.MembershipEvent) {
 	for _, ev := range evs {
 		if ev.Kind == messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_CONNECTIVITY && ev.Node == a.st.Info.Local {
-			a.st.PingNodesUp.Store(ev.PingNodesUp)
+			a.st.pingNodesUp = ev.PingNodesUp
+			a.tellHeartbeat(ctx)
 		}
 		logEvent(a.log, ev)
 		if ev.Kind == messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_LATE {
@@ -371,7 +390,6 @@ func (a *Membership) status() *messages.ClusterStatus {
 		Nodes:          a.st.Machine.Snapshot(),
 		RecentEvents:   append([]*messages.MembershipEvent(nil), a.st.recent...),
 		RejectedFrames: map[string]uint64{},
-		FramesSent:     a.st.FramesSent.Load(),
 		FramesReceived: a.st.received,
 	}
 	for k, v := range a.st.rejected {

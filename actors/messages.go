@@ -19,7 +19,7 @@ import (
 )
 
 // SendFrame asks a link actor to transmit a sealed frame to every peer of
-// its medium. Sent by the node actor every keepalive. When sent as a
+// its medium. Sent by the heartbeat actor. When sent as a
 // request, the link answers *FrameSent.
 type SendFrame struct {
 	Data []byte
@@ -80,8 +80,10 @@ type LinkChanged struct {
 	Detail string
 }
 
-// Subscribe asks the membership actor to send every *messages.MembershipEvent
-// to PID from now on.
+// Subscribe asks a publishing actor to send what it publishes to PID from
+// now on: the membership actor every *messages.MembershipEvent, the
+// messenger every peer's cluster message (*ClusterDelivered), once and in
+// order. A subscriber ignores what does not concern it.
 type Subscribe struct {
 	PID *actor.PID
 }

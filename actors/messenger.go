@@ -3,6 +3,7 @@ package actors
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -37,14 +38,9 @@ type MessengerState struct {
 	// Stream is the gate of the stream frames membership hands over
 	// (MembershipState.Stream); nil: unbounded.
 	Stream *Gates
-	// Placement receives the peers' placement messages; set by the node
-	// (RoutePlacement) before any frame can arrive.
-	Placement *actor.PID
-}
-
-// RoutePlacement tells the messenger where placement messages go.
-type RoutePlacement struct {
-	PID *actor.PID
+	// subscribers receive every peer's cluster message (ClusterDelivered);
+	// subscribed by the node (Subscribe) before any frame can arrive.
+	subscribers []*actor.PID
 }
 
 // NewMessengerState returns the state of a node that starts with the given
@@ -138,8 +134,14 @@ func (a *Messenger) Receive(ctx actor.Context) {
 			a.requestMissing(ctx)
 			a.rearm()
 		}
-	case *RoutePlacement:
-		a.st.Placement = m.PID
+	case *Subscribe:
+		// Idempotent: a restarted node actor subscribes its children again.
+		if !slices.ContainsFunc(a.st.subscribers, m.PID.Equal) {
+			a.st.subscribers = append(a.st.subscribers, m.PID)
+		}
+		if ctx.Sender() != nil {
+			ctx.Respond(&Subscribed{})
+		}
 	case *SendCluster:
 		if _, err := a.send(ctx, m.Message); err != nil {
 			// Nothing was numbered: the stream goes on without it.
@@ -261,15 +263,14 @@ func (a *Messenger) deliver(ctx actor.Context, sender string, gen uint64, m *mes
 		// An answer to an earlier life of this node.
 		return
 	}
-	switch p := m.Payload.(type) {
-	case *messages.ClusterMessage_GroupClaim, *messages.ClusterMessage_GroupClaimReply, *messages.ClusterMessage_GroupClaimCancel,
-		*messages.ClusterMessage_GroupStates, *messages.ClusterMessage_PlacementOverride, *messages.ClusterMessage_NodeLeaving,
-		*messages.ClusterMessage_NodeFenced, *messages.ClusterMessage_FencingQuery:
-		// The placement machine already knows what it said itself.
-		if sender != a.st.Local && a.st.Placement != nil {
-			ctx.Send(a.st.Placement, &ClusterDelivered{From: sender, Message: m})
+	if sender != a.st.Local {
+		// Subscribers take what concerns them; each knows what it said
+		// itself.
+		for _, s := range a.st.subscribers {
+			ctx.Send(s, &ClusterDelivered{From: sender, Message: m})
 		}
-	case *messages.ClusterMessage_Note:
+	}
+	if p, ok := m.Payload.(*messages.ClusterMessage_Note); ok {
 		// A peer's note may be longer than this node's clients may send
 		// (a peer of another version, or a key holder gone wrong): what
 		// is kept and logged is cut, so MaxNotes bounds the memory.

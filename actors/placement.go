@@ -47,10 +47,10 @@ type PlacementState struct {
 	lastHeard   map[string]time.Time
 	deathReason map[string]string
 	// Local is this node's name; Devices the fencing devices (their
-	// actors set by the node); fenceJobs the fencing under way.
-	Local     string
-	Devices   []*FenceDeviceState
-	fenceJobs map[string]*fenceJob
+	// actors set by the node), which carry out the machine's fencing
+	// orders.
+	Local   string
+	Devices []*FenceDeviceState
 }
 
 // NewPlacementState returns the state of a node whose peers have not been
@@ -58,7 +58,7 @@ type PlacementState struct {
 func NewPlacementState(m *placement.Machine, peers []string, groups map[string]*GroupState) *PlacementState {
 	st := &PlacementState{Machine: m, Groups: groups, status: map[string]messages.NodeStatus{}, gen: map[string]uint64{}, hearsUs: map[string]bool{},
 		pids: map[string]*actor.PID{}, pending: map[string]bool{},
-		fenceJobs: map[string]*fenceJob{}, lastHeard: map[string]time.Time{}, deathReason: map[string]string{}}
+		lastHeard: map[string]time.Time{}, deathReason: map[string]string{}}
 	for _, p := range peers {
 		st.status[p] = messages.NodeStatus_NODE_STATUS_INIT
 	}
@@ -78,8 +78,8 @@ type SendCluster struct {
 
 func (m *SendCluster) TraceSummary() string { return payloadName(m.Message) }
 
-// ClusterDelivered carries a peer's cluster message about placement from
-// the messenger to the placement actor, once and in order.
+// ClusterDelivered carries a peer's cluster message from the messenger to
+// its subscribers (Subscribe), once and in order.
 type ClusterDelivered struct {
 	From    string
 	Message *messages.ClusterMessage
@@ -236,10 +236,9 @@ func (a *Placement) Receive(ctx actor.Context) {
 	case *GroupsQuery:
 		ctx.Respond(a.groups())
 	case *FenceOutcome:
-		a.fenceOutcome(ctx, m)
+		a.apply(ctx, a.st.Machine.FenceResult(a.now(), m.Target, m.Device, m.Err))
 	case *ConfirmFenced:
 		e, was := a.st.Machine.ConfirmFenced(a.now(), m.Node)
-		delete(a.st.fenceJobs, m.Node)
 		a.apply(ctx, e)
 		ctx.Respond(&messages.ConfirmFencedResponse{WasWaiting: was})
 	case *DeadlineReached:
@@ -327,10 +326,8 @@ func (a *Placement) apply(ctx actor.Context, e placement.Effects) {
 	if e.Reset != "" {
 		ctx.Send(ctx.Parent(), &ResetNode{Reason: e.Reset})
 	}
-	for _, target := range e.Fence {
-		if a.st.fenceJobs[target] == nil {
-			a.startFencing(ctx, target)
-		}
+	for _, o := range e.Fence {
+		a.fence(ctx, o)
 	}
 	if e.Left {
 		a.st.left = true
@@ -355,24 +352,24 @@ func (a *Placement) record(evs []placement.Event) {
 		if ev.Kind == messages.EventKind_EVENT_KIND_GROUP_MOVED {
 			gap := ev.Gap
 			switch ev.How {
-			case "died", "stopped":
+			case placement.LossDied, placement.LossStopped:
 				if at, ok := a.st.lastHeard[ev.From]; ok && at.Before(ev.LostAt) {
 					gap = a.now().Sub(at)
 				}
 				ce.Reason = a.st.deathReason[ev.From]
-			case "released":
+			case placement.LossReleased:
 				ce.Reason = ev.From + " gave it up (clean stop, standby or failback)"
-			case "restarted":
+			case placement.LossRestarted:
 				ce.Reason = ev.From + " restarted"
 			}
 			ce.Gap = durationpb.New(gap)
 			since := ev.From + " gave it up"
-			if ev.How == "died" {
+			if ev.How == placement.LossDied {
 				since = ev.From + "'s last heartbeat"
 			}
 			ce.Summary = fmt.Sprintf("%s: running here %v after %s", ev.Summary, gap.Round(time.Millisecond), since)
-			a.log.Info("group moved", "group", ev.Group, "from", ev.From, "how", ev.How, "gap", gap.Round(time.Millisecond))
-			a.st.Metrics.GroupMoved(ev.Group, ev.From, ev.How, gap)
+			a.log.Info("group moved", "group", ev.Group, "from", ev.From, "how", ev.How.String(), "gap", gap.Round(time.Millisecond))
+			a.st.Metrics.GroupMoved(ev.Group, ev.From, ev.How.String(), gap)
 		}
 		if a.st.Events != nil {
 			a.st.Events.Add(ce)

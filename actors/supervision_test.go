@@ -18,21 +18,6 @@ func TestBackoffDelayDoublesUpToMax(t *testing.T) {
 	}
 }
 
-func TestKind(t *testing.T) {
-	for id, want := range map[string]string{
-		"node/link-eth0":         "link",
-		"node/link-_dev_ttyS0":   "link",
-		"node/membership":        "membership",
-		"node/control":           "control",
-		"node":                   "node",
-		"node/link-ucast:eth0-x": "link",
-	} {
-		if got := Kind(actor.NewPID("nonhost", id)); got != want {
-			t.Errorf("Kind(%q) = %q, want %q", id, got, want)
-		}
-	}
-}
-
 // TestBackoffRestartsAfterTheDelay: a child that panics is restarted, not
 // at once but after the backoff, and the failure is published.
 func TestBackoffRestartsAfterTheDelay(t *testing.T) {

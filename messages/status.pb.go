@@ -956,6 +956,9 @@ type ClusterStatus struct {
 	// Dead nodes given time to stop their groups by themselves (a partition
 	// without fencing): the groups move once it has passed.
 	SelfStopWaits []*SelfStopWait `protobuf:"bytes,22,rep,name=self_stop_waits,json=selfStopWaits,proto3" json:"self_stop_waits,omitempty"`
+	// What could not be gathered (an actor that did not answer in time):
+	// the rest of the status is partial. Empty when it is whole.
+	Errors        []string `protobuf:"bytes,23,rep,name=errors,proto3" json:"errors,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1140,6 +1143,13 @@ func (x *ClusterStatus) GetFenced() []*FenceRecord {
 func (x *ClusterStatus) GetSelfStopWaits() []*SelfStopWait {
 	if x != nil {
 		return x.SelfStopWaits
+	}
+	return nil
+}
+
+func (x *ClusterStatus) GetErrors() []string {
+	if x != nil {
+		return x.Errors
 	}
 	return nil
 }
@@ -1840,7 +1850,7 @@ const file_hanode_v1_status_proto_rawDesc = "" +
 	"\n" +
 	"duplicates\x18\x06 \x01(\x04R\n" +
 	"duplicates\x12\x12\n" +
-	"\x04naks\x18\a \x01(\x04R\x04naks\"\xfd\b\n" +
+	"\x04naks\x18\a \x01(\x04R\x04naks\"\x95\t\n" +
 	"\rClusterStatus\x12\x18\n" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x1d\n" +
 	"\n" +
@@ -1868,7 +1878,8 @@ const file_hanode_v1_status_proto_rawDesc = "" +
 	"\rfence_devices\x18\x13 \x03(\v2\x1b.hanode.v1.FenceDeviceStateR\ffenceDevices\x123\n" +
 	"\btimeline\x18\x14 \x03(\v2\x17.hanode.v1.ClusterEventR\btimeline\x12.\n" +
 	"\x06fenced\x18\x15 \x03(\v2\x16.hanode.v1.FenceRecordR\x06fenced\x12?\n" +
-	"\x0fself_stop_waits\x18\x16 \x03(\v2\x17.hanode.v1.SelfStopWaitR\rselfStopWaits\x1aA\n" +
+	"\x0fself_stop_waits\x18\x16 \x03(\v2\x17.hanode.v1.SelfStopWaitR\rselfStopWaits\x12\x16\n" +
+	"\x06errors\x18\x17 \x03(\tR\x06errors\x1aA\n" +
 	"\x13RejectedFramesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\xa6\x01\n" +

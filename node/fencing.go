@@ -85,6 +85,6 @@ func fencers(cfg *config.Effective, devices []*fence.Device) []string {
 // startFenceDevices spawns one actor per fencing device.
 func (a *nodeActor) startFenceDevices(ctx actor.Context) {
 	for _, st := range a.rt.fenceDevices {
-		st.PID = a.spawn(ctx, actors.NewFenceDevice(st, a.rt.log), "fence-"+unsafeActorName.ReplaceAllString(st.Device.Name, "_"))
+		st.PID = a.spawn(ctx, actors.KindFenceDevice, actors.NewFenceDevice(st, a.rt.log), "fence-"+unsafeActorName.ReplaceAllString(st.Device.Name, "_"))
 	}
 }

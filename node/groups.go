@@ -174,7 +174,7 @@ func (rt *runtime) setupGroups(agentsByGroup [][]actors.AgentRunner, fencers []s
 	}
 	pc := placement.Config{Local: cfg.Local, Generation: rt.generation, Nodes: cfg.Nodes, Groups: specs, AutoFailback: cfg.AutoFailback,
 		PingNodes: len(cfg.Cluster.PingNodes), PingHoldoff: cfg.Deadping, Quorum: quorumPolicy(cfg.Cluster.GetQuorum().GetPolicy()),
-		Fencers: fencers, StopBudget: budgets, PartitionMargin: partitionMargin(cfg.Keepalive)}
+		Fencers: fencers, Devices: actors.PlacementDevices(rt.fenceDevices), StopBudget: budgets, PartitionMargin: partitionMargin(cfg.Keepalive)}
 	if tune != nil {
 		tune(&pc)
 	}
@@ -193,13 +193,13 @@ func (a *nodeActor) startGroups(ctx actor.Context) {
 	if rt.placement == nil {
 		return
 	}
-	a.placement = a.spawn(ctx, actors.NewPlacement(rt.placement, a.messenger, rt.log), "placement")
-	ctx.Send(a.messenger, &actors.RoutePlacement{PID: a.placement})
+	a.placement = a.spawn(ctx, actors.KindPlacement, actors.NewPlacement(rt.placement, a.messenger, rt.log), "placement")
+	ctx.Send(a.messenger, &actors.Subscribe{PID: a.placement})
 	ctx.Send(a.membership, &actors.Subscribe{PID: a.placement})
 	pids := map[string]*actor.PID{}
 	for _, st := range rt.groups {
 		st.Placement = a.placement
-		pids[st.Name] = a.spawn(ctx, actors.NewGroup(st, rt.log), "group-"+unsafeActorName.ReplaceAllString(st.Name, "_"))
+		pids[st.Name] = a.spawn(ctx, actors.KindGroup, actors.NewGroup(st, rt.log), "group-"+unsafeActorName.ReplaceAllString(st.Name, "_"))
 	}
 	ctx.Send(a.placement, &actors.GroupActors{ByName: pids})
 }

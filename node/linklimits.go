@@ -24,7 +24,7 @@ import (
 func FrameCapacity(cfg *config.Effective) int {
 	c := reliable.UDPFrame
 	for _, l := range cfg.Links {
-		if l.Link.GetSerial() != nil {
+		if l.Serial() != nil {
 			c = min(c, reliable.SerialFrame)
 		}
 	}
@@ -103,7 +103,7 @@ func CheckMessageSizes(cfg *config.Effective) error {
 	}
 	var serial []string
 	for _, l := range cfg.Links {
-		if l.Link.GetSerial() != nil {
+		if l.Serial() != nil {
 			serial = append(serial, l.Name)
 		}
 	}

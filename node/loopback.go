@@ -1,11 +1,10 @@
 package node
 
 import (
-	"net/netip"
-
 	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node/config"
 	"github.com/hanode/hanode/transports"
+	"github.com/hanode/hanode/transports/medium"
 )
 
 // LoopingLinks names the links on which this node's own heartbeats come
@@ -19,15 +18,8 @@ import (
 func LoopingLinks(cfg *config.Effective) map[string]bool {
 	out := map[string]bool{}
 	for _, spec := range cfg.Links {
-		media := []*messages.Link{spec.Link}
-		if len(spec.Media) > 0 {
-			media = media[:0]
-			for _, md := range spec.Media {
-				media = append(media, md.Link)
-			}
-		}
-		for _, l := range media {
-			if loopsBack(l) {
+		for _, md := range spec.Media {
+			if loopsBack(md.Medium) {
 				out[spec.Name] = true
 			}
 		}
@@ -36,24 +28,15 @@ func LoopingLinks(cfg *config.Effective) map[string]bool {
 }
 
 // loopsBack says whether this node hears its own frames on a medium.
-func loopsBack(l *messages.Link) bool {
-	switch m := l.GetMedium().(type) {
-	case *messages.Link_Bcast:
+func loopsBack(md medium.Medium) bool {
+	switch m := md.(type) {
+	case *medium.Bcast:
 		return true
-	case *messages.Link_Mcast:
-		return m.Mcast.Loop
-	case *messages.Link_Ucast:
-		u := transports.UcastConfig{Dev: m.Ucast.Dev}
-		if a, err := netip.ParseAddr(m.Ucast.Bind); err == nil {
-			u.Bind = a
-		}
-		for _, p := range m.Ucast.Peers {
-			if a, err := netip.ParseAddr(p); err == nil {
-				u.Peers = append(u.Peers, a)
-			}
-		}
-		self, _ := transports.SelfPeers(u)
-		for _, p := range u.Peers {
+	case *medium.Mcast:
+		return m.Loop
+	case *medium.Ucast:
+		self, _ := transports.SelfPeers(*m)
+		for _, p := range m.Peers {
 			if self[p] {
 				return true
 			}

@@ -1,28 +1,42 @@
 package node
 
 import (
+	"net/netip"
 	"testing"
 
 	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node/config"
+	"github.com/hanode/hanode/transports/medium"
 )
 
 func TestLoopingLinks(t *testing.T) {
-	link := func(name string, l *messages.Link) config.LinkSpec { return config.LinkSpec{Name: name, Link: l} }
+	link := func(name string, md ...medium.Medium) config.LinkSpec {
+		ls := config.LinkSpec{Name: name}
+		for _, m := range md {
+			ls.Media = append(ls.Media, config.MediumSpec{Medium: m})
+		}
+		return ls
+	}
+	addrs := func(s ...string) []netip.Addr {
+		var out []netip.Addr
+		for _, a := range s {
+			out = append(out, netip.MustParseAddr(a))
+		}
+		return out
+	}
+	group := netip.MustParseAddr("239.0.0.1")
 	cfg := &config.Effective{Links: []config.LinkSpec{
-		link("bcast", &messages.Link{Medium: &messages.Link_Bcast{Bcast: &messages.Bcast{Dev: "eth0"}}}),
-		link("mcast-loop", &messages.Link{Medium: &messages.Link_Mcast{Mcast: &messages.Mcast{Dev: "eth0", Group: "239.0.0.1", Loop: true}}}),
-		link("mcast", &messages.Link{Medium: &messages.Link_Mcast{Mcast: &messages.Mcast{Dev: "eth0", Group: "239.0.0.1"}}}),
+		link("bcast", &medium.Bcast{Dev: "eth0"}),
+		link("mcast-loop", &medium.Mcast{Dev: "eth0", Group: group, Loop: true}),
+		link("mcast", &medium.Mcast{Dev: "eth0", Group: group}),
 		// 127.0.0.1 is an address of every host.
-		link("ucast-self", &messages.Link{Medium: &messages.Link_Ucast{Ucast: &messages.Ucast{Peers: []string{"192.0.2.1", "127.0.0.1"}}}}),
-		link("ucast", &messages.Link{Medium: &messages.Link_Ucast{Ucast: &messages.Ucast{Peers: []string{"192.0.2.1"}}}}),
-		link("ucast-bound", &messages.Link{Medium: &messages.Link_Ucast{Ucast: &messages.Ucast{Peers: []string{"127.0.0.1"}, Bind: "127.0.0.2"}}}),
-		link("serial", &messages.Link{Medium: &messages.Link_Serial{Serial: &messages.Serial{Device: "/dev/ttyS0"}}}),
+		link("ucast-self", &medium.Ucast{Peers: addrs("192.0.2.1", "127.0.0.1")}),
+		link("ucast", &medium.Ucast{Peers: addrs("192.0.2.1")}),
+		link("ucast-bound", &medium.Ucast{Peers: addrs("127.0.0.1"), Bind: netip.MustParseAddr("127.0.0.2")}),
+		link("serial", &medium.Serial{Device: "/dev/ttyS0"}),
+		// One interface, two media: ucast to the peer only, and bcast.
+		link("eth1", &medium.Ucast{Dev: "eth1", Peers: addrs("192.0.2.1")}, &medium.Bcast{Dev: "eth1"}),
 	}}
-	// One interface, two media: ucast to the peer only, and bcast.
-	ucast := &messages.Link{Medium: &messages.Link_Ucast{Ucast: &messages.Ucast{Dev: "eth1", Peers: []string{"192.0.2.1"}}}}
-	bcast := &messages.Link{Medium: &messages.Link_Bcast{Bcast: &messages.Bcast{Dev: "eth1"}}}
-	cfg.Links = append(cfg.Links, config.LinkSpec{Name: "eth1", Link: ucast, Media: []config.MediumSpec{{Link: ucast}, {Link: bcast}}})
 	got := LoopingLinks(cfg)
 	want := map[string]bool{"bcast": true, "mcast-loop": true, "ucast-self": true, "eth1": true}
 	for _, l := range cfg.Links {

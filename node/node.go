@@ -6,16 +6,17 @@
 // program, and the control actor. Start and Stop are what `hanode run`
 // calls; Stop hands the groups over before the last heartbeat.
 //
-// Supervision (the policy table): links restart after a backoff that
-// doubles from 100ms to 10s and never give up, so a missing device only
-// shows as a dead link; the control socket restarts after 200ms..5s, group
-// actors after 100ms..5s; the others restart at once, up to 10 times a
-// minute. Every actor keeps its state across restarts because it lives in
-// the node, not in the actor: the membership view, message streams,
-// placement, each group's runner (an agent run in flight reports to the
-// restarted actor) and each respawned process. If a child is
-// stopped for good, the node stops and `hanode run` exits non-zero, so that
-// systemd restarts it.
+// Supervision (the policy table, by the kind each child is spawned as, see
+// supervision): I/O actors (links, pings, fencing devices, the control
+// socket) restart afresh after a backoff that never gives up, so a missing
+// device only shows as a dead link; actors with state that outlives their
+// restarts (membership, messenger, placement, groups, respawned programs)
+// and the heartbeat and watchdog actors restart a bounded number of times
+// within a window, then are stopped for good. The kept state is the
+// membership view, message streams, placement, each group's runner (an
+// agent run in flight reports to the restarted actor) and each respawned
+// process: a failure it causes repeats, and after the bound the node
+// stops, `hanode run` exits non-zero, and the peers take over.
 package node
 
 import (
@@ -25,8 +26,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/netip"
-	"os"
 	"regexp"
 	"sync"
 	"sync/atomic"
@@ -41,7 +40,6 @@ import (
 	"github.com/hanode/hanode/node/config"
 	"github.com/hanode/hanode/node/events"
 	"github.com/hanode/hanode/node/fence"
-	"github.com/hanode/hanode/node/logging"
 	"github.com/hanode/hanode/node/membership"
 	"github.com/hanode/hanode/node/metrics"
 	"github.com/hanode/hanode/node/pingnodes"
@@ -51,13 +49,14 @@ import (
 	"github.com/hanode/hanode/transports/frame"
 )
 
-// OpenMedium opens the medium of a configured link.
-type OpenMedium func(spec config.LinkSpec, deliver transports.Deliver, readErr transports.ReadError) (transports.Link, error)
-
 // Options configure a node.
 type Options struct {
 	// Config is the resolved configuration; Config.Local names this node.
+	// Ignored when Plan is set.
 	Config *config.Effective
+	// Plan, when set, is the configuration prepared to run (Prepare), as
+	// `hanode run` prepares it once; nil prepares Config here.
+	Plan *Plan
 	// StateDir holds the generation file.
 	StateDir string
 	// Socket is the control socket path; empty for none (tests).
@@ -67,8 +66,9 @@ type Options struct {
 	// Trace, when set, receives one JSON line per message delivered to an
 	// actor.
 	Trace io.Writer
-	// OpenMedium opens links; nil opens the real media. Tests use it to
-	// wrap media.
+	// OpenMedium opens links; nil opens the real media (OpenRealMedium,
+	// after CheckMedia). An in-memory network needs no root: node/sim
+	// opens every link on a transports/memnet.Network; tests wrap media.
 	OpenMedium OpenMedium
 	// MetricsAddr, when set, serves Prometheus metrics on it (/metrics).
 	MetricsAddr string
@@ -106,13 +106,10 @@ type Node struct {
 
 // runtime is what the root actor needs and keeps across its restarts.
 type runtime struct {
-	cfg     *config.Effective
-	log     *slog.Logger
-	keyring *frame.Keyring
-	// sealLog limits the lines about frames that cannot be sealed.
-	sealLog    *logging.Limiter
+	cfg        *config.Effective
+	log        *slog.Logger
+	keyring    *frame.Keyring
 	generation uint64
-	seq        atomic.Uint64
 	membership *actors.MembershipState
 	messenger  *actors.MessengerState
 	// placement and groups are nil without resource groups.
@@ -128,8 +125,8 @@ type runtime struct {
 	done         chan struct{}
 	doneOnce     sync.Once
 	shutdown     atomic.Bool // a clean stop was asked for
-	// lastSent is when a frame last left on any link (unix nanoseconds).
-	lastSent atomic.Int64
+	// supervision supervises the node actor's children by their kind.
+	supervision *actors.Supervision
 	// events is the node's timeline.
 	events *events.Log
 	// metrics are the node's instruments (nil without --metrics).
@@ -153,6 +150,9 @@ type runtime struct {
 // socket (if any) listens; an error means nothing is left running.
 func Start(opts Options) (*Node, error) {
 	cfg := opts.Config
+	if opts.Plan != nil {
+		cfg = opts.Plan.Config
+	}
 	log := opts.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -182,29 +182,20 @@ func Start(opts Options) (*Node, error) {
 		links[i] = l.Name
 	}
 	machine := membership.New(membership.Config{
-		Local: cfg.Local, Nodes: cfg.Nodes, Links: links,
+		Cluster: cfg.Cluster.Name, Local: cfg.Local, Nodes: cfg.Nodes, Links: links,
 		Warntime: cfg.Warntime, Deadtime: cfg.Deadtime, Initdead: cfg.Initdead,
 	}, time.Now(), gen)
-	agentsByGroup, err := groupAgents(cfg, opts.Agents)
-	if err != nil {
-		return nil, err
+	plan := opts.Plan
+	if plan == nil {
+		if plan, err = Prepare(cfg, opts.Agents); err != nil {
+			return nil, err
+		}
 	}
-	respawnSpecs, err := ResolveRespawn(cfg)
-	if err != nil {
-		return nil, err
-	}
-	devices, err := ResolveFence(cfg)
-	if err != nil {
-		return nil, err
-	}
-	if err := CheckMessageSizes(cfg); err != nil {
-		return nil, err
-	}
-	for _, n := range Unfenceable(cfg, devices) {
+	agentsByGroup, respawnSpecs, devices := plan.runners, plan.Respawn, plan.FenceDevices
+	for _, n := range plan.Unfenceable() {
 		log.Warn(UnfenceableWarning(n), "target", n)
 	}
 	rt := &runtime{
-		sealLog:    logging.NewLimiter(10 * time.Second),
 		cfg:        cfg,
 		log:        log,
 		keyring:    keyring,
@@ -220,6 +211,7 @@ func Start(opts Options) (*Node, error) {
 		done:       make(chan struct{}),
 	}
 	rt.loopingLinks = LoopingLinks(cfg)
+	rt.supervision = supervision()
 	if rt.openMedium == nil {
 		rt.openMedium = OpenRealMedium
 	}
@@ -288,7 +280,7 @@ func Start(opts Options) (*Node, error) {
 	propsOpts := rt.tracer.PropsOptions()
 	propsOpts = append(propsOpts,
 		actor.WithDispatcher(rt.dispatcher),
-		actor.WithSupervisor(supervision()),
+		actor.WithSupervisor(rt.supervision),
 		actor.WithGuardian(actor.NewOneForOneStrategy(3, time.Minute, actor.DefaultDecider)))
 	pid, err := system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &nodeActor{rt: rt} }, propsOpts...), "node")
 	if err != nil {
@@ -334,17 +326,35 @@ func peers(cfg *config.Effective) []string {
 	return out
 }
 
-// supervision is the node actor's policy table for its children.
-func supervision() actor.SupervisorStrategy {
-	return &actors.Policy{
-		ByName: map[string]actor.SupervisorStrategy{
-			"link":    &actors.Backoff{Initial: 100 * time.Millisecond, Max: 10 * time.Second, Reset: 30 * time.Second},
-			"control": &actors.Backoff{Initial: 200 * time.Millisecond, Max: 5 * time.Second, Reset: 30 * time.Second},
-			"group":   &actors.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second, Reset: 30 * time.Second},
-			"ping":    &actors.Backoff{Initial: 100 * time.Millisecond, Max: 10 * time.Second, Reset: 30 * time.Second},
-		},
-		Default: actor.NewOneForOneStrategy(10, time.Minute, actor.DefaultDecider),
+// supervision is the node actor's policy table for its children, by kind.
+func supervision() *actors.Supervision {
+	// Restarted afresh, for ever: what fails is outside (a device, a
+	// network), and the node works without it meanwhile.
+	io := func(initial, maxDelay time.Duration) actor.SupervisorStrategy {
+		return &actors.Backoff{Initial: initial, Max: maxDelay, Reset: 30 * time.Second}
 	}
+	// Restarted at once, 10 times a minute at most: past that the failure
+	// comes from the state the actor keeps, and the node fails so that the
+	// peers take over.
+	bounded := actor.NewOneForOneStrategy(10, time.Minute, actor.DefaultDecider)
+	return &actors.Supervision{ByKind: map[actors.ChildKind]actor.SupervisorStrategy{
+		actors.KindLink:        io(100*time.Millisecond, 10*time.Second),
+		actors.KindPing:        io(100*time.Millisecond, 10*time.Second),
+		actors.KindFenceDevice: io(100*time.Millisecond, 10*time.Second),
+		actors.KindControl:     io(200*time.Millisecond, 5*time.Second),
+		actors.KindWatchdog:    bounded,
+		actors.KindMembership:  bounded,
+		actors.KindMessenger:   bounded,
+		actors.KindPlacement:   bounded,
+		actors.KindRespawn:     bounded,
+		actors.KindHeartbeat:   bounded,
+		// A group's agents may fail for a while (a slow disk): after a
+		// backoff, but 10 times in two minutes at most.
+		actors.KindGroup: &actors.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second, Reset: 30 * time.Second,
+			Limit: 10, Window: 2 * time.Minute},
+		// A status gatherer that fails answers nothing; the asker times out.
+		actors.KindStatus: actors.Stop,
+	}}
 }
 
 // Generation is this node's generation number.
@@ -402,9 +412,9 @@ func (n *Node) Placement(ctx context.Context, takeover bool, selection placement
 }
 
 // Events returns a channel that receives every membership event from now
-// on. Events that do not fit in the buffer are dropped, never blocking the
-// node.
-func (n *Node) Events(buffer int) <-chan *messages.MembershipEvent {
+// on, and a function that ends the subscription. Events that do not fit
+// in the buffer are dropped, never blocking the node.
+func (n *Node) Events(buffer int) (<-chan *messages.MembershipEvent, func()) {
 	ch := make(chan *messages.MembershipEvent, buffer)
 	pid := n.system.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
 		if ev, ok := ctx.Message().(*messages.MembershipEvent); ok {
@@ -415,9 +425,10 @@ func (n *Node) Events(buffer int) <-chan *messages.MembershipEvent {
 		}
 	}))
 	// Through the node actor, so the subscription is in place once this
-	// returns.
+	// returns. Membership watches the subscriber and forgets it once it
+	// stops.
 	n.request(context.Background(), &actors.Subscribe{PID: pid})
-	return ch
+	return ch, func() { n.system.Root.Stop(pid) }
 }
 
 // Stop announces a clean shutdown to the peers (one last heartbeat saying
@@ -477,26 +488,19 @@ func (n *Node) halt() {
 
 func (rt *runtime) finish() { rt.doneOnce.Do(func() { close(rt.done) }) }
 
-// nodeActor is the root actor: it spawns and supervises the children and
-// sends a heartbeat on every link each keepalive.
+// nodeActor is the root actor: it spawns the children, each as its kind
+// (rt.supervision supervises them by it), fails the node when one is
+// stopped for good, orders a clean shutdown, and passes on the requests
+// that come from outside (control socket, Node's methods) to the child
+// that answers them.
 type nodeActor struct {
 	rt         *runtime
-	links      []*actor.PID
 	membership *actor.PID
 	messenger  *actor.PID
 	placement  *actor.PID
-	control    *actor.PID
-	ticker     *actors.Ticker
+	heartbeat  *actor.PID
 	stopping   bool
-	// departed is set once the last heartbeat (DEAD) is sent: nothing may
-	// follow it, or the peers would take this node for one that returned.
-	departed bool
-	// lastTick is when the keepalive ticker last fired (health).
-	lastTick time.Time
 }
-
-// keepaliveTick is sent by the ticker every keepalive.
-type keepaliveTick struct{}
 
 // actorName makes a link name usable in an actor id.
 var unsafeActorName = regexp.MustCompile(`[^A-Za-z0-9_.:-]`)
@@ -507,20 +511,34 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 		a.start(ctx)
 	case *actor.Restarting, *actor.Stopping:
 		a.stopping = true
-		a.ticker.Stop()
 	case *actor.Stopped:
 		a.rt.finish()
-	case *keepaliveTick:
-		a.lastTick = time.Now()
-		a.heartbeat(ctx, messages.NodeStatus_NODE_STATUS_ACTIVE, false)
-	case *actors.HeartbeatNow:
-		if !a.stopping && !a.rt.shutdown.Load() {
-			a.heartbeat(ctx, messages.NodeStatus_NODE_STATUS_ACTIVE, false)
-		}
-	case *actors.HealthQuery:
-		a.health(ctx)
+	case *actor.Terminated:
+		a.terminated(ctx, m.Who)
+	case *actors.Shutdown:
+		a.shutdown(ctx, m.Timeout)
+	case *actors.ResetNode:
+		a.reset(m.Reason)
+	case *actors.Broadcast:
+		// The messenger's frames go out with the heartbeats.
+		ctx.Forward(a.heartbeat)
 	case *actors.StatusQuery:
-		a.status(ctx)
+		a.spawn(ctx, actors.KindStatus, actors.NewStatusGatherer(a.statusSources(), ctx.Sender()), "")
+	case *actors.HealthQuery:
+		if a.rt.resetting.Load() {
+			ctx.Respond(&actors.Health{Reason: "resetting: lost quorum and could not stop its groups in time"})
+			return
+		}
+		ctx.Forward(a.heartbeat)
+	default:
+		a.route(ctx, m)
+	}
+}
+
+// route passes a request from outside the actors on to the child that
+// answers it; the timeline and the parameters the node answers itself.
+func (a *nodeActor) route(ctx actor.Context, msg any) {
+	switch m := msg.(type) {
 	case *actors.Subscribe:
 		ctx.Forward(a.membership)
 	case *actors.SendNote, *actors.NotesQuery:
@@ -537,41 +555,60 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 			return
 		}
 		ctx.Forward(a.placement)
-	case *actors.Broadcast:
-		a.send(ctx, m.Envelope, false)
-	case *actors.ResetNode:
-		a.reset(m.Reason)
 	case *actors.EventsQuery:
 		ctx.Respond(&messages.EventsResponse{Events: a.rt.events.List(m.Limit)})
 	case *actors.ParameterQuery:
 		v, ok := a.rt.cfg.Parameters[m.Name]
 		ctx.Respond(&messages.ParameterResponse{Name: m.Name, Value: v, Set: ok})
-	case *actors.Shutdown:
-		if a.placement == nil {
-			a.announceDeath(ctx, ctx.Sender())
-			return
-		}
-		// Give the groups away first, right to left, and let the peers
-		// take them over; then say goodbye.
-		asker := ctx.Sender()
-		f := ctx.RequestFuture(a.placement, &actors.Leave{}, m.Timeout)
+	}
+}
+
+// terminated handles the end of a child: a status gatherer ends when it
+// has answered; any other child was stopped for good by its supervisor,
+// and this node can no longer do its job. It stops, so that the service
+// manager restarts it and, meanwhile, the peers take its groups over.
+func (a *nodeActor) terminated(ctx actor.Context, who *actor.PID) {
+	kind := a.rt.supervision.Kind(who)
+	if kind == actors.KindStatus {
+		a.rt.supervision.Forget(who)
+		return
+	}
+	if a.stopping || a.rt.shutdown.Load() {
+		return
+	}
+	err := fmt.Errorf("%v actor %s stopped after repeated failures", kind, who.GetId())
+	a.rt.failure.CompareAndSwap(nil, err)
+	a.rt.log.Error("node failing", "err", err)
+	ctx.Stop(ctx.Self())
+}
+
+// shutdown gives the groups away first, right to left, and lets the peers
+// take them over; then it says goodbye (the heartbeat actor's last
+// heartbeat, DEAD) and answers ShutdownDone.
+func (a *nodeActor) shutdown(ctx actor.Context, timeout time.Duration) {
+	asker := ctx.Sender()
+	depart := func() {
+		f := ctx.RequestFuture(a.heartbeat, &actors.Depart{}, 2*time.Second)
 		ctx.ReenterAfter(f, func(_ any, err error) {
 			if err != nil {
-				a.rt.log.Warn("groups not all stopped before shutdown", "err", err)
+				a.rt.log.Warn("last heartbeat not confirmed sent", "err", err)
 			}
-			a.announceDeath(ctx, asker)
+			if asker != nil {
+				ctx.Send(asker, &actors.ShutdownDone{})
+			}
 		})
-	case *actor.Terminated:
-		if a.stopping || a.rt.shutdown.Load() {
-			return
-		}
-		// A child was stopped for good by its supervisor: this node can no
-		// longer do its job. Stop, so that the service manager restarts us.
-		err := fmt.Errorf("actor %s stopped after repeated failures", m.Who.GetId())
-		a.rt.failure.CompareAndSwap(nil, err)
-		a.rt.log.Error("node failing", "err", err)
-		ctx.Stop(ctx.Self())
 	}
+	if a.placement == nil {
+		depart()
+		return
+	}
+	f := ctx.RequestFuture(a.placement, &actors.Leave{}, timeout)
+	ctx.ReenterAfter(f, func(_ any, err error) {
+		if err != nil {
+			a.rt.log.Warn("groups not all stopped before shutdown", "err", err)
+		}
+		depart()
+	})
 }
 
 // reset resets the machine at once: this node lost quorum and could not
@@ -595,290 +632,99 @@ func (a *nodeActor) reset(reason string) {
 	}()
 }
 
-// health answers whether the node works: its keepalive ticks, its
-// heartbeats leave on at least one link, and the membership actor answers.
-func (a *nodeActor) health(ctx actor.Context) {
-	if a.rt.resetting.Load() {
-		ctx.Respond(&actors.Health{Reason: "resetting: lost quorum and could not stop its groups in time"})
-		return
-	}
-	keepalive := a.rt.cfg.Keepalive
-	if since := time.Since(a.lastTick); since > 3*keepalive {
-		ctx.Respond(&actors.Health{Reason: fmt.Sprintf("no keepalive tick for %v", since.Round(time.Millisecond))})
-		return
-	}
-	if since := time.Since(time.Unix(0, a.rt.lastSent.Load())); since > 3*keepalive {
-		ctx.Respond(&actors.Health{Reason: fmt.Sprintf("no heartbeat sent on any link for %v", since.Round(time.Millisecond))})
-		return
-	}
-	asker := ctx.Sender()
-	f := ctx.RequestFuture(a.membership, &actors.HealthQuery{}, keepalive)
-	ctx.ReenterAfter(f, func(res any, err error) {
-		if h, ok := res.(*actors.Health); ok && err == nil {
-			ctx.Send(asker, h)
-			return
-		}
-		ctx.Send(asker, &actors.Health{Reason: fmt.Sprintf("membership actor did not answer: %v", err)})
-	})
-}
-
 // startWatchdog spawns the watchdog actor when one is configured.
 func (a *nodeActor) startWatchdog(ctx actor.Context) {
 	w := a.rt.cfg.Cluster.GetWatchdog()
 	if w.GetDevice() == "" {
 		return
 	}
-	a.spawn(ctx, actors.NewWatchdog(actors.WatchdogConfig{
+	a.spawn(ctx, actors.KindWatchdog, actors.NewWatchdog(actors.WatchdogConfig{
 		Device: w.Device, Interval: a.rt.cfg.Keepalive, Timeout: a.rt.cfg.Deadtime, Node: ctx.Self(), Log: a.rt.log,
 	}), "watchdog")
 }
 
 // startPings spawns one actor per ping node.
 func (a *nodeActor) startPings(ctx actor.Context) {
-	for _, p := range a.rt.cfg.Cluster.PingNodes {
-		var addrs []netip.Addr
-		for _, s := range p.Addresses {
-			if ip, err := netip.ParseAddr(s); err == nil {
-				addrs = append(addrs, ip)
-			}
-		}
-		a.spawn(ctx, actors.NewPing(actors.PingConfig{
+	for _, p := range a.rt.cfg.PingNodes {
+		// Parsed and checked by config.Resolve.
+		addrs := p.Addresses
+		a.spawn(ctx, actors.KindPing, actors.NewPing(actors.PingConfig{
 			Name: p.Name, Addresses: addrs, Interval: a.rt.cfg.Keepalive, Membership: a.membership, Log: a.rt.log,
 		}), "ping-"+unsafeActorName.ReplaceAllString(p.Name, "_"))
-	}
-}
-
-// announceDeath sends the last heartbeat, saying DEAD, and answers asker.
-func (a *nodeActor) announceDeath(ctx actor.Context, asker *actor.PID) {
-	a.ticker.Stop()
-	a.heartbeat(ctx, messages.NodeStatus_NODE_STATUS_DEAD, true)
-	a.departed = true
-	if asker != nil {
-		ctx.Send(asker, &actors.ShutdownDone{})
 	}
 }
 
 func (a *nodeActor) start(ctx actor.Context) {
 	rt := a.rt
 	a.stopping = false
-	a.messenger = a.spawn(ctx, actors.NewMessenger(rt.messenger, rt.log), "messenger")
-	a.membership = a.spawn(ctx, actors.NewMembership(rt.membership, a.messenger, rt.log), "membership")
+	a.messenger = a.spawn(ctx, actors.KindMessenger, actors.NewMessenger(rt.messenger, rt.log), "messenger")
+	a.membership = a.spawn(ctx, actors.KindMembership, actors.NewMembership(rt.membership, a.messenger, rt.log), "membership")
 	ctx.Send(a.membership, &actors.Subscribe{PID: a.messenger})
-	a.startFenceDevices(ctx)
-	a.startGroups(ctx)
-	a.startRespawn(ctx)
-	a.startPings(ctx)
-	a.startWatchdog(ctx)
-	a.links = a.links[:0]
+	var links []*actor.PID
 	for _, spec := range rt.cfg.Links {
 		spec := spec
 		open := func(deliver transports.Deliver, readErr transports.ReadError) (transports.Link, error) {
 			return rt.openMedium(spec, deliver, readErr)
 		}
-		pid := a.spawn(ctx, actors.NewLink(actors.LinkConfig{
-			Name: spec.Name, Open: open, Keyring: rt.keyring, Membership: a.membership, Log: rt.log, LastSent: &rt.lastSent, Metrics: rt.metrics,
+		links = append(links, a.spawn(ctx, actors.KindLink, actors.NewLink(actors.LinkConfig{
+			Name: spec.Name, Open: open, Keyring: rt.keyring, Membership: a.membership, Log: rt.log, Metrics: rt.metrics,
 			Inbound: rt.membership.Inbound,
-		}), "link-"+unsafeActorName.ReplaceAllString(spec.Name, "_"))
-		a.links = append(a.links, pid)
+		}), "link-"+unsafeActorName.ReplaceAllString(spec.Name, "_")))
 	}
+	// Before anything can send a cluster message (placement) or hear a
+	// peer: the heartbeat actor carries both.
+	a.heartbeat = a.spawn(ctx, actors.KindHeartbeat, actors.NewHeartbeat(actors.HeartbeatConfig{
+		Cluster: rt.cfg.Cluster.Name, Local: rt.cfg.Local, Generation: rt.generation,
+		Keepalive: rt.cfg.Keepalive, Deadtime: rt.cfg.Deadtime, Keyring: rt.keyring,
+		Links: links, Membership: a.membership, Messenger: a.messenger, Log: rt.log, Metrics: rt.metrics,
+	}), "heartbeat")
+	ctx.Send(a.membership, &actors.WatchHeartbeat{PID: a.heartbeat})
+	a.startFenceDevices(ctx)
+	a.startGroups(ctx)
+	a.startRespawn(ctx)
+	a.startPings(ctx)
+	a.startWatchdog(ctx)
 	if rt.socket != "" {
-		a.control = a.spawn(ctx, actors.NewControl(actors.ControlConfig{
+		a.spawn(ctx, actors.KindControl, actors.NewControl(actors.ControlConfig{
 			Socket: rt.socket, Log: rt.log, Tracer: rt.tracer,
 			Ready: func(err error) { rt.readyOnce.Do(func() { rt.ready <- err }) },
 		}), "control")
 	}
-	// Say hello at once rather than one keepalive from now.
-	a.lastTick = time.Now()
-	a.heartbeat(ctx, messages.NodeStatus_NODE_STATUS_ACTIVE, false)
-	a.ticker = actors.Every(ctx.ActorSystem(), rt.cfg.Keepalive, ctx.Self(), &keepaliveTick{})
 }
 
-// spawn starts a child of the node actor, on the node's pool of
-// goroutines.
-func (a *nodeActor) spawn(ctx actor.Context, p actor.Producer, name string) *actor.PID {
-	pid, err := ctx.SpawnNamed(actor.PropsFromProducer(p, actor.WithDispatcher(a.rt.dispatcher)), name)
+// spawn starts a child of the node actor of the given kind, on the node's
+// pool of goroutines; an empty name lets the actor system name it.
+func (a *nodeActor) spawn(ctx actor.Context, kind actors.ChildKind, p actor.Producer, name string) *actor.PID {
+	pid, err := a.rt.supervision.Spawn(ctx, kind, actor.PropsFromProducer(p, actor.WithDispatcher(a.rt.dispatcher)), name)
 	if err != nil {
-		// Names are unique by construction; a clash is a bug.
+		// Names are unique and kinds supervised by construction; a
+		// failure is a bug.
 		panic(fmt.Errorf("spawn %s: %w", name, err))
 	}
 	return pid
 }
 
-// heartbeat sends one heartbeat on every link. With wait, it waits
-// (bounded) until every link has sent it: the last heartbeat of a clean
-// shutdown must leave before the links close.
-func (a *nodeActor) heartbeat(ctx actor.Context, status messages.NodeStatus, wait bool) {
-	a.rt.metrics.HeartbeatSent()
-	a.send(ctx, &messages.Envelope{Body: &messages.Envelope_Heartbeat{Heartbeat: &messages.Heartbeat{
-		Status:              status,
-		DeadtimeMs:          uint32(a.rt.cfg.Deadtime.Milliseconds()),
-		LastMessageSequence: a.rt.messenger.OutboxLast.Load(),
-		PingNodesUp:         a.rt.membership.PingNodesUp.Load(),
-		Sessions:            a.rt.membership.Sessions(),
-	}}}, wait)
-}
-
-// send completes env's header (cluster, sender, generation, the next frame
-// sequence, time), seals it and hands it to every link.
-func (a *nodeActor) send(ctx actor.Context, env *messages.Envelope, wait bool) {
-	rt := a.rt
-	if a.departed {
-		return
-	}
-	env.Cluster = rt.cfg.Cluster.Name
-	env.Sender = rt.cfg.Local
-	env.Generation = rt.generation
-	env.Sequence = rt.seq.Add(1)
-	env.SendTimeUnixNano = time.Now().UnixNano()
-	data, err := rt.keyring.Seal(env)
-	if err != nil {
-		if n, ok := rt.sealLog.Allow(time.Now()); ok {
-			rt.log.Error("cannot seal frame", "err", err, "suppressed_since_last_log", n)
-		}
-		return
-	}
-	rt.membership.FramesSent.Add(1)
-	msg := &actors.SendFrame{Data: data}
-	if !wait {
-		for _, l := range a.links {
-			ctx.Send(l, msg)
-		}
-		return
-	}
-	futures := make([]*actor.Future, len(a.links))
-	for i, l := range a.links {
-		futures[i] = ctx.RequestFuture(l, msg, time.Second)
-	}
-	for _, f := range futures {
-		f.Wait()
-	}
-}
-
 // statusTimeline is how many timeline events a status carries.
 const statusTimeline = 20
 
-// status answers a StatusQuery with the membership view completed by the
-// message streams, asking both children without blocking.
-func (a *nodeActor) status(ctx actor.Context) {
-	asker := ctx.Sender()
-	f := ctx.RequestFuture(a.membership, &actors.StatusQuery{}, 2*time.Second)
-	ctx.ReenterAfter(f, func(res any, err error) {
-		s, ok := res.(*messages.ClusterStatus)
-		if err != nil || !ok {
-			a.rt.log.Warn("membership did not answer a status query", "err", err)
-			return
-		}
-		s.Timeline = a.rt.events.List(statusTimeline)
-		markLoopingLinks(s, a.rt.loopingLinks)
-		g := ctx.RequestFuture(a.messenger, &actors.StreamsQuery{}, 2*time.Second)
-		ctx.ReenterAfter(g, func(res any, err error) {
-			if streams, ok := res.(actors.Streams); ok && err == nil {
-				for _, n := range s.Nodes {
-					n.Messages = streams[n.Name]
-				}
+// statusSources are what a status gatherer asks and adds.
+func (a *nodeActor) statusSources() actors.StatusSources {
+	rt := a.rt
+	return actors.StatusSources{
+		Membership: a.membership, Messenger: a.messenger, Heartbeat: a.heartbeat, Placement: a.placement,
+		Info: rt.membership.Info, Generation: rt.generation, Timeout: 2 * time.Second,
+		FenceDevices: func() []*messages.FenceDeviceState {
+			var out []*messages.FenceDeviceState
+			for _, d := range rt.fenceDevices {
+				out = append(out, d.Status())
 			}
-			if a.placement == nil {
-				ctx.Send(asker, s)
-				return
-			}
-			h := ctx.RequestFuture(a.placement, &actors.GroupsQuery{}, 2*time.Second)
-			ctx.ReenterAfter(h, func(res any, err error) {
-				if groups, ok := res.(actors.GroupsStatus); ok && err == nil {
-					s.Groups, s.NoQuorum, s.Unfenced = groups.Groups, groups.NoQuorum, groups.Unfenced
-					s.Fenced, s.SelfStopWaits = groups.Fenced, groups.SelfStopWaits
-				}
-				for _, d := range a.rt.fenceDevices {
-					s.FenceDevices = append(s.FenceDevices, d.Status())
-				}
-				ctx.Send(asker, s)
-			})
-		})
-	})
-}
-
-// CheckMedia verifies, before the node starts, that every medium's
-// interface or device exists and can carry it (an interface without a
-// broadcast address cannot carry bcast), as Heartbeat refuses to start on a
-// medium it cannot open. A link that fails later is retried instead.
-func CheckMedia(cfg *config.Effective) error {
-	var errs []error
-	for _, spec := range cfg.Links {
-		for _, md := range spec.Media {
-			var err error
-			switch m := md.Link.GetMedium().(type) {
-			case *messages.Link_Bcast:
-				_, err = transports.BroadcastAddr(m.Bcast.Dev)
-			case *messages.Link_Mcast:
-				var ifi *net.Interface
-				if ifi, err = net.InterfaceByName(m.Mcast.Dev); err == nil && ifi.Flags&net.FlagMulticast == 0 {
-					err = fmt.Errorf("%s does not do multicast", m.Mcast.Dev)
-				}
-			case *messages.Link_Ucast:
-				if m.Ucast.Dev != "" {
-					_, err = net.InterfaceByName(m.Ucast.Dev)
-				}
-			case *messages.Link_Serial:
-				_, err = os.Stat(m.Serial.Device)
-			}
-			if err != nil {
-				errs = append(errs, fmt.Errorf("link %s (%s): %w", spec.Name, config.MediumName(md.Link), err))
-			}
-		}
+			return out
+		},
+		Finish: func(s *messages.ClusterStatus) {
+			s.Timeline = rt.events.List(statusTimeline)
+			markLoopingLinks(s, rt.loopingLinks)
+		},
 	}
-	if d := cfg.Cluster.GetWatchdog().GetDevice(); d != "" {
-		if _, err := os.Stat(d); err != nil {
-			errs = append(errs, fmt.Errorf("watchdog: %w", err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// OpenRealMedium opens a link: its serial line, or every network medium
-// it has on its interface, together (transports.OpenMedia: shared
-// sockets, one delivery per frame).
-func OpenRealMedium(spec config.LinkSpec, deliver transports.Deliver, readErr transports.ReadError) (transports.Link, error) {
-	if len(spec.Media) == 0 {
-		return nil, fmt.Errorf("link %s has no medium", spec.Name)
-	}
-	if s := spec.Link.GetSerial(); s != nil {
-		return transports.OpenSerial(transports.SerialConfig{Device: s.Device, Baud: int(spec.Baud)}, deliver, readErr)
-	}
-	var cfg transports.MediaConfig
-	for _, md := range spec.Media {
-		cfg.Dev = md.Dev()
-		switch m := md.Link.GetMedium().(type) {
-		case *messages.Link_Ucast:
-			u := transports.UcastConfig{Dev: m.Ucast.Dev, Port: uint16(md.Port)}
-			if m.Ucast.Bind != "" {
-				a, err := netip.ParseAddr(m.Ucast.Bind)
-				if err != nil {
-					return nil, err
-				}
-				u.Bind = a
-			}
-			for _, p := range m.Ucast.Peers {
-				a, err := netip.ParseAddr(p)
-				if err != nil {
-					return nil, err
-				}
-				u.Peers = append(u.Peers, a)
-			}
-			cfg.Ucast = append(cfg.Ucast, u)
-		case *messages.Link_Bcast:
-			cfg.Bcast = append(cfg.Bcast, uint16(md.Port))
-		case *messages.Link_Mcast:
-			group, err := netip.ParseAddr(m.Mcast.Group)
-			if err != nil {
-				return nil, err
-			}
-			cfg.Mcast = append(cfg.Mcast, transports.McastConfig{
-				Dev: m.Mcast.Dev, Group: group, Port: uint16(md.Port), TTL: int(m.Mcast.Ttl), Loop: m.Mcast.Loop,
-			})
-		default:
-			return nil, fmt.Errorf("link %s: medium %s cannot share an interface", spec.Name, config.MediumName(md.Link))
-		}
-	}
-	return transports.OpenMedia(cfg, deliver, readErr)
 }
 
 // levelFilter drops records below min, whatever the wrapped handler

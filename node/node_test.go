@@ -138,7 +138,8 @@ func TestTwoNodesSeeEachOtherAndCleanStopIsImmediate(t *testing.T) {
 	c, addrs := loopbackCluster(t, 2, "100ms", "2s")
 	n1 := startNode(t, nodeConfig(t, c, addrs, 1), Options{})
 	n2 := startNode(t, nodeConfig(t, c, addrs, 2), Options{})
-	events := n1.Events(100)
+	events, stopEvents := n1.Events(100)
+	defer stopEvents()
 	s := waitStatus(t, n1, 5*time.Second, "n2 active on n1", allActive)
 	waitStatus(t, n2, 5*time.Second, "n1 active on n2", allActive)
 	if g := s.Nodes[1].Generation; g != n2.Generation() {
@@ -172,7 +173,8 @@ func TestSilentNodeIsDeclaredDeadAfterDeadtime(t *testing.T) {
 	n1 := startNode(t, nodeConfig(t, c, addrs, 1), Options{})
 	n2 := startNode(t, nodeConfig(t, c, addrs, 2), Options{})
 	waitStatus(t, n1, 5*time.Second, "all active", allActive)
-	events := n1.Events(100)
+	events, stopEvents := n1.Events(100)
+	defer stopEvents()
 	// Stop n2 without a word, as a crash would.
 	n2.halt()
 	select {
@@ -235,7 +237,8 @@ func TestPanickingLinkIsRestartedAndViewSurvives(t *testing.T) {
 	n1 := startNode(t, nodeConfig(t, c, addrs, 1), Options{OpenMedium: open})
 	startNode(t, nodeConfig(t, c, addrs, 2), Options{})
 	before := waitStatus(t, n1, 5*time.Second, "all active", allActive)
-	events := n1.Events(100)
+	events, stopEvents := n1.Events(100)
+	defer stopEvents()
 	armed.Store(true)
 	// The link actor panics on its next send, is restarted after the
 	// backoff and opens its medium again.
@@ -442,9 +445,9 @@ func TestTraceRecordsEveryDelivery(t *testing.T) {
 	}
 	wanted := []string{
 		"node/membership <- node/link-lo *actors.FrameReceived",
-		"node/link-lo <- node *actors.SendFrame",
+		"node/link-lo <- node/heartbeat *actors.SendFrame",
 		"node/link-lo <- - *actors.packetIn",
-		"node <- - *node.keepaliveTick",
+		"node/heartbeat <- - *actors.keepaliveTick",
 		"node/membership <- - *actor.Started",
 	}
 	seen := map[string]record{}

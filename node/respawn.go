@@ -61,6 +61,6 @@ func ResolveRespawn(cfg *config.Effective) ([]actors.RespawnSpec, error) {
 // startRespawn spawns one actor per respawn program.
 func (a *nodeActor) startRespawn(ctx actor.Context) {
 	for i, st := range a.rt.respawn {
-		a.spawn(ctx, actors.NewRespawn(st, a.rt.log), fmt.Sprintf("respawn-%d", i+1))
+		a.spawn(ctx, actors.KindRespawn, actors.NewRespawn(st, a.rt.log), fmt.Sprintf("respawn-%d", i+1))
 	}
 }

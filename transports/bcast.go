@@ -5,15 +5,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+
+	"github.com/hanode/hanode/transports/medium"
 )
 
 // BcastConfig describes a UDP broadcast link (Heartbeat `bcast dev`).
-type BcastConfig struct {
-	// Dev is the interface: the socket is bound to it and frames go to its
-	// IPv4 broadcast address.
-	Dev  string
-	Port uint16
-}
+type BcastConfig = medium.Bcast
 
 // Bcast is an open broadcast link. Frames it sends loop back to this host
 // too; the membership layer recognises them as its own.

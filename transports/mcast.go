@@ -1,17 +1,10 @@
 package transports
 
-import "net/netip"
+import "github.com/hanode/hanode/transports/medium"
 
 // McastConfig describes an IPv4 multicast link (Heartbeat
 // `mcast dev group port ttl loop`).
-type McastConfig struct {
-	Dev   string
-	Group netip.Addr
-	Port  uint16
-	TTL   int
-	// Loop makes this host receive its own frames (Heartbeat advises 0).
-	Loop bool
-}
+type McastConfig = medium.Mcast
 
 // Mcast is an open multicast link: a socket bound to the port that has
 // joined the group on the interface, and a socket that sends to the group

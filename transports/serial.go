@@ -7,15 +7,14 @@ import (
 	"time"
 
 	"go.bug.st/serial"
+
+	"github.com/hanode/hanode/transports/medium"
 )
 
 // SerialConfig describes a serial link (Heartbeat `serial /dev/ttyS0`,
 // `baud`). A serial link joins two nodes with a null-modem cable; hanode
 // does not forward frames around a ring of serial lines as Heartbeat did.
-type SerialConfig struct {
-	Device string
-	Baud   int
-}
+type SerialConfig = medium.Serial
 
 // Serial is an open serial link.
 type Serial struct {

@@ -4,20 +4,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+
+	"github.com/hanode/hanode/transports/medium"
 )
 
 // UcastConfig describes a UDP unicast link (Heartbeat `ucast dev peer`).
-type UcastConfig struct {
-	// Dev is the interface the socket is bound to with SO_BINDTODEVICE, as
-	// Heartbeat does; empty for no device binding (needs no privilege).
-	Dev string
-	// Bind is the local address; the zero Addr binds every address.
-	Bind netip.Addr
-	// Port is the UDP port to listen on and send to.
-	Port uint16
-	// Peers are the addresses heartbeats are sent to.
-	Peers []netip.Addr
-}
+type UcastConfig = medium.Ucast
 
 // Ucast is an open UDP unicast link.
 type Ucast struct{ *Media }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -50,36 +51,31 @@ func (f *configFlags) check(out io.Writer) error {
 	if err != nil {
 		return configError(err)
 	}
-	agentsOf, err := node.ResolveAgents(eff)
+	// The plan `hanode run` would start: its checks are the ones run
+	// makes, once.
+	plan, err := node.Prepare(eff, nil)
 	if err != nil {
+		if _, whole := errors.AsType[*node.MessageSizeError](err); whole {
+			err = fmt.Errorf("%s: %w", l.Origin, err)
+		}
 		return configError(err)
-	}
-	if _, err := node.ResolveRespawn(eff); err != nil {
-		return configError(err)
-	}
-	devices, err := node.ResolveFence(eff)
-	if err != nil {
-		return configError(err)
-	}
-	if err := node.CheckMessageSizes(eff); err != nil {
-		return configError(fmt.Errorf("%s: %w", l.Origin, err))
 	}
 	if local == "" {
 		if host, err := f.nodeName(); err == nil && !contains(eff.Nodes, host) {
 			eff.Warnings = append(eff.Warnings, config.Warning{Msg: fmt.Sprintf("this machine (%s) is not a node of this cluster; use --name to check for another node", host)})
 		}
 	}
-	printSummary(out, l, eff, agentsOf)
-	for _, d := range devices {
+	printSummary(out, l, eff, plan.Agents)
+	for _, d := range plan.FenceDevices {
 		fmt.Fprintf(out, "fence device %s: %s\n", d.Name, d.Program())
 	}
-	for _, n := range node.Unfenceable(eff, devices) {
+	for _, n := range plan.Unfenceable() {
 		fmt.Fprintf(out, "warning: %s\n", node.UnfenceableWarning(n))
 	}
-	for _, w := range node.PartitionWaits(eff, devices) {
+	for _, w := range plan.PartitionWaits() {
 		fmt.Fprintf(out, "note: %s\n", w)
 	}
-	printSecurity(out, l, eff, devices, f.stateDir)
+	printSecurity(out, l, eff, plan.FenceDevices, f.stateDir)
 	return nil
 }
 
@@ -169,31 +165,9 @@ func describeAutoFailback(a messages.AutoFailback) string {
 func describeLink(s config.LinkSpec) string {
 	var ms []string
 	for _, m := range s.Media {
-		ms = append(ms, describeMedium(m))
+		ms = append(ms, m.Medium.String())
 	}
 	return strings.Join(ms, "; ")
-}
-
-func describeMedium(s config.MediumSpec) string {
-	switch m := s.Link.GetMedium().(type) {
-	case *messages.Link_Ucast:
-		dev := m.Ucast.Dev
-		if dev == "" {
-			dev = "any device"
-		}
-		bind := ""
-		if m.Ucast.Bind != "" {
-			bind = " from " + m.Ucast.Bind
-		}
-		return fmt.Sprintf("ucast on %s%s to %s, port %d", dev, bind, strings.Join(m.Ucast.Peers, ", "), s.Port)
-	case *messages.Link_Bcast:
-		return fmt.Sprintf("bcast on %s, port %d", m.Bcast.Dev, s.Port)
-	case *messages.Link_Mcast:
-		return fmt.Sprintf("mcast on %s to %s:%d ttl %d", m.Mcast.Dev, m.Mcast.Group, m.Mcast.Port, m.Mcast.Ttl)
-	case *messages.Link_Serial:
-		return fmt.Sprintf("serial %s at %d baud", m.Serial.Device, s.Baud)
-	}
-	return "?"
 }
 
 func newConfigCommand() *cobra.Command {

@@ -315,7 +315,7 @@ func TestHungAgentTimesOutAndGroupMoves(t *testing.T) {
 		Nodes: hosts[:2], Keepalive: "100ms", Deadtime: "500ms", Warntime: "300ms", Initdead: "5",
 		AutoFailback: "on", VIP: testVIP, Service: hanodeBin,
 		Resources:    []string{"IPaddr2::" + testVIP + "/24/eth0", fmt.Sprintf("httpsvc::%d", hacluster.Port), "hangsvc::node1"},
-		ExtraScripts: map[string][]byte{"hangsvc": []byte(hangsvc)},
+		ExtraScripts: map[string][]byte{"hangsvc": hacluster.Scripted(hangsvc)},
 	})
 	p, err := testhosts.NewProbe(hosts[2], fmt.Sprintf("%s:%d", testVIP, hacluster.Port), 5*time.Millisecond, 50*time.Millisecond)
 	if err != nil {
@@ -357,7 +357,7 @@ func TestHungAgentTimesOutAndGroupMoves(t *testing.T) {
 	if st, err := os.Stat("/run/netns/" + n1.Host.Netns()); err == nil {
 		ino = st.Sys().(*syscall.Stat_t).Ino
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/tmp/hanode-test/hangsvc-child-%d", ino))
+	b, err := os.ReadFile(fmt.Sprintf("%s/hangsvc-child-%d", hacluster.StateDir, ino))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/hanode/hanode/node/testhosts/hacluster"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,6 +32,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	hanodeBin = filepath.Join(dir, "hanode")
+	// The test scripts' state files live in this run's own directory.
+	hacluster.StateDir = filepath.Join(dir, "state")
 	build := exec.Command("go", "build", "-o", hanodeBin, ".")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
@@ -63,6 +66,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"check", "--config", "a", "--hacf", "b"},
 		{"config", "convert"},
 		{"run", "--metrics", ":9100", "--config", "/nonexistent"},
+		{"run", "--trace", "a", "b"},
 	} {
 		code, _, errOut := runCLI(args...)
 		if code != 2 || !strings.HasPrefix(errOut, "hanode: ") {
@@ -230,9 +234,13 @@ func TestRunStatusClStatusAndCleanStop(t *testing.T) {
 		p := filepath.Join(dir, name+".textproto")
 		os.WriteFile(p, []byte(cfg), 0o600)
 		socks[name] = filepath.Join(dir, name+".sock")
-		procs = append(procs, startProc(t, hanodeBin, "run", "--config", p, "--name", name,
-			"--state-dir", filepath.Join(dir, name+"-state"), "--socket", socks[name],
-			"--trace="+filepath.Join(dir, name+".trace")))
+		// Both spellings of --trace: n1 --trace=FILE, n2 --trace FILE.
+		trace := []string{"--trace=" + filepath.Join(dir, name+".trace")}
+		if name == "n2" {
+			trace = []string{"--trace", filepath.Join(dir, name+".trace")}
+		}
+		procs = append(procs, startProc(t, hanodeBin, append([]string{"run", "--config", p, "--name", name,
+			"--state-dir", filepath.Join(dir, name+"-state"), "--socket", socks[name]}, trace...)...))
 	}
 	waitCLI(t, 10*time.Second, func(code int, out string) bool { return code == 0 && out == "active\n" },
 		"cl_status", "--socket", socks["n1"], "nodestatus", "n2")
@@ -245,10 +253,12 @@ func TestRunStatusClStatusAndCleanStop(t *testing.T) {
 		t.Fatalf("status --json: %d %q", code, out)
 	}
 
-	// --trace=FILE: one JSON line per delivered message.
-	trace, err := os.ReadFile(filepath.Join(dir, "n1.trace"))
-	if err != nil || !bytes.Contains(trace, []byte(`"receiver":"node/membership","sender":"node/link-ucast","type":"*actors.FrameReceived"`)) {
-		t.Fatalf("trace file: %v\n%.2000s", err, trace)
+	// --trace=FILE and --trace FILE: one JSON line per delivered message.
+	for _, name := range []string{"n1", "n2"} {
+		trace, err := os.ReadFile(filepath.Join(dir, name+".trace"))
+		if err != nil || !bytes.Contains(trace, []byte(`"receiver":"node/membership","sender":"node/link-ucast","type":"*actors.FrameReceived"`)) {
+			t.Fatalf("%s trace file: %v\n%.2000s", name, err, trace)
+		}
 	}
 
 	// The binary called through a link named cl_status is cl_status.

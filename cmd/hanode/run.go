@@ -39,19 +39,33 @@ func newRunCommand() *cobra.Command {
 		Long: `Run this machine's node of the cluster in the foreground until SIGTERM or
 SIGINT, which stop it cleanly: its peers are told at once, without waiting
 for deadtime.`,
-		Args: cobra.NoArgs,
+		Args: f.traceArg,
 		RunE: func(cmd *cobra.Command, _ []string) error { return f.run(cmd.ErrOrStderr()) },
 	}
 	f.register(c)
 	c.Flags().StringVar(&f.stateDir, "state-dir", node.DefaultStateDir, "`DIR` for state that survives restarts (the generation number)")
 	c.Flags().StringVar(&f.socket, "socket", control.DefaultSocket, "control socket `PATH`")
-	c.Flags().StringVar(&f.trace, "trace", "", "write one JSON line per actor message to `FILE` (--trace alone: standard error)")
+	c.Flags().StringVar(&f.trace, "trace", "", "write one JSON line per actor message to `FILE` (--trace=FILE or --trace FILE; --trace alone: standard error)")
 	c.Flags().Lookup("trace").NoOptDefVal = "-"
 	c.Flags().StringVar(&f.logFormat, "log-format", "text", "log format on standard error: text or json")
 	c.Flags().StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on `ADDR` (host:port), path /metrics")
 	c.Flags().StringVar(&f.reset, "reset-command", "", "shell `COMMAND` run instead of rebooting when this machine must reset itself "+
 		"(failfast; no quorum and its groups not stopped within their stop budget); default: reboot at once")
 	return c
+}
+
+// traceArg lets --trace take its file after a space. The flag's value is
+// optional (--trace alone traces to standard error), and pflag gives an
+// optional value only after '=': `--trace FILE` reaches the command as
+// --trace with no value and FILE as an argument. run takes no argument
+// otherwise, so the one argument after a valueless --trace is its file;
+// any other argument is refused as before.
+func (f *runFlags) traceArg(cmd *cobra.Command, args []string) error {
+	if fl := cmd.Flags().Lookup("trace"); len(args) == 1 && fl.Changed && f.trace == fl.NoOptDefVal {
+		f.trace = args[0]
+		return nil
+	}
+	return cobra.NoArgs(cmd, args)
 }
 
 func (f *runFlags) run(stderr io.Writer) error {
@@ -101,7 +115,12 @@ func (f *runFlags) run(stderr io.Writer) error {
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
 
-	opts := node.Options{Config: eff, StateDir: f.stateDir, Socket: f.socket, Log: log, Trace: traceOut, MetricsAddr: f.metrics}
+	// Prepared once: Start starts this plan and does not check it again.
+	plan, err := node.Prepare(eff, nil)
+	if err != nil {
+		return failure(err)
+	}
+	opts := node.Options{Plan: plan, StateDir: f.stateDir, Socket: f.socket, Log: log, Trace: traceOut, MetricsAddr: f.metrics}
 	if f.reset != "" {
 		command := f.reset
 		opts.Reboot = func() error {

@@ -42,7 +42,7 @@ func TestMinorityThatCannotStopResetsItself(t *testing.T) {
 		Nodes: hosts[:3], Keepalive: "100ms", Deadtime: "500ms", Warntime: "300ms", Initdead: "5",
 		AutoFailback: "on", VIP: testVIP, Service: hanodeBin,
 		Resources:    []string{"IPaddr2::" + testVIP + "/24/eth0", fmt.Sprintf("httpsvc::%d", hacluster.Port), "hangstop::node1"},
-		ExtraScripts: map[string][]byte{"hangstop": []byte(hangstop)},
+		ExtraScripts: map[string][]byte{"hangstop": hacluster.Scripted(hangstop)},
 	})
 	p, err := testhosts.NewProbe(hosts[3], fmt.Sprintf("%s:%d", testVIP, hacluster.Port), 5*time.Millisecond, 50*time.Millisecond)
 	if err != nil {

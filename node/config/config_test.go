@@ -37,7 +37,7 @@ func TestDefaults(t *testing.T) {
 	}
 	if eff.Local != "n1" || eff.Cluster.Name != "linux-ha" || eff.Keepalive != time.Second || eff.Deadtime != 30*time.Second ||
 		eff.Warntime != 15*time.Second || eff.Initdead != 30*time.Second || eff.Deadping != 30*time.Second ||
-		eff.UDPPort != 694 || eff.Baud != 19200 || eff.Links[0].Name != "eth0" || eff.Links[0].Port != 694 {
+		eff.UDPPort != 694 || eff.Baud != 19200 || eff.Links[0].Name != "eth0" || eff.Links[0].Media[0].Port() != 694 {
 		t.Fatalf("defaults: %+v", eff)
 	}
 	for k, want := range map[string]string{"keepalive": "1000ms", "deadtime": "30000ms", "udpport": "694", "node": "n1 n2", "auto_failback": "legacy"} {

@@ -8,9 +8,10 @@ import (
 	"strconv"
 	"strings"
 
-	"google.golang.org/protobuf/proto"
+	"slices"
 
 	"github.com/hanode/hanode/messages"
+	"github.com/hanode/hanode/transports/medium"
 )
 
 // Links and media.
@@ -59,30 +60,36 @@ import (
 // unicast datagram to one of the two sockets only.
 
 // MediumSpec is one medium of a link, with defaults applied.
+//
+// Medium is typed (package transports/medium): resolving builds it once
+// from the configured protobuf medium, with its addresses parsed, its port
+// and speed filled in, so that nothing after Resolve switches on the
+// protobuf oneof or parses an address again. Several ucast entries for one
+// socket are merged into one Ucast holding all their peers; an mcast line
+// repeated with another ttl or loop into one Mcast with the larger.
 type MediumSpec struct {
-	// Link is the configured medium. Several ucast entries for one
-	// socket are merged into a copy holding all their peers.
-	Link *messages.Link
-	// Port is the UDP port (bcast, mcast, ucast).
-	Port uint32
-	// Baud is the line speed (serial).
-	Baud uint32
+	Medium medium.Medium
 	// Field is the configuration entry ("links[2]"), for messages.
 	Field string
 }
 
 // Dev is the medium's interface: "" for a serial line or a ucast medium
 // not tied to a device.
-func (m MediumSpec) Dev() string {
-	switch x := m.Link.GetMedium().(type) {
-	case *messages.Link_Bcast:
-		return x.Bcast.Dev
-	case *messages.Link_Mcast:
-		return x.Mcast.Dev
-	case *messages.Link_Ucast:
-		return x.Ucast.Dev
+func (m MediumSpec) Dev() string { return m.Medium.Iface() }
+
+// Port is the medium's UDP port; 0 for a serial line.
+func (m MediumSpec) Port() uint16 { return mediumPort(m.Medium) }
+
+func mediumPort(md medium.Medium) uint16 {
+	switch x := md.(type) {
+	case *medium.Bcast:
+		return x.Port
+	case *medium.Mcast:
+		return x.Port
+	case *medium.Ucast:
+		return x.Port
 	}
-	return ""
+	return 0
 }
 
 func (r *resolver) links() {
@@ -104,16 +111,16 @@ func (r *resolver) links() {
 		j, seen := byName[name]
 		if !seen {
 			byName[name] = len(r.eff.Links)
-			r.eff.Links = append(r.eff.Links, LinkSpec{Name: name, Link: m.Link, Port: m.Port, Baud: m.Baud, Media: []MediumSpec{m}})
+			r.eff.Links = append(r.eff.Links, LinkSpec{Name: name, Media: []MediumSpec{m}})
 			continue
 		}
 		ls := &r.eff.Links[j]
 		first := ls.Media[0]
-		_, serial := l.GetMedium().(*messages.Link_Serial)
-		_, firstSerial := first.Link.GetMedium().(*messages.Link_Serial)
+		s, serial := m.Medium.(*medium.Serial)
+		fs, firstSerial := first.Medium.(*medium.Serial)
 		switch {
-		case serial && firstSerial && l.GetSerial().Device == first.Link.GetSerial().Device:
-			r.errf(field, "serial %s is configured twice (first at %s): a serial line carries one link", l.GetSerial().Device, r.where(first.Field))
+		case serial && firstSerial && s.Device == fs.Device:
+			r.errf(field, "serial %s is configured twice (first at %s): a serial line carries one link", s.Device, r.where(first.Field))
 		case serial || firstSerial || m.Dev() != first.Dev():
 			if l.Name != "" {
 				field += ".name"
@@ -150,11 +157,13 @@ func (r *resolver) fieldLine(field string) int {
 	return p.Line
 }
 
-// medium validates one configured medium and returns it with its port and
-// speed, and the link name it takes by default (its interface, its
-// device). ok is false when l has no medium at all.
+// medium validates one configured medium and returns it typed, with its
+// port and speed, and the link name it takes by default (its interface,
+// its device). ok is false when l has no medium at all. An invalid address
+// is reported and left zero: Resolve fails anyway.
 func (r *resolver) medium(field string, l *messages.Link) (m MediumSpec, defName string, ok bool) {
-	m = MediumSpec{Link: l, Port: r.eff.UDPPort, Baud: r.eff.Baud, Field: field}
+	m = MediumSpec{Field: field}
+	port := r.eff.UDPPort
 	switch x := l.GetMedium().(type) {
 	case *messages.Link_Bcast:
 		defName = x.Bcast.Dev
@@ -162,21 +171,24 @@ func (r *resolver) medium(field string, l *messages.Link) (m MediumSpec, defName
 			r.errf(field+".bcast.dev", "bcast: invalid interface name %q", x.Bcast.Dev)
 		}
 		if x.Bcast.Port != nil {
-			m.Port = *x.Bcast.Port
+			port = *x.Bcast.Port
 		}
+		m.Medium = &medium.Bcast{Dev: x.Bcast.Dev, Port: uint16(port)}
 	case *messages.Link_Mcast:
 		mc := x.Mcast
 		defName = mc.Dev
 		if !validIfName(mc.Dev) {
 			r.errf(field+".mcast.dev", "mcast: invalid interface name %q", mc.Dev)
 		}
-		if a, err := netip.ParseAddr(mc.Group); err != nil || !a.Is4() || !a.IsMulticast() {
+		group, err := netip.ParseAddr(mc.Group)
+		if err != nil || !group.Is4() || !group.IsMulticast() {
 			r.errf(field+".mcast.group", "mcast: %q is not an IPv4 multicast group (224.0.0.0 - 239.255.255.255)", mc.Group)
 		}
-		m.Port = mc.Port
+		port = mc.Port
 		if mc.Ttl < 1 || mc.Ttl > 255 {
 			r.errf(field+".mcast.ttl", "mcast: ttl %d is out of range 1..255", mc.Ttl)
 		}
+		m.Medium = &medium.Mcast{Dev: mc.Dev, Group: group, Port: uint16(port), TTL: int(mc.Ttl), Loop: mc.Loop}
 	case *messages.Link_Ucast:
 		u := x.Ucast
 		defName = u.Dev
@@ -189,38 +201,47 @@ func (r *resolver) medium(field string, l *messages.Link) (m MediumSpec, defName
 		if len(u.Peers) == 0 {
 			r.errf(field+".ucast.peers", "ucast: no peer address")
 		}
+		typed := &medium.Ucast{Dev: u.Dev}
 		for j, p := range u.Peers {
-			if a, err := netip.ParseAddr(p); err != nil || !a.Is4() {
+			a, err := netip.ParseAddr(p)
+			if err != nil || !a.Is4() {
 				r.errf(fmt.Sprintf("%s.ucast.peers[%d]", field, j), "ucast: %q is not an IPv4 address", p)
 			}
+			typed.Peers = append(typed.Peers, a)
 		}
 		if u.Bind != "" {
-			if a, err := netip.ParseAddr(u.Bind); err != nil || !a.Is4() {
+			a, err := netip.ParseAddr(u.Bind)
+			if err != nil || !a.Is4() {
 				r.errf(field+".ucast.bind", "ucast: bind address %q is not an IPv4 address", u.Bind)
 			}
+			typed.Bind = a
 		}
 		if u.Port != nil {
-			m.Port = *u.Port
+			port = *u.Port
 		}
+		typed.Port = uint16(port)
+		m.Medium = typed
 	case *messages.Link_Serial:
 		s := x.Serial
 		defName = s.Device
 		if s.Device == "" || !filepath.IsAbs(s.Device) {
 			r.errf(field+".serial.device", "serial: device %q must be an absolute path", s.Device)
 		}
+		baud := r.eff.Baud
 		if s.Baud != nil {
-			m.Baud = *s.Baud
+			baud = *s.Baud
 			if !ValidBaud(*s.Baud) {
 				r.errf(field+".serial.baud", "serial: baud rate %d is not a supported speed (%s)", *s.Baud, baudList())
 			}
 		}
+		m.Medium = &medium.Serial{Device: s.Device, Baud: int(baud)}
 		return m, defName, true
 	default:
 		r.errf(field, "link has no medium (bcast, mcast, ucast or serial)")
 		return m, "", false
 	}
-	if !validPort(m.Port) {
-		r.errf(field, "%s: port %d is out of range 1..65535", MediumName(l), m.Port)
+	if !validPort(port) {
+		r.errf(field, "%s: port %d is out of range 1..65535", m.Medium.Kind(), port)
 	}
 	return m, defName, true
 }
@@ -230,50 +251,50 @@ func (r *resolver) medium(field string, l *messages.Link) (m MediumSpec, defName
 func (r *resolver) addMedium(ls *LinkSpec, m MediumSpec) {
 	for k := range ls.Media {
 		have := &ls.Media[k]
-		if have.Port != m.Port {
+		if have.Port() != m.Port() {
 			continue
 		}
-		switch a := have.Link.GetMedium().(type) {
-		case *messages.Link_Bcast:
-			if m.Link.GetBcast() == nil {
+		switch a := have.Medium.(type) {
+		case *medium.Bcast:
+			if _, ok := m.Medium.(*medium.Bcast); !ok {
 				continue
 			}
 			r.notice(m.Field, "bcast", "bcast %s repeats bcast %s (%s): one medium, every frame is broadcast once (Heartbeat broadcasts it once per line)",
-				a.Bcast.Dev, a.Bcast.Dev, r.ref(have.Field, m.Field))
+				a.Dev, a.Dev, r.ref(have.Field, m.Field))
 			return
-		case *messages.Link_Mcast:
-			b := m.Link.GetMcast()
-			if b == nil || b.Group != a.Mcast.Group {
+		case *medium.Mcast:
+			b, ok := m.Medium.(*medium.Mcast)
+			if !ok || b.Group != a.Group {
 				continue
 			}
 			msg := fmt.Sprintf("mcast %s %s %d repeats %s: one medium, every frame is sent to the group once (Heartbeat sends it once per line)",
-				b.Dev, b.Group, m.Port, r.ref(have.Field, m.Field))
-			if b.Ttl != a.Mcast.Ttl || b.Loop != a.Mcast.Loop {
-				merged := proto.Clone(have.Link).(*messages.Link)
-				merged.GetMcast().Ttl = max(a.Mcast.Ttl, b.Ttl)
-				merged.GetMcast().Loop = a.Mcast.Loop || b.Loop
-				have.Link = merged
-				msg += fmt.Sprintf(", with ttl %d and loop %d (the larger of the two lines)", merged.GetMcast().Ttl, boolInt(merged.GetMcast().Loop))
+				b.Dev, b.Group, b.Port, r.ref(have.Field, m.Field))
+			if b.TTL != a.TTL || b.Loop != a.Loop {
+				merged := *a
+				merged.TTL = max(a.TTL, b.TTL)
+				merged.Loop = a.Loop || b.Loop
+				have.Medium = &merged
+				msg += fmt.Sprintf(", with ttl %d and loop %d (the larger of the two lines)", merged.TTL, boolInt(merged.Loop))
 			}
 			r.notice(m.Field, "mcast", "%s", msg)
 			return
-		case *messages.Link_Ucast:
-			b := m.Link.GetUcast()
-			if b == nil || b.Bind != a.Ucast.Bind {
+		case *medium.Ucast:
+			b, ok := m.Medium.(*medium.Ucast)
+			if !ok || b.Bind != a.Bind {
 				continue
 			}
 			// One socket, one medium: the peers of both entries.
-			merged := proto.Clone(have.Link).(*messages.Link)
-			u := merged.GetUcast()
+			merged := *a
+			merged.Peers = slices.Clone(a.Peers)
 			for _, p := range b.Peers {
-				if containsString(u.Peers, p) {
+				if slices.Contains(merged.Peers, p) {
 					r.warnf(m.Field, "ucast %s %s is listed twice (first at %s)", devOrAny(b.Dev), p, r.where(have.Field))
 					continue
 				}
-				u.Peers = append(u.Peers, p)
+				merged.Peers = append(merged.Peers, p)
 			}
-			have.Link = merged
-			r.warnf(m.Field, "ucast %s %s joins the ucast medium of %s: one medium, frames go to %s", devOrAny(b.Dev), strings.Join(b.Peers, " "), r.where(have.Field), strings.Join(u.Peers, ", "))
+			have.Medium = &merged
+			r.warnf(m.Field, "ucast %s %s joins the ucast medium of %s: one medium, frames go to %s", devOrAny(b.Dev), medium.JoinAddrs(b.Peers, " "), r.where(have.Field), medium.JoinAddrs(merged.Peers, ", "))
 			return
 		}
 	}
@@ -289,7 +310,7 @@ func (r *resolver) mergeNotice(ls *LinkSpec) {
 		parts = append(parts, fmt.Sprintf("%s (%s)", r.mediumText(m), r.ref(m.Field, ls.Media[0].Field)))
 		outs = append(outs, r.sendText(m))
 	}
-	r.notice(ls.Media[0].Field, MediumName(ls.Media[1].Link),
+	r.notice(ls.Media[0].Field, ls.Media[1].Medium.Kind(),
 		"%s share one link %s: frames go out %s; a frame that arrives by several counts once, and cl_status lists %s once (Heartbeat: once per medium)",
 		joinAnd(parts), ls.Name, joinAnd(outs), ls.Name)
 }
@@ -297,32 +318,32 @@ func (r *resolver) mergeNotice(ls *LinkSpec) {
 // mediumText writes a medium as its configuration line reads.
 func (r *resolver) mediumText(m MediumSpec) string {
 	port := ""
-	if m.Port != r.eff.UDPPort {
-		port = " port " + strconv.Itoa(int(m.Port))
+	if uint32(m.Port()) != r.eff.UDPPort {
+		port = " port " + strconv.Itoa(int(m.Port()))
 	}
-	switch x := m.Link.GetMedium().(type) {
-	case *messages.Link_Bcast:
-		return "bcast " + x.Bcast.Dev + port
-	case *messages.Link_Ucast:
-		return "ucast " + devOrAny(x.Ucast.Dev) + " " + strings.Join(x.Ucast.Peers, " ") + port
-	case *messages.Link_Mcast:
-		return fmt.Sprintf("mcast %s %s %d", x.Mcast.Dev, x.Mcast.Group, m.Port)
+	switch x := m.Medium.(type) {
+	case *medium.Bcast:
+		return "bcast " + x.Dev + port
+	case *medium.Ucast:
+		return "ucast " + devOrAny(x.Dev) + " " + medium.JoinAddrs(x.Peers, " ") + port
+	case *medium.Mcast:
+		return fmt.Sprintf("mcast %s %s %d", x.Dev, x.Group, x.Port)
 	}
 	return describeMedium(m)
 }
 
 // sendText says where a medium sends each frame.
 func (r *resolver) sendText(m MediumSpec) string {
-	switch x := m.Link.GetMedium().(type) {
-	case *messages.Link_Bcast:
-		if m.Port != r.eff.UDPPort {
-			return fmt.Sprintf("as broadcast to port %d", m.Port)
+	switch x := m.Medium.(type) {
+	case *medium.Bcast:
+		if uint32(x.Port) != r.eff.UDPPort {
+			return fmt.Sprintf("as broadcast to port %d", x.Port)
 		}
 		return "as broadcast"
-	case *messages.Link_Ucast:
-		return "to " + strings.Join(x.Ucast.Peers, ", ")
-	case *messages.Link_Mcast:
-		return "to " + x.Mcast.Group
+	case *medium.Ucast:
+		return "to " + medium.JoinAddrs(x.Peers, ", ")
+	case *medium.Mcast:
+		return "to " + x.Group.String()
 	}
 	return "?"
 }
@@ -330,10 +351,10 @@ func (r *resolver) sendText(m MediumSpec) string {
 // describeMedium names a medium for an error: its kind and interface or
 // device.
 func describeMedium(m MediumSpec) string {
-	if s := m.Link.GetSerial(); s != nil {
+	if s, ok := m.Medium.(*medium.Serial); ok {
 		return "serial " + s.Device
 	}
-	return MediumName(m.Link) + " " + devOrAny(m.Dev())
+	return m.Medium.Kind() + " " + devOrAny(m.Dev())
 }
 
 // ref names where field was written, relative to near: "line 12" in the
@@ -361,27 +382,24 @@ func (r *resolver) socketConflicts() {
 		m      MediumSpec
 		kind   string // "udp" or "serial"
 		dev    string
-		addr   string // bind address; "" is every address
-		device string // serial device
+		addr   netip.Addr // bind address; the zero Addr is every address
+		device string     // serial device
 	}
 	var socks []sock
 	for i, ls := range r.eff.Links {
 		for _, m := range ls.Media {
-			s := sock{link: i, m: m, dev: m.Dev()}
-			switch x := m.Link.GetMedium().(type) {
-			case *messages.Link_Bcast:
-				s.kind = "udp"
-			case *messages.Link_Ucast:
-				s.kind, s.addr = "udp", x.Ucast.Bind
-			case *messages.Link_Mcast:
-				s.kind = "udp"
-			case *messages.Link_Serial:
-				s.kind, s.device = "serial", x.Serial.Device
+			s := sock{link: i, m: m, dev: m.Dev(), kind: "udp"}
+			switch x := m.Medium.(type) {
+			case *medium.Ucast:
+				s.addr = x.Bind
+			case *medium.Serial:
+				s.kind, s.device = "serial", x.Device
 			}
 			socks = append(socks, s)
 		}
 	}
 	overlap := func(a, b string) bool { return a == "" || b == "" || a == b }
+	overlapAddr := func(a, b netip.Addr) bool { return !a.IsValid() || !b.IsValid() || a == b }
 	reported := map[int]bool{}
 	for j, b := range socks {
 		for _, a := range socks[:j] {
@@ -393,7 +411,7 @@ func (r *resolver) socketConflicts() {
 			case "serial":
 				clash = a.device == b.device
 			case "udp":
-				clash = a.m.Port == b.m.Port && overlap(a.dev, b.dev) && overlap(a.addr, b.addr)
+				clash = a.m.Port() == b.m.Port() && overlap(a.dev, b.dev) && overlapAddr(a.addr, b.addr)
 			}
 			if !clash {
 				continue
@@ -405,7 +423,7 @@ func (r *resolver) socketConflicts() {
 				continue
 			}
 			r.errf(b.m.Field, "%s of link %q and %s of link %q (%s) would receive on one socket (device %s, port %d), and Linux hands each unicast datagram to one socket only: make them one link (the same name) or use another port",
-				describeMedium(b.m), lb, describeMedium(a.m), la, r.where(a.m.Field), devOrAny(overlapDev(a.dev, b.dev)), b.m.Port)
+				describeMedium(b.m), lb, describeMedium(a.m), la, r.where(a.m.Field), devOrAny(overlapDev(a.dev, b.dev)), b.m.Port())
 		}
 	}
 }
@@ -429,15 +447,6 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // joinAnd joins "a", "b" and "c" as "a, b and c".

@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/hanode/hanode/transports/medium"
 )
 
 const linksBase = `
@@ -60,9 +62,9 @@ func TestNativeLinksMerge(t *testing.T) {
 			for _, ls := range eff.Links {
 				var ms []string
 				for _, m := range ls.Media {
-					s := MediumName(m.Link) + " " + strconv.Itoa(int(m.Port))
-					if u := m.Link.GetUcast(); u != nil {
-						s += " [" + strings.Join(u.Peers, " ") + "]"
+					s := m.Medium.Kind() + " " + strconv.Itoa(int(m.Port()))
+					if u, ok := m.Medium.(*medium.Ucast); ok {
+						s += " [" + medium.JoinAddrs(u.Peers, " ") + "]"
 					}
 					ms = append(ms, s)
 				}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node/agents"
+	"github.com/hanode/hanode/transports/medium"
 )
 
 // Defaults, as Heartbeat 3.0.6 has them.
@@ -60,6 +61,8 @@ type Effective struct {
 	// Respawn are the programs kept running, with where each was
 	// configured.
 	Respawn []RespawnSpec
+	// PingNodes are the ping nodes, in configuration order.
+	PingNodes []PingSpec
 	// FenceDevices are the fencing devices, named.
 	FenceDevices []FenceSpec
 	// Parameters are the Heartbeat parameter values (cl_status hbparameter).
@@ -76,16 +79,19 @@ type Effective struct {
 type LinkSpec struct {
 	// Name shown in status; unique among the links.
 	Name string
-	// Link is the link's first medium (Media[0].Link).
-	Link *messages.Link
-	// Port is the UDP port of the first medium (bcast, mcast, ucast).
-	Port uint32
-	// Baud is the line speed (serial).
-	Baud uint32
 	// Media are the link's media in configuration order, repeats merged:
 	// several when a configuration names several media on one interface
-	// (bcast eth0, ucast eth0 ...), which are one link, eth0.
+	// (bcast eth0, ucast eth0 ...), which are one link, eth0. A serial
+	// line is a link of one medium. Never empty after Resolve.
 	Media []MediumSpec
+}
+
+// PingSpec is a ping node (Heartbeat `ping`, `ping_group`) with its
+// addresses parsed.
+type PingSpec struct {
+	Name string
+	// Addresses are IPv4; the node is up while any of them answers.
+	Addresses []netip.Addr
 }
 
 // GroupSpec is a resource group with defaults applied.
@@ -133,22 +139,23 @@ const (
 	DefaultStopTimeout     = 60 * time.Second
 )
 
-// Kind names the medium: "bcast", "mcast", "ucast" or "serial".
-func (s LinkSpec) Kind() string { return MediumName(s.Link) }
+// Kind names the link's first medium: "bcast", "mcast", "ucast" or
+// "serial".
+func (s LinkSpec) Kind() string { return s.Media[0].Medium.Kind() }
 
-// MediumName names the medium of a link.
-func MediumName(l *messages.Link) string {
-	switch l.GetMedium().(type) {
-	case *messages.Link_Bcast:
-		return "bcast"
-	case *messages.Link_Mcast:
-		return "mcast"
-	case *messages.Link_Ucast:
-		return "ucast"
-	case *messages.Link_Serial:
-		return "serial"
+// Serial is the link's serial line, nil for a network link.
+func (s LinkSpec) Serial() *medium.Serial {
+	sl, _ := s.Media[0].Medium.(*medium.Serial)
+	return sl
+}
+
+// Mediums are the typed media of the link, what transports.Open opens.
+func (s LinkSpec) Mediums() []medium.Medium {
+	out := make([]medium.Medium, len(s.Media))
+	for i, m := range s.Media {
+		out[i] = m.Medium
 	}
-	return "none"
+	return out
 }
 
 // Resolve validates l for the node named local and returns the effective
@@ -618,6 +625,7 @@ func (r *resolver) pingNodes() {
 		if len(p.Addresses) == 0 {
 			r.errf(field+".addresses", "ping node %q has no address", p.Name)
 		}
+		spec := PingSpec{Name: p.Name}
 		for j, a := range p.Addresses {
 			ip, err := netip.ParseAddr(a)
 			switch {
@@ -626,7 +634,9 @@ func (r *resolver) pingNodes() {
 			case !ip.Is4():
 				r.errf(fmt.Sprintf("%s.addresses[%d]", field, j), "ping: %q is not an IPv4 address", a)
 			}
+			spec.Addresses = append(spec.Addresses, ip)
 		}
+		r.eff.PingNodes = append(r.eff.PingNodes, spec)
 	}
 }
 

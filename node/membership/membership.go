@@ -50,6 +50,9 @@ import (
 
 // Config is what the state machine needs to know about the cluster.
 type Config struct {
+	// Cluster is the cluster's name: frames of another cluster sharing
+	// a medium are refused.
+	Cluster string
 	// Local is this node's name.
 	Local string
 	// Nodes are all members in configuration order, Local included.
@@ -65,7 +68,9 @@ type Config struct {
 // Frame is what the machine needs of an authenticated frame.
 type Frame struct {
 	// Link the frame arrived on.
-	Link       string
+	Link string
+	// Cluster is the cluster the sender belongs to.
+	Cluster    string
 	Sender     string
 	Generation uint64
 	Sequence   uint64
@@ -103,9 +108,16 @@ const (
 	// FutureGeneration: a generation further ahead of this node's clock
 	// than MaxGenerationAhead; no node makes one (see MaxGenerationAhead).
 	FutureGeneration
+	// WrongCluster: the frame belongs to another cluster sharing a
+	// medium (its authentication key is the same).
+	WrongCluster
+	// Malformed: the frame names no sender or no generation; no hanode
+	// sends one.
+	Malformed
 )
 
-var verdictNames = [...]string{"accepted", "duplicate", "old generation", "replayed sequence", "unknown sender", "from self", "unknown link", "unconfirmed", "generation ahead"}
+var verdictNames = [...]string{"accepted", "duplicate", "old generation", "replayed sequence", "unknown sender", "from self", "unknown link", "unconfirmed", "generation ahead",
+	"wrong cluster", "malformed"}
 
 // MaxGenerationAhead bounds how far a peer's generation may be ahead of
 // the time-based generation of this node's clock (Unix seconds). A node's
@@ -231,6 +243,12 @@ func (m *Machine) Started() time.Time { return m.started }
 
 // Receive processes an authenticated frame that arrived at now.
 func (m *Machine) Receive(now time.Time, f Frame) (Verdict, []*messages.MembershipEvent) {
+	switch {
+	case f.Cluster != m.cfg.Cluster:
+		return WrongCluster, nil
+	case f.Sender == "" || f.Generation == 0:
+		return Malformed, nil
+	}
 	li, ok := m.linkIndex[f.Link]
 	if !ok {
 		return UnknownLink, nil

@@ -34,6 +34,7 @@ func newScenario(t *testing.T, links ...string) *scenario {
 		links = []string{"eth0"}
 	}
 	cfg := Config{
+		Cluster:  "c1",
 		Local:    "n1",
 		Nodes:    []string{"n1", "n2", "n3"},
 		Links:    links,
@@ -73,7 +74,7 @@ func (s *scenario) frameEcho(sender, link string, gen, seq uint64, st messages.N
 	if echoGen != 0 {
 		hb.Sessions = []*messages.PeerSession{{Node: "n1", Generation: echoGen, HeardSendTimeUnixNano: heard.UnixNano()}}
 	}
-	v, evs := s.m.Receive(s.now, Frame{Link: link, Sender: sender, Generation: gen, Sequence: seq, SendTime: s.now, Heartbeat: hb})
+	v, evs := s.m.Receive(s.now, Frame{Link: link, Cluster: "c1", Sender: sender, Generation: gen, Sequence: seq, SendTime: s.now, Heartbeat: hb})
 	return v, render(evs)
 }
 
@@ -130,6 +131,33 @@ func TestPeerSayingUpThenActive(t *testing.T) {
 	expect(t, "up", ev, "n2/eth0 up; n2 init->up")
 	_, ev = s.at(100).hb("n2", "eth0", 3, active)
 	expect(t, "active", ev, "n2 up->active")
+}
+
+// TestForeignAndMalformedFramesAreRefused: a frame of another cluster
+// sharing the medium, or one without sender or generation, is refused
+// before anything else is looked at: it keeps no peer alive.
+func TestForeignAndMalformedFramesAreRefused(t *testing.T) {
+	s := newScenario(t)
+	s.at(0).hb("n2", "eth0", 3, active)
+	heartbeat := &messages.Heartbeat{Status: active}
+	for _, c := range []struct {
+		name  string
+		frame Frame
+		want  Verdict
+	}{
+		{"another cluster", Frame{Link: "eth0", Cluster: "c2", Sender: "n2", Generation: 3, Sequence: 100, Heartbeat: heartbeat}, WrongCluster},
+		{"another cluster, unknown link", Frame{Link: "eth9", Cluster: "c2", Sender: "n2", Generation: 3, Sequence: 100}, WrongCluster},
+		{"no cluster", Frame{Link: "eth0", Sender: "n2", Generation: 3, Sequence: 100, Heartbeat: heartbeat}, WrongCluster},
+		{"no sender", Frame{Link: "eth0", Cluster: "c1", Generation: 3, Sequence: 100, Heartbeat: heartbeat}, Malformed},
+		{"no generation", Frame{Link: "eth0", Cluster: "c1", Sender: "n2", Sequence: 100, Heartbeat: heartbeat}, Malformed},
+	} {
+		v, evs := s.at(400).m.Receive(s.now, c.frame)
+		if v != c.want || len(evs) != 0 {
+			t.Fatalf("%s: verdict %v, events %q; want %v and none", c.name, v, render(evs), c.want)
+		}
+	}
+	expect(t, "verdict names", WrongCluster.String()+", "+Malformed.String(), "wrong cluster, malformed")
+	expect(t, "refused frames keep nobody alive", s.at(501).tick(), "n2/eth0 dead; n2 active->dead")
 }
 
 // TestLateThenDeadAfterDeadtime: late at warntime; dead only when the
@@ -588,7 +616,7 @@ func TestHearsUs(t *testing.T) {
 	hb := func(ms int, heard time.Time) string {
 		s.at(ms)
 		s.seq["n2"]++
-		_, evs := s.m.Receive(s.now, Frame{Link: "eth0", Sender: "n2", Generation: 3, Sequence: s.seq["n2"], SendTime: s.now,
+		_, evs := s.m.Receive(s.now, Frame{Link: "eth0", Cluster: "c1", Sender: "n2", Generation: 3, Sequence: s.seq["n2"], SendTime: s.now,
 			Heartbeat: &messages.Heartbeat{Status: active, Sessions: []*messages.PeerSession{{Node: "n1", Generation: 7, HeardSendTimeUnixNano: heard.UnixNano()}}}})
 		return reach(evs)
 	}

@@ -112,7 +112,8 @@ func (m *Metrics) ResourceOp(group, resource, action, outcome string, took time.
 }
 
 // GroupMoved counts a group that started here after running on from, and
-// its gap.
+// its gap; how is the way it was lost there (placement.LossKind's word:
+// died, stopped, released, restarted, fenced).
 func (m *Metrics) GroupMoved(group, from, how string, gap time.Duration) {
 	if m != nil {
 		m.failovers.WithLabelValues(group, from, how).Inc()

@@ -2,6 +2,7 @@ package placement
 
 import (
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/hanode/hanode/messages"
@@ -165,4 +166,28 @@ func phaseWord(p Phase) string {
 		return "stopped"
 	}
 	return "to start or stop"
+}
+
+type claim struct {
+	attempt uint64
+	waiting map[string]bool
+	at      time.Time
+}
+
+type grant struct {
+	node    string
+	gen     uint64
+	attempt uint64
+	at      time.Time
+}
+
+func (m *Machine) sortedHolders(g *group) []string {
+	var hs []string
+	for n, p := range g.holders {
+		if holds(p) {
+			hs = append(hs, n)
+		}
+	}
+	sort.Slice(hs, func(i, j int) bool { return m.index[hs[i]] < m.index[hs[j]] })
+	return hs
 }

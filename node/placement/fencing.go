@@ -2,11 +2,9 @@ package placement
 
 import (
 	"fmt"
-	"sort"
 	"time"
 
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hanode/hanode/messages"
 )
@@ -82,65 +80,6 @@ func (m *Machine) pendingEnds(now time.Time, group string) time.Duration {
 	return d
 }
 
-// FenceResult takes the outcome of fencing target, asked for in
-// Effects.Fence.
-func (m *Machine) FenceResult(now time.Time, target, device string, err error) Effects {
-	var e Effects
-	gen, asked := m.fencing[target]
-	delete(m.fencing, target)
-	p := m.pending[target]
-	if err == nil && asked && (p == nil || !p.fence) {
-		// No longer waited for (it came back, or restarted), but fenced
-		// all the same: a fact every node must know.
-		rec := &messages.NodeFenced{Node: target, Device: device, Generation: gen, FencedBy: m.cfg.Local, TimeUnixNano: now.UnixNano()}
-		e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s fenced by %s (device %s), though no longer waited for", target, m.cfg.Local, device)
-		e.send(&messages.ClusterMessage{Payload: &messages.ClusterMessage_NodeFenced{NodeFenced: rec}})
-		m.fencedNow(&e, rec)
-		m.evaluate(now, &e)
-		return e
-	}
-	if p == nil || !p.fence {
-		return e
-	}
-	p.requested = false
-	if err == nil {
-		rec := &messages.NodeFenced{Node: target, Device: device, Generation: p.gen, FencedBy: m.cfg.Local, TimeUnixNano: now.UnixNano()}
-		e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s fenced by %s (device %s)", target, m.cfg.Local, device)
-		e.send(&messages.ClusterMessage{Payload: &messages.ClusterMessage_NodeFenced{NodeFenced: rec}})
-		m.fencedNow(&e, rec)
-		m.evaluate(now, &e)
-		return e
-	}
-	p.attempts++
-	p.failure = err.Error()
-	if p.attempts < m.cfg.FenceRetries {
-		p.retryAt = now.Add(m.cfg.FenceRetryDelay)
-		e.note(messages.EventKind_EVENT_KIND_FENCING, "", "fencing %s failed (attempt %d of %d): %v; retrying in %v", target, p.attempts, m.cfg.FenceRetries, err, m.cfg.FenceRetryDelay)
-	} else {
-		p.retryAt = now.Add(6 * m.cfg.FenceRetryDelay)
-		e.note(messages.EventKind_EVENT_KIND_FENCING, "", "CANNOT FENCE %s after %d attempts (last: %v): the groups it held stay stopped; still trying every %v",
-			target, p.attempts, err, 6*m.cfg.FenceRetryDelay)
-	}
-	m.evaluate(now, &e)
-	return e
-}
-
-// ConfirmFenced takes an operator's word that node n, waiting to be
-// fenced, is off; it reports whether n was waiting.
-func (m *Machine) ConfirmFenced(now time.Time, n string) (Effects, bool) {
-	var e Effects
-	p := m.pending[n]
-	if p == nil || !p.fence {
-		return e, false
-	}
-	rec := &messages.NodeFenced{Node: n, Device: "operator (" + m.cfg.Local + ")", Generation: p.gen, FencedBy: m.cfg.Local, TimeUnixNano: now.UnixNano()}
-	e.note(messages.EventKind_EVENT_KIND_FENCING, "", "operator confirmed %s is off: its groups may move", n)
-	e.send(&messages.ClusterMessage{Payload: &messages.ClusterMessage_NodeFenced{NodeFenced: rec}})
-	m.fencedNow(&e, rec)
-	m.evaluate(now, &e)
-	return e, true
-}
-
 // learnFenced takes news that a node was fenced (a peer's notice, an
 // answer to a query, a full state).
 func (m *Machine) learnFenced(now time.Time, e *Effects, from string, f *messages.NodeFenced) {
@@ -200,7 +139,7 @@ func (m *Machine) fencedNow(e *Effects, rec *messages.NodeFenced) {
 			if g.lost == nil {
 				// Fenced while seen alive (a failed stop): the move is
 				// measured from the fencing.
-				g.lost = &loss{from: n, how: "fenced", at: time.Unix(0, rec.TimeUnixNano)}
+				g.lost = &loss{from: n, how: LossFenced, at: time.Unix(0, rec.TimeUnixNano)}
 			}
 		}
 		if g.grant != nil && g.grant.node == n {
@@ -287,9 +226,8 @@ func (m *Machine) requestFencing(now time.Time, e *Effects) {
 			continue
 		}
 		p.requested = true
-		m.fencing[n] = p.gen
-		e.Fence = append(e.Fence, n)
 		e.note(messages.EventKind_EVENT_KIND_FENCING, "", "fencing %s (%s)", n, p.why)
+		m.startFence(now, e, n, p)
 	}
 }
 
@@ -411,43 +349,4 @@ func (m *Machine) selfReset(now time.Time, e *Effects) {
 // the self-reset rule covers: anything started, not yet stopped.
 func (m *Machine) mustStopByBudget(g *group) bool {
 	return runs(g.local) || g.local == Stopping || g.local == Unmanaged || g.commanded
-}
-
-// Unfenced describes the nodes waiting to be fenced, for status.
-func (m *Machine) Unfenced() []*messages.FenceState {
-	var out []*messages.FenceState
-	here := m.fencer() == m.cfg.Local
-	for _, n := range m.cfg.Nodes {
-		if p := m.pending[n]; p != nil && p.fence {
-			out = append(out, &messages.FenceState{Node: n, Reason: p.why, Since: timestamppb.New(p.since),
-				Attempts: uint32(p.attempts), LastFailure: p.failure, FencingHere: here})
-		}
-	}
-	return out
-}
-
-// Fenced lists the fencing this node knows of, for status.
-func (m *Machine) Fenced() []*messages.FenceRecord {
-	var out []*messages.FenceRecord
-	for _, n := range m.cfg.Nodes {
-		if f := m.fenced[n]; f != nil {
-			out = append(out, &messages.FenceRecord{Node: n, Generation: f.Generation, FencedBy: f.FencedBy, Device: f.Device,
-				Time: timestamppb.New(time.Unix(0, f.TimeUnixNano))})
-		}
-	}
-	return out
-}
-
-// SelfStopWaits lists the dead nodes given time to stop their groups by
-// themselves, for status.
-func (m *Machine) SelfStopWaits() []*messages.SelfStopWait {
-	var out []*messages.SelfStopWait
-	for _, n := range m.cfg.Nodes {
-		if p := m.pending[n]; p != nil && !p.fence {
-			gs := append([]string(nil), p.groups...)
-			sort.Strings(gs)
-			out = append(out, &messages.SelfStopWait{Node: n, Groups: gs, Until: timestamppb.New(p.until)})
-		}
-	}
-	return out
 }

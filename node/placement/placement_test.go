@@ -29,8 +29,9 @@ type sim struct {
 	log    []string
 	dual   map[string]time.Time // a+b+group -> since when both hold it
 	runNo  int
-	// fences are the fencing requests: "n2 fences n1".
-	fences []string
+	// fences are the fencing requests: "n2 fences n1"; orders the same
+	// with the device ordered: "n2 fences n1 with pdu".
+	fences, orders []string
 	// onApply, when set, sees every node's effects.
 	onApply func(n *simNode, e Effects)
 }
@@ -129,8 +130,9 @@ func (s *sim) apply(n *simNode, e Effects) {
 	for _, g := range e.Stop {
 		n.todo = append(n.todo, actorCmd{g, false})
 	}
-	for _, target := range e.Fence {
-		s.fences = append(s.fences, n.name+" fences "+target)
+	for _, o := range e.Fence {
+		s.fences = append(s.fences, n.name+" fences "+o.Target)
+		s.orders = append(s.orders, n.name+" fences "+o.Target+" with "+o.Device)
 	}
 }
 
@@ -733,7 +735,7 @@ func fencingSim(t *testing.T, nodes int) *sim {
 	s := newSim(t, nodes, true, web)
 	for _, name := range s.names {
 		s.setMachine(name, Config{Local: name, Nodes: s.names, Groups: []GroupSpec{web}, AutoFailback: true,
-			Fencers: s.names, FenceRetries: 2, FenceRetryDelay: 100 * time.Millisecond})
+			Devices: []FenceDevice{{Name: "dev"}}, FenceRetries: 2, FenceRetryDelay: 100 * time.Millisecond})
 	}
 	s.connectAll()
 	s.run(10)
@@ -868,7 +870,7 @@ func TestRandomHistoriesWithFencing(t *testing.T) {
 		}
 		s := newSim(t, nodes, auto, groups...)
 		mk := func(name string) Config {
-			return Config{Local: name, Nodes: s.names, Groups: groups, AutoFailback: auto, Fencers: s.names,
+			return Config{Local: name, Nodes: s.names, Groups: groups, AutoFailback: auto, Devices: []FenceDevice{{Name: "dev"}},
 				FenceRetries: 2, FenceRetryDelay: 50 * time.Millisecond}
 		}
 		for _, name := range s.names {
@@ -881,8 +883,8 @@ func TestRandomHistoriesWithFencing(t *testing.T) {
 		// that it failed).
 		var pending []string
 		s.onApply = func(n *simNode, e Effects) {
-			for _, target := range e.Fence {
-				pending = append(pending, n.name+" "+target)
+			for _, o := range e.Fence {
+				pending = append(pending, n.name+" "+o.Target)
 			}
 		}
 		restart := func(name string) {
@@ -974,5 +976,18 @@ func BenchmarkFailoverDecision(b *testing.B) {
 					GroupClaimReply: &messages.GroupClaimReply{Group: cl.Group, Attempt: cl.Attempt, Granted: true}}})
 			}
 		}
+	}
+}
+
+// TestMessagesNotAboutPlacementChangeNothing: the messenger delivers every
+// cluster message to its subscribers; a note is none of placement's
+// business.
+func TestMessagesNotAboutPlacementChangeNothing(t *testing.T) {
+	s := newSim(t, 2, true, web)
+	s.connectAll()
+	s.run(10)
+	e := s.nodes["n1"].m.Receive(s.now, "n2", &messages.ClusterMessage{Payload: &messages.ClusterMessage_Note{Note: &messages.Note{Text: "hello"}}})
+	if len(e.Send)+len(e.Start)+len(e.Stop)+len(e.Log)+len(e.Fence)+len(e.Events) != 0 {
+		t.Fatalf("a note had effects: %+v", e)
 	}
 }

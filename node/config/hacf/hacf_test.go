@@ -459,7 +459,7 @@ func TestLoadTwoNodeHaDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	if eff.Keepalive != 100*time.Millisecond || eff.Deadtime != 500*time.Millisecond || eff.Initdead != 10*time.Second ||
-		len(eff.Links) != 1 || eff.Links[0].Name != "eth0" || eff.Links[0].Port != 694 {
+		len(eff.Links) != 1 || eff.Links[0].Name != "eth0" || eff.Links[0].Media[0].Port() != 694 {
 		t.Fatalf("effective %+v", eff)
 	}
 	if _, err := config.Resolve(l, "node3"); err == nil || !strings.Contains(err.Error(), "ha.cf:9: current node [node3] not in configuration") {

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node/config"
+	"github.com/hanode/hanode/transports/medium"
 )
 
 func resolveCf(t *testing.T, cf string) *config.Effective {
@@ -26,15 +26,15 @@ func resolveCf(t *testing.T, cf string) *config.Effective {
 func media(ls config.LinkSpec) string {
 	var out []string
 	for _, m := range ls.Media {
-		switch x := m.Link.GetMedium().(type) {
-		case *messages.Link_Bcast:
-			out = append(out, fmt.Sprintf("bcast %s %d", x.Bcast.Dev, m.Port))
-		case *messages.Link_Ucast:
-			out = append(out, fmt.Sprintf("ucast %s %d %s", x.Ucast.Dev, m.Port, strings.Join(x.Ucast.Peers, ",")))
-		case *messages.Link_Mcast:
-			out = append(out, fmt.Sprintf("mcast %s %s %d ttl %d loop %v", x.Mcast.Dev, x.Mcast.Group, m.Port, x.Mcast.Ttl, x.Mcast.Loop))
-		case *messages.Link_Serial:
-			out = append(out, "serial "+x.Serial.Device)
+		switch x := m.Medium.(type) {
+		case *medium.Bcast:
+			out = append(out, fmt.Sprintf("bcast %s %d", x.Dev, x.Port))
+		case *medium.Ucast:
+			out = append(out, fmt.Sprintf("ucast %s %d %s", x.Dev, x.Port, medium.JoinAddrs(x.Peers, ",")))
+		case *medium.Mcast:
+			out = append(out, fmt.Sprintf("mcast %s %s %d ttl %d loop %v", x.Dev, x.Group, x.Port, x.TTL, x.Loop))
+		case *medium.Serial:
+			out = append(out, "serial "+x.Device)
 		}
 	}
 	return strings.Join(out, "; ")
@@ -75,8 +75,8 @@ node a b
 	if strings.Join(links, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("links:\n%s\nwant:\n%s", strings.Join(links, "\n"), strings.Join(want, "\n"))
 	}
-	if eff.Links[0].Link != eff.Links[0].Media[0].Link || eff.Links[0].Port != 694 {
-		t.Fatal("Link and Port are not the first medium's")
+	if eff.Links[0].Kind() != "bcast" || eff.Links[0].Media[0].Port() != 694 {
+		t.Fatal("Kind and Port are not the first medium's")
 	}
 	wantDiffs := []string{
 		"ha.cf:2: bcast eth0 (line 2), mcast eth0 225.0.0.1 694 (line 3) and ucast eth0 10.0.0.12 (line 4) share one link eth0: frames go out as broadcast, to 225.0.0.1 and to 10.0.0.12; a frame that arrives by several counts once, and cl_status lists eth0 once (Heartbeat: once per medium)",

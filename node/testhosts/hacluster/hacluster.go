@@ -27,6 +27,21 @@ import (
 //go:embed httpsvc
 var httpsvc []byte
 
+// defaultStateDir is where the test scripts keep their state unless a test
+// binary gives StateDir a directory of its own.
+const defaultStateDir = "/tmp/hanode-test"
+
+// StateDir is where the test scripts (httpsvc, and the tests' own ones
+// through Scripted) keep pid and state files. A test binary sets it to a
+// fresh directory: network namespace numbers are reused, so files left by
+// an earlier run in a shared directory would be taken for this run's.
+var StateDir = defaultStateDir
+
+// Scripted returns a test script with its state directory set to StateDir.
+func Scripted(script string) []byte {
+	return []byte(strings.ReplaceAll(script, defaultStateDir, StateDir))
+}
+
 //go:embed fence_testhost
 var fenceTesthost []byte
 
@@ -158,7 +173,9 @@ func New(t testing.TB, o Options) *Cluster {
 				t.Fatal(err)
 			}
 		}
-		scripts := map[string][]byte{"httpsvc": bytes.ReplaceAll(httpsvc, []byte("@SERVICE@"), []byte(shellQuote(o.Service)))}
+		// The state directory first: the service's path may contain it.
+		script := bytes.ReplaceAll(httpsvc, []byte(defaultStateDir), []byte(StateDir))
+		scripts := map[string][]byte{"httpsvc": bytes.ReplaceAll(script, []byte("@SERVICE@"), []byte(shellQuote(o.Service)))}
 		for name, body := range o.ExtraScripts {
 			scripts[name] = body
 		}
@@ -290,7 +307,7 @@ func (n *Node) pidFile() string {
 	if st, err := os.Stat("/run/netns/" + n.Host.Netns()); err == nil {
 		ino = st.Sys().(*syscall.Stat_t).Ino
 	}
-	return fmt.Sprintf("/tmp/hanode-test/httpsvc-%d-%s-%d.pid", ino, n.Name, Port)
+	return fmt.Sprintf("%s/httpsvc-%d-%s-%d.pid", StateDir, ino, n.Name, Port)
 }
 
 // KillServices kills the HTTP service this node's agents started, by its

@@ -1,0 +1,273 @@
+package actors
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/hanode/hanode/messages"
+	"github.com/hanode/hanode/node/logging"
+	"github.com/hanode/hanode/node/metrics"
+	"github.com/hanode/hanode/transports/frame"
+)
+
+// HeartbeatConfig is what the heartbeat actor needs; it does not change
+// across restarts.
+type HeartbeatConfig struct {
+	Cluster    string
+	Local      string
+	Generation uint64
+	Keepalive  time.Duration
+	Deadtime   time.Duration
+	Keyring    *frame.Keyring
+	// Links are the link actors every frame goes out on.
+	Links []*actor.PID
+	// Membership is told where to send what a heartbeat says of the peers
+	// (HeartbeatFacts) and asked whether it answers (health).
+	Membership *actor.PID
+	// Messenger is asked, when the actor starts, for the number of the
+	// last cluster message: a restarted heartbeat actor must not announce
+	// less than was sent.
+	Messenger *actor.PID
+	Log       *slog.Logger
+	// Metrics counts heartbeats sent; may be nil.
+	Metrics *metrics.Metrics
+}
+
+// HeartbeatFacts is what membership knows that a heartbeat carries: one
+// session per peer heard and the number of ping nodes this node reaches.
+// Membership sends it to the heartbeat actor whenever it changes (every
+// accepted frame moves a peer's echoed send time) and in answer to
+// WatchHeartbeat.
+type HeartbeatFacts struct {
+	Sessions    []*messages.PeerSession
+	PingNodesUp uint32
+}
+
+func (m *HeartbeatFacts) TraceSummary() string {
+	return fmt.Sprintf("%d sessions, %d ping nodes up", len(m.Sessions), m.PingNodesUp)
+}
+
+// WatchHeartbeat asks membership to send HeartbeatFacts and HeartbeatNow
+// to PID from now on, starting with the current facts. Sent by the node
+// actor before any link opens, and by each incarnation of the heartbeat
+// actor (idempotent).
+type WatchHeartbeat struct{ PID *actor.PID }
+
+// Depart asks the heartbeat actor for the last heartbeat of a clean
+// shutdown, saying DEAD on every link; it answers *Departed once every
+// link sent it or a second passed. Nothing is sent after it: the peers
+// would take this node for one that returned.
+type Depart struct{}
+
+// Departed answers Depart.
+type Departed struct{}
+
+// SendQuery asks the heartbeat actor how many frames it sent; it answers
+// *SendStatus.
+type SendQuery struct{}
+
+// SendStatus answers SendQuery.
+type SendStatus struct {
+	FramesSent uint64
+}
+
+// keepaliveTick is sent by the ticker every keepalive.
+type keepaliveTick struct{}
+
+// departTimeout bounds the wait for the links to send the last heartbeat.
+const departTimeout = time.Second
+
+// Heartbeat is the actor that sends this node's frames: it completes each
+// envelope's header (the frame sequence is its own), seals it and hands it
+// to every link; it sends a heartbeat every keepalive, and the last one,
+// saying DEAD, on a clean shutdown. It knows what a heartbeat carries from
+// messages: the facts membership sends, and the cluster messages it sends
+// for the messenger (the highest number is the last message).
+type Heartbeat struct {
+	cfg    HeartbeatConfig
+	ticker *Ticker
+	// sent is shared by the incarnations of the actor: the frame sequence
+	// must grow for the whole generation (peers drop a sequence they
+	// already saw on a link as a replay), and the count is since start.
+	sent        *sentFrames
+	facts       HeartbeatFacts
+	lastMessage uint64
+	// lastTick and lastSent (a link answered FrameSent without error) are
+	// what health is judged on.
+	lastTick, lastSent time.Time
+	departed           bool
+	sealLog            *logging.Limiter
+}
+
+// NewHeartbeat returns a producer of heartbeat actors. Each incarnation
+// starts fresh: it asks membership and the messenger for what it needs.
+func NewHeartbeat(cfg HeartbeatConfig) actor.Producer {
+	// One limiter for every incarnation, so that a restart does not start
+	// a new allowance of log lines.
+	sealLog := logging.NewLimiter(10 * time.Second)
+	sent := &sentFrames{}
+	return func() actor.Actor { return &Heartbeat{cfg: cfg, sealLog: sealLog, sent: sent} }
+}
+
+// sentFrames is what the heartbeat actor keeps across its restarts; only
+// the current incarnation touches it.
+type sentFrames struct {
+	seq   uint64
+	count uint64
+}
+
+// Receive handles the actor's messages.
+func (a *Heartbeat) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		a.start(ctx)
+	case *actor.Restarting, *actor.Stopping:
+		a.ticker.Stop()
+	case *keepaliveTick:
+		a.lastTick = time.Now()
+		a.heartbeat(ctx, messages.NodeStatus_NODE_STATUS_ACTIVE)
+	case *HeartbeatNow:
+		a.heartbeat(ctx, messages.NodeStatus_NODE_STATUS_ACTIVE)
+	case *HeartbeatFacts:
+		a.facts = *m
+	case *Broadcast:
+		if msg := m.Envelope.GetMessage(); msg != nil {
+			a.lastMessage = max(a.lastMessage, msg.MessageSequence)
+		}
+		a.send(ctx, m.Envelope)
+	case *FrameSent:
+		if m.Err == nil {
+			a.lastSent = time.Now()
+		}
+	case *Depart:
+		a.depart(ctx)
+	case *SendQuery:
+		ctx.Respond(&SendStatus{FramesSent: a.sent.count})
+	case *HealthQuery:
+		a.health(ctx)
+	}
+}
+
+func (a *Heartbeat) start(ctx actor.Context) {
+	ctx.Send(a.cfg.Membership, &WatchHeartbeat{PID: ctx.Self()})
+	if a.cfg.Messenger != nil {
+		f := ctx.RequestFuture(a.cfg.Messenger, &StreamsQuery{}, a.cfg.Keepalive)
+		ctx.ReenterAfter(f, func(res any, err error) {
+			if s, ok := res.(Streams); ok && err == nil && s[a.cfg.Local] != nil {
+				a.lastMessage = max(a.lastMessage, s[a.cfg.Local].Last)
+			}
+		})
+	}
+	// Say hello at once rather than one keepalive from now.
+	a.lastTick = time.Now()
+	a.heartbeat(ctx, messages.NodeStatus_NODE_STATUS_ACTIVE)
+	a.ticker = Every(ctx.ActorSystem(), a.cfg.Keepalive, ctx.Self(), &keepaliveTick{})
+}
+
+func (a *Heartbeat) heartbeat(ctx actor.Context, status messages.NodeStatus) {
+	if a.departed {
+		return
+	}
+	a.cfg.Metrics.HeartbeatSent()
+	a.send(ctx, &messages.Envelope{Body: &messages.Envelope_Heartbeat{Heartbeat: &messages.Heartbeat{
+		Status:              status,
+		DeadtimeMs:          uint32(a.cfg.Deadtime.Milliseconds()),
+		LastMessageSequence: a.lastMessage,
+		PingNodesUp:         a.facts.PingNodesUp,
+		Sessions:            a.facts.Sessions,
+	}}})
+}
+
+// seal completes env's header (cluster, sender, generation, the next frame
+// sequence, time) and seals it; nil when it cannot be sealed.
+func (a *Heartbeat) seal(env *messages.Envelope) *SendFrame {
+	env.Cluster = a.cfg.Cluster
+	env.Sender = a.cfg.Local
+	env.Generation = a.cfg.Generation
+	a.sent.seq++
+	env.Sequence = a.sent.seq
+	env.SendTimeUnixNano = time.Now().UnixNano()
+	data, err := a.cfg.Keyring.Seal(env)
+	if err != nil {
+		if n, ok := a.sealLog.Allow(time.Now()); ok {
+			a.cfg.Log.Error("cannot seal frame", "err", err, "suppressed_since_last_log", n)
+		}
+		return nil
+	}
+	a.sent.count++
+	return &SendFrame{Data: data}
+}
+
+// send seals env and hands it to every link, which answer FrameSent.
+func (a *Heartbeat) send(ctx actor.Context, env *messages.Envelope) {
+	if a.departed {
+		return
+	}
+	msg := a.seal(env)
+	if msg == nil {
+		return
+	}
+	for _, l := range a.cfg.Links {
+		ctx.Request(l, msg)
+	}
+}
+
+// depart sends the last heartbeat, saying DEAD, and answers once every
+// link has sent it (or departTimeout passed): it must leave before the
+// links close.
+func (a *Heartbeat) depart(ctx actor.Context) {
+	asker := ctx.Sender()
+	if a.departed {
+		ctx.Respond(&Departed{})
+		return
+	}
+	a.ticker.Stop()
+	a.cfg.Metrics.HeartbeatSent()
+	msg := a.seal(&messages.Envelope{Body: &messages.Envelope_Heartbeat{Heartbeat: &messages.Heartbeat{
+		Status:              messages.NodeStatus_NODE_STATUS_DEAD,
+		DeadtimeMs:          uint32(a.cfg.Deadtime.Milliseconds()),
+		LastMessageSequence: a.lastMessage,
+		PingNodesUp:         a.facts.PingNodesUp,
+		Sessions:            a.facts.Sessions,
+	}}})
+	a.departed = true
+	pending := len(a.cfg.Links)
+	if msg == nil || pending == 0 {
+		ctx.Send(asker, &Departed{})
+		return
+	}
+	for _, l := range a.cfg.Links {
+		f := ctx.RequestFuture(l, msg, departTimeout)
+		ctx.ReenterAfter(f, func(any, error) {
+			if pending--; pending == 0 {
+				ctx.Send(asker, &Departed{})
+			}
+		})
+	}
+}
+
+// health answers whether heartbeats go out: the keepalive ticks, some
+// link sent a frame lately, and the membership actor answers.
+func (a *Heartbeat) health(ctx actor.Context) {
+	keepalive := a.cfg.Keepalive
+	if since := time.Since(a.lastTick); since > 3*keepalive {
+		ctx.Respond(&Health{Reason: fmt.Sprintf("no keepalive tick for %v", since.Round(time.Millisecond))})
+		return
+	}
+	if since := time.Since(a.lastSent); since > 3*keepalive {
+		ctx.Respond(&Health{Reason: fmt.Sprintf("no heartbeat sent on any link for %v", since.Round(time.Millisecond))})
+		return
+	}
+	asker := ctx.Sender()
+	f := ctx.RequestFuture(a.cfg.Membership, &HealthQuery{}, keepalive)
+	ctx.ReenterAfter(f, func(res any, err error) {
+		if h, ok := res.(*Health); ok && err == nil {
+			ctx.Send(asker, h)
+			return
+		}
+		ctx.Send(asker, &Health{Reason: fmt.Sprintf("membership actor did not answer: %v", err)})
+	})
+}

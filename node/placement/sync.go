@@ -1,0 +1,134 @@
+package placement
+
+import (
+	"time"
+
+	"github.com/hanode/hanode/messages"
+)
+
+// groupStates takes a peer's group states: a full state (its join
+// handshake, or an answer to ours) replaces everything known of it.
+func (m *Machine) groupStates(now time.Time, e *Effects, from string, st *messages.GroupStates) {
+	p := m.peers[from]
+	if st.AnswerRequested {
+		answer := m.snapshot(now, from)
+		answer.Destination, answer.DestinationGeneration = from, p.gen
+		e.send(answer)
+	}
+	for _, o := range st.Overrides {
+		m.applyOverride(o)
+	}
+	listed := map[string]bool{}
+	for _, s := range st.Groups {
+		listed[s.Group] = true
+		m.groupState(now, from, s)
+	}
+	for _, pt := range st.Pending {
+		m.adoptPending(now, e, from, pt)
+	}
+	if !st.Full {
+		return
+	}
+	for _, name := range m.order {
+		if !listed[name] {
+			m.groupState(now, from, &messages.GroupState{Group: name, Phase: Stopped})
+		}
+	}
+	if p.alive {
+		p.synced = true
+	}
+	if st.Leaving {
+		p.leaving = true
+	}
+	for _, f := range st.Fenced {
+		m.learnFenced(now, e, from, f)
+	}
+	for _, d := range st.Down {
+		m.knownDown(e, from, d)
+	}
+}
+
+// groupState takes one group's phase on node from.
+func (m *Machine) groupState(now time.Time, from string, s *messages.GroupState) {
+	g := m.groups[s.Group]
+	if g == nil {
+		return
+	}
+	if (active(s.Phase) || s.RanApart) && runs(g.local) {
+		// It is (or was, while we could not hear each other) up there
+		// too: whoever keeps it must take the clients back once the
+		// other has stopped, died or been fenced.
+		g.conflict[from] = true
+	}
+	if holds(s.Phase) {
+		g.holders[from] = s.Phase
+	} else {
+		if holds(g.holders[from]) {
+			// Released: whoever should have it may claim at once.
+			g.retryAt = time.Time{}
+			g.lost = &loss{from: from, how: LossReleased, at: now}
+		}
+		delete(g.holders, from)
+	}
+	if g.grant != nil && g.grant.node == from {
+		// Started (now a holder) or gave up: the grant is used.
+		g.grant = nil
+	}
+	if s.BannedUntilUnixNano > 0 {
+		g.banned[from] = time.Unix(0, s.BannedUntilUnixNano)
+	} else {
+		delete(g.banned, from)
+	}
+}
+
+// state is one group as this node tells the others: a group commanded to
+// start is starting already (the report may not be in yet).
+func (m *Machine) state(now time.Time, g *group) *messages.GroupState {
+	phase := g.local
+	if g.commanded && phase == Stopped {
+		phase = Starting
+	}
+	s := &messages.GroupState{Group: g.spec.Name, Phase: phase}
+	if until, ok := g.banned[m.cfg.Local]; ok && now.Before(until) {
+		s.BannedUntilUnixNano = until.UnixNano()
+	}
+	if gr := g.grant; gr != nil {
+		s.GrantedTo, s.GrantAttempt, s.GranteeGeneration = gr.node, gr.attempt, gr.gen
+	}
+	return s
+}
+
+// snapshot is this node's full state, for node dest (every node if
+// empty).
+func (m *Machine) snapshot(now time.Time, dest string) *messages.ClusterMessage {
+	st := &messages.GroupStates{Full: true, Leaving: m.left, Down: m.downPeers()}
+	for _, name := range m.order {
+		g := m.groups[name]
+		s := m.state(now, g)
+		if p := m.peers[dest]; p != nil && !p.apartSince.IsZero() {
+			s.RanApart = g.upHere || g.lastUp.After(p.apartSince)
+		}
+		st.Groups = append(st.Groups, s)
+		if o := g.override; o != nil {
+			st.Overrides = append(st.Overrides, &messages.PlacementOverride{Group: name, Node: o.node, NodeGeneration: o.nodeGen, Prefer: o.prefer, Version: o.version, Author: o.by})
+		}
+	}
+	for _, n := range m.cfg.Nodes {
+		if f := m.fenced[n]; f != nil {
+			st.Fenced = append(st.Fenced, f)
+		}
+		if p := m.pending[n]; p != nil {
+			st.Pending = append(st.Pending, m.pendingMessage(now, n, p))
+		}
+	}
+	return &messages.ClusterMessage{Payload: &messages.ClusterMessage_GroupStates{GroupStates: st}}
+}
+
+// pendingMessage describes a pending takeover for the other nodes.
+func (m *Machine) pendingMessage(now time.Time, n string, p *pendingTakeover) *messages.PendingTakeover {
+	pt := &messages.PendingTakeover{Node: n, Generation: p.gen, Groups: p.groups, Fence: p.fence, Reason: p.why}
+	if !p.fence {
+		pt.RemainingMs = uint64(max(p.until.Sub(now), 0) / time.Millisecond)
+	}
+	return pt
+}
