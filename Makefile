@@ -7,7 +7,7 @@ BENCH_BIN := bin/hanode-bench
 PROTOS    := $(wildcard proto/hanode/v1/*.proto)
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
-LDFLAGS   := -s -w -X $(MODULE)/node/version.Version=$(VERSION) -X $(MODULE)/node/version.Commit=$(COMMIT)
+LDFLAGS   := -s -w -X $(MODULE)/node/ops/version.Version=$(VERSION) -X $(MODULE)/node/ops/version.Commit=$(COMMIT)
 # The whole suite must stay under 10 minutes on 2 cores.
 TEST_TIMEOUT ?= 9m
 # Trials of each failover scenario in make bench.

@@ -17,8 +17,8 @@ import (
 
 	"github.com/hanode/hanode/actors/trace"
 	"github.com/hanode/hanode/messages"
-	"github.com/hanode/hanode/node/control"
-	"github.com/hanode/hanode/node/placement"
+	"github.com/hanode/hanode/node/machine/placement"
+	"github.com/hanode/hanode/node/ops/control"
 )
 
 // queryTimeout bounds how long a control request waits for the actors.

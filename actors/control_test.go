@@ -15,7 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hanode/hanode/messages"
-	"github.com/hanode/hanode/node/control"
+	"github.com/hanode/hanode/node/ops/control"
 )
 
 // controlBeside runs a control actor on a socket under a stand-in for the

@@ -13,9 +13,9 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hanode/hanode/messages"
-	"github.com/hanode/hanode/node/fence"
-	"github.com/hanode/hanode/node/metrics"
-	"github.com/hanode/hanode/node/placement"
+	"github.com/hanode/hanode/node/host/fence"
+	"github.com/hanode/hanode/node/machine/placement"
+	"github.com/hanode/hanode/node/ops/metrics"
 )
 
 // FenceDriver carries out a device's operations: *fence.Device runs its

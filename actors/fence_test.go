@@ -13,8 +13,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hanode/hanode/messages"
-	"github.com/hanode/hanode/node/fence"
-	"github.com/hanode/hanode/node/placement"
+	"github.com/hanode/hanode/node/host/fence"
+	"github.com/hanode/hanode/node/machine/placement"
 )
 
 // fakeDriver is a fencing device that records what it was asked to do and

@@ -13,11 +13,11 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hanode/hanode/messages"
-	"github.com/hanode/hanode/node/agents"
-	"github.com/hanode/hanode/node/events"
-	"github.com/hanode/hanode/node/group"
-	"github.com/hanode/hanode/node/metrics"
-	"github.com/hanode/hanode/node/procrun"
+	"github.com/hanode/hanode/node/host/agents"
+	"github.com/hanode/hanode/node/host/procrun"
+	"github.com/hanode/hanode/node/machine/events"
+	"github.com/hanode/hanode/node/machine/group"
+	"github.com/hanode/hanode/node/ops/metrics"
 )
 
 // AgentRunner runs one resource's agent: *agents.Agent, or a fake one in

@@ -8,8 +8,8 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/hanode/hanode/node/logging"
-	"github.com/hanode/hanode/node/metrics"
+	"github.com/hanode/hanode/node/ops/logging"
+	"github.com/hanode/hanode/node/ops/metrics"
 	"github.com/hanode/hanode/transports"
 	"github.com/hanode/hanode/transports/frame"
 )

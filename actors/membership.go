@@ -13,11 +13,11 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hanode/hanode/messages"
-	"github.com/hanode/hanode/node/events"
-	"github.com/hanode/hanode/node/logging"
-	"github.com/hanode/hanode/node/membership"
-	"github.com/hanode/hanode/node/metrics"
-	"github.com/hanode/hanode/node/pingnodes"
+	"github.com/hanode/hanode/node/machine/events"
+	"github.com/hanode/hanode/node/machine/membership"
+	"github.com/hanode/hanode/node/machine/pingnodes"
+	"github.com/hanode/hanode/node/ops/logging"
+	"github.com/hanode/hanode/node/ops/metrics"
 )
 
 // MaxRecentEvents is how many membership events a node remembers for

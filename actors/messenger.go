@@ -12,8 +12,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hanode/hanode/messages"
-	"github.com/hanode/hanode/node/control"
-	"github.com/hanode/hanode/node/reliable"
+	"github.com/hanode/hanode/node/machine/reliable"
+	"github.com/hanode/hanode/node/ops/control"
 )
 
 // MaxNotes is how many received notes a node remembers.

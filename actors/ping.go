@@ -8,7 +8,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/hanode/hanode/node/logging"
+	"github.com/hanode/hanode/node/ops/logging"
 	"github.com/hanode/hanode/transports"
 )
 

@@ -12,9 +12,9 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hanode/hanode/messages"
-	"github.com/hanode/hanode/node/events"
-	"github.com/hanode/hanode/node/metrics"
-	"github.com/hanode/hanode/node/placement"
+	"github.com/hanode/hanode/node/machine/events"
+	"github.com/hanode/hanode/node/machine/placement"
+	"github.com/hanode/hanode/node/ops/metrics"
 )
 
 // PlacementState is the placement machine and the membership view it is

@@ -9,7 +9,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/hanode/hanode/node/respawn"
+	"github.com/hanode/hanode/node/machine/respawn"
 )
 
 // RespawnSpec is a program hanode keeps running (Heartbeat's respawn).

@@ -12,12 +12,12 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hanode/hanode/actors"
+	"github.com/hanode/hanode/internal/lab/testhosts"
 	"github.com/hanode/hanode/messages"
-	"github.com/hanode/hanode/node/agents"
 	"github.com/hanode/hanode/node/config"
-	"github.com/hanode/hanode/node/placement"
-	"github.com/hanode/hanode/node/reliable"
-	"github.com/hanode/hanode/node/testhosts"
+	"github.com/hanode/hanode/node/host/agents"
+	"github.com/hanode/hanode/node/machine/placement"
+	"github.com/hanode/hanode/node/machine/reliable"
 )
 
 // waitNote waits until n has received a note from sender that starts with

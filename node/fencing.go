@@ -9,7 +9,7 @@ import (
 
 	"github.com/hanode/hanode/actors"
 	"github.com/hanode/hanode/node/config"
-	"github.com/hanode/hanode/node/fence"
+	"github.com/hanode/hanode/node/host/fence"
 )
 
 // ResolveFence builds the drivers of the fencing devices and checks that

@@ -10,8 +10,8 @@ import (
 
 	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node/config"
-	"github.com/hanode/hanode/node/fence"
-	"github.com/hanode/hanode/node/placement"
+	"github.com/hanode/hanode/node/host/fence"
+	"github.com/hanode/hanode/node/machine/placement"
 )
 
 // fencedGroupCluster is groupCluster's two nodes with fencing device dev,

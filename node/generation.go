@@ -13,7 +13,7 @@ import (
 
 	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node/config"
-	"github.com/hanode/hanode/node/membership"
+	"github.com/hanode/hanode/node/machine/membership"
 )
 
 // DefaultStateDir holds what must survive a restart.

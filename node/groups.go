@@ -12,12 +12,12 @@ import (
 
 	"github.com/hanode/hanode/actors"
 	"github.com/hanode/hanode/messages"
-	"github.com/hanode/hanode/node/agents"
-	"github.com/hanode/hanode/node/announce"
 	"github.com/hanode/hanode/node/config"
-	"github.com/hanode/hanode/node/fence"
-	"github.com/hanode/hanode/node/group"
-	"github.com/hanode/hanode/node/placement"
+	"github.com/hanode/hanode/node/host/agents"
+	"github.com/hanode/hanode/node/host/announce"
+	"github.com/hanode/hanode/node/host/fence"
+	"github.com/hanode/hanode/node/machine/group"
+	"github.com/hanode/hanode/node/machine/placement"
 )
 
 // ResolveAgents finds the agent of every configured resource, as Heartbeat

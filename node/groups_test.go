@@ -12,7 +12,7 @@ import (
 
 	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node/config"
-	"github.com/hanode/hanode/node/placement"
+	"github.com/hanode/hanode/node/machine/placement"
 )
 
 // groupCluster is a loopback cluster of n nodes running one group,

@@ -9,7 +9,7 @@ import (
 
 	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node/config"
-	"github.com/hanode/hanode/node/reliable"
+	"github.com/hanode/hanode/node/machine/reliable"
 )
 
 // Cluster messages and links. Every frame goes out on every link, so a

@@ -10,7 +10,7 @@ import (
 
 	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node/config"
-	"github.com/hanode/hanode/node/reliable"
+	"github.com/hanode/hanode/node/machine/reliable"
 )
 
 // limitsConfig resolves a two-node cluster of groups groups named with

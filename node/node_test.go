@@ -21,10 +21,10 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hanode/hanode/actors"
+	"github.com/hanode/hanode/internal/lab/demo"
 	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node/config"
-	"github.com/hanode/hanode/node/control"
-	"github.com/hanode/hanode/node/demo"
+	"github.com/hanode/hanode/node/ops/control"
 	"github.com/hanode/hanode/transports"
 )
 

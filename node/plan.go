@@ -2,9 +2,9 @@ package node
 
 import (
 	"github.com/hanode/hanode/actors"
-	"github.com/hanode/hanode/node/agents"
 	"github.com/hanode/hanode/node/config"
-	"github.com/hanode/hanode/node/fence"
+	"github.com/hanode/hanode/node/host/agents"
+	"github.com/hanode/hanode/node/host/fence"
 )
 
 // A Plan is a resolved configuration made ready to run on this host,

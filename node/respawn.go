@@ -13,8 +13,8 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/hanode/hanode/actors"
-	"github.com/hanode/hanode/node/agents"
 	"github.com/hanode/hanode/node/config"
+	"github.com/hanode/hanode/node/host/agents"
 )
 
 // ResolveRespawn checks every respawn program (its user exists, its file

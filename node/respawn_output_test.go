@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/hanode/hanode/messages"
-	"github.com/hanode/hanode/node/respawn"
+	"github.com/hanode/hanode/node/machine/respawn"
 )
 
 // TestRespawnedProgramSurvivesALongLine: a failfast program prints a

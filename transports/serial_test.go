@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hanode/hanode/node/testhosts"
+	"github.com/hanode/hanode/internal/lab/testhosts"
 )
 
 func expectPacket(t *testing.T, ch <-chan Packet, want string) {

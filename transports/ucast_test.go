@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hanode/hanode/node/demo"
+	"github.com/hanode/hanode/internal/lab/demo"
 )
 
 // freePort finds a UDP port free on 127.0.0.1 and 127.0.0.2.

@@ -11,8 +11,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/hanode/hanode/internal/lab/demo"
 	"github.com/hanode/hanode/messages"
-	"github.com/hanode/hanode/node/demo"
 	"github.com/hanode/hanode/transports/frame"
 )
 

@@ -23,7 +23,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hanode/hanode/node/demo"
+	"github.com/hanode/hanode/internal/lab/demo"
 )
 
 func main() {

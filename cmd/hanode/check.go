@@ -12,10 +12,10 @@ import (
 
 	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node"
-	"github.com/hanode/hanode/node/agents"
 	"github.com/hanode/hanode/node/config"
 	"github.com/hanode/hanode/node/config/hacf"
-	"github.com/hanode/hanode/node/version"
+	"github.com/hanode/hanode/node/host/agents"
+	"github.com/hanode/hanode/node/ops/version"
 )
 
 func newCheckCommand() *cobra.Command {

@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hanode/hanode/node/clstatus"
-	"github.com/hanode/hanode/node/control"
+	"github.com/hanode/hanode/internal/cli/clstatus"
+	"github.com/hanode/hanode/node/ops/control"
 )
 
 // clStatusTimeout is cl_status's overall limit, as Heartbeat's alarm(5).

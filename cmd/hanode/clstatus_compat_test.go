@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hanode/hanode/internal/lab/testhosts"
+	"github.com/hanode/hanode/internal/lab/testhosts/hacluster"
 	"github.com/hanode/hanode/messages"
-	"github.com/hanode/hanode/node/control"
-	"github.com/hanode/hanode/node/testhosts"
-	"github.com/hanode/hanode/node/testhosts/hacluster"
+	"github.com/hanode/hanode/node/ops/control"
 )
 
 // Scripts read cl_status: asked the same questions on the same /etc/ha.d,

@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hanode/hanode/internal/lab/demo"
+	"github.com/hanode/hanode/internal/lab/testhosts"
 	"github.com/hanode/hanode/messages"
-	"github.com/hanode/hanode/node/control"
-	"github.com/hanode/hanode/node/demo"
-	"github.com/hanode/hanode/node/testhosts"
+	"github.com/hanode/hanode/node/ops/control"
 )
 
 // haNode is hanode running from its own /etc/ha.d on a test host.

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hanode/hanode/node/demo"
+	"github.com/hanode/hanode/internal/lab/demo"
 )
 
 func newDemoCommand() *cobra.Command {

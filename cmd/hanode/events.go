@@ -7,9 +7,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hanode/hanode/internal/cli/statusview"
 	"github.com/hanode/hanode/messages"
-	"github.com/hanode/hanode/node/control"
-	"github.com/hanode/hanode/node/statusview"
+	"github.com/hanode/hanode/node/ops/control"
 )
 
 func newEventsCommand() *cobra.Command {

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hanode/hanode/node/probe"
-	"github.com/hanode/hanode/node/testhosts"
-	"github.com/hanode/hanode/node/testhosts/hacluster"
+	"github.com/hanode/hanode/internal/lab/probe"
+	"github.com/hanode/hanode/internal/lab/testhosts"
+	"github.com/hanode/hanode/internal/lab/testhosts/hacluster"
 )
 
 // haSystem drives one cluster manager on the failover lab.

@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hanode/hanode/internal/lab/probe"
+	"github.com/hanode/hanode/internal/lab/testhosts"
+	"github.com/hanode/hanode/internal/lab/testhosts/hacluster"
 	"github.com/hanode/hanode/messages"
-	"github.com/hanode/hanode/node/control"
-	"github.com/hanode/hanode/node/probe"
-	"github.com/hanode/hanode/node/testhosts"
-	"github.com/hanode/hanode/node/testhosts/hacluster"
+	"github.com/hanode/hanode/node/ops/control"
 )
 
 const testVIP = "10.201.0.100"

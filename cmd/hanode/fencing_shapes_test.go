@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hanode/hanode/internal/lab/testhosts"
+	"github.com/hanode/hanode/internal/lab/testhosts/hacluster"
 	"github.com/hanode/hanode/messages"
-	"github.com/hanode/hanode/node/testhosts"
-	"github.com/hanode/hanode/node/testhosts/hacluster"
 )
 
 // fencingLab is a failover lab whose nodes share a fencing device every

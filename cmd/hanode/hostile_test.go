@@ -12,9 +12,9 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/hanode/hanode/internal/lab/demo"
+	"github.com/hanode/hanode/internal/lab/testhosts"
 	"github.com/hanode/hanode/messages"
-	"github.com/hanode/hanode/node/demo"
-	"github.com/hanode/hanode/node/testhosts"
 	"github.com/hanode/hanode/transports/frame"
 )
 

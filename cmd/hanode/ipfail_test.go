@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hanode/hanode/node/testhosts"
-	"github.com/hanode/hanode/node/testhosts/hacluster"
+	"github.com/hanode/hanode/internal/lab/testhosts"
+	"github.com/hanode/hanode/internal/lab/testhosts/hacluster"
 )
 
 // TestPingNodeLossMovesGroup is Heartbeat's ipfail, built in: two nodes

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/hanode/hanode/node/testhosts/hacluster"
+	"github.com/hanode/hanode/internal/lab/testhosts/hacluster"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hanode/hanode/node/demo"
+	"github.com/hanode/hanode/internal/lab/demo"
 )
 
 // hanodeBin is the hanode binary built once for the tests that run it as a

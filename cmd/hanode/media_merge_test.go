@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hanode/hanode/node/testhosts"
+	"github.com/hanode/hanode/internal/lab/testhosts"
 )
 
 // nftOn runs an nftables script in a host's namespace.

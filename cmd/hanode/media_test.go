@@ -15,9 +15,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hanode/hanode/actors"
+	"github.com/hanode/hanode/internal/lab/testhosts"
 	"github.com/hanode/hanode/messages"
-	"github.com/hanode/hanode/node/control"
-	"github.com/hanode/hanode/node/testhosts"
+	"github.com/hanode/hanode/node/ops/control"
 	"github.com/hanode/hanode/transports/frame"
 )
 

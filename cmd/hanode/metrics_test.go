@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hanode/hanode/node/demo"
-	"github.com/hanode/hanode/node/probe"
+	"github.com/hanode/hanode/internal/lab/demo"
+	"github.com/hanode/hanode/internal/lab/probe"
 )
 
 // scrape fetches a node's metrics.

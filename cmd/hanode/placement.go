@@ -8,8 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hanode/hanode/node/clstatus"
-	"github.com/hanode/hanode/node/control"
+	"github.com/hanode/hanode/internal/cli/clstatus"
+	"github.com/hanode/hanode/node/ops/control"
 )
 
 // newPlacementCommand is hanode standby or hanode takeover: Heartbeat's

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hanode/hanode/node/testhosts"
-	"github.com/hanode/hanode/node/testhosts/hacluster"
+	"github.com/hanode/hanode/internal/lab/testhosts"
+	"github.com/hanode/hanode/internal/lab/testhosts/hacluster"
 )
 
 // vipHolders lists the nodes whose host has the virtual IP configured.

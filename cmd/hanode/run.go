@@ -17,8 +17,8 @@ import (
 
 	"github.com/hanode/hanode/node"
 	"github.com/hanode/hanode/node/config"
-	"github.com/hanode/hanode/node/control"
-	"github.com/hanode/hanode/node/logging"
+	"github.com/hanode/hanode/node/ops/control"
+	"github.com/hanode/hanode/node/ops/logging"
 )
 
 type runFlags struct {

@@ -18,9 +18,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hanode/hanode/node/probe"
-	"github.com/hanode/hanode/node/testhosts"
-	"github.com/hanode/hanode/node/testhosts/hacluster"
+	"github.com/hanode/hanode/internal/lab/probe"
+	"github.com/hanode/hanode/internal/lab/testhosts"
+	"github.com/hanode/hanode/internal/lab/testhosts/hacluster"
 )
 
 // TestSafetyBench is the end-to-end safety benchmark (make bench-safety,

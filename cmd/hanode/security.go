@@ -11,7 +11,7 @@ import (
 	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node"
 	"github.com/hanode/hanode/node/config"
-	"github.com/hanode/hanode/node/fence"
+	"github.com/hanode/hanode/node/host/fence"
 )
 
 // printSecurity prints what decides who can take this cluster over: the

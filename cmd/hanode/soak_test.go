@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hanode/hanode/node/testhosts"
+	"github.com/hanode/hanode/internal/lab/testhosts"
 )
 
 // TestSoakUnderLoss is the long run behind issue 3's figures (make soak):

@@ -12,8 +12,8 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
-	"github.com/hanode/hanode/node/control"
-	"github.com/hanode/hanode/node/statusview"
+	"github.com/hanode/hanode/internal/cli/statusview"
+	"github.com/hanode/hanode/node/ops/control"
 )
 
 // socketEnv names the control socket for the commands that talk to a node,

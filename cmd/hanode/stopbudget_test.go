@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hanode/hanode/node/testhosts/hacluster"
+	"github.com/hanode/hanode/internal/lab/testhosts/hacluster"
 )
 
 // startWithStopTimeout runs hanode on n from the native equivalent of its

@@ -13,7 +13,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/hanode/hanode/messages"
-	"github.com/hanode/hanode/node/control"
+	"github.com/hanode/hanode/node/ops/control"
 )
 
 func newTraceCommand() *cobra.Command {

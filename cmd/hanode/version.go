@@ -3,7 +3,7 @@ package main
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/hanode/hanode/node/version"
+	"github.com/hanode/hanode/node/ops/version"
 )
 
 func newVersionCommand() *cobra.Command {

@@ -11,7 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hanode/hanode/messages"
-	"github.com/hanode/hanode/node/agents"
+	"github.com/hanode/hanode/node/machine/resource"
 	"github.com/hanode/hanode/transports/medium"
 )
 
@@ -547,7 +547,7 @@ func (r *resolver) groups() {
 		spec := GroupSpec{Name: g.Name, Preferred: g.PreferredNode}
 		for j, res := range g.Resources {
 			rf := fmt.Sprintf("%s.resources[%d]", field, j)
-			rs := ResourceSpec{ID: agents.ID(res), Resource: res, Where: r.located(rf)}
+			rs := ResourceSpec{ID: resource.ID(res), Resource: res, Where: r.located(rf)}
 			switch a := res.Agent.(type) {
 			case *messages.Resource_Heartbeat:
 				if a.Heartbeat.Name == "" || strings.ContainsAny(a.Heartbeat.Name, "/") {

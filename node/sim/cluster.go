@@ -37,8 +37,8 @@ import (
 	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node"
 	"github.com/hanode/hanode/node/config"
-	"github.com/hanode/hanode/node/fence"
-	"github.com/hanode/hanode/node/placement"
+	"github.com/hanode/hanode/node/host/fence"
+	"github.com/hanode/hanode/node/machine/placement"
 	"github.com/hanode/hanode/transports"
 	"github.com/hanode/hanode/transports/memnet"
 )

@@ -8,8 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hanode/hanode/node/agents"
-	"github.com/hanode/hanode/node/fence"
+	"github.com/hanode/hanode/node/host/agents"
+	"github.com/hanode/hanode/node/host/fence"
 )
 
 // Behaviour is how fake agents and devices act, drawn from the schedule's

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hanode/hanode/node/placement"
+	"github.com/hanode/hanode/node/machine/placement"
 )
 
 // Result is the outcome of one schedule.

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"testing/synctest"
 
-	"github.com/hanode/hanode/node/mutation"
+	"github.com/hanode/hanode/node/machine/mutation"
 	"time"
 )
 

@@ -12,7 +12,7 @@ import (
 
 	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node/config"
-	"github.com/hanode/hanode/node/logging"
+	"github.com/hanode/hanode/node/ops/logging"
 )
 
 // cfParser reads ha.cf. Directives take effect in order: a medium uses the

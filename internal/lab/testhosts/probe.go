@@ -14,7 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/hanode/hanode/node/probe"
+	"github.com/hanode/hanode/internal/lab/probe"
 )
 
 // InNetns runs fn on a thread that has entered the host's network

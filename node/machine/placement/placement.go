@@ -52,7 +52,7 @@ import (
 	"time"
 
 	"github.com/hanode/hanode/messages"
-	mutate "github.com/hanode/hanode/node/mutation"
+	mutate "github.com/hanode/hanode/node/machine/mutation"
 )
 
 // GroupSpec is a configured group.

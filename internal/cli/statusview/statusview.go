@@ -14,8 +14,8 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/hanode/hanode/internal/cli/clstatus"
 	"github.com/hanode/hanode/messages"
-	"github.com/hanode/hanode/node/clstatus"
 )
 
 // maxEvents is how many recent events the table shows.

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hanode/hanode/node/probe"
+	"github.com/hanode/hanode/internal/lab/probe"
 )
 
 // TestServiceAnswersEveryProbe: the demo service reads each request

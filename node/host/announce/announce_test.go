@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hanode/hanode/node/testhosts"
+	"github.com/hanode/hanode/internal/lab/testhosts"
 )
 
 // Arguments Gratuitous refuses before it touches the network: these run

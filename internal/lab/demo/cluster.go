@@ -23,7 +23,7 @@ import (
 	"time"
 
 	"github.com/hanode/hanode/messages"
-	"github.com/hanode/hanode/node/control"
+	"github.com/hanode/hanode/node/ops/control"
 )
 
 // Options describe a local cluster.

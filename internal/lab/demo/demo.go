@@ -7,9 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hanode/hanode/internal/cli/statusview"
+	"github.com/hanode/hanode/internal/lab/probe"
 	"github.com/hanode/hanode/messages"
-	"github.com/hanode/hanode/node/probe"
-	"github.com/hanode/hanode/node/statusview"
 )
 
 // Run is `hanode demo`: it starts a cluster whose node1 runs a small

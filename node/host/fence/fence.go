@@ -24,7 +24,7 @@ import (
 	"time"
 
 	"github.com/hanode/hanode/messages"
-	"github.com/hanode/hanode/node/procrun"
+	"github.com/hanode/hanode/node/host/procrun"
 )
 
 // Action is what is done to the node fenced.

@@ -15,7 +15,7 @@ import (
 	"strings"
 
 	"github.com/hanode/hanode/messages"
-	"github.com/hanode/hanode/node/control"
+	"github.com/hanode/hanode/node/ops/control"
 )
 
 // Exit codes, as Heartbeat's cl_status.

@@ -7,7 +7,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hanode/hanode/messages"
-	"github.com/hanode/hanode/transports/frame"
 )
 
 // Sizes. A stream message travels in one frame on every link, so it must
@@ -25,8 +24,10 @@ const (
 	// SerialFrame is the largest frame a serial link carries
 	// (transports.MaxSerialPayload), the smallest of hanode's links.
 	SerialFrame = 2048
-	// UDPFrame is the largest frame a UDP link carries.
-	UDPFrame = frame.MaxSize
+	// UDPFrame is the largest frame a UDP link carries
+	// (transports/frame.MaxSize; a test holds them equal, so that this
+	// pure package does not import the codec).
+	UDPFrame = 65507
 	// MaxNameLength is the longest cluster or node name the configuration
 	// accepts.
 	MaxNameLength = 253

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/hanode/hanode/messages"
-	"github.com/hanode/hanode/node/control"
+	"github.com/hanode/hanode/node/ops/control"
 )
 
 type fakeClient struct {

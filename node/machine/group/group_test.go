@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/hanode/hanode/messages"
-	"github.com/hanode/hanode/node/agents"
+	"github.com/hanode/hanode/node/machine/resource"
 )
 
 var t0 = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
@@ -45,23 +45,23 @@ func (w *world) drive(out Out) {
 		op := out.Run
 		key := fmt.Sprintf("%s %d", op.Action, op.Resource)
 		w.ops = append(w.ops, key)
-		res := agents.Result{Action: op.Action}
+		res := resource.Result{Action: op.Action}
 		switch {
 		case w.hang[key]:
-			res.Outcome = agents.TimedOut
+			res.Outcome = resource.TimedOut
 		case w.fail[key] > 0:
 			w.fail[key]--
-			res.Outcome = agents.Failed
-		case op.Action == agents.Start:
+			res.Outcome = resource.Failed
+		case op.Action == resource.Start:
 			w.up[op.Resource] = true
-			res.Outcome = agents.Succeeded
-		case op.Action == agents.Stop:
+			res.Outcome = resource.Succeeded
+		case op.Action == resource.Stop:
 			w.up[op.Resource] = false
-			res.Outcome = agents.Succeeded
+			res.Outcome = resource.Succeeded
 		case w.up[op.Resource]:
-			res.Outcome = agents.Running
+			res.Outcome = resource.Running
 		default:
-			res.Outcome = agents.Stopped
+			res.Outcome = resource.Stopped
 		}
 		w.now = w.now.Add(time.Millisecond)
 		out = w.r.Done(w.now, res)
@@ -199,7 +199,7 @@ func TestStopDuringStartFinishesTheActionThenReverses(t *testing.T) {
 	w.drive(w.r.Begin(w.now))
 	w.ops = nil
 	out := w.r.Start(w.now) // asks for start 0
-	if out.Run == nil || out.Run.Action != agents.Start {
+	if out.Run == nil || out.Run.Action != resource.Start {
 		t.Fatalf("first op %+v", out.Run)
 	}
 	w.up[0] = true
@@ -207,7 +207,7 @@ func TestStopDuringStartFinishesTheActionThenReverses(t *testing.T) {
 	if out.Run != nil {
 		t.Fatal("a second action while one is in flight")
 	}
-	w.drive(w.r.Done(w.now, agents.Result{Action: agents.Start, Outcome: agents.Succeeded}))
+	w.drive(w.r.Done(w.now, resource.Result{Action: resource.Start, Outcome: resource.Succeeded}))
 	w.expect("reversed", w.ops, "stop 0")
 }
 
@@ -217,20 +217,20 @@ func TestStopDuringStartFinishesTheActionThenReverses(t *testing.T) {
 func TestStopDuringStartIsNotStoppedUntilTheStartEnds(t *testing.T) {
 	r := New(Config{Name: "g", Resources: []string{"a"}})
 	out := r.Begin(t0)
-	out = r.Done(t0, agents.Result{Action: agents.Monitor, Outcome: agents.Stopped})
+	out = r.Done(t0, resource.Result{Action: resource.Monitor, Outcome: resource.Stopped})
 	out = r.Start(t0)
-	if out.Run == nil || out.Run.Action != agents.Start {
+	if out.Run == nil || out.Run.Action != resource.Start {
 		t.Fatalf("start: %+v", out)
 	}
 	out = r.Stop(t0)
 	if out.Report == nil || out.Report.Phase != messages.GroupPhase_GROUP_PHASE_STOPPING {
 		t.Fatalf("stop during start reported %+v", out.Report)
 	}
-	out = r.Done(t0, agents.Result{Action: agents.Start, Outcome: agents.Succeeded})
-	if out.Run == nil || out.Run.Action != agents.Stop {
+	out = r.Done(t0, resource.Result{Action: resource.Start, Outcome: resource.Succeeded})
+	if out.Run == nil || out.Run.Action != resource.Stop {
 		t.Fatalf("after the start: %+v", out)
 	}
-	out = r.Done(t0, agents.Result{Action: agents.Stop, Outcome: agents.Succeeded})
+	out = r.Done(t0, resource.Result{Action: resource.Stop, Outcome: resource.Succeeded})
 	if out.Report == nil || out.Report.Phase != messages.GroupPhase_GROUP_PHASE_STOPPED {
 		t.Fatalf("after the stop: %+v", out.Report)
 	}

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hanode/hanode/node/machine/resource"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -22,7 +23,7 @@ import (
 	"time"
 
 	"github.com/hanode/hanode/messages"
-	"github.com/hanode/hanode/node/procrun"
+	"github.com/hanode/hanode/node/host/procrun"
 )
 
 // Class is the calling convention of an agent.
@@ -69,63 +70,25 @@ type Agent struct {
 	Env []string
 }
 
-// Action is what an agent is asked to do.
-type Action string
-
-const (
-	Start Action = "start"
-	Stop  Action = "stop"
-	// Monitor asks whether the resource runs: `status` for Heartbeat and
-	// LSB scripts, `monitor` for OCF agents.
-	Monitor Action = "monitor"
+// The vocabulary of resource operations lives in the pure package
+// node/machine/resource (the group machine decides with it); these names
+// keep the agents' API whole.
+type (
+	Action  = resource.Action
+	Outcome = resource.Outcome
+	Result  = resource.Result
 )
 
-// Outcome is what a run of an agent means.
-type Outcome int
-
 const (
-	// Succeeded: start or stop did its job.
-	Succeeded Outcome = iota
-	// Running: monitor found the resource running.
-	Running
-	// Stopped: monitor found the resource cleanly stopped.
-	Stopped
-	// Failed: the agent reported an error (or, for monitor, a failed
-	// resource).
-	Failed
-	// TimedOut: the agent did not finish within its timeout and was killed
-	// with its process group.
-	TimedOut
+	Start     = resource.Start
+	Stop      = resource.Stop
+	Monitor   = resource.Monitor
+	Succeeded = resource.Succeeded
+	Running   = resource.Running
+	Stopped   = resource.Stopped
+	Failed    = resource.Failed
+	TimedOut  = resource.TimedOut
 )
-
-func (o Outcome) String() string {
-	return [...]string{"succeeded", "running", "stopped", "failed", "timed out"}[o]
-}
-
-// Result is one run of an agent.
-type Result struct {
-	Action   Action
-	Outcome  Outcome
-	ExitCode int
-	// Output is the end of what the agent printed (stdout and stderr).
-	Output   string
-	Duration time.Duration
-	// Err says why the agent could not run at all.
-	Err error
-}
-
-// Summary is a one-line description of r.
-func (r Result) Summary() string {
-	s := fmt.Sprintf("%s %s (exit %d, %v)", r.Action, r.Outcome, r.ExitCode, r.Duration.Round(time.Millisecond))
-	if r.Err != nil {
-		s += ": " + r.Err.Error()
-	} else if last := lastLine(r.Output); last != "" && r.Outcome == Failed {
-		s += ": " + last
-	}
-	return s
-}
-
-func lastLine(s string) string { return procrun.LastLine(s) }
 
 // ErrNotFound means no script or agent of that name exists.
 var ErrNotFound = errors.New("cannot locate resource script")
@@ -210,20 +173,8 @@ func Resolve(r *messages.Resource, dirs Dirs, env Env) (*Agent, error) {
 	return nil, fmt.Errorf("resource %q has no agent", r.Id)
 }
 
-// ID names a resource: its configured id, else its haresources spelling
-// (name::arg1::arg2) or ocf:provider:type.
-func ID(r *messages.Resource) string {
-	if r.Id != "" {
-		return r.Id
-	}
-	switch a := r.Agent.(type) {
-	case *messages.Resource_Heartbeat:
-		return strings.Join(append([]string{a.Heartbeat.Name}, a.Heartbeat.Args...), "::")
-	case *messages.Resource_Ocf:
-		return "ocf:" + a.Ocf.Provider + ":" + a.Ocf.Type
-	}
-	return "?"
-}
+// ID names a resource (see resource.ID).
+func ID(r *messages.Resource) string { return resource.ID(r) }
 
 var unsafeInstance = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
 

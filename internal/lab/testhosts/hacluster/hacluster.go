@@ -21,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hanode/hanode/node/testhosts"
+	"github.com/hanode/hanode/internal/lab/testhosts"
 )
 
 //go:embed httpsvc

@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/hanode/hanode/messages"
-	"github.com/hanode/hanode/node/agents"
+	"github.com/hanode/hanode/node/machine/resource"
 )
 
 // Config describes a group.
@@ -59,7 +59,7 @@ type Phase = messages.GroupPhase
 // Op is an agent action to run.
 type Op struct {
 	Resource int
-	Action   agents.Action
+	Action   resource.Action
 	// Probe marks the checks run at start, before anything else.
 	Probe bool
 }
@@ -96,7 +96,7 @@ const (
 type Resource struct {
 	ID   string
 	Up   bool
-	Last agents.Result
+	Last resource.Result
 	// LastAt is when Last finished.
 	LastAt time.Time
 }
@@ -106,7 +106,7 @@ type Resource struct {
 type Runner struct {
 	cfg       Config
 	res       []rstate
-	last      []agents.Result
+	last      []resource.Result
 	lastAt    []time.Time
 	want      bool
 	probed    int
@@ -128,7 +128,7 @@ type Runner struct {
 func New(cfg Config) *Runner {
 	cfg.defaults()
 	n := len(cfg.Resources)
-	return &Runner{cfg: cfg, res: make([]rstate, n), last: make([]agents.Result, n), lastAt: make([]time.Time, n),
+	return &Runner{cfg: cfg, res: make([]rstate, n), last: make([]resource.Result, n), lastAt: make([]time.Time, n),
 		nextCheck: make([]time.Time, n), stopAttempts: make([]int, n), reported: messages.GroupPhase_GROUP_PHASE_UNSPECIFIED}
 }
 
@@ -149,7 +149,7 @@ func (r *Runner) Stop(now time.Time) Out {
 func (r *Runner) Begin(now time.Time) Out { return r.step(now) }
 
 // Done takes the result of the action in flight.
-func (r *Runner) Done(now time.Time, res agents.Result) Out {
+func (r *Runner) Done(now time.Time, res resource.Result) Out {
 	var out Out
 	op := r.inflight
 	if op == nil {
@@ -162,7 +162,7 @@ func (r *Runner) Done(now time.Time, res agents.Result) Out {
 	switch {
 	case op.Probe:
 		r.probed++
-		if res.Outcome == agents.Stopped {
+		if res.Outcome == resource.Stopped {
 			r.res[i] = stopped
 		} else {
 			// Running, or a check that failed: it may be up; treat it as
@@ -170,8 +170,8 @@ func (r *Runner) Done(now time.Time, res agents.Result) Out {
 			r.res[i] = running
 			out.logf("%s: %s found %s at start", r.cfg.Name, id, res.Outcome)
 		}
-	case op.Action == agents.Start:
-		if res.Outcome == agents.Succeeded {
+	case op.Action == resource.Start:
+		if res.Outcome == resource.Succeeded {
 			r.res[i] = running
 			r.nextCheck[i] = now.Add(r.cfg.MonitorInterval)
 		} else {
@@ -180,8 +180,8 @@ func (r *Runner) Done(now time.Time, res agents.Result) Out {
 			r.want = false
 			out.logf("%s: start of %s failed (%s): stopping the group in reverse", r.cfg.Name, id, res.Summary())
 		}
-	case op.Action == agents.Stop:
-		if res.Outcome == agents.Succeeded {
+	case op.Action == resource.Stop:
+		if res.Outcome == resource.Succeeded {
 			r.res[i] = stopped
 			r.stopAttempts[i] = 0
 		} else {
@@ -194,8 +194,8 @@ func (r *Runner) Done(now time.Time, res agents.Result) Out {
 				out.logf("%s: stop of %s failed (%s); retrying in %v", r.cfg.Name, id, res.Summary(), r.cfg.StopRetryDelay)
 			}
 		}
-	case op.Action == agents.Monitor:
-		if res.Outcome == agents.Running {
+	case op.Action == resource.Monitor:
+		if res.Outcome == resource.Running {
 			r.nextCheck[i] = now.Add(r.cfg.MonitorInterval)
 			break
 		}
@@ -281,7 +281,7 @@ func (r *Runner) step(now time.Time) Out {
 
 func (r *Runner) next(now time.Time) *Op {
 	if r.probed < len(r.res) {
-		return &Op{Resource: r.probed, Action: agents.Monitor, Probe: true}
+		return &Op{Resource: r.probed, Action: resource.Monitor, Probe: true}
 	}
 	if now.Before(r.retryAt) {
 		return nil
@@ -290,7 +290,7 @@ func (r *Runner) next(now time.Time) *Op {
 	// First whatever must stop, right to left.
 	for i := len(r.res) - 1; i >= 0; i-- {
 		if r.res[i] == needStop || (!r.want && r.res[i] == running) {
-			return &Op{Resource: i, Action: agents.Stop}
+			return &Op{Resource: i, Action: resource.Stop}
 		}
 	}
 	if !r.want {
@@ -298,13 +298,13 @@ func (r *Runner) next(now time.Time) *Op {
 	}
 	for i, s := range r.res {
 		if s != running {
-			return &Op{Resource: i, Action: agents.Start}
+			return &Op{Resource: i, Action: resource.Start}
 		}
 	}
 	if r.cfg.MonitorInterval > 0 {
 		for i := range r.res {
 			if !now.Before(r.nextCheck[i]) {
-				return &Op{Resource: i, Action: agents.Monitor}
+				return &Op{Resource: i, Action: resource.Monitor}
 			}
 		}
 	}
@@ -338,7 +338,7 @@ func (r *Runner) allRunning() bool {
 }
 
 func (r *Runner) allStopped() bool {
-	if r.inflight != nil && r.inflight.Action == agents.Start {
+	if r.inflight != nil && r.inflight.Action == resource.Start {
 		// A start under way may leave the resource running.
 		return false
 	}
