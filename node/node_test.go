@@ -587,3 +587,85 @@ func TestLeftoverAgentRunsAreEnded(t *testing.T) {
 		t.Fatalf("the record is still there: %v", err)
 	}
 }
+
+// TestRequestsBypassTheRootActor: the requests from outside the actors go
+// to the control actor, which passes them on to the actor that answers
+// (notes to the messenger, subscriptions to membership) or spawns a status
+// gatherer; the messenger's frames go straight to the heartbeat actor. The
+// root actor sees none of them.
+func TestRequestsBypassTheRootActor(t *testing.T) {
+	c, addrs := loopbackCluster(t, 2, "50ms", "1s")
+	var buf syncBuffer
+	n1 := startNode(t, nodeConfig(t, c, addrs, 1), Options{Trace: &buf})
+	startNode(t, nodeConfig(t, c, addrs, 2), Options{})
+	waitStatus(t, n1, 5*time.Second, "all active", allActive)
+	if _, err := n1.request(context.Background(), &actors.SendNote{Text: "hello"}); err != nil {
+		t.Fatal(err)
+	}
+	n1.notes(t)
+	if _, err := n1.Status(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_, stop := n1.Events(1)
+	stop()
+	type record struct {
+		Receiver string `json:"receiver"`
+		Sender   string `json:"sender"`
+		Type     string `json:"type"`
+	}
+	var records []record
+	read := func() {
+		records = records[:0]
+		for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+			var r record
+			if err := json.Unmarshal([]byte(line), &r); err != nil {
+				t.Fatalf("trace line is not JSON: %q: %v", line, err)
+			}
+			records = append(records, r)
+		}
+	}
+	has := func(receiver, sender, typ string) bool {
+		for _, r := range records {
+			if strings.HasPrefix(r.Receiver, receiver) && strings.HasPrefix(r.Sender, sender) && r.Type == typ {
+				return true
+			}
+		}
+		return false
+	}
+	wanted := []struct{ receiver, sender, typ string }{
+		{"node/control", "", "*actors.SendNote"},
+		{"node/messenger", "", "*actors.SendNote"},
+		{"node/control", "", "*actors.NotesQuery"},
+		{"node/messenger", "", "*actors.NotesQuery"},
+		{"node/heartbeat", "node/messenger", "*actors.Broadcast"},
+		{"node/control", "", "*actors.StatusQuery"},
+		{"node/membership", "node/control/", "*actors.StatusQuery"},
+		{"node/messenger", "node/control/", "*actors.StreamsQuery"},
+		{"node/control", "", "*actors.Subscribe"},
+		{"node/membership", "", "*actors.Subscribe"},
+		{"node/messenger", "node/membership", "*actors.PeerGeneration"},
+		{"node/membership", "node/messenger", "*actors.StreamStart"},
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		read()
+		missing := 0
+		for _, w := range wanted {
+			if !has(w.receiver, w.sender, w.typ) {
+				missing++
+			}
+		}
+		if missing == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, r := range records {
+		if r.Receiver == "node" && !strings.HasPrefix(r.Type, "*actor.") {
+			t.Errorf("the root actor received %s from %s", r.Type, r.Sender)
+		}
+	}
+	for _, w := range wanted {
+		if !has(w.receiver, w.sender, w.typ) {
+			t.Errorf("no %s from %q to %s in the trace", w.typ, w.sender, w.receiver)
+		}
+	}
+}

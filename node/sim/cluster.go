@@ -230,6 +230,18 @@ func (c *Cluster) startHanode(name string) error {
 		return err
 	}
 	log := slog.New(&traceHandler{t: c.trace, node: name, min: slog.LevelInfo})
+	// The new life begins before Start returns: its actors probe and stop
+	// resources at once, and an agent run belongs to the life it began in
+	// (fakeAgent.change drops what a run of an earlier life reports).
+	c.world.mu.Lock()
+	c.world.machines[name].hanode = true
+	c.world.machines[name].life++
+	for g := range c.world.groups {
+		// A new life of hanode forgets the failures of the last (bans
+		// live in memory).
+		delete(c.world.bannedUntil[g], name)
+	}
+	c.world.mu.Unlock()
 	n, err := node.Start(node.Options{
 		Config: eff, StateDir: dir, Log: log,
 		OpenMedium: func(spec config.LinkSpec, deliver transports.Deliver, readErr transports.ReadError) (transports.Link, error) {
@@ -256,20 +268,14 @@ func (c *Cluster) startHanode(name string) error {
 		},
 	})
 	if err != nil {
+		c.world.mu.Lock()
+		c.world.machines[name].hanode = false
+		c.world.mu.Unlock()
 		return fmt.Errorf("start %s: %w", name, err)
 	}
 	c.mu.Lock()
 	c.nodes[name] = n
 	c.mu.Unlock()
-	c.world.mu.Lock()
-	c.world.machines[name].hanode = true
-	c.world.machines[name].life++
-	for g := range c.world.groups {
-		// A new life of hanode forgets the failures of the last (bans
-		// live in memory).
-		delete(c.world.bannedUntil[g], name)
-	}
-	c.world.mu.Unlock()
 	c.hanodeChanged(name)
 	return nil
 }
