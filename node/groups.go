@@ -149,6 +149,7 @@ func (rt *runtime) setupGroups(agentsByGroup [][]actors.AgentRunner, fencers []s
 	}
 	specs := make([]placement.GroupSpec, len(cfg.Groups))
 	budgets := map[string]time.Duration{}
+	states := map[string]*actors.GroupState{}
 	for i, g := range cfg.Groups {
 		specs[i] = placement.GroupSpec{Name: g.Name, Preferred: g.Preferred}
 		budgets[g.Name] = stopBudget(g)
@@ -169,26 +170,20 @@ func (rt *runtime) setupGroups(agentsByGroup [][]actors.AgentRunner, fencers []s
 		st.Events, st.Local, st.Metrics = rt.events, cfg.Local, rt.metrics
 		st.Addresses, st.Announce = addrs, announcer
 		rt.groups = append(rt.groups, st)
+		states[g.Name] = st
 	}
 	pc := placement.Config{Local: cfg.Local, Generation: rt.generation, Nodes: cfg.Nodes, Groups: specs, AutoFailback: cfg.AutoFailback,
 		PingNodes: len(cfg.Cluster.PingNodes), PingHoldoff: cfg.Deadping, Quorum: quorumPolicy(cfg.Cluster.GetQuorum().GetPolicy()),
-		Fencers: fencers, Devices: actors.PlacementDevices(fenceDevices(rt.fenceDevices)), StopBudget: budgets, PartitionMargin: partitionMargin(cfg.Keepalive)}
+		Fencers: fencers, Devices: actors.PlacementDevices(rt.fenceDevices), StopBudget: budgets, PartitionMargin: partitionMargin(cfg.Keepalive)}
 	if tune != nil {
 		tune(&pc)
 	}
 	m := placement.New(pc, time.Now())
-	rt.placement = actors.NewPlacementState(m, peers(cfg))
+	rt.placement = actors.NewPlacementState(m, peers(cfg), states)
 	rt.placement.Local = cfg.Local
 	rt.placement.Events = rt.events
 	rt.placement.Metrics = rt.metrics
-}
-
-func fenceDevices(cfgs []actors.FenceDeviceConfig) []*fence.Device {
-	var out []*fence.Device
-	for _, c := range cfgs {
-		out = append(out, c.Device)
-	}
-	return out
+	rt.placement.Devices = rt.fenceDevices
 }
 
 // startGroups spawns the placement actor and one actor per group.
@@ -198,20 +193,13 @@ func (a *nodeActor) startGroups(ctx actor.Context) {
 	if rt.placement == nil {
 		return
 	}
-	devices := map[string]*actor.PID{}
-	for _, d := range a.fenceDevices {
-		devices[d.Name] = d.PID
-	}
-	a.placement = a.spawn(ctx, actors.KindPlacement, actors.NewPlacement(rt.placement, actors.PlacementConfig{
-		Messenger: a.messenger, Devices: devices, Log: rt.log}), "placement")
+	a.placement = a.spawn(ctx, actors.KindPlacement, actors.NewPlacement(rt.placement, a.messenger, rt.log), "placement")
 	ctx.Send(a.messenger, &actors.Subscribe{PID: a.placement})
 	ctx.Send(a.membership, &actors.Subscribe{PID: a.placement})
-	for _, d := range a.fenceDevices {
-		ctx.Send(d.PID, &actors.Subscribe{PID: a.placement})
-	}
 	pids := map[string]*actor.PID{}
 	for _, st := range rt.groups {
-		pids[st.Name] = a.spawn(ctx, actors.KindGroup, actors.NewGroup(st, a.placement, rt.log), "group-"+unsafeActorName.ReplaceAllString(st.Name, "_"))
+		st.Placement = a.placement
+		pids[st.Name] = a.spawn(ctx, actors.KindGroup, actors.NewGroup(st, rt.log), "group-"+unsafeActorName.ReplaceAllString(st.Name, "_"))
 	}
 	ctx.Send(a.placement, &actors.GroupActors{ByName: pids})
 }

@@ -212,7 +212,7 @@ func TestFailoverOfVirtualIP(t *testing.T) {
 		t.Fatalf("expected the clean stop's and the crash's moves (with reasons): %q", out)
 	}
 	crashMove, crashWhy := lines[len(lines)-2], lines[len(lines)-1]
-	if !strings.Contains(crashMove, "moved from node1 (died) to node2: running here ") || !strings.Contains(crashMove, "ms after node1's last heartbeat") ||
+	if !strings.Contains(crashMove, "moved from node1 (died) to node2: running here ") || !strings.Contains(crashMove, "s after node1's last heartbeat") ||
 		!strings.Contains(crashWhy, "because: node1 dead: no heartbeat on eth0 for") {
 		t.Errorf("crash move: %q / %q", crashMove, crashWhy)
 	}
