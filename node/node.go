@@ -106,6 +106,9 @@ type Node struct {
 
 // runtime is what the root actor needs and keeps across its restarts.
 type runtime struct {
+	// self is the Node, once Start has made it (the metrics collector
+	// asks it).
+	self       atomic.Pointer[Node]
 	cfg        *config.Effective
 	log        *slog.Logger
 	keyring    *frame.Keyring
@@ -147,7 +150,9 @@ type runtime struct {
 }
 
 // Start brings a node up. It returns once the actors run and the control
-// socket (if any) listens; an error means nothing is left running.
+// socket (if any) listens; an error means nothing is left running. Three
+// steps: begin a new life (media, generation, leftovers, keys, plan),
+// build what the actors share, and spawn them.
 func Start(opts Options) (*Node, error) {
 	cfg := opts.Config
 	if opts.Plan != nil {
@@ -158,14 +163,38 @@ func Start(opts Options) (*Node, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("node", cfg.Local)
+	l, err := beginLife(cfg, opts, log)
+	if err != nil {
+		return nil, err
+	}
+	rt := newRuntime(cfg, opts, log, l)
+	n, err := spawnNode(rt, opts)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("node started", "generation", l.generation, "cluster", cfg.Cluster.Name, "nodes", cfg.Nodes, "links", linkNames(cfg),
+		"keepalive", cfg.Keepalive, "deadtime", cfg.Deadtime, "warntime", cfg.Warntime, "initdead", cfg.Initdead)
+	return n, nil
+}
+
+// life is what a start decides before any actor exists.
+type life struct {
+	generation uint64
+	keyring    *frame.Keyring
+	plan       *Plan
+}
+
+// beginLife checks the media, takes the next generation, ends the agent
+// runs the previous life left, and prepares the keys and the plan.
+func beginLife(cfg *config.Effective, opts Options, log *slog.Logger) (life, error) {
 	if opts.OpenMedium == nil {
 		if err := CheckMedia(cfg); err != nil {
-			return nil, err
+			return life{}, err
 		}
 	}
 	gen, genNote, err := NextGeneration(opts.StateDir, cfg.Cluster.GenerationMethod, time.Now())
 	if err != nil {
-		return nil, err
+		return life{}, err
 	}
 	if genNote != "" {
 		log.Warn(genNote)
@@ -175,30 +204,41 @@ func Start(opts Options) (*Node, error) {
 	}
 	keyring, err := frame.NewKeyring(cfg.Cluster.Auth)
 	if err != nil {
-		return nil, fmt.Errorf("keys: %w", err)
+		return life{}, fmt.Errorf("keys: %w", err)
 	}
+	plan := opts.Plan
+	if plan == nil {
+		if plan, err = Prepare(cfg, opts.Agents); err != nil {
+			return life{}, err
+		}
+	}
+	for _, n := range plan.Unfenceable() {
+		log.Warn(UnfenceableWarning(n), "target", n)
+	}
+	return life{generation: gen, keyring: keyring, plan: plan}, nil
+}
+
+func linkNames(cfg *config.Effective) []string {
 	links := make([]string, len(cfg.Links))
 	for i, l := range cfg.Links {
 		links[i] = l.Name
 	}
+	return links
+}
+
+// newRuntime builds what the actors of this life share and what survives
+// their restarts, complete before any of them starts.
+func newRuntime(cfg *config.Effective, opts Options, log *slog.Logger, l life) *runtime {
+	gen := l.generation
 	machine := membership.New(membership.Config{
-		Cluster: cfg.Cluster.Name, Local: cfg.Local, Nodes: cfg.Nodes, Links: links,
+		Cluster: cfg.Cluster.Name, Local: cfg.Local, Nodes: cfg.Nodes, Links: linkNames(cfg),
 		Warntime: cfg.Warntime, Deadtime: cfg.Deadtime, Initdead: cfg.Initdead,
 	}, time.Now(), gen)
-	plan := opts.Plan
-	if plan == nil {
-		if plan, err = Prepare(cfg, opts.Agents); err != nil {
-			return nil, err
-		}
-	}
-	agentsByGroup, respawnSpecs, devices := plan.runners, plan.Respawn, plan.FenceDevices
-	for _, n := range plan.Unfenceable() {
-		log.Warn(UnfenceableWarning(n), "target", n)
-	}
+	agentsByGroup, respawnSpecs, devices := l.plan.runners, l.plan.Respawn, l.plan.FenceDevices
 	rt := &runtime{
 		cfg:        cfg,
 		log:        log,
-		keyring:    keyring,
+		keyring:    l.keyring,
 		generation: gen,
 		membership: actors.NewMembershipState(actors.MembershipInfo{
 			Cluster: cfg.Cluster.Name, Local: cfg.Local, Version: version.Short(),
@@ -224,10 +264,9 @@ func Start(opts Options) (*Node, error) {
 	rt.membership.Events = rt.events
 	// The status collector asks the node once it exists; no scrape can come
 	// before (the server starts after the node).
-	var self atomic.Pointer[Node]
 	if opts.MetricsAddr != "" {
 		rt.metrics = metrics.New(func(ctx context.Context) (*messages.ClusterStatus, error) {
-			n := self.Load()
+			n := rt.self.Load()
 			if n == nil {
 				return nil, errors.New("node starting")
 			}
@@ -264,6 +303,13 @@ func Start(opts Options) (*Node, error) {
 		spec.Reboot = opts.Reboot
 		rt.respawn = append(rt.respawn, actors.NewRespawnState(spec))
 	}
+	return rt
+}
+
+// spawnNode starts the actor system and the root actor, serves the metrics
+// and waits until every actor runs.
+func spawnNode(rt *runtime, opts Options) (*Node, error) {
+	log := rt.log
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		// protoactor logs recoveries and dead letters at info; the node
 		// logs supervision itself, so only its warnings and errors pass.
@@ -286,8 +332,8 @@ func Start(opts Options) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spawn node: %w", err)
 	}
-	n := &Node{system: system, pid: pid, rt: rt, generation: gen}
-	self.Store(n)
+	n := &Node{system: system, pid: pid, rt: rt, generation: rt.generation}
+	rt.self.Store(n)
 	if rt.metrics != nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		addr, err := rt.metrics.Serve(ctx, opts.MetricsAddr)
@@ -310,8 +356,6 @@ func Start(opts Options) (*Node, error) {
 			return nil, errors.New("control socket did not open within 10s")
 		}
 	}
-	log.Info("node started", "generation", gen, "cluster", cfg.Cluster.Name, "nodes", cfg.Nodes, "links", links,
-		"keepalive", cfg.Keepalive, "deadtime", cfg.Deadtime, "warntime", cfg.Warntime, "initdead", cfg.Initdead)
 	return n, nil
 }
 
