@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hanode/hanode/node/machine/resource"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -150,7 +151,4 @@ func Run(ctx context.Context, spec Spec) Result {
 }
 
 // LastLine is the last non-empty line of s.
-func LastLine(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return strings.TrimSpace(lines[len(lines)-1])
-}
+func LastLine(s string) string { return resource.LastLine(s) }
