@@ -17,6 +17,7 @@ import (
 
 	"github.com/hanode/hanode/actors/trace"
 	"github.com/hanode/hanode/messages"
+	"github.com/hanode/hanode/node/machine/events"
 	"github.com/hanode/hanode/node/machine/placement"
 	"github.com/hanode/hanode/node/ops/control"
 )
@@ -33,10 +34,27 @@ type ControlConfig struct {
 	Ready func(error)
 	// Tracer serves hanode trace; nil refuses it.
 	Tracer *trace.Tracer
+	// Membership takes subscriptions (Subscribe), Messenger notes
+	// (SendNote, NotesQuery), Placement the commands (PlacementCommand,
+	// ConfirmFenced); Placement is nil without resource groups.
+	Membership, Messenger, Placement *actor.PID
+	// Status is what a status gatherer asks and adds; Gatherer the props
+	// options of the gatherers (the node's dispatcher).
+	Status   StatusSources
+	Gatherer []actor.PropsOption
+	// Events is the node's timeline (EventsQuery).
+	Events *events.Log
+	// Parameters are the configuration's parameters (ParameterQuery);
+	// read only.
+	Parameters map[string]string
 }
 
-// Control is the actor that owns the control socket. Requests are answered
-// by connection goroutines that ask the node actor (its parent) and wait.
+// Control is the actor that answers requests from outside the actors: the
+// control socket's, whose connection goroutines ask it and wait, and the
+// Node's methods. It answers from what it was given (the timeline, the
+// parameters), spawns a status gatherer per status, and forwards the rest
+// to the actor that answers it, which answers the asker. Without a socket
+// it only does that.
 type Control struct {
 	cfg    ControlConfig
 	server *control.Server
@@ -56,8 +74,14 @@ func (e *ControlListenError) Unwrap() error { return e.Err }
 
 // Receive handles the actor's messages.
 func (c *Control) Receive(ctx actor.Context) {
-	switch ctx.Message().(type) {
+	switch m := ctx.Message().(type) {
 	case *actor.Started:
+		if c.cfg.Socket == "" {
+			if c.cfg.Ready != nil {
+				c.cfg.Ready(nil)
+			}
+			return
+		}
 		s, err := control.Listen(c.cfg.Socket, c.cfg.Log)
 		if c.cfg.Ready != nil {
 			c.cfg.Ready(err)
@@ -66,9 +90,9 @@ func (c *Control) Receive(ctx actor.Context) {
 			panic(&ControlListenError{Err: err})
 		}
 		c.server = s
-		root, node := ctx.ActorSystem().Root, ctx.Parent()
+		root, self := ctx.ActorSystem().Root, ctx.Self()
 		go s.ServeStreams(func(ctx context.Context, req *messages.ControlRequest) *messages.ControlResponse {
-			return answer(ctx, root, node, req)
+			return answer(ctx, root, self, req)
 		}, c.stream)
 		c.cfg.Log.Info("control socket listening", "socket", c.cfg.Socket)
 	case *actor.Restarting, *actor.Stopping:
@@ -76,11 +100,37 @@ func (c *Control) Receive(ctx actor.Context) {
 			c.server.Close()
 			c.server = nil
 		}
+	case *StatusQuery:
+		if ctx.Sender() != nil {
+			ctx.Spawn(actor.PropsFromProducer(NewStatusGatherer(c.cfg.Status, ctx.Sender()), c.cfg.Gatherer...))
+		}
+	case *Subscribe:
+		ctx.Forward(c.cfg.Membership)
+	case *SendNote, *NotesQuery:
+		ctx.Forward(c.cfg.Messenger)
+	case *ConfirmFenced:
+		if c.cfg.Placement == nil {
+			ctx.Respond(&messages.ConfirmFencedResponse{})
+			return
+		}
+		ctx.Forward(c.cfg.Placement)
+	case *PlacementCommand:
+		if c.cfg.Placement == nil {
+			ctx.Respond(&messages.PlacementResponse{})
+			return
+		}
+		ctx.Forward(c.cfg.Placement)
+	case *EventsQuery:
+		ctx.Respond(&messages.EventsResponse{Events: c.cfg.Events.List(m.Limit)})
+	case *ParameterQuery:
+		v, ok := c.cfg.Parameters[m.Name]
+		ctx.Respond(&messages.ParameterResponse{Name: m.Name, Value: v, Set: ok})
 	}
 }
 
-// answer turns a control request into a query to the node actor.
-func answer(_ context.Context, root *actor.RootContext, node *actor.PID, req *messages.ControlRequest) *messages.ControlResponse {
+// answer turns a control request into a query to the control actor, which
+// answers it or passes it on to the actor that does.
+func answer(_ context.Context, root *actor.RootContext, self *actor.PID, req *messages.ControlRequest) *messages.ControlResponse {
 	var q any
 	switch r := req.Request.(type) {
 	case *messages.ControlRequest_Status:
@@ -111,7 +161,7 @@ func answer(_ context.Context, root *actor.RootContext, node *actor.PID, req *me
 	default:
 		return &messages.ControlResponse{Error: "unknown control request"}
 	}
-	res, err := root.RequestFuture(node, q, queryTimeout).Result()
+	res, err := root.RequestFuture(self, q, queryTimeout).Result()
 	if err != nil {
 		return &messages.ControlResponse{Error: fmt.Sprintf("node did not answer: %v", err)}
 	}

@@ -19,8 +19,8 @@ import (
 )
 
 // controlBeside runs a control actor on a socket under a stand-in for the
-// node actor, which answers NotesQuery with notes and counts the notes it
-// is asked to send.
+// node actor that is also its messenger: it answers NotesQuery with notes
+// and counts the notes it is asked to send.
 func controlBeside(t *testing.T, notes []*messages.ReceivedNote) (*control.Client, *atomic.Int64) {
 	t.Helper()
 	quiet := slog.New(slog.DiscardHandler)
@@ -32,7 +32,7 @@ func controlBeside(t *testing.T, notes []*messages.ReceivedNote) (*control.Clien
 	node := actor.PropsFromFunc(func(ctx actor.Context) {
 		switch ctx.Message().(type) {
 		case *actor.Started:
-			ctx.SpawnNamed(actor.PropsFromProducer(NewControl(ControlConfig{Socket: path, Log: quiet,
+			ctx.SpawnNamed(actor.PropsFromProducer(NewControl(ControlConfig{Socket: path, Log: quiet, Messenger: ctx.Self(),
 				Ready: func(err error) { ready <- err }})), "control")
 		case *NotesQuery:
 			ctx.Respond(&messages.NotesResponse{Notes: notes})

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -26,82 +25,49 @@ type FenceDriver interface {
 	Hosts(ctx context.Context) ([]string, error)
 }
 
-// FenceDeviceState is a fencing device and its last check. It lives in the
-// node; the placement actor finds in it the actor of the device a fencing
-// order names, status shows it.
-type FenceDeviceState struct {
+// FenceDeviceConfig is what a fence device actor is built with.
+type FenceDeviceConfig struct {
 	Device *fence.Device
 	// Driver carries out its operations; nil: Device itself.
 	Driver FenceDriver
-	// PID is the device's actor, set when it is spawned.
-	PID *actor.PID
 	// Metrics counts fencing operations; may be nil.
 	Metrics *metrics.Metrics
-
-	mu      sync.Mutex
-	checked time.Time
-	ok      bool
-	detail  string
-	// hosts are what a device that lists them (fence.Device.Lists) said
-	// it controls at its last successful listing (listed).
-	hosts  []string
-	listed bool
+	Log     *slog.Logger
 }
 
-// NewFenceDeviceState wraps a device not checked yet.
-func NewFenceDeviceState(d *fence.Device) *FenceDeviceState { return &FenceDeviceState{Device: d} }
+// DeviceChecked reports a device's check to the device actor's
+// subscribers (Subscribe: the placement actor), after each check, after a
+// new listing of its hosts, and to a new subscriber. Sent by the fence device actor.
+type DeviceChecked struct {
+	Name   string
+	Ok     bool
+	Detail string
+	At     time.Time
+	// Hosts are the nodes a device that lists them (fence.Device.Lists)
+	// said it controls at its last successful listing (Listed).
+	Hosts  []string
+	Listed bool
+}
 
-func (s *FenceDeviceState) driver() FenceDriver {
-	if s.Driver != nil {
-		return s.Driver
+func (m *DeviceChecked) TraceSummary() string {
+	if !m.Ok {
+		return m.Name + " failed its check: " + m.Detail
 	}
-	return s.Device
+	return m.Name + " checked"
 }
 
-// setHosts records a successful listing.
-func (s *FenceDeviceState) setHosts(hosts []string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.hosts, s.listed = hosts, true
-}
-
-// listedHost says whether the last successful listing named target.
-func (s *FenceDeviceState) listedHost(target string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.listed && slices.Contains(s.hosts, target)
-}
-
-// mayFence makes sure, before fencing target, that the device controls
-// it. A device that lists its hosts is asked again unless its last list
-// named target: the list may be unknown (the device failed its check) or
-// old (a VM added since). Not listed, or not known to be, the device
-// cannot fence target: an error, never a reason to go on without fencing.
-func (s *FenceDeviceState) mayFence(ctx context.Context, target string) error {
-	if !s.Device.Lists() || s.listedHost(target) {
-		return nil
-	}
-	hosts, err := s.driver().Hosts(ctx)
-	if err != nil {
-		return fmt.Errorf("cannot list the nodes it controls: %w", err)
-	}
-	s.setHosts(hosts)
-	if !slices.Contains(hosts, target) {
-		return fmt.Errorf("%s is not among the %d nodes it lists", target, len(hosts))
-	}
-	return nil
-}
-
-// Status describes the device for status.
-func (s *FenceDeviceState) Status() *messages.FenceDeviceState {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := &messages.FenceDeviceState{Name: s.Device.Name, Ok: s.ok, Detail: s.detail}
-	if !s.checked.IsZero() {
-		st.Checked = timestamppb.New(s.checked)
+// Status describes the check for status.
+func (m *DeviceChecked) Status() *messages.FenceDeviceState {
+	st := &messages.FenceDeviceState{Name: m.Name, Ok: m.Ok, Detail: m.Detail}
+	if !m.At.IsZero() {
+		st.Checked = timestamppb.New(m.At)
 	}
 	return st
 }
+
+// FenceDeviceQuery asks a fence device actor for its state; it answers
+// *messages.FenceDeviceState.
+type FenceDeviceQuery struct{}
 
 // FenceRequest asks a fence device actor to fence Target (one attempt of
 // a placement.FenceOrder); it answers the sender with *FenceOutcome.
@@ -137,21 +103,37 @@ type fenceChecked struct {
 	at     time.Time
 }
 
+// fenceListed carries a listing made before fencing back to the device
+// actor.
+type fenceListed struct{ hosts []string }
+
 // FenceCheckInterval is how often devices are checked (Heartbeat: hourly).
 const FenceCheckInterval = time.Hour
 
 // FenceDevice is the actor of one fencing device: it checks the device at
-// start and every FenceCheckInterval, and fences on request, off the
-// actor's goroutine.
+// start and every FenceCheckInterval, reports each check to its
+// subscribers, and fences on request, off the actor's goroutine. It owns
+// the device's last check and host list: a restarted actor checks again.
 type FenceDevice struct {
-	st     *FenceDeviceState
+	cfg    FenceDeviceConfig
 	log    *slog.Logger
 	ticker *Ticker
+	last   DeviceChecked
+	// subscribers outlive a restart (the producer keeps them): they
+	// subscribed to the PID, which stays.
+	subscribers *[]*actor.PID
 }
 
-// NewFenceDevice returns a producer of device actors sharing st.
-func NewFenceDevice(st *FenceDeviceState, log *slog.Logger) actor.Producer {
-	return func() actor.Actor { return &FenceDevice{st: st, log: log.With("fence_device", st.Device.Name)} }
+// NewFenceDevice returns a producer of the actor of one device.
+func NewFenceDevice(cfg FenceDeviceConfig) actor.Producer {
+	if cfg.Driver == nil {
+		cfg.Driver = cfg.Device
+	}
+	var subscribers []*actor.PID
+	return func() actor.Actor {
+		return &FenceDevice{cfg: cfg, log: cfg.Log.With("fence_device", cfg.Device.Name), last: DeviceChecked{Name: cfg.Device.Name},
+			subscribers: &subscribers}
+	}
 }
 
 // Receive handles the actor's messages.
@@ -162,48 +144,98 @@ func (a *FenceDevice) Receive(ctx actor.Context) {
 		a.ticker = Every(ctx.ActorSystem(), FenceCheckInterval, ctx.Self(), &fenceCheckTick{})
 	case *actor.Restarting, *actor.Stopping:
 		a.ticker.Stop()
+	case *Subscribe:
+		if m.PID != nil && !slices.ContainsFunc(*a.subscribers, m.PID.Equal) {
+			*a.subscribers = append(*a.subscribers, m.PID)
+			if !a.last.At.IsZero() {
+				ctx.Send(m.PID, a.report())
+			}
+		}
+	case *FenceDeviceQuery:
+		ctx.Respond(a.last.Status())
 	case *fenceCheckTick:
 		a.check(ctx)
 	case *fenceChecked:
-		a.st.mu.Lock()
-		a.st.checked, a.st.ok = m.at, m.err == nil
-		a.st.detail = ""
+		a.last.At, a.last.Ok, a.last.Detail = m.at, m.err == nil, ""
 		if m.err != nil {
-			a.st.detail = m.err.Error()
+			a.last.Detail = m.err.Error()
 		}
 		if m.listed {
-			a.st.hosts, a.st.listed = m.hosts, true
+			a.last.Hosts, a.last.Listed = m.hosts, true
 		}
-		a.st.mu.Unlock()
 		if m.err != nil {
 			a.log.Error("fencing device failed its check: it may not be able to fence", "err", m.err)
 		} else if m.listed {
 			a.log.Info("fencing device checked", "lists", m.hosts)
-		} else if len(a.st.Device.Targets) > 0 {
-			a.log.Info("fencing device checked", "targets", a.st.Device.Targets)
+		} else if len(a.cfg.Device.Targets) > 0 {
+			a.log.Info("fencing device checked", "targets", a.cfg.Device.Targets)
 		} else {
 			a.log.Info("fencing device checked", "targets", "any node")
 		}
+		a.publish(ctx)
+	case *fenceListed:
+		a.last.Hosts, a.last.Listed = m.hosts, true
+		if !a.last.At.IsZero() {
+			a.publish(ctx)
+		}
 	case *FenceRequest:
-		replyTo, sys, d, drv, st := ctx.Sender(), ctx.ActorSystem(), a.st.Device, a.st.driver(), a.st
+		replyTo, self, sys, cfg := ctx.Sender(), ctx.Self(), ctx.ActorSystem(), a.cfg
+		known := a.last.Listed && slices.Contains(a.last.Hosts, m.Target)
 		a.log.Warn("fencing", "target", m.Target, "action", string(m.Action))
+		log := a.log
 		go func() {
 			start := time.Now()
-			err := st.mayFence(context.Background(), m.Target)
+			err := mayFence(context.Background(), cfg, known, m.Target, func(hosts []string) {
+				sys.Root.Send(self, &fenceListed{hosts: hosts})
+			})
 			if err == nil {
-				err = drv.Fence(context.Background(), m.Target, m.Action)
+				err = cfg.Driver.Fence(context.Background(), m.Target, m.Action)
 			}
-			a.log.Info("fencing done", "target", m.Target, "err", err, "took", time.Since(start).Round(time.Millisecond))
-			a.st.Metrics.FenceOp(d.Name, m.Target, err)
+			log.Info("fencing done", "target", m.Target, "err", err, "took", time.Since(start).Round(time.Millisecond))
+			cfg.Metrics.FenceOp(cfg.Device.Name, m.Target, err)
 			if replyTo != nil {
-				sys.Root.Send(replyTo, &FenceOutcome{Target: m.Target, Device: d.Name, Err: err})
+				sys.Root.Send(replyTo, &FenceOutcome{Target: m.Target, Device: cfg.Device.Name, Err: err})
 			}
 		}()
 	}
 }
 
+// report is the last check, as sent to subscribers.
+func (a *FenceDevice) report() *DeviceChecked {
+	r := a.last
+	r.Hosts = slices.Clone(r.Hosts)
+	return &r
+}
+
+func (a *FenceDevice) publish(ctx actor.Context) {
+	for _, s := range *a.subscribers {
+		ctx.Send(s, a.report())
+	}
+}
+
+// mayFence makes sure, before fencing target, that the device controls
+// it. A device that lists its hosts is asked again unless its last list
+// named target (known): the list may be unknown (the device failed its
+// check) or old (a VM added since). Not listed, or not known to be, the
+// device cannot fence target: an error, never a reason to go on without
+// fencing. A new listing goes to listed.
+func mayFence(ctx context.Context, cfg FenceDeviceConfig, known bool, target string, listed func([]string)) error {
+	if !cfg.Device.Lists() || known {
+		return nil
+	}
+	hosts, err := cfg.Driver.Hosts(ctx)
+	if err != nil {
+		return fmt.Errorf("cannot list the nodes it controls: %w", err)
+	}
+	listed(hosts)
+	if !slices.Contains(hosts, target) {
+		return fmt.Errorf("%s is not among the %d nodes it lists", target, len(hosts))
+	}
+	return nil
+}
+
 func (a *FenceDevice) check(ctx actor.Context) {
-	self, sys, d, lists := ctx.Self(), ctx.ActorSystem(), a.st.driver(), a.st.Device.Lists()
+	self, sys, d, lists := ctx.Self(), ctx.ActorSystem(), a.cfg.Driver, a.cfg.Device.Lists()
 	go func() {
 		m := &fenceChecked{err: d.Check(context.Background())}
 		if m.err == nil && lists {
@@ -222,21 +254,21 @@ func (a *FenceDevice) check(ctx actor.Context) {
 // fence carries out a fencing order of the machine: one attempt with
 // one device, whose outcome (FenceOutcome) goes back to the machine.
 func (a *Placement) fence(ctx actor.Context, o placement.FenceOrder) {
-	for _, d := range a.st.Devices {
-		if d.Device.Name == o.Device && d.PID != nil {
-			ctx.Request(d.PID, &FenceRequest{Target: o.Target, Action: fence.Reboot})
-			return
+	if pid := a.cfg.Devices[o.Device]; pid != nil {
+		if c := a.st.checks[o.Device]; c != nil && !c.Ok {
+			a.log.Warn("fencing with a device that failed its last check", "device", o.Device, "target", o.Target, "check", c.Detail)
 		}
+		ctx.Request(pid, &FenceRequest{Target: o.Target, Action: fence.Reboot})
+		return
 	}
 	a.apply(ctx, a.st.Machine.FenceResult(a.now(), o.Target, o.Device, errors.New("no such fencing device running here")))
 }
 
 // PlacementDevices describes the fencing devices for the placement
 // machine (Config.Devices), in configuration order.
-func PlacementDevices(devices []*FenceDeviceState) []placement.FenceDevice {
+func PlacementDevices(devices []*fence.Device) []placement.FenceDevice {
 	var out []placement.FenceDevice
-	for _, st := range devices {
-		d := st.Device
+	for _, d := range devices {
 		out = append(out, placement.FenceDevice{Name: d.Name, RunOn: d.RunOn, Targets: d.Targets})
 	}
 	return out

@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"sync"
+	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -59,8 +60,6 @@ type GroupState struct {
 	Name      string
 	Runner    *group.Runner
 	Resources []GroupResource
-	// Placement receives the group's reports.
-	Placement *actor.PID
 	// Events is the node's timeline; may be nil.
 	Events *events.Log
 	// Local is this node's name, for events.
@@ -75,28 +74,19 @@ type GroupState struct {
 	// node records the runs under way).
 	Watcher procrun.Watcher
 	began   bool
-
-	mu sync.Mutex
-	// resources is the last status of each resource, for status queries
-	// answered by the placement actor.
-	resources []*messages.ResourceStatus
+	// reported is the status of each resource last reported to
+	// placement (once: reportedOnce).
+	reported     []*messages.ResourceStatus
+	reportedOnce bool
 }
 
 // NewGroupState returns the state of a group not yet probed.
 func NewGroupState(name string, runner *group.Runner, resources []GroupResource) *GroupState {
-	st := &GroupState{Name: name, Runner: runner, Resources: resources}
-	st.snapshot()
-	return st
+	return &GroupState{Name: name, Runner: runner, Resources: resources}
 }
 
-// ResourceStatus returns the last known status of each resource.
-func (st *GroupState) ResourceStatus() []*messages.ResourceStatus {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return st.resources
-}
-
-func (st *GroupState) snapshot() {
+// resourceStatus is the status of each resource, as the runner knows it.
+func (st *GroupState) resourceStatus() []*messages.ResourceStatus {
 	var out []*messages.ResourceStatus
 	for _, r := range st.Runner.Resources() {
 		rs := &messages.ResourceStatus{Id: r.ID, Up: r.Up}
@@ -113,9 +103,7 @@ func (st *GroupState) snapshot() {
 		}
 		out = append(out, rs)
 	}
-	st.mu.Lock()
-	st.resources = out
-	st.mu.Unlock()
+	return out
 }
 
 // GroupCommand tells a group actor whether its group should run here. Sent
@@ -131,13 +119,20 @@ func (m *GroupCommand) TraceSummary() string {
 	return "stop"
 }
 
-// GroupReported carries a group actor's report to the placement actor.
+// GroupReported carries a group actor's report to the placement actor:
+// its phase when it changed (Report; nil: unchanged) and the status of its
+// resources, which placement keeps for status. Sent whenever either
+// changes.
 type GroupReported struct {
-	Group  string
-	Report group.Report
+	Group     string
+	Report    *group.Report
+	Resources []*messages.ResourceStatus
 }
 
 func (m *GroupReported) TraceSummary() string {
+	if m.Report == nil {
+		return m.Group + " resources"
+	}
 	s := m.Group + " " + m.Report.Phase.String()
 	if m.Report.Failed {
 		s += " failed: " + m.Report.Reason
@@ -157,16 +152,18 @@ func (m *agentDone) TraceSummary() string { return m.res.Summary() }
 // runner asks for, one at a time and off the actor's goroutine, and
 // reports phase changes to the placement actor.
 type Group struct {
-	st       *GroupState
-	log      *slog.Logger
-	deadline *Deadline
-	now      func() time.Time
+	st        *GroupState
+	placement *actor.PID
+	log       *slog.Logger
+	deadline  *Deadline
+	now       func() time.Time
 }
 
-// NewGroup returns a producer of group actors sharing st.
-func NewGroup(st *GroupState, log *slog.Logger) actor.Producer {
+// NewGroup returns a producer of group actors sharing st, reporting to
+// placement (nil: nobody).
+func NewGroup(st *GroupState, placement *actor.PID, log *slog.Logger) actor.Producer {
 	return func() actor.Actor {
-		return &Group{st: st, log: log.With("group", st.Name), now: time.Now}
+		return &Group{st: st, placement: placement, log: log.With("group", st.Name), now: time.Now}
 	}
 }
 
@@ -227,11 +224,27 @@ func (a *Group) apply(ctx actor.Context, out group.Out) {
 	if out.Run != nil {
 		a.run(ctx, *out.Run)
 	}
-	a.st.snapshot()
-	if out.Report != nil && a.st.Placement != nil {
-		ctx.Send(a.st.Placement, &GroupReported{Group: a.st.Name, Report: *out.Report})
-	}
+	a.report(ctx, out.Report)
 	a.rearm()
+}
+
+// report tells placement of a phase change (r, may be nil) and of the
+// resources' status when either changed since the last report.
+func (a *Group) report(ctx actor.Context, r *group.Report) {
+	res := a.st.resourceStatus()
+	if r == nil && a.st.reportedOnce && slices.EqualFunc(res, a.st.reported, func(x, y *messages.ResourceStatus) bool { return proto.Equal(x, y) }) {
+		return
+	}
+	a.st.reported, a.st.reportedOnce = res, true
+	if a.placement == nil {
+		return
+	}
+	m := &GroupReported{Group: a.st.Name, Resources: res}
+	if r != nil {
+		rep := *r
+		m.Report = &rep
+	}
+	ctx.Send(a.placement, m)
 }
 
 // run starts an agent action; its result comes back as agentDone.

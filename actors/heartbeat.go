@@ -28,8 +28,8 @@ type HeartbeatConfig struct {
 	// (HeartbeatFacts) and asked whether it answers (health).
 	Membership *actor.PID
 	// Messenger is asked, when the actor starts, for the number of the
-	// last cluster message: a restarted heartbeat actor must not announce
-	// less than was sent.
+	// last cluster message (a restarted heartbeat actor must not announce
+	// less than was sent), and told to send its frames here (Broadcast).
 	Messenger *actor.PID
 	Log       *slog.Logger
 	// Metrics counts heartbeats sent; may be nil.
@@ -50,10 +50,12 @@ func (m *HeartbeatFacts) TraceSummary() string {
 	return fmt.Sprintf("%d sessions, %d ping nodes up", len(m.Sessions), m.PingNodesUp)
 }
 
-// WatchHeartbeat asks membership to send HeartbeatFacts and HeartbeatNow
-// to PID from now on, starting with the current facts. Sent by the node
-// actor before any link opens, and by each incarnation of the heartbeat
-// actor (idempotent).
+// WatchHeartbeat names the heartbeat actor: membership sends it
+// HeartbeatFacts and HeartbeatNow from now on, starting with the current
+// facts; the messenger sends it what it broadcasts (Broadcast), starting
+// with what it held. Sent to both by the node actor once it spawned the
+// heartbeat actor, and by each incarnation of the heartbeat actor
+// (idempotent).
 type WatchHeartbeat struct{ PID *actor.PID }
 
 // Depart asks the heartbeat actor for the last heartbeat of a clean
@@ -154,6 +156,7 @@ func (a *Heartbeat) Receive(ctx actor.Context) {
 func (a *Heartbeat) start(ctx actor.Context) {
 	ctx.Send(a.cfg.Membership, &WatchHeartbeat{PID: ctx.Self()})
 	if a.cfg.Messenger != nil {
+		ctx.Send(a.cfg.Messenger, &WatchHeartbeat{PID: ctx.Self()})
 		f := ctx.RequestFuture(a.cfg.Messenger, &StreamsQuery{}, a.cfg.Keepalive)
 		ctx.ReenterAfter(f, func(res any, err error) {
 			if s, ok := res.(Streams); ok && err == nil && s[a.cfg.Local] != nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -61,10 +60,6 @@ type MembershipState struct {
 	Events *events.Log
 	// Metrics counts heartbeats; may be nil.
 	Metrics *metrics.Metrics
-	// OutboxLast is the messenger's last message number: when a new
-	// generation of a peer is first heard, the messages sent so far are
-	// history for it (its stream starts after them).
-	OutboxLast *atomic.Uint64
 	// echoes are what this node's heartbeats echo of each peer, sent to
 	// the heartbeat actor as HeartbeatFacts.
 	echoes map[string]*peerEcho
@@ -76,8 +71,9 @@ type MembershipState struct {
 }
 
 // peerEcho is what a heartbeat says of one peer: the generation heard,
-// where this node's stream for it starts (set together, when a new
-// generation is heard), and the peer's send time of its newest frame.
+// where this node's stream for it starts (set together, once the messenger
+// said where: StreamStart), and the peer's send time of its newest frame
+// of that generation.
 type peerEcho struct {
 	session  *echoSession
 	sendTime int64
@@ -91,7 +87,7 @@ type echoSession struct {
 // members in configuration order.
 func NewMembershipState(info MembershipInfo, m *membership.Machine, peers []string) *MembershipState {
 	st := &MembershipState{Info: info, Machine: m, rejected: map[string]uint64{}, logLimit: map[string]*logging.Limiter{},
-		peerPings: map[string]uint32{}, OutboxLast: new(atomic.Uint64), echoes: map[string]*peerEcho{}, peers: peers,
+		peerPings: map[string]uint32{}, echoes: map[string]*peerEcho{}, peers: peers,
 		Inbound: NewGates(peers), Stream: NewGates(peers)}
 	for _, p := range peers {
 		st.echoes[p] = &peerEcho{}
@@ -124,23 +120,40 @@ func (a *Membership) tellHeartbeat(ctx actor.Context) {
 }
 
 // updateEcho publishes the machine's echo of a peer after a frame from it;
-// it says whether a generation of it was heard for the first time.
-func (st *MembershipState) updateEcho(peer string) bool {
+// it returns the generation heard when this node's stream for it has yet
+// to be started (0 otherwise). Until then the heartbeats echo the
+// previous session, if any, as they did.
+func (st *MembershipState) updateEcho(peer string) uint64 {
+	e := st.echoes[peer]
+	if e == nil {
+		return 0
+	}
+	sess := st.Machine.Echo(peer)
+	if sess.Generation == 0 {
+		return 0
+	}
+	if cur := e.session; cur == nil || cur.generation != sess.Generation {
+		return sess.Generation
+	}
+	e.sendTime = sess.SendTime.UnixNano()
+	return 0
+}
+
+// startSession echoes a newly heard generation of peer, with where this
+// node's stream for it starts; it says whether it is still the one the
+// machine echoes (the peer may have restarted again meanwhile).
+func (st *MembershipState) startSession(peer string, generation, start uint64) bool {
 	e := st.echoes[peer]
 	if e == nil {
 		return false
 	}
 	sess := st.Machine.Echo(peer)
-	if sess.Generation == 0 {
+	if sess.Generation != generation || (e.session != nil && e.session.generation == generation) {
 		return false
 	}
-	fresh := false
-	if cur := e.session; cur == nil || cur.generation != sess.Generation {
-		e.session = &echoSession{generation: sess.Generation, streamStart: st.OutboxLast.Load()}
-		fresh = true
-	}
+	e.session = &echoSession{generation: generation, streamStart: start}
 	e.sendTime = sess.SendTime.UnixNano()
-	return fresh
+	return true
 }
 
 // HeartbeatNow asks the heartbeat actor to send a heartbeat at once: a
@@ -210,6 +223,8 @@ func (a *Membership) Receive(ctx actor.Context) {
 		if ctx.Sender() != nil {
 			ctx.Respond(&Subscribed{})
 		}
+	case *StreamStart:
+		a.sessionStarted(ctx, m)
 	case *WatchHeartbeat:
 		a.st.heartbeat = m.PID
 		a.tellHeartbeat(ctx)
@@ -220,6 +235,18 @@ func (a *Membership) Receive(ctx actor.Context) {
 		ctx.Respond(a.status())
 	case *HealthQuery:
 		ctx.Respond(&Health{OK: true})
+	}
+}
+
+// sessionStarted echoes a new generation of a peer, and answers it at once
+// so that its handshake completes within a round trip, not a keepalive.
+func (a *Membership) sessionStarted(ctx actor.Context, m *StreamStart) {
+	if !a.st.startSession(m.Peer, m.Generation, m.Start) {
+		return
+	}
+	a.tellHeartbeat(ctx)
+	if a.st.heartbeat != nil {
+		ctx.Send(a.st.heartbeat, &HeartbeatNow{})
 	}
 }
 
@@ -235,14 +262,20 @@ func (a *Membership) frame(ctx actor.Context, m *FrameReceived) {
 		Heartbeat:  env.GetHeartbeat(),
 	})
 	if verdict == membership.Accepted || verdict == membership.Unconfirmed {
-		fresh := a.st.updateEcho(env.Sender)
-		// Every such frame moves the echoed send time.
-		a.tellHeartbeat(ctx)
-		if fresh && a.st.heartbeat != nil {
-			// A new life of the peer (or a first contact): answer at once
-			// so that its handshake completes within a round trip, not a
-			// keepalive.
-			ctx.Send(a.st.heartbeat, &HeartbeatNow{})
+		if gen := a.st.updateEcho(env.Sender); gen != 0 {
+			// A new life of the peer (or a first contact): the messenger
+			// says where this node's stream for it starts (the messages
+			// numbered so far are history for it), then the session is
+			// echoed. Asked again on each frame until answered: the first
+			// answer counts.
+			if a.messenger != nil {
+				ctx.Request(a.messenger, &PeerGeneration{Peer: env.Sender, Generation: gen})
+			} else {
+				a.sessionStarted(ctx, &StreamStart{Peer: env.Sender, Generation: gen})
+			}
+		} else {
+			// Every such frame moves the echoed send time.
+			a.tellHeartbeat(ctx)
 		}
 	}
 	a.publish(ctx, evs)

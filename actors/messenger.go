@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -26,9 +25,6 @@ type MessengerState struct {
 	Local      string
 	Generation uint64
 	Outbox     *reliable.Outbox
-	// OutboxLast mirrors Outbox.Last for the node actor, which puts it in
-	// every heartbeat.
-	OutboxLast *atomic.Uint64
 	cfg        reliable.Config
 	inboxes    map[string]*reliable.Inbox
 	alive      map[string]bool
@@ -41,13 +37,17 @@ type MessengerState struct {
 	// subscribers receive every peer's cluster message (ClusterDelivered);
 	// subscribed by the node (Subscribe) before any frame can arrive.
 	subscribers []*actor.PID
+	// heartbeat sends this node's frames (WatchHeartbeat); until it is
+	// known, what is to be broadcast is held, in order.
+	heartbeat *actor.PID
+	held      []*messages.Envelope
 }
 
 // NewMessengerState returns the state of a node that starts with the given
 // generation; peers are the other members.
 func NewMessengerState(local string, generation uint64, peers []string, cfg reliable.Config) *MessengerState {
 	st := &MessengerState{
-		Local: local, Generation: generation, Outbox: reliable.NewOutbox(cfg), OutboxLast: new(atomic.Uint64),
+		Local: local, Generation: generation, Outbox: reliable.NewOutbox(cfg),
 		cfg: cfg, inboxes: map[string]*reliable.Inbox{}, alive: map[string]bool{},
 	}
 	for _, p := range peers {
@@ -69,8 +69,8 @@ func (m *StreamFrame) TraceSummary() string {
 	return bodyName(m.Envelope) + " from " + m.Envelope.GetSender()
 }
 
-// Broadcast asks the node actor to send Envelope, of which only the body
-// is set, in a new frame on every link: the node fills in cluster, sender,
+// Broadcast asks the heartbeat actor to send Envelope, of which only the
+// body is set, in a new frame on every link: it fills in cluster, sender,
 // generation, sequence and time. Sent by the messenger.
 type Broadcast struct {
 	Envelope *messages.Envelope
@@ -78,8 +78,35 @@ type Broadcast struct {
 
 func (m *Broadcast) TraceSummary() string { return bodyName(m.Envelope) }
 
-func broadcast(ctx actor.Context, env *messages.Envelope) {
-	ctx.Send(ctx.Parent(), &Broadcast{Envelope: env})
+// broadcast hands env to the heartbeat actor, or holds it until the
+// heartbeat actor is known.
+func (a *Messenger) broadcast(ctx actor.Context, env *messages.Envelope) {
+	if a.st.heartbeat == nil {
+		a.st.held = append(a.st.held, env)
+		return
+	}
+	ctx.Send(a.st.heartbeat, &Broadcast{Envelope: env})
+}
+
+// PeerGeneration tells the messenger that a generation of Peer was heard
+// for the first time (sent by membership until it has the answer); it
+// answers *StreamStart.
+type PeerGeneration struct {
+	Peer       string
+	Generation uint64
+}
+
+// StreamStart answers PeerGeneration: the messenger's last message number
+// when it learnt of the generation. What was numbered up to it is history
+// for that life of the peer: this node's stream for it starts after.
+type StreamStart struct {
+	Peer       string
+	Generation uint64
+	Start      uint64
+}
+
+func (m *StreamStart) TraceSummary() string {
+	return fmt.Sprintf("%s generation %d from %d", m.Peer, m.Generation, m.Start)
 }
 
 // SendNote asks the messenger to send a note to every node; it answers
@@ -142,6 +169,20 @@ func (a *Messenger) Receive(ctx actor.Context) {
 		if ctx.Sender() != nil {
 			ctx.Respond(&Subscribed{})
 		}
+	case *WatchHeartbeat:
+		// From the node actor once it spawned the heartbeat actor, and
+		// from each incarnation of it (idempotent).
+		a.st.heartbeat = m.PID
+		held := a.st.held
+		a.st.held = nil
+		for _, env := range held {
+			a.broadcast(ctx, env)
+		}
+	case *PeerGeneration:
+		// Membership asks in the order it hears: every message numbered
+		// because of what it heard (placement answering the events it
+		// published after asking) comes after the start.
+		ctx.Respond(&StreamStart{Peer: m.Peer, Generation: m.Generation, Start: a.st.Outbox.Last()})
 	case *SendCluster:
 		if _, err := a.send(ctx, m.Message); err != nil {
 			// Nothing was numbered: the stream goes on without it.
@@ -170,9 +211,8 @@ func (a *Messenger) send(ctx actor.Context, msg *messages.ClusterMessage) (*mess
 	if err != nil {
 		return nil, err
 	}
-	a.st.OutboxLast.Store(a.st.Outbox.Last())
 	for _, m := range out {
-		broadcast(ctx, &messages.Envelope{Body: &messages.Envelope_Message{Message: m}})
+		a.broadcast(ctx, &messages.Envelope{Body: &messages.Envelope_Message{Message: m}})
 	}
 	whole := out[0]
 	if len(out) > 1 {
@@ -219,11 +259,11 @@ func (a *Messenger) frame(ctx actor.Context, f *StreamFrame) {
 		}
 		resend, nak := a.st.Outbox.Retransmit(a.now(), r.First, r.Last)
 		for _, m := range resend {
-			broadcast(ctx, &messages.Envelope{Body: &messages.Envelope_Message{Message: m}})
+			a.broadcast(ctx, &messages.Envelope{Body: &messages.Envelope_Message{Message: m}})
 		}
 		if nak != nil {
 			a.log.Warn("asked for cluster messages no longer kept", "peer", env.Sender, "first", nak.First, "last", nak.Last)
-			broadcast(ctx, &messages.Envelope{Body: &messages.Envelope_RetransmitNak{RetransmitNak: &messages.RetransmitNak{
+			a.broadcast(ctx, &messages.Envelope{Body: &messages.Envelope_RetransmitNak{RetransmitNak: &messages.RetransmitNak{
 				Destination: env.Sender, First: nak.First, Last: nak.Last,
 			}}})
 		}
@@ -298,7 +338,7 @@ func (a *Messenger) requestMissing(ctx actor.Context) {
 			continue
 		}
 		for _, r := range in.Due(now) {
-			broadcast(ctx, &messages.Envelope{Body: &messages.Envelope_RetransmitRequest{RetransmitRequest: &messages.RetransmitRequest{
+			a.broadcast(ctx, &messages.Envelope{Body: &messages.Envelope_RetransmitRequest{RetransmitRequest: &messages.RetransmitRequest{
 				Destination: peer, Generation: in.Generation(), First: r.First, Last: r.Last,
 			}}})
 		}

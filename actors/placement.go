@@ -22,8 +22,11 @@ import (
 // ownership, claims and grants.
 type PlacementState struct {
 	Machine *placement.Machine
-	// Groups are the group actors' states (for status), by name.
-	Groups map[string]*GroupState
+	// resources are each group's resources as its last report
+	// (GroupReported) gave them, for status.
+	resources map[string][]*messages.ResourceStatus
+	// checks are each fencing device's last check (DeviceChecked).
+	checks map[string]*DeviceChecked
 	// status, gen and hearsUs are each peer's last known membership
 	// status, generation and acknowledgement of this node.
 	status  map[string]messages.NodeStatus
@@ -46,17 +49,14 @@ type PlacementState struct {
 	// measured from the last sign of life.
 	lastHeard   map[string]time.Time
 	deathReason map[string]string
-	// Local is this node's name; Devices the fencing devices (their
-	// actors set by the node), which carry out the machine's fencing
-	// orders.
-	Local   string
-	Devices []*FenceDeviceState
+	// Local is this node's name.
+	Local string
 }
 
 // NewPlacementState returns the state of a node whose peers have not been
 // heard from yet.
-func NewPlacementState(m *placement.Machine, peers []string, groups map[string]*GroupState) *PlacementState {
-	st := &PlacementState{Machine: m, Groups: groups, status: map[string]messages.NodeStatus{}, gen: map[string]uint64{}, hearsUs: map[string]bool{},
+func NewPlacementState(m *placement.Machine, peers []string) *PlacementState {
+	st := &PlacementState{Machine: m, resources: map[string][]*messages.ResourceStatus{}, checks: map[string]*DeviceChecked{}, status: map[string]messages.NodeStatus{}, gen: map[string]uint64{}, hearsUs: map[string]bool{},
 		pids: map[string]*actor.PID{}, pending: map[string]bool{},
 		lastHeard: map[string]time.Time{}, deathReason: map[string]string{}}
 	for _, p := range peers {
@@ -164,17 +164,27 @@ type ResetNode struct{ Reason string }
 // membership events, peers' placement messages, group reports, operator
 // commands and time, and carries out its effects.
 type Placement struct {
-	st        *PlacementState
-	messenger *actor.PID
-	log       *slog.Logger
-	deadline  *Deadline
-	now       func() time.Time
+	st       *PlacementState
+	cfg      PlacementConfig
+	log      *slog.Logger
+	deadline *Deadline
+	now      func() time.Time
 }
 
-// NewPlacement returns a producer of placement actors sharing st, sending
-// cluster messages through messenger.
-func NewPlacement(st *PlacementState, messenger *actor.PID, log *slog.Logger) actor.Producer {
-	return func() actor.Actor { return &Placement{st: st, messenger: messenger, log: log, now: time.Now} }
+// PlacementConfig is what a placement actor is built with.
+type PlacementConfig struct {
+	// Messenger sends cluster messages.
+	Messenger *actor.PID
+	// Devices are the fencing devices' actors by device name, which
+	// carry out the machine's fencing orders (spawned before placement;
+	// they report their checks once placement subscribes).
+	Devices map[string]*actor.PID
+	Log     *slog.Logger
+}
+
+// NewPlacement returns a producer of placement actors sharing st.
+func NewPlacement(st *PlacementState, cfg PlacementConfig) actor.Producer {
+	return func() actor.Actor { return &Placement{st: st, cfg: cfg, log: cfg.Log, now: time.Now} }
 }
 
 // Receive handles the actor's messages.
@@ -204,8 +214,13 @@ func (a *Placement) Receive(ctx actor.Context) {
 	case *ClusterDelivered:
 		a.apply(ctx, a.st.Machine.Receive(a.now(), m.From, m.Message))
 	case *GroupReported:
-		a.apply(ctx, a.st.Machine.Report(a.now(), placement.GroupReport{
-			Group: m.Group, Phase: m.Report.Phase, Failed: m.Report.Failed, Reason: m.Report.Reason}))
+		a.st.resources[m.Group] = m.Resources
+		if m.Report != nil {
+			a.apply(ctx, a.st.Machine.Report(a.now(), placement.GroupReport{
+				Group: m.Group, Phase: m.Report.Phase, Failed: m.Report.Failed, Reason: m.Report.Reason}))
+		}
+	case *DeviceChecked:
+		a.st.checks[m.Name] = m
 	case *PlacementCommand:
 		var e placement.Effects
 		if m.Takeover {
@@ -303,7 +318,7 @@ func (a *Placement) apply(ctx actor.Context, e placement.Effects) {
 	}
 	a.record(e.Events)
 	for _, m := range e.Send {
-		ctx.Send(a.messenger, &SendCluster{Message: m})
+		ctx.Send(a.cfg.Messenger, &SendCluster{Message: m})
 	}
 	command := func(name string, run bool) {
 		if pid := a.st.pids[name]; pid != nil {
@@ -390,9 +405,7 @@ func (a *Placement) groups() GroupsStatus {
 			gs.RunningOn = append(gs.RunningOn, n)
 		}
 		sort.Strings(gs.RunningOn)
-		if st := a.st.Groups[v.Name]; st != nil {
-			gs.Resources = st.ResourceStatus()
-		}
+		gs.Resources = a.st.resources[v.Name]
 		out.Groups = append(out.Groups, gs)
 	}
 	return out

@@ -17,13 +17,20 @@ type StatusSources struct {
 	// Info fills in the header when membership does not answer.
 	Info       MembershipInfo
 	Generation uint64
-	// FenceDevices lists the fencing devices and their last checks.
-	FenceDevices func() []*messages.FenceDeviceState
+	// FenceDevices are the fencing devices' actors, in configuration
+	// order, each asked for its last check.
+	FenceDevices []FenceDeviceSource
 	// Finish adds what the node itself knows (the timeline, the links
 	// that loop); may be nil.
 	Finish func(*messages.ClusterStatus)
 	// Timeout bounds the wait for each answer.
 	Timeout time.Duration
+}
+
+// FenceDeviceSource is a fencing device's actor, by the device's name.
+type FenceDeviceSource struct {
+	Name string
+	PID  *actor.PID
 }
 
 // StatusGatherer is a short-lived actor that answers one StatusQuery: it
@@ -40,6 +47,7 @@ type StatusGatherer struct {
 	streams    Streams
 	sent       *SendStatus
 	groups     *GroupsStatus
+	devices    []*messages.FenceDeviceState
 	errs       []string
 }
 
@@ -80,6 +88,18 @@ func (g *StatusGatherer) Receive(ctx actor.Context) {
 		}
 		return ok
 	})
+	g.devices = make([]*messages.FenceDeviceState, len(g.src.FenceDevices))
+	for i, d := range g.src.FenceDevices {
+		// Until it answers: named, not checked.
+		g.devices[i] = &messages.FenceDeviceState{Name: d.Name}
+		g.ask(ctx, "fence device "+d.Name, d.PID, &FenceDeviceQuery{}, func(res any) bool {
+			s, ok := res.(*messages.FenceDeviceState)
+			if ok {
+				g.devices[i] = s
+			}
+			return ok
+		})
+	}
 	if g.pending == 0 {
 		g.answer(ctx)
 	}
@@ -129,8 +149,8 @@ func (g *StatusGatherer) answer(ctx actor.Context) {
 		s.Groups, s.NoQuorum, s.Unfenced = gs.Groups, gs.NoQuorum, gs.Unfenced
 		s.Fenced, s.SelfStopWaits = gs.Fenced, gs.SelfStopWaits
 	}
-	if g.src.FenceDevices != nil {
-		s.FenceDevices = g.src.FenceDevices()
+	if len(g.devices) > 0 {
+		s.FenceDevices = g.devices
 	}
 	if g.src.Finish != nil {
 		g.src.Finish(s)

@@ -112,6 +112,10 @@ type Supervision struct {
 	// on whichever the failure is handled.
 	mu    sync.Mutex
 	kinds map[string]ChildKind
+	// spawns counts spawns; first and last are each kind's first and
+	// latest spawn by that count (the start order, for tests).
+	spawns      uint64
+	first, last map[ChildKind]uint64
 }
 
 var _ actor.SupervisorStrategy = (*Supervision)(nil)
@@ -131,10 +135,23 @@ func (s *Supervision) Spawn(ctx actor.Context, kind ChildKind, props *actor.Prop
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.kinds == nil {
-		s.kinds = map[string]ChildKind{}
+		s.kinds, s.first, s.last = map[string]ChildKind{}, map[ChildKind]uint64{}, map[ChildKind]uint64{}
 	}
 	s.kinds[pid.Id] = kind
+	s.spawns++
+	if s.first[kind] == 0 {
+		s.first[kind] = s.spawns
+	}
+	s.last[kind] = s.spawns
 	return pid, nil
+}
+
+// SpawnOrder says when the first and the latest child of kind were
+// spawned, counting every spawn from 1 (0: never).
+func (s *Supervision) SpawnOrder(kind ChildKind) (first, last uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.first[kind], s.last[kind]
 }
 
 // Kind is the kind pid was spawned as, 0 when it was not spawned by s.

@@ -82,9 +82,12 @@ func fencers(cfg *config.Effective, devices []*fence.Device) []string {
 	return out
 }
 
-// startFenceDevices spawns one actor per fencing device.
+// startFenceDevices spawns one actor per fencing device, before the
+// placement actor, which is given their PIDs.
 func (a *nodeActor) startFenceDevices(ctx actor.Context) {
-	for _, st := range a.rt.fenceDevices {
-		st.PID = a.spawn(ctx, actors.KindFenceDevice, actors.NewFenceDevice(st, a.rt.log), "fence-"+unsafeActorName.ReplaceAllString(st.Device.Name, "_"))
+	a.fenceDevices = nil
+	for _, fc := range a.rt.fenceDevices {
+		pid := a.spawn(ctx, actors.KindFenceDevice, actors.NewFenceDevice(fc), "fence-"+unsafeActorName.ReplaceAllString(fc.Device.Name, "_"))
+		a.fenceDevices = append(a.fenceDevices, actors.FenceDeviceSource{Name: fc.Device.Name, PID: pid})
 	}
 }

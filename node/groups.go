@@ -149,7 +149,6 @@ func (rt *runtime) setupGroups(agentsByGroup [][]actors.AgentRunner, fencers []s
 	}
 	specs := make([]placement.GroupSpec, len(cfg.Groups))
 	budgets := map[string]time.Duration{}
-	states := map[string]*actors.GroupState{}
 	for i, g := range cfg.Groups {
 		specs[i] = placement.GroupSpec{Name: g.Name, Preferred: g.Preferred}
 		budgets[g.Name] = stopBudget(g)
@@ -170,20 +169,26 @@ func (rt *runtime) setupGroups(agentsByGroup [][]actors.AgentRunner, fencers []s
 		st.Events, st.Local, st.Metrics = rt.events, cfg.Local, rt.metrics
 		st.Addresses, st.Announce = addrs, announcer
 		rt.groups = append(rt.groups, st)
-		states[g.Name] = st
 	}
 	pc := placement.Config{Local: cfg.Local, Generation: rt.generation, Nodes: cfg.Nodes, Groups: specs, AutoFailback: cfg.AutoFailback,
 		PingNodes: len(cfg.Cluster.PingNodes), PingHoldoff: cfg.Deadping, Quorum: quorumPolicy(cfg.Cluster.GetQuorum().GetPolicy()),
-		Fencers: fencers, Devices: actors.PlacementDevices(rt.fenceDevices), StopBudget: budgets, PartitionMargin: partitionMargin(cfg.Keepalive)}
+		Fencers: fencers, Devices: actors.PlacementDevices(fenceDevices(rt.fenceDevices)), StopBudget: budgets, PartitionMargin: partitionMargin(cfg.Keepalive)}
 	if tune != nil {
 		tune(&pc)
 	}
 	m := placement.New(pc, time.Now())
-	rt.placement = actors.NewPlacementState(m, peers(cfg), states)
+	rt.placement = actors.NewPlacementState(m, peers(cfg))
 	rt.placement.Local = cfg.Local
 	rt.placement.Events = rt.events
 	rt.placement.Metrics = rt.metrics
-	rt.placement.Devices = rt.fenceDevices
+}
+
+func fenceDevices(cfgs []actors.FenceDeviceConfig) []*fence.Device {
+	var out []*fence.Device
+	for _, c := range cfgs {
+		out = append(out, c.Device)
+	}
+	return out
 }
 
 // startGroups spawns the placement actor and one actor per group.
@@ -193,13 +198,20 @@ func (a *nodeActor) startGroups(ctx actor.Context) {
 	if rt.placement == nil {
 		return
 	}
-	a.placement = a.spawn(ctx, actors.KindPlacement, actors.NewPlacement(rt.placement, a.messenger, rt.log), "placement")
+	devices := map[string]*actor.PID{}
+	for _, d := range a.fenceDevices {
+		devices[d.Name] = d.PID
+	}
+	a.placement = a.spawn(ctx, actors.KindPlacement, actors.NewPlacement(rt.placement, actors.PlacementConfig{
+		Messenger: a.messenger, Devices: devices, Log: rt.log}), "placement")
 	ctx.Send(a.messenger, &actors.Subscribe{PID: a.placement})
 	ctx.Send(a.membership, &actors.Subscribe{PID: a.placement})
+	for _, d := range a.fenceDevices {
+		ctx.Send(d.PID, &actors.Subscribe{PID: a.placement})
+	}
 	pids := map[string]*actor.PID{}
 	for _, st := range rt.groups {
-		st.Placement = a.placement
-		pids[st.Name] = a.spawn(ctx, actors.KindGroup, actors.NewGroup(st, rt.log), "group-"+unsafeActorName.ReplaceAllString(st.Name, "_"))
+		pids[st.Name] = a.spawn(ctx, actors.KindGroup, actors.NewGroup(st, a.placement, rt.log), "group-"+unsafeActorName.ReplaceAllString(st.Name, "_"))
 	}
 	ctx.Send(a.placement, &actors.GroupActors{ByName: pids})
 }

@@ -98,10 +98,13 @@ type Node struct {
 	stopMetrics context.CancelFunc
 	system      *actor.ActorSystem
 	pid         *actor.PID
-	rt          *runtime
-	generation  uint64
-	stopOnce    sync.Once
-	haltOnce    sync.Once
+	// control is the control actor, which answers the requests from
+	// outside the actors.
+	control    *actor.PID
+	rt         *runtime
+	generation uint64
+	stopOnce   sync.Once
+	haltOnce   sync.Once
 }
 
 // runtime is what the root actor needs and keeps across its restarts.
@@ -119,11 +122,11 @@ type runtime struct {
 	placement *actors.PlacementState
 	groups    []*actors.GroupState
 	respawn   []*actors.RespawnState
-	// fenceDevices are the fencing devices and their last checks.
-	fenceDevices []*actors.FenceDeviceState
+	// fenceDevices are the fencing devices' actors' configurations.
+	fenceDevices []actors.FenceDeviceConfig
 	openMedium   OpenMedium
 	socket       string
-	ready        chan error // first result of the control socket
+	ready        chan error // first result of the control actor (its socket)
 	readyOnce    sync.Once
 	done         chan struct{}
 	doneOnce     sync.Once
@@ -255,9 +258,6 @@ func newRuntime(cfg *config.Effective, opts Options, log *slog.Logger, l life) *
 	if rt.openMedium == nil {
 		rt.openMedium = OpenRealMedium
 	}
-	// Membership marks where this node's message stream starts for each
-	// newly heard peer generation: the messenger's count at that moment.
-	rt.membership.OutboxLast = rt.messenger.OutboxLast
 	rt.messenger.Stream = rt.membership.Stream
 	rt.events = events.New(events.DefaultSize)
 	rt.dispatcher = actors.NewDispatcher(300, 0)
@@ -282,12 +282,11 @@ func newRuntime(cfg *config.Effective, opts Options, log *slog.Logger, l life) *
 		rt.membership.Pings = pingnodes.New(cfg.Local, pns, cfg.Deadping, time.Now())
 	}
 	for _, d := range devices {
-		st := actors.NewFenceDeviceState(d)
-		st.Metrics = rt.metrics
+		fc := actors.FenceDeviceConfig{Device: d, Metrics: rt.metrics, Log: rt.log}
 		if opts.FenceDriver != nil {
-			st.Driver = opts.FenceDriver(d)
+			fc.Driver = opts.FenceDriver(d)
 		}
-		rt.fenceDevices = append(rt.fenceDevices, st)
+		rt.fenceDevices = append(rt.fenceDevices, fc)
 	}
 	announcer := opts.Announce
 	if announcer == nil {
@@ -332,7 +331,9 @@ func spawnNode(rt *runtime, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spawn node: %w", err)
 	}
-	n := &Node{system: system, pid: pid, rt: rt, generation: rt.generation}
+	// The control actor is spawned last, so once it is ready every actor
+	// runs.
+	n := &Node{system: system, pid: pid, control: actor.NewPID(system.Address(), pid.Id+"/"+controlName), rt: rt, generation: rt.generation}
 	rt.self.Store(n)
 	if rt.metrics != nil {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -344,17 +345,18 @@ func spawnNode(rt *runtime, opts Options) (*Node, error) {
 		}
 		n.metricsAddr, n.stopMetrics = addr, cancel
 	}
-	if rt.socket != "" {
-		select {
-		case err := <-rt.ready:
-			if err != nil {
-				n.halt()
-				return nil, err
-			}
-		case <-time.After(10 * time.Second):
+	select {
+	case err := <-rt.ready:
+		if err != nil {
 			n.halt()
+			return nil, err
+		}
+	case <-time.After(10 * time.Second):
+		n.halt()
+		if rt.socket != "" {
 			return nil, errors.New("control socket did not open within 10s")
 		}
+		return nil, errors.New("actors did not start within 10s")
 	}
 	return n, nil
 }
@@ -429,12 +431,17 @@ func (n *Node) Status(ctx context.Context) (*messages.ClusterStatus, error) {
 	return s, nil
 }
 
-func (n *Node) request(ctx context.Context, q any) (any, error) {
+// request asks the control actor, which answers or passes q on to the
+// actor that does.
+func (n *Node) request(ctx context.Context, q any) (any, error) { return n.ask(ctx, n.control, q) }
+
+// ask sends q to pid and waits for the answer.
+func (n *Node) ask(ctx context.Context, pid *actor.PID, q any) (any, error) {
 	timeout := 5 * time.Second
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
-	return n.system.Root.RequestFuture(n.pid, q, timeout).Result()
+	return n.system.Root.RequestFuture(pid, q, timeout).Result()
 }
 
 // Timeline returns the latest limit events of the node's timeline (all
@@ -468,7 +475,7 @@ func (n *Node) Events(buffer int) (<-chan *messages.MembershipEvent, func()) {
 			}
 		}
 	}))
-	// Through the node actor, so the subscription is in place once this
+	// Through the control actor, so the subscription is in place once this
 	// returns. Membership watches the subscriber and forgets it once it
 	// stops.
 	n.request(context.Background(), &actors.Subscribe{PID: pid})
@@ -481,7 +488,7 @@ func (n *Node) Stop(ctx context.Context) error {
 	var err error
 	n.stopOnce.Do(func() {
 		n.rt.shutdown.Store(true)
-		if _, e := n.request(ctx, &actors.Shutdown{Timeout: LeaveTimeout(n.rt.cfg)}); e != nil {
+		if _, e := n.ask(ctx, n.pid, &actors.Shutdown{Timeout: LeaveTimeout(n.rt.cfg)}); e != nil {
 			err = fmt.Errorf("announce shutdown: %w", e)
 		}
 		n.halt()
@@ -493,7 +500,7 @@ func (n *Node) Stop(ctx context.Context) error {
 // leave on some link, and its membership actor answers (what the watchdog
 // and systemd's watchdog are petted on).
 func (n *Node) Health(ctx context.Context) error {
-	res, err := n.request(ctx, &actors.HealthQuery{})
+	res, err := n.ask(ctx, n.pid, &actors.HealthQuery{})
 	if err != nil {
 		return fmt.Errorf("node did not answer: %w", err)
 	}
@@ -534,16 +541,20 @@ func (rt *runtime) finish() { rt.doneOnce.Do(func() { close(rt.done) }) }
 
 // nodeActor is the root actor: it spawns the children, each as its kind
 // (rt.supervision supervises them by it), fails the node when one is
-// stopped for good, orders a clean shutdown, and passes on the requests
-// that come from outside (control socket, Node's methods) to the child
-// that answers them.
+// stopped for good, orders a clean shutdown and resets the machine, and
+// judges health (which a reset under way fails). The requests from
+// outside (control socket, Node's methods) go to the control actor, which
+// it spawns last with the children it needs.
 type nodeActor struct {
 	rt         *runtime
 	membership *actor.PID
 	messenger  *actor.PID
 	placement  *actor.PID
 	heartbeat  *actor.PID
-	stopping   bool
+	// fenceDevices are the fencing devices' actors, in configuration
+	// order.
+	fenceDevices []actors.FenceDeviceSource
+	stopping     bool
 }
 
 // actorName makes a link name usable in an actor id.
@@ -563,47 +574,12 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 		a.shutdown(ctx, m.Timeout)
 	case *actors.ResetNode:
 		a.reset(m.Reason)
-	case *actors.Broadcast:
-		// The messenger's frames go out with the heartbeats.
-		ctx.Forward(a.heartbeat)
-	case *actors.StatusQuery:
-		a.spawn(ctx, actors.KindStatus, actors.NewStatusGatherer(a.statusSources(), ctx.Sender()), "")
 	case *actors.HealthQuery:
 		if a.rt.resetting.Load() {
 			ctx.Respond(&actors.Health{Reason: "resetting: lost quorum and could not stop its groups in time"})
 			return
 		}
 		ctx.Forward(a.heartbeat)
-	default:
-		a.route(ctx, m)
-	}
-}
-
-// route passes a request from outside the actors on to the child that
-// answers it; the timeline and the parameters the node answers itself.
-func (a *nodeActor) route(ctx actor.Context, msg any) {
-	switch m := msg.(type) {
-	case *actors.Subscribe:
-		ctx.Forward(a.membership)
-	case *actors.SendNote, *actors.NotesQuery:
-		ctx.Forward(a.messenger)
-	case *actors.ConfirmFenced:
-		if a.placement == nil {
-			ctx.Respond(&messages.ConfirmFencedResponse{})
-			return
-		}
-		ctx.Forward(a.placement)
-	case *actors.PlacementCommand:
-		if a.placement == nil {
-			ctx.Respond(&messages.PlacementResponse{})
-			return
-		}
-		ctx.Forward(a.placement)
-	case *actors.EventsQuery:
-		ctx.Respond(&messages.EventsResponse{Events: a.rt.events.List(m.Limit)})
-	case *actors.ParameterQuery:
-		v, ok := a.rt.cfg.Parameters[m.Name]
-		ctx.Respond(&messages.ParameterResponse{Name: m.Name, Value: v, Set: ok})
 	}
 }
 
@@ -704,6 +680,13 @@ func (a *nodeActor) start(ctx actor.Context) {
 	a.messenger = a.spawn(ctx, actors.KindMessenger, actors.NewMessenger(rt.messenger, rt.log), "messenger")
 	a.membership = a.spawn(ctx, actors.KindMembership, actors.NewMembership(rt.membership, a.messenger, rt.log), "membership")
 	ctx.Send(a.membership, &actors.Subscribe{PID: a.messenger})
+	// Every subscriber of membership and the messenger is subscribed
+	// before any link opens: a frame heard earlier would publish a peer's
+	// arrival, or deliver its join handshake, to nobody, and the
+	// handshake would never be answered (the peers then wait for each
+	// other's state forever and nobody claims).
+	a.startFenceDevices(ctx)
+	a.startGroups(ctx)
 	var links []*actor.PID
 	for _, spec := range rt.cfg.Links {
 		spec := spec
@@ -715,31 +698,44 @@ func (a *nodeActor) start(ctx actor.Context) {
 			Inbound: rt.membership.Inbound,
 		}), "link-"+unsafeActorName.ReplaceAllString(spec.Name, "_")))
 	}
-	// Before anything can send a cluster message (placement) or hear a
-	// peer: the heartbeat actor carries both.
+	// The heartbeat actor carries this node's frames: heartbeats, and the
+	// cluster messages the messenger held until it is known.
 	a.heartbeat = a.spawn(ctx, actors.KindHeartbeat, actors.NewHeartbeat(actors.HeartbeatConfig{
 		Cluster: rt.cfg.Cluster.Name, Local: rt.cfg.Local, Generation: rt.generation,
 		Keepalive: rt.cfg.Keepalive, Deadtime: rt.cfg.Deadtime, Keyring: rt.keyring,
 		Links: links, Membership: a.membership, Messenger: a.messenger, Log: rt.log, Metrics: rt.metrics,
 	}), "heartbeat")
 	ctx.Send(a.membership, &actors.WatchHeartbeat{PID: a.heartbeat})
-	a.startFenceDevices(ctx)
-	a.startGroups(ctx)
+	ctx.Send(a.messenger, &actors.WatchHeartbeat{PID: a.heartbeat})
 	a.startRespawn(ctx)
 	a.startPings(ctx)
 	a.startWatchdog(ctx)
-	if rt.socket != "" {
-		a.spawn(ctx, actors.KindControl, actors.NewControl(actors.ControlConfig{
-			Socket: rt.socket, Log: rt.log, Tracer: rt.tracer,
-			Ready: func(err error) { rt.readyOnce.Do(func() { rt.ready <- err }) },
-		}), "control")
-	}
+	a.startControl(ctx)
+}
+
+// controlName names the control actor under the node actor.
+const controlName = "control"
+
+// startControl spawns the control actor, last: it is given the children
+// that answer requests from outside, and the node's read-only data. It
+// runs without a socket too (Node's methods ask it).
+func (a *nodeActor) startControl(ctx actor.Context) {
+	rt := a.rt
+	a.spawn(ctx, actors.KindControl, actors.NewControl(actors.ControlConfig{
+		Socket: rt.socket, Log: rt.log, Tracer: rt.tracer,
+		Ready:      func(err error) { rt.readyOnce.Do(func() { rt.ready <- err }) },
+		Membership: a.membership, Messenger: a.messenger, Placement: a.placement,
+		Status: a.statusSources(), Gatherer: []actor.PropsOption{actor.WithDispatcher(rt.dispatcher)},
+		Events: rt.events, Parameters: rt.cfg.Parameters,
+	}), controlName, actor.WithSupervisor(actors.Stop))
 }
 
 // spawn starts a child of the node actor of the given kind, on the node's
 // pool of goroutines; an empty name lets the actor system name it.
-func (a *nodeActor) spawn(ctx actor.Context, kind actors.ChildKind, p actor.Producer, name string) *actor.PID {
-	pid, err := a.rt.supervision.Spawn(ctx, kind, actor.PropsFromProducer(p, actor.WithDispatcher(a.rt.dispatcher)), name)
+// Further options (the child's own supervisor) may be given.
+func (a *nodeActor) spawn(ctx actor.Context, kind actors.ChildKind, p actor.Producer, name string, opts ...actor.PropsOption) *actor.PID {
+	opts = append([]actor.PropsOption{actor.WithDispatcher(a.rt.dispatcher)}, opts...)
+	pid, err := a.rt.supervision.Spawn(ctx, kind, actor.PropsFromProducer(p, opts...), name)
 	if err != nil {
 		// Names are unique and kinds supervised by construction; a
 		// failure is a bug.
@@ -757,13 +753,7 @@ func (a *nodeActor) statusSources() actors.StatusSources {
 	return actors.StatusSources{
 		Membership: a.membership, Messenger: a.messenger, Heartbeat: a.heartbeat, Placement: a.placement,
 		Info: rt.membership.Info, Generation: rt.generation, Timeout: 2 * time.Second,
-		FenceDevices: func() []*messages.FenceDeviceState {
-			var out []*messages.FenceDeviceState
-			for _, d := range rt.fenceDevices {
-				out = append(out, d.Status())
-			}
-			return out
-		},
+		FenceDevices: a.fenceDevices,
 		Finish: func(s *messages.ClusterStatus) {
 			s.Timeline = rt.events.List(statusTimeline)
 			markLoopingLinks(s, rt.loopingLinks)

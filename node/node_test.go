@@ -77,7 +77,40 @@ func testLogger(t *testing.T) *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	return slog.New(slog.DiscardHandler)
+	// Kept, bounded, and shown only when the test fails: a flake under
+	// load is then explained by its own run.
+	buf := &failureLog{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("node logs (last %d bytes):\n%s", failureLogSize, buf.String())
+		}
+	})
+	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// failureLogSize bounds what a failing test prints of its nodes' logs.
+const failureLogSize = 256 << 10
+
+// failureLog keeps the last failureLogSize bytes written to it.
+type failureLog struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (l *failureLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = append(l.buf, p...)
+	if over := len(l.buf) - failureLogSize; over > 0 {
+		l.buf = append(l.buf[:0], l.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+func (l *failureLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.buf)
 }
 
 func startNode(t *testing.T, eff *config.Effective, opts Options) *Node {
@@ -94,6 +127,16 @@ func startNode(t *testing.T, eff *config.Effective, opts Options) *Node {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Stop(context.Background()) })
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		s, err := n.Status(context.Background())
+		t.Logf("%s status (%v): %v", eff.Local, err, s)
+		for _, e := range n.Timeline(200) {
+			t.Logf("%s event: %v", eff.Local, e)
+		}
+	})
 	return n
 }
 
@@ -585,5 +628,121 @@ func TestLeftoverAgentRunsAreEnded(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, agentsFile)); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("the record is still there: %v", err)
+	}
+}
+
+// TestRequestsBypassTheRootActor: the requests from outside the actors go
+// to the control actor, which passes them on to the actor that answers
+// (notes to the messenger, subscriptions to membership) or spawns a status
+// gatherer; the messenger's frames go straight to the heartbeat actor. The
+// root actor sees none of them.
+func TestRequestsBypassTheRootActor(t *testing.T) {
+	c, addrs := loopbackCluster(t, 2, "50ms", "1s")
+	var buf syncBuffer
+	n1 := startNode(t, nodeConfig(t, c, addrs, 1), Options{Trace: &buf})
+	startNode(t, nodeConfig(t, c, addrs, 2), Options{})
+	waitStatus(t, n1, 5*time.Second, "all active", allActive)
+	if _, err := n1.request(context.Background(), &actors.SendNote{Text: "hello"}); err != nil {
+		t.Fatal(err)
+	}
+	n1.notes(t)
+	if _, err := n1.Status(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_, stop := n1.Events(1)
+	stop()
+	type record struct {
+		Receiver string `json:"receiver"`
+		Sender   string `json:"sender"`
+		Type     string `json:"type"`
+	}
+	var records []record
+	read := func() {
+		records = records[:0]
+		for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+			var r record
+			if err := json.Unmarshal([]byte(line), &r); err != nil {
+				t.Fatalf("trace line is not JSON: %q: %v", line, err)
+			}
+			records = append(records, r)
+		}
+	}
+	has := func(receiver, sender, typ string) bool {
+		for _, r := range records {
+			if strings.HasPrefix(r.Receiver, receiver) && strings.HasPrefix(r.Sender, sender) && r.Type == typ {
+				return true
+			}
+		}
+		return false
+	}
+	wanted := []struct{ receiver, sender, typ string }{
+		{"node/control", "", "*actors.SendNote"},
+		{"node/messenger", "", "*actors.SendNote"},
+		{"node/control", "", "*actors.NotesQuery"},
+		{"node/messenger", "", "*actors.NotesQuery"},
+		{"node/heartbeat", "node/messenger", "*actors.Broadcast"},
+		{"node/control", "", "*actors.StatusQuery"},
+		{"node/membership", "node/control/", "*actors.StatusQuery"},
+		{"node/messenger", "node/control/", "*actors.StreamsQuery"},
+		{"node/control", "", "*actors.Subscribe"},
+		{"node/membership", "", "*actors.Subscribe"},
+		{"node/messenger", "node/membership", "*actors.PeerGeneration"},
+		{"node/membership", "node/messenger", "*actors.StreamStart"},
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		read()
+		missing := 0
+		for _, w := range wanted {
+			if !has(w.receiver, w.sender, w.typ) {
+				missing++
+			}
+		}
+		if missing == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, r := range records {
+		if r.Receiver == "node" && !strings.HasPrefix(r.Type, "*actor.") {
+			t.Errorf("the root actor received %s from %s", r.Type, r.Sender)
+		}
+	}
+	for _, w := range wanted {
+		if !has(w.receiver, w.sender, w.typ) {
+			t.Errorf("no %s from %q to %s in the trace", w.typ, w.sender, w.receiver)
+		}
+	}
+}
+
+// TestEverySubscriberBeforeAnyLink: the links open only once placement
+// (and the groups and fencing devices it depends on) are spawned, so that
+// their subscriptions to membership and the messenger are queued before
+// any frame can be heard. When a link opened first, a peer's join
+// handshake heard in between was delivered to nobody, was never
+// answered, and both nodes waited for each other's state with the group
+// running nowhere (TestHungStartTimesOutAndGroupMoves failed about 1 run
+// in 50 under load).
+func TestEverySubscriberBeforeAnyLink(t *testing.T) {
+	c, addrs := loopbackCluster(t, 1, "100ms", "500ms")
+	haDir, err := filepath.Abs("testdata/ha.d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.AgentDirs = &messages.AgentDirs{HaDir: haDir}
+	c.Groups = []*messages.ResourceGroup{{Name: "g", PreferredNode: "n1", Resources: []*messages.Resource{
+		{Id: "x", Agent: &messages.Resource_Heartbeat{Heartbeat: &messages.HeartbeatAgent{Name: "NodeSvc", Args: []string{t.TempDir()}}}}}}}
+	n := startNode(t, nodeConfig(t, c, addrs, 1), Options{})
+	sup := n.rt.supervision
+	firstLink, _ := sup.SpawnOrder(actors.KindLink)
+	if firstLink == 0 {
+		t.Fatal("no link spawned")
+	}
+	for _, k := range []actors.ChildKind{actors.KindMessenger, actors.KindMembership, actors.KindPlacement, actors.KindGroup} {
+		first, last := sup.SpawnOrder(k)
+		if first == 0 {
+			t.Fatalf("no %v spawned", k)
+		}
+		if last > firstLink {
+			t.Errorf("%v spawned (%d) after the first link (%d)", k, last, firstLink)
+		}
 	}
 }

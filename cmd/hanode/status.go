@@ -56,6 +56,11 @@ other); --count stops after that many views.`,
 				}
 				escapeStrings(s.ProtoReflect())
 				statusview.Table(out, s)
+				// What the node could not gather (an actor that did not
+				// answer): the view above lacks it.
+				for _, e := range s.Errors {
+					fmt.Fprintf(out, "warning: %s\n", e)
+				}
 				return nil
 			}
 			if !watch {
