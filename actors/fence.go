@@ -261,7 +261,7 @@ func (a *Placement) fence(ctx actor.Context, o placement.FenceOrder) {
 		ctx.Request(pid, &FenceRequest{Target: o.Target, Action: fence.Reboot})
 		return
 	}
-	a.apply(ctx, a.st.Machine.FenceResult(a.now(), o.Target, o.Device, errors.New("no such fencing device running here")))
+	a.apply(ctx, a.st.machine.FenceResult(a.now(), o.Target, o.Device, errors.New("no such fencing device running here")))
 }
 
 // PlacementDevices describes the fencing devices for the placement

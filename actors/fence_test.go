@@ -80,8 +80,7 @@ func TestPlacementCarriesOutFencingOrders(t *testing.T) {
 	m := placement.New(placement.Config{Local: "n1", Generation: 1, Nodes: []string{"n1", "n2"},
 		Groups:  []placement.GroupSpec{{Name: "web", Preferred: "n1"}},
 		Devices: []placement.FenceDevice{{Name: "pdu"}, {Name: "n3-only", Targets: []string{"n3"}}, {Name: "ipmi"}}}, time.Now())
-	st := NewPlacementState(m, []string{"n2"})
-	st.Local = "n1"
+	st := NewPlacementState(PlacementStateConfig{Machine: m, Local: "n1", Peers: []string{"n2"}})
 	pl := sys.Root.Spawn(actor.PropsFromProducer(NewPlacement(st, PlacementConfig{Messenger: messenger.pid,
 		Devices: map[string]*actor.PID{"pdu": pdu.pid, "n3-only": ipmi.pid, "ipmi": ipmi.pid}, Log: slog.New(slog.DiscardHandler)})))
 
@@ -146,8 +145,7 @@ func TestPlacementKeepsGroupReports(t *testing.T) {
 	messenger := newRecorder(t, sys)
 	m := placement.New(placement.Config{Local: "n1", Generation: 1, Nodes: []string{"n1"},
 		Groups: []placement.GroupSpec{{Name: "web", Preferred: "n1"}}}, time.Now())
-	st := NewPlacementState(m, nil)
-	st.Local = "n1"
+	st := NewPlacementState(PlacementStateConfig{Machine: m, Local: "n1"})
 	pl := sys.Root.Spawn(actor.PropsFromProducer(NewPlacement(st, PlacementConfig{Messenger: messenger.pid, Log: slog.New(slog.DiscardHandler)})))
 	query := func() *messages.GroupStatus {
 		t.Helper()

@@ -52,11 +52,8 @@ func (r GroupResource) timeout(a agents.Action) time.Duration {
 	return r.MonitorTimeout
 }
 
-// GroupState is a group's runner and what it has done. It lives in the
-// node, so that a restarted group actor neither forgets what runs nor
-// runs an action twice: an agent run in flight finishes and reports to the
-// same PID.
-type GroupState struct {
+// GroupConfig is what a group actor's state is built from.
+type GroupConfig struct {
 	Name      string
 	Runner    *group.Runner
 	Resources []GroupResource
@@ -73,7 +70,16 @@ type GroupState struct {
 	// Watcher, when set, is told of every agent run's process group (the
 	// node records the runs under way).
 	Watcher procrun.Watcher
-	began   bool
+}
+
+// GroupState is a group's runner and what it has done. Built once
+// (NewGroupState) and handed to each incarnation of the group actor, so
+// that a restarted group actor neither forgets what runs nor runs an
+// action twice: an agent run in flight finishes and reports to the same
+// PID. Nothing outside the actor reads or writes it.
+type GroupState struct {
+	cfg   GroupConfig
+	began bool
 	// reported is the status of each resource last reported to
 	// placement (once: reportedOnce).
 	reported     []*messages.ResourceStatus
@@ -81,14 +87,17 @@ type GroupState struct {
 }
 
 // NewGroupState returns the state of a group not yet probed.
-func NewGroupState(name string, runner *group.Runner, resources []GroupResource) *GroupState {
-	return &GroupState{Name: name, Runner: runner, Resources: resources}
+func NewGroupState(cfg GroupConfig) *GroupState {
+	return &GroupState{cfg: cfg}
 }
+
+// Name is the group's name.
+func (st *GroupState) Name() string { return st.cfg.Name }
 
 // resourceStatus is the status of each resource, as the runner knows it.
 func (st *GroupState) resourceStatus() []*messages.ResourceStatus {
 	var out []*messages.ResourceStatus
-	for _, r := range st.Runner.Resources() {
+	for _, r := range st.cfg.Runner.Resources() {
 		rs := &messages.ResourceStatus{Id: r.ID, Up: r.Up}
 		if !r.LastAt.IsZero() {
 			rs.LastAction = string(r.Last.Action)
@@ -163,7 +172,7 @@ type Group struct {
 // placement (nil: nobody).
 func NewGroup(st *GroupState, placement *actor.PID, log *slog.Logger) actor.Producer {
 	return func() actor.Actor {
-		return &Group{st: st, placement: placement, log: log.With("group", st.Name), now: time.Now}
+		return &Group{st: st, placement: placement, log: log.With("group", st.cfg.Name), now: time.Now}
 	}
 }
 
@@ -174,7 +183,7 @@ func (a *Group) Receive(ctx actor.Context) {
 		a.deadline = NewDeadline(ctx.ActorSystem(), ctx.Self())
 		if !a.st.began {
 			a.st.began = true
-			a.apply(ctx, a.st.Runner.Begin(a.now()))
+			a.apply(ctx, a.st.cfg.Runner.Begin(a.now()))
 		} else {
 			a.rearm()
 		}
@@ -182,16 +191,16 @@ func (a *Group) Receive(ctx actor.Context) {
 		a.deadline.Stop()
 	case *GroupCommand:
 		if m.Run {
-			a.apply(ctx, a.st.Runner.Start(a.now()))
+			a.apply(ctx, a.st.cfg.Runner.Start(a.now()))
 		} else {
-			a.apply(ctx, a.st.Runner.Stop(a.now()))
+			a.apply(ctx, a.st.cfg.Runner.Stop(a.now()))
 		}
 	case *agentDone:
 		a.logResult(m)
-		a.apply(ctx, a.st.Runner.Done(a.now(), m.res))
+		a.apply(ctx, a.st.cfg.Runner.Done(a.now(), m.res))
 	case *DeadlineReached:
 		if a.deadline.Fired(m) {
-			a.apply(ctx, a.st.Runner.Tick(a.now()))
+			a.apply(ctx, a.st.cfg.Runner.Tick(a.now()))
 		}
 	case *Reannounce:
 		a.reannounce()
@@ -201,15 +210,15 @@ func (a *Group) Receive(ctx actor.Context) {
 // reannounce announces the group's addresses again, off the actor's
 // goroutine (the announcement repeats over a few seconds).
 func (a *Group) reannounce() {
-	if a.st.Announce == nil {
+	if a.st.cfg.Announce == nil {
 		return
 	}
-	a.log.Info("re-announcing the group's addresses: it ran on another node too", "addresses", a.st.Addresses)
-	if a.st.Events != nil {
-		a.st.Events.Add(&messages.ClusterEvent{Time: timestamppb.New(a.now()), Kind: messages.EventKind_EVENT_KIND_GROUP, Node: a.st.Local, Group: a.st.Name,
-			Summary: fmt.Sprintf("%s: re-announced %v on %s (it ran on another node too)", a.st.Name, a.st.Addresses, a.st.Local)})
+	a.log.Info("re-announcing the group's addresses: it ran on another node too", "addresses", a.st.cfg.Addresses)
+	if a.st.cfg.Events != nil {
+		a.st.cfg.Events.Add(&messages.ClusterEvent{Time: timestamppb.New(a.now()), Kind: messages.EventKind_EVENT_KIND_GROUP, Node: a.st.cfg.Local, Group: a.st.cfg.Name,
+			Summary: fmt.Sprintf("%s: re-announced %v on %s (it ran on another node too)", a.st.cfg.Name, a.st.cfg.Addresses, a.st.cfg.Local)})
 	}
-	announce, name, addrs, log := a.st.Announce, a.st.Name, a.st.Addresses, a.log
+	announce, name, addrs, log := a.st.cfg.Announce, a.st.cfg.Name, a.st.cfg.Addresses, a.log
 	go func() {
 		if err := announce(context.Background(), name, addrs); err != nil {
 			log.Warn("re-announcing the group's addresses failed", "err", err)
@@ -239,7 +248,7 @@ func (a *Group) report(ctx actor.Context, r *group.Report) {
 	if a.placement == nil {
 		return
 	}
-	m := &GroupReported{Group: a.st.Name, Resources: res}
+	m := &GroupReported{Group: a.st.cfg.Name, Resources: res}
 	if r != nil {
 		rep := *r
 		m.Report = &rep
@@ -249,14 +258,14 @@ func (a *Group) report(ctx actor.Context, r *group.Report) {
 
 // run starts an agent action; its result comes back as agentDone.
 func (a *Group) run(ctx actor.Context, op group.Op) {
-	r := a.st.Resources[op.Resource]
+	r := a.st.cfg.Resources[op.Resource]
 	self, sys := ctx.Self(), ctx.ActorSystem()
 	if op.Action != agents.Monitor {
 		a.log.Info("resource action", "resource", r.ID, "action", string(op.Action))
 	}
 	runCtx := context.Background()
-	if a.st.Watcher != nil {
-		runCtx = procrun.WithWatcher(runCtx, a.st.Watcher)
+	if a.st.cfg.Watcher != nil {
+		runCtx = procrun.WithWatcher(runCtx, a.st.cfg.Watcher)
 	}
 	go func() {
 		res := r.Agent.Run(runCtx, op.Action, r.timeout(op.Action))
@@ -265,18 +274,18 @@ func (a *Group) run(ctx actor.Context, op group.Op) {
 }
 
 func (a *Group) logResult(m *agentDone) {
-	id := a.st.Resources[m.op.Resource].ID
+	id := a.st.cfg.Resources[m.op.Resource].ID
 	attrs := []any{"resource", id, "action", string(m.res.Action), "outcome", m.res.Outcome.String(),
 		"exit", m.res.ExitCode, "took", m.res.Duration.Round(time.Millisecond)}
 	action := string(m.res.Action)
 	if m.op.Probe {
 		action = "probe"
 	}
-	a.st.Metrics.ResourceOp(a.st.Name, id, action, m.res.Outcome.String(), m.res.Duration)
+	a.st.cfg.Metrics.ResourceOp(a.st.cfg.Name, id, action, m.res.Outcome.String(), m.res.Duration)
 	failedCheck := m.op.Action == agents.Monitor && !m.op.Probe && m.res.Outcome != agents.Running
-	if a.st.Events != nil && !m.op.Probe && (m.res.Outcome == agents.Failed || m.res.Outcome == agents.TimedOut || failedCheck) {
-		a.st.Events.Add(&messages.ClusterEvent{Time: timestamppb.Now(), Kind: messages.EventKind_EVENT_KIND_RESOURCE, Node: a.st.Local,
-			Group: a.st.Name, Summary: fmt.Sprintf("%s on %s: %s", id, a.st.Local, m.res.Summary()), Reason: procrun.LastLine(m.res.Output)})
+	if a.st.cfg.Events != nil && !m.op.Probe && (m.res.Outcome == agents.Failed || m.res.Outcome == agents.TimedOut || failedCheck) {
+		a.st.cfg.Events.Add(&messages.ClusterEvent{Time: timestamppb.Now(), Kind: messages.EventKind_EVENT_KIND_RESOURCE, Node: a.st.cfg.Local,
+			Group: a.st.cfg.Name, Summary: fmt.Sprintf("%s on %s: %s", id, a.st.cfg.Local, m.res.Summary()), Reason: procrun.LastLine(m.res.Output)})
 	}
 	switch {
 	case m.res.Outcome == agents.Failed || m.res.Outcome == agents.TimedOut:
@@ -293,5 +302,5 @@ func (a *Group) logResult(m *agentDone) {
 }
 
 func (a *Group) rearm() {
-	a.deadline.Arm(a.now(), a.st.Runner.NextDeadline())
+	a.deadline.Arm(a.now(), a.st.cfg.Runner.NextDeadline())
 }

@@ -35,13 +35,32 @@ type MembershipInfo struct {
 	Initdead  time.Duration
 }
 
-// MembershipState is everything the membership actor knows. It is created
-// by the node and handed to each incarnation of the actor, so that a
-// restarted membership actor keeps the view (peers stay active, counters
-// keep counting). Only the current incarnation touches it.
+// MembershipConfig is what a membership actor's state is built from.
+type MembershipConfig struct {
+	Info    MembershipInfo
+	Machine *membership.Machine
+	// Peers are the other members, in configuration order.
+	Peers []string
+	// Pings is the state of the ping nodes; nil without any.
+	Pings *pingnodes.Machine
+	// Events is the node's timeline; may be nil.
+	Events *events.Log
+	// Metrics counts heartbeats; may be nil.
+	Metrics *metrics.Metrics
+	// Inbound bounds the frames the links hand to the membership actor
+	// (the links hold the same gates); Stream the frames it hands to the
+	// messenger (which leaves them). What finds them full is counted as
+	// "overload". Nil: unbounded.
+	Inbound, Stream *Gates
+}
+
+// MembershipState is everything the membership actor knows. Built once
+// (NewMembershipState) and handed to each incarnation of the actor, so
+// that a restarted membership actor keeps the view (peers stay active,
+// counters keep counting); nothing outside the actor reads or writes it.
 type MembershipState struct {
-	Info        MembershipInfo
-	Machine     *membership.Machine
+	info        MembershipInfo
+	machine     *membership.Machine
 	recent      []*messages.MembershipEvent
 	rejected    map[string]uint64
 	received    uint64
@@ -49,25 +68,19 @@ type MembershipState struct {
 	// heartbeat receives HeartbeatFacts and HeartbeatNow (WatchHeartbeat).
 	heartbeat *actor.PID
 	logLimit  map[string]*logging.Limiter
-	// Pings is the state of the ping nodes; nil without any.
-	Pings *pingnodes.Machine
+	pings     *pingnodes.Machine
 	// pingNodesUp is the last count of ping nodes this node reaches, which
 	// every heartbeat carries.
 	pingNodesUp uint32
 	// peerPings is what each peer last said it reaches.
 	peerPings map[string]uint32
-	// Events is the node's timeline; may be nil.
-	Events *events.Log
-	// Metrics counts heartbeats; may be nil.
-	Metrics *metrics.Metrics
+	events    *events.Log
+	metrics   *metrics.Metrics
 	// echoes are what this node's heartbeats echo of each peer, sent to
 	// the heartbeat actor as HeartbeatFacts.
-	echoes map[string]*peerEcho
-	peers  []string
-	// Inbound bounds the frames links hand to the membership actor;
-	// Stream the frames it hands to the messenger (MessengerState.Stream
-	// is the same gate). What finds them full is counted as "overload".
-	Inbound, Stream *Gates
+	echoes          map[string]*peerEcho
+	peers           []string
+	inbound, stream *Gates
 }
 
 // peerEcho is what a heartbeat says of one peer: the generation heard,
@@ -83,13 +96,13 @@ type echoSession struct {
 	generation, streamStart uint64
 }
 
-// NewMembershipState wraps a fresh state machine; peers are the other
-// members in configuration order.
-func NewMembershipState(info MembershipInfo, m *membership.Machine, peers []string) *MembershipState {
-	st := &MembershipState{Info: info, Machine: m, rejected: map[string]uint64{}, logLimit: map[string]*logging.Limiter{},
-		peerPings: map[string]uint32{}, echoes: map[string]*peerEcho{}, peers: peers,
-		Inbound: NewGates(peers), Stream: NewGates(peers)}
-	for _, p := range peers {
+// NewMembershipState returns the state of a membership actor that has
+// heard nobody yet.
+func NewMembershipState(cfg MembershipConfig) *MembershipState {
+	st := &MembershipState{info: cfg.Info, machine: cfg.Machine, rejected: map[string]uint64{}, logLimit: map[string]*logging.Limiter{},
+		pings: cfg.Pings, peerPings: map[string]uint32{}, events: cfg.Events, metrics: cfg.Metrics,
+		echoes: map[string]*peerEcho{}, peers: cfg.Peers, inbound: cfg.Inbound, stream: cfg.Stream}
+	for _, p := range cfg.Peers {
 		st.echoes[p] = &peerEcho{}
 	}
 	return st
@@ -128,7 +141,7 @@ func (st *MembershipState) updateEcho(peer string) uint64 {
 	if e == nil {
 		return 0
 	}
-	sess := st.Machine.Echo(peer)
+	sess := st.machine.Echo(peer)
 	if sess.Generation == 0 {
 		return 0
 	}
@@ -147,7 +160,7 @@ func (st *MembershipState) startSession(peer string, generation, start uint64) b
 	if e == nil {
 		return false
 	}
-	sess := st.Machine.Echo(peer)
+	sess := st.machine.Echo(peer)
 	if sess.Generation != generation || (e.session != nil && e.session.generation == generation) {
 		return false
 	}
@@ -188,27 +201,27 @@ func (a *Membership) Receive(ctx actor.Context) {
 	case *actor.Restarting, *actor.Stopping:
 		a.deadline.Stop()
 	case *FrameReceived:
-		a.st.Inbound.For(m.Envelope.GetSender()).Leave()
+		a.st.inbound.For(m.Envelope.GetSender()).Leave()
 		a.st.received++
 		a.frame(ctx, m)
 	case *FrameRejected:
-		a.st.Inbound.For("").Leave()
+		a.st.inbound.For("").Leave()
 		a.st.received++
 		a.reject(m.Reason, m.Link, m.From.String(), m.Detail)
 	case *LinkChanged:
-		a.publish(ctx, a.st.Machine.SetLocalLink(a.now(), m.Link, m.Up, m.Detail))
+		a.publish(ctx, a.st.machine.SetLocalLink(a.now(), m.Link, m.Up, m.Detail))
 	case *DeadlineReached:
 		if a.deadline.Fired(m) {
-			a.publish(ctx, a.st.Machine.Tick(a.now()))
-			if a.st.Pings != nil {
-				a.publish(ctx, a.st.Pings.Tick(a.now()))
+			a.publish(ctx, a.st.machine.Tick(a.now()))
+			if a.st.pings != nil {
+				a.publish(ctx, a.st.pings.Tick(a.now()))
 			}
 			a.rearm()
 		}
 	case *PingReply:
-		if a.st.Pings != nil {
-			a.publish(ctx, a.st.Pings.Reply(m.At, m.Name, m.From.String()))
-			a.deadline.ArmBy(a.now(), a.st.Pings.NextDeadline())
+		if a.st.pings != nil {
+			a.publish(ctx, a.st.pings.Reply(m.At, m.Name, m.From.String()))
+			a.deadline.ArmBy(a.now(), a.st.pings.NextDeadline())
 		}
 	case *Subscribe:
 		// Idempotent: a restarted node actor subscribes its children again.
@@ -252,7 +265,7 @@ func (a *Membership) sessionStarted(ctx actor.Context, m *StreamStart) {
 
 func (a *Membership) frame(ctx actor.Context, m *FrameReceived) {
 	env := m.Envelope
-	verdict, evs := a.st.Machine.Receive(m.At, membership.Frame{
+	verdict, evs := a.st.machine.Receive(m.At, membership.Frame{
 		Link:       m.Link,
 		Cluster:    env.Cluster,
 		Sender:     env.Sender,
@@ -280,13 +293,13 @@ func (a *Membership) frame(ctx actor.Context, m *FrameReceived) {
 	}
 	a.publish(ctx, evs)
 	if hb := env.GetHeartbeat(); hb != nil && (verdict == membership.Accepted || verdict == membership.Duplicate) {
-		a.st.Metrics.HeartbeatReceived(env.Sender, m.Link)
-		if verdict == membership.Accepted && a.st.Pings != nil {
+		a.st.metrics.HeartbeatReceived(env.Sender, m.Link)
+		if verdict == membership.Accepted && a.st.pings != nil {
 			a.peerConnectivity(ctx, m.At, env.Sender, hb)
 		}
 	}
 	if verdict == membership.Accepted && a.messenger != nil && carriesStream(env) {
-		if a.st.Stream.For(env.Sender).Enter() {
+		if a.st.stream.For(env.Sender).Enter() {
 			ctx.Send(a.messenger, &StreamFrame{Envelope: env, At: m.At})
 		}
 	}
@@ -295,15 +308,15 @@ func (a *Membership) frame(ctx actor.Context, m *FrameReceived) {
 		// The join handshake under way (or replays of an earlier life):
 		// counted, not worth a log line.
 		a.st.rejected[verdict.String()]++
-		a.deadline.ArmBy(a.now(), a.st.Machine.NextDeadline())
+		a.deadline.ArmBy(a.now(), a.st.machine.NextDeadline())
 	case membership.Accepted, membership.Duplicate:
 		// A frame only moves deadlines later, or adds the first one of a
 		// peer: the armed timer is early enough unless there is none.
-		a.deadline.ArmBy(a.now(), a.st.Machine.NextDeadline())
+		a.deadline.ArmBy(a.now(), a.st.machine.NextDeadline())
 	case membership.FromSelf:
 		// Our own frame looped back (a medium that loops), unless it comes
 		// from another generation: then another machine uses our name.
-		if env.Generation != a.st.Machine.Generation() {
+		if env.Generation != a.st.machine.Generation() {
 			a.reject("name clash", m.Link, m.From.String(), "another node calls itself "+env.Sender)
 		}
 	case membership.WrongCluster:
@@ -351,9 +364,9 @@ func (a *Membership) peerConnectivity(ctx actor.Context, at time.Time, peer stri
 }
 
 func (a *Membership) rearm() {
-	next := a.st.Machine.NextDeadline()
-	if a.st.Pings != nil {
-		if p := a.st.Pings.NextDeadline(); !p.IsZero() && (next.IsZero() || p.Before(next)) {
+	next := a.st.machine.NextDeadline()
+	if a.st.pings != nil {
+		if p := a.st.pings.NextDeadline(); !p.IsZero() && (next.IsZero() || p.Before(next)) {
 			next = p
 		}
 	}
@@ -363,16 +376,16 @@ func (a *Membership) rearm() {
 // publish logs events, remembers them and sends them to every subscriber.
 func (a *Membership) publish(ctx actor.Context, evs []*messages.MembershipEvent) {
 	for _, ev := range evs {
-		if ev.Kind == messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_CONNECTIVITY && ev.Node == a.st.Info.Local {
+		if ev.Kind == messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_CONNECTIVITY && ev.Node == a.st.info.Local {
 			a.st.pingNodesUp = ev.PingNodesUp
 			a.tellHeartbeat(ctx)
 		}
 		logEvent(a.log, ev)
 		if ev.Kind == messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_LATE {
-			a.st.Metrics.Late(ev.Node)
+			a.st.metrics.Late(ev.Node)
 		}
-		if a.st.Events != nil && !(ev.Kind == messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_REACH && ev.HearsUs) {
-			a.st.Events.Add(events.FromMembership(ev))
+		if a.st.events != nil && !(ev.Kind == messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_REACH && ev.HearsUs) {
+			a.st.events.Add(events.FromMembership(ev))
 		}
 		a.st.recent = append(a.st.recent, ev)
 		if len(a.st.recent) > MaxRecentEvents {
@@ -408,19 +421,19 @@ func logEvent(log *slog.Logger, ev *messages.MembershipEvent) {
 }
 
 func (a *Membership) status() *messages.ClusterStatus {
-	info := a.st.Info
+	info := a.st.info
 	s := &messages.ClusterStatus{
 		Cluster:        info.Cluster,
 		LocalNode:      info.Local,
-		Generation:     a.st.Machine.Generation(),
+		Generation:     a.st.machine.Generation(),
 		Version:        info.Version,
-		Started:        timestamppb.New(a.st.Machine.Started()),
+		Started:        timestamppb.New(a.st.machine.Started()),
 		Now:            timestamppb.New(a.now()),
 		Keepalive:      durationpb.New(info.Keepalive),
 		Deadtime:       durationpb.New(info.Deadtime),
 		Warntime:       durationpb.New(info.Warntime),
 		Initdead:       durationpb.New(info.Initdead),
-		Nodes:          a.st.Machine.Snapshot(),
+		Nodes:          a.st.machine.Snapshot(),
 		RecentEvents:   append([]*messages.MembershipEvent(nil), a.st.recent...),
 		RejectedFrames: map[string]uint64{},
 		FramesReceived: a.st.received,
@@ -428,18 +441,18 @@ func (a *Membership) status() *messages.ClusterStatus {
 	for k, v := range a.st.rejected {
 		s.RejectedFrames[k] = v
 	}
-	if n := a.st.Inbound.Dropped() + a.st.Stream.Dropped(); n > 0 {
+	if n := a.st.inbound.Dropped() + a.st.stream.Dropped(); n > 0 {
 		s.RejectedFrames["overload"] = n
 	}
-	if a.st.Pings != nil {
+	if a.st.pings != nil {
 		for _, n := range s.Nodes {
 			if n.Local {
-				n.PingNodesUp = uint32(a.st.Pings.Up())
+				n.PingNodesUp = uint32(a.st.pings.Up())
 			} else {
 				n.PingNodesUp = a.st.peerPings[n.Name]
 			}
 		}
-		s.Nodes = append(s.Nodes, a.st.Pings.States()...)
+		s.Nodes = append(s.Nodes, a.st.pings.States()...)
 	}
 	return s
 }

@@ -18,22 +18,33 @@ import (
 // MaxNotes is how many received notes a node remembers.
 const MaxNotes = 1000
 
-// MessengerState is the reliable layer's state. Like MembershipState it
-// lives in the node, so that a restarted messenger keeps its streams: a
-// restart must not make it deliver a message twice or forget one.
-type MessengerState struct {
+// MessengerConfig is what a messenger's state is built from.
+type MessengerConfig struct {
 	Local      string
 	Generation uint64
-	Outbox     *reliable.Outbox
-	cfg        reliable.Config
+	// Peers are the other members.
+	Peers    []string
+	Reliable reliable.Config
+	// Stream is the gate of the stream frames membership hands over (it
+	// holds the same gates); nil: unbounded.
+	Stream *Gates
+}
+
+// MessengerState is the reliable layer's state. Built once
+// (NewMessengerState) and handed to each incarnation of the messenger, so
+// that a restarted messenger keeps its streams: a restart must not make
+// it deliver a message twice or forget one. Nothing outside the actor
+// reads or writes it.
+type MessengerState struct {
+	local      string
+	generation uint64
+	outbox     *reliable.Outbox
 	inboxes    map[string]*reliable.Inbox
 	alive      map[string]bool
 	notes      []*messages.ReceivedNote
 	// notesDropped counts the oldest notes forgotten beyond MaxNotes.
 	notesDropped uint64
-	// Stream is the gate of the stream frames membership hands over
-	// (MembershipState.Stream); nil: unbounded.
-	Stream *Gates
+	stream       *Gates
 	// subscribers receive every peer's cluster message (ClusterDelivered);
 	// subscribed by the node (Subscribe) before any frame can arrive.
 	subscribers []*actor.PID
@@ -43,15 +54,15 @@ type MessengerState struct {
 	held      []*messages.Envelope
 }
 
-// NewMessengerState returns the state of a node that starts with the given
-// generation; peers are the other members.
-func NewMessengerState(local string, generation uint64, peers []string, cfg reliable.Config) *MessengerState {
+// NewMessengerState returns the state of a node that has sent nothing and
+// heard nobody yet.
+func NewMessengerState(cfg MessengerConfig) *MessengerState {
 	st := &MessengerState{
-		Local: local, Generation: generation, Outbox: reliable.NewOutbox(cfg),
-		cfg: cfg, inboxes: map[string]*reliable.Inbox{}, alive: map[string]bool{},
+		local: cfg.Local, generation: cfg.Generation, outbox: reliable.NewOutbox(cfg.Reliable),
+		inboxes: map[string]*reliable.Inbox{}, alive: map[string]bool{}, stream: cfg.Stream,
 	}
-	for _, p := range peers {
-		st.inboxes[p] = reliable.NewInbox(cfg)
+	for _, p := range cfg.Peers {
+		st.inboxes[p] = reliable.NewInbox(cfg.Reliable)
 	}
 	return st
 }
@@ -149,7 +160,7 @@ func (a *Messenger) Receive(ctx actor.Context) {
 	case *actor.Restarting, *actor.Stopping:
 		a.deadline.Stop()
 	case *StreamFrame:
-		a.st.Stream.For(m.Envelope.GetSender()).Leave()
+		a.st.stream.For(m.Envelope.GetSender()).Leave()
 		a.frame(ctx, m)
 	case *messages.MembershipEvent:
 		if m.Kind == messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_STATUS {
@@ -182,7 +193,7 @@ func (a *Messenger) Receive(ctx actor.Context) {
 		// Membership asks in the order it hears: every message numbered
 		// because of what it heard (placement answering the events it
 		// published after asking) comes after the start.
-		ctx.Respond(&StreamStart{Peer: m.Peer, Generation: m.Generation, Start: a.st.Outbox.Last()})
+		ctx.Respond(&StreamStart{Peer: m.Peer, Generation: m.Generation, Start: a.st.outbox.Last()})
 	case *SendCluster:
 		if _, err := a.send(ctx, m.Message); err != nil {
 			// Nothing was numbered: the stream goes on without it.
@@ -207,7 +218,7 @@ func (a *Messenger) Receive(ctx actor.Context) {
 // the peers will see it (the sequence number of its last fragment). A
 // message that can never be sent whole is refused, nothing numbered.
 func (a *Messenger) send(ctx actor.Context, msg *messages.ClusterMessage) (*messages.ClusterMessage, error) {
-	out, err := a.st.Outbox.Send(a.now(), msg)
+	out, err := a.st.outbox.Send(a.now(), msg)
 	if err != nil {
 		return nil, err
 	}
@@ -217,9 +228,9 @@ func (a *Messenger) send(ctx actor.Context, msg *messages.ClusterMessage) (*mess
 	whole := out[0]
 	if len(out) > 1 {
 		whole = proto.Clone(msg).(*messages.ClusterMessage)
-		whole.MessageSequence = a.st.Outbox.Last()
+		whole.MessageSequence = a.st.outbox.Last()
 	}
-	a.deliver(ctx, a.st.Local, a.st.Generation, whole)
+	a.deliver(ctx, a.st.local, a.st.generation, whole)
 	return whole, nil
 }
 
@@ -237,7 +248,7 @@ func (a *Messenger) frame(ctx actor.Context, f *StreamFrame) {
 	switch b := env.Body.(type) {
 	case *messages.Envelope_Heartbeat:
 		for _, s := range b.Heartbeat.Sessions {
-			if s.Node == a.st.Local && s.Generation == a.st.Generation {
+			if s.Node == a.st.local && s.Generation == a.st.generation {
 				// Where its stream for this life of ours begins: what it
 				// sent before is history, never delivered here.
 				in.Open(env.Generation, s.StreamStart)
@@ -254,10 +265,10 @@ func (a *Messenger) frame(ctx actor.Context, f *StreamFrame) {
 		}
 	case *messages.Envelope_RetransmitRequest:
 		r := b.RetransmitRequest
-		if r.Destination != a.st.Local || r.Generation != a.st.Generation {
+		if r.Destination != a.st.local || r.Generation != a.st.generation {
 			return
 		}
-		resend, nak := a.st.Outbox.Retransmit(a.now(), r.First, r.Last)
+		resend, nak := a.st.outbox.Retransmit(a.now(), r.First, r.Last)
 		for _, m := range resend {
 			a.broadcast(ctx, &messages.Envelope{Body: &messages.Envelope_Message{Message: m}})
 		}
@@ -269,7 +280,7 @@ func (a *Messenger) frame(ctx actor.Context, f *StreamFrame) {
 		}
 	case *messages.Envelope_RetransmitNak:
 		n := b.RetransmitNak
-		if n.Destination != a.st.Local {
+		if n.Destination != a.st.local {
 			return
 		}
 		a.log.Warn("cluster messages irretrievably lost", "peer", env.Sender, "first", n.First, "last", n.Last)
@@ -296,14 +307,14 @@ func (a *Messenger) noteDropped(peer string, before, after reliable.InboxStats, 
 // deliver acts on a message that the reliable layer hands over, once and
 // in order.
 func (a *Messenger) deliver(ctx actor.Context, sender string, gen uint64, m *messages.ClusterMessage) {
-	if m.Destination != "" && m.Destination != a.st.Local {
+	if m.Destination != "" && m.Destination != a.st.local {
 		return
 	}
-	if m.DestinationGeneration != 0 && m.Destination == a.st.Local && m.DestinationGeneration != a.st.Generation {
+	if m.DestinationGeneration != 0 && m.Destination == a.st.local && m.DestinationGeneration != a.st.generation {
 		// An answer to an earlier life of this node.
 		return
 	}
-	if sender != a.st.Local {
+	if sender != a.st.local {
 		// Subscribers take what concerns them; each knows what it said
 		// itself.
 		for _, s := range a.st.subscribers {
@@ -359,8 +370,8 @@ func (a *Messenger) rearm() {
 }
 
 func (a *Messenger) streams() Streams {
-	o := a.st.Outbox
-	out := Streams{a.st.Local: {Last: o.Last(), Count: o.Stats.Sent, Retransmissions: o.Stats.Retransmitted, Naks: o.Stats.Naks}}
+	o := a.st.outbox
+	out := Streams{a.st.local: {Last: o.Last(), Count: o.Stats.Sent, Retransmissions: o.Stats.Retransmitted, Naks: o.Stats.Naks}}
 	for peer, in := range a.st.inboxes {
 		out[peer] = &messages.MessageStream{
 			Last: in.Delivered(), Count: in.Stats.Delivered, Missing: uint64(in.Missing()), Lost: in.Stats.Lost,

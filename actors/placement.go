@@ -17,11 +17,24 @@ import (
 	"github.com/hanode/hanode/node/ops/metrics"
 )
 
-// PlacementState is the placement machine and the membership view it is
-// fed. It lives in the node, so that a restarted placement actor keeps
-// ownership, claims and grants.
-type PlacementState struct {
+// PlacementStateConfig is what a placement actor's state is built from.
+type PlacementStateConfig struct {
 	Machine *placement.Machine
+	// Local is this node's name; Peers the other members.
+	Local string
+	Peers []string
+	// Events is the node's timeline; may be nil.
+	Events *events.Log
+	// Metrics counts moves; may be nil.
+	Metrics *metrics.Metrics
+}
+
+// PlacementState is the placement machine and the membership view it is
+// fed. Built once (NewPlacementState) and handed to each incarnation of
+// the actor, so that a restarted placement actor keeps ownership, claims
+// and grants; nothing outside the actor reads or writes it.
+type PlacementState struct {
+	machine *placement.Machine
 	// resources are each group's resources as its last report
 	// (GroupReported) gave them, for status.
 	resources map[string][]*messages.ResourceStatus
@@ -40,26 +53,23 @@ type PlacementState struct {
 	pending map[string]bool
 	// viewGiven: the machine has had its first membership view.
 	viewGiven bool
-	// Events is the node's timeline; may be nil.
-	Events *events.Log
-	// Metrics counts moves; may be nil.
-	Metrics *metrics.Metrics
+	events    *events.Log
+	metrics   *metrics.Metrics
 	// lastHeard and deathReason are, for each dead peer, when it was last
 	// heard from and why it was declared dead: a move after a death is
 	// measured from the last sign of life.
 	lastHeard   map[string]time.Time
 	deathReason map[string]string
-	// Local is this node's name.
-	Local string
+	local       string
 }
 
 // NewPlacementState returns the state of a node whose peers have not been
 // heard from yet.
-func NewPlacementState(m *placement.Machine, peers []string) *PlacementState {
-	st := &PlacementState{Machine: m, resources: map[string][]*messages.ResourceStatus{}, checks: map[string]*DeviceChecked{}, status: map[string]messages.NodeStatus{}, gen: map[string]uint64{}, hearsUs: map[string]bool{},
+func NewPlacementState(cfg PlacementStateConfig) *PlacementState {
+	st := &PlacementState{machine: cfg.Machine, local: cfg.Local, events: cfg.Events, metrics: cfg.Metrics, resources: map[string][]*messages.ResourceStatus{}, checks: map[string]*DeviceChecked{}, status: map[string]messages.NodeStatus{}, gen: map[string]uint64{}, hearsUs: map[string]bool{},
 		pids: map[string]*actor.PID{}, pending: map[string]bool{},
 		lastHeard: map[string]time.Time{}, deathReason: map[string]string{}}
-	for _, p := range peers {
+	for _, p := range cfg.Peers {
 		st.status[p] = messages.NodeStatus_NODE_STATUS_INIT
 	}
 	return st
@@ -212,11 +222,11 @@ func (a *Placement) Receive(ctx actor.Context) {
 	case *messages.MembershipEvent:
 		a.membership(ctx, m)
 	case *ClusterDelivered:
-		a.apply(ctx, a.st.Machine.Receive(a.now(), m.From, m.Message))
+		a.apply(ctx, a.st.machine.Receive(a.now(), m.From, m.Message))
 	case *GroupReported:
 		a.st.resources[m.Group] = m.Resources
 		if m.Report != nil {
-			a.apply(ctx, a.st.Machine.Report(a.now(), placement.GroupReport{
+			a.apply(ctx, a.st.machine.Report(a.now(), placement.GroupReport{
 				Group: m.Group, Phase: m.Report.Phase, Failed: m.Report.Failed, Reason: m.Report.Reason}))
 		}
 	case *DeviceChecked:
@@ -224,9 +234,9 @@ func (a *Placement) Receive(ctx actor.Context) {
 	case *PlacementCommand:
 		var e placement.Effects
 		if m.Takeover {
-			e = a.st.Machine.Takeover(a.now(), m.Selection)
+			e = a.st.machine.Takeover(a.now(), m.Selection)
 		} else {
-			e = a.st.Machine.Standby(a.now(), m.Selection)
+			e = a.st.machine.Standby(a.now(), m.Selection)
 		}
 		var names []string
 		for _, s := range e.Send {
@@ -239,26 +249,26 @@ func (a *Placement) Receive(ctx actor.Context) {
 			verb = "takeover"
 		}
 		a.log.Info("operator request", "request", verb, "selection", string(m.Selection), "groups", names)
-		if a.st.Events != nil {
-			a.st.Events.Add(&messages.ClusterEvent{Time: timestamppb.New(a.now()), Kind: messages.EventKind_EVENT_KIND_OPERATOR, Node: a.st.Local,
-				Summary: fmt.Sprintf("operator: %s %s on %s (groups %v)", verb, m.Selection, a.st.Local, names)})
+		if a.st.events != nil {
+			a.st.events.Add(&messages.ClusterEvent{Time: timestamppb.New(a.now()), Kind: messages.EventKind_EVENT_KIND_OPERATOR, Node: a.st.local,
+				Summary: fmt.Sprintf("operator: %s %s on %s (groups %v)", verb, m.Selection, a.st.local, names)})
 		}
 		a.apply(ctx, e)
 		ctx.Respond(&messages.PlacementResponse{Groups: names})
 	case *Leave:
 		a.st.waiters = append(a.st.waiters, ctx.Sender())
-		a.apply(ctx, a.st.Machine.Leave(a.now()))
+		a.apply(ctx, a.st.machine.Leave(a.now()))
 	case *GroupsQuery:
 		ctx.Respond(a.groups())
 	case *FenceOutcome:
-		a.apply(ctx, a.st.Machine.FenceResult(a.now(), m.Target, m.Device, m.Err))
+		a.apply(ctx, a.st.machine.FenceResult(a.now(), m.Target, m.Device, m.Err))
 	case *ConfirmFenced:
-		e, was := a.st.Machine.ConfirmFenced(a.now(), m.Node)
+		e, was := a.st.machine.ConfirmFenced(a.now(), m.Node)
 		a.apply(ctx, e)
 		ctx.Respond(&messages.ConfirmFencedResponse{WasWaiting: was})
 	case *DeadlineReached:
 		if a.deadline.Fired(m) {
-			a.apply(ctx, a.st.Machine.Tick(a.now()))
+			a.apply(ctx, a.st.machine.Tick(a.now()))
 		}
 	}
 }
@@ -285,7 +295,7 @@ func (a *Placement) membership(ctx actor.Context, ev *messages.MembershipEvent) 
 	case messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_REACH:
 		a.st.hearsUs[ev.Node] = ev.HearsUs
 	case messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_CONNECTIVITY:
-		a.apply(ctx, a.st.Machine.Connectivity(a.now(), ev.Node, int(ev.PingNodesUp)))
+		a.apply(ctx, a.st.machine.Connectivity(a.now(), ev.Node, int(ev.PingNodesUp)))
 		return
 	default:
 		return
@@ -308,7 +318,7 @@ func (a *Placement) updateView(ctx actor.Context) {
 		}
 	}
 	sort.Slice(view, func(i, j int) bool { return view[i].Name < view[j].Name })
-	a.apply(ctx, a.st.Machine.Membership(a.now(), view, settled))
+	a.apply(ctx, a.st.machine.Membership(a.now(), view, settled))
 }
 
 // apply carries out the machine's effects.
@@ -384,18 +394,18 @@ func (a *Placement) record(evs []placement.Event) {
 			}
 			ce.Summary = fmt.Sprintf("%s: running here %v after %s", ev.Summary, gap.Round(time.Millisecond), since)
 			a.log.Info("group moved", "group", ev.Group, "from", ev.From, "how", ev.How.String(), "gap", gap.Round(time.Millisecond))
-			a.st.Metrics.GroupMoved(ev.Group, ev.From, ev.How.String(), gap)
+			a.st.metrics.GroupMoved(ev.Group, ev.From, ev.How.String(), gap)
 		}
-		if a.st.Events != nil {
-			a.st.Events.Add(ce)
+		if a.st.events != nil {
+			a.st.events.Add(ce)
 		}
 	}
 }
 
 func (a *Placement) groups() GroupsStatus {
-	out := GroupsStatus{NoQuorum: !a.st.Machine.HasQuorum(), Unfenced: a.st.Machine.Unfenced(),
-		Fenced: a.st.Machine.Fenced(), SelfStopWaits: a.st.Machine.SelfStopWaits()}
-	for _, v := range a.st.Machine.View(a.now()) {
+	out := GroupsStatus{NoQuorum: !a.st.machine.HasQuorum(), Unfenced: a.st.machine.Unfenced(),
+		Fenced: a.st.machine.Fenced(), SelfStopWaits: a.st.machine.SelfStopWaits()}
+	for _, v := range a.st.machine.View(a.now()) {
 		gs := &messages.GroupStatus{
 			Name: v.Name, PreferredNode: v.Preferred, DesiredNode: v.Desired, LocalPhase: v.Local,
 			BannedOn: v.Banned, Claiming: v.Claiming, LastFailure: v.Failure,
@@ -412,5 +422,5 @@ func (a *Placement) groups() GroupsStatus {
 }
 
 func (a *Placement) rearm() {
-	a.deadline.Arm(a.now(), a.st.Machine.NextDeadline())
+	a.deadline.Arm(a.now(), a.st.machine.NextDeadline())
 }

@@ -34,8 +34,8 @@ type RespawnSpec struct {
 // the node, so that a restarted actor neither starts a second copy nor
 // forgets how often it restarted.
 type RespawnState struct {
-	Spec   RespawnSpec
-	Policy *respawn.Policy
+	spec   RespawnSpec
+	policy *respawn.Policy
 	cmd    *exec.Cmd
 	// exited is closed when the running process has been reaped.
 	exited chan struct{}
@@ -45,7 +45,7 @@ type RespawnState struct {
 
 // NewRespawnState returns the state of a program not started yet.
 func NewRespawnState(spec RespawnSpec) *RespawnState {
-	return &RespawnState{Spec: spec, Policy: respawn.New()}
+	return &RespawnState{spec: spec, policy: respawn.New()}
 }
 
 // respawnExited tells the respawn actor that its process ended.
@@ -65,7 +65,7 @@ type Respawn struct {
 // NewRespawn returns a producer of respawn actors sharing st.
 func NewRespawn(st *RespawnState, log *slog.Logger) actor.Producer {
 	return func() actor.Actor {
-		return &Respawn{st: st, log: log.With("respawn", st.Spec.Name), now: time.Now}
+		return &Respawn{st: st, log: log.With("respawn", st.spec.Name), now: time.Now}
 	}
 }
 
@@ -88,11 +88,11 @@ func (a *Respawn) Receive(ctx actor.Context) {
 			return
 		}
 		a.st.cmd = nil
-		if a.st.Spec.Failfast && m.code != 0 && m.code != respawn.NoRespawnCode {
+		if a.st.spec.Failfast && m.code != 0 && m.code != respawn.NoRespawnCode {
 			a.failfast(m)
 			return
 		}
-		d := a.st.Policy.Exited(a.now(), m.code)
+		d := a.st.policy.Exited(a.now(), m.code)
 		a.log.Warn("program exited", "pid", m.pid, "exit", m.code, "decision", d.Reason)
 		if !d.Restart {
 			a.st.finished = true
@@ -107,7 +107,7 @@ func (a *Respawn) Receive(ctx actor.Context) {
 }
 
 func (a *Respawn) start(ctx actor.Context) {
-	spec := a.st.Spec
+	spec := a.st.spec
 	r, w, err := os.Pipe()
 	if err != nil {
 		a.retryLater(err)
@@ -125,7 +125,7 @@ func (a *Respawn) start(ctx actor.Context) {
 		a.retryLater(err)
 		return
 	}
-	a.st.Policy.Started(a.now())
+	a.st.policy.Started(a.now())
 	a.st.cmd = cmd
 	exited := make(chan struct{})
 	a.st.exited = exited
@@ -162,7 +162,7 @@ func (a *Respawn) start(ctx actor.Context) {
 func (a *Respawn) failfast(m *respawnExited) {
 	a.st.finished = true
 	a.log.Error("failfast: program died: rebooting the machine", "pid", m.pid, "exit", m.code)
-	reboot := a.st.Spec.Reboot
+	reboot := a.st.spec.Reboot
 	if reboot == nil {
 		reboot = RebootMachine
 	}
@@ -179,8 +179,8 @@ func RebootMachine() error {
 
 // retryLater counts a start that could not even begin as a failed run.
 func (a *Respawn) retryLater(err error) {
-	a.st.Policy.Started(a.now())
-	d := a.st.Policy.Exited(a.now(), -1)
+	a.st.policy.Started(a.now())
+	d := a.st.policy.Exited(a.now(), -1)
 	at := d.At
 	if min := a.now().Add(time.Second); at.Before(min) {
 		at = min

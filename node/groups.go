@@ -16,6 +16,7 @@ import (
 	"github.com/hanode/hanode/node/host/agents"
 	"github.com/hanode/hanode/node/host/announce"
 	"github.com/hanode/hanode/node/host/fence"
+	"github.com/hanode/hanode/node/host/procrun"
 	"github.com/hanode/hanode/node/machine/group"
 	"github.com/hanode/hanode/node/machine/placement"
 )
@@ -142,7 +143,7 @@ func partitionMargin(keepalive time.Duration) time.Duration {
 }
 
 // setupGroups builds the placement machine and a runner per group.
-func (rt *runtime) setupGroups(agentsByGroup [][]actors.AgentRunner, fencers []string, announcer actors.Announcer, tune func(*placement.Config)) {
+func (rt *runtime) setupGroups(agentsByGroup [][]actors.AgentRunner, fencers []string, announcer actors.Announcer, watcher procrun.Watcher, tune func(*placement.Config)) {
 	cfg := rt.cfg
 	if len(cfg.Groups) == 0 {
 		return
@@ -165,10 +166,11 @@ func (rt *runtime) setupGroups(agentsByGroup [][]actors.AgentRunner, fencers []s
 				StartTimeout: r.StartTimeout, StopTimeout: r.StopTimeout, MonitorTimeout: r.MonitorTimeout})
 			addrs = append(addrs, Addresses(r.Resource)...)
 		}
-		st := actors.NewGroupState(g.Name, group.New(gc), res)
-		st.Events, st.Local, st.Metrics = rt.events, cfg.Local, rt.metrics
-		st.Addresses, st.Announce = addrs, announcer
-		rt.groups = append(rt.groups, st)
+		rt.groups = append(rt.groups, actors.NewGroupState(actors.GroupConfig{
+			Name: g.Name, Runner: group.New(gc), Resources: res,
+			Events: rt.events, Local: cfg.Local, Metrics: rt.metrics,
+			Addresses: addrs, Announce: announcer, Watcher: watcher,
+		}))
 	}
 	pc := placement.Config{Local: cfg.Local, Generation: rt.generation, Nodes: cfg.Nodes, Groups: specs, AutoFailback: cfg.AutoFailback,
 		PingNodes: len(cfg.Cluster.PingNodes), PingHoldoff: cfg.Deadping, Quorum: quorumPolicy(cfg.Cluster.GetQuorum().GetPolicy()),
@@ -177,10 +179,9 @@ func (rt *runtime) setupGroups(agentsByGroup [][]actors.AgentRunner, fencers []s
 		tune(&pc)
 	}
 	m := placement.New(pc, time.Now())
-	rt.placement = actors.NewPlacementState(m, peers(cfg))
-	rt.placement.Local = cfg.Local
-	rt.placement.Events = rt.events
-	rt.placement.Metrics = rt.metrics
+	rt.placement = actors.NewPlacementState(actors.PlacementStateConfig{
+		Machine: m, Local: cfg.Local, Peers: peers(cfg), Events: rt.events, Metrics: rt.metrics,
+	})
 }
 
 func fenceDevices(cfgs []actors.FenceDeviceConfig) []*fence.Device {
@@ -211,7 +212,7 @@ func (a *nodeActor) startGroups(ctx actor.Context) {
 	}
 	pids := map[string]*actor.PID{}
 	for _, st := range rt.groups {
-		pids[st.Name] = a.spawn(ctx, actors.KindGroup, actors.NewGroup(st, a.placement, rt.log), "group-"+unsafeActorName.ReplaceAllString(st.Name, "_"))
+		pids[st.Name()] = a.spawn(ctx, actors.KindGroup, actors.NewGroup(st, a.placement, rt.log), "group-"+unsafeActorName.ReplaceAllString(st.Name(), "_"))
 	}
 	ctx.Send(a.placement, &actors.GroupActors{ByName: pids})
 }

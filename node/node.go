@@ -116,8 +116,12 @@ type runtime struct {
 	log        *slog.Logger
 	keyring    *frame.Keyring
 	generation uint64
+	// info is what the node reports of itself beside its view.
+	info       actors.MembershipInfo
 	membership *actors.MembershipState
 	messenger  *actors.MessengerState
+	// inbound bounds the frames each link hands to membership.
+	inbound *actors.Gates
 	// placement and groups are nil without resource groups.
 	placement *actors.PlacementState
 	groups    []*actors.GroupState
@@ -243,25 +247,27 @@ func newRuntime(cfg *config.Effective, opts Options, log *slog.Logger, l life) *
 		log:        log,
 		keyring:    l.keyring,
 		generation: gen,
-		membership: actors.NewMembershipState(actors.MembershipInfo{
-			Cluster: cfg.Cluster.Name, Local: cfg.Local, Version: version.Short(),
-			Keepalive: cfg.Keepalive, Deadtime: cfg.Deadtime, Warntime: cfg.Warntime, Initdead: cfg.Initdead,
-		}, machine, peers(cfg)),
-		messenger:  actors.NewMessengerState(cfg.Local, gen, peers(cfg), ReliableConfig(cfg)),
 		openMedium: opts.OpenMedium,
 		socket:     opts.Socket,
 		ready:      make(chan error, 1),
 		done:       make(chan struct{}),
+		// Links hand frames to membership through inbound; membership
+		// hands the messenger's to it through stream: bounded backlogs
+		// per sender, shared by exactly those two actors.
+		inbound: actors.NewGates(peers(cfg)),
+		info: actors.MembershipInfo{
+			Cluster: cfg.Cluster.Name, Local: cfg.Local, Version: version.Short(),
+			Keepalive: cfg.Keepalive, Deadtime: cfg.Deadtime, Warntime: cfg.Warntime, Initdead: cfg.Initdead,
+		},
 	}
+	stream := actors.NewGates(peers(cfg))
 	rt.loopingLinks = LoopingLinks(cfg)
 	rt.supervision = supervision()
 	if rt.openMedium == nil {
 		rt.openMedium = OpenRealMedium
 	}
-	rt.messenger.Stream = rt.membership.Stream
 	rt.events = events.New(events.DefaultSize)
 	rt.dispatcher = actors.NewDispatcher(300, 0)
-	rt.membership.Events = rt.events
 	// The status collector asks the node once it exists; no scrape can come
 	// before (the server starts after the node).
 	if opts.MetricsAddr != "" {
@@ -272,15 +278,22 @@ func newRuntime(cfg *config.Effective, opts Options, log *slog.Logger, l life) *
 			}
 			return n.Status(ctx)
 		})
-		rt.membership.Metrics = rt.metrics
 	}
+	var pings *pingnodes.Machine
 	if len(cfg.Cluster.PingNodes) > 0 {
 		var pns []pingnodes.Node
 		for _, p := range cfg.Cluster.PingNodes {
 			pns = append(pns, pingnodes.Node{Name: p.Name, Addresses: p.Addresses})
 		}
-		rt.membership.Pings = pingnodes.New(cfg.Local, pns, cfg.Deadping, time.Now())
+		pings = pingnodes.New(cfg.Local, pns, cfg.Deadping, time.Now())
 	}
+	rt.membership = actors.NewMembershipState(actors.MembershipConfig{
+		Info: rt.info, Machine: machine, Peers: peers(cfg), Pings: pings, Events: rt.events, Metrics: rt.metrics,
+		Inbound: rt.inbound, Stream: stream,
+	})
+	rt.messenger = actors.NewMessengerState(actors.MessengerConfig{
+		Local: cfg.Local, Generation: gen, Peers: peers(cfg), Reliable: ReliableConfig(cfg), Stream: stream,
+	})
 	for _, d := range devices {
 		fc := actors.FenceDeviceConfig{Device: d, Metrics: rt.metrics, Log: rt.log}
 		if opts.FenceDriver != nil {
@@ -293,11 +306,7 @@ func newRuntime(cfg *config.Effective, opts Options, log *slog.Logger, l life) *
 		announcer = announceAddresses
 	}
 	rt.reboot = opts.Reboot
-	rt.setupGroups(agentsByGroup, fencers(cfg, devices), announcer, opts.TunePlacement)
-	inflight := newInflightAgents(opts.StateDir, log)
-	for _, g := range rt.groups {
-		g.Watcher = inflight
-	}
+	rt.setupGroups(agentsByGroup, fencers(cfg, devices), announcer, newInflightAgents(opts.StateDir, log), opts.TunePlacement)
 	for _, spec := range respawnSpecs {
 		spec.Reboot = opts.Reboot
 		rt.respawn = append(rt.respawn, actors.NewRespawnState(spec))
@@ -695,7 +704,7 @@ func (a *nodeActor) start(ctx actor.Context) {
 		}
 		links = append(links, a.spawn(ctx, actors.KindLink, actors.NewLink(actors.LinkConfig{
 			Name: spec.Name, Open: open, Keyring: rt.keyring, Membership: a.membership, Log: rt.log, Metrics: rt.metrics,
-			Inbound: rt.membership.Inbound,
+			Inbound: rt.inbound,
 		}), "link-"+unsafeActorName.ReplaceAllString(spec.Name, "_")))
 	}
 	// The heartbeat actor carries this node's frames: heartbeats, and the
@@ -752,7 +761,7 @@ func (a *nodeActor) statusSources() actors.StatusSources {
 	rt := a.rt
 	return actors.StatusSources{
 		Membership: a.membership, Messenger: a.messenger, Heartbeat: a.heartbeat, Placement: a.placement,
-		Info: rt.membership.Info, Generation: rt.generation, Timeout: 2 * time.Second,
+		Info: rt.info, Generation: rt.generation, Timeout: 2 * time.Second,
 		FenceDevices: a.fenceDevices,
 		Finish: func(s *messages.ClusterStatus) {
 			s.Timeline = rt.events.List(statusTimeline)
