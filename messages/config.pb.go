@@ -370,9 +370,17 @@ type Cluster struct {
 	// Whether nodes that are not listed may join. Heartbeat: `autojoin`.
 	Autojoin Autojoin `protobuf:"varint,18,opt,name=autojoin,proto3,enum=hanode.v1.Autojoin" json:"autojoin,omitempty"`
 	// Where resource agents are looked for.
-	AgentDirs     *AgentDirs `protobuf:"bytes,19,opt,name=agent_dirs,json=agentDirs,proto3" json:"agent_dirs,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	AgentDirs *AgentDirs `protobuf:"bytes,19,opt,name=agent_dirs,json=agentDirs,proto3" json:"agent_dirs,omitempty"`
+	// Run IPaddr and IPaddr2 resources (haresources entries and OCF agents
+	// of provider heartbeat) with hanode's built-in address resource
+	// (Resource.address) instead of their scripts: a start or stop takes
+	// milliseconds instead of hundreds. Every parameter they use must be one
+	// the built-in resource understands; any other is an error naming the
+	// resource and the parameter. Heartbeat: none; hanode's own ha.cf
+	// directive `hanode_native_addresses on`, which Heartbeat refuses.
+	NativeAddresses bool `protobuf:"varint,20,opt,name=native_addresses,json=nativeAddresses,proto3" json:"native_addresses,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Cluster) Reset() {
@@ -536,6 +544,13 @@ func (x *Cluster) GetAgentDirs() *AgentDirs {
 		return x.AgentDirs
 	}
 	return nil
+}
+
+func (x *Cluster) GetNativeAddresses() bool {
+	if x != nil {
+		return x.NativeAddresses
+	}
+	return false
 }
 
 // AgentDirs are the directories of resource agents.
@@ -1352,6 +1367,7 @@ type Resource struct {
 	//
 	//	*Resource_Heartbeat
 	//	*Resource_Ocf
+	//	*Resource_Address
 	Agent isResource_Agent `protobuf_oneof:"agent"`
 	// Period of the status/monitor check; default "10s"; "0s" turns checks
 	// off. A failed check restarts the resource (and those to its right) in
@@ -1432,6 +1448,15 @@ func (x *Resource) GetOcf() *OcfAgent {
 	return nil
 }
 
+func (x *Resource) GetAddress() *AddressAgent {
+	if x != nil {
+		if x, ok := x.Agent.(*Resource_Address); ok {
+			return x.Address
+		}
+	}
+	return nil
+}
+
 func (x *Resource) GetMonitorInterval() string {
 	if x != nil {
 		return x.MonitorInterval
@@ -1474,9 +1499,17 @@ type Resource_Ocf struct {
 	Ocf *OcfAgent `protobuf:"bytes,3,opt,name=ocf,proto3,oneof"`
 }
 
+type Resource_Address struct {
+	// hanode's built-in virtual address: added and removed with netlink,
+	// announced in-process. haresources: `hanode-address::ip/cidr/nic/brd`.
+	Address *AddressAgent `protobuf:"bytes,8,opt,name=address,proto3,oneof"`
+}
+
 func (*Resource_Heartbeat) isResource_Agent() {}
 
 func (*Resource_Ocf) isResource_Agent() {}
+
+func (*Resource_Address) isResource_Agent() {}
 
 // HeartbeatAgent is a haresources entry `name::arg1::arg2`: the script
 // /etc/ha.d/resource.d/NAME, else /etc/init.d/NAME, called as
@@ -1600,6 +1633,174 @@ func (x *OcfAgent) GetParams() map[string]string {
 	return nil
 }
 
+// AddressAgent is hanode's built-in virtual IP address (IPv4 or IPv6), with
+// IPaddr2's parameters and behaviour. start adds the address to the
+// interface (nothing to do when it is there already), brings the interface
+// up if it is down, waits for IPv6 duplicate address detection, and
+// announces the address: gratuitous ARP (IPv4) or unsolicited neighbour
+// advertisements (IPv6), the first at once, the repeats in the
+// background. monitor: running while the address is on the interface and
+// the interface is up (its carrier too); not running without the
+// address; failed when the address is there on an interface that is down.
+// stop removes the address (nothing to do when it is not there). In
+// haresources: `hanode-address::ip[/cidr_netmask[/nic[:iflabel]][/broadcast]]`
+// (IPaddr2's positional form; an IPv6 address may contain "::").
+type AddressAgent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The address, IPv4 or IPv6: "10.0.0.10", "2001:db8::10".
+	Ip string `protobuf:"bytes,1,opt,name=ip,proto3" json:"ip,omitempty"`
+	// Prefix length ("24"; a dotted-quad IPv4 mask is accepted). Default, as
+	// IPaddr2: the prefix of the most specific route of the main table that
+	// contains the address (on nic when nic is set).
+	CidrNetmask string `protobuf:"bytes,2,opt,name=cidr_netmask,json=cidrNetmask,proto3" json:"cidr_netmask,omitempty"`
+	// Interface. Default, as IPaddr2: the interface of that route. "eth0:foo"
+	// sets the label too (iflabel foo).
+	Nic string `protobuf:"bytes,3,opt,name=nic,proto3" json:"nic,omitempty"`
+	// IPv4 broadcast address, "+" (host bits set) or "-" (host bits clear).
+	// Default, as IPaddr2: the broadcast of the interface address that is
+	// the source of that route, none when it has none.
+	Broadcast string `protobuf:"bytes,4,opt,name=broadcast,proto3" json:"broadcast,omitempty"`
+	// IPv4 label suffix: the address is labelled NIC:IFLABEL, at most 15
+	// characters in all.
+	Iflabel string `protobuf:"bytes,5,opt,name=iflabel,proto3" json:"iflabel,omitempty"`
+	// Announcements sent at start, 1..1000; default 5 (IPaddr2's arp_count).
+	ArpCount *uint32 `protobuf:"varint,6,opt,name=arp_count,json=arpCount,proto3,oneof" json:"arp_count,omitempty"`
+	// Time between announcements; default "200ms" (IPaddr2's arp_interval).
+	ArpInterval string `protobuf:"bytes,7,opt,name=arp_interval,json=arpInterval,proto3" json:"arp_interval,omitempty"`
+	// IPv4: gratuitous ARP sent at each monitor that finds the address;
+	// default 0 (IPaddr2's arp_count_refresh).
+	ArpCountRefresh uint32 `protobuf:"varint,8,opt,name=arp_count_refresh,json=arpCountRefresh,proto3" json:"arp_count_refresh,omitempty"`
+	// IPv6: skip duplicate address detection (IPaddr2's nodad): the address
+	// is usable at once instead of after about a second.
+	Nodad bool `protobuf:"varint,9,opt,name=nodad,proto3" json:"nodad,omitempty"`
+	// No prefix route for the address (IPaddr2's noprefixroute).
+	Noprefixroute bool `protobuf:"varint,10,opt,name=noprefixroute,proto3" json:"noprefixroute,omitempty"`
+	// IPv6 preferred lifetime: "forever" (default) or seconds; "0" keeps the
+	// address from being chosen as a source (IPaddr2's preferred_lft).
+	PreferredLft string `protobuf:"bytes,11,opt,name=preferred_lft,json=preferredLft,proto3" json:"preferred_lft,omitempty"`
+	// Label the address NIC:N, N the lowest number no address of the
+	// interface is labelled with, as Heartbeat's IPaddr does (an ifconfig
+	// alias). Set when an IPaddr resource runs as an address resource; not
+	// with iflabel.
+	AliasLabel    bool `protobuf:"varint,12,opt,name=alias_label,json=aliasLabel,proto3" json:"alias_label,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddressAgent) Reset() {
+	*x = AddressAgent{}
+	mi := &file_hanode_v1_config_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddressAgent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddressAgent) ProtoMessage() {}
+
+func (x *AddressAgent) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_config_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddressAgent.ProtoReflect.Descriptor instead.
+func (*AddressAgent) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_config_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *AddressAgent) GetIp() string {
+	if x != nil {
+		return x.Ip
+	}
+	return ""
+}
+
+func (x *AddressAgent) GetCidrNetmask() string {
+	if x != nil {
+		return x.CidrNetmask
+	}
+	return ""
+}
+
+func (x *AddressAgent) GetNic() string {
+	if x != nil {
+		return x.Nic
+	}
+	return ""
+}
+
+func (x *AddressAgent) GetBroadcast() string {
+	if x != nil {
+		return x.Broadcast
+	}
+	return ""
+}
+
+func (x *AddressAgent) GetIflabel() string {
+	if x != nil {
+		return x.Iflabel
+	}
+	return ""
+}
+
+func (x *AddressAgent) GetArpCount() uint32 {
+	if x != nil && x.ArpCount != nil {
+		return *x.ArpCount
+	}
+	return 0
+}
+
+func (x *AddressAgent) GetArpInterval() string {
+	if x != nil {
+		return x.ArpInterval
+	}
+	return ""
+}
+
+func (x *AddressAgent) GetArpCountRefresh() uint32 {
+	if x != nil {
+		return x.ArpCountRefresh
+	}
+	return 0
+}
+
+func (x *AddressAgent) GetNodad() bool {
+	if x != nil {
+		return x.Nodad
+	}
+	return false
+}
+
+func (x *AddressAgent) GetNoprefixroute() bool {
+	if x != nil {
+		return x.Noprefixroute
+	}
+	return false
+}
+
+func (x *AddressAgent) GetPreferredLft() string {
+	if x != nil {
+		return x.PreferredLft
+	}
+	return ""
+}
+
+func (x *AddressAgent) GetAliasLabel() bool {
+	if x != nil {
+		return x.AliasLabel
+	}
+	return false
+}
+
 // PingNode is a router or switch watched with ICMP echo and shown as a
 // member of type ping. `ping a b` gives one PingNode per address;
 // `ping_group name a b` gives one PingNode that is up while any address
@@ -1618,7 +1819,7 @@ type PingNode struct {
 
 func (x *PingNode) Reset() {
 	*x = PingNode{}
-	mi := &file_hanode_v1_config_proto_msgTypes[15]
+	mi := &file_hanode_v1_config_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1630,7 +1831,7 @@ func (x *PingNode) String() string {
 func (*PingNode) ProtoMessage() {}
 
 func (x *PingNode) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_config_proto_msgTypes[15]
+	mi := &file_hanode_v1_config_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1643,7 +1844,7 @@ func (x *PingNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingNode.ProtoReflect.Descriptor instead.
 func (*PingNode) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_config_proto_rawDescGZIP(), []int{15}
+	return file_hanode_v1_config_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PingNode) GetName() string {
@@ -1680,7 +1881,7 @@ type FenceDevice struct {
 
 func (x *FenceDevice) Reset() {
 	*x = FenceDevice{}
-	mi := &file_hanode_v1_config_proto_msgTypes[16]
+	mi := &file_hanode_v1_config_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1692,7 +1893,7 @@ func (x *FenceDevice) String() string {
 func (*FenceDevice) ProtoMessage() {}
 
 func (x *FenceDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_config_proto_msgTypes[16]
+	mi := &file_hanode_v1_config_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1705,7 +1906,7 @@ func (x *FenceDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FenceDevice.ProtoReflect.Descriptor instead.
 func (*FenceDevice) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_config_proto_rawDescGZIP(), []int{16}
+	return file_hanode_v1_config_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *FenceDevice) GetName() string {
@@ -1796,7 +1997,7 @@ type StonithPlugin struct {
 
 func (x *StonithPlugin) Reset() {
 	*x = StonithPlugin{}
-	mi := &file_hanode_v1_config_proto_msgTypes[17]
+	mi := &file_hanode_v1_config_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1808,7 +2009,7 @@ func (x *StonithPlugin) String() string {
 func (*StonithPlugin) ProtoMessage() {}
 
 func (x *StonithPlugin) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_config_proto_msgTypes[17]
+	mi := &file_hanode_v1_config_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1821,7 +2022,7 @@ func (x *StonithPlugin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StonithPlugin.ProtoReflect.Descriptor instead.
 func (*StonithPlugin) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_config_proto_rawDescGZIP(), []int{17}
+	return file_hanode_v1_config_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *StonithPlugin) GetType() string {
@@ -1860,7 +2061,7 @@ type FenceAgent struct {
 
 func (x *FenceAgent) Reset() {
 	*x = FenceAgent{}
-	mi := &file_hanode_v1_config_proto_msgTypes[18]
+	mi := &file_hanode_v1_config_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1872,7 +2073,7 @@ func (x *FenceAgent) String() string {
 func (*FenceAgent) ProtoMessage() {}
 
 func (x *FenceAgent) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_config_proto_msgTypes[18]
+	mi := &file_hanode_v1_config_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1885,7 +2086,7 @@ func (x *FenceAgent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FenceAgent.ProtoReflect.Descriptor instead.
 func (*FenceAgent) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_config_proto_rawDescGZIP(), []int{18}
+	return file_hanode_v1_config_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *FenceAgent) GetAgent() string {
@@ -1922,7 +2123,7 @@ type FenceScript struct {
 
 func (x *FenceScript) Reset() {
 	*x = FenceScript{}
-	mi := &file_hanode_v1_config_proto_msgTypes[19]
+	mi := &file_hanode_v1_config_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1934,7 +2135,7 @@ func (x *FenceScript) String() string {
 func (*FenceScript) ProtoMessage() {}
 
 func (x *FenceScript) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_config_proto_msgTypes[19]
+	mi := &file_hanode_v1_config_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1947,7 +2148,7 @@ func (x *FenceScript) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FenceScript.ProtoReflect.Descriptor instead.
 func (*FenceScript) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_config_proto_rawDescGZIP(), []int{19}
+	return file_hanode_v1_config_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *FenceScript) GetPath() string {
@@ -1976,7 +2177,7 @@ type Watchdog struct {
 
 func (x *Watchdog) Reset() {
 	*x = Watchdog{}
-	mi := &file_hanode_v1_config_proto_msgTypes[20]
+	mi := &file_hanode_v1_config_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1988,7 +2189,7 @@ func (x *Watchdog) String() string {
 func (*Watchdog) ProtoMessage() {}
 
 func (x *Watchdog) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_config_proto_msgTypes[20]
+	mi := &file_hanode_v1_config_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2001,7 +2202,7 @@ func (x *Watchdog) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Watchdog.ProtoReflect.Descriptor instead.
 func (*Watchdog) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_config_proto_rawDescGZIP(), []int{20}
+	return file_hanode_v1_config_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Watchdog) GetDevice() string {
@@ -2030,7 +2231,7 @@ type Respawn struct {
 
 func (x *Respawn) Reset() {
 	*x = Respawn{}
-	mi := &file_hanode_v1_config_proto_msgTypes[21]
+	mi := &file_hanode_v1_config_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2042,7 +2243,7 @@ func (x *Respawn) String() string {
 func (*Respawn) ProtoMessage() {}
 
 func (x *Respawn) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_config_proto_msgTypes[21]
+	mi := &file_hanode_v1_config_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2055,7 +2256,7 @@ func (x *Respawn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Respawn.ProtoReflect.Descriptor instead.
 func (*Respawn) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_config_proto_rawDescGZIP(), []int{21}
+	return file_hanode_v1_config_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Respawn) GetUser() string {
@@ -2108,7 +2309,7 @@ type Logging struct {
 
 func (x *Logging) Reset() {
 	*x = Logging{}
-	mi := &file_hanode_v1_config_proto_msgTypes[22]
+	mi := &file_hanode_v1_config_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2120,7 +2321,7 @@ func (x *Logging) String() string {
 func (*Logging) ProtoMessage() {}
 
 func (x *Logging) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_config_proto_msgTypes[22]
+	mi := &file_hanode_v1_config_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2133,7 +2334,7 @@ func (x *Logging) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Logging.ProtoReflect.Descriptor instead.
 func (*Logging) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_config_proto_rawDescGZIP(), []int{22}
+	return file_hanode_v1_config_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Logging) GetFile() string {
@@ -2184,7 +2385,7 @@ type Quorum struct {
 
 func (x *Quorum) Reset() {
 	*x = Quorum{}
-	mi := &file_hanode_v1_config_proto_msgTypes[23]
+	mi := &file_hanode_v1_config_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2196,7 +2397,7 @@ func (x *Quorum) String() string {
 func (*Quorum) ProtoMessage() {}
 
 func (x *Quorum) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_config_proto_msgTypes[23]
+	mi := &file_hanode_v1_config_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2209,7 +2410,7 @@ func (x *Quorum) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Quorum.ProtoReflect.Descriptor instead.
 func (*Quorum) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_config_proto_rawDescGZIP(), []int{23}
+	return file_hanode_v1_config_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Quorum) GetPolicy() QuorumPolicy {
@@ -2223,7 +2424,7 @@ var File_hanode_v1_config_proto protoreflect.FileDescriptor
 
 const file_hanode_v1_config_proto_rawDesc = "" +
 	"\n" +
-	"\x16hanode/v1/config.proto\x12\thanode.v1\"\xba\a\n" +
+	"\x16hanode/v1/config.proto\x12\thanode.v1\"\xe5\a\n" +
 	"\aCluster\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12%\n" +
 	"\x05nodes\x18\x02 \x03(\v2\x0f.hanode.v1.NodeR\x05nodes\x12)\n" +
@@ -2246,7 +2447,8 @@ const file_hanode_v1_config_proto_rawDesc = "" +
 	"\x11generation_method\x18\x11 \x01(\x0e2\x1b.hanode.v1.GenerationMethodR\x10generationMethod\x12/\n" +
 	"\bautojoin\x18\x12 \x01(\x0e2\x13.hanode.v1.AutojoinR\bautojoin\x123\n" +
 	"\n" +
-	"agent_dirs\x18\x13 \x01(\v2\x14.hanode.v1.AgentDirsR\tagentDirs\x1a6\n" +
+	"agent_dirs\x18\x13 \x01(\v2\x14.hanode.v1.AgentDirsR\tagentDirs\x12)\n" +
+	"\x10native_addresses\x18\x14 \x01(\bR\x0fnativeAddresses\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\v\n" +
@@ -2306,11 +2508,12 @@ const file_hanode_v1_config_proto_rawDesc = "" +
 	"\rResourceGroup\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12%\n" +
 	"\x0epreferred_node\x18\x02 \x01(\tR\rpreferredNode\x121\n" +
-	"\tresources\x18\x03 \x03(\v2\x13.hanode.v1.ResourceR\tresources\"\xa3\x02\n" +
+	"\tresources\x18\x03 \x03(\v2\x13.hanode.v1.ResourceR\tresources\"\xd8\x02\n" +
 	"\bResource\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x129\n" +
 	"\theartbeat\x18\x02 \x01(\v2\x19.hanode.v1.HeartbeatAgentH\x00R\theartbeat\x12'\n" +
-	"\x03ocf\x18\x03 \x01(\v2\x13.hanode.v1.OcfAgentH\x00R\x03ocf\x12)\n" +
+	"\x03ocf\x18\x03 \x01(\v2\x13.hanode.v1.OcfAgentH\x00R\x03ocf\x123\n" +
+	"\aaddress\x18\b \x01(\v2\x17.hanode.v1.AddressAgentH\x00R\aaddress\x12)\n" +
 	"\x10monitor_interval\x18\x04 \x01(\tR\x0fmonitorInterval\x12'\n" +
 	"\x0fmonitor_timeout\x18\x05 \x01(\tR\x0emonitorTimeout\x12#\n" +
 	"\rstart_timeout\x18\x06 \x01(\tR\fstartTimeout\x12!\n" +
@@ -2325,7 +2528,24 @@ const file_hanode_v1_config_proto_rawDesc = "" +
 	"\x06params\x18\x03 \x03(\v2\x1f.hanode.v1.OcfAgent.ParamsEntryR\x06params\x1a9\n" +
 	"\vParamsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"<\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8c\x03\n" +
+	"\fAddressAgent\x12\x0e\n" +
+	"\x02ip\x18\x01 \x01(\tR\x02ip\x12!\n" +
+	"\fcidr_netmask\x18\x02 \x01(\tR\vcidrNetmask\x12\x10\n" +
+	"\x03nic\x18\x03 \x01(\tR\x03nic\x12\x1c\n" +
+	"\tbroadcast\x18\x04 \x01(\tR\tbroadcast\x12\x18\n" +
+	"\aiflabel\x18\x05 \x01(\tR\aiflabel\x12 \n" +
+	"\tarp_count\x18\x06 \x01(\rH\x00R\barpCount\x88\x01\x01\x12!\n" +
+	"\farp_interval\x18\a \x01(\tR\varpInterval\x12*\n" +
+	"\x11arp_count_refresh\x18\b \x01(\rR\x0farpCountRefresh\x12\x14\n" +
+	"\x05nodad\x18\t \x01(\bR\x05nodad\x12$\n" +
+	"\rnoprefixroute\x18\n" +
+	" \x01(\bR\rnoprefixroute\x12#\n" +
+	"\rpreferred_lft\x18\v \x01(\tR\fpreferredLft\x12\x1f\n" +
+	"\valias_label\x18\f \x01(\bR\n" +
+	"aliasLabelB\f\n" +
+	"\n" +
+	"_arp_count\"<\n" +
 	"\bPingNode\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\taddresses\x18\x02 \x03(\tR\taddresses\"\xe2\x01\n" +
@@ -2410,7 +2630,7 @@ func file_hanode_v1_config_proto_rawDescGZIP() []byte {
 }
 
 var file_hanode_v1_config_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_hanode_v1_config_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_hanode_v1_config_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_hanode_v1_config_proto_goTypes = []any{
 	(AuthMethod)(0),        // 0: hanode.v1.AuthMethod
 	(AutoFailback)(0),      // 1: hanode.v1.AutoFailback
@@ -2432,18 +2652,19 @@ var file_hanode_v1_config_proto_goTypes = []any{
 	(*Resource)(nil),       // 17: hanode.v1.Resource
 	(*HeartbeatAgent)(nil), // 18: hanode.v1.HeartbeatAgent
 	(*OcfAgent)(nil),       // 19: hanode.v1.OcfAgent
-	(*PingNode)(nil),       // 20: hanode.v1.PingNode
-	(*FenceDevice)(nil),    // 21: hanode.v1.FenceDevice
-	(*StonithPlugin)(nil),  // 22: hanode.v1.StonithPlugin
-	(*FenceAgent)(nil),     // 23: hanode.v1.FenceAgent
-	(*FenceScript)(nil),    // 24: hanode.v1.FenceScript
-	(*Watchdog)(nil),       // 25: hanode.v1.Watchdog
-	(*Respawn)(nil),        // 26: hanode.v1.Respawn
-	(*Logging)(nil),        // 27: hanode.v1.Logging
-	(*Quorum)(nil),         // 28: hanode.v1.Quorum
-	nil,                    // 29: hanode.v1.Cluster.EnvEntry
-	nil,                    // 30: hanode.v1.OcfAgent.ParamsEntry
-	nil,                    // 31: hanode.v1.FenceAgent.OptionsEntry
+	(*AddressAgent)(nil),   // 20: hanode.v1.AddressAgent
+	(*PingNode)(nil),       // 21: hanode.v1.PingNode
+	(*FenceDevice)(nil),    // 22: hanode.v1.FenceDevice
+	(*StonithPlugin)(nil),  // 23: hanode.v1.StonithPlugin
+	(*FenceAgent)(nil),     // 24: hanode.v1.FenceAgent
+	(*FenceScript)(nil),    // 25: hanode.v1.FenceScript
+	(*Watchdog)(nil),       // 26: hanode.v1.Watchdog
+	(*Respawn)(nil),        // 27: hanode.v1.Respawn
+	(*Logging)(nil),        // 28: hanode.v1.Logging
+	(*Quorum)(nil),         // 29: hanode.v1.Quorum
+	nil,                    // 30: hanode.v1.Cluster.EnvEntry
+	nil,                    // 31: hanode.v1.OcfAgent.ParamsEntry
+	nil,                    // 32: hanode.v1.FenceAgent.OptionsEntry
 }
 var file_hanode_v1_config_proto_depIdxs = []int32{
 	7,  // 0: hanode.v1.Cluster.nodes:type_name -> hanode.v1.Node
@@ -2452,13 +2673,13 @@ var file_hanode_v1_config_proto_depIdxs = []int32{
 	14, // 3: hanode.v1.Cluster.auth:type_name -> hanode.v1.Auth
 	16, // 4: hanode.v1.Cluster.groups:type_name -> hanode.v1.ResourceGroup
 	1,  // 5: hanode.v1.Cluster.auto_failback:type_name -> hanode.v1.AutoFailback
-	20, // 6: hanode.v1.Cluster.ping_nodes:type_name -> hanode.v1.PingNode
-	21, // 7: hanode.v1.Cluster.fence_devices:type_name -> hanode.v1.FenceDevice
-	25, // 8: hanode.v1.Cluster.watchdog:type_name -> hanode.v1.Watchdog
-	26, // 9: hanode.v1.Cluster.respawn:type_name -> hanode.v1.Respawn
-	29, // 10: hanode.v1.Cluster.env:type_name -> hanode.v1.Cluster.EnvEntry
-	27, // 11: hanode.v1.Cluster.logging:type_name -> hanode.v1.Logging
-	28, // 12: hanode.v1.Cluster.quorum:type_name -> hanode.v1.Quorum
+	21, // 6: hanode.v1.Cluster.ping_nodes:type_name -> hanode.v1.PingNode
+	22, // 7: hanode.v1.Cluster.fence_devices:type_name -> hanode.v1.FenceDevice
+	26, // 8: hanode.v1.Cluster.watchdog:type_name -> hanode.v1.Watchdog
+	27, // 9: hanode.v1.Cluster.respawn:type_name -> hanode.v1.Respawn
+	30, // 10: hanode.v1.Cluster.env:type_name -> hanode.v1.Cluster.EnvEntry
+	28, // 11: hanode.v1.Cluster.logging:type_name -> hanode.v1.Logging
+	29, // 12: hanode.v1.Cluster.quorum:type_name -> hanode.v1.Quorum
 	3,  // 13: hanode.v1.Cluster.generation_method:type_name -> hanode.v1.GenerationMethod
 	4,  // 14: hanode.v1.Cluster.autojoin:type_name -> hanode.v1.Autojoin
 	6,  // 15: hanode.v1.Cluster.agent_dirs:type_name -> hanode.v1.AgentDirs
@@ -2471,17 +2692,18 @@ var file_hanode_v1_config_proto_depIdxs = []int32{
 	17, // 22: hanode.v1.ResourceGroup.resources:type_name -> hanode.v1.Resource
 	18, // 23: hanode.v1.Resource.heartbeat:type_name -> hanode.v1.HeartbeatAgent
 	19, // 24: hanode.v1.Resource.ocf:type_name -> hanode.v1.OcfAgent
-	30, // 25: hanode.v1.OcfAgent.params:type_name -> hanode.v1.OcfAgent.ParamsEntry
-	22, // 26: hanode.v1.FenceDevice.stonith:type_name -> hanode.v1.StonithPlugin
-	23, // 27: hanode.v1.FenceDevice.fence_agent:type_name -> hanode.v1.FenceAgent
-	24, // 28: hanode.v1.FenceDevice.script:type_name -> hanode.v1.FenceScript
-	31, // 29: hanode.v1.FenceAgent.options:type_name -> hanode.v1.FenceAgent.OptionsEntry
-	2,  // 30: hanode.v1.Quorum.policy:type_name -> hanode.v1.QuorumPolicy
-	31, // [31:31] is the sub-list for method output_type
-	31, // [31:31] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	20, // 25: hanode.v1.Resource.address:type_name -> hanode.v1.AddressAgent
+	31, // 26: hanode.v1.OcfAgent.params:type_name -> hanode.v1.OcfAgent.ParamsEntry
+	23, // 27: hanode.v1.FenceDevice.stonith:type_name -> hanode.v1.StonithPlugin
+	24, // 28: hanode.v1.FenceDevice.fence_agent:type_name -> hanode.v1.FenceAgent
+	25, // 29: hanode.v1.FenceDevice.script:type_name -> hanode.v1.FenceScript
+	32, // 30: hanode.v1.FenceAgent.options:type_name -> hanode.v1.FenceAgent.OptionsEntry
+	2,  // 31: hanode.v1.Quorum.policy:type_name -> hanode.v1.QuorumPolicy
+	32, // [32:32] is the sub-list for method output_type
+	32, // [32:32] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_hanode_v1_config_proto_init() }
@@ -2503,20 +2725,22 @@ func file_hanode_v1_config_proto_init() {
 	file_hanode_v1_config_proto_msgTypes[12].OneofWrappers = []any{
 		(*Resource_Heartbeat)(nil),
 		(*Resource_Ocf)(nil),
+		(*Resource_Address)(nil),
 	}
-	file_hanode_v1_config_proto_msgTypes[16].OneofWrappers = []any{
+	file_hanode_v1_config_proto_msgTypes[15].OneofWrappers = []any{}
+	file_hanode_v1_config_proto_msgTypes[17].OneofWrappers = []any{
 		(*FenceDevice_Stonith)(nil),
 		(*FenceDevice_FenceAgent)(nil),
 		(*FenceDevice_Script)(nil),
 	}
-	file_hanode_v1_config_proto_msgTypes[22].OneofWrappers = []any{}
+	file_hanode_v1_config_proto_msgTypes[23].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hanode_v1_config_proto_rawDesc), len(file_hanode_v1_config_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   27,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

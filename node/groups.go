@@ -90,8 +90,9 @@ func groupAgents(cfg *config.Effective, factory AgentFactory) ([][]actors.AgentR
 }
 
 // Addresses lists the IP addresses a resource configures (IPaddr and
-// IPaddr2, as Heartbeat scripts or OCF agents): what a node re-announces
-// when it keeps a group that ran on another node too.
+// IPaddr2, as Heartbeat scripts or OCF agents, and the built-in address
+// resource): what a node re-announces when it keeps a group that ran on
+// another node too.
 func Addresses(r *messages.Resource) []netip.Addr {
 	var spec string
 	switch a := r.GetAgent().(type) {
@@ -103,6 +104,8 @@ func Addresses(r *messages.Resource) []netip.Addr {
 		if a.Ocf.Type == "IPaddr" || a.Ocf.Type == "IPaddr2" {
 			spec = a.Ocf.Params["ip"]
 		}
+	case *messages.Resource_Address:
+		spec = a.Address.Ip
 	}
 	ip, err := netip.ParseAddr(strings.TrimSpace(strings.SplitN(spec, "/", 2)[0]))
 	if err != nil {
@@ -112,13 +115,14 @@ func Addresses(r *messages.Resource) []netip.Addr {
 }
 
 // announceAddresses is the default Announcer: three rounds of gratuitous
-// ARP a second apart for each address (one is enough for Linux clients
-// that have an entry; the repeats cover lost frames and clients that
-// ignore updates within a second of the last).
+// ARP (IPv6: unsolicited neighbour advertisements) a second apart for each
+// address (one is enough for Linux clients that have an entry; the repeats
+// cover lost frames and clients that ignore updates within a second of the
+// last).
 func announceAddresses(ctx context.Context, group string, addrs []netip.Addr) error {
 	var errs []error
 	for _, a := range addrs {
-		if err := announce.Gratuitous(ctx, a, 3, time.Second); err != nil {
+		if err := announce.Address(ctx, a, 3, time.Second); err != nil {
 			errs = append(errs, err)
 		}
 	}

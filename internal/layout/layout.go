@@ -5,14 +5,15 @@
 //	messages            generated protobuf: wire, control, status, config
 //	node/machine/...    pure state machines (membership, placement, reliable,
 //	                    group, pingnodes, events, respawn, resource,
-//	                    mutation): messages, protobuf and the standard
+//	                    addrspec, mutation): messages, protobuf and the standard
 //	                    library only; no I/O, no clock of their own
 //	node/host/...       what touches the host: agents, procrun, fence,
-//	                    announce (may use the machines' vocabulary)
+//	                    announce, vip (may use the machines' vocabulary)
 //	node/ops/...        what operators reach: control socket, metrics,
 //	                    logging, version
 //	node/config/...     the configuration: native and Heartbeat files,
-//	                    resolved once into typed values
+//	                    resolved once into typed values (with the resource
+//	                    vocabulary and the address parameters, addrspec)
 //	transports/...      media (UDP, serial, in-memory), the frame codec and
 //	                    typed media; nothing of node or actors
 //	actors              thin shells around the machines, hosts and media

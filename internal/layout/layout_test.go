@@ -28,7 +28,7 @@ var rules = []rule{
 	{under: "node/machine/", code: []string{"messages", "node/machine/"}, tests: []string{"transports/frame", "transports"}, pure: true},
 	{under: "node/host/", code: []string{"messages", "node/machine/", "node/host/"}, tests: []string{"internal/lab/"}},
 	{under: "node/ops/", code: []string{"messages", "node/machine/", "node/ops/"}, tests: []string{"internal/lab/"}},
-	{under: "node/config", code: []string{"messages", "node/machine/resource", "transports/medium", "node/config", "node/ops/logging"}},
+	{under: "node/config", code: []string{"messages", "node/machine/resource", "node/machine/addrspec", "transports/medium", "node/config", "node/ops/logging"}},
 	{under: "transports", code: []string{"messages", "transports"}, tests: []string{"internal/lab/"}},
 	{under: "actors", code: []string{"messages", "node/machine/", "node/host/", "node/ops/", "transports", "actors"}, tests: []string{"internal/lab/", "node/config"}},
 	{under: "internal/cli/", code: []string{"messages", "node/ops/control", "internal/cli/"}},

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hanode/hanode/messages"
+	"github.com/hanode/hanode/node/machine/addrspec"
 	"github.com/hanode/hanode/node/machine/resource"
 	"github.com/hanode/hanode/transports/medium"
 )
@@ -548,6 +549,9 @@ func (r *resolver) groups() {
 		for j, res := range g.Resources {
 			rf := fmt.Sprintf("%s.resources[%d]", field, j)
 			rs := ResourceSpec{ID: resource.ID(res), Resource: res, Where: r.located(rf)}
+			if c.NativeAddresses {
+				r.nativeAddress(rf, res, rs.ID)
+			}
 			switch a := res.Agent.(type) {
 			case *messages.Resource_Heartbeat:
 				if a.Heartbeat.Name == "" || strings.ContainsAny(a.Heartbeat.Name, "/") {
@@ -557,8 +561,14 @@ func (r *resolver) groups() {
 				if a.Ocf.Provider == "" || a.Ocf.Type == "" || strings.ContainsAny(a.Ocf.Provider+a.Ocf.Type, "/") {
 					r.errf(rf+".ocf", "OCF agent needs a provider and a type without '/' (got %q:%q)", a.Ocf.Provider, a.Ocf.Type)
 				}
+			case *messages.Resource_Address:
+				if _, err := addrspec.Parse(a.Address); err != nil {
+					for _, e := range splitErrors(err) {
+						r.errf(rf+".address", "%s: %v", rs.ID, e)
+					}
+				}
 			default:
-				r.errf(rf, "resource %q has no agent (heartbeat or ocf)", rs.ID)
+				r.errf(rf, "resource %q has no agent (heartbeat, ocf or address)", rs.ID)
 			}
 			if prev, dup := resourceIDs[rs.ID]; dup {
 				r.errf(rf, "resource %q is configured twice (first at %s): give one an id", rs.ID, prev)
@@ -603,6 +613,46 @@ func (r *resolver) groups() {
 		groupNames[spec.Name] = r.where(field)
 		r.eff.Groups = append(r.eff.Groups, spec)
 	}
+}
+
+// nativeAddress makes res, an IPaddr or IPaddr2 resource (script or OCF
+// agent of provider heartbeat), hanode's built-in address resource, under
+// the same id (native_addresses). A parameter the built-in resource does
+// not understand is an error naming it, never dropped.
+func (r *resolver) nativeAddress(field string, res *messages.Resource, id string) {
+	var a *messages.AddressAgent
+	var err error
+	switch ag := res.Agent.(type) {
+	case *messages.Resource_Heartbeat:
+		if !addrspec.Convertible(ag.Heartbeat.Name) {
+			return
+		}
+		a, err = addrspec.FromScript(ag.Heartbeat.Name, ag.Heartbeat.Args)
+	case *messages.Resource_Ocf:
+		if ag.Ocf.Provider != "heartbeat" || !addrspec.Convertible(ag.Ocf.Type) {
+			return
+		}
+		a, err = addrspec.FromOCF(ag.Ocf.Type, ag.Ocf.Params)
+	default:
+		return
+	}
+	if err != nil {
+		for _, e := range splitErrors(err) {
+			r.errf(field, "%s: cannot run as the built-in address resource (native_addresses): %v", id, e)
+		}
+		return
+	}
+	res.Id = id
+	res.Agent = &messages.Resource_Address{Address: a}
+}
+
+// splitErrors lists the errors errors.Join joined, so that each is a line
+// of its own.
+func splitErrors(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 func (r *resolver) pingNodes() {

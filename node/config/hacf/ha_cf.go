@@ -113,6 +113,9 @@ var optionDirectives = map[string]optionHandler{
 	"pacemaker":        (*cfParser).pacemaker,
 	"crm":              (*cfParser).pacemaker,
 	"env":              (*cfParser).env,
+	// hanode's own directives, named hanode_*: Heartbeat refuses them
+	// (Illegal directive), so each is recorded as a difference.
+	"hanode_native_addresses": (*cfParser).nativeAddresses,
 }
 
 var lineDirectives = map[string]lineHandler{
@@ -443,6 +446,19 @@ func (p *cfParser) watchdog(directive, value string) {
 	}
 	p.c.Watchdog = &messages.Watchdog{Device: value}
 	p.at("watchdog")
+}
+
+// nativeAddresses is `hanode_native_addresses on|off`: IPaddr and IPaddr2
+// resources run as the built-in address resource (native_addresses).
+func (p *cfParser) nativeAddresses(directive, value string) {
+	on, err := ParseBool(value)
+	if err != nil {
+		p.errf("%s: %v", directive, err)
+		return
+	}
+	p.c.NativeAddresses = on
+	p.at("native_addresses")
+	p.l.Differ(p.pos(), config.DiffAccepted, directive, "%s: hanode's own directive, which Heartbeat refuses (Illegal directive): remove it before running Heartbeat on this directory again", directive)
 }
 
 func (p *cfParser) genMethod(directive, value string) {

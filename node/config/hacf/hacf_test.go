@@ -602,7 +602,7 @@ func FuzzHaCf(f *testing.F) {
 }
 
 func FuzzHaresources(f *testing.F) {
-	fuzzSeeds(f, "haresources", "node1 10.0.0.1 apache\n", "node1 \\\n 1.2.3.4/24/eth0 \\\n", "n ::\n", "n a::b::c\nn2 x\n", "\\\n\\")
+	fuzzSeeds(f, "haresources", "node1 10.0.0.1 apache\n", "node1 \\\n 1.2.3.4/24/eth0 \\\n", "n ::\n", "n a::b::c\nn2 x\n", "\\\n\\", "n hanode-address::2001:db8::1/64/eth0:x/1.2.3.4/y\n", "n hanode-address::\n")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		l := config.NewLoaded(config.FormatHeartbeat, "fuzz")
 		for _, e := range ParseHaresources(l, "haresources", data) {

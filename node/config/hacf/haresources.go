@@ -7,6 +7,7 @@ import (
 
 	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node/config"
+	"github.com/hanode/hanode/node/machine/addrspec"
 )
 
 // ipShorthand is Heartbeat's isip(): a resource that starts with four
@@ -25,7 +26,8 @@ type word struct {
 
 // ParseHaresources reads haresources into l: one resource group per
 // logical line (a trailing backslash continues it), `node resource...`,
-// resources `name::arg1::arg2` or a bare IPv4 address for IPaddr.
+// resources `name::arg1::arg2` or a bare IPv4 address for IPaddr;
+// `hanode-address::ip/cidr/nic/brd` is hanode's built-in address.
 func ParseHaresources(l *config.Loaded, file string, data []byte) config.Errors {
 	lines, errs := splitLines(file, data)
 	groupNames := map[string]int{}
@@ -108,6 +110,13 @@ func resource(tok string) (*messages.Resource, error) {
 		return nil, fmt.Errorf("resource %q has no script name before '::'", tok)
 	case !resourceName.MatchString(name):
 		return nil, fmt.Errorf("resource %q: %q is not a script name (a file in /etc/ha.d/resource.d or /etc/init.d)", tok, name)
+	case name == addrspec.HaresourcesName:
+		// hanode's built-in address, not a script.
+		a, err := addrspec.FromScript(name, parts[1:])
+		if err != nil {
+			return nil, fmt.Errorf("resource %q: %v", tok, err)
+		}
+		return &messages.Resource{Agent: &messages.Resource_Address{Address: a}}, nil
 	}
 	return &messages.Resource{Agent: &messages.Resource_Heartbeat{Heartbeat: &messages.HeartbeatAgent{Name: name, Args: parts[1:]}}}, nil
 }

@@ -4,7 +4,9 @@
 // what they print), LSB init scripts (/etc/init.d/NAME start|stop|status,
 // LSB exit codes) and OCF resource agents
 // ($OCF_ROOT/resource.d/PROVIDER/TYPE start|stop|monitor, OCF_RESKEY_*
-// parameters, OCF exit codes).
+// parameters, OCF exit codes). hanode's built-in address resource
+// (node/host/vip) is resolved here too, so that every resource runs
+// through an Agent.
 //
 // Every run has a timeout; a run that exceeds it is killed with its whole
 // process group, so a hung script cannot hold a group forever.
@@ -24,6 +26,8 @@ import (
 
 	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node/host/procrun"
+	"github.com/hanode/hanode/node/host/vip"
+	"github.com/hanode/hanode/node/machine/addrspec"
 )
 
 // Class is the calling convention of an agent.
@@ -39,10 +43,13 @@ const (
 	// OCF is an OCF resource agent: parameters in OCF_RESKEY_*, monitor
 	// exits 0 running, 7 not running.
 	OCF
+	// Builtin is a resource hanode runs itself, in-process (the address
+	// resource), with OCF's exit statuses.
+	Builtin
 )
 
 func (c Class) String() string {
-	return [...]string{"heartbeat", "lsb", "ocf"}[c]
+	return [...]string{"heartbeat", "lsb", "ocf", "builtin"}[c]
 }
 
 // Dirs are where agents are looked for.
@@ -62,12 +69,16 @@ type Agent struct {
 	// ID names the resource in logs and status: "IPaddr2::10.0.0.1/24".
 	ID    string
 	Class Class
-	// Path is the executable.
+	// Path is the executable; for a Builtin agent, the resource's kind.
 	Path string
 	// Args come before the action (Heartbeat class).
 	Args []string
 	// Env is the agent's whole environment.
 	Env []string
+	// builtin runs a Builtin agent.
+	builtin interface {
+		Run(ctx context.Context, action Action, timeout time.Duration) Result
+	}
 }
 
 // The vocabulary of resource operations lives in the pure package
@@ -89,6 +100,10 @@ const (
 	Failed    = resource.Failed
 	TimedOut  = resource.TimedOut
 )
+
+// BuiltinAddress is the Path of the built-in address resource's agents:
+// they run no program (hanode check lists them as "builtin address").
+const BuiltinAddress = "address"
 
 // ErrNotFound means no script or agent of that name exists.
 var ErrNotFound = errors.New("cannot locate resource script")
@@ -169,6 +184,13 @@ func Resolve(r *messages.Resource, dirs Dirs, env Env) (*Agent, error) {
 			env = append(env, "OCF_RESKEY_"+k+"="+o.Params[k])
 		}
 		return &Agent{ID: id, Class: OCF, Path: p, Env: env}, nil
+	case *messages.Resource_Address:
+		id := ID(r)
+		spec, err := addrspec.Parse(a.Address)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", id, err)
+		}
+		return &Agent{ID: id, Class: Builtin, Path: BuiltinAddress, builtin: vip.New(id, spec, vip.Options{})}, nil
 	}
 	return nil, fmt.Errorf("resource %q has no agent", r.Id)
 }
@@ -189,6 +211,9 @@ func executable(p string) bool {
 // Run runs action with a timeout. A timeout, or ctx's end, kills the
 // agent's whole process group.
 func (a *Agent) Run(ctx context.Context, action Action, timeout time.Duration) Result {
+	if a.builtin != nil {
+		return a.builtin.Run(ctx, action, timeout)
+	}
 	verb := string(action)
 	if action == Monitor && a.Class != OCF {
 		verb = "status"

@@ -1,6 +1,8 @@
 // Package announce sends gratuitous ARP for an IPv4 address this host
-// holds, so that the machines of its network (clients, routers, switches)
-// point their ARP caches and forwarding tables at this host again.
+// holds, and unsolicited neighbour advertisements for an IPv6 one (see
+// Advertise), so that the machines of its network (clients, routers,
+// switches) point their neighbour caches and forwarding tables at this
+// host again.
 //
 // Why hanode does it itself: when a resource group briefly ran on two nodes
 // (a false failure detection, a healed partition), the clients of its
@@ -138,15 +140,16 @@ func checkArgs(addr netip.Addr, count int, interval time.Duration) (netip.Addr, 
 	return addr, nil
 }
 
-// checkInterface says why ifi, which holds addr, cannot announce it.
+// checkInterface says why ifi, which holds addr, cannot announce it
+// ("ADDR: why", for the caller to prefix with what it sends).
 func checkInterface(ifi *net.Interface, addr netip.Addr) error {
 	switch {
 	case ifi.Flags&net.FlagLoopback != 0:
-		return fmt.Errorf("gratuitous ARP for %s: held by %s, a loopback interface", addr, ifi.Name)
+		return fmt.Errorf("%s: held by %s, a loopback interface", addr, ifi.Name)
 	case len(ifi.HardwareAddr) != 6:
-		return fmt.Errorf("gratuitous ARP for %s: %s has no Ethernet hardware address (%q)", addr, ifi.Name, ifi.HardwareAddr.String())
+		return fmt.Errorf("%s: %s has no Ethernet hardware address (%q)", addr, ifi.Name, ifi.HardwareAddr.String())
 	case ifi.Flags&net.FlagUp == 0:
-		return fmt.Errorf("gratuitous ARP for %s: %s is down", addr, ifi.Name)
+		return fmt.Errorf("%s: %s is down", addr, ifi.Name)
 	}
 	return nil
 }
@@ -181,19 +184,63 @@ var dropAll = func() []bpf.RawInstruction {
 // a second), cover lost frames, receivers that apply locktime to
 // gratuitous ARP, and a late announcement from the other node.
 func Gratuitous(ctx context.Context, addr netip.Addr, count int, interval time.Duration) error {
+	return gratuitous(ctx, "", addr, count, interval)
+}
+
+// GratuitousOn is Gratuitous on the interface ifname, which must hold
+// addr: the interface a resource put the address on, whatever other
+// interface holds it too (a loopback one, in LVS direct routing).
+func GratuitousOn(ctx context.Context, ifname string, addr netip.Addr, count int, interval time.Duration) error {
+	if ifname == "" {
+		return fmt.Errorf("gratuitous ARP for %s: no interface named", addr)
+	}
+	return gratuitous(ctx, ifname, addr, count, interval)
+}
+
+// Address announces addr on the interface that holds it: Gratuitous for
+// IPv4, Advertise for IPv6.
+func Address(ctx context.Context, addr netip.Addr, count int, interval time.Duration) error {
+	if addr.Unmap().Is4() {
+		return Gratuitous(ctx, addr, count, interval)
+	}
+	return Advertise(ctx, "", addr, count, interval)
+}
+
+// announcer finds the interface of an announcement: ifname, which must
+// hold addr, or ("") the first interface that holds it.
+func announcer(ifname string, addr netip.Addr) (*net.Interface, error) {
+	if ifname == "" {
+		return holder(addr)
+	}
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return nil, fmt.Errorf("interface %s: %w", ifname, err)
+	}
+	held, err := hasAddr(ifi, addr)
+	if err != nil || !held {
+		return nil, err
+	}
+	return ifi, nil
+}
+
+// gratuitous is Gratuitous on ifname ("": the first holder).
+func gratuitous(ctx context.Context, ifname string, addr netip.Addr, count int, interval time.Duration) error {
 	addr, err := checkArgs(addr, count, interval)
 	if err != nil {
 		return err
 	}
-	ifi, err := holder(addr)
+	ifi, err := announcer(ifname, addr)
 	if err != nil {
 		return fmt.Errorf("gratuitous ARP: %w", err)
 	}
 	if ifi == nil {
+		if ifname != "" {
+			return fmt.Errorf("gratuitous ARP for %s: %w on %s", addr, ErrNotHeld, ifname)
+		}
 		return fmt.Errorf("gratuitous ARP for %s: %w", addr, ErrNotHeld)
 	}
 	if err := checkInterface(ifi, addr); err != nil {
-		return err
+		return fmt.Errorf("gratuitous ARP for %w", err)
 	}
 	where := fmt.Sprintf("gratuitous ARP for %s on %s", addr, ifi.Name)
 
@@ -203,10 +250,13 @@ func Gratuitous(ctx context.Context, addr netip.Addr, count int, interval time.D
 	}
 	c, err := arp.New(ifi, conn)
 	if err != nil {
-		conn.Close()
+		go conn.Close()
 		return fmt.Errorf("%s: %w", where, err)
 	}
-	defer c.Close()
+	// Closed in the background: the kernel waits for an RCU grace period
+	// when a packet socket is closed (synchronize_net, 5 to 15ms here),
+	// time a start that announces should not wait.
+	defer func() { go c.Close() }()
 
 	mac := ifi.HardwareAddr
 	// The request as arping -U sends it (target MAC broadcast), the reply
@@ -221,6 +271,23 @@ func Gratuitous(ctx context.Context, addr netip.Addr, count int, interval time.D
 		return fmt.Errorf("%s: ARP reply: %w", where, err)
 	}
 
+	return rounds(ctx, where, ifi, addr, count, interval, func() error {
+		if err := c.SetWriteDeadline(time.Now().Add(sendTimeout)); err != nil {
+			return err
+		}
+		if err := c.WriteTo(request, ethernet.Broadcast); err != nil {
+			return fmt.Errorf("send ARP request: %w", err)
+		}
+		if err := c.WriteTo(reply, ethernet.Broadcast); err != nil {
+			return fmt.Errorf("send ARP reply: %w", err)
+		}
+		return nil
+	})
+}
+
+// rounds sends count rounds interval apart, checking before each later
+// round that ifi still holds addr.
+func rounds(ctx context.Context, where string, ifi *net.Interface, addr netip.Addr, count int, interval time.Duration, send func() error) error {
 	for round := 1; round <= count; round++ {
 		if round == 1 {
 			if err := ctx.Err(); err != nil {
@@ -238,14 +305,8 @@ func Gratuitous(ctx context.Context, addr netip.Addr, count int, interval time.D
 				return fmt.Errorf("%s: round %d: %w any more", where, round, ErrNotHeld)
 			}
 		}
-		if err := c.SetWriteDeadline(time.Now().Add(sendTimeout)); err != nil {
+		if err := send(); err != nil {
 			return fmt.Errorf("%s: round %d: %w", where, round, err)
-		}
-		if err := c.WriteTo(request, ethernet.Broadcast); err != nil {
-			return fmt.Errorf("%s: round %d: send ARP request: %w", where, round, err)
-		}
-		if err := c.WriteTo(reply, ethernet.Broadcast); err != nil {
-			return fmt.Errorf("%s: round %d: send ARP reply: %w", where, round, err)
 		}
 		roundSent(round)
 	}

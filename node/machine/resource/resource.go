@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hanode/hanode/messages"
+	"github.com/hanode/hanode/node/machine/addrspec"
 )
 
 // Action is what an agent is asked to do.
@@ -76,7 +77,8 @@ func LastLine(s string) string {
 }
 
 // ID names a resource: its configured id, else its haresources spelling
-// (name::arg1::arg2) or ocf:provider:type.
+// (name::arg1::arg2), ocf:provider:type, or hanode-address::ip/cidr/nic
+// for the built-in address.
 func ID(r *messages.Resource) string {
 	if r.Id != "" {
 		return r.Id
@@ -86,6 +88,8 @@ func ID(r *messages.Resource) string {
 		return strings.Join(append([]string{a.Heartbeat.Name}, a.Heartbeat.Args...), "::")
 	case *messages.Resource_Ocf:
 		return "ocf:" + a.Ocf.Provider + ":" + a.Ocf.Type
+	case *messages.Resource_Address:
+		return addrspec.HaresourcesName + "::" + addrspec.Positional(a.Address)
 	}
 	return "?"
 }
