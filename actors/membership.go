@@ -68,7 +68,9 @@ type MembershipState struct {
 	// heartbeat receives HeartbeatFacts and HeartbeatNow (WatchHeartbeat).
 	heartbeat *actor.PID
 	logLimit  map[string]*logging.Limiter
-	pings     *pingnodes.Machine
+	// lateLog limits the log of this node's own lateness.
+	lateLog *logging.Limiter
+	pings   *pingnodes.Machine
 	// pingNodesUp is the last count of ping nodes this node reaches, which
 	// every heartbeat carries.
 	pingNodesUp uint32
@@ -212,6 +214,7 @@ func (a *Membership) Receive(ctx actor.Context) {
 		a.publish(ctx, a.st.machine.SetLocalLink(a.now(), m.Link, m.Up, m.Detail))
 	case *DeadlineReached:
 		if a.deadline.Fired(m) {
+			a.late(a.now().Sub(m.Due), "deadline")
 			a.publish(ctx, a.st.machine.Tick(a.now()))
 			if a.st.pings != nil {
 				a.publish(ctx, a.st.pings.Tick(a.now()))
@@ -264,6 +267,9 @@ func (a *Membership) sessionStarted(ctx actor.Context, m *StreamStart) {
 }
 
 func (a *Membership) frame(ctx actor.Context, m *FrameReceived) {
+	// A frame handled long after its link read it waited behind others:
+	// this node is the slow one.
+	a.late(a.now().Sub(m.At), "frame")
 	env := m.Envelope
 	verdict, evs := a.st.machine.Receive(m.At, membership.Frame{
 		Link:       m.Link,
@@ -332,6 +338,27 @@ func (a *Membership) frame(ctx actor.Context, m *FrameReceived) {
 // heartbeat opens the sender's stream and announces its last message).
 func carriesStream(env *messages.Envelope) bool {
 	return env.Body != nil
+}
+
+// late tells the machine that this node ran late by d (a deadline or a
+// frame handled that long after its time) and says so in the log, at most
+// once a deadtime with how many more, when it is late enough to matter.
+func (a *Membership) late(d time.Duration, what string) {
+	if d < a.st.machine.LateTolerance() {
+		return
+	}
+	now := a.now()
+	a.st.machine.Late(now, d)
+	a.st.metrics.RanLate(what, d)
+	lim := a.st.lateLog
+	if lim == nil {
+		lim = logging.NewLimiter(a.st.info.Deadtime)
+		a.st.lateLog = lim
+	}
+	if more, ok := lim.Allow(now); ok {
+		a.log.Warn("this node runs late: the time it could not run does not count in its peers' silences", "what", what, "late", d.Round(time.Millisecond),
+			"stalled_in_last_deadtime", a.st.machine.Stalled(now).Round(time.Millisecond), "more_like_this", more)
+	}
 }
 
 // reject counts a dropped frame and logs it, at most once per reason every

@@ -55,6 +55,9 @@ type Deadline struct {
 // DeadlineReached is what a Deadline sends.
 type DeadlineReached struct {
 	Token uint64
+	// Due is when it was armed to fire: the receiver's clock minus Due
+	// is how late it is handled.
+	Due time.Time
 }
 
 // NewDeadline returns an unarmed Deadline that wakes pid.
@@ -74,7 +77,7 @@ func (d *Deadline) Arm(now, at time.Time) {
 		return
 	}
 	d.token++
-	msg := &DeadlineReached{Token: d.token}
+	msg := &DeadlineReached{Token: d.token, Due: at}
 	d.timer = time.AfterFunc(at.Sub(now), func() { d.sys.Root.Send(d.pid, msg) })
 }
 

@@ -965,7 +965,12 @@ type GroupStates struct {
 	// With full: peers the sender saw go down (dead, stopped, fenced) in
 	// that generation and that hold nothing: a node that started since and
 	// never heard them need not fence them or wait for them.
-	Down          []*NodeDown `protobuf:"bytes,8,rep,name=down,proto3" json:"down,omitempty"`
+	Down []*NodeDown `protobuf:"bytes,8,rep,name=down,proto3" json:"down,omitempty"`
+	// With full: the nodes asked to answer with their own full state (their
+	// current life has not sent the sender one yet). One broadcast asks
+	// every newcomer at once and answers every request at once, so that a
+	// join costs each node a constant number of messages, not one per peer.
+	AnswerFrom    []string `protobuf:"bytes,9,rep,name=answer_from,json=answerFrom,proto3" json:"answer_from,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1052,6 +1057,13 @@ func (x *GroupStates) GetLeaving() bool {
 func (x *GroupStates) GetDown() []*NodeDown {
 	if x != nil {
 		return x.Down
+	}
+	return nil
+}
+
+func (x *GroupStates) GetAnswerFrom() []string {
+	if x != nil {
+		return x.AnswerFrom
 	}
 	return nil
 }
@@ -1218,7 +1230,10 @@ type GroupState struct {
 	// some of it) at some time while it could not hear that node. Its start
 	// may have taken the clients: the node that keeps the group
 	// re-announces it.
-	RanApart      bool `protobuf:"varint,7,opt,name=ran_apart,json=ranApart,proto3" json:"ran_apart,omitempty"`
+	RanApart bool `protobuf:"varint,7,opt,name=ran_apart,json=ranApart,proto3" json:"ran_apart,omitempty"`
+	// In a full state sent to every node: the nodes for which ran_apart
+	// holds.
+	RanApartWith  []string `protobuf:"bytes,8,rep,name=ran_apart_with,json=ranApartWith,proto3" json:"ran_apart_with,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1300,6 +1315,13 @@ func (x *GroupState) GetRanApart() bool {
 		return x.RanApart
 	}
 	return false
+}
+
+func (x *GroupState) GetRanApartWith() []string {
+	if x != nil {
+		return x.RanApartWith
+	}
+	return nil
 }
 
 // PlacementOverride records an operator's choice (hanode standby or
@@ -1821,7 +1843,7 @@ const file_hanode_v1_wire_proto_rawDesc = "" +
 	"\x0eretry_after_ms\x18\x06 \x01(\rR\fretryAfterMs\"B\n" +
 	"\x10GroupClaimCancel\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x18\n" +
-	"\aattempt\x18\x02 \x01(\x04R\aattempt\"\xdf\x02\n" +
+	"\aattempt\x18\x02 \x01(\x04R\aattempt\"\x80\x03\n" +
 	"\vGroupStates\x12\x12\n" +
 	"\x04full\x18\x01 \x01(\bR\x04full\x12-\n" +
 	"\x06groups\x18\x02 \x03(\v2\x15.hanode.v1.GroupStateR\x06groups\x12:\n" +
@@ -1830,7 +1852,9 @@ const file_hanode_v1_wire_proto_rawDesc = "" +
 	"\x06fenced\x18\x05 \x03(\v2\x15.hanode.v1.NodeFencedR\x06fenced\x124\n" +
 	"\apending\x18\x06 \x03(\v2\x1a.hanode.v1.PendingTakeoverR\apending\x12\x18\n" +
 	"\aleaving\x18\a \x01(\bR\aleaving\x12'\n" +
-	"\x04down\x18\b \x03(\v2\x13.hanode.v1.NodeDownR\x04down\">\n" +
+	"\x04down\x18\b \x03(\v2\x13.hanode.v1.NodeDownR\x04down\x12\x1f\n" +
+	"\vanswer_from\x18\t \x03(\tR\n" +
+	"answerFrom\">\n" +
 	"\bNodeDown\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1e\n" +
 	"\n" +
@@ -1844,7 +1868,7 @@ const file_hanode_v1_wire_proto_rawDesc = "" +
 	"\x06groups\x18\x03 \x03(\tR\x06groups\x12\x14\n" +
 	"\x05fence\x18\x04 \x01(\bR\x05fence\x12!\n" +
 	"\fremaining_ms\x18\x05 \x01(\x04R\vremainingMs\x12\x16\n" +
-	"\x06reason\x18\x06 \x01(\tR\x06reason\"\x94\x02\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\"\xba\x02\n" +
 	"\n" +
 	"GroupState\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12+\n" +
@@ -1854,7 +1878,8 @@ const file_hanode_v1_wire_proto_rawDesc = "" +
 	"granted_to\x18\x04 \x01(\tR\tgrantedTo\x12#\n" +
 	"\rgrant_attempt\x18\x05 \x01(\x04R\fgrantAttempt\x12-\n" +
 	"\x12grantee_generation\x18\x06 \x01(\x04R\x11granteeGeneration\x12\x1b\n" +
-	"\tran_apart\x18\a \x01(\bR\branApart\"\xb0\x01\n" +
+	"\tran_apart\x18\a \x01(\bR\branApart\x12$\n" +
+	"\x0eran_apart_with\x18\b \x03(\tR\franApartWith\"\xb0\x01\n" +
 	"\x11PlacementOverride\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x12\n" +
 	"\x04node\x18\x02 \x01(\tR\x04node\x12\x16\n" +

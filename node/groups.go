@@ -178,7 +178,8 @@ func (rt *runtime) setupGroups(agentsByGroup [][]actors.AgentRunner, fencers []s
 	}
 	pc := placement.Config{Local: cfg.Local, Generation: rt.generation, Nodes: cfg.Nodes, Groups: specs, AutoFailback: cfg.AutoFailback,
 		PingNodes: len(cfg.Cluster.PingNodes), PingHoldoff: cfg.Deadping, Quorum: quorumPolicy(cfg.Cluster.GetQuorum().GetPolicy()),
-		Fencers: fencers, Devices: actors.PlacementDevices(fenceDevices(rt.fenceDevices)), StopBudget: budgets, PartitionMargin: partitionMargin(cfg.Keepalive)}
+		Fencers: fencers, Devices: actors.PlacementDevices(fenceDevices(rt.fenceDevices)), StopBudget: budgets, PartitionMargin: partitionMargin(cfg.Keepalive),
+		SyncInterval: min(cfg.Keepalive, 250*time.Millisecond)}
 	if tune != nil {
 		tune(&pc)
 	}

@@ -210,7 +210,20 @@ type Machine struct {
 	byName     map[string]*peer
 	linkIndex  map[string]int
 	localLinks []*localLink
+	// stalls are this node's own recent lateness (Late), newest last,
+	// at most maxStalls: while it could not run, it could not hear.
+	stalls []stall
 }
+
+// stall is a time this node could not run in time: from when a deadline
+// was due (or a frame arrived) to when it was handled. Overlapping stalls
+// are merged, so a backlog of frames handled late counts once.
+type stall struct {
+	from, to time.Time
+}
+
+// maxStalls bounds the stalls remembered (the oldest go first).
+const maxStalls = 32
 
 // New returns the view of a node that starts at now with the given
 // generation. Every peer is init; every link of this node is down until
@@ -434,8 +447,92 @@ func (m *Machine) linkHeard(now time.Time, p *peer, l *peerLink) []*messages.Mem
 	return []*messages.MembershipEvent{m.linkEvent(now, p, l, fmt.Sprintf("%s link %s up", p.name, l.name))}
 }
 
+// Late records that this node itself ran late at now: a deadline fired
+// late by late, or a frame waited that long before being handled. Like
+// memberlist's Lifeguard, a node that is itself slow blames its peers
+// less: a silence counts only for the time this node could listen (Heard
+// minus its own stalls within it, at most MaxStallCredit deadtimes of
+// them), so that heartbeats it could not read in time do not make healthy
+// peers dead, while a peer that is really silent is still declared dead
+// once this node has listened for deadtime. Lateness under LateTolerance
+// is ordinary scheduling and ignored.
+func (m *Machine) Late(now time.Time, late time.Duration) {
+	if late < m.LateTolerance() {
+		return
+	}
+	from := now.Add(-late)
+	if n := len(m.stalls); n > 0 && !from.After(m.stalls[n-1].to) {
+		last := &m.stalls[n-1]
+		if from.Before(last.from) {
+			last.from = from
+		}
+		if now.After(last.to) {
+			last.to = now
+		}
+		return
+	}
+	if len(m.stalls) == maxStalls {
+		m.stalls = append(m.stalls[:0], m.stalls[1:]...)
+	}
+	m.stalls = append(m.stalls, stall{from: from, to: now})
+}
+
+// LateTolerance is the lateness Late ignores: a twentieth of deadtime.
+func (m *Machine) LateTolerance() time.Duration { return m.cfg.Deadtime / 20 }
+
+// MaxStallCredit bounds, in deadtimes, how much of a silence this node's
+// own stalls may excuse: a node that hardly ever runs still declares its
+// peers dead, later.
+const MaxStallCredit = 4
+
+// stalledWithin is how long this node stalled between from and to (at
+// most MaxStallCredit deadtimes): time in which it could not listen.
+func (m *Machine) stalledWithin(from, to time.Time) time.Duration {
+	var d time.Duration
+	for _, s := range m.stalls {
+		lo, hi := s.from, s.to
+		if lo.Before(from) {
+			lo = from
+		}
+		if hi.After(to) {
+			hi = to
+		}
+		if hi.After(lo) {
+			d += hi.Sub(lo)
+		}
+	}
+	return min(d, MaxStallCredit*m.cfg.Deadtime)
+}
+
+// Stalled is how long this node stalled within the deadtime before now,
+// for its log.
+func (m *Machine) Stalled(now time.Time) time.Duration {
+	return m.stalledWithin(now.Add(-m.cfg.Deadtime), now)
+}
+
+// listened is how long, of the silence since heard, this node could
+// listen; and the part of it excused by its own stalls.
+func (m *Machine) listened(heard, now time.Time) (time.Duration, time.Duration) {
+	stalled := m.stalledWithin(heard, now)
+	return now.Sub(heard) - stalled, stalled
+}
+
+// excused says what of a silence this node's own stalls excused, for the
+// verdict's reason.
+func excused(stalled time.Duration) string {
+	if stalled == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (of which %v this node itself could not run, not counted)", round(stalled))
+}
+
 // Tick applies every timeout due at now.
 func (m *Machine) Tick(now time.Time) []*messages.MembershipEvent {
+	// A stall older than any silence still judged (a peer silent for
+	// 1+MaxStallCredit deadtimes is dead) excuses nothing: forgotten.
+	for len(m.stalls) > 0 && now.Sub(m.stalls[0].to) >= (1+MaxStallCredit)*m.cfg.Deadtime {
+		m.stalls = m.stalls[1:]
+	}
 	var evs []*messages.MembershipEvent
 	initOver := !now.Before(m.started.Add(m.cfg.Initdead))
 	for _, p := range m.peers {
@@ -453,7 +550,7 @@ func (m *Machine) Tick(now time.Time) []*messages.MembershipEvent {
 		// Links first, so that the node's death names them.
 		for _, l := range p.links {
 			switch {
-			case l.state == linkUp && now.Sub(l.heard) > m.cfg.Deadtime:
+			case l.state == linkUp && m.silent(l.heard, now) > m.cfg.Deadtime:
 				l.state, l.since = linkDead, now
 				evs = append(evs, m.linkEvent(now, p, l, fmt.Sprintf("%s link %s dead: no frame for %v", p.name, l.name, round(now.Sub(l.heard)))))
 			case l.state == linkInit && initOver:
@@ -462,7 +559,8 @@ func (m *Machine) Tick(now time.Time) []*messages.MembershipEvent {
 			}
 		}
 		silence := now.Sub(p.heard)
-		if p.hearsUs && !now.Before(p.acked.Add(m.cfg.Deadtime)) && silence <= m.cfg.Deadtime {
+		listened, stalled := m.listened(p.heard, now)
+		if p.hearsUs && m.silent(p.acked, now) >= m.cfg.Deadtime && listened <= m.cfg.Deadtime {
 			// It has not said it heard us for deadtime: it may declare us
 			// dead at any moment.
 			p.hearsUs = false
@@ -471,7 +569,7 @@ func (m *Machine) Tick(now time.Time) []*messages.MembershipEvent {
 			evs = append(evs, ev)
 		}
 		switch {
-		case silence > m.cfg.Deadtime:
+		case listened > m.cfg.Deadtime:
 			links := make([]string, len(p.links))
 			for i, l := range p.links {
 				links[i] = l.name
@@ -480,10 +578,10 @@ func (m *Machine) Tick(now time.Time) []*messages.MembershipEvent {
 			// timed out yet; a dead node has no live link.
 			evs = append(evs, m.setLinksDead(now, p, "node dead")...)
 			ev := m.setStatus(now, p, messages.NodeStatus_NODE_STATUS_DEAD,
-				fmt.Sprintf("%s dead: no heartbeat on %s for %v", p.name, strings.Join(links, ", "), round(silence)))
+				fmt.Sprintf("%s dead: no heartbeat on %s for %v%s", p.name, strings.Join(links, ", "), round(silence), excused(stalled)))
 			ev.Silence = durationpb.New(silence)
 			evs = append(evs, ev)
-		case silence >= m.cfg.Warntime && !p.late && m.warns():
+		case listened >= m.cfg.Warntime && !p.late && m.warns():
 			p.late = true
 			ev := m.event(now, p, messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_LATE,
 				fmt.Sprintf("late heartbeat: %s silent for %v (warntime %v)", p.name, round(silence), m.cfg.Warntime))
@@ -492,6 +590,12 @@ func (m *Machine) Tick(now time.Time) []*messages.MembershipEvent {
 		}
 	}
 	return evs
+}
+
+// silent is how long, since t, this node listened without hearing.
+func (m *Machine) silent(t, now time.Time) time.Duration {
+	l, _ := m.listened(t, now)
+	return l
 }
 
 // warns says whether late heartbeats are reported: not with a warntime at
@@ -508,6 +612,11 @@ func (m *Machine) NextDeadline() time.Time {
 		}
 	}
 	initdead := m.started.Add(m.cfg.Initdead)
+	// A silence ends later by the stalls within it (all in the past, so
+	// the deadline is exact until the next stall, which re-arms).
+	after := func(t time.Time, d time.Duration) time.Time {
+		return t.Add(d + m.stalledWithin(t, t.Add(1<<62)))
+	}
 	for _, p := range m.peers {
 		switch {
 		case p.status == messages.NodeStatus_NODE_STATUS_DEAD:
@@ -517,17 +626,17 @@ func (m *Machine) NextDeadline() time.Time {
 			continue
 		}
 		if !p.late && m.warns() {
-			consider(p.heard.Add(m.cfg.Warntime))
+			consider(after(p.heard, m.cfg.Warntime))
 		}
 		// Dead is a silence longer than deadtime: look a moment after.
-		consider(p.heard.Add(m.cfg.Deadtime + deadSlack))
+		consider(after(p.heard, m.cfg.Deadtime+deadSlack))
 		if p.hearsUs {
-			consider(p.acked.Add(m.cfg.Deadtime))
+			consider(after(p.acked, m.cfg.Deadtime))
 		}
 		for _, l := range p.links {
 			switch l.state {
 			case linkUp:
-				consider(l.heard.Add(m.cfg.Deadtime + deadSlack))
+				consider(after(l.heard, m.cfg.Deadtime+deadSlack))
 			case linkInit:
 				consider(initdead)
 			}

@@ -115,6 +115,8 @@ func (m *Machine) Leave(now time.Time) Effects {
 // Tick applies timeouts due at now.
 func (m *Machine) Tick(now time.Time) Effects {
 	var e Effects
+	m.askAgain(now)
+	m.sendSync(now, &e)
 	m.reassess(now, &e)
 	m.tickPending(now, &e)
 	for _, name := range m.order {
@@ -158,6 +160,7 @@ func (m *Machine) NextDeadline() time.Time {
 			next = t
 		}
 	}
+	consider(m.syncDeadline())
 	for _, name := range m.order {
 		g := m.groups[name]
 		if g.claim != nil {

@@ -44,6 +44,10 @@ type peer struct {
 	// apartSince is when this node last stopped hearing it (its death,
 	// or this node's start for one not heard since).
 	apartSince time.Time
+	// aliveSince is when its current life was seen alive; servedAt when
+	// this node last sent a full state that its current life receives
+	// (zero: not yet).
+	aliveSince, servedAt time.Time
 }
 
 // generationOf is the life of node n as this node knows it.
@@ -117,6 +121,7 @@ func (m *Machine) Membership(now time.Time, view []Peer, settled bool) Effects {
 			newcomers = append(newcomers, n)
 			p.synced = false
 			p.departed = false
+			p.aliveSince, p.servedAt = now, time.Time{}
 			if pt := m.pending[n]; pt != nil && !restarted {
 				// Back with the same generation (a healed partition): it
 				// says itself what it holds.
@@ -129,13 +134,11 @@ func (m *Machine) Membership(now time.Time, view []Peer, settled bool) Effects {
 			p.gen = v.Generation
 		}
 	}
-	for _, n := range newcomers {
-		// It learns where our groups stand, and tells us where its do,
-		// before anyone claims.
-		snap := m.snapshot(now, n)
-		snap.Destination, snap.DestinationGeneration = n, m.peers[n].gen
-		snap.GetGroupStates().AnswerRequested = true
-		e.send(snap)
+	if len(newcomers) > 0 {
+		// They learn where our groups stand, and tell us where theirs do,
+		// before anyone claims: one full state for all of them.
+		m.syncWanted = true
+		m.sendSync(now, &e)
 	}
 	m.quorumChange(now, &e, hadQuorum)
 	m.reassess(now, &e)

@@ -82,6 +82,12 @@ type Config struct {
 	ClaimTimeout time.Duration
 	// GrantTimeout forgets a grant whose claimant never said it started.
 	GrantTimeout time.Duration
+	// SyncInterval spaces this node's full states: the joins and requests
+	// of one interval share one broadcast (0: 250ms). SyncRetry is how
+	// long a live peer may stay without sending its full state before it
+	// is asked again, and how long an answer given stands for its
+	// requests (0: 3s).
+	SyncInterval, SyncRetry time.Duration
 	// BanDuration keeps a group off a node where it failed.
 	BanDuration time.Duration
 	// PingNodes is the number of configured ping nodes; with any, groups
@@ -148,6 +154,12 @@ func (c *Config) defaults() {
 	}
 	if c.GrantTimeout <= 0 {
 		c.GrantTimeout = 10 * time.Second
+	}
+	if c.SyncInterval <= 0 {
+		c.SyncInterval = 250 * time.Millisecond
+	}
+	if c.SyncRetry <= 0 {
+		c.SyncRetry = 3 * time.Second
 	}
 	if c.BanDuration <= 0 {
 		c.BanDuration = 5 * time.Minute
@@ -279,6 +291,10 @@ type Machine struct {
 	// (their life): no need to fence or wait for them when this node
 	// never heard them.
 	reportedDown map[string]uint64
+	// syncWanted: a full state is due (a newcomer, a request); it goes
+	// out once SyncInterval has passed since lastSync.
+	syncWanted bool
+	lastSync   time.Time
 }
 
 // New returns a machine for a node that starts at now, its groups not yet

@@ -1,6 +1,7 @@
 package placement
 
 import (
+	"slices"
 	"time"
 
 	"github.com/hanode/hanode/messages"
@@ -10,10 +11,13 @@ import (
 // handshake, or an answer to ours) replaces everything known of it.
 func (m *Machine) groupStates(now time.Time, e *Effects, from string, st *messages.GroupStates) {
 	p := m.peers[from]
-	if st.AnswerRequested {
-		answer := m.snapshot(now, from)
-		answer.Destination, answer.DestinationGeneration = from, p.gen
-		e.send(answer)
+	if (st.AnswerRequested || slices.Contains(st.AnswerFrom, m.cfg.Local)) && p.alive &&
+		(p.servedAt.IsZero() || now.Sub(p.servedAt) >= m.cfg.SyncRetry) {
+		// Its life has no full state of ours yet (or the one sent long
+		// ago went missing): the next broadcast answers it, and every
+		// other request of the interval.
+		m.syncWanted = true
+		defer m.sendSync(now, e)
 	}
 	for _, o := range st.Overrides {
 		m.applyOverride(o)
@@ -98,15 +102,72 @@ func (m *Machine) state(now time.Time, g *group) *messages.GroupState {
 	return s
 }
 
-// snapshot is this node's full state, for node dest (every node if
-// empty).
-func (m *Machine) snapshot(now time.Time, dest string) *messages.ClusterMessage {
+// sendSync broadcasts this node's full state when one is wanted and
+// SyncInterval has passed since the last: it asks every live peer whose
+// full state of this life has not arrived to answer, and serves every live
+// peer's current life (their streams from here start before it).
+func (m *Machine) sendSync(now time.Time, e *Effects) {
+	if !m.syncWanted || (!m.lastSync.IsZero() && now.Sub(m.lastSync) < m.cfg.SyncInterval) {
+		return
+	}
+	m.syncWanted, m.lastSync = false, now
+	snap := m.snapshot(now)
+	for _, n := range m.cfg.Nodes {
+		if p := m.peers[n]; p != nil && p.alive {
+			if !p.synced {
+				snap.GetGroupStates().AnswerFrom = append(snap.GetGroupStates().AnswerFrom, n)
+			}
+			p.servedAt = now
+		}
+	}
+	e.send(snap)
+}
+
+// askAgain wants a full state out when a live peer's has not arrived for
+// SyncRetry since it was seen alive or last asked: a request or an answer
+// went missing (the reliable layer gave it up).
+func (m *Machine) askAgain(now time.Time) {
+	for _, n := range m.cfg.Nodes {
+		if p := m.peers[n]; p != nil && p.alive && !p.synced && now.Sub(p.aliveSince) >= m.cfg.SyncRetry && now.Sub(m.lastSync) >= m.cfg.SyncRetry {
+			m.syncWanted = true
+		}
+	}
+}
+
+// syncDeadline is when sendSync or askAgain next has something to do.
+func (m *Machine) syncDeadline() time.Time {
+	if m.syncWanted {
+		return m.lastSync.Add(m.cfg.SyncInterval)
+	}
+	var next time.Time
+	for _, n := range m.cfg.Nodes {
+		if p := m.peers[n]; p != nil && p.alive && !p.synced {
+			t := p.aliveSince.Add(m.cfg.SyncRetry)
+			if r := m.lastSync.Add(m.cfg.SyncRetry); r.After(t) {
+				t = r
+			}
+			if next.IsZero() || t.Before(next) {
+				next = t
+			}
+		}
+	}
+	return next
+}
+
+// snapshot is this node's full state, for every node. The groups it had
+// up while apart from a peer it now serves for the first time in that
+// peer's life say so (ran_apart_with): the node that keeps such a group
+// re-announces it.
+func (m *Machine) snapshot(now time.Time) *messages.ClusterMessage {
 	st := &messages.GroupStates{Full: true, Leaving: m.left, Down: m.downPeers()}
 	for _, name := range m.order {
 		g := m.groups[name]
 		s := m.state(now, g)
-		if p := m.peers[dest]; p != nil && !p.apartSince.IsZero() {
-			s.RanApart = g.upHere || g.lastUp.After(p.apartSince)
+		for _, n := range m.cfg.Nodes {
+			if p := m.peers[n]; p != nil && p.alive && p.servedAt.IsZero() && !p.apartSince.IsZero() &&
+				(g.upHere || g.lastUp.After(p.apartSince)) {
+				s.RanApartWith = append(s.RanApartWith, n)
+			}
 		}
 		st.Groups = append(st.Groups, s)
 		if o := g.override; o != nil {

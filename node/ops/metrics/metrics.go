@@ -31,6 +31,7 @@ type Metrics struct {
 	framesSent         *prometheus.CounterVec
 	heartbeatsReceived *prometheus.CounterVec
 	late               *prometheus.CounterVec
+	ranLate            *prometheus.HistogramVec
 	resourceOps        *prometheus.CounterVec
 	resourceOpSeconds  *prometheus.HistogramVec
 	failovers          *prometheus.CounterVec
@@ -53,6 +54,9 @@ func New(status StatusFunc) *Metrics {
 		Help: "Heartbeats accepted from each peer, by the link they came on."}, []string{"peer", "link"})
 	m.late = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "heartbeats_late_total",
 		Help: "Times a peer's heartbeat was late (silent for warntime)."}, []string{"peer"})
+	m.ranLate = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "ran_late_seconds",
+		Help:    "How late this node handled its membership deadlines and frames, when late enough to widen its deadtime (a twentieth of it).",
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}, []string{"what"})
 	m.resourceOps = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "resource_operations_total",
 		Help: "Resource agent runs on this node, by outcome."}, []string{"group", "resource", "action", "outcome"})
 	m.resourceOpSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "resource_operation_seconds",
@@ -66,7 +70,7 @@ func New(status StatusFunc) *Metrics {
 		Buckets: []float64{.05, .1, .25, .5, .75, 1, 2.5, 5, 10, 30, 60}}, []string{"group", "how"})
 	m.fenceOps = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "fence_operations_total",
 		Help: "Fencing operations this node ran, by device, target and result (ok, failed)."}, []string{"device", "target", "result"})
-	m.reg.MustRegister(m.heartbeatsSent, m.framesSent, m.heartbeatsReceived, m.late, m.resourceOps, m.resourceOpSeconds,
+	m.reg.MustRegister(m.heartbeatsSent, m.framesSent, m.heartbeatsReceived, m.late, m.ranLate, m.resourceOps, m.resourceOpSeconds,
 		m.failovers, m.failoverGap, m.fenceOps,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if status != nil {
@@ -100,6 +104,14 @@ func (m *Metrics) HeartbeatReceived(peer, link string) {
 func (m *Metrics) Late(peer string) {
 	if m != nil {
 		m.late.WithLabelValues(peer).Inc()
+	}
+}
+
+// RanLate records that this node handled a membership deadline or a
+// frame (what) late by d.
+func (m *Metrics) RanLate(what string, d time.Duration) {
+	if m != nil {
+		m.ranLate.WithLabelValues(what).Observe(d.Seconds())
 	}
 }
 
