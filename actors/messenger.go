@@ -13,6 +13,7 @@ import (
 	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node/machine/reliable"
 	"github.com/hanode/hanode/node/ops/control"
+	"github.com/hanode/hanode/node/ops/logging"
 )
 
 // MaxNotes is how many received notes a node remembers.
@@ -52,6 +53,8 @@ type MessengerState struct {
 	// known, what is to be broadcast is held, in order.
 	heartbeat *actor.PID
 	held      []*messages.Envelope
+	// warnings limit the stream warnings, by message and peer.
+	warnings map[string]*logging.Limiter
 }
 
 // NewMessengerState returns the state of a node that has sent nothing and
@@ -59,7 +62,7 @@ type MessengerState struct {
 func NewMessengerState(cfg MessengerConfig) *MessengerState {
 	st := &MessengerState{
 		local: cfg.Local, generation: cfg.Generation, outbox: reliable.NewOutbox(cfg.Reliable),
-		inboxes: map[string]*reliable.Inbox{}, alive: map[string]bool{}, stream: cfg.Stream,
+		inboxes: map[string]*reliable.Inbox{}, alive: map[string]bool{}, stream: cfg.Stream, warnings: map[string]*logging.Limiter{},
 	}
 	for _, p := range cfg.Peers {
 		st.inboxes[p] = reliable.NewInbox(cfg.Reliable)
@@ -273,7 +276,7 @@ func (a *Messenger) frame(ctx actor.Context, f *StreamFrame) {
 			a.broadcast(ctx, &messages.Envelope{Body: &messages.Envelope_Message{Message: m}})
 		}
 		if nak != nil {
-			a.log.Warn("asked for cluster messages no longer kept", "peer", env.Sender, "first", nak.First, "last", nak.Last)
+			a.warn("asked for cluster messages no longer kept", env.Sender, "first", nak.First, "last", nak.Last)
 			a.broadcast(ctx, &messages.Envelope{Body: &messages.Envelope_RetransmitNak{RetransmitNak: &messages.RetransmitNak{
 				Destination: env.Sender, First: nak.First, Last: nak.Last,
 			}}})
@@ -283,13 +286,42 @@ func (a *Messenger) frame(ctx actor.Context, f *StreamFrame) {
 		if n.Destination != a.st.local {
 			return
 		}
-		a.log.Warn("cluster messages irretrievably lost", "peer", env.Sender, "first", n.First, "last", n.Last)
+		a.warn("cluster messages irretrievably lost", env.Sender, "first", n.First, "last", n.Last)
 		for _, m := range in.Nak(env.Generation, n.First, n.Last) {
 			a.deliver(ctx, env.Sender, env.Generation, m)
 		}
 	}
 	a.rearm()
 }
+
+// warnEvery is how often one kind of stream warning about one peer is
+// logged at most; the others are counted in the next line.
+const warnEvery = 10 * time.Second
+
+// warn logs a stream warning about peer, at most once per warnEvery for
+// each message and peer, with how many more like it were left out: a
+// storm of losses costs a line every few seconds, not one per frame.
+func (a *Messenger) warn(msg, peer string, args ...any) {
+	key := msg + "\x00" + peer
+	lim := a.st.warnings[key]
+	if lim == nil {
+		if len(a.st.warnings) >= maxWarningKeys {
+			// Keys are three messages times the configured peers; a
+			// bound all the same.
+			clear(a.st.warnings)
+		}
+		lim = logging.NewLimiter(warnEvery)
+		a.st.warnings[key] = lim
+	}
+	more, ok := lim.Allow(a.now())
+	if !ok {
+		return
+	}
+	a.log.Warn(msg, append([]any{"peer", peer, "more_like_this", more}, args...)...)
+}
+
+// maxWarningKeys bounds the limiters kept.
+const maxWarningKeys = 1024
 
 // noteDropped logs the messages of peer that the reliable layer gave up
 // while handling one frame (losses a NAK caused are logged with it).
@@ -300,7 +332,7 @@ func (a *Messenger) noteDropped(peer string, before, after reliable.InboxStats, 
 	if after.Lost == before.Lost && after.Incomplete == before.Incomplete && after.Stray == before.Stray {
 		return
 	}
-	a.log.Warn("cluster messages given up", "peer", peer, "lost", after.Lost-before.Lost,
+	a.warn("cluster messages given up", peer, "lost", after.Lost-before.Lost,
 		"incomplete", after.Incomplete-before.Incomplete, "stray_fragments", after.Stray-before.Stray)
 }
 
