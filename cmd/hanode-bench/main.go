@@ -1,5 +1,5 @@
-// Command hanode-bench measures hanode on this machine with real processes
-// on loopback (no root needed):
+// Command hanode-bench measures hanode on this machine with real processes,
+// on loopback (no root needed) or, for scale, on test hosts (root):
 //
 //	hanode-bench detect [-trials 20] [-keepalive 100ms] [-deadtime 500ms]
 //	    SIGKILL a node of a 3-node cluster, again and again, and report how
@@ -8,8 +8,13 @@
 //	    run an idle 3-node cluster and report each node's RSS and CPU.
 //	hanode-bench flood -kind crc|announce|control [-duration 20s]
 //	    flood a node with hostile input and report its RSS and CPU.
+//	hanode-bench scale [-nodes 16] [-medium bcast|ucast] [-keepalive 1s]
+//	    [-deadtime 10s] [-duration 10m] [-out DIR]
+//	    N nodes on test hosts (root, network namespaces), one group each,
+//	    started one per 100ms: time to a stable view, false deaths, cluster
+//	    messages, CPU and RSS per node; a CSV and a PNG plot in DIR.
 //
-// Both print a table and a one-line summary; `make bench` runs them.
+// Each prints a table and a one-line summary; `make bench` runs them.
 package main
 
 import (
@@ -28,7 +33,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: hanode-bench detect|idle|flood [flags]")
+		fmt.Fprintln(os.Stderr, "usage: hanode-bench detect|idle|flood|scale [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -39,8 +44,10 @@ func main() {
 		err = idle(os.Args[2:])
 	case "flood":
 		err = flood(os.Args[2:])
+	case "scale":
+		err = scaleBench(os.Args[2:])
 	default:
-		fmt.Fprintf(os.Stderr, "hanode-bench: unknown benchmark %q (detect, idle, flood)\n", os.Args[1])
+		fmt.Fprintf(os.Stderr, "hanode-bench: unknown benchmark %q (detect, idle, flood, scale)\n", os.Args[1])
 		os.Exit(2)
 	}
 	if err != nil {
