@@ -57,6 +57,11 @@ type GroupConfig struct {
 	Name      string
 	Runner    *group.Runner
 	Resources []GroupResource
+	// Everywhere says that this is the part of group Name kept running on
+	// every node (a group.Config.Kept runner): nobody commands it; its
+	// reports say so, and placement keeps them for status only; it stops
+	// when asked to Retire, at the end of a clean stop.
+	Everywhere bool
 	// Events is the node's timeline; may be nil.
 	Events *events.Log
 	// Local is this node's name, for events.
@@ -84,6 +89,10 @@ type GroupState struct {
 	// placement (once: reportedOnce).
 	reported     []*messages.ResourceStatus
 	reportedOnce bool
+	// released: the group's other part was sent Release (Everywhere).
+	released bool
+	// retirers asked to Retire and wait for the group to have stopped.
+	retirers []*actor.PID
 }
 
 // NewGroupState returns the state of a group not yet probed.
@@ -133,20 +142,43 @@ func (m *GroupCommand) TraceSummary() string {
 // resources, which placement keeps for status. Sent whenever either
 // changes.
 type GroupReported struct {
-	Group     string
-	Report    *group.Report
-	Resources []*messages.ResourceStatus
+	Group string
+	// Everywhere: from the part of the group kept on every node, which is
+	// not placement's to run: kept for status only.
+	Everywhere bool
+	Report     *group.Report
+	Resources  []*messages.ResourceStatus
 }
 
 func (m *GroupReported) TraceSummary() string {
-	if m.Report == nil {
-		return m.Group + " resources"
+	name := m.Group
+	if m.Everywhere {
+		name += " (everywhere)"
 	}
-	s := m.Group + " " + m.Report.Phase.String()
+	if m.Report == nil {
+		return name + " resources"
+	}
+	s := name + " " + m.Report.Phase.String()
 	if m.Report.Failed {
 		s += " failed: " + m.Report.Reason
 	}
 	return s
+}
+
+// Release lets a group actor whose runner is held (group.Config.Held)
+// begin. Sent by the actor of the group's part kept on every node, once
+// that part has settled.
+type Release struct{}
+
+// Retire asks a group actor to stop its group here for good: the end of a
+// clean stop, for the part of a group kept on every node. It answers
+// *Retired once the group has stopped (or is unmanaged: a stop failed).
+type Retire struct{}
+
+// Retired answers Retire.
+type Retired struct {
+	// Failed says why the group could not be stopped, "" when it was.
+	Failed string
 }
 
 // agentDone carries the result of an agent run back to its group actor.
@@ -159,20 +191,29 @@ func (m *agentDone) TraceSummary() string { return m.res.Summary() }
 
 // Group is the actor of one resource group: it runs the agent actions its
 // runner asks for, one at a time and off the actor's goroutine, and
-// reports phase changes to the placement actor.
+// reports phase changes to the placement actor. The part of a group kept
+// on every node has an actor of its own (GroupConfig.Everywhere), which
+// releases the actor of the group's other part once it has settled.
 type Group struct {
 	st        *GroupState
 	placement *actor.PID
+	release   *actor.PID
 	log       *slog.Logger
 	deadline  *Deadline
 	now       func() time.Time
 }
 
 // NewGroup returns a producer of group actors sharing st, reporting to
-// placement (nil: nobody).
-func NewGroup(st *GroupState, placement *actor.PID, log *slog.Logger) actor.Producer {
+// placement (nil: nobody). release, for the part of a group kept on every
+// node, is the actor of the group's other part, held until this part has
+// settled (nil: none).
+func NewGroup(st *GroupState, placement, release *actor.PID, log *slog.Logger) actor.Producer {
+	log = log.With("group", st.cfg.Name)
+	if st.cfg.Everywhere {
+		log = log.With("everywhere", true)
+	}
 	return func() actor.Actor {
-		return &Group{st: st, placement: placement, log: log.With("group", st.cfg.Name), now: time.Now}
+		return &Group{st: st, placement: placement, release: release, log: log, now: time.Now}
 	}
 }
 
@@ -185,6 +226,7 @@ func (a *Group) Receive(ctx actor.Context) {
 			a.st.began = true
 			a.apply(ctx, a.st.cfg.Runner.Begin(a.now()))
 		} else {
+			a.settled(ctx)
 			a.rearm()
 		}
 	case *actor.Restarting, *actor.Stopping:
@@ -204,6 +246,11 @@ func (a *Group) Receive(ctx actor.Context) {
 		}
 	case *Reannounce:
 		a.reannounce()
+	case *Release:
+		a.apply(ctx, a.st.cfg.Runner.Release(a.now()))
+	case *Retire:
+		a.st.retirers = append(a.st.retirers, ctx.Sender())
+		a.apply(ctx, a.st.cfg.Runner.Stop(a.now()))
 	}
 }
 
@@ -233,8 +280,60 @@ func (a *Group) apply(ctx actor.Context, out group.Out) {
 	if out.Run != nil {
 		a.run(ctx, *out.Run)
 	}
+	if r := out.Report; r != nil && r.Failed && a.st.cfg.Everywhere {
+		a.keptFailure(r)
+	}
 	a.report(ctx, out.Report)
+	a.settled(ctx)
+	a.retired(ctx)
 	a.rearm()
+}
+
+// keptFailure reports a failure of the part of the group kept on every
+// node: placement does not act on it (the group is not this part's to
+// move), so the log and the timeline say it here.
+func (a *Group) keptFailure(r *group.Report) {
+	what := "restarting it here; the group does not move"
+	if r.Phase == messages.GroupPhase_GROUP_PHASE_UNMANAGED {
+		what = "it could not be stopped and may still run here"
+	}
+	a.log.Warn("a resource kept running on every node failed here: "+what, "reason", r.Reason)
+	if a.st.cfg.Events != nil {
+		a.st.cfg.Events.Add(&messages.ClusterEvent{Time: timestamppb.New(a.now()), Kind: messages.EventKind_EVENT_KIND_GROUP, Node: a.st.cfg.Local, Group: a.st.cfg.Name,
+			Summary: fmt.Sprintf("%s: part kept on every node failed on %s: %s", a.st.cfg.Name, a.st.cfg.Local, what), Reason: r.Reason})
+	}
+}
+
+// settled releases the group's other part once this part, kept on every
+// node, has settled (once, across restarts of this actor).
+func (a *Group) settled(ctx actor.Context) {
+	if a.release == nil || a.st.released || !a.st.cfg.Runner.Settled() {
+		return
+	}
+	a.st.released = true
+	ctx.Send(a.release, &Release{})
+}
+
+// retired answers those waiting for the group to stop here for good, once
+// it has stopped (or cannot be: unmanaged).
+func (a *Group) retired(ctx actor.Context) {
+	if len(a.st.retirers) == 0 {
+		return
+	}
+	var failed string
+	switch a.st.cfg.Runner.Phase() {
+	case messages.GroupPhase_GROUP_PHASE_STOPPED:
+	case messages.GroupPhase_GROUP_PHASE_UNMANAGED:
+		failed = "a stop failed: it may still run here"
+	default:
+		return
+	}
+	for _, w := range a.st.retirers {
+		if w != nil {
+			ctx.Send(w, &Retired{Failed: failed})
+		}
+	}
+	a.st.retirers = nil
 }
 
 // report tells placement of a phase change (r, may be nil) and of the
@@ -248,7 +347,7 @@ func (a *Group) report(ctx actor.Context, r *group.Report) {
 	if a.placement == nil {
 		return
 	}
-	m := &GroupReported{Group: a.st.cfg.Name, Resources: res}
+	m := &GroupReported{Group: a.st.cfg.Name, Everywhere: a.st.cfg.Everywhere, Resources: res}
 	if r != nil {
 		rep := *r
 		m.Report = &rep

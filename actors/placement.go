@@ -36,8 +36,10 @@ type PlacementStateConfig struct {
 type PlacementState struct {
 	machine *placement.Machine
 	// resources are each group's resources as its last report
-	// (GroupReported) gave them, for status.
-	resources map[string][]*messages.ResourceStatus
+	// (GroupReported) gave them, for status; everywhere those of the
+	// groups' parts kept on every node.
+	resources  map[string][]*messages.ResourceStatus
+	everywhere map[string][]*messages.ResourceStatus
 	// checks are each fencing device's last check (DeviceChecked).
 	checks map[string]*DeviceChecked
 	// status, gen and hearsUs are each peer's last known membership
@@ -66,7 +68,8 @@ type PlacementState struct {
 // NewPlacementState returns the state of a node whose peers have not been
 // heard from yet.
 func NewPlacementState(cfg PlacementStateConfig) *PlacementState {
-	st := &PlacementState{machine: cfg.Machine, local: cfg.Local, events: cfg.Events, metrics: cfg.Metrics, resources: map[string][]*messages.ResourceStatus{}, checks: map[string]*DeviceChecked{}, status: map[string]messages.NodeStatus{}, gen: map[string]uint64{}, hearsUs: map[string]bool{},
+	st := &PlacementState{machine: cfg.Machine, local: cfg.Local, events: cfg.Events, metrics: cfg.Metrics, resources: map[string][]*messages.ResourceStatus{},
+		everywhere: map[string][]*messages.ResourceStatus{}, checks: map[string]*DeviceChecked{}, status: map[string]messages.NodeStatus{}, gen: map[string]uint64{}, hearsUs: map[string]bool{},
 		pids: map[string]*actor.PID{}, pending: map[string]bool{},
 		lastHeard: map[string]time.Time{}, deathReason: map[string]string{}}
 	for _, p := range cfg.Peers {
@@ -224,6 +227,12 @@ func (a *Placement) Receive(ctx actor.Context) {
 	case *ClusterDelivered:
 		a.apply(ctx, a.st.machine.Receive(a.now(), m.From, m.Message))
 	case *GroupReported:
+		if m.Everywhere {
+			// Kept on every node whatever the machine decides: not an
+			// input of it.
+			a.st.everywhere[m.Group] = m.Resources
+			return
+		}
 		a.st.resources[m.Group] = m.Resources
 		if m.Report != nil {
 			a.apply(ctx, a.st.machine.Report(a.now(), placement.GroupReport{
@@ -416,6 +425,7 @@ func (a *Placement) groups() GroupsStatus {
 		}
 		sort.Strings(gs.RunningOn)
 		gs.Resources = a.st.resources[v.Name]
+		gs.Everywhere = a.st.everywhere[v.Name]
 		out.Groups = append(out.Groups, gs)
 	}
 	return out

@@ -9,6 +9,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/hanode/hanode/node/host/rt"
 	"github.com/hanode/hanode/node/machine/respawn"
 )
 
@@ -118,7 +119,8 @@ func (a *Respawn) start(ctx actor.Context) {
 	cmd.Dir = "/"
 	cmd.Stdout, cmd.Stderr = w, w
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: spec.Credential}
-	err = cmd.Start()
+	// At normal priority even when hanode runs real-time (realtime on).
+	err = rt.Start(cmd)
 	w.Close()
 	if err != nil {
 		r.Close()

@@ -1381,7 +1381,23 @@ type Resource struct {
 	StartTimeout string `protobuf:"bytes,6,opt,name=start_timeout,json=startTimeout,proto3" json:"start_timeout,omitempty"`
 	// Timeout of a stop; default "60s". A stop that fails is retried, then
 	// the group is unmanaged here and, with fencing, the node is fenced.
-	StopTimeout   string `protobuf:"bytes,7,opt,name=stop_timeout,json=stopTimeout,proto3" json:"stop_timeout,omitempty"`
+	StopTimeout string `protobuf:"bytes,7,opt,name=stop_timeout,json=stopTimeout,proto3" json:"stop_timeout,omitempty"`
+	// Keep the resource running on every node, whatever node runs its group:
+	// only the group's other resources (its address) move. For services
+	// that listen on every node (bound to the address with
+	// net.ipv4.ip_nonlocal_bind, or to all addresses), as keepalived setups
+	// run them: a failover then only moves the address. hanode starts it
+	// when it starts on a node (after its probe), before that node takes
+	// part in running the group, so it is up wherever the group starts;
+	// its place in the group does not matter. A failed check restarts it
+	// in place; repeated failures are reported and never move or stop the
+	// group; a failed start is tried again after the monitor interval. It
+	// stops only when hanode stops cleanly on the node, after the group's
+	// other resources. An address resource cannot be kept everywhere, and a
+	// group needs at least one resource that is not. Heartbeat: none;
+	// hanode's own ha.cf directive `hanode_everywhere NAME...`, which
+	// Heartbeat refuses, naming resources as haresources spells them.
+	Everywhere    bool `protobuf:"varint,9,opt,name=everywhere,proto3" json:"everywhere,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1483,6 +1499,13 @@ func (x *Resource) GetStopTimeout() string {
 		return x.StopTimeout
 	}
 	return ""
+}
+
+func (x *Resource) GetEverywhere() bool {
+	if x != nil {
+		return x.Everywhere
+	}
+	return false
 }
 
 type isResource_Agent interface {
@@ -2508,7 +2531,7 @@ const file_hanode_v1_config_proto_rawDesc = "" +
 	"\rResourceGroup\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12%\n" +
 	"\x0epreferred_node\x18\x02 \x01(\tR\rpreferredNode\x121\n" +
-	"\tresources\x18\x03 \x03(\v2\x13.hanode.v1.ResourceR\tresources\"\xd8\x02\n" +
+	"\tresources\x18\x03 \x03(\v2\x13.hanode.v1.ResourceR\tresources\"\xf8\x02\n" +
 	"\bResource\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x129\n" +
 	"\theartbeat\x18\x02 \x01(\v2\x19.hanode.v1.HeartbeatAgentH\x00R\theartbeat\x12'\n" +
@@ -2517,7 +2540,10 @@ const file_hanode_v1_config_proto_rawDesc = "" +
 	"\x10monitor_interval\x18\x04 \x01(\tR\x0fmonitorInterval\x12'\n" +
 	"\x0fmonitor_timeout\x18\x05 \x01(\tR\x0emonitorTimeout\x12#\n" +
 	"\rstart_timeout\x18\x06 \x01(\tR\fstartTimeout\x12!\n" +
-	"\fstop_timeout\x18\a \x01(\tR\vstopTimeoutB\a\n" +
+	"\fstop_timeout\x18\a \x01(\tR\vstopTimeout\x12\x1e\n" +
+	"\n" +
+	"everywhere\x18\t \x01(\bR\n" +
+	"everywhereB\a\n" +
 	"\x05agent\"8\n" +
 	"\x0eHeartbeatAgent\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +

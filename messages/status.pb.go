@@ -1477,8 +1477,12 @@ type GroupStatus struct {
 	// away). It lasts as long as that life of the node.
 	OverrideNode   string `protobuf:"bytes,10,opt,name=override_node,json=overrideNode,proto3" json:"override_node,omitempty"`
 	OverridePrefer bool   `protobuf:"varint,11,opt,name=override_prefer,json=overridePrefer,proto3" json:"override_prefer,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Its resources kept running on every node (Resource.everywhere), as
+	// they are on this node, left to right: they run wherever hanode runs,
+	// whatever node runs the group.
+	Everywhere    []*ResourceStatus `protobuf:"bytes,12,rep,name=everywhere,proto3" json:"everywhere,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GroupStatus) Reset() {
@@ -1586,6 +1590,13 @@ func (x *GroupStatus) GetOverridePrefer() bool {
 		return x.OverridePrefer
 	}
 	return false
+}
+
+func (x *GroupStatus) GetEverywhere() []*ResourceStatus {
+	if x != nil {
+		return x.Everywhere
+	}
+	return nil
 }
 
 // ResourceStatus is one resource on this node, with its last operation.
@@ -1907,7 +1918,7 @@ const file_hanode_v1_status_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
 	"\x02ok\x18\x02 \x01(\bR\x02ok\x124\n" +
 	"\achecked\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\achecked\x12\x16\n" +
-	"\x06detail\x18\x04 \x01(\tR\x06detail\"\xa5\x03\n" +
+	"\x06detail\x18\x04 \x01(\tR\x06detail\"\xe0\x03\n" +
 	"\vGroupStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12%\n" +
 	"\x0epreferred_node\x18\x02 \x01(\tR\rpreferredNode\x12!\n" +
@@ -1922,7 +1933,10 @@ const file_hanode_v1_status_proto_rawDesc = "" +
 	"\tresources\x18\t \x03(\v2\x19.hanode.v1.ResourceStatusR\tresources\x12#\n" +
 	"\roverride_node\x18\n" +
 	" \x01(\tR\foverrideNode\x12'\n" +
-	"\x0foverride_prefer\x18\v \x01(\bR\x0eoverridePrefer\"\xb0\x02\n" +
+	"\x0foverride_prefer\x18\v \x01(\bR\x0eoverridePrefer\x129\n" +
+	"\n" +
+	"everywhere\x18\f \x03(\v2\x19.hanode.v1.ResourceStatusR\n" +
+	"everywhere\"\xb0\x02\n" +
 	"\x0eResourceStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x0e\n" +
 	"\x02up\x18\x02 \x01(\bR\x02up\x12\x1f\n" +
@@ -2064,16 +2078,17 @@ var file_hanode_v1_status_proto_depIdxs = []int32{
 	19, // 33: hanode.v1.FenceDeviceState.checked:type_name -> google.protobuf.Timestamp
 	2,  // 34: hanode.v1.GroupStatus.local_phase:type_name -> hanode.v1.GroupPhase
 	16, // 35: hanode.v1.GroupStatus.resources:type_name -> hanode.v1.ResourceStatus
-	20, // 36: hanode.v1.ResourceStatus.last_duration:type_name -> google.protobuf.Duration
-	19, // 37: hanode.v1.ResourceStatus.last_at:type_name -> google.protobuf.Timestamp
-	19, // 38: hanode.v1.ClusterEvent.time:type_name -> google.protobuf.Timestamp
-	5,  // 39: hanode.v1.ClusterEvent.kind:type_name -> hanode.v1.EventKind
-	20, // 40: hanode.v1.ClusterEvent.gap:type_name -> google.protobuf.Duration
-	41, // [41:41] is the sub-list for method output_type
-	41, // [41:41] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	16, // 36: hanode.v1.GroupStatus.everywhere:type_name -> hanode.v1.ResourceStatus
+	20, // 37: hanode.v1.ResourceStatus.last_duration:type_name -> google.protobuf.Duration
+	19, // 38: hanode.v1.ResourceStatus.last_at:type_name -> google.protobuf.Timestamp
+	19, // 39: hanode.v1.ClusterEvent.time:type_name -> google.protobuf.Timestamp
+	5,  // 40: hanode.v1.ClusterEvent.kind:type_name -> hanode.v1.EventKind
+	20, // 41: hanode.v1.ClusterEvent.gap:type_name -> google.protobuf.Duration
+	42, // [42:42] is the sub-list for method output_type
+	42, // [42:42] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_hanode_v1_status_proto_init() }

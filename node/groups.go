@@ -18,6 +18,7 @@ import (
 	"github.com/hanode/hanode/node/host/fence"
 	"github.com/hanode/hanode/node/host/procrun"
 	"github.com/hanode/hanode/node/machine/group"
+	"github.com/hanode/hanode/node/machine/mutation"
 	"github.com/hanode/hanode/node/machine/placement"
 )
 
@@ -44,7 +45,8 @@ func ResolveAgents(cfg *config.Effective) ([][]*agents.Agent, error) {
 }
 
 // LeaveTimeout bounds a clean stop's wait for the groups to stop here: the
-// sum of every stop timeout, plus a little.
+// sum of every stop timeout (those of the resources kept on every node
+// too, which stop last), plus a little.
 func LeaveTimeout(cfg *config.Effective) time.Duration {
 	d := 5 * time.Second
 	for _, g := range cfg.Groups {
@@ -130,13 +132,30 @@ func announceAddresses(ctx context.Context, group string, addrs []netip.Addr) er
 }
 
 // stopBudget is the time a group takes to stop at most: the sum of its
-// resources' stop timeouts (they stop one after the other).
+// moving resources' stop timeouts (they stop one after the other; those
+// kept on every node do not stop when the group moves or quorum is lost).
 func stopBudget(g config.GroupSpec) time.Duration {
 	var d time.Duration
-	for _, r := range g.Resources {
+	for _, r := range g.Moving() {
 		d += r.StopTimeout
 	}
 	return d
+}
+
+// retireTimeout bounds the stop of the resources kept on every node at the
+// end of a clean stop: their groups' parts stop side by side, each
+// resource after the other, so the longest sum of stop timeouts, plus a
+// little.
+func retireTimeout(cfg *config.Effective) time.Duration {
+	var longest time.Duration
+	for _, g := range cfg.Groups {
+		var d time.Duration
+		for _, r := range g.Everywhere() {
+			d += r.StopTimeout
+		}
+		longest = max(longest, d)
+	}
+	return longest + 2*time.Second
 }
 
 // partitionMargin is what the majority adds to a lost node's stop budget
@@ -146,7 +165,49 @@ func partitionMargin(keepalive time.Duration) time.Duration {
 	return max(2*keepalive, 200*time.Millisecond)
 }
 
-// setupGroups builds the placement machine and a runner per group.
+// groupPart is one runner's share of a group: the resources placement
+// moves, or those kept running on every node.
+type groupPart struct {
+	cfg       group.Config
+	resources []actors.GroupResource
+	addrs     []netip.Addr
+}
+
+// add appends resource r, run by agent, to the part.
+func (p *groupPart) add(r config.ResourceSpec, agent actors.AgentRunner) {
+	p.cfg.Resources = append(p.cfg.Resources, r.ID)
+	// One check period per part: the shortest configured.
+	if r.MonitorInterval > 0 && (p.cfg.MonitorInterval == 0 || r.MonitorInterval < p.cfg.MonitorInterval) {
+		p.cfg.MonitorInterval = r.MonitorInterval
+	}
+	p.resources = append(p.resources, actors.GroupResource{ID: r.ID, Agent: agent,
+		StartTimeout: r.StartTimeout, StopTimeout: r.StopTimeout, MonitorTimeout: r.MonitorTimeout})
+	p.addrs = append(p.addrs, Addresses(r.Resource)...)
+}
+
+// splitGroup splits a group's resources, in configuration order, into the
+// part placement moves and the part kept running on every node (empty
+// when none is). When there is a kept part, the moving part is held
+// until it has settled (see package group: the group starts on no node
+// before its kept part has started on every live node).
+func splitGroup(g config.GroupSpec, agents []actors.AgentRunner) (moving, kept groupPart) {
+	moving.cfg.Name, kept.cfg.Name = g.Name, g.Name
+	for j, r := range g.Resources {
+		if r.Everywhere {
+			kept.add(r, agents[j])
+		} else {
+			moving.add(r, agents[j])
+		}
+	}
+	if len(kept.resources) > 0 {
+		kept.cfg.Kept = true
+		moving.cfg.Held = !mutation.On("start-before-kept")
+	}
+	return moving, kept
+}
+
+// setupGroups builds the placement machine and a runner per group, and
+// one per group's part kept on every node.
 func (rt *runtime) setupGroups(agentsByGroup [][]actors.AgentRunner, fencers []string, announcer actors.Announcer, watcher procrun.Watcher, tune func(*placement.Config)) {
 	cfg := rt.cfg
 	if len(cfg.Groups) == 0 {
@@ -157,24 +218,18 @@ func (rt *runtime) setupGroups(agentsByGroup [][]actors.AgentRunner, fencers []s
 	for i, g := range cfg.Groups {
 		specs[i] = placement.GroupSpec{Name: g.Name, Preferred: g.Preferred}
 		budgets[g.Name] = stopBudget(g)
-		gc := group.Config{Name: g.Name}
-		var res []actors.GroupResource
-		var addrs []netip.Addr
-		for j, r := range g.Resources {
-			gc.Resources = append(gc.Resources, r.ID)
-			// One check period per group: the shortest configured.
-			if r.MonitorInterval > 0 && (gc.MonitorInterval == 0 || r.MonitorInterval < gc.MonitorInterval) {
-				gc.MonitorInterval = r.MonitorInterval
-			}
-			res = append(res, actors.GroupResource{ID: r.ID, Agent: agentsByGroup[i][j],
-				StartTimeout: r.StartTimeout, StopTimeout: r.StopTimeout, MonitorTimeout: r.MonitorTimeout})
-			addrs = append(addrs, Addresses(r.Resource)...)
-		}
+		moving, kept := splitGroup(g, agentsByGroup[i])
 		rt.groups = append(rt.groups, actors.NewGroupState(actors.GroupConfig{
-			Name: g.Name, Runner: group.New(gc), Resources: res,
+			Name: g.Name, Runner: group.New(moving.cfg), Resources: moving.resources,
 			Events: rt.events, Local: cfg.Local, Metrics: rt.metrics,
-			Addresses: addrs, Announce: announcer, Watcher: watcher,
+			Addresses: moving.addrs, Announce: announcer, Watcher: watcher,
 		}))
+		if len(kept.resources) > 0 {
+			rt.everywhere = append(rt.everywhere, actors.NewGroupState(actors.GroupConfig{
+				Name: g.Name, Runner: group.New(kept.cfg), Resources: kept.resources, Everywhere: true,
+				Events: rt.events, Local: cfg.Local, Metrics: rt.metrics, Watcher: watcher,
+			}))
+		}
 	}
 	pc := placement.Config{Local: cfg.Local, Generation: rt.generation, Nodes: cfg.Nodes, Groups: specs, AutoFailback: cfg.AutoFailback,
 		PingNodes: len(cfg.Cluster.PingNodes), PingHoldoff: cfg.Deadping, Quorum: quorumPolicy(cfg.Cluster.GetQuorum().GetPolicy()),
@@ -197,7 +252,9 @@ func fenceDevices(cfgs []actors.FenceDeviceConfig) []*fence.Device {
 	return out
 }
 
-// startGroups spawns the placement actor and one actor per group.
+// startGroups spawns the placement actor, one actor per group and one per
+// group's part kept on every node (which releases its group's actor once
+// it has settled).
 func (a *nodeActor) startGroups(ctx actor.Context) {
 	rt := a.rt
 	a.placement = nil
@@ -217,9 +274,40 @@ func (a *nodeActor) startGroups(ctx actor.Context) {
 	}
 	pids := map[string]*actor.PID{}
 	for _, st := range rt.groups {
-		pids[st.Name()] = a.spawn(ctx, actors.KindGroup, actors.NewGroup(st, a.placement, rt.log), "group-"+unsafeActorName.ReplaceAllString(st.Name(), "_"))
+		pids[st.Name()] = a.spawn(ctx, actors.KindGroup, actors.NewGroup(st, a.placement, nil, rt.log), "group-"+unsafeActorName.ReplaceAllString(st.Name(), "_"))
+	}
+	a.everywhere = nil
+	for _, st := range rt.everywhere {
+		a.everywhere = append(a.everywhere, a.spawn(ctx, actors.KindGroup, actors.NewGroup(st, a.placement, pids[st.Name()], rt.log),
+			"everywhere-"+unsafeActorName.ReplaceAllString(st.Name(), "_")))
 	}
 	ctx.Send(a.placement, &actors.GroupActors{ByName: pids})
+}
+
+// retire stops the groups' parts kept on every node, side by side, and
+// calls then once all have stopped or timeout has passed: the last step
+// of a clean stop, after the groups themselves have stopped here.
+func (a *nodeActor) retire(ctx actor.Context, timeout time.Duration, then func()) {
+	var waits []*actor.Future
+	for _, pid := range a.everywhere {
+		waits = append(waits, ctx.RequestFuture(pid, &actors.Retire{}, timeout))
+	}
+	var wait func(i int)
+	wait = func(i int) {
+		if i == len(waits) {
+			then()
+			return
+		}
+		ctx.ReenterAfter(waits[i], func(res any, err error) {
+			if err != nil {
+				a.rt.log.Warn("resources kept on every node not all stopped before shutdown", "err", err)
+			} else if r, ok := res.(*actors.Retired); ok && r.Failed != "" {
+				a.rt.log.Warn("resources kept on every node not all stopped before shutdown", "reason", r.Failed)
+			}
+			wait(i + 1)
+		})
+	}
+	wait(0)
 }
 
 func quorumPolicy(p messages.QuorumPolicy) placement.QuorumPolicy {

@@ -122,10 +122,12 @@ type runtime struct {
 	messenger  *actors.MessengerState
 	// inbound bounds the frames each link hands to membership.
 	inbound *actors.Gates
-	// placement and groups are nil without resource groups.
-	placement *actors.PlacementState
-	groups    []*actors.GroupState
-	respawn   []*actors.RespawnState
+	// placement and groups are nil without resource groups; everywhere
+	// are the groups' parts kept running on every node (nil when none).
+	placement  *actors.PlacementState
+	groups     []*actors.GroupState
+	everywhere []*actors.GroupState
+	respawn    []*actors.RespawnState
 	// fenceDevices are the fencing devices' actors' configurations.
 	fenceDevices []actors.FenceDeviceConfig
 	openMedium   OpenMedium
@@ -563,7 +565,9 @@ type nodeActor struct {
 	// fenceDevices are the fencing devices' actors, in configuration
 	// order.
 	fenceDevices []actors.FenceDeviceSource
-	stopping     bool
+	// everywhere are the actors of the groups' parts kept on every node.
+	everywhere []*actor.PID
+	stopping   bool
 }
 
 // actorName makes a link name usable in an actor id.
@@ -612,11 +616,12 @@ func (a *nodeActor) terminated(ctx actor.Context, who *actor.PID) {
 }
 
 // shutdown gives the groups away first, right to left, and lets the peers
-// take them over; then it says goodbye (the heartbeat actor's last
-// heartbeat, DEAD) and answers ShutdownDone.
+// take them over; then it stops what every node keeps running (the
+// groups' parts kept everywhere), says goodbye (the heartbeat actor's
+// last heartbeat, DEAD) and answers ShutdownDone.
 func (a *nodeActor) shutdown(ctx actor.Context, timeout time.Duration) {
 	asker := ctx.Sender()
-	depart := func() {
+	goodbye := func() {
 		f := ctx.RequestFuture(a.heartbeat, &actors.Depart{}, 2*time.Second)
 		ctx.ReenterAfter(f, func(_ any, err error) {
 			if err != nil {
@@ -627,6 +632,7 @@ func (a *nodeActor) shutdown(ctx actor.Context, timeout time.Duration) {
 			}
 		})
 	}
+	depart := func() { a.retire(ctx, retireTimeout(a.rt.cfg), goodbye) }
 	if a.placement == nil {
 		depart()
 		return

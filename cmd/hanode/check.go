@@ -100,7 +100,11 @@ func printSummary(out io.Writer, l *config.Loaded, eff *config.Effective, agents
 	for i, g := range eff.Groups {
 		var rs []string
 		for j, r := range g.Resources {
-			rs = append(rs, fmt.Sprintf("%s (%s %s)", r.ID, agentsOf[i][j].Class, agentsOf[i][j].Path))
+			where := ""
+			if r.Everywhere {
+				where = ", kept running on every node"
+			}
+			rs = append(rs, fmt.Sprintf("%s (%s %s%s)", r.ID, agentsOf[i][j].Class, agentsOf[i][j].Path, where))
 		}
 		fmt.Fprintf(out, "group %s on %s: %s\n", g.Name, g.Preferred, strings.Join(rs, ", "))
 	}
@@ -195,6 +199,9 @@ output. The output holds the keys of authkeys: store it with mode 0600.`,
 			}
 			for _, d := range l.Differences {
 				header += "\nnote: " + d.String()
+			}
+			if note := realtimeNote(l.Parameters); note != "" {
+				header += "\nnote: " + note
 			}
 			// A respawn line hanode does not run (ipfail, built in) is
 			// not carried over, so the native file says only what runs.

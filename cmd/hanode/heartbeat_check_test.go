@@ -22,7 +22,7 @@ func heartbeatDir(t *testing.T, files map[string]string) string {
 const pingHaCf = `keepalive 1
 deadtime 10
 deadping 20
-realtime on
+memreserve 6500
 ucast lo localhost
 auto_failback on
 nice_failback on
@@ -50,7 +50,7 @@ func TestCheckListsPingNodesAndDifferences(t *testing.T) {
 		"ping node 10.0.0.254: 10.0.0.254\n",
 		"ping node routers: 10.0.0.252, 10.0.0.253 (a group: up while any of them answers)\n",
 		"differences from Heartbeat:\n",
-		"  ignored: " + cf + ":4: realtime: ignored: hanode runs at normal priority",
+		"  ignored: " + cf + ":4: memreserve: ignored: hanode preallocates nothing",
 		"  resolved: " + cf + ":5: ucast localhost: resolved to 127.0.0.1 when read, as Heartbeat does",
 		"  quirk: " + cf + ":7: nice_failback on: runs as auto_failback off, as in Heartbeat",
 		"  ignored: " + cf + ":10: respawn /usr/lib/heartbeat/ipfail: ignored: ipfail is built into hanode",
@@ -61,7 +61,7 @@ func TestCheckListsPingNodesAndDifferences(t *testing.T) {
 			t.Errorf("no %q in:\n%s", want, out)
 		}
 	}
-	if strings.Contains(out, "warning: "+cf+":4: realtime") || strings.Contains(out, "warning: "+cf+":7:") {
+	if strings.Contains(out, "warning: "+cf+":4: memreserve") || strings.Contains(out, "warning: "+cf+":7:") {
 		t.Errorf("a difference is printed twice:\n%s", out)
 	}
 	differences := out[strings.Index(out, "differences from Heartbeat:"):]

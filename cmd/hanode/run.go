@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -17,12 +18,14 @@ import (
 
 	"github.com/hanode/hanode/node"
 	"github.com/hanode/hanode/node/config"
+	"github.com/hanode/hanode/node/host/rt"
 	"github.com/hanode/hanode/node/ops/control"
 	"github.com/hanode/hanode/node/ops/logging"
 )
 
 type runFlags struct {
 	configFlags
+	realtimeFlags
 	stateDir  string
 	socket    string
 	trace     string
@@ -40,9 +43,10 @@ func newRunCommand() *cobra.Command {
 SIGINT, which stop it cleanly: its peers are told at once, without waiting
 for deadtime.`,
 		Args: f.traceArg,
-		RunE: func(cmd *cobra.Command, _ []string) error { return f.run(cmd.ErrOrStderr()) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return f.run(cmd) },
 	}
-	f.register(c)
+	f.configFlags.register(c)
+	f.realtimeFlags.register(c)
 	c.Flags().StringVar(&f.stateDir, "state-dir", node.DefaultStateDir, "`DIR` for state that survives restarts (the generation number)")
 	c.Flags().StringVar(&f.socket, "socket", control.DefaultSocket, "control socket `PATH`")
 	c.Flags().StringVar(&f.trace, "trace", "", "write one JSON line per actor message to `FILE` (--trace=FILE or --trace FILE; --trace alone: standard error)")
@@ -68,7 +72,8 @@ func (f *runFlags) traceArg(cmd *cobra.Command, args []string) error {
 	return cobra.NoArgs(cmd, args)
 }
 
-func (f *runFlags) run(stderr io.Writer) error {
+func (f *runFlags) run(cmd *cobra.Command) error {
+	stderr := cmd.ErrOrStderr()
 	if f.logFormat != "text" && f.logFormat != "json" {
 		return usagef("--log-format %q: use text or json", f.logFormat)
 	}
@@ -83,6 +88,10 @@ func (f *runFlags) run(stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	rtPlan, err := f.realtimeFlags.plan(cmd, eff)
+	if err != nil {
+		return usageError(err)
+	}
 	level := new(slog.LevelVar)
 	log, closeLogs, warns, err := logging.New(logging.Options{Format: f.logFormat, Stderr: stderr, Config: eff.Cluster.Logging, Level: level})
 	if err != nil {
@@ -95,6 +104,9 @@ func (f *runFlags) run(stderr io.Writer) error {
 	for _, w := range warns {
 		log.Warn(w)
 	}
+	// Before the node starts its threads' work and its programs: threads
+	// created later inherit the policy.
+	rtPlan.apply(log)
 	var traceOut io.Writer
 	switch f.trace {
 	case "":
@@ -124,9 +136,16 @@ func (f *runFlags) run(stderr io.Writer) error {
 	if f.reset != "" {
 		command := f.reset
 		opts.Reboot = func() error {
-			out, err := exec.Command("/bin/sh", "-c", command).CombinedOutput()
+			// At normal priority even when hanode runs real-time.
+			reset := exec.Command("/bin/sh", "-c", command)
+			var out bytes.Buffer
+			reset.Stdout, reset.Stderr = &out, &out
+			err := rt.Start(reset)
+			if err == nil {
+				err = reset.Wait()
+			}
 			if err != nil {
-				return fmt.Errorf("reset command %q: %w: %s", command, err, strings.TrimSpace(string(out)))
+				return fmt.Errorf("reset command %q: %w: %s", command, err, strings.TrimSpace(out.String()))
 			}
 			return nil
 		}

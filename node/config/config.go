@@ -166,6 +166,17 @@ type Loaded struct {
 	// (keepalive "2", deadtime "30"), for cl_status hbparameter. Missing
 	// ones are filled with Heartbeat's defaults by Resolve.
 	Parameters map[string]string
+	// Everywhere are the resources ha.cf's hanode_everywhere lines name
+	// (as haresources spells them), with the line that names each. ha.cf
+	// is read before haresources: the Heartbeat reader marks them
+	// (Resource.everywhere) once it has read both, and empties this.
+	Everywhere []NameAt
+}
+
+// NameAt is a name and where it was written.
+type NameAt struct {
+	Name string
+	Pos  Pos
 }
 
 // NewLoaded returns an empty Loaded of the given format.

@@ -99,7 +99,28 @@ type PingSpec struct {
 type GroupSpec struct {
 	Name      string
 	Preferred string
+	// Resources are all its resources in configuration order, those kept
+	// running on every node (ResourceSpec.Everywhere) included: the
+	// node splits them into the part placement moves (Moving) and the
+	// part every node keeps running (Everywhere).
 	Resources []ResourceSpec
+}
+
+// Moving are the resources that run where the group runs, left to right:
+// what placement moves. Never empty after Resolve.
+func (g GroupSpec) Moving() []ResourceSpec { return g.part(false) }
+
+// Everywhere are the resources kept running on every node, left to right.
+func (g GroupSpec) Everywhere() []ResourceSpec { return g.part(true) }
+
+func (g GroupSpec) part(everywhere bool) []ResourceSpec {
+	var out []ResourceSpec
+	for _, r := range g.Resources {
+		if r.Everywhere == everywhere {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // ResourceSpec is one resource with defaults applied.
@@ -116,6 +137,9 @@ type ResourceSpec struct {
 	MonitorTimeout  time.Duration
 	StartTimeout    time.Duration
 	StopTimeout     time.Duration
+	// Everywhere: kept running on every node, whatever node runs the
+	// group (Resource.everywhere).
+	Everywhere bool
 }
 
 // FenceSpec is a fencing device.
@@ -570,6 +594,12 @@ func (r *resolver) groups() {
 			default:
 				r.errf(rf, "resource %q has no agent (heartbeat, ocf or address)", rs.ID)
 			}
+			if res.Everywhere {
+				rs.Everywhere = true
+				if resource.IsAddress(res) {
+					r.errf(rf+".everywhere", "%s: an address cannot be kept running on every node (everywhere): it is what moves with the group", rs.ID)
+				}
+			}
 			if prev, dup := resourceIDs[rs.ID]; dup {
 				r.errf(rf, "resource %q is configured twice (first at %s): give one an id", rs.ID, prev)
 			}
@@ -605,6 +635,11 @@ func (r *resolver) groups() {
 		}
 		if spec.Name == "" {
 			spec.Name = spec.Resources[0].ID
+		}
+		if len(spec.Moving()) == 0 {
+			// Placement would move an empty group: nothing for it to do,
+			// and every node would claim and run it.
+			r.errf(field+".resources", "resource group %q has only resources kept running on every node (everywhere, hanode_everywhere): at least one (its address) must move with the group", spec.Name)
 		}
 		g.Name = spec.Name
 		if prev, dup := groupNames[spec.Name]; dup {

@@ -12,11 +12,12 @@
 // invariants as it changes: a group never active on two nodes at once
 // (where fencing or quorum is configured; a two-node cluster without
 // fencing only while its nodes hear each other), a group that ran twice is
-// re-announced by the node that keeps it, and auto_failback off never
-// moves a group back to a node that returns. At the end of each schedule
-// the cluster is healed and left alone; then every group must run on
-// exactly one node of the quorate partition (on its preferred node with
-// auto_failback on).
+// re-announced by the node that keeps it, auto_failback off never moves a
+// group back to a node that returns, and (shapes with a resource kept on
+// every node) a group starts on no node before its kept part runs there.
+// At the end of each schedule the cluster is healed and left alone; then
+// every group must run on exactly one node of the quorate partition (on
+// its preferred node with auto_failback on).
 package sim
 
 import (
@@ -51,6 +52,9 @@ type Options struct {
 	Resources    int // per group
 	Fencing      bool
 	AutoFailback bool
+	// Everywhere gives each group, after its first resource, one kept
+	// running on every node (Resource.everywhere; keptAgent).
+	Everywhere bool
 	// Timing of the cluster.
 	Keepalive, Deadtime time.Duration
 	// StopTimeout of each resource: a group's stop budget is the sum.
@@ -165,6 +169,13 @@ func New(opts Options, behaviour *Behaviour) (*Cluster, error) {
 				MonitorInterval: "5s", StartTimeout: "2s", StopTimeout: opts.StopTimeout.String(),
 			})
 		}
+		if opts.Everywhere {
+			// Its place in the group does not matter: second.
+			kept := &messages.Resource{Id: name + "-kept", Everywhere: true,
+				Agent:           &messages.Resource_Heartbeat{Heartbeat: &messages.HeartbeatAgent{Name: "fake", Args: []string{name + "-kept"}}},
+				MonitorInterval: "5s", StartTimeout: "2s", StopTimeout: opts.StopTimeout.String()}
+			grp.Resources = append(grp.Resources[:1], append([]*messages.Resource{kept}, grp.Resources[1:]...)...)
+		}
 		cl.Groups = append(cl.Groups, grp)
 		groups[name] = opts.Resources
 	}
@@ -173,6 +184,12 @@ func New(opts Options, behaviour *Behaviour) (*Cluster, error) {
 	}
 	c.cluster = cl
 	c.world = newWorld(c.trace, c.names, groups)
+	if opts.Everywhere {
+		c.world.kept = map[string]map[string]int{}
+		for g := range groups {
+			c.world.kept[g] = map[string]int{}
+		}
+	}
 	if opts.Nodes == 2 && !opts.Fencing {
 		// Two nodes and nothing to lean on: while they cannot hear each
 		// other, both may run a group.
@@ -248,6 +265,9 @@ func (c *Cluster) startHanode(name string) error {
 			return c.net.Open(spec.Name, name, deliver, readErr)
 		},
 		Agents: func(group string, r config.ResourceSpec) (actors.AgentRunner, error) {
+			if r.Everywhere {
+				return &keptAgent{c: c, node: name, group: group}, nil
+			}
 			var idx int
 			fmt.Sscanf(r.ID[len(group)+2:], "%d", &idx)
 			return &fakeAgent{c: c, node: name, group: group, resource: idx}, nil

@@ -155,6 +155,54 @@ func (a *fakeAgent) Run(ctx context.Context, action agents.Action, timeout time.
 	return agents.Result{Action: action, Outcome: agents.Failed, Err: errors.New("unknown action")}
 }
 
+// keptAgent is a group's resource kept running on every node, on one
+// node: start and stop take a random time and always succeed; monitor
+// says whether it was started in this life of the machine. The World does
+// not count it as the group being active (it runs everywhere by design);
+// it checks that the group's other part starts on no node before it runs
+// there (World.kept).
+type keptAgent struct {
+	c     *Cluster
+	node  string
+	group string
+}
+
+func (a *keptAgent) Run(ctx context.Context, action agents.Action, timeout time.Duration) agents.Result {
+	w, b := a.c.world, a.c.behaviour
+	began := time.Now()
+	w.mu.Lock()
+	epoch := life{w.machines[a.node].epoch, w.machines[a.node].life}
+	up := w.kept[a.group][a.node] == epoch.epoch
+	w.mu.Unlock()
+	res := agents.Result{Action: action}
+	switch action {
+	case agents.Monitor:
+		res.Outcome = agents.Stopped
+		if up {
+			res.Outcome = agents.Running
+		}
+		return res
+	case agents.Start, agents.Stop:
+		time.Sleep(min(b.between(b.MinOp, b.MaxOp), timeout))
+		w.mu.Lock()
+		// A run of an earlier life of the machine or of its hanode
+		// changes nothing (a crash ended it; a new hanode ends the runs
+		// its previous life left).
+		if m := w.machines[a.node]; m.epoch == epoch.epoch && m.life == epoch.hanode {
+			state, word := 0, "stopped"
+			if action == agents.Start {
+				state, word = epoch.epoch, "running"
+			}
+			w.kept[a.group][a.node] = state
+			w.trace.add(a.node, fmt.Sprintf("world: %s kept part %s", a.group, word))
+		}
+		w.mu.Unlock()
+		res.Outcome, res.Duration = agents.Succeeded, time.Since(began)
+		return res
+	}
+	return agents.Result{Action: action, Outcome: agents.Failed, Err: errors.New("unknown action")}
+}
+
 // life is a machine's epoch and its hanode's life.
 type life struct{ epoch, hanode int }
 

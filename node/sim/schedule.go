@@ -26,7 +26,7 @@ func (r *Result) Failed() bool { return len(r.Violations) > 0 }
 // Report is a readable account of a failed schedule.
 func (r *Result) Report() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "seed %d: %d nodes, %d groups, fencing %v, auto_failback %v\n", r.Seed, r.Options.Nodes, r.Options.Groups, r.Options.Fencing, r.Options.AutoFailback)
+	fmt.Fprintf(&b, "seed %d: %d nodes, %d groups, fencing %v, auto_failback %v, everywhere %v\n", r.Seed, r.Options.Nodes, r.Options.Groups, r.Options.Fencing, r.Options.AutoFailback, r.Options.Everywhere)
 	fmt.Fprintf(&b, "violations:\n  %s\n", strings.Join(r.Violations, "\n  "))
 	fmt.Fprintf(&b, "schedule:\n  %s\n", strings.Join(r.Steps, "\n  "))
 	fmt.Fprintf(&b, "trace (fake time since the start):\n%s", r.Trace)
@@ -44,6 +44,8 @@ func Shape(seed uint64) Options {
 		Resources:    1 + rng.IntN(2),
 		Fencing:      rng.IntN(2) == 0,
 		AutoFailback: rng.IntN(2) == 0,
+		// Drawn last: the shapes of earlier draws stay as they were.
+		Everywhere: rng.IntN(2) == 0,
 	}
 }
 

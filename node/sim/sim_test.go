@@ -96,6 +96,11 @@ func TestChecksBite(t *testing.T) {
 			o.Nodes, o.Fencing = 3+int(seed%3), true
 			return o
 		}},
+		{"group started before its part kept everywhere", "start-before-kept", func(seed uint64) Options {
+			o := Shape(seed)
+			o.Everywhere = true
+			return o
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			restore := mutation.Set(tc.mutation)

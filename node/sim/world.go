@@ -40,6 +40,10 @@ type World struct {
 	last        map[string]lastRun
 	violations  []string
 	BanDuration time.Duration
+	// kept[group][node] is the machine epoch in which the group's part
+	// kept on every node was last started there (0: stopped since); nil
+	// when groups keep nothing everywhere.
+	kept map[string]map[string]int
 }
 
 type resState int
@@ -162,6 +166,11 @@ func (w *World) running(group, node string) bool {
 // the double-run episodes up to date: the safety check runs at the very
 // moment a start begins.
 func (w *World) setRes(now time.Time, group, node string, i int, s resState, how string) {
+	if s == resStarting && w.kept != nil && w.kept[group][node] != w.machines[node].epoch {
+		// A node takes part in running a group only once its kept part
+		// runs there (package group: the moving part is Held).
+		w.violate("%s starts on %s at %s before its part kept on every node runs there", group, node, stamp(now))
+	}
 	if s == resRunning && w.res[group][node][i] == resStarting && i == 0 {
 		// The first resource (the address) announces itself as it starts.
 		w.arp[group] = append(w.arp[group], arpEvent{at: now, node: node})

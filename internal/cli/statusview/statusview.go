@@ -140,22 +140,37 @@ func groups(w io.Writer, s *messages.ClusterStatus) {
 	}
 	tw.Flush()
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nRESOURCE\tGROUP\tHERE\tLAST OPERATION")
+	fmt.Fprintln(tw, "\nRESOURCE\tGROUP\tRUNS ON\tHERE\tLAST OPERATION")
 	for _, g := range s.Groups {
+		runs := strings.Join(g.RunningOn, ",")
+		if runs == "" {
+			runs = "-"
+		}
 		for _, r := range g.Resources {
-			state := "stopped"
-			if r.Up {
-				state = "running"
-			}
-			last := "-"
-			if r.LastAction != "" {
-				last = fmt.Sprintf("%s %s (exit %d, %s) %s ago", r.LastAction, r.LastOutcome, r.LastExitCode,
-					Duration(r.GetLastDuration().AsDuration()), Duration(now.Sub(r.GetLastAt().AsTime())))
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Id, g.Name, state, last)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Id, g.Name, runs, resourceState(r), lastOperation(r, now))
+		}
+		// Kept running wherever hanode runs, whatever node runs the
+		// group: this node's instance.
+		for _, r := range g.Everywhere {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Id, g.Name, "every node", resourceState(r), lastOperation(r, now))
 		}
 	}
 	tw.Flush()
+}
+
+func resourceState(r *messages.ResourceStatus) string {
+	if r.Up {
+		return "running"
+	}
+	return "stopped"
+}
+
+func lastOperation(r *messages.ResourceStatus, now time.Time) string {
+	if r.LastAction == "" {
+		return "-"
+	}
+	return fmt.Sprintf("%s %s (exit %d, %s) %s ago", r.LastAction, r.LastOutcome, r.LastExitCode,
+		Duration(r.GetLastDuration().AsDuration()), Duration(now.Sub(r.GetLastAt().AsTime())))
 }
 
 // fencing writes the nodes waiting to be fenced and the fencing devices.

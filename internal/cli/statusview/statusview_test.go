@@ -111,7 +111,9 @@ func TestTableGroups(t *testing.T) {
 					LastDuration: durationpb.New(5 * time.Millisecond), LastAt: timestamppb.New(t0.Add(-time.Minute))},
 			}},
 		{Name: "db", PreferredNode: "node2", LocalPhase: messages.GroupPhase_GROUP_PHASE_STOPPED, BannedOn: []string{"node1"},
-			LastFailure: "pgsql: start failed (exit 1)", Resources: []*messages.ResourceStatus{{Id: "pgsql"}}},
+			LastFailure: "pgsql: start failed (exit 1)", Resources: []*messages.ResourceStatus{{Id: "pgsql"}},
+			Everywhere: []*messages.ResourceStatus{{Id: "pgbouncer", Up: true, LastAction: "monitor", LastOutcome: "running",
+				LastDuration: durationpb.New(4 * time.Millisecond), LastAt: timestamppb.New(t0.Add(-3 * time.Second))}}},
 	}
 	var b bytes.Buffer
 	Table(&b, s)
@@ -125,10 +127,11 @@ GROUP                          PREFERS  RUNS ON  SHOULD RUN ON  HERE     NOTE
 IPaddr2::10.201.0.100/24/eth0  node1    node1    node1          running  
 db                             node2    -        (nowhere)      stopped  kept off node1; last failure: pgsql: start failed (exit 1)
 
-RESOURCE                       GROUP                          HERE     LAST OPERATION
-IPaddr2::10.201.0.100/24/eth0  IPaddr2::10.201.0.100/24/eth0  running  monitor running (exit 0, 31ms) 2s ago
-httpd                          IPaddr2::10.201.0.100/24/eth0  running  start succeeded (exit 0, 5ms) 1m0s ago
-pgsql                          db                             stopped  -
+RESOURCE                       GROUP                          RUNS ON     HERE     LAST OPERATION
+IPaddr2::10.201.0.100/24/eth0  IPaddr2::10.201.0.100/24/eth0  node1       running  monitor running (exit 0, 31ms) 2s ago
+httpd                          IPaddr2::10.201.0.100/24/eth0  node1       running  start succeeded (exit 0, 5ms) 1m0s ago
+pgsql                          db                             -           stopped  -
+pgbouncer                      db                             every node  running  monitor running (exit 0, 4ms) 3s ago
 `
 	if b.String() != want {
 		t.Fatalf("got:\n%s\nwant:\n%s", b.String(), want)

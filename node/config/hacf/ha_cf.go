@@ -51,9 +51,7 @@ var ignored = map[string]struct {
 	instead string
 	check   func(string) error
 }{
-	"realtime":                {"hanode runs at normal priority: its timers do not need SCHED_FIFO or locked memory", boolCheck},
-	"rtprio":                  {"hanode runs at normal priority: its timers do not need SCHED_FIFO or locked memory", uintCheck},
-	"memreserve":              {"hanode preallocates nothing; the Go runtime allocates as needed", uintCheck},
+	"memreserve":              {"hanode preallocates nothing; the Go runtime allocates as needed (with realtime on, locked as it is first used)", uintCheck},
 	"coredumps":               {"hanode leaves core dumps to the system's settings (ulimit -c, kernel.core_pattern)", boolCheck},
 	"coreroot":                {"hanode leaves core dumps to the system's settings (ulimit -c, kernel.core_pattern)", nil},
 	"msgfmt":                  {"hanode sends its own authenticated frames (it does not talk to Heartbeat nodes)", oneOf("classic", "netstring")},
@@ -113,6 +111,8 @@ var optionDirectives = map[string]optionHandler{
 	"pacemaker":        (*cfParser).pacemaker,
 	"crm":              (*cfParser).pacemaker,
 	"env":              (*cfParser).env,
+	"realtime":         (*cfParser).realtime, // realtime.go
+	"rtprio":           (*cfParser).rtprio,
 	// hanode's own directives, named hanode_*: Heartbeat refuses them
 	// (Illegal directive), so each is recorded as a difference.
 	"hanode_native_addresses": (*cfParser).nativeAddresses,
@@ -137,6 +137,8 @@ var lineDirectives = map[string]lineHandler{
 	"hbaping":      (*cfParser).neverSupported,
 	"rds":          (*cfParser).neverSupported,
 	"tipc":         (*cfParser).neverSupported,
+	// hanode's own, as the hanode_* option directives above (everywhere.go).
+	"hanode_everywhere": (*cfParser).everywhere,
 }
 
 // ParseHaCf reads ha.cf into l.

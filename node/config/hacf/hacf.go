@@ -112,6 +112,8 @@ func Load(dir string) (*config.Loaded, error) {
 		// a cluster that only watches its members is useful too.
 		l.Differ(config.Pos{File: l.Files["haresources"]}, config.DiffAccepted, "haresources", "no haresources file: Heartbeat 3.0.6 refuses to start without one; hanode runs with no resource groups")
 	}
+	// ha.cf's hanode_everywhere names haresources' resources.
+	errs = append(errs, markEverywhere(l)...)
 	if data := read("authkeys", true); data != nil {
 		errs = append(errs, ParseAuthkeys(l, l.Files["authkeys"], data)...)
 	}

@@ -84,7 +84,9 @@ func TestBadInputs(t *testing.T) {
 		{"respawn relative", "respawn hacluster ipfail\n", "", "", `ha.cf:1: respawn: program "ipfail" must be an absolute path`},
 		{"stonith arity", "stonith baytech\n", "", "", "ha.cf:1: stonith: expects a device type and its configuration file"},
 		{"pacemaker", "crm on\n", "", "", "ha.cf:1: crm on: hanode manages resources from haresources"},
-		{"ignored with bad value", "realtime sometimes\n", "", "", `ha.cf:1: realtime: "sometimes" is not a boolean`},
+		{"ignored with bad value", "coredumps sometimes\n", "", "", `ha.cf:1: coredumps: "sometimes" is not a boolean`},
+		{"realtime", "realtime sometimes\n", "", "", `ha.cf:1: realtime: "sometimes" is not a boolean`},
+		{"rtprio", "rtprio 100\n", "", "", `ha.cf:1: rtprio: "100" is not a real-time priority from 1 to 99`},
 		{"hbgenmethod", "hbgenmethod random\n", "", "", `ha.cf:1: hbgenmethod: "random" is not file or time`},
 		{"env", "env 1X=2\n", "", "", `ha.cf:1: env: "1X=2" is not NAME=value`},
 		{"NUL byte", "node a\nkeep\x00alive 1\n", "", "", "ha.cf:2: NUL byte"},
@@ -201,11 +203,15 @@ realtime on
 	for _, want := range []string{
 		"ha.cf:7: ucast declared before udpport uses port 694",
 		"ha.cf:13: serial declared before baud runs at 19200",
-		"ha.cf:26: realtime: ignored",
 	} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("no warning %q in:\n%s", want, joined)
 		}
+	}
+	// realtime is carried out (hanode run reads the parameter), not
+	// ignored.
+	if strings.Contains(joined, "realtime") || l.Parameters["realtime"] != "on" {
+		t.Errorf("realtime: parameter %q, warnings:\n%s", l.Parameters["realtime"], joined)
 	}
 }
 

@@ -10,11 +10,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/hanode/hanode/node/machine/resource"
 	"os/exec"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/hanode/hanode/node/host/rt"
+	"github.com/hanode/hanode/node/machine/resource"
 )
 
 // Spec is one run.
@@ -107,7 +109,8 @@ func Run(ctx context.Context, spec Spec) Result {
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	start := time.Now()
-	err = cmd.Start()
+	// At normal priority even when hanode runs real-time (realtime on).
+	err = rt.Start(cmd)
 	// The program has its copies of the write ends; hanode's would keep
 	// the pipes from ever reaching their end.
 	out.started()

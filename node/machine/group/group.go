@@ -12,6 +12,23 @@
 //
 // At start the runner probes every resource once, so that resources left
 // running by an earlier life of the node are known.
+//
+// A group whose resources are partly kept running on every node
+// (Resource.everywhere) is two runners on each node: the part placement
+// moves, an ordinary runner, and the part kept here, a Kept runner. The
+// invariants:
+//
+//   - a Kept runner wants its resources from its start (after the probes)
+//     until Stop, which only the end of a clean shutdown asks for, after
+//     the moving part has stopped: no input from placement reaches it, and
+//     no failure makes it give up (a failed start is rolled back and tried
+//     again after RetryDelay; MaxFailures failed checks are reported and
+//     the resources restarted again);
+//   - the moving part's runner is Held: it does not probe before Release,
+//     which the node gives once the Kept runner has Settled (came up, or
+//     failed to). A node probing a group is no candidate for it and
+//     grants no claim on it, so the group starts on no node before the
+//     resources it keeps everywhere have been started on every live node.
 package group
 
 import (
@@ -36,6 +53,16 @@ type Config struct {
 	// StopRetryDelay apart.
 	StopRetries    int
 	StopRetryDelay time.Duration
+	// Kept makes the runner keep its resources running here for the
+	// node's whole life (the resources of a group kept on every node):
+	// wanted from the start, a failed start retried RetryDelay later
+	// (default: the monitor interval, else 10s), failed checks never
+	// given up on; only Stop stops them.
+	Kept       bool
+	RetryDelay time.Duration
+	// Held makes the runner wait for Release before it probes anything
+	// (the moving part of a group, until its Kept part has settled).
+	Held bool
 }
 
 func (c *Config) defaults() {
@@ -50,6 +77,12 @@ func (c *Config) defaults() {
 	}
 	if c.StopRetryDelay <= 0 {
 		c.StopRetryDelay = time.Second
+	}
+	if c.RetryDelay <= 0 {
+		c.RetryDelay = c.MonitorInterval
+	}
+	if c.RetryDelay <= 0 {
+		c.RetryDelay = 10 * time.Second
 	}
 }
 
@@ -116,12 +149,20 @@ type Runner struct {
 	// startFailure holds why the last start failed, until the rollback
 	// ends and the failure is reported.
 	startFailure string
-	// gaveUp is set when monitors failed MaxFailures times.
-	gaveUp       string
+	// failure is a failure to report with the next output: monitors that
+	// failed MaxFailures times, or (Kept) a failed start.
+	failure      string
 	failures     []time.Time
 	nextCheck    []time.Time
 	stopAttempts []int
 	retryAt      time.Time
+	// held: waiting for Release before probing (Held).
+	held bool
+	// settled: the resources came up, or failed to, since the probes
+	// (Settled).
+	settled bool
+	// restartAt (Kept) is when a start that failed is tried again.
+	restartAt time.Time
 }
 
 // New returns the runner of a group that has not been probed yet.
@@ -129,13 +170,14 @@ func New(cfg Config) *Runner {
 	cfg.defaults()
 	n := len(cfg.Resources)
 	return &Runner{cfg: cfg, res: make([]rstate, n), last: make([]resource.Result, n), lastAt: make([]time.Time, n),
-		nextCheck: make([]time.Time, n), stopAttempts: make([]int, n), reported: messages.GroupPhase_GROUP_PHASE_UNSPECIFIED}
+		nextCheck: make([]time.Time, n), stopAttempts: make([]int, n), reported: messages.GroupPhase_GROUP_PHASE_UNSPECIFIED,
+		want: cfg.Kept, held: cfg.Held}
 }
 
 // Start asks for the group to run here.
 func (r *Runner) Start(now time.Time) Out {
 	r.want = true
-	r.startFailure, r.gaveUp = "", ""
+	r.startFailure, r.failure = "", ""
 	return r.step(now)
 }
 
@@ -145,8 +187,21 @@ func (r *Runner) Stop(now time.Time) Out {
 	return r.step(now)
 }
 
-// Begin starts the probes; call it once, first.
+// Begin starts the probes (a Held runner's wait for Release); call it
+// once, first.
 func (r *Runner) Begin(now time.Time) Out { return r.step(now) }
+
+// Release lets a Held runner begin its probes.
+func (r *Runner) Release(now time.Time) Out {
+	r.held = false
+	return r.step(now)
+}
+
+// Settled says whether the runner has had its first go since its probes:
+// its resources came up, a start failed, it was told to stop, or it is
+// unmanaged. It stays true. The moving part of a group is Released once
+// its Kept part has settled.
+func (r *Runner) Settled() bool { return r.settled }
 
 // Done takes the result of the action in flight.
 func (r *Runner) Done(now time.Time, res resource.Result) Out {
@@ -174,6 +229,15 @@ func (r *Runner) Done(now time.Time, res resource.Result) Out {
 		if res.Outcome == resource.Succeeded {
 			r.res[i] = running
 			r.nextCheck[i] = now.Add(r.cfg.MonitorInterval)
+		} else if r.cfg.Kept {
+			// Kept here whatever happens: stop it (and what depends on
+			// it, on its right) and try again later.
+			r.res[i] = needStop // a failed start may leave some of it up
+			r.restartFrom(i)
+			r.restartAt = now.Add(r.cfg.RetryDelay)
+			r.failure = fmt.Sprintf("%s: %s", id, res.Summary())
+			r.settled = true
+			out.logf("%s: start of %s failed (%s): it is kept running on every node: stopping it, starting it again in %v", r.cfg.Name, id, res.Summary(), r.cfg.RetryDelay)
 		} else {
 			r.res[i] = needStop
 			r.startFailure = fmt.Sprintf("%s: %s", id, res.Summary())
@@ -199,34 +263,49 @@ func (r *Runner) Done(now time.Time, res resource.Result) Out {
 			r.nextCheck[i] = now.Add(r.cfg.MonitorInterval)
 			break
 		}
-		r.failures = append(r.failures, now)
-		n := 0
+		// Only the failures within the window count: those before it
+		// are dropped, so that a resource that fails now and then for
+		// ever (Kept) costs no more memory than one that fails often.
+		kept := r.failures[:0]
 		for _, t := range r.failures {
 			if now.Sub(t) < r.cfg.FailureWindow {
-				n++
+				kept = append(kept, t)
 			}
 		}
-		if n >= r.cfg.MaxFailures {
-			r.gaveUp = fmt.Sprintf("%s failed its check %d times in %v (last: %s)", id, n, r.cfg.FailureWindow, res.Summary())
-			out.logf("%s: %s", r.cfg.Name, r.gaveUp)
-		} else {
+		r.failures = append(kept, now)
+		n := len(r.failures)
+		switch {
+		case n < r.cfg.MaxFailures:
 			out.logf("%s: %s failed its check (%s): restarting it in place (failure %d of %d)", r.cfg.Name, id, res.Summary(), n, r.cfg.MaxFailures)
+		case r.cfg.Kept:
+			// Reported, never given up on: the group is not this
+			// resource's to move.
+			r.failure = fmt.Sprintf("%s failed its check %d times in %v (last: %s)", id, n, r.cfg.FailureWindow, res.Summary())
+			out.logf("%s: %s: it is kept running on every node: restarting it in place again", r.cfg.Name, r.failure)
+		default:
+			r.failure = fmt.Sprintf("%s failed its check %d times in %v (last: %s)", id, n, r.cfg.FailureWindow, res.Summary())
+			out.logf("%s: %s", r.cfg.Name, r.failure)
 		}
-		// Restart in place: this resource and those to its right.
-		for j := i; j < len(r.res); j++ {
-			if r.res[j] != stopped {
-				r.res[j] = needStop
-			}
-		}
+		r.restartFrom(i)
 	}
 	sub := r.step(now)
 	out.Run, out.Report = sub.Run, sub.Report
 	out.Log = append(out.Log, sub.Log...)
-	if r.gaveUp != "" && out.Report == nil {
-		out.Report = &Report{Phase: r.phase(), Failed: true, Reason: r.gaveUp}
-		r.gaveUp = ""
+	if r.failure != "" && out.Report == nil {
+		out.Report = &Report{Phase: r.phase(), Failed: true, Reason: r.failure}
+		r.failure = ""
 	}
 	return out
+}
+
+// restartFrom marks resource i and those to its right, which may depend
+// on it, to be stopped (then started again while the group is wanted).
+func (r *Runner) restartFrom(i int) {
+	for j := i; j < len(r.res); j++ {
+		if r.res[j] != stopped {
+			r.res[j] = needStop
+		}
+	}
 }
 
 // Tick runs checks and retries due at now.
@@ -234,19 +313,21 @@ func (r *Runner) Tick(now time.Time) Out { return r.step(now) }
 
 // NextDeadline is when Tick has something to do (zero: nothing).
 func (r *Runner) NextDeadline() time.Time {
-	if r.inflight != nil || r.unmanaged {
+	if r.inflight != nil || r.unmanaged || r.held {
 		return time.Time{}
 	}
 	if !r.retryAt.IsZero() {
 		return r.retryAt
 	}
-	if !r.want || r.cfg.MonitorInterval <= 0 {
+	if !r.want {
 		return time.Time{}
 	}
-	var next time.Time
-	for i, s := range r.res {
-		if s == running && (next.IsZero() || r.nextCheck[i].Before(next)) {
-			next = r.nextCheck[i]
+	next := r.restartAt
+	if r.cfg.MonitorInterval > 0 {
+		for i, s := range r.res {
+			if s == running && (next.IsZero() || r.nextCheck[i].Before(next)) {
+				next = r.nextCheck[i]
+			}
 		}
 	}
 	return next
@@ -260,16 +341,20 @@ func (r *Runner) step(now time.Time) Out {
 		r.inflight = r.next(now)
 		out.Run = r.inflight
 	}
-	if p := r.phase(); p != r.reported && r.probed == len(r.res) {
+	p := r.phase()
+	if !r.settled && r.probed == len(r.res) && (p == messages.GroupPhase_GROUP_PHASE_RUNNING || p == messages.GroupPhase_GROUP_PHASE_UNMANAGED || !r.want) {
+		r.settled = true
+	}
+	if p != r.reported && r.probed == len(r.res) {
 		r.reported = p
 		rep := &Report{Phase: p}
 		if p == messages.GroupPhase_GROUP_PHASE_STOPPED && r.startFailure != "" {
 			rep.Failed, rep.Reason = true, r.startFailure
 			r.startFailure = ""
 		}
-		if r.gaveUp != "" {
-			rep.Failed, rep.Reason = true, r.gaveUp
-			r.gaveUp = ""
+		if r.failure != "" {
+			rep.Failed, rep.Reason = true, r.failure
+			r.failure = ""
 		}
 		if p == messages.GroupPhase_GROUP_PHASE_UNMANAGED {
 			rep.Failed, rep.Reason = true, "a stop failed"
@@ -280,6 +365,9 @@ func (r *Runner) step(now time.Time) Out {
 }
 
 func (r *Runner) next(now time.Time) *Op {
+	if r.held {
+		return nil
+	}
 	if r.probed < len(r.res) {
 		return &Op{Resource: r.probed, Action: resource.Monitor, Probe: true}
 	}
@@ -297,13 +385,20 @@ func (r *Runner) next(now time.Time) *Op {
 		return nil
 	}
 	for i, s := range r.res {
-		if s != running {
-			return &Op{Resource: i, Action: resource.Start}
+		if s == running {
+			continue
 		}
+		if now.Before(r.restartAt) {
+			// A Kept start that failed waits to be tried again; what
+			// runs is still checked meanwhile.
+			break
+		}
+		r.restartAt = time.Time{}
+		return &Op{Resource: i, Action: resource.Start}
 	}
 	if r.cfg.MonitorInterval > 0 {
-		for i := range r.res {
-			if !now.Before(r.nextCheck[i]) {
+		for i, s := range r.res {
+			if s == running && !now.Before(r.nextCheck[i]) {
 				return &Op{Resource: i, Action: resource.Monitor}
 			}
 		}

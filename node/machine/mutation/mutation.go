@@ -10,6 +10,8 @@
 //	                           claims for it, and others claim it, before the stop ends
 //	no-partition-wait          a majority runs a lost node's groups at once, without fencing
 //	drop-fenced-notice:NODE    NODE never learns that another node fenced one
+//	start-before-kept          a group's moving part is not held until its part kept on
+//	                           every node has settled: it may start before that part runs
 package mutation
 
 import "sync/atomic"

@@ -93,3 +93,22 @@ func ID(r *messages.Resource) string {
 	}
 	return "?"
 }
+
+// IsAddress says whether r configures a virtual IP address: the built-in
+// address resource, or an IPaddr, IPaddr2 or IPv6addr script or OCF
+// agent. An address is what a group moves; it cannot be kept running on
+// every node (Resource.everywhere).
+func IsAddress(r *messages.Resource) bool {
+	switch a := r.GetAgent().(type) {
+	case *messages.Resource_Address:
+		return true
+	case *messages.Resource_Heartbeat:
+		return addressAgents[a.Heartbeat.GetName()]
+	case *messages.Resource_Ocf:
+		return addressAgents[a.Ocf.GetType()]
+	}
+	return false
+}
+
+// addressAgents are the scripts and OCF agents of virtual addresses.
+var addressAgents = map[string]bool{addrspec.IPaddr: true, addrspec.IPaddr2: true, "IPv6addr": true}
