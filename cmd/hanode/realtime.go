@@ -87,7 +87,7 @@ func (p realtimePlan) apply(log *slog.Logger) {
 		}
 	}
 	if !p.realtime {
-		log.Info("normal priority (realtime off): busy processes can delay this node's heartbeats")
+		log.Debug("normal priority (realtime off): busy processes can delay this node's heartbeats")
 		return
 	}
 	threads, err := rt.SetRealtime(p.priority)

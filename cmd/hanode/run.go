@@ -104,9 +104,6 @@ func (f *runFlags) run(cmd *cobra.Command) error {
 	for _, w := range warns {
 		log.Warn(w)
 	}
-	// Before the node starts its threads' work and its programs: threads
-	// created later inherit the policy.
-	rtPlan.apply(log)
 	var traceOut io.Writer
 	switch f.trace {
 	case "":
@@ -132,6 +129,10 @@ func (f *runFlags) run(cmd *cobra.Command) error {
 	if err != nil {
 		return failure(err)
 	}
+	// Once the configuration is known to run (a refused one gets its one
+	// line and nothing else), and before the node starts its threads'
+	// work and its programs: threads created later inherit the policy.
+	rtPlan.apply(log)
 	opts := node.Options{Plan: plan, StateDir: f.stateDir, Socket: f.socket, Log: log, Trace: traceOut, MetricsAddr: f.metrics}
 	if f.reset != "" {
 		command := f.reset
