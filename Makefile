@@ -105,6 +105,7 @@ bench: build
 	HANODE_BENCH_FAILOVER=1 HANODE_BENCH_TRIALS=$(FAILOVER_TRIALS) $(GO) test ./cmd/hanode -run '^(TestFailoverBench|TestFencingAndIpfailBench)$$' -count=1 -v -timeout 30m
 	HANODE_COMPARE_HEARTBEAT=1 $(GO) test ./cmd/hanode -run '^TestClStatusTableIsHeartbeats$$' -count=1 -v -timeout 5m
 	$(MAKE) --no-print-directory bench-scale
+	$(MAKE) --no-print-directory bench-load LOAD=3m LOAD_CPU=16
 
 # Issue 13's scale bench (root, network namespaces, Debian's IPaddr2): N
 # nodes on test hosts, one IPaddr2 group each, quorum on, started one per
@@ -121,6 +122,15 @@ bench-scale: build
 	$(BENCH_BIN) scale -hanode $(BIN) -out $(SCALE_OUT) -nodes 32 -medium bcast -keepalive 1s -deadtime 10s -duration 3m
 	$(BENCH_BIN) scale -hanode $(BIN) -out $(SCALE_OUT) -nodes 64 -medium bcast -keepalive 1s -deadtime 10s -duration 10m
 	$(BENCH_BIN) scale -hanode $(BIN) -out $(SCALE_OUT) -nodes 16 -medium ucast -keepalive 200ms -deadtime 2s -duration 3m
+
+# Issue 13's load bench (root, network namespaces, stress-ng): 2 and 3 nodes
+# at keepalive 10ms / deadtime 50ms under stress-ng --cpu $(LOAD_CPU), realtime
+# off then on, $(LOAD) each (4 x LOAD in all): false deaths, how late the nodes ran.
+LOAD ?= 10m
+LOAD_CPU ?= 2
+.PHONY: bench-load
+bench-load:
+	HANODE_BENCH_LOAD=$(LOAD) HANODE_BENCH_LOAD_CPU=$(LOAD_CPU) $(GO) test ./cmd/hanode -run '^TestLoadBench$$' -count=1 -v -timeout 120m | grep -E 'under load|false death|death while|load bench|PASS|FAIL|ok'
 
 # The end-to-end safety benchmark (root, network namespaces, Debian's
 # heartbeat and resource-agents; about 20 minutes with 10 trials): every
