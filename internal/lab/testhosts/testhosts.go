@@ -32,6 +32,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hanode/hanode/internal/lab/netlab"
 )
 
 // prefix starts every namespace name a lab creates: "hnt<pid>x<n>".
@@ -47,25 +49,11 @@ var labCount atomic.Int32
 // message, or fail when CI=true: in CI these tests must run.
 func Require(t testing.TB) {
 	t.Helper()
-	var missing []string
-	if os.Geteuid() != 0 {
-		missing = append(missing, "root (network namespaces need CAP_SYS_ADMIN)")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		missing = append(missing, "the ip command (apt-get install iproute2)")
-	}
-	if len(missing) == 0 {
-		name := fmt.Sprintf("%s%dprobe", prefix, os.Getpid())
-		if out, err := run(context.Background(), "ip", "netns", "add", name); err != nil {
-			missing = append(missing, "permission to create network namespaces: "+strings.TrimSpace(out))
-		} else {
-			run(context.Background(), "ip", "netns", "del", name)
-		}
-	}
-	if len(missing) == 0 {
+	err := netlab.Require()
+	if err == nil {
 		return
 	}
-	msg := "test hosts in network namespaces need " + strings.Join(missing, ", ")
+	msg := "test hosts in " + err.Error()
 	if os.Getenv("CI") == "true" {
 		t.Fatal(msg + " (CI=true: this test must run; .ci/run installs what it needs and runs as root)")
 	}
