@@ -74,6 +74,7 @@ docs: build
 	protoc -I proto --include_imports --include_source_info --descriptor_set_out=bin/hanode.pb $(PROTOS)
 	$(GO) run ./cmd/hanode-docs -descriptors bin/hanode.pb -out docs/configuration.md
 	$(BIN) gen-docs > docs/commands.md
+	$(MAKE) --no-print-directory man
 
 # Fails when the committed references are not what make docs writes.
 docs-check: build
@@ -84,6 +85,31 @@ docs-check: build
 	if ! cmp -s $$tmp/configuration.md docs/configuration.md || ! cmp -s $$tmp/commands.md docs/commands.md; then \
 		echo "docs/ is out of date: run make docs"; rm -rf $$tmp; exit 1; fi; \
 	rm -rf $$tmp; echo "docs-check: docs/ is current"
+	@$(MAKE) --no-print-directory man-check
+
+# The manual pages (dist/man) and shell completions (dist/completions),
+# from the commands as docs/commands.md is: committed, so that packaging
+# needs no build step beyond make install, and checked by docs-check. The
+# pages carry MAN_DATE, not the day they were made, so that a check can
+# compare them: move it on when the commands change.
+MAN_DATE ?= 2026-12-03
+man: build
+	rm -rf dist/man dist/completions
+	$(BIN) gen-man --date $(MAN_DATE) dist/man
+	mkdir -p dist/completions
+	$(BIN) completion bash > dist/completions/hanode.bash
+	$(BIN) completion zsh > dist/completions/_hanode
+	$(BIN) completion fish > dist/completions/hanode.fish
+
+man-check: build
+	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && \
+	$(BIN) gen-man --date $(MAN_DATE) $$tmp/man && mkdir $$tmp/completions && \
+	$(BIN) completion bash > $$tmp/completions/hanode.bash && \
+	$(BIN) completion zsh > $$tmp/completions/_hanode && \
+	$(BIN) completion fish > $$tmp/completions/hanode.fish && \
+	if ! diff -rq $$tmp/man dist/man || ! diff -rq $$tmp/completions dist/completions; then \
+		echo "dist/man or dist/completions is out of date: run make man (or make docs)"; exit 1; fi; \
+	echo "man-check: dist/man and dist/completions are current"
 
 # Go benchmarks, then the measured figures: failure detection (20 SIGKILLs),
 # idle cost per node at keepalive 1s and 100ms, a node's memory and CPU
@@ -157,14 +183,82 @@ clean:
 	rm -rf bin
 
 # The binary in $(PREFIX)/sbin; cl_status, hb_standby and hb_takeover as
-# links to it; the systemd unit; the example configuration (the real one,
-# /etc/hanode/cluster.textproto, is never overwritten).
+# links to it in $(COMPAT_BINDIR), their manual pages in $(COMPAT_MANDIR)
+# (make deb moves both out of heartbeat's way); hanode's manual pages and
+# shell completions; the systemd unit; the example configuration (the real
+# one, /etc/hanode/cluster.textproto, is never overwritten); the alert
+# rules and dashboard when dist/ has them (their READMEs with the
+# documentation, in $(PREFIX)/share/doc/hanode).
+COMPAT_BINDIR ?= $(PREFIX)/bin
+COMPAT_MANDIR ?= $(PREFIX)/share/man
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/hanode
-	install -d $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(COMPAT_BINDIR)
 	for tool in cl_status hb_standby hb_takeover; do \
-		ln -sf ../sbin/hanode $(DESTDIR)$(PREFIX)/bin/$$tool; \
+		ln -sfr $(DESTDIR)$(PREFIX)/sbin/hanode $(DESTDIR)$(COMPAT_BINDIR)/$$tool || exit 1; \
 	done
+	install -D -m 0644 -t $(DESTDIR)$(PREFIX)/share/man/man8 dist/man/man8/*.8
+	install -D -m 0644 -t $(DESTDIR)$(COMPAT_MANDIR)/man1 dist/man/man1/*.1
+	install -D -m 0644 dist/completions/hanode.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/hanode
+	install -D -m 0644 dist/completions/_hanode $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_hanode
+	install -D -m 0644 dist/completions/hanode.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/hanode.fish
 	install -D -m 0644 dist/hanode.service $(DESTDIR)/lib/systemd/system/hanode.service
 	install -D -m 0644 dist/cluster.textproto $(DESTDIR)$(PREFIX)/share/doc/hanode/examples/cluster.textproto
 	install -d -m 0755 $(DESTDIR)/etc/hanode
+	for d in prometheus grafana; do \
+		[ -d dist/$$d ] || continue; \
+		for f in $$(cd dist/$$d && find . -type f | LC_ALL=C sort); do \
+			case $$f in \
+			(*.md) install -D -m 0644 dist/$$d/$$f $(DESTDIR)$(PREFIX)/share/doc/hanode/$$d/$$f || exit 1;; \
+			(*) install -D -m 0644 dist/$$d/$$f $(DESTDIR)$(PREFIX)/share/hanode/$$d/$$f || exit 1;; \
+			esac; \
+		done; \
+	done
+
+# The Debian package, bin/hanode_<version>_<arch>.deb, from make install
+# into a staging tree plus dist/debian/. Heartbeat's names stay
+# heartbeat's: the compatibility links and their pages go to
+# /usr/lib/hanode. The version is git describe's, made Debian-valid:
+# v1.2.3-4-gabc1234 is 1.2.3+4.gabc1234-1, an untagged abc1234 is
+# 0.0~gitYYYYMMDD.abc1234-1 (the commit's date, so that later commits sort
+# later), -dirty becomes +dirty. File dates are the commit's
+# (SOURCE_DATE_EPOCH), so the same commit gives the same package.
+DEB_EPOCH    ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+DEB_REVISION ?= 1
+DEB_UPSTREAM ?= $(shell v='$(VERSION)'; case "$$v" in \
+	(v[0-9]*) echo "$$v" | sed -E 's/^v//; s/-([0-9]+)-g([0-9a-f]+)/+\1.g\2/; s/-dirty$$/+dirty/; s/-/~/g';; \
+	(*) echo "0.0~git$$(date -u -d @$(DEB_EPOCH) +%Y%m%d).$$v" | sed -E 's/-dirty$$/+dirty/; s/[^A-Za-z0-9.+~]/./g';; esac)
+DEB_VERSION  ?= $(DEB_UPSTREAM)-$(DEB_REVISION)
+DEB_ARCH     ?= $(shell dpkg --print-architecture 2>/dev/null || $(GO) env GOARCH)
+DEB_OUT      ?= bin
+DEB_STAGE    := $(DEB_OUT)/deb-stage
+DEB          := $(DEB_OUT)/hanode_$(DEB_VERSION)_$(DEB_ARCH).deb
+DEB_DOC      := $(DEB_STAGE)/usr/share/doc/hanode
+.PHONY: deb lintian man man-check
+deb:
+	@command -v dpkg-deb >/dev/null || { echo "deb: dpkg-deb is missing (apt-get install dpkg)" >&2; exit 1; }
+	rm -rf $(DEB_STAGE) && mkdir -p $(DEB_STAGE)/DEBIAN
+	$(MAKE) --no-print-directory install DESTDIR=$(abspath $(DEB_STAGE)) PREFIX=/usr \
+		COMPAT_BINDIR=/usr/lib/hanode/bin COMPAT_MANDIR=/usr/lib/hanode/man
+	install -D -m 0644 dist/debian/copyright $(DEB_DOC)/copyright
+	sed -e 's/@VERSION@/$(DEB_VERSION)/' -e 's/@COMMIT@/$(COMMIT)/' \
+		-e "s/@DATE@/$$(LC_ALL=C date -u -R -d @$(DEB_EPOCH))/" dist/debian/changelog.in > $(DEB_DOC)/changelog.Debian
+	install -D -m 0644 dist/debian/lintian-overrides $(DEB_STAGE)/usr/share/lintian/overrides/hanode
+	find $(DEB_STAGE)/usr/share/man $(DEB_STAGE)/usr/lib/hanode/man $(DEB_DOC) -type f \
+		\( -name '*.[18]' -o -name changelog.Debian \) -exec gzip -9n {} +
+	install -m 0755 dist/debian/postinst dist/debian/prerm dist/debian/postrm $(DEB_STAGE)/DEBIAN/
+	chmod -R u+rwX,go+rX,go-w $(DEB_STAGE)
+	cd $(DEB_STAGE) && find . -path ./DEBIAN -prune -o -type f -printf '%P\n' | LC_ALL=C sort | \
+		xargs -d '\n' md5sum > DEBIAN/md5sums && chmod 0644 DEBIAN/md5sums
+	sed -e 's/@VERSION@/$(DEB_VERSION)/' -e 's/@ARCH@/$(DEB_ARCH)/' \
+		-e "s/@SIZE@/$$(du -sk --apparent-size --exclude=DEBIAN $(DEB_STAGE) | cut -f1)/" \
+		dist/debian/control.in > $(DEB_STAGE)/DEBIAN/control
+	find $(DEB_STAGE) -exec touch -h -d @$(DEB_EPOCH) {} +
+	SOURCE_DATE_EPOCH=$(DEB_EPOCH) dpkg-deb --root-owner-group -Zxz --build $(DEB_STAGE) $(DEB)
+	@echo "deb: $(DEB) ($$(du -k $(DEB) | cut -f1) KiB)"
+
+# lintian on the package: what it prints beyond the overrides in
+# dist/debian/lintian-overrides (each explained there) fails.
+lintian: deb
+	@command -v lintian >/dev/null || { echo "lintian: lintian is missing (apt-get install lintian)" >&2; exit 1; }
+	lintian --fail-on error,warning,info --display-info $(DEB)

@@ -123,6 +123,7 @@ Heartbeat /etc/ha.d unchanged, or its own protobuf text configuration
 		newDemoCommand(),
 		newDemoServiceCommand(),
 		newGenDocsCommand(),
+		newGenManCommand(),
 		newVersionCommand(),
 	)
 	return root
