@@ -944,17 +944,23 @@ func (x *Bcast) GetPort() uint32 {
 	return 0
 }
 
-// Mcast sends heartbeats to an IPv4 multicast group.
-// Heartbeat: `mcast dev group port ttl loop`.
+// Mcast sends heartbeats to a multicast group, IPv4 or IPv6.
+// Heartbeat: `mcast dev group port ttl loop` (IPv4) and
+// `mcast6 dev group port hops loop` (IPv6).
 type Mcast struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Interface that joins the group and sends.
 	Dev string `protobuf:"bytes,1,opt,name=dev,proto3" json:"dev,omitempty"`
-	// Multicast group, e.g. "225.0.0.1".
+	// Multicast group: IPv4, e.g. "225.0.0.1", or IPv6, e.g. "ff12::1:2:3:4".
+	// An IPv6 group passes Heartbeat's mcast6 check: ff00::/8 with no flag
+	// but the transient one (ff1x::), link-local (ffx2::), admin-local
+	// (ffx4::), site-local (ffx5::) or organisation-local (ffx8::) scope,
+	// not all zero after the scope; no %scope (the interface is dev).
 	Group string `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
 	// UDP port (mcast does not use udpport).
 	Port uint32 `protobuf:"varint,3,opt,name=port,proto3" json:"port,omitempty"`
-	// Time to live of outgoing packets, 1..255.
+	// Time to live of outgoing packets, 1..255; for an IPv6 group the hop
+	// limit (IPV6_MULTICAST_HOPS): 1 keeps frames on the link.
 	Ttl uint32 `protobuf:"varint,4,opt,name=ttl,proto3" json:"ttl,omitempty"`
 	// Whether outgoing packets loop back to this host.
 	Loop          bool `protobuf:"varint,5,opt,name=loop,proto3" json:"loop,omitempty"`
@@ -1028,19 +1034,25 @@ func (x *Mcast) GetLoop() bool {
 }
 
 // Ucast sends heartbeats to each peer address by UDP unicast.
-// Heartbeat: `ucast dev peer`, one line per peer.
+// Heartbeat: `ucast dev peer` (IPv4) and `ucast6 dev peer[%scope]` (IPv6),
+// one line per peer; the lines of one interface and port are one Ucast.
 type Ucast struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Interface the socket is bound to (SO_BINDTODEVICE). Optional in the
 	// native configuration; without it the socket is not bound to a device.
 	Dev string `protobuf:"bytes,1,opt,name=dev,proto3" json:"dev,omitempty"`
-	// Peer addresses. An address of this node is skipped, so that every node
-	// can share one configuration.
+	// Peer addresses, IPv4 or IPv6, both in one medium if need be (it opens
+	// a socket of each family on its port). An address of this node is
+	// skipped, so that every node can share one configuration. A link-local
+	// IPv6 peer needs its interface: "fe80::2%eth0", or no scope when dev is
+	// set (dev is then the scope); a scope must name dev, and no other
+	// address takes one. IPv4-mapped addresses (::ffff:10.0.0.2) are
+	// refused: write the IPv4 address.
 	Peers []string `protobuf:"bytes,2,rep,name=peers,proto3" json:"peers,omitempty"`
 	// UDP port; default Cluster.udp_port.
 	Port *uint32 `protobuf:"varint,3,opt,name=port,proto3,oneof" json:"port,omitempty"`
 	// Local address to bind; default any. When set, only peers equal to it
-	// count as this node's own address.
+	// count as this node's own address, and every peer must be of its family.
 	Bind          string `protobuf:"bytes,4,opt,name=bind,proto3" json:"bind,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1825,16 +1837,17 @@ func (x *AddressAgent) GetAliasLabel() bool {
 }
 
 // PingNode is a router or switch watched with ICMP echo and shown as a
-// member of type ping. `ping a b` gives one PingNode per address;
-// `ping_group name a b` gives one PingNode that is up while any address
-// answers.
+// member of type ping. `ping a b` and `ping6 a b` give one PingNode per
+// address; `ping_group name a b` gives one PingNode that is up while any
+// address answers.
 type PingNode struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Name shown in status; for `ping` it is what the line names (the
 	// address, or the host name it was resolved from).
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// IPv4 addresses; the ping node answers while any of them does (a ping
-	// group).
+	// IPv4 addresses (ICMP echo) and IPv6 addresses (ICMPv6 echo, Heartbeat's
+	// ping6); the ping node answers while any of them does (a ping group). A
+	// link-local IPv6 address needs its interface: "fe80::1%eth0".
 	Addresses     []string `protobuf:"bytes,2,rep,name=addresses,proto3" json:"addresses,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

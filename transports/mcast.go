@@ -2,8 +2,9 @@ package transports
 
 import "github.com/hanode/hanode/transports/medium"
 
-// McastConfig describes an IPv4 multicast link (Heartbeat
-// `mcast dev group port ttl loop`).
+// McastConfig describes a multicast link: an IPv4 group (Heartbeat
+// `mcast dev group port ttl loop`) or an IPv6 one (`mcast6 dev group port
+// hops loop`, TTL holding the hop limit).
 type McastConfig = medium.Mcast
 
 // Mcast is an open multicast link: a socket bound to the port that has

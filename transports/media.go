@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 )
 
 // Several media on one interface: one link.
@@ -44,7 +45,13 @@ import (
 //     groups an mcast medium joined on it (see openMcast: Go cannot bind a
 //     socket to a group address as Heartbeat does);
 //   - IP_MULTICAST_ALL is off on every socket: a socket receives only the
-//     groups it joined itself, not those other sockets of the host joined.
+//     groups it joined itself, not those other sockets of the host joined;
+//   - IPv6 media (ucast to IPv6 peers, Heartbeat's ucast6; mcast to an
+//     IPv6 group, mcast6) do the same with IPv6 sockets: [::]:port on the
+//     interface, IPv6 only, beside the IPv4 socket of the same port. A
+//     link may mix both families (bcast and ucast6 on eth0 are one link,
+//     eth0, as in Heartbeat); a ucast medium with peers of both families
+//     opens one socket of each.
 //
 // Sending is what Heartbeat's media do, each of them: a frame goes to the
 // broadcast address (bcast), to every peer (ucast) and to the group (mcast,
@@ -193,22 +200,36 @@ func (m *Media) open(cfg MediaConfig) error {
 		if err := sameDev("ucast", u.Dev); err != nil {
 			return err
 		}
-		bind := netip.IPv4Unspecified()
-		if u.Bind.IsValid() {
-			bind = u.Bind
-		}
-		addr := netip.AddrPortFrom(bind, u.Port)
-		c, err := socket(addr)
-		if err != nil {
-			return fmt.Errorf("ucast %s: listen %s: %w", devName(cfg.Dev), addr, err)
-		}
 		self, err := SelfPeers(u)
 		if err != nil {
 			return err
 		}
-		for _, p := range u.Peers {
-			if !self[p] {
-				m.addDest(c, netip.AddrPortFrom(p, u.Port))
+		// One receiving socket per family the medium's peers use (an IPv6
+		// peer is sent to, and heard from, by an IPv6 socket), or the bind
+		// address's alone.
+		var binds []netip.Addr
+		if u.Bind.IsValid() {
+			binds = []netip.Addr{u.Bind}
+		} else {
+			for _, p := range u.Peers {
+				if w := unspecified(p); !slices.Contains(binds, w) {
+					binds = append(binds, w)
+				}
+			}
+			if len(binds) == 0 {
+				binds = []netip.Addr{netip.IPv4Unspecified()}
+			}
+		}
+		for _, bind := range binds {
+			addr := netip.AddrPortFrom(bind, u.Port)
+			c, err := socket(addr)
+			if err != nil {
+				return fmt.Errorf("ucast %s: listen %s: %w", devName(cfg.Dev), addr, err)
+			}
+			for _, p := range u.Peers {
+				if !self[p] && sameFamily(p, bind) {
+					m.addDest(c, netip.AddrPortFrom(p, u.Port))
+				}
 			}
 		}
 	}
@@ -237,43 +258,68 @@ func (m *Media) open(cfg MediaConfig) error {
 // shared socket, the group's datagrams arrive where the others do; with
 // IP_MULTICAST_ALL off, only the groups the socket joined itself.
 func (m *Media) openMcast(dev string, cfg McastConfig, socket func(netip.AddrPort) (*net.UDPConn, error)) error {
+	kind := "mcast"
+	if cfg.Group.Is6() {
+		kind = "mcast6"
+	}
 	ifi, err := net.InterfaceByName(dev)
 	if err != nil {
-		return fmt.Errorf("mcast %s: %w", dev, err)
+		return fmt.Errorf("%s %s: %w", kind, dev, err)
 	}
 	if ifi.Flags&net.FlagMulticast == 0 {
-		return fmt.Errorf("mcast %s: the interface does not do multicast", dev)
+		return fmt.Errorf("%s %s: the interface does not do multicast", kind, dev)
 	}
-	addr := netip.AddrPortFrom(netip.IPv4Unspecified(), cfg.Port)
+	addr := netip.AddrPortFrom(unspecified(cfg.Group), cfg.Port)
 	recv, err := socket(addr)
 	if err != nil {
-		return fmt.Errorf("mcast %s: listen %s: %w", dev, addr, err)
+		return fmt.Errorf("%s %s: listen %s: %w", kind, dev, addr, err)
 	}
 	dest := netip.AddrPortFrom(cfg.Group, cfg.Port)
+	group := &net.UDPAddr{IP: cfg.Group.AsSlice()}
 	if !slices.Contains(m.joined, dest) {
-		if err := ipv4.NewPacketConn(recv).JoinGroup(ifi, &net.UDPAddr{IP: cfg.Group.AsSlice()}); err != nil {
-			return fmt.Errorf("mcast %s: join %s: %w", dev, cfg.Group, err)
+		if cfg.Group.Is6() {
+			err = ipv6.NewPacketConn(recv).JoinGroup(ifi, group)
+		} else {
+			err = ipv4.NewPacketConn(recv).JoinGroup(ifi, group)
+		}
+		if err != nil {
+			return fmt.Errorf("%s %s: join %s: %w", kind, dev, cfg.Group, err)
 		}
 		m.joined = append(m.joined, dest)
 	}
-	send, err := listenUDP(netip.AddrPortFrom(netip.IPv4Unspecified(), 0), socketOptions{dev: dev})
+	send, err := listenUDP(netip.AddrPortFrom(unspecified(cfg.Group), 0), socketOptions{dev: dev})
 	if err != nil {
-		return fmt.Errorf("mcast %s: sending socket: %w", dev, err)
+		return fmt.Errorf("%s %s: sending socket: %w", kind, dev, err)
 	}
 	m.owned = append(m.owned, send)
-	p := ipv4.NewPacketConn(send)
-	for _, set := range []func() error{
-		func() error { return p.SetMulticastInterface(ifi) },
-		func() error { return p.SetMulticastTTL(cfg.TTL) },
-		func() error { return p.SetMulticastLoopback(cfg.Loop) },
-	} {
+	var settings []func() error
+	if cfg.Group.Is6() {
+		// Heartbeat's mcast6: IPV6_MULTICAST_IF, _HOPS and _LOOP.
+		p := ipv6.NewPacketConn(send)
+		settings = []func() error{
+			func() error { return p.SetMulticastInterface(ifi) },
+			func() error { return p.SetMulticastHopLimit(cfg.TTL) },
+			func() error { return p.SetMulticastLoopback(cfg.Loop) },
+		}
+	} else {
+		p := ipv4.NewPacketConn(send)
+		settings = []func() error{
+			func() error { return p.SetMulticastInterface(ifi) },
+			func() error { return p.SetMulticastTTL(cfg.TTL) },
+			func() error { return p.SetMulticastLoopback(cfg.Loop) },
+		}
+	}
+	for _, set := range settings {
 		if err := set(); err != nil {
-			return fmt.Errorf("mcast %s: %w", dev, err)
+			return fmt.Errorf("%s %s: %w", kind, dev, err)
 		}
 	}
 	m.addDest(send, dest)
 	return nil
 }
+
+// sameFamily says whether a and b are both IPv4 or both IPv6.
+func sameFamily(a, b netip.Addr) bool { return a.Unmap().Is4() == b.Unmap().Is4() }
 
 func (m *Media) addPath(c *net.UDPConn) *sendPath {
 	for i := range m.sends {
@@ -367,14 +413,13 @@ func (m *Media) CopiesDropped() uint64 { return m.dropped.Load() }
 func (m *Media) read(c *net.UDPConn, deliver Deliver, readErr ReadError) {
 	defer m.readers.Done()
 	port := localAddr(c).Port()
-	p := ipv4.NewPacketConn(c)
 	// The destination of each datagram tells which medium brought it (the
 	// broadcast address, this host's address, the group).
-	dstKnown := p.SetControlMessage(ipv4.FlagDst, true) == nil
+	readFrom, dstKnown := destReader(c)
 	buf := make([]byte, maxDatagram)
 	pause := time.Millisecond
 	for {
-		n, cm, src, err := p.ReadFrom(buf)
+		n, dst, src, err := readFrom(buf)
 		at := time.Now()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
@@ -394,13 +439,39 @@ func (m *Media) read(c *net.UDPConn, deliver Deliver, readErr ReadError) {
 			from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 		}
 		var path netip.AddrPort
-		if dstKnown && cm != nil {
-			if a, ok := netip.AddrFromSlice(cm.Dst); ok {
+		if dstKnown && dst != nil {
+			if a, ok := netip.AddrFromSlice(dst); ok {
 				path = netip.AddrPortFrom(a.Unmap(), port)
 			}
 		}
 		m.deliver(deliver, Packet{Data: append([]byte(nil), buf[:n]...), From: from, At: at}, path)
 	}
+}
+
+// destReader reads datagrams of c with their destination address
+// (IP_PKTINFO, or IPV6_RECVPKTINFO on an IPv6 socket); known says whether
+// the kernel agreed to tell it.
+func destReader(c *net.UDPConn) (read func([]byte) (int, net.IP, net.Addr, error), known bool) {
+	if localAddr(c).Addr().Unmap().Is4() {
+		p := ipv4.NewPacketConn(c)
+		known = p.SetControlMessage(ipv4.FlagDst, true) == nil
+		return func(b []byte) (int, net.IP, net.Addr, error) {
+			n, cm, src, err := p.ReadFrom(b)
+			if cm == nil {
+				return n, nil, src, err
+			}
+			return n, cm.Dst, src, err
+		}, known
+	}
+	p := ipv6.NewPacketConn(c)
+	known = p.SetControlMessage(ipv6.FlagDst, true) == nil
+	return func(b []byte) (int, net.IP, net.Addr, error) {
+		n, cm, src, err := p.ReadFrom(b)
+		if cm == nil {
+			return n, nil, src, err
+		}
+		return n, cm.Dst, src, err
+	}, known
 }
 
 func (m *Media) deliver(deliver Deliver, p Packet, path netip.AddrPort) {

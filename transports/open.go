@@ -68,8 +68,17 @@ func Check(md medium.Medium) error {
 		return err
 	case *medium.Ucast:
 		if m.Dev != "" {
-			_, err := net.InterfaceByName(m.Dev)
-			return err
+			if _, err := net.InterfaceByName(m.Dev); err != nil {
+				return err
+			}
+		}
+		// A link-local peer is reached through the interface of its scope.
+		for _, p := range m.Peers {
+			if z := p.Zone(); z != "" && z != m.Dev {
+				if _, err := net.InterfaceByName(z); err != nil {
+					return fmt.Errorf("peer %s: %w", p, err)
+				}
+			}
 		}
 		return nil
 	case *medium.Serial:

@@ -8,7 +8,8 @@ import (
 	"github.com/hanode/hanode/transports/medium"
 )
 
-// UcastConfig describes a UDP unicast link (Heartbeat `ucast dev peer`).
+// UcastConfig describes a UDP unicast link (Heartbeat `ucast dev peer`,
+// and `ucast6 dev peer[%scope]` for IPv6 peers).
 type UcastConfig = medium.Ucast
 
 // Ucast is an open UDP unicast link.
@@ -29,21 +30,36 @@ func OpenUcast(cfg UcastConfig, deliver Deliver, readErr ReadError) (*Ucast, err
 func (u *Ucast) Peers() []netip.AddrPort { return u.Destinations() }
 
 // SelfPeers says which peers of cfg are this host: equal to Bind when it is
-// set, else any address of a local interface.
+// set, else any address of a local interface. A link-local IPv6 peer
+// (fe80::/10) names its interface by its scope (fe80::2%eth0): it is this
+// host when that interface has the address, since every host has its own
+// fe80:: addresses on each link and the same one may exist elsewhere.
 func SelfPeers(cfg UcastConfig) (map[netip.Addr]bool, error) {
 	self := map[netip.Addr]bool{}
 	if cfg.Bind.IsValid() && !cfg.Bind.IsUnspecified() {
 		self[cfg.Bind] = true
 		return self, nil
 	}
-	addrs, err := net.InterfaceAddrs()
+	ifis, err := net.Interfaces()
 	if err != nil {
-		return nil, fmt.Errorf("ucast: list local addresses: %w", err)
+		return nil, fmt.Errorf("ucast: list local interfaces: %w", err)
 	}
 	local := map[netip.Addr]bool{}
-	for _, a := range addrs {
-		if p, err := netip.ParsePrefix(a.String()); err == nil {
-			local[p.Addr().Unmap()] = true
+	for _, ifi := range ifis {
+		addrs, err := ifi.Addrs()
+		if err != nil {
+			return nil, fmt.Errorf("ucast: list the addresses of %s: %w", ifi.Name, err)
+		}
+		for _, a := range addrs {
+			p, err := netip.ParsePrefix(a.String())
+			if err != nil {
+				continue
+			}
+			addr := p.Addr().Unmap()
+			if addr.Is6() && addr.IsLinkLocalUnicast() {
+				addr = addr.WithZone(ifi.Name)
+			}
+			local[addr] = true
 		}
 	}
 	for _, p := range cfg.Peers {

@@ -17,9 +17,13 @@ type socketOptions struct {
 	dev string
 }
 
-// listenUDP binds a UDP socket with SO_REUSEADDR, IP_MULTICAST_ALL off and
-// the given options.
+// listenUDP binds a UDP socket with SO_REUSEADDR, multicast-all off and
+// the given options. The address's family chooses the socket's: an IPv6
+// socket is IPv6 only (Go sets IPV6_V6ONLY on "udp6"), so that an IPv4
+// and an IPv6 medium of one link can bind the same port side by side, and
+// an IPv4 datagram never arrives on the IPv6 socket as a mapped address.
 func listenUDP(addr netip.AddrPort, opts socketOptions) (*net.UDPConn, error) {
+	v6 := addr.Addr().Is6() && !addr.Addr().Is4In6()
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
 		err := c.Control(func(fd uintptr) {
@@ -36,7 +40,13 @@ func listenUDP(addr netip.AddrPort, opts socketOptions) (*net.UDPConn, error) {
 			// Only the groups this socket joined itself: by default Linux
 			// hands a socket bound to the port the groups joined by every
 			// socket of the host, and a bcast link would receive the mcast
-			// link's frames.
+			// link's frames. IPv6 has the same switch (Linux 4.20).
+			if v6 {
+				if serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_ALL, 0); serr != nil {
+					serr = fmt.Errorf("IPV6_MULTICAST_ALL: %w", serr)
+				}
+				return
+			}
 			if serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0); serr != nil {
 				serr = fmt.Errorf("IP_MULTICAST_ALL: %w", serr)
 			}
@@ -46,9 +56,21 @@ func listenUDP(addr netip.AddrPort, opts socketOptions) (*net.UDPConn, error) {
 		}
 		return serr
 	}}
-	pc, err := lc.ListenPacket(context.Background(), "udp4", addr.String())
+	network := "udp4"
+	if v6 {
+		network = "udp6"
+	}
+	pc, err := lc.ListenPacket(context.Background(), network, addr.String())
 	if err != nil {
 		return nil, err
 	}
 	return pc.(*net.UDPConn), nil
+}
+
+// unspecified is the wildcard address of a's family.
+func unspecified(a netip.Addr) netip.Addr {
+	if a.Is6() && !a.Is4In6() {
+		return netip.IPv6Unspecified()
+	}
+	return netip.IPv4Unspecified()
 }

@@ -181,12 +181,21 @@ func (r *resolver) medium(field string, l *messages.Link) (m MediumSpec, defName
 			r.errf(field+".mcast.dev", "mcast: invalid interface name %q", mc.Dev)
 		}
 		group, err := netip.ParseAddr(mc.Group)
-		if err != nil || !group.Is4() || !group.IsMulticast() {
-			r.errf(field+".mcast.group", "mcast: %q is not an IPv4 multicast group (224.0.0.0 - 239.255.255.255)", mc.Group)
+		switch {
+		case err == nil && group.Is6() && !group.Is4In6():
+			if problem := Group6Problem(group); problem != "" {
+				r.errf(field+".mcast.group", "mcast: IPv6 group %q %s", mc.Group, problem)
+			}
+		case err != nil || !group.Is4() || !group.IsMulticast():
+			r.errf(field+".mcast.group", "mcast: %q is not an IPv4 multicast group (224.0.0.0 - 239.255.255.255) or an IPv6 one (ff12::/16, ...)", mc.Group)
 		}
 		port = mc.Port
 		if mc.Ttl < 1 || mc.Ttl > 255 {
-			r.errf(field+".mcast.ttl", "mcast: ttl %d is out of range 1..255", mc.Ttl)
+			what := "ttl"
+			if group.Is6() {
+				what = "ttl (the hop limit of an IPv6 group)"
+			}
+			r.errf(field+".mcast.ttl", "mcast: %s %d is out of range 1..255", what, mc.Ttl)
 		}
 		m.Medium = &medium.Mcast{Dev: mc.Dev, Group: group, Port: uint16(port), TTL: int(mc.Ttl), Loop: mc.Loop}
 	case *messages.Link_Ucast:
@@ -202,19 +211,36 @@ func (r *resolver) medium(field string, l *messages.Link) (m MediumSpec, defName
 			r.errf(field+".ucast.peers", "ucast: no peer address")
 		}
 		typed := &medium.Ucast{Dev: u.Dev}
-		for j, p := range u.Peers {
-			a, err := netip.ParseAddr(p)
-			if err != nil || !a.Is4() {
-				r.errf(fmt.Sprintf("%s.ucast.peers[%d]", field, j), "ucast: %q is not an IPv4 address", p)
-			}
-			typed.Peers = append(typed.Peers, a)
-		}
 		if u.Bind != "" {
 			a, err := netip.ParseAddr(u.Bind)
-			if err != nil || !a.Is4() {
-				r.errf(field+".ucast.bind", "ucast: bind address %q is not an IPv4 address", u.Bind)
+			if err == nil && a.Is6() {
+				var problem string
+				if a, problem = Peer6Problem(a, u.Dev); problem != "" {
+					r.errf(field+".ucast.bind", "ucast: bind address %q %s", u.Bind, problem)
+				}
+			} else if err != nil || !a.Is4() {
+				r.errf(field+".ucast.bind", "ucast: bind address %q is not an IPv4 or IPv6 address", u.Bind)
 			}
 			typed.Bind = a
+		}
+		for j, p := range u.Peers {
+			pf := fmt.Sprintf("%s.ucast.peers[%d]", field, j)
+			a, err := netip.ParseAddr(p)
+			switch {
+			case err != nil:
+				r.errf(pf, "ucast: %q is not an IPv4 or IPv6 address", p)
+			case a.Is6():
+				var problem string
+				if a, problem = Peer6Problem(a, u.Dev); problem != "" {
+					r.errf(pf, "ucast: peer %q %s", p, problem)
+				}
+			}
+			// One socket per family: bound to an address, it reaches
+			// peers of that address's family only.
+			if err == nil && typed.Bind.IsValid() && a.Is4() != typed.Bind.Is4() {
+				r.errf(pf, "ucast: peer %q is not of the family of the bind address %s", p, typed.Bind)
+			}
+			typed.Peers = append(typed.Peers, a)
 		}
 		if u.Port != nil {
 			port = *u.Port
@@ -327,6 +353,9 @@ func (r *resolver) mediumText(m MediumSpec) string {
 	case *medium.Ucast:
 		return "ucast " + devOrAny(x.Dev) + " " + medium.JoinAddrs(x.Peers, " ") + port
 	case *medium.Mcast:
+		if x.Group.Is6() {
+			return fmt.Sprintf("mcast6 %s %s %d", x.Dev, x.Group, x.Port)
+		}
 		return fmt.Sprintf("mcast %s %s %d", x.Dev, x.Group, x.Port)
 	}
 	return describeMedium(m)
@@ -384,14 +413,26 @@ func (r *resolver) socketConflicts() {
 		dev    string
 		addr   netip.Addr // bind address; the zero Addr is every address
 		device string     // serial device
+		// fams are the socket families the medium binds: 1 IPv4, 2
+		// IPv6 (an IPv6 socket is IPv6 only, beside the IPv4 one).
+		fams int
 	}
 	var socks []sock
 	for i, ls := range r.eff.Links {
 		for _, m := range ls.Media {
-			s := sock{link: i, m: m, dev: m.Dev(), kind: "udp"}
+			s := sock{link: i, m: m, dev: m.Dev(), kind: "udp", fams: 1}
 			switch x := m.Medium.(type) {
 			case *medium.Ucast:
 				s.addr = x.Bind
+				s.fams = 0
+				for _, p := range x.Peers {
+					s.fams |= family(p)
+				}
+				if x.Bind.IsValid() {
+					s.fams = family(x.Bind)
+				}
+			case *medium.Mcast:
+				s.fams = family(x.Group)
 			case *medium.Serial:
 				s.kind, s.device = "serial", x.Device
 			}
@@ -411,7 +452,7 @@ func (r *resolver) socketConflicts() {
 			case "serial":
 				clash = a.device == b.device
 			case "udp":
-				clash = a.m.Port() == b.m.Port() && overlap(a.dev, b.dev) && overlapAddr(a.addr, b.addr)
+				clash = a.m.Port() == b.m.Port() && a.fams&b.fams != 0 && overlap(a.dev, b.dev) && overlapAddr(a.addr, b.addr)
 			}
 			if !clash {
 				continue
@@ -426,6 +467,14 @@ func (r *resolver) socketConflicts() {
 				describeMedium(b.m), lb, describeMedium(a.m), la, r.where(a.m.Field), devOrAny(overlapDev(a.dev, b.dev)), b.m.Port())
 		}
 	}
+}
+
+// family is 1 for an IPv4 address, 2 for an IPv6 one.
+func family(a netip.Addr) int {
+	if a.Is4() {
+		return 1
+	}
+	return 2
 }
 
 func overlapDev(a, b string) string {

@@ -581,6 +581,11 @@ func (r *resolver) groups() {
 				if a.Heartbeat.Name == "" || strings.ContainsAny(a.Heartbeat.Name, "/") {
 					r.errf(rf+".heartbeat.name", "resource script name %q is not a file name", a.Heartbeat.Name)
 				}
+				if a.Heartbeat.Name == ipv6addr {
+					if why := ipv6addrSplit(a.Heartbeat.Args); why != "" {
+						r.errf(rf, "%s: %s", rs.ID, why)
+					}
+				}
 			case *messages.Resource_Ocf:
 				if a.Ocf.Provider == "" || a.Ocf.Type == "" || strings.ContainsAny(a.Ocf.Provider+a.Ocf.Type, "/") {
 					r.errf(rf+".ocf", "OCF agent needs a provider and a type without '/' (got %q:%q)", a.Ocf.Provider, a.Ocf.Type)
@@ -650,20 +655,29 @@ func (r *resolver) groups() {
 	}
 }
 
-// nativeAddress makes res, an IPaddr or IPaddr2 resource (script or OCF
-// agent of provider heartbeat), hanode's built-in address resource, under
-// the same id (native_addresses). A parameter the built-in resource does
-// not understand is an error naming it, never dropped.
+// nativeAddress makes res, an IPaddr, IPaddr2 or IPv6addr resource
+// (script or OCF agent of provider heartbeat; IPv6addr in ipv6addr.go),
+// hanode's built-in address resource, under the same id
+// (native_addresses). A parameter the built-in resource does not
+// understand is an error naming it, never dropped.
 func (r *resolver) nativeAddress(field string, res *messages.Resource, id string) {
 	var a *messages.AddressAgent
 	var err error
 	switch ag := res.Agent.(type) {
 	case *messages.Resource_Heartbeat:
+		if ag.Heartbeat.Name == ipv6addr {
+			a, err = ipv6addrFromScript(ag.Heartbeat.Args)
+			break
+		}
 		if !addrspec.Convertible(ag.Heartbeat.Name) {
 			return
 		}
 		a, err = addrspec.FromScript(ag.Heartbeat.Name, ag.Heartbeat.Args)
 	case *messages.Resource_Ocf:
+		if ag.Ocf.Provider == "heartbeat" && ag.Ocf.Type == ipv6addr {
+			a, err = ipv6addrFromOCF(ag.Ocf.Params)
+			break
+		}
 		if ag.Ocf.Provider != "heartbeat" || !addrspec.Convertible(ag.Ocf.Type) {
 			return
 		}
@@ -716,8 +730,12 @@ func (r *resolver) pingNodes() {
 			switch {
 			case err != nil:
 				r.errf(fmt.Sprintf("%s.addresses[%d]", field, j), "ping: %q is not an IP address", a)
-			case !ip.Is4():
-				r.errf(fmt.Sprintf("%s.addresses[%d]", field, j), "ping: %q is not an IPv4 address", a)
+			case ip.Is6():
+				// ping6 (Heartbeat), IPv6 members of ping groups.
+				var problem string
+				if ip, problem = Peer6Problem(ip, ""); problem != "" {
+					r.errf(fmt.Sprintf("%s.addresses[%d]", field, j), "ping: %q %s", a, problem)
+				}
 			}
 			spec.Addresses = append(spec.Addresses, ip)
 		}

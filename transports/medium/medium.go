@@ -6,9 +6,12 @@
 //
 //   - a value is built once, by the configuration's resolver
 //     (node/config), from a medium it has validated: its addresses are
-//     IPv4 and parsed (a Group is a multicast group), its Port is 1..65535
-//     and its Baud a supported speed. Nothing downstream parses or
-//     validates a medium again;
+//     parsed, IPv4 or IPv6 (never IPv4-mapped; a link-local IPv6 peer
+//     carries its interface as its zone, fe80::2%eth0, and no other
+//     address has a zone), a Group is a multicast group (IPv4 for bcast's
+//     companion mcast, IPv6 for mcast6), its Port is 1..65535 and its
+//     Baud a supported speed. Nothing downstream parses or validates a
+//     medium again;
 //   - Kind names the medium as a configuration does ("bcast", "mcast",
 //     "ucast", "serial"), and String describes it for an operator, as
 //     `hanode check` prints it; neither changes with the host;
@@ -49,18 +52,22 @@ type Bcast struct {
 	Port uint16
 }
 
-// Mcast is IPv4 multicast to a group on an interface (Heartbeat
-// `mcast dev group port ttl loop`).
+// Mcast is multicast to a group on an interface: IPv4 (Heartbeat
+// `mcast dev group port ttl loop`) or IPv6 (`mcast6 dev group port hops
+// loop`).
 type Mcast struct {
 	Dev   string
 	Group netip.Addr
 	Port  uint16
-	TTL   int
+	// TTL is the time to live of IPv4 datagrams, the hop limit of IPv6
+	// ones (IPV6_MULTICAST_HOPS).
+	TTL int
 	// Loop makes this host receive its own frames (Heartbeat advises 0).
 	Loop bool
 }
 
-// Ucast is UDP unicast to a list of peers (Heartbeat `ucast dev peer`).
+// Ucast is UDP unicast to a list of peers (Heartbeat `ucast dev peer`;
+// `ucast6 dev peer` gives IPv6 peers, and one medium may hold both).
 type Ucast struct {
 	// Dev is the interface the socket is bound to with SO_BINDTODEVICE, as
 	// Heartbeat does; empty for no device binding (needs no privilege).
@@ -94,6 +101,9 @@ func (m *Serial) Iface() string { return "" }
 func (m *Bcast) String() string { return fmt.Sprintf("bcast on %s, port %d", m.Dev, m.Port) }
 
 func (m *Mcast) String() string {
+	if m.Group.Is6() {
+		return fmt.Sprintf("mcast6 on %s to [%s]:%d hops %d", m.Dev, m.Group, m.Port, m.TTL)
+	}
 	return fmt.Sprintf("mcast on %s to %s:%d ttl %d", m.Dev, m.Group, m.Port, m.TTL)
 }
 

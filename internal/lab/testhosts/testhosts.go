@@ -66,6 +66,10 @@ type Options struct {
 	Hosts int
 	// SecondNetwork adds eth1 on every host, on a second bridge.
 	SecondNetwork bool
+	// IPv6 gives every host's ethN a global address fd00:10:201:N::i/64
+	// (ipv6.go: Addr6) beside its automatic link-local one (LinkLocal),
+	// both usable when New returns (no duplicate address detection).
+	IPv6 bool
 }
 
 // Lab is a set of hosts on a private network.
@@ -87,6 +91,9 @@ type Host struct {
 	ns    string
 	addr  string
 	addr2 string
+	// addr6 and linkLocal are the IPv6 addresses of eth0, eth1 (IPv6
+	// labs only).
+	addr6, linkLocal []string
 }
 
 // New creates a lab; it is removed when the test ends (or by Close).
@@ -125,6 +132,12 @@ func New(t testing.TB, opts Options) *Lab {
 	for i := 1; i <= opts.Hosts; i++ {
 		h := &Host{lab: l, index: i, ns: fmt.Sprintf("%s-h%d", l.name, i)}
 		must("netns", "add", h.ns)
+		if opts.IPv6 {
+			// Interfaces created from now on in the namespace skip
+			// duplicate address detection: their addresses are usable at
+			// once instead of "tentative" for a second or two.
+			must("netns", "exec", h.ns, "sysctl", "-q", "-w", "net.ipv6.conf.default.accept_dad=0")
+		}
 		must("-n", h.ns, "link", "set", "lo", "up")
 		for n, br := range bridges {
 			dev := fmt.Sprintf("eth%d", n)
@@ -141,6 +154,9 @@ func New(t testing.TB, opts Options) *Lab {
 			}
 		}
 		l.hosts = append(l.hosts, h)
+	}
+	if opts.IPv6 {
+		l.setupIPv6(ctx, len(bridges))
 	}
 	return l
 }

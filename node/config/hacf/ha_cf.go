@@ -131,9 +131,9 @@ var lineDirectives = map[string]lineHandler{
 	"respawn":      (*cfParser).respawn,
 	"failfast":     (*cfParser).respawn,
 	"apiauth":      (*cfParser).apiauth,
-	"mcast6":       (*cfParser).neverSupported,
-	"ucast6":       (*cfParser).neverSupported,
-	"ping6":        (*cfParser).neverSupported,
+	"mcast6":       (*cfParser).mcast6, // ipv6.go
+	"ucast6":       (*cfParser).ucast6,
+	"ping6":        (*cfParser).ping6,
 	"hbaping":      (*cfParser).neverSupported,
 	"rds":          (*cfParser).neverSupported,
 	"tipc":         (*cfParser).neverSupported,
@@ -601,6 +601,13 @@ func (p *cfParser) ucast(_ string, args []string) {
 	if !ok {
 		return
 	}
+	p.addUcastPeer("ucast", dev, peer)
+}
+
+// addUcastPeer adds a peer to the ucast medium of dev and the udpport in
+// effect: ucast and ucast6 lines of one interface are one medium, with
+// peers of both families (transports opens a socket of each).
+func (p *cfParser) addUcastPeer(directive, dev, peer string) {
 	key := dev + " " + strconv.Itoa(int(p.udpPort))
 	i, ok := p.ucastLinks[key]
 	if !ok {
@@ -610,7 +617,7 @@ func (p *cfParser) ucast(_ string, args []string) {
 	u := p.c.Links[i].GetUcast()
 	for _, x := range u.Peers {
 		if x == peer {
-			p.warnf("ucast: %s %s is listed twice", dev, peer)
+			p.warnf("%s: %s %s is listed twice", directive, dev, peer)
 			return
 		}
 	}
@@ -656,7 +663,16 @@ func (p *cfParser) pingGroup(_ string, args []string) {
 	}
 	g := &messages.PingNode{Name: args[0]}
 	for _, a := range args[1:] {
-		addr, ok := p.hostAddress("ping_group", "ping_group "+args[0], a)
+		var addr string
+		var ok bool
+		if ip, err := netip.ParseAddr(a); err == nil && ip.Is6() {
+			// hanode's: Heartbeat's ping_group is IPv4 only.
+			if addr, ok = p.pingTarget6("ping_group "+args[0], a); ok && !strings.Contains(addr, "%") {
+				p.l.Differ(p.pos(), config.DiffAccepted, "ping_group", "ping_group %s %s: an IPv6 member, which Heartbeat's ping_group refuses (IPv4 only; ping6 nodes are IPv6)", args[0], a)
+			}
+		} else {
+			addr, ok = p.hostAddress("ping_group", "ping_group "+args[0], a)
+		}
 		if !ok {
 			// Heartbeat 3.0.6 logs a member that does not resolve and
 			// runs the group without it (ping_group.c tests the result

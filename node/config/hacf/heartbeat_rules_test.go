@@ -91,7 +91,7 @@ func TestHostNamesResolvedWhenRead(t *testing.T) {
 		{"ping no-ipv4.example\n", `ha.cf:1: ping: cannot resolve host name "no-ipv4.example": no IPv4 address`},
 		{"ucast eth0 10.0.0.300\n", `ha.cf:1: ucast: "10.0.0.300" is not an IPv4 address`},
 		{"ucast eth0 host/name\n", `ha.cf:1: ucast: "host/name" is neither an IPv4 address nor a host name`},
-		{"ping fe80::1\n", `ha.cf:1: ping: "fe80::1" is not an IPv4 address (IPv6 media are not supported)`},
+		{"ping fe80::1\n", `ha.cf:1: ping: "fe80::1" is an IPv6 address: write it on a ping6 line (ping6 ... fe80::1)`},
 	} {
 		_, errs := parse(t, c.cf, "", "")
 		if len(errs) != 1 || !strings.HasPrefix(errs[0].Error(), c.want) {

@@ -80,7 +80,7 @@ func hostName(s string) bool {
 func (p *cfParser) hostAddress(directive, what, s string) (string, bool) {
 	if a, err := netip.ParseAddr(s); err == nil {
 		if !a.Is4() {
-			p.errf("%s: %q is not an IPv4 address (IPv6 media are not supported)", what, s)
+			p.errf("%s: %q is an IPv6 address: write it on a %s6 line (%s6 ... %s)", what, s, directive, directive, s)
 			return "", false
 		}
 		return a.String(), true

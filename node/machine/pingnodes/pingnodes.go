@@ -1,8 +1,9 @@
-// Package pingnodes keeps the state of the ping nodes (Heartbeat's `ping`
-// and `ping_group`): routers and switches that are not cluster members but
-// tell whether this node reaches the network. A ping node answers while
-// any of its addresses answered an echo within deadping; before the first
-// answer it is init, until deadping has passed since start.
+// Package pingnodes keeps the state of the ping nodes (Heartbeat's `ping`,
+// `ping6` and `ping_group`, IPv4 and IPv6 alike): routers and switches
+// that are not cluster members but tell whether this node reaches the
+// network. A ping node answers while any of its addresses answered an
+// echo within deadping; before the first answer it is init, until
+// deadping has passed since start.
 //
 // A pure state machine, like package membership: inputs carry their time,
 // NextDeadline says when Tick has something to do, and the events it
