@@ -218,5 +218,6 @@ output. The output holds the keys of authkeys: store it with mode 0600.`,
 			return nil
 		},
 	})
+	c.AddCommand(newExportCommand())
 	return c
 }
