@@ -45,6 +45,7 @@ import (
 	"github.com/hanode/hanode/node/machine/placement"
 	"github.com/hanode/hanode/node/ops/metrics"
 	"github.com/hanode/hanode/node/ops/version"
+	"github.com/hanode/hanode/node/ops/web"
 	"github.com/hanode/hanode/transports"
 	"github.com/hanode/hanode/transports/frame"
 )
@@ -70,7 +71,8 @@ type Options struct {
 	// after CheckMedia). An in-memory network needs no root: node/sim
 	// opens every link on a transports/memnet.Network; tests wrap media.
 	OpenMedium OpenMedium
-	// MetricsAddr, when set, serves Prometheus metrics on it (/metrics).
+	// MetricsAddr, when set, serves Prometheus metrics on it (/metrics),
+	// and the web view (/, /api/v1/status, /api/v1/events).
 	MetricsAddr string
 	// Reboot replaces the machine reboot of failfast and of a node that
 	// lost quorum and could not stop its groups in time (tests); nil
@@ -348,7 +350,9 @@ func spawnNode(rt *runtime, opts Options) (*Node, error) {
 	rt.self.Store(n)
 	if rt.metrics != nil {
 		ctx, cancel := context.WithCancel(context.Background())
-		addr, err := rt.metrics.Serve(ctx, opts.MetricsAddr)
+		// The web view beside the metrics: the page and its API read the
+		// node's status and timeline.
+		addr, err := rt.metrics.Serve(ctx, opts.MetricsAddr, web.New(n.Status, n.Timeline, rt.log))
 		if err != nil {
 			cancel()
 			n.halt()

@@ -52,7 +52,7 @@ for deadtime.`,
 	c.Flags().StringVar(&f.trace, "trace", "", "write one JSON line per actor message to `FILE` (--trace=FILE or --trace FILE; --trace alone: standard error)")
 	c.Flags().Lookup("trace").NoOptDefVal = "-"
 	c.Flags().StringVar(&f.logFormat, "log-format", "text", "log format on standard error: text or json")
-	c.Flags().StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on `ADDR` (host:port), path /metrics")
+	c.Flags().StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics (/metrics), the read-only web view (/) and its JSON API (/api/v1/status, /api/v1/events) on `ADDR` (host:port)")
 	c.Flags().StringVar(&f.reset, "reset-command", "", "shell `COMMAND` run instead of rebooting when this machine must reset itself "+
 		"(failfast; no quorum and its groups not stopped within their stop budget); default: reboot at once")
 	return c

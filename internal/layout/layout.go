@@ -23,5 +23,6 @@
 //	internal/lab/...    harnesses: local clusters (hanode demo), test hosts
 //	                    in network namespaces, probes; the only non-test
 //	                    code that imports "testing"
+//	internal/packaging  the tests of the Debian package (make deb)
 //	cmd/...             the commands; nothing imports them
 package layout

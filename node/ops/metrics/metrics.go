@@ -150,21 +150,26 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // Serve listens on addr and serves /metrics on a mux of its own until ctx
-// ends. It returns once listening (or failing to).
-func (m *Metrics) Serve(ctx context.Context, addr string) (net.Addr, error) {
+// ends; root, when set, serves every other path (the web view), else /
+// says where the metrics are. It returns once listening (or failing to).
+func (m *Metrics) Serve(ctx context.Context, addr string, root http.Handler) (net.Addr, error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", m.Handler())
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/" {
-			http.NotFound(w, r)
-			return
-		}
-		fmt.Fprintln(w, "hanode: metrics at /metrics")
-	})
+	if root != nil {
+		mux.Handle("/", root)
+	} else {
+		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/" {
+				http.NotFound(w, r)
+				return
+			}
+			fmt.Fprintln(w, "hanode: metrics at /metrics")
+		})
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
