@@ -40,9 +40,11 @@ type MessengerState struct {
 	local      string
 	generation uint64
 	outbox     *reliable.Outbox
-	inboxes    map[string]*reliable.Inbox
-	alive      map[string]bool
-	notes      []*messages.ReceivedNote
+	// batcher holds the messages of a burst to send them as one.
+	batcher *reliable.Batcher
+	inboxes map[string]*reliable.Inbox
+	alive   map[string]bool
+	notes   []*messages.ReceivedNote
 	// notesDropped counts the oldest notes forgotten beyond MaxNotes.
 	notesDropped uint64
 	stream       *Gates
@@ -62,6 +64,7 @@ type MessengerState struct {
 func NewMessengerState(cfg MessengerConfig) *MessengerState {
 	st := &MessengerState{
 		local: cfg.Local, generation: cfg.Generation, outbox: reliable.NewOutbox(cfg.Reliable),
+		batcher: reliable.NewBatcher(cfg.Reliable),
 		inboxes: map[string]*reliable.Inbox{}, alive: map[string]bool{}, stream: cfg.Stream, warnings: map[string]*logging.Limiter{},
 	}
 	for _, p := range cfg.Peers {
@@ -172,6 +175,9 @@ func (a *Messenger) Receive(ctx actor.Context) {
 		}
 	case *DeadlineReached:
 		if a.deadline.Fired(m) {
+			if due := a.st.batcher.Due(); !due.IsZero() && !a.now().Before(due) {
+				a.flush(ctx)
+			}
 			a.requestMissing(ctx)
 			a.rearm()
 		}
@@ -195,14 +201,19 @@ func (a *Messenger) Receive(ctx actor.Context) {
 	case *PeerGeneration:
 		// Membership asks in the order it hears: every message numbered
 		// because of what it heard (placement answering the events it
-		// published after asking) comes after the start.
+		// published after asking) comes after the start. What a burst
+		// holds was said before: it is numbered before the start, as it
+		// would have been without batching.
+		a.flush(ctx)
 		ctx.Respond(&StreamStart{Peer: m.Peer, Generation: m.Generation, Start: a.st.outbox.Last()})
 	case *SendCluster:
-		if _, err := a.send(ctx, m.Message); err != nil {
-			// Nothing was numbered: the stream goes on without it.
-			a.log.Error("cluster message not sent", "err", err)
+		for _, out := range a.st.batcher.Add(a.now(), m.Message) {
+			a.sendNumbered(ctx, out)
 		}
+		a.rearm()
 	case *SendNote:
+		// A note's answer is its number: what a burst holds goes first.
+		a.flush(ctx)
 		sent, err := a.send(ctx, &messages.ClusterMessage{Payload: &messages.ClusterMessage_Note{Note: &messages.Note{Text: m.Text}}})
 		if err != nil {
 			ctx.Respond(fmt.Errorf("note not sent: %w", err))
@@ -213,6 +224,22 @@ func (a *Messenger) Receive(ctx actor.Context) {
 		ctx.Respond(&messages.NotesResponse{Notes: append([]*messages.ReceivedNote(nil), a.st.notes...), Dropped: a.st.notesDropped})
 	case *StreamsQuery:
 		ctx.Respond(a.streams())
+	}
+}
+
+// flush sends what the batcher holds, now.
+func (a *Messenger) flush(ctx actor.Context) {
+	if m := a.st.batcher.Flush(a.now()); m != nil {
+		a.sendNumbered(ctx, m)
+	}
+}
+
+// sendNumbered sends a message (or batch) of placement's, logging what
+// cannot be sent: nothing is numbered then, and the stream goes on
+// without it.
+func (a *Messenger) sendNumbered(ctx actor.Context, m *messages.ClusterMessage) {
+	if _, err := a.send(ctx, m); err != nil {
+		a.log.Error("cluster message not sent", "err", err)
 	}
 }
 
@@ -337,8 +364,18 @@ func (a *Messenger) noteDropped(peer string, before, after reliable.InboxStats, 
 }
 
 // deliver acts on a message that the reliable layer hands over, once and
-// in order.
+// in order: each message of a batch in turn.
 func (a *Messenger) deliver(ctx actor.Context, sender string, gen uint64, m *messages.ClusterMessage) {
+	if m.GetBatch() != nil {
+		for _, in := range reliable.Unbatch(m) {
+			a.deliverOne(ctx, sender, gen, in)
+		}
+		return
+	}
+	a.deliverOne(ctx, sender, gen, m)
+}
+
+func (a *Messenger) deliverOne(ctx actor.Context, sender string, gen uint64, m *messages.ClusterMessage) {
 	if m.Destination != "" && m.Destination != a.st.local {
 		return
 	}
@@ -389,7 +426,7 @@ func (a *Messenger) requestMissing(ctx actor.Context) {
 }
 
 func (a *Messenger) rearm() {
-	var next time.Time
+	next := a.st.batcher.Due()
 	for peer, in := range a.st.inboxes {
 		if !a.st.alive[peer] {
 			continue

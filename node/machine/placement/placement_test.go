@@ -365,6 +365,14 @@ func TestCleanLeaveHandsOverWithoutDeath(t *testing.T) {
 	s := newSim(t, 2, true, web)
 	s.connectAll()
 	s.run(10)
+	var moves []Event
+	s.onApply = func(n *simNode, e Effects) {
+		for _, ev := range e.Events {
+			if n.name == "n2" && ev.Kind == messages.EventKind_EVENT_KIND_GROUP_MOVED {
+				moves = append(moves, ev)
+			}
+		}
+	}
 	n1 := s.nodes["n1"]
 	e := n1.m.Leave(s.now)
 	s.apply(n1, e)
@@ -378,6 +386,11 @@ func TestCleanLeaveHandsOverWithoutDeath(t *testing.T) {
 	s.expectWhere("web", "n2")
 	if e := n1.m.Tick(s.now); !e.Left {
 		t.Fatal("n1 never said it left")
+	}
+	// Its last stop is heard before it departs: the move is its clean
+	// stop all the same, not a release.
+	if len(moves) != 1 || moves[0].From != "n1" || moves[0].How != LossStopped {
+		t.Fatalf("n2's moves: %+v, want one from n1, stopped", moves)
 	}
 }
 

@@ -56,6 +56,10 @@ type Config struct {
 	// link carries (MessageCapacity); larger messages are sent in
 	// fragments. Zero is DefaultMaxMessage, right for any link.
 	MaxMessage int
+	// BatchWindow is how long a message of a burst may wait to leave with
+	// the others of the burst in one Batch (see Batcher); 0 never holds a
+	// message.
+	BatchWindow time.Duration
 	// Rand draws the random delays; nil uses a fresh generator.
 	Rand *rand.Rand
 }
