@@ -27,7 +27,7 @@ func texts(ms []*messages.ClusterMessage) []string {
 }
 
 func TestALoneMessageIsNeverHeld(t *testing.T) {
-	b := NewBatcher(Config{BatchWindow: 100*time.Millisecond})
+	b := NewBatcher(Config{BatchWindow: 100 * time.Millisecond})
 	t0 := time.Unix(1000, 0)
 	for i, at := range []time.Duration{0, 100 * time.Millisecond, 350 * time.Millisecond, 2 * time.Second} {
 		out := b.Add(t0.Add(at), textNote(fmt.Sprint(i)))
@@ -41,7 +41,7 @@ func TestALoneMessageIsNeverHeld(t *testing.T) {
 }
 
 func TestABurstLeavesAsOneBatchWithinTheWindow(t *testing.T) {
-	b := NewBatcher(Config{BatchWindow: 100*time.Millisecond})
+	b := NewBatcher(Config{BatchWindow: 100 * time.Millisecond})
 	t0 := time.Unix(1000, 0)
 	if out := b.Add(t0, textNote("first")); len(out) != 1 {
 		t.Fatalf("first message: %v, want it at once", out)
@@ -142,7 +142,7 @@ func TestBatchingKeepsOrderAndBoundsTheDelay(t *testing.T) {
 	for seed := range uint64(300) {
 		r := rand.New(rand.NewPCG(seed, 1))
 		window := time.Duration(1+r.IntN(200)) * time.Millisecond
-		b := NewBatcher(Config{BatchWindow: window, MaxMessage: 200+r.IntN(1200)})
+		b := NewBatcher(Config{BatchWindow: window, MaxMessage: 200 + r.IntN(1200)})
 		now := time.Unix(1000, 0)
 		added := map[string]time.Time{}
 		var want, got []string
