@@ -1,9 +1,11 @@
 package actors
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -42,9 +44,15 @@ type MessengerState struct {
 	outbox     *reliable.Outbox
 	// batcher holds the messages of a burst to send them as one.
 	batcher *reliable.Batcher
-	inboxes map[string]*reliable.Inbox
-	alive   map[string]bool
-	notes   []*messages.ReceivedNote
+	// frameBudget is what one frame may carry of a body (the reliable
+	// layer's MaxMessage): combined retransmission requests stay within.
+	frameBudget int
+	// requestSlack: requests due this soon after others go with them (a
+	// quarter of MaxRexmitDelay).
+	requestSlack time.Duration
+	inboxes      map[string]*reliable.Inbox
+	alive        map[string]bool
+	notes        []*messages.ReceivedNote
 	// notesDropped counts the oldest notes forgotten beyond MaxNotes.
 	notesDropped uint64
 	stream       *Gates
@@ -64,8 +72,9 @@ type MessengerState struct {
 func NewMessengerState(cfg MessengerConfig) *MessengerState {
 	st := &MessengerState{
 		local: cfg.Local, generation: cfg.Generation, outbox: reliable.NewOutbox(cfg.Reliable),
-		batcher: reliable.NewBatcher(cfg.Reliable),
-		inboxes: map[string]*reliable.Inbox{}, alive: map[string]bool{}, stream: cfg.Stream, warnings: map[string]*logging.Limiter{},
+		batcher: reliable.NewBatcher(cfg.Reliable), frameBudget: cmp.Or(cfg.Reliable.MaxMessage, reliable.DefaultMaxMessage),
+		requestSlack: cmp.Or(cfg.Reliable.MaxRexmitDelay, reliable.DefaultMaxRexmitDelay) / 4,
+		inboxes:      map[string]*reliable.Inbox{}, alive: map[string]bool{}, stream: cfg.Stream, warnings: map[string]*logging.Limiter{},
 	}
 	for _, p := range cfg.Peers {
 		st.inboxes[p] = reliable.NewInbox(cfg.Reliable)
@@ -294,19 +303,13 @@ func (a *Messenger) frame(ctx actor.Context, f *StreamFrame) {
 			a.deliver(ctx, env.Sender, env.Generation, m)
 		}
 	case *messages.Envelope_RetransmitRequest:
-		r := b.RetransmitRequest
-		if r.Destination != a.st.local || r.Generation != a.st.generation {
-			return
-		}
-		resend, nak := a.st.outbox.Retransmit(a.now(), r.First, r.Last)
-		for _, m := range resend {
-			a.broadcast(ctx, &messages.Envelope{Body: &messages.Envelope_Message{Message: m}})
-		}
-		if nak != nil {
-			a.warn("asked for cluster messages no longer kept", env.Sender, "first", nak.First, "last", nak.Last)
-			a.broadcast(ctx, &messages.Envelope{Body: &messages.Envelope_RetransmitNak{RetransmitNak: &messages.RetransmitNak{
-				Destination: env.Sender, First: nak.First, Last: nak.Last,
-			}}})
+		a.retransmitRequest(ctx, env.Sender, b.RetransmitRequest)
+	case *messages.Envelope_RetransmitRequests:
+		for i, r := range b.RetransmitRequests.Requests {
+			if i == maxRequestsPerFrame {
+				break
+			}
+			a.retransmitRequest(ctx, env.Sender, r)
 		}
 	case *messages.Envelope_RetransmitNak:
 		n := b.RetransmitNak
@@ -319,6 +322,36 @@ func (a *Messenger) frame(ctx actor.Context, f *StreamFrame) {
 		}
 	}
 	a.rearm()
+}
+
+// maxRequestsPerFrame bounds the requests of one frame that are read: one
+// per peer is all an honest node sends (a range each), so a frame of a
+// key holder gone wrong costs a bounded amount of work.
+const maxRequestsPerFrame = 256
+
+// retransmitRequest answers a request for this node's messages, or, for
+// another node's, defers this node's own requests for them: the resend
+// will reach it too.
+func (a *Messenger) retransmitRequest(ctx actor.Context, from string, r *messages.RetransmitRequest) {
+	if r.Destination != a.st.local {
+		if in := a.st.inboxes[r.Destination]; in != nil {
+			in.Overheard(a.now(), r.Generation, r.First, r.Last)
+		}
+		return
+	}
+	if r.Generation != a.st.generation {
+		return
+	}
+	resend, nak := a.st.outbox.Retransmit(a.now(), r.First, r.Last)
+	for _, m := range resend {
+		a.broadcast(ctx, &messages.Envelope{Body: &messages.Envelope_Message{Message: m}})
+	}
+	if nak != nil {
+		a.warn("asked for cluster messages no longer kept", from, "first", nak.First, "last", nak.Last)
+		a.broadcast(ctx, &messages.Envelope{Body: &messages.Envelope_RetransmitNak{RetransmitNak: &messages.RetransmitNak{
+			Destination: from, First: nak.First, Last: nak.Last,
+		}}})
+	}
 }
 
 // warnEvery is how often one kind of stream warning about one peer is
@@ -409,20 +442,45 @@ func (a *Messenger) deliverOne(ctx actor.Context, sender string, gen uint64, m *
 	}
 }
 
-// requestMissing asks live peers for the messages due to be asked for.
+// requestMissing asks live peers for the messages due to be asked for,
+// and for those due within requestSlack, every request in as few frames as
+// they fit in: a node that misses messages of many peers asks for them all
+// at once, a little early for some, rather than in one frame per peer.
 // Nothing is asked of a dead peer: it could not answer.
 func (a *Messenger) requestMissing(ctx actor.Context) {
-	now := a.now()
+	now := a.now().Add(a.st.requestSlack)
+	var reqs []*messages.RetransmitRequest
 	for peer, in := range a.st.inboxes {
 		if !a.st.alive[peer] {
 			continue
 		}
 		for _, r := range in.Due(now) {
-			a.broadcast(ctx, &messages.Envelope{Body: &messages.Envelope_RetransmitRequest{RetransmitRequest: &messages.RetransmitRequest{
-				Destination: peer, Generation: in.Generation(), First: r.First, Last: r.Last,
-			}}})
+			reqs = append(reqs, &messages.RetransmitRequest{Destination: peer, Generation: in.Generation(), First: r.First, Last: r.Last})
 		}
 	}
+	if len(reqs) == 1 {
+		a.broadcast(ctx, &messages.Envelope{Body: &messages.Envelope_RetransmitRequest{RetransmitRequest: reqs[0]}})
+		return
+	}
+	// Sorted, so that the frames do not depend on map order.
+	slices.SortFunc(reqs, func(x, y *messages.RetransmitRequest) int { return strings.Compare(x.Destination, y.Destination) })
+	var frame []*messages.RetransmitRequest
+	size := 0
+	send := func() {
+		if len(frame) > 0 {
+			a.broadcast(ctx, &messages.Envelope{Body: &messages.Envelope_RetransmitRequests{RetransmitRequests: &messages.RetransmitRequests{Requests: frame}}})
+		}
+		frame, size = nil, 0
+	}
+	for _, r := range reqs {
+		n := proto.Size(r) + 4
+		if size+n > a.st.frameBudget || len(frame) == maxRequestsPerFrame {
+			send()
+		}
+		frame = append(frame, r)
+		size += n
+	}
+	send()
 }
 
 func (a *Messenger) rearm() {

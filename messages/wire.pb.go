@@ -115,6 +115,7 @@ type Envelope struct {
 	//	*Envelope_Message
 	//	*Envelope_RetransmitRequest
 	//	*Envelope_RetransmitNak
+	//	*Envelope_RetransmitRequests
 	Body          isEnvelope_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -228,6 +229,15 @@ func (x *Envelope) GetRetransmitNak() *RetransmitNak {
 	return nil
 }
 
+func (x *Envelope) GetRetransmitRequests() *RetransmitRequests {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_RetransmitRequests); ok {
+			return x.RetransmitRequests
+		}
+	}
+	return nil
+}
+
 type isEnvelope_Body interface {
 	isEnvelope_Body()
 }
@@ -248,6 +258,10 @@ type Envelope_RetransmitNak struct {
 	RetransmitNak *RetransmitNak `protobuf:"bytes,13,opt,name=retransmit_nak,json=retransmitNak,proto3,oneof"`
 }
 
+type Envelope_RetransmitRequests struct {
+	RetransmitRequests *RetransmitRequests `protobuf:"bytes,14,opt,name=retransmit_requests,json=retransmitRequests,proto3,oneof"`
+}
+
 func (*Envelope_Heartbeat) isEnvelope_Body() {}
 
 func (*Envelope_Message) isEnvelope_Body() {}
@@ -255,6 +269,8 @@ func (*Envelope_Message) isEnvelope_Body() {}
 func (*Envelope_RetransmitRequest) isEnvelope_Body() {}
 
 func (*Envelope_RetransmitNak) isEnvelope_Body() {}
+
+func (*Envelope_RetransmitRequests) isEnvelope_Body() {}
 
 // Heartbeat says "I am alive", sent every keepalive on every link.
 type Heartbeat struct {
@@ -1776,6 +1792,56 @@ func (x *RetransmitRequest) GetLast() uint64 {
 	return 0
 }
 
+// RetransmitRequests carries every retransmission request a node has to
+// make at one time, whatever peers they are for, in one frame: a node that
+// misses messages of many peers (it was too busy to take them) costs the
+// cluster one frame per round of requests, not one per peer. Every node
+// reads them all: a request for a peer's messages that it misses too
+// defers its own (the resend reaches everybody).
+type RetransmitRequests struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Requests      []*RetransmitRequest   `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetransmitRequests) Reset() {
+	*x = RetransmitRequests{}
+	mi := &file_hanode_v1_wire_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetransmitRequests) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetransmitRequests) ProtoMessage() {}
+
+func (x *RetransmitRequests) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_wire_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetransmitRequests.ProtoReflect.Descriptor instead.
+func (*RetransmitRequests) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *RetransmitRequests) GetRequests() []*RetransmitRequest {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
 // RetransmitNak tells destination that the sender's cluster messages
 // first..last fell out of its history: they are lost for good and the
 // receiver stops waiting for them.
@@ -1790,7 +1856,7 @@ type RetransmitNak struct {
 
 func (x *RetransmitNak) Reset() {
 	*x = RetransmitNak{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[20]
+	mi := &file_hanode_v1_wire_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1802,7 +1868,7 @@ func (x *RetransmitNak) String() string {
 func (*RetransmitNak) ProtoMessage() {}
 
 func (x *RetransmitNak) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[20]
+	mi := &file_hanode_v1_wire_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1815,7 +1881,7 @@ func (x *RetransmitNak) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetransmitNak.ProtoReflect.Descriptor instead.
 func (*RetransmitNak) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{20}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RetransmitNak) GetDestination() string {
@@ -1847,7 +1913,7 @@ const file_hanode_v1_wire_proto_rawDesc = "" +
 	"\x05Frame\x12\x1a\n" +
 	"\benvelope\x18\x01 \x01(\fR\benvelope\x12\x15\n" +
 	"\x06key_id\x18\x02 \x01(\rR\x05keyId\x12\x10\n" +
-	"\x03mac\x18\x03 \x01(\fR\x03mac\"\xae\x03\n" +
+	"\x03mac\x18\x03 \x01(\fR\x03mac\"\x80\x04\n" +
 	"\bEnvelope\x12\x18\n" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x16\n" +
 	"\x06sender\x18\x02 \x01(\tR\x06sender\x12\x1e\n" +
@@ -1860,7 +1926,8 @@ const file_hanode_v1_wire_proto_rawDesc = "" +
 	" \x01(\v2\x14.hanode.v1.HeartbeatH\x00R\theartbeat\x125\n" +
 	"\amessage\x18\v \x01(\v2\x19.hanode.v1.ClusterMessageH\x00R\amessage\x12M\n" +
 	"\x12retransmit_request\x18\f \x01(\v2\x1c.hanode.v1.RetransmitRequestH\x00R\x11retransmitRequest\x12A\n" +
-	"\x0eretransmit_nak\x18\r \x01(\v2\x18.hanode.v1.RetransmitNakH\x00R\rretransmitNakB\x06\n" +
+	"\x0eretransmit_nak\x18\r \x01(\v2\x18.hanode.v1.RetransmitNakH\x00R\rretransmitNak\x12P\n" +
+	"\x13retransmit_requests\x18\x0e \x01(\v2\x1d.hanode.v1.RetransmitRequestsH\x00R\x12retransmitRequestsB\x06\n" +
 	"\x04body\"\xe7\x01\n" +
 	"\tHeartbeat\x12-\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x15.hanode.v1.NodeStatusR\x06status\x12\x1f\n" +
@@ -1982,7 +2049,9 @@ const file_hanode_v1_wire_proto_rawDesc = "" +
 	"generation\x18\x02 \x01(\x04R\n" +
 	"generation\x12\x14\n" +
 	"\x05first\x18\x03 \x01(\x04R\x05first\x12\x12\n" +
-	"\x04last\x18\x04 \x01(\x04R\x04last\"[\n" +
+	"\x04last\x18\x04 \x01(\x04R\x04last\"N\n" +
+	"\x12RetransmitRequests\x128\n" +
+	"\brequests\x18\x01 \x03(\v2\x1c.hanode.v1.RetransmitRequestR\brequests\"[\n" +
 	"\rRetransmitNak\x12 \n" +
 	"\vdestination\x18\x01 \x01(\tR\vdestination\x12\x14\n" +
 	"\x05first\x18\x02 \x01(\x04R\x05first\x12\x12\n" +
@@ -2000,62 +2069,65 @@ func file_hanode_v1_wire_proto_rawDescGZIP() []byte {
 	return file_hanode_v1_wire_proto_rawDescData
 }
 
-var file_hanode_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_hanode_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_hanode_v1_wire_proto_goTypes = []any{
-	(*Frame)(nil),             // 0: hanode.v1.Frame
-	(*Envelope)(nil),          // 1: hanode.v1.Envelope
-	(*Heartbeat)(nil),         // 2: hanode.v1.Heartbeat
-	(*PeerSession)(nil),       // 3: hanode.v1.PeerSession
-	(*ClusterMessage)(nil),    // 4: hanode.v1.ClusterMessage
-	(*Batch)(nil),             // 5: hanode.v1.Batch
-	(*Fragment)(nil),          // 6: hanode.v1.Fragment
-	(*GroupClaim)(nil),        // 7: hanode.v1.GroupClaim
-	(*GroupClaimReply)(nil),   // 8: hanode.v1.GroupClaimReply
-	(*GroupClaimCancel)(nil),  // 9: hanode.v1.GroupClaimCancel
-	(*GroupStates)(nil),       // 10: hanode.v1.GroupStates
-	(*NodeDown)(nil),          // 11: hanode.v1.NodeDown
-	(*PendingTakeover)(nil),   // 12: hanode.v1.PendingTakeover
-	(*GroupState)(nil),        // 13: hanode.v1.GroupState
-	(*PlacementOverride)(nil), // 14: hanode.v1.PlacementOverride
-	(*NodeLeaving)(nil),       // 15: hanode.v1.NodeLeaving
-	(*NodeFenced)(nil),        // 16: hanode.v1.NodeFenced
-	(*FencingQuery)(nil),      // 17: hanode.v1.FencingQuery
-	(*Note)(nil),              // 18: hanode.v1.Note
-	(*RetransmitRequest)(nil), // 19: hanode.v1.RetransmitRequest
-	(*RetransmitNak)(nil),     // 20: hanode.v1.RetransmitNak
-	(NodeStatus)(0),           // 21: hanode.v1.NodeStatus
-	(GroupPhase)(0),           // 22: hanode.v1.GroupPhase
+	(*Frame)(nil),              // 0: hanode.v1.Frame
+	(*Envelope)(nil),           // 1: hanode.v1.Envelope
+	(*Heartbeat)(nil),          // 2: hanode.v1.Heartbeat
+	(*PeerSession)(nil),        // 3: hanode.v1.PeerSession
+	(*ClusterMessage)(nil),     // 4: hanode.v1.ClusterMessage
+	(*Batch)(nil),              // 5: hanode.v1.Batch
+	(*Fragment)(nil),           // 6: hanode.v1.Fragment
+	(*GroupClaim)(nil),         // 7: hanode.v1.GroupClaim
+	(*GroupClaimReply)(nil),    // 8: hanode.v1.GroupClaimReply
+	(*GroupClaimCancel)(nil),   // 9: hanode.v1.GroupClaimCancel
+	(*GroupStates)(nil),        // 10: hanode.v1.GroupStates
+	(*NodeDown)(nil),           // 11: hanode.v1.NodeDown
+	(*PendingTakeover)(nil),    // 12: hanode.v1.PendingTakeover
+	(*GroupState)(nil),         // 13: hanode.v1.GroupState
+	(*PlacementOverride)(nil),  // 14: hanode.v1.PlacementOverride
+	(*NodeLeaving)(nil),        // 15: hanode.v1.NodeLeaving
+	(*NodeFenced)(nil),         // 16: hanode.v1.NodeFenced
+	(*FencingQuery)(nil),       // 17: hanode.v1.FencingQuery
+	(*Note)(nil),               // 18: hanode.v1.Note
+	(*RetransmitRequest)(nil),  // 19: hanode.v1.RetransmitRequest
+	(*RetransmitRequests)(nil), // 20: hanode.v1.RetransmitRequests
+	(*RetransmitNak)(nil),      // 21: hanode.v1.RetransmitNak
+	(NodeStatus)(0),            // 22: hanode.v1.NodeStatus
+	(GroupPhase)(0),            // 23: hanode.v1.GroupPhase
 }
 var file_hanode_v1_wire_proto_depIdxs = []int32{
 	2,  // 0: hanode.v1.Envelope.heartbeat:type_name -> hanode.v1.Heartbeat
 	4,  // 1: hanode.v1.Envelope.message:type_name -> hanode.v1.ClusterMessage
 	19, // 2: hanode.v1.Envelope.retransmit_request:type_name -> hanode.v1.RetransmitRequest
-	20, // 3: hanode.v1.Envelope.retransmit_nak:type_name -> hanode.v1.RetransmitNak
-	21, // 4: hanode.v1.Heartbeat.status:type_name -> hanode.v1.NodeStatus
-	3,  // 5: hanode.v1.Heartbeat.sessions:type_name -> hanode.v1.PeerSession
-	18, // 6: hanode.v1.ClusterMessage.note:type_name -> hanode.v1.Note
-	7,  // 7: hanode.v1.ClusterMessage.group_claim:type_name -> hanode.v1.GroupClaim
-	8,  // 8: hanode.v1.ClusterMessage.group_claim_reply:type_name -> hanode.v1.GroupClaimReply
-	9,  // 9: hanode.v1.ClusterMessage.group_claim_cancel:type_name -> hanode.v1.GroupClaimCancel
-	10, // 10: hanode.v1.ClusterMessage.group_states:type_name -> hanode.v1.GroupStates
-	14, // 11: hanode.v1.ClusterMessage.placement_override:type_name -> hanode.v1.PlacementOverride
-	15, // 12: hanode.v1.ClusterMessage.node_leaving:type_name -> hanode.v1.NodeLeaving
-	16, // 13: hanode.v1.ClusterMessage.node_fenced:type_name -> hanode.v1.NodeFenced
-	17, // 14: hanode.v1.ClusterMessage.fencing_query:type_name -> hanode.v1.FencingQuery
-	6,  // 15: hanode.v1.ClusterMessage.fragment:type_name -> hanode.v1.Fragment
-	5,  // 16: hanode.v1.ClusterMessage.batch:type_name -> hanode.v1.Batch
-	4,  // 17: hanode.v1.Batch.messages:type_name -> hanode.v1.ClusterMessage
-	13, // 18: hanode.v1.GroupStates.groups:type_name -> hanode.v1.GroupState
-	14, // 19: hanode.v1.GroupStates.overrides:type_name -> hanode.v1.PlacementOverride
-	16, // 20: hanode.v1.GroupStates.fenced:type_name -> hanode.v1.NodeFenced
-	12, // 21: hanode.v1.GroupStates.pending:type_name -> hanode.v1.PendingTakeover
-	11, // 22: hanode.v1.GroupStates.down:type_name -> hanode.v1.NodeDown
-	22, // 23: hanode.v1.GroupState.phase:type_name -> hanode.v1.GroupPhase
-	24, // [24:24] is the sub-list for method output_type
-	24, // [24:24] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	21, // 3: hanode.v1.Envelope.retransmit_nak:type_name -> hanode.v1.RetransmitNak
+	20, // 4: hanode.v1.Envelope.retransmit_requests:type_name -> hanode.v1.RetransmitRequests
+	22, // 5: hanode.v1.Heartbeat.status:type_name -> hanode.v1.NodeStatus
+	3,  // 6: hanode.v1.Heartbeat.sessions:type_name -> hanode.v1.PeerSession
+	18, // 7: hanode.v1.ClusterMessage.note:type_name -> hanode.v1.Note
+	7,  // 8: hanode.v1.ClusterMessage.group_claim:type_name -> hanode.v1.GroupClaim
+	8,  // 9: hanode.v1.ClusterMessage.group_claim_reply:type_name -> hanode.v1.GroupClaimReply
+	9,  // 10: hanode.v1.ClusterMessage.group_claim_cancel:type_name -> hanode.v1.GroupClaimCancel
+	10, // 11: hanode.v1.ClusterMessage.group_states:type_name -> hanode.v1.GroupStates
+	14, // 12: hanode.v1.ClusterMessage.placement_override:type_name -> hanode.v1.PlacementOverride
+	15, // 13: hanode.v1.ClusterMessage.node_leaving:type_name -> hanode.v1.NodeLeaving
+	16, // 14: hanode.v1.ClusterMessage.node_fenced:type_name -> hanode.v1.NodeFenced
+	17, // 15: hanode.v1.ClusterMessage.fencing_query:type_name -> hanode.v1.FencingQuery
+	6,  // 16: hanode.v1.ClusterMessage.fragment:type_name -> hanode.v1.Fragment
+	5,  // 17: hanode.v1.ClusterMessage.batch:type_name -> hanode.v1.Batch
+	4,  // 18: hanode.v1.Batch.messages:type_name -> hanode.v1.ClusterMessage
+	13, // 19: hanode.v1.GroupStates.groups:type_name -> hanode.v1.GroupState
+	14, // 20: hanode.v1.GroupStates.overrides:type_name -> hanode.v1.PlacementOverride
+	16, // 21: hanode.v1.GroupStates.fenced:type_name -> hanode.v1.NodeFenced
+	12, // 22: hanode.v1.GroupStates.pending:type_name -> hanode.v1.PendingTakeover
+	11, // 23: hanode.v1.GroupStates.down:type_name -> hanode.v1.NodeDown
+	23, // 24: hanode.v1.GroupState.phase:type_name -> hanode.v1.GroupPhase
+	19, // 25: hanode.v1.RetransmitRequests.requests:type_name -> hanode.v1.RetransmitRequest
+	26, // [26:26] is the sub-list for method output_type
+	26, // [26:26] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_hanode_v1_wire_proto_init() }
@@ -2069,6 +2141,7 @@ func file_hanode_v1_wire_proto_init() {
 		(*Envelope_Message)(nil),
 		(*Envelope_RetransmitRequest)(nil),
 		(*Envelope_RetransmitNak)(nil),
+		(*Envelope_RetransmitRequests)(nil),
 	}
 	file_hanode_v1_wire_proto_msgTypes[4].OneofWrappers = []any{
 		(*ClusterMessage_Note)(nil),
@@ -2089,7 +2162,7 @@ func file_hanode_v1_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hanode_v1_wire_proto_rawDesc), len(file_hanode_v1_wire_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
