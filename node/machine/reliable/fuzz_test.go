@@ -155,6 +155,15 @@ func fuzzInbox(t *testing.T, data []byte) {
 				}
 			}
 			checkWindow(t, box)
+			var earliest time.Time
+			for _, a := range box.missing {
+				if earliest.IsZero() || a.at.Before(earliest) {
+					earliest = a.at
+				}
+			}
+			if next := box.NextDue(); !next.Equal(earliest) {
+				t.Fatalf("NextDue %v, the earliest request %v", next, earliest)
+			}
 			if len(box.join.data) > MaxMessageSize {
 				t.Fatalf("joining %d bytes", len(box.join.data))
 			}

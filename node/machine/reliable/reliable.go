@@ -220,6 +220,11 @@ type Inbox struct {
 	known     uint64 // highest sequence known to exist
 	pending   map[uint64]*messages.ClusterMessage
 	missing   map[uint64]ask // sequence -> when to ask for it next
+	// next caches the earliest ask of missing while nextKnown: NextDue
+	// is asked after every frame, for every peer, and a scan of the
+	// window each time made a node that missed much the slow one.
+	next      time.Time
+	nextKnown bool
 	lost      map[uint64]bool      // given up, skipped by delivery
 	join      joiner               // the fragments of a message being delivered
 	Stats     InboxStats
@@ -256,6 +261,7 @@ func (in *Inbox) reset(gen uint64) {
 	in.generation, in.delivered, in.known, in.opened = gen, 0, 0, false
 	in.pending = map[uint64]*messages.ClusterMessage{}
 	in.missing = map[uint64]ask{}
+	in.next, in.nextKnown = time.Time{}, true
 	in.lost = map[uint64]bool{}
 	in.join = joiner{}
 }
@@ -301,7 +307,12 @@ func (in *Inbox) Receive(now time.Time, gen uint64, m *messages.ClusterMessage) 
 		return nil
 	}
 	out := in.extend(now, seq, true)
-	delete(in.missing, seq)
+	if a, ok := in.missing[seq]; ok {
+		delete(in.missing, seq)
+		if !a.at.After(in.next) {
+			in.nextKnown = false
+		}
+	}
 	in.pending[seq] = m
 	return append(out, in.deliver()...)
 }
@@ -336,7 +347,11 @@ func (in *Inbox) extend(now time.Time, last uint64, arrived bool) []*messages.Cl
 	for s := in.known; s < last; {
 		s++
 		if s < last || !arrived {
-			in.missing[s] = ask{at: now.Add(in.cfg.firstDelay())}
+			at := now.Add(in.cfg.firstDelay())
+			in.missing[s] = ask{at: at}
+			if in.nextKnown && (len(in.missing) == 1 || at.Before(in.next)) {
+				in.next = at
+			}
 		}
 	}
 	in.known = last
@@ -366,6 +381,7 @@ func (in *Inbox) giveUpTo(floor uint64) []*messages.ClusterMessage {
 			delete(in.missing, s)
 		}
 	}
+	in.nextKnown = false
 	in.Stats.Lost += floor - in.delivered - uint64(len(arrived)) - counted
 	var out []*messages.ClusterMessage
 	prev := in.delivered
@@ -400,6 +416,7 @@ func (in *Inbox) Nak(gen, first, last uint64) []*messages.ClusterMessage {
 			in.Stats.Lost++
 		}
 	}
+	in.nextKnown = false
 	return in.deliver()
 }
 
@@ -468,6 +485,7 @@ func (in *Inbox) Due(now time.Time) []Range {
 			in.missing[s] = ask{at: now.Add(in.cfg.backoff(a.times)), times: a.times}
 		}
 	}
+	in.nextKnown = false
 	if len(due) == 0 {
 		return nil
 	}
@@ -486,12 +504,16 @@ func (in *Inbox) Due(now time.Time) []Range {
 
 // NextDue is when the next request falls due; zero when nothing is missing.
 func (in *Inbox) NextDue() time.Time {
+	if in.nextKnown {
+		return in.next
+	}
 	var next time.Time
 	for _, a := range in.missing {
 		if next.IsZero() || a.at.Before(next) {
 			next = a.at
 		}
 	}
+	in.next, in.nextKnown = next, true
 	return next
 }
 
@@ -510,6 +532,7 @@ func (in *Inbox) Overheard(now time.Time, gen, first, last uint64) {
 	for s, a := range in.missing {
 		if s >= first && s <= last && a.at.Before(later) {
 			in.missing[s] = ask{at: later, times: a.times}
+			in.nextKnown = false
 		}
 	}
 }
