@@ -199,6 +199,7 @@ func (s *sim) step(d time.Duration) {
 		}
 	}
 	s.checkSafety()
+	s.checkDesiredShortcut()
 }
 
 // act is a group actor: start goes starting -> running (or fails and rolls
@@ -1002,5 +1003,21 @@ func TestMessagesNotAboutPlacementChangeNothing(t *testing.T) {
 	e := s.nodes["n1"].m.Receive(s.now, "n2", &messages.ClusterMessage{Payload: &messages.ClusterMessage_Note{Note: &messages.Note{Text: "hello"}}})
 	if len(e.Send)+len(e.Start)+len(e.Stop)+len(e.Log)+len(e.Fence)+len(e.Events) != 0 {
 		t.Fatalf("a note had effects: %+v", e)
+	}
+}
+
+// checkDesiredShortcut: where every node stands, Desired's shortcut for
+// the common case names the same node as all the rules applied in turn.
+func (s *sim) checkDesiredShortcut() {
+	for _, name := range s.names {
+		n := s.nodes[name]
+		if !n.up || !n.m.HasQuorum() {
+			continue
+		}
+		for _, g := range n.m.order {
+			if got, want := n.m.Desired(s.now, g), n.m.byTheRules(s.now, n.m.groups[g], n.m.anyPoorlyLinked()); got != want {
+				s.t.Fatalf("run %d at %v: %s: Desired(%s) = %q, by the rules %q", s.runNo, s.now.Sub(t0), name, g, got, want)
+			}
+		}
 	}
 }
