@@ -225,8 +225,8 @@ type Inbox struct {
 	// window each time made a node that missed much the slow one.
 	next      time.Time
 	nextKnown bool
-	lost      map[uint64]bool      // given up, skipped by delivery
-	join      joiner               // the fragments of a message being delivered
+	lost      map[uint64]bool // given up, skipped by delivery
+	join      joiner          // the fragments of a message being delivered
 	Stats     InboxStats
 }
 
