@@ -107,7 +107,11 @@ type Outbox struct {
 	cfg     Config
 	last    uint64
 	history []sent // oldest first, consecutive sequence numbers
-	Stats   OutboxStats
+	// resent counts the messages resent since resentSince: at most
+	// MaxBatch every MaxRexmitDelay, whoever asks.
+	resent      int
+	resentSince time.Time
+	Stats       OutboxStats
 }
 
 type sent struct {
@@ -169,8 +173,12 @@ type Range struct{ First, Last uint64 }
 
 // Retransmit answers a request for first..last: the messages to send again
 // (those not already resent within the last MaxRexmitDelay, at most
-// MaxBatch), and the range that fell out of the history, if any, to NAK.
-// Requests beyond the last message sent are ignored.
+// MaxBatch, and at most MaxBatch in all every MaxRexmitDelay, whoever
+// asks), and the range that fell out of the history, if any, to NAK.
+// Requests beyond the last message sent are ignored. The overall bound
+// keeps a node that many peers ask at once (after a loss that all of them
+// saw) from answering with a burst that its peers cannot take in: what is
+// left out is asked for again, later.
 func (o *Outbox) Retransmit(now time.Time, first, last uint64) (resend []*messages.ClusterMessage, nak *Range) {
 	if first == 0 {
 		first = 1
@@ -191,13 +199,17 @@ func (o *Outbox) Retransmit(now time.Time, first, last uint64) (resend []*messag
 	// Another node may have asked for the same messages a moment ago:
 	// resending them again so soon would only add load.
 	quiet := o.cfg.MaxRexmitDelay - 10*time.Millisecond
-	for seq := first; seq <= last && len(resend) < o.cfg.MaxBatch; seq++ {
+	if now.Sub(o.resentSince) >= o.cfg.MaxRexmitDelay || now.Before(o.resentSince) {
+		o.resent, o.resentSince = 0, now
+	}
+	for seq := first; seq <= last && len(resend) < o.cfg.MaxBatch && o.resent < o.cfg.MaxBatch; seq++ {
 		h := &o.history[seq-oldest]
 		if now.Sub(h.sentAt) < quiet {
 			continue
 		}
 		h.sentAt = now
 		resend = append(resend, h.msg)
+		o.resent++
 		o.Stats.Retransmitted++
 	}
 	return resend, nak

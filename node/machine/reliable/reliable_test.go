@@ -234,6 +234,31 @@ func TestRetransmitIgnoresTheFutureAndBatches(t *testing.T) {
 	}
 }
 
+// TestResendsAreBoundedWhoeverAsks: many peers asking at once for
+// different parts of the history get MaxBatch resends in all per
+// MaxRexmitDelay; the rest waits for their next requests.
+func TestResendsAreBoundedWhoeverAsks(t *testing.T) {
+	o := NewOutbox(cfg(1))
+	for i := 0; i < 300; i++ {
+		send1(o, t0, msg("m"))
+	}
+	at := t0.Add(time.Second)
+	total := 0
+	for first := uint64(1); first <= 300; first += 30 {
+		re, _ := o.Retransmit(at, first, first+29)
+		total += len(re)
+	}
+	if total != 50 {
+		t.Fatalf("%d resent at once for ten requests, want 50", total)
+	}
+	if re, _ := o.Retransmit(at.Add(249*time.Millisecond), 200, 229); len(re) != 0 {
+		t.Fatalf("%d more resent within the same MaxRexmitDelay", len(re))
+	}
+	if re, _ := o.Retransmit(at.Add(250*time.Millisecond), 200, 229); len(re) != 30 {
+		t.Fatalf("%d resent a MaxRexmitDelay later, want the 30 asked for", len(re))
+	}
+}
+
 // TestUnderHeavyLoss simulates a sender and two receivers exchanging 300
 // messages, heartbeats, requests, retransmissions and NAKs with 30% of
 // every packet lost, on a fake clock: every message is delivered once and
