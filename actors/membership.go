@@ -67,6 +67,8 @@ type MembershipState struct {
 	subscribers []*actor.PID
 	// heartbeat receives HeartbeatFacts and HeartbeatNow (WatchHeartbeat).
 	heartbeat *actor.PID
+	// factsSent is when the heartbeat actor last had the facts.
+	factsSent time.Time
 	logLimit  map[string]*logging.Limiter
 	// lateLog limits the log of this node's own lateness.
 	lateLog *logging.Limiter
@@ -131,7 +133,20 @@ func (st *MembershipState) facts() *HeartbeatFacts {
 func (a *Membership) tellHeartbeat(ctx actor.Context) {
 	if a.st.heartbeat != nil {
 		ctx.Send(a.st.heartbeat, a.st.facts())
+		a.st.factsSent = a.now()
 	}
+}
+
+// echoMoved tells the heartbeat actor of a peer's newer send time, at most
+// every quarter keepalive: the facts name every peer, and sending them
+// after each of N peers' frames cost N^2 a keepalive. A peer reads the
+// echo against deadtime (does this node hear it), so an echo that much
+// older changes nothing; a new session still goes at once.
+func (a *Membership) echoMoved(ctx actor.Context) {
+	if !a.st.factsSent.IsZero() && a.now().Sub(a.st.factsSent) < a.st.info.Keepalive/4 {
+		return
+	}
+	a.tellHeartbeat(ctx)
 }
 
 // updateEcho publishes the machine's echo of a peer after a frame from it;
@@ -294,7 +309,7 @@ func (a *Membership) frame(ctx actor.Context, m *FrameReceived) {
 			}
 		} else {
 			// Every such frame moves the echoed send time.
-			a.tellHeartbeat(ctx)
+			a.echoMoved(ctx)
 		}
 	}
 	a.publish(ctx, evs)

@@ -56,6 +56,8 @@ func bodyName(e *messages.Envelope) string {
 	case *messages.Envelope_RetransmitRequest:
 		r := b.RetransmitRequest
 		return fmt.Sprintf("retransmit request to %s for %d..%d", r.GetDestination(), r.GetFirst(), r.GetLast())
+	case *messages.Envelope_RetransmitRequests:
+		return fmt.Sprintf("%d retransmit requests", len(b.RetransmitRequests.GetRequests()))
 	case *messages.Envelope_RetransmitNak:
 		n := b.RetransmitNak
 		return fmt.Sprintf("retransmit nak to %s for %d..%d", n.GetDestination(), n.GetFirst(), n.GetLast())

@@ -1,9 +1,11 @@
 package actors
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -40,9 +42,17 @@ type MessengerState struct {
 	local      string
 	generation uint64
 	outbox     *reliable.Outbox
-	inboxes    map[string]*reliable.Inbox
-	alive      map[string]bool
-	notes      []*messages.ReceivedNote
+	// batcher holds the messages of a burst to send them as one.
+	batcher *reliable.Batcher
+	// frameBudget is what one frame may carry of a body (the reliable
+	// layer's MaxMessage): combined retransmission requests stay within.
+	frameBudget int
+	// requestSlack: requests due this soon after others go with them (a
+	// quarter of MaxRexmitDelay).
+	requestSlack time.Duration
+	inboxes      map[string]*reliable.Inbox
+	alive        map[string]bool
+	notes        []*messages.ReceivedNote
 	// notesDropped counts the oldest notes forgotten beyond MaxNotes.
 	notesDropped uint64
 	stream       *Gates
@@ -62,7 +72,9 @@ type MessengerState struct {
 func NewMessengerState(cfg MessengerConfig) *MessengerState {
 	st := &MessengerState{
 		local: cfg.Local, generation: cfg.Generation, outbox: reliable.NewOutbox(cfg.Reliable),
-		inboxes: map[string]*reliable.Inbox{}, alive: map[string]bool{}, stream: cfg.Stream, warnings: map[string]*logging.Limiter{},
+		batcher: reliable.NewBatcher(cfg.Reliable), frameBudget: cmp.Or(cfg.Reliable.MaxMessage, reliable.DefaultMaxMessage),
+		requestSlack: cmp.Or(cfg.Reliable.MaxRexmitDelay, reliable.DefaultMaxRexmitDelay) / 4,
+		inboxes:      map[string]*reliable.Inbox{}, alive: map[string]bool{}, stream: cfg.Stream, warnings: map[string]*logging.Limiter{},
 	}
 	for _, p := range cfg.Peers {
 		st.inboxes[p] = reliable.NewInbox(cfg.Reliable)
@@ -172,6 +184,9 @@ func (a *Messenger) Receive(ctx actor.Context) {
 		}
 	case *DeadlineReached:
 		if a.deadline.Fired(m) {
+			if due := a.st.batcher.Due(); !due.IsZero() && !a.now().Before(due) {
+				a.flush(ctx)
+			}
 			a.requestMissing(ctx)
 			a.rearm()
 		}
@@ -195,14 +210,19 @@ func (a *Messenger) Receive(ctx actor.Context) {
 	case *PeerGeneration:
 		// Membership asks in the order it hears: every message numbered
 		// because of what it heard (placement answering the events it
-		// published after asking) comes after the start.
+		// published after asking) comes after the start. What a burst
+		// holds was said before: it is numbered before the start, as it
+		// would have been without batching.
+		a.flush(ctx)
 		ctx.Respond(&StreamStart{Peer: m.Peer, Generation: m.Generation, Start: a.st.outbox.Last()})
 	case *SendCluster:
-		if _, err := a.send(ctx, m.Message); err != nil {
-			// Nothing was numbered: the stream goes on without it.
-			a.log.Error("cluster message not sent", "err", err)
+		for _, out := range a.st.batcher.Add(a.now(), m.Message) {
+			a.sendNumbered(ctx, out)
 		}
+		a.rearm()
 	case *SendNote:
+		// A note's answer is its number: what a burst holds goes first.
+		a.flush(ctx)
 		sent, err := a.send(ctx, &messages.ClusterMessage{Payload: &messages.ClusterMessage_Note{Note: &messages.Note{Text: m.Text}}})
 		if err != nil {
 			ctx.Respond(fmt.Errorf("note not sent: %w", err))
@@ -213,6 +233,22 @@ func (a *Messenger) Receive(ctx actor.Context) {
 		ctx.Respond(&messages.NotesResponse{Notes: append([]*messages.ReceivedNote(nil), a.st.notes...), Dropped: a.st.notesDropped})
 	case *StreamsQuery:
 		ctx.Respond(a.streams())
+	}
+}
+
+// flush sends what the batcher holds, now.
+func (a *Messenger) flush(ctx actor.Context) {
+	if m := a.st.batcher.Flush(a.now()); m != nil {
+		a.sendNumbered(ctx, m)
+	}
+}
+
+// sendNumbered sends a message (or batch) of placement's, logging what
+// cannot be sent: nothing is numbered then, and the stream goes on
+// without it.
+func (a *Messenger) sendNumbered(ctx actor.Context, m *messages.ClusterMessage) {
+	if _, err := a.send(ctx, m); err != nil {
+		a.log.Error("cluster message not sent", "err", err)
 	}
 }
 
@@ -267,19 +303,13 @@ func (a *Messenger) frame(ctx actor.Context, f *StreamFrame) {
 			a.deliver(ctx, env.Sender, env.Generation, m)
 		}
 	case *messages.Envelope_RetransmitRequest:
-		r := b.RetransmitRequest
-		if r.Destination != a.st.local || r.Generation != a.st.generation {
-			return
-		}
-		resend, nak := a.st.outbox.Retransmit(a.now(), r.First, r.Last)
-		for _, m := range resend {
-			a.broadcast(ctx, &messages.Envelope{Body: &messages.Envelope_Message{Message: m}})
-		}
-		if nak != nil {
-			a.warn("asked for cluster messages no longer kept", env.Sender, "first", nak.First, "last", nak.Last)
-			a.broadcast(ctx, &messages.Envelope{Body: &messages.Envelope_RetransmitNak{RetransmitNak: &messages.RetransmitNak{
-				Destination: env.Sender, First: nak.First, Last: nak.Last,
-			}}})
+		a.retransmitRequest(ctx, env.Sender, b.RetransmitRequest)
+	case *messages.Envelope_RetransmitRequests:
+		for i, r := range b.RetransmitRequests.Requests {
+			if i == maxRequestsPerFrame {
+				break
+			}
+			a.retransmitRequest(ctx, env.Sender, r)
 		}
 	case *messages.Envelope_RetransmitNak:
 		n := b.RetransmitNak
@@ -292,6 +322,36 @@ func (a *Messenger) frame(ctx actor.Context, f *StreamFrame) {
 		}
 	}
 	a.rearm()
+}
+
+// maxRequestsPerFrame bounds the requests of one frame that are read: one
+// per peer is all an honest node sends (a range each), so a frame of a
+// key holder gone wrong costs a bounded amount of work.
+const maxRequestsPerFrame = 256
+
+// retransmitRequest answers a request for this node's messages, or, for
+// another node's, defers this node's own requests for them: the resend
+// will reach it too.
+func (a *Messenger) retransmitRequest(ctx actor.Context, from string, r *messages.RetransmitRequest) {
+	if r.Destination != a.st.local {
+		if in := a.st.inboxes[r.Destination]; in != nil {
+			in.Overheard(a.now(), r.Generation, r.First, r.Last)
+		}
+		return
+	}
+	if r.Generation != a.st.generation {
+		return
+	}
+	resend, nak := a.st.outbox.Retransmit(a.now(), r.First, r.Last)
+	for _, m := range resend {
+		a.broadcast(ctx, &messages.Envelope{Body: &messages.Envelope_Message{Message: m}})
+	}
+	if nak != nil {
+		a.warn("asked for cluster messages no longer kept", from, "first", nak.First, "last", nak.Last)
+		a.broadcast(ctx, &messages.Envelope{Body: &messages.Envelope_RetransmitNak{RetransmitNak: &messages.RetransmitNak{
+			Destination: from, First: nak.First, Last: nak.Last,
+		}}})
+	}
 }
 
 // warnEvery is how often one kind of stream warning about one peer is
@@ -337,8 +397,18 @@ func (a *Messenger) noteDropped(peer string, before, after reliable.InboxStats, 
 }
 
 // deliver acts on a message that the reliable layer hands over, once and
-// in order.
+// in order: each message of a batch in turn.
 func (a *Messenger) deliver(ctx actor.Context, sender string, gen uint64, m *messages.ClusterMessage) {
+	if m.GetBatch() != nil {
+		for _, in := range reliable.Unbatch(m) {
+			a.deliverOne(ctx, sender, gen, in)
+		}
+		return
+	}
+	a.deliverOne(ctx, sender, gen, m)
+}
+
+func (a *Messenger) deliverOne(ctx actor.Context, sender string, gen uint64, m *messages.ClusterMessage) {
 	if m.Destination != "" && m.Destination != a.st.local {
 		return
 	}
@@ -372,24 +442,49 @@ func (a *Messenger) deliver(ctx actor.Context, sender string, gen uint64, m *mes
 	}
 }
 
-// requestMissing asks live peers for the messages due to be asked for.
+// requestMissing asks live peers for the messages due to be asked for,
+// and for those due within requestSlack, every request in as few frames as
+// they fit in: a node that misses messages of many peers asks for them all
+// at once, a little early for some, rather than in one frame per peer.
 // Nothing is asked of a dead peer: it could not answer.
 func (a *Messenger) requestMissing(ctx actor.Context) {
-	now := a.now()
+	now := a.now().Add(a.st.requestSlack)
+	var reqs []*messages.RetransmitRequest
 	for peer, in := range a.st.inboxes {
 		if !a.st.alive[peer] {
 			continue
 		}
 		for _, r := range in.Due(now) {
-			a.broadcast(ctx, &messages.Envelope{Body: &messages.Envelope_RetransmitRequest{RetransmitRequest: &messages.RetransmitRequest{
-				Destination: peer, Generation: in.Generation(), First: r.First, Last: r.Last,
-			}}})
+			reqs = append(reqs, &messages.RetransmitRequest{Destination: peer, Generation: in.Generation(), First: r.First, Last: r.Last})
 		}
 	}
+	if len(reqs) == 1 {
+		a.broadcast(ctx, &messages.Envelope{Body: &messages.Envelope_RetransmitRequest{RetransmitRequest: reqs[0]}})
+		return
+	}
+	// Sorted, so that the frames do not depend on map order.
+	slices.SortFunc(reqs, func(x, y *messages.RetransmitRequest) int { return strings.Compare(x.Destination, y.Destination) })
+	var frame []*messages.RetransmitRequest
+	size := 0
+	send := func() {
+		if len(frame) > 0 {
+			a.broadcast(ctx, &messages.Envelope{Body: &messages.Envelope_RetransmitRequests{RetransmitRequests: &messages.RetransmitRequests{Requests: frame}}})
+		}
+		frame, size = nil, 0
+	}
+	for _, r := range reqs {
+		n := proto.Size(r) + 4
+		if size+n > a.st.frameBudget || len(frame) == maxRequestsPerFrame {
+			send()
+		}
+		frame = append(frame, r)
+		size += n
+	}
+	send()
 }
 
 func (a *Messenger) rearm() {
-	var next time.Time
+	next := a.st.batcher.Due()
 	for peer, in := range a.st.inboxes {
 		if !a.st.alive[peer] {
 			continue

@@ -115,6 +115,7 @@ type Envelope struct {
 	//	*Envelope_Message
 	//	*Envelope_RetransmitRequest
 	//	*Envelope_RetransmitNak
+	//	*Envelope_RetransmitRequests
 	Body          isEnvelope_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -228,6 +229,15 @@ func (x *Envelope) GetRetransmitNak() *RetransmitNak {
 	return nil
 }
 
+func (x *Envelope) GetRetransmitRequests() *RetransmitRequests {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_RetransmitRequests); ok {
+			return x.RetransmitRequests
+		}
+	}
+	return nil
+}
+
 type isEnvelope_Body interface {
 	isEnvelope_Body()
 }
@@ -248,6 +258,10 @@ type Envelope_RetransmitNak struct {
 	RetransmitNak *RetransmitNak `protobuf:"bytes,13,opt,name=retransmit_nak,json=retransmitNak,proto3,oneof"`
 }
 
+type Envelope_RetransmitRequests struct {
+	RetransmitRequests *RetransmitRequests `protobuf:"bytes,14,opt,name=retransmit_requests,json=retransmitRequests,proto3,oneof"`
+}
+
 func (*Envelope_Heartbeat) isEnvelope_Body() {}
 
 func (*Envelope_Message) isEnvelope_Body() {}
@@ -255,6 +269,8 @@ func (*Envelope_Message) isEnvelope_Body() {}
 func (*Envelope_RetransmitRequest) isEnvelope_Body() {}
 
 func (*Envelope_RetransmitNak) isEnvelope_Body() {}
+
+func (*Envelope_RetransmitRequests) isEnvelope_Body() {}
 
 // Heartbeat says "I am alive", sent every keepalive on every link.
 type Heartbeat struct {
@@ -452,6 +468,7 @@ type ClusterMessage struct {
 	//	*ClusterMessage_NodeFenced
 	//	*ClusterMessage_FencingQuery
 	//	*ClusterMessage_Fragment
+	//	*ClusterMessage_Batch
 	Payload       isClusterMessage_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -605,6 +622,15 @@ func (x *ClusterMessage) GetFragment() *Fragment {
 	return nil
 }
 
+func (x *ClusterMessage) GetBatch() *Batch {
+	if x != nil {
+		if x, ok := x.Payload.(*ClusterMessage_Batch); ok {
+			return x.Batch
+		}
+	}
+	return nil
+}
+
 type isClusterMessage_Payload interface {
 	isClusterMessage_Payload()
 }
@@ -649,6 +675,10 @@ type ClusterMessage_Fragment struct {
 	Fragment *Fragment `protobuf:"bytes,19,opt,name=fragment,proto3,oneof"`
 }
 
+type ClusterMessage_Batch struct {
+	Batch *Batch `protobuf:"bytes,20,opt,name=batch,proto3,oneof"`
+}
+
 func (*ClusterMessage_Note) isClusterMessage_Payload() {}
 
 func (*ClusterMessage_GroupClaim) isClusterMessage_Payload() {}
@@ -668,6 +698,61 @@ func (*ClusterMessage_NodeFenced) isClusterMessage_Payload() {}
 func (*ClusterMessage_FencingQuery) isClusterMessage_Payload() {}
 
 func (*ClusterMessage_Fragment) isClusterMessage_Payload() {}
+
+func (*ClusterMessage_Batch) isClusterMessage_Payload() {}
+
+// Batch carries several cluster messages of one sender as one message of
+// its stream: the messages a node sends in a burst (a group report per
+// group at start, a reply per claim when many nodes claim at once) cost
+// its peers one frame, one delivery and one retransmission unit instead of
+// one each. The messages inside keep their order, destinations and
+// payloads; they carry no message_sequence of their own (they arrive with
+// the batch's) and never a batch. A sender sends a message alone when its
+// last one left at least a batching window ago, so a batch only ever
+// delays the messages of a burst, by at most that window.
+type Batch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Messages      []*ClusterMessage      `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Batch) Reset() {
+	*x = Batch{}
+	mi := &file_hanode_v1_wire_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Batch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Batch) ProtoMessage() {}
+
+func (x *Batch) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_wire_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Batch.ProtoReflect.Descriptor instead.
+func (*Batch) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Batch) GetMessages() []*ClusterMessage {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
 
 // Fragment is one piece of a cluster message too large for one frame of
 // the smallest link. The sender serializes the whole message (without its
@@ -689,7 +774,7 @@ type Fragment struct {
 
 func (x *Fragment) Reset() {
 	*x = Fragment{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[5]
+	mi := &file_hanode_v1_wire_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -701,7 +786,7 @@ func (x *Fragment) String() string {
 func (*Fragment) ProtoMessage() {}
 
 func (x *Fragment) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[5]
+	mi := &file_hanode_v1_wire_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -714,7 +799,7 @@ func (x *Fragment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Fragment.ProtoReflect.Descriptor instead.
 func (*Fragment) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{5}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Fragment) GetIndex() uint32 {
@@ -752,7 +837,7 @@ type GroupClaim struct {
 
 func (x *GroupClaim) Reset() {
 	*x = GroupClaim{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[6]
+	mi := &file_hanode_v1_wire_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -764,7 +849,7 @@ func (x *GroupClaim) String() string {
 func (*GroupClaim) ProtoMessage() {}
 
 func (x *GroupClaim) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[6]
+	mi := &file_hanode_v1_wire_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -777,7 +862,7 @@ func (x *GroupClaim) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupClaim.ProtoReflect.Descriptor instead.
 func (*GroupClaim) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{6}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GroupClaim) GetGroup() string {
@@ -815,7 +900,7 @@ type GroupClaimReply struct {
 
 func (x *GroupClaimReply) Reset() {
 	*x = GroupClaimReply{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[7]
+	mi := &file_hanode_v1_wire_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -827,7 +912,7 @@ func (x *GroupClaimReply) String() string {
 func (*GroupClaimReply) ProtoMessage() {}
 
 func (x *GroupClaimReply) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[7]
+	mi := &file_hanode_v1_wire_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -840,7 +925,7 @@ func (x *GroupClaimReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupClaimReply.ProtoReflect.Descriptor instead.
 func (*GroupClaimReply) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{7}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GroupClaimReply) GetGroup() string {
@@ -897,7 +982,7 @@ type GroupClaimCancel struct {
 
 func (x *GroupClaimCancel) Reset() {
 	*x = GroupClaimCancel{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[8]
+	mi := &file_hanode_v1_wire_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -909,7 +994,7 @@ func (x *GroupClaimCancel) String() string {
 func (*GroupClaimCancel) ProtoMessage() {}
 
 func (x *GroupClaimCancel) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[8]
+	mi := &file_hanode_v1_wire_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -922,7 +1007,7 @@ func (x *GroupClaimCancel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupClaimCancel.ProtoReflect.Descriptor instead.
 func (*GroupClaimCancel) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{8}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GroupClaimCancel) GetGroup() string {
@@ -977,7 +1062,7 @@ type GroupStates struct {
 
 func (x *GroupStates) Reset() {
 	*x = GroupStates{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[9]
+	mi := &file_hanode_v1_wire_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -989,7 +1074,7 @@ func (x *GroupStates) String() string {
 func (*GroupStates) ProtoMessage() {}
 
 func (x *GroupStates) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[9]
+	mi := &file_hanode_v1_wire_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1002,7 +1087,7 @@ func (x *GroupStates) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupStates.ProtoReflect.Descriptor instead.
 func (*GroupStates) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{9}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GroupStates) GetFull() bool {
@@ -1079,7 +1164,7 @@ type NodeDown struct {
 
 func (x *NodeDown) Reset() {
 	*x = NodeDown{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[10]
+	mi := &file_hanode_v1_wire_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1091,7 +1176,7 @@ func (x *NodeDown) String() string {
 func (*NodeDown) ProtoMessage() {}
 
 func (x *NodeDown) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[10]
+	mi := &file_hanode_v1_wire_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1104,7 +1189,7 @@ func (x *NodeDown) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeDown.ProtoReflect.Descriptor instead.
 func (*NodeDown) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{10}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *NodeDown) GetNode() string {
@@ -1143,7 +1228,7 @@ type PendingTakeover struct {
 
 func (x *PendingTakeover) Reset() {
 	*x = PendingTakeover{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[11]
+	mi := &file_hanode_v1_wire_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1155,7 +1240,7 @@ func (x *PendingTakeover) String() string {
 func (*PendingTakeover) ProtoMessage() {}
 
 func (x *PendingTakeover) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[11]
+	mi := &file_hanode_v1_wire_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1168,7 +1253,7 @@ func (x *PendingTakeover) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingTakeover.ProtoReflect.Descriptor instead.
 func (*PendingTakeover) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{11}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PendingTakeover) GetNode() string {
@@ -1240,7 +1325,7 @@ type GroupState struct {
 
 func (x *GroupState) Reset() {
 	*x = GroupState{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[12]
+	mi := &file_hanode_v1_wire_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1252,7 +1337,7 @@ func (x *GroupState) String() string {
 func (*GroupState) ProtoMessage() {}
 
 func (x *GroupState) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[12]
+	mi := &file_hanode_v1_wire_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1265,7 +1350,7 @@ func (x *GroupState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupState.ProtoReflect.Descriptor instead.
 func (*GroupState) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{12}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GroupState) GetGroup() string {
@@ -1344,7 +1429,7 @@ type PlacementOverride struct {
 
 func (x *PlacementOverride) Reset() {
 	*x = PlacementOverride{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[13]
+	mi := &file_hanode_v1_wire_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1356,7 +1441,7 @@ func (x *PlacementOverride) String() string {
 func (*PlacementOverride) ProtoMessage() {}
 
 func (x *PlacementOverride) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[13]
+	mi := &file_hanode_v1_wire_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1369,7 +1454,7 @@ func (x *PlacementOverride) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementOverride.ProtoReflect.Descriptor instead.
 func (*PlacementOverride) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{13}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PlacementOverride) GetGroup() string {
@@ -1424,7 +1509,7 @@ type NodeLeaving struct {
 
 func (x *NodeLeaving) Reset() {
 	*x = NodeLeaving{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[14]
+	mi := &file_hanode_v1_wire_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1436,7 +1521,7 @@ func (x *NodeLeaving) String() string {
 func (*NodeLeaving) ProtoMessage() {}
 
 func (x *NodeLeaving) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[14]
+	mi := &file_hanode_v1_wire_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1449,7 +1534,7 @@ func (x *NodeLeaving) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeLeaving.ProtoReflect.Descriptor instead.
 func (*NodeLeaving) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{14}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{15}
 }
 
 // NodeFenced says a node was fenced (powered off or reset): what that life
@@ -1473,7 +1558,7 @@ type NodeFenced struct {
 
 func (x *NodeFenced) Reset() {
 	*x = NodeFenced{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[15]
+	mi := &file_hanode_v1_wire_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1485,7 +1570,7 @@ func (x *NodeFenced) String() string {
 func (*NodeFenced) ProtoMessage() {}
 
 func (x *NodeFenced) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[15]
+	mi := &file_hanode_v1_wire_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1498,7 +1583,7 @@ func (x *NodeFenced) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeFenced.ProtoReflect.Descriptor instead.
 func (*NodeFenced) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{15}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *NodeFenced) GetNode() string {
@@ -1548,7 +1633,7 @@ type FencingQuery struct {
 
 func (x *FencingQuery) Reset() {
 	*x = FencingQuery{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[16]
+	mi := &file_hanode_v1_wire_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1560,7 +1645,7 @@ func (x *FencingQuery) String() string {
 func (*FencingQuery) ProtoMessage() {}
 
 func (x *FencingQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[16]
+	mi := &file_hanode_v1_wire_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1573,7 +1658,7 @@ func (x *FencingQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FencingQuery.ProtoReflect.Descriptor instead.
 func (*FencingQuery) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{16}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *FencingQuery) GetNode() string {
@@ -1601,7 +1686,7 @@ type Note struct {
 
 func (x *Note) Reset() {
 	*x = Note{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[17]
+	mi := &file_hanode_v1_wire_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1613,7 +1698,7 @@ func (x *Note) String() string {
 func (*Note) ProtoMessage() {}
 
 func (x *Note) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[17]
+	mi := &file_hanode_v1_wire_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1626,7 +1711,7 @@ func (x *Note) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Note.ProtoReflect.Descriptor instead.
 func (*Note) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{17}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Note) GetText() string {
@@ -1651,7 +1736,7 @@ type RetransmitRequest struct {
 
 func (x *RetransmitRequest) Reset() {
 	*x = RetransmitRequest{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[18]
+	mi := &file_hanode_v1_wire_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1663,7 +1748,7 @@ func (x *RetransmitRequest) String() string {
 func (*RetransmitRequest) ProtoMessage() {}
 
 func (x *RetransmitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[18]
+	mi := &file_hanode_v1_wire_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1676,7 +1761,7 @@ func (x *RetransmitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetransmitRequest.ProtoReflect.Descriptor instead.
 func (*RetransmitRequest) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{18}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RetransmitRequest) GetDestination() string {
@@ -1707,6 +1792,56 @@ func (x *RetransmitRequest) GetLast() uint64 {
 	return 0
 }
 
+// RetransmitRequests carries every retransmission request a node has to
+// make at one time, whatever peers they are for, in one frame: a node that
+// misses messages of many peers (it was too busy to take them) costs the
+// cluster one frame per round of requests, not one per peer. Every node
+// reads them all: a request for a peer's messages that it misses too
+// defers its own (the resend reaches everybody).
+type RetransmitRequests struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Requests      []*RetransmitRequest   `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetransmitRequests) Reset() {
+	*x = RetransmitRequests{}
+	mi := &file_hanode_v1_wire_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetransmitRequests) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetransmitRequests) ProtoMessage() {}
+
+func (x *RetransmitRequests) ProtoReflect() protoreflect.Message {
+	mi := &file_hanode_v1_wire_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetransmitRequests.ProtoReflect.Descriptor instead.
+func (*RetransmitRequests) Descriptor() ([]byte, []int) {
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *RetransmitRequests) GetRequests() []*RetransmitRequest {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
 // RetransmitNak tells destination that the sender's cluster messages
 // first..last fell out of its history: they are lost for good and the
 // receiver stops waiting for them.
@@ -1721,7 +1856,7 @@ type RetransmitNak struct {
 
 func (x *RetransmitNak) Reset() {
 	*x = RetransmitNak{}
-	mi := &file_hanode_v1_wire_proto_msgTypes[19]
+	mi := &file_hanode_v1_wire_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1733,7 +1868,7 @@ func (x *RetransmitNak) String() string {
 func (*RetransmitNak) ProtoMessage() {}
 
 func (x *RetransmitNak) ProtoReflect() protoreflect.Message {
-	mi := &file_hanode_v1_wire_proto_msgTypes[19]
+	mi := &file_hanode_v1_wire_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1746,7 +1881,7 @@ func (x *RetransmitNak) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetransmitNak.ProtoReflect.Descriptor instead.
 func (*RetransmitNak) Descriptor() ([]byte, []int) {
-	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{19}
+	return file_hanode_v1_wire_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RetransmitNak) GetDestination() string {
@@ -1778,7 +1913,7 @@ const file_hanode_v1_wire_proto_rawDesc = "" +
 	"\x05Frame\x12\x1a\n" +
 	"\benvelope\x18\x01 \x01(\fR\benvelope\x12\x15\n" +
 	"\x06key_id\x18\x02 \x01(\rR\x05keyId\x12\x10\n" +
-	"\x03mac\x18\x03 \x01(\fR\x03mac\"\xae\x03\n" +
+	"\x03mac\x18\x03 \x01(\fR\x03mac\"\x80\x04\n" +
 	"\bEnvelope\x12\x18\n" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x16\n" +
 	"\x06sender\x18\x02 \x01(\tR\x06sender\x12\x1e\n" +
@@ -1791,7 +1926,8 @@ const file_hanode_v1_wire_proto_rawDesc = "" +
 	" \x01(\v2\x14.hanode.v1.HeartbeatH\x00R\theartbeat\x125\n" +
 	"\amessage\x18\v \x01(\v2\x19.hanode.v1.ClusterMessageH\x00R\amessage\x12M\n" +
 	"\x12retransmit_request\x18\f \x01(\v2\x1c.hanode.v1.RetransmitRequestH\x00R\x11retransmitRequest\x12A\n" +
-	"\x0eretransmit_nak\x18\r \x01(\v2\x18.hanode.v1.RetransmitNakH\x00R\rretransmitNakB\x06\n" +
+	"\x0eretransmit_nak\x18\r \x01(\v2\x18.hanode.v1.RetransmitNakH\x00R\rretransmitNak\x12P\n" +
+	"\x13retransmit_requests\x18\x0e \x01(\v2\x1d.hanode.v1.RetransmitRequestsH\x00R\x12retransmitRequestsB\x06\n" +
 	"\x04body\"\xe7\x01\n" +
 	"\tHeartbeat\x12-\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x15.hanode.v1.NodeStatusR\x06status\x12\x1f\n" +
@@ -1806,7 +1942,7 @@ const file_hanode_v1_wire_proto_rawDesc = "" +
 	"generation\x18\x02 \x01(\x04R\n" +
 	"generation\x12!\n" +
 	"\fstream_start\x18\x03 \x01(\x04R\vstreamStart\x128\n" +
-	"\x19heard_send_time_unix_nano\x18\x04 \x01(\x03R\x15heardSendTimeUnixNano\"\x8d\x06\n" +
+	"\x19heard_send_time_unix_nano\x18\x04 \x01(\x03R\x15heardSendTimeUnixNano\"\xb7\x06\n" +
 	"\x0eClusterMessage\x12)\n" +
 	"\x10message_sequence\x18\x01 \x01(\x04R\x0fmessageSequence\x12 \n" +
 	"\vdestination\x18\x02 \x01(\tR\vdestination\x125\n" +
@@ -1823,8 +1959,11 @@ const file_hanode_v1_wire_proto_rawDesc = "" +
 	"\vnode_fenced\x18\x11 \x01(\v2\x15.hanode.v1.NodeFencedH\x00R\n" +
 	"nodeFenced\x12>\n" +
 	"\rfencing_query\x18\x12 \x01(\v2\x17.hanode.v1.FencingQueryH\x00R\ffencingQuery\x121\n" +
-	"\bfragment\x18\x13 \x01(\v2\x13.hanode.v1.FragmentH\x00R\bfragmentB\t\n" +
-	"\apayload\"J\n" +
+	"\bfragment\x18\x13 \x01(\v2\x13.hanode.v1.FragmentH\x00R\bfragment\x12(\n" +
+	"\x05batch\x18\x14 \x01(\v2\x10.hanode.v1.BatchH\x00R\x05batchB\t\n" +
+	"\apayload\">\n" +
+	"\x05Batch\x125\n" +
+	"\bmessages\x18\x01 \x03(\v2\x19.hanode.v1.ClusterMessageR\bmessages\"J\n" +
 	"\bFragment\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\rR\x05count\x12\x12\n" +
@@ -1910,7 +2049,9 @@ const file_hanode_v1_wire_proto_rawDesc = "" +
 	"generation\x18\x02 \x01(\x04R\n" +
 	"generation\x12\x14\n" +
 	"\x05first\x18\x03 \x01(\x04R\x05first\x12\x12\n" +
-	"\x04last\x18\x04 \x01(\x04R\x04last\"[\n" +
+	"\x04last\x18\x04 \x01(\x04R\x04last\"N\n" +
+	"\x12RetransmitRequests\x128\n" +
+	"\brequests\x18\x01 \x03(\v2\x1c.hanode.v1.RetransmitRequestR\brequests\"[\n" +
 	"\rRetransmitNak\x12 \n" +
 	"\vdestination\x18\x01 \x01(\tR\vdestination\x12\x14\n" +
 	"\x05first\x18\x02 \x01(\x04R\x05first\x12\x12\n" +
@@ -1928,59 +2069,65 @@ func file_hanode_v1_wire_proto_rawDescGZIP() []byte {
 	return file_hanode_v1_wire_proto_rawDescData
 }
 
-var file_hanode_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_hanode_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_hanode_v1_wire_proto_goTypes = []any{
-	(*Frame)(nil),             // 0: hanode.v1.Frame
-	(*Envelope)(nil),          // 1: hanode.v1.Envelope
-	(*Heartbeat)(nil),         // 2: hanode.v1.Heartbeat
-	(*PeerSession)(nil),       // 3: hanode.v1.PeerSession
-	(*ClusterMessage)(nil),    // 4: hanode.v1.ClusterMessage
-	(*Fragment)(nil),          // 5: hanode.v1.Fragment
-	(*GroupClaim)(nil),        // 6: hanode.v1.GroupClaim
-	(*GroupClaimReply)(nil),   // 7: hanode.v1.GroupClaimReply
-	(*GroupClaimCancel)(nil),  // 8: hanode.v1.GroupClaimCancel
-	(*GroupStates)(nil),       // 9: hanode.v1.GroupStates
-	(*NodeDown)(nil),          // 10: hanode.v1.NodeDown
-	(*PendingTakeover)(nil),   // 11: hanode.v1.PendingTakeover
-	(*GroupState)(nil),        // 12: hanode.v1.GroupState
-	(*PlacementOverride)(nil), // 13: hanode.v1.PlacementOverride
-	(*NodeLeaving)(nil),       // 14: hanode.v1.NodeLeaving
-	(*NodeFenced)(nil),        // 15: hanode.v1.NodeFenced
-	(*FencingQuery)(nil),      // 16: hanode.v1.FencingQuery
-	(*Note)(nil),              // 17: hanode.v1.Note
-	(*RetransmitRequest)(nil), // 18: hanode.v1.RetransmitRequest
-	(*RetransmitNak)(nil),     // 19: hanode.v1.RetransmitNak
-	(NodeStatus)(0),           // 20: hanode.v1.NodeStatus
-	(GroupPhase)(0),           // 21: hanode.v1.GroupPhase
+	(*Frame)(nil),              // 0: hanode.v1.Frame
+	(*Envelope)(nil),           // 1: hanode.v1.Envelope
+	(*Heartbeat)(nil),          // 2: hanode.v1.Heartbeat
+	(*PeerSession)(nil),        // 3: hanode.v1.PeerSession
+	(*ClusterMessage)(nil),     // 4: hanode.v1.ClusterMessage
+	(*Batch)(nil),              // 5: hanode.v1.Batch
+	(*Fragment)(nil),           // 6: hanode.v1.Fragment
+	(*GroupClaim)(nil),         // 7: hanode.v1.GroupClaim
+	(*GroupClaimReply)(nil),    // 8: hanode.v1.GroupClaimReply
+	(*GroupClaimCancel)(nil),   // 9: hanode.v1.GroupClaimCancel
+	(*GroupStates)(nil),        // 10: hanode.v1.GroupStates
+	(*NodeDown)(nil),           // 11: hanode.v1.NodeDown
+	(*PendingTakeover)(nil),    // 12: hanode.v1.PendingTakeover
+	(*GroupState)(nil),         // 13: hanode.v1.GroupState
+	(*PlacementOverride)(nil),  // 14: hanode.v1.PlacementOverride
+	(*NodeLeaving)(nil),        // 15: hanode.v1.NodeLeaving
+	(*NodeFenced)(nil),         // 16: hanode.v1.NodeFenced
+	(*FencingQuery)(nil),       // 17: hanode.v1.FencingQuery
+	(*Note)(nil),               // 18: hanode.v1.Note
+	(*RetransmitRequest)(nil),  // 19: hanode.v1.RetransmitRequest
+	(*RetransmitRequests)(nil), // 20: hanode.v1.RetransmitRequests
+	(*RetransmitNak)(nil),      // 21: hanode.v1.RetransmitNak
+	(NodeStatus)(0),            // 22: hanode.v1.NodeStatus
+	(GroupPhase)(0),            // 23: hanode.v1.GroupPhase
 }
 var file_hanode_v1_wire_proto_depIdxs = []int32{
 	2,  // 0: hanode.v1.Envelope.heartbeat:type_name -> hanode.v1.Heartbeat
 	4,  // 1: hanode.v1.Envelope.message:type_name -> hanode.v1.ClusterMessage
-	18, // 2: hanode.v1.Envelope.retransmit_request:type_name -> hanode.v1.RetransmitRequest
-	19, // 3: hanode.v1.Envelope.retransmit_nak:type_name -> hanode.v1.RetransmitNak
-	20, // 4: hanode.v1.Heartbeat.status:type_name -> hanode.v1.NodeStatus
-	3,  // 5: hanode.v1.Heartbeat.sessions:type_name -> hanode.v1.PeerSession
-	17, // 6: hanode.v1.ClusterMessage.note:type_name -> hanode.v1.Note
-	6,  // 7: hanode.v1.ClusterMessage.group_claim:type_name -> hanode.v1.GroupClaim
-	7,  // 8: hanode.v1.ClusterMessage.group_claim_reply:type_name -> hanode.v1.GroupClaimReply
-	8,  // 9: hanode.v1.ClusterMessage.group_claim_cancel:type_name -> hanode.v1.GroupClaimCancel
-	9,  // 10: hanode.v1.ClusterMessage.group_states:type_name -> hanode.v1.GroupStates
-	13, // 11: hanode.v1.ClusterMessage.placement_override:type_name -> hanode.v1.PlacementOverride
-	14, // 12: hanode.v1.ClusterMessage.node_leaving:type_name -> hanode.v1.NodeLeaving
-	15, // 13: hanode.v1.ClusterMessage.node_fenced:type_name -> hanode.v1.NodeFenced
-	16, // 14: hanode.v1.ClusterMessage.fencing_query:type_name -> hanode.v1.FencingQuery
-	5,  // 15: hanode.v1.ClusterMessage.fragment:type_name -> hanode.v1.Fragment
-	12, // 16: hanode.v1.GroupStates.groups:type_name -> hanode.v1.GroupState
-	13, // 17: hanode.v1.GroupStates.overrides:type_name -> hanode.v1.PlacementOverride
-	15, // 18: hanode.v1.GroupStates.fenced:type_name -> hanode.v1.NodeFenced
-	11, // 19: hanode.v1.GroupStates.pending:type_name -> hanode.v1.PendingTakeover
-	10, // 20: hanode.v1.GroupStates.down:type_name -> hanode.v1.NodeDown
-	21, // 21: hanode.v1.GroupState.phase:type_name -> hanode.v1.GroupPhase
-	22, // [22:22] is the sub-list for method output_type
-	22, // [22:22] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	19, // 2: hanode.v1.Envelope.retransmit_request:type_name -> hanode.v1.RetransmitRequest
+	21, // 3: hanode.v1.Envelope.retransmit_nak:type_name -> hanode.v1.RetransmitNak
+	20, // 4: hanode.v1.Envelope.retransmit_requests:type_name -> hanode.v1.RetransmitRequests
+	22, // 5: hanode.v1.Heartbeat.status:type_name -> hanode.v1.NodeStatus
+	3,  // 6: hanode.v1.Heartbeat.sessions:type_name -> hanode.v1.PeerSession
+	18, // 7: hanode.v1.ClusterMessage.note:type_name -> hanode.v1.Note
+	7,  // 8: hanode.v1.ClusterMessage.group_claim:type_name -> hanode.v1.GroupClaim
+	8,  // 9: hanode.v1.ClusterMessage.group_claim_reply:type_name -> hanode.v1.GroupClaimReply
+	9,  // 10: hanode.v1.ClusterMessage.group_claim_cancel:type_name -> hanode.v1.GroupClaimCancel
+	10, // 11: hanode.v1.ClusterMessage.group_states:type_name -> hanode.v1.GroupStates
+	14, // 12: hanode.v1.ClusterMessage.placement_override:type_name -> hanode.v1.PlacementOverride
+	15, // 13: hanode.v1.ClusterMessage.node_leaving:type_name -> hanode.v1.NodeLeaving
+	16, // 14: hanode.v1.ClusterMessage.node_fenced:type_name -> hanode.v1.NodeFenced
+	17, // 15: hanode.v1.ClusterMessage.fencing_query:type_name -> hanode.v1.FencingQuery
+	6,  // 16: hanode.v1.ClusterMessage.fragment:type_name -> hanode.v1.Fragment
+	5,  // 17: hanode.v1.ClusterMessage.batch:type_name -> hanode.v1.Batch
+	4,  // 18: hanode.v1.Batch.messages:type_name -> hanode.v1.ClusterMessage
+	13, // 19: hanode.v1.GroupStates.groups:type_name -> hanode.v1.GroupState
+	14, // 20: hanode.v1.GroupStates.overrides:type_name -> hanode.v1.PlacementOverride
+	16, // 21: hanode.v1.GroupStates.fenced:type_name -> hanode.v1.NodeFenced
+	12, // 22: hanode.v1.GroupStates.pending:type_name -> hanode.v1.PendingTakeover
+	11, // 23: hanode.v1.GroupStates.down:type_name -> hanode.v1.NodeDown
+	23, // 24: hanode.v1.GroupState.phase:type_name -> hanode.v1.GroupPhase
+	19, // 25: hanode.v1.RetransmitRequests.requests:type_name -> hanode.v1.RetransmitRequest
+	26, // [26:26] is the sub-list for method output_type
+	26, // [26:26] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_hanode_v1_wire_proto_init() }
@@ -1994,6 +2141,7 @@ func file_hanode_v1_wire_proto_init() {
 		(*Envelope_Message)(nil),
 		(*Envelope_RetransmitRequest)(nil),
 		(*Envelope_RetransmitNak)(nil),
+		(*Envelope_RetransmitRequests)(nil),
 	}
 	file_hanode_v1_wire_proto_msgTypes[4].OneofWrappers = []any{
 		(*ClusterMessage_Note)(nil),
@@ -2006,6 +2154,7 @@ func file_hanode_v1_wire_proto_init() {
 		(*ClusterMessage_NodeFenced)(nil),
 		(*ClusterMessage_FencingQuery)(nil),
 		(*ClusterMessage_Fragment)(nil),
+		(*ClusterMessage_Batch)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2013,7 +2162,7 @@ func file_hanode_v1_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hanode_v1_wire_proto_rawDesc), len(file_hanode_v1_wire_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -234,7 +234,7 @@ func (rt *runtime) setupGroups(agentsByGroup [][]actors.AgentRunner, fencers []s
 	pc := placement.Config{Local: cfg.Local, Generation: rt.generation, Nodes: cfg.Nodes, Groups: specs, AutoFailback: cfg.AutoFailback,
 		PingNodes: len(cfg.Cluster.PingNodes), PingHoldoff: cfg.Deadping, Quorum: quorumPolicy(cfg.Cluster.GetQuorum().GetPolicy()),
 		Fencers: fencers, Devices: actors.PlacementDevices(fenceDevices(rt.fenceDevices)), StopBudget: budgets, PartitionMargin: partitionMargin(cfg.Keepalive),
-		SyncInterval: min(cfg.Keepalive, 250*time.Millisecond)}
+		SyncInterval: SyncInterval(len(cfg.Nodes), cfg.Keepalive)}
 	if tune != nil {
 		tune(&pc)
 	}
@@ -334,4 +334,16 @@ func PartitionWaits(cfg *config.Effective, devices []*fence.Device) []string {
 			g.Name, stopBudget(g), partitionMargin(cfg.Keepalive)))
 	}
 	return out
+}
+
+// SyncInterval spaces a node's full states (placement.Config.SyncInterval)
+// in a cluster of nodes members at keepalive. Each one answers every join
+// and request of its interval at once, and is heard by every other node:
+// when N nodes start together a node sends about (the time they take to
+// start) / interval of them, each costing N-1 receptions. So the interval
+// grows with the cluster, 10ms per node from 250ms, but never beyond a
+// keepalive: a node that joins an established cluster waits at most that
+// for the states it needs before it may claim.
+func SyncInterval(nodes int, keepalive time.Duration) time.Duration {
+	return min(keepalive, max(250*time.Millisecond, time.Duration(nodes)*10*time.Millisecond))
 }

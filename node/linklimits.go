@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -38,7 +39,21 @@ func ReliableConfig(cfg *config.Effective) reliable.Config {
 	return reliable.Config{
 		MaxRexmitDelay: cfg.MaxRexmitDelay,
 		MaxMessage:     reliable.MessageCapacity(FrameCapacity(cfg), cfg.Cluster.GetName(), cfg.Local),
+		BatchWindow:    BatchWindow(len(cfg.Nodes), cfg.Keepalive),
 	}
+}
+
+// BatchWindow is how long a cluster message of a burst may wait to leave
+// with the others (reliable.Batcher), for a cluster of nodes members at
+// keepalive. Bursts grow with the cluster (a reply to each node's claim, a
+// report per group), and so does what batching saves, N-1 receptions per
+// message: 2ms per node beyond two, at most a keepalive and 250ms. Two
+// nodes never hold a message: a hand-over's few messages go at once.
+func BatchWindow(nodes int, keepalive time.Duration) time.Duration {
+	if nodes <= 2 {
+		return 0
+	}
+	return min(time.Duration(nodes-2)*2*time.Millisecond, keepalive, 250*time.Millisecond)
 }
 
 // largestFullState is the largest full state (GroupStates) placement can

@@ -31,6 +31,7 @@ func listenUDP(addr netip.AddrPort, opts socketOptions) (*net.UDPConn, error) {
 				serr = fmt.Errorf("SO_REUSEADDR: %w", serr)
 				return
 			}
+			setReceiveBuffer(int(fd))
 			if opts.dev != "" {
 				if serr = unix.BindToDevice(int(fd), opts.dev); serr != nil {
 					serr = fmt.Errorf("bind to device %s: %w", opts.dev, serr)
@@ -65,6 +66,26 @@ func listenUDP(addr netip.AddrPort, opts socketOptions) (*net.UDPConn, error) {
 		return nil, err
 	}
 	return pc.(*net.UDPConn), nil
+}
+
+// ReceiveBuffer is the receive buffer a heartbeat socket asks for. A
+// burst (every peer's state at a join, a storm of retransmissions in a
+// large cluster on a shared medium) must wait in the socket while the node
+// takes it in rather than be dropped by the kernel: every frame dropped
+// there is asked for again, by every node that missed it, and in a
+// cluster of 64 the requests and resends of such losses kept the
+// cluster from ever settling. The kernel's default (rmem_default, often
+// 208 KiB) holds about a hundred frames.
+const ReceiveBuffer = 4 << 20
+
+// setReceiveBuffer sets the socket's receive buffer to ReceiveBuffer: as
+// root beyond the system's rmem_max (SO_RCVBUFFORCE), else up to it. A
+// smaller buffer still works, so failures are not errors.
+func setReceiveBuffer(fd int) {
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, ReceiveBuffer) == nil {
+		return
+	}
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, ReceiveBuffer)
 }
 
 // unspecified is the wildcard address of a's family.

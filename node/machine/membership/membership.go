@@ -469,12 +469,25 @@ func (m *Machine) Late(now time.Time, late time.Duration) {
 		if now.After(last.to) {
 			last.to = now
 		}
-		return
+	} else {
+		if len(m.stalls) == maxStalls {
+			m.stalls = append(m.stalls[:0], m.stalls[1:]...)
+		}
+		m.stalls = append(m.stalls, stall{from: from, to: now})
 	}
-	if len(m.stalls) == maxStalls {
-		m.stalls = append(m.stalls[:0], m.stalls[1:]...)
+	// Keep the stalls apart: one that reaches back over earlier ones
+	// takes them in, so no time counts twice (and NextDeadline may take
+	// the earliest silence of a kind as the one that ends first).
+	for n := len(m.stalls); n >= 2 && !m.stalls[n-1].from.After(m.stalls[n-2].to); n-- {
+		prev, last := &m.stalls[n-2], m.stalls[n-1]
+		if last.from.Before(prev.from) {
+			prev.from = last.from
+		}
+		if last.to.After(prev.to) {
+			prev.to = last.to
+		}
+		m.stalls = m.stalls[:n-1]
 	}
-	m.stalls = append(m.stalls, stall{from: from, to: now})
 }
 
 // LateTolerance is the lateness Late ignores: a twentieth of deadtime.
@@ -604,44 +617,67 @@ func (m *Machine) warns() bool { return m.cfg.Warntime < m.cfg.Deadtime }
 
 // NextDeadline is the earliest time at which Tick has something to do, or
 // the zero time when nothing is pending.
+//
+// Each kind of silence (a warning, a death, an acknowledgement, a link)
+// ends a fixed time after it began, later by the stalls within it; the
+// one that began first ends first (a later start can gain at most the
+// time between the two from the stalls, which are kept apart), so each
+// kind costs one look at the stalls, not one per peer and link: it is
+// asked after every frame.
 func (m *Machine) NextDeadline() time.Time {
 	var next time.Time
 	consider := func(t time.Time) {
-		if next.IsZero() || t.Before(next) {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
 			next = t
 		}
 	}
-	initdead := m.started.Add(m.cfg.Initdead)
+	earliest := func(cur *time.Time, t time.Time) {
+		if cur.IsZero() || t.Before(*cur) {
+			*cur = t
+		}
+	}
 	// A silence ends later by the stalls within it (all in the past, so
 	// the deadline is exact until the next stall, which re-arms).
 	after := func(t time.Time, d time.Duration) time.Time {
+		if t.IsZero() {
+			return t
+		}
 		return t.Add(d + m.stalledWithin(t, t.Add(1<<62)))
 	}
+	var unheard bool
+	var warn, dead, acked, link time.Time
 	for _, p := range m.peers {
 		switch {
 		case p.status == messages.NodeStatus_NODE_STATUS_DEAD:
 			continue
 		case p.heard.IsZero():
-			consider(initdead)
+			unheard = true
 			continue
 		}
 		if !p.late && m.warns() {
-			consider(after(p.heard, m.cfg.Warntime))
+			earliest(&warn, p.heard)
 		}
-		// Dead is a silence longer than deadtime: look a moment after.
-		consider(after(p.heard, m.cfg.Deadtime+deadSlack))
+		earliest(&dead, p.heard)
 		if p.hearsUs {
-			consider(after(p.acked, m.cfg.Deadtime))
+			earliest(&acked, p.acked)
 		}
 		for _, l := range p.links {
 			switch l.state {
 			case linkUp:
-				consider(after(l.heard, m.cfg.Deadtime+deadSlack))
+				earliest(&link, l.heard)
 			case linkInit:
-				consider(initdead)
+				unheard = true
 			}
 		}
 	}
+	if unheard {
+		consider(m.started.Add(m.cfg.Initdead))
+	}
+	consider(after(warn, m.cfg.Warntime))
+	// Dead is a silence longer than deadtime: look a moment after.
+	consider(after(dead, m.cfg.Deadtime+deadSlack))
+	consider(after(acked, m.cfg.Deadtime))
+	consider(after(link, m.cfg.Deadtime+deadSlack))
 	return next
 }
 

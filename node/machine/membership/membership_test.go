@@ -477,11 +477,23 @@ func TestRandomHistories(t *testing.T) {
 					gens[n]++
 					s.seq[n] = 0
 				}
+				if rng.IntN(3) == 0 {
+					// This node ran late, by up to three deadtimes.
+					s.m.Late(s.now, time.Duration(rng.Int64N(int64(3*s.m.cfg.Deadtime))))
+				}
 			default:
 				s.tick()
 				if d := s.m.NextDeadline(); !d.IsZero() && !d.After(s.now) {
 					t.Fatalf("run %d: after Tick(%v) the next deadline %v is not in the future", run, s.now, d)
 				}
+			}
+			for i := 1; i < len(s.m.stalls); i++ {
+				if !s.m.stalls[i-1].to.Before(s.m.stalls[i].from) {
+					t.Fatalf("run %d: stalls %v and %v overlap or are out of order", run, s.m.stalls[i-1], s.m.stalls[i])
+				}
+			}
+			if got, want := s.m.NextDeadline(), referenceNextDeadline(s.m); !got.Equal(want) {
+				t.Fatalf("run %d step %d: NextDeadline %v, a deadline per peer and link gives %v", run, step, got, want)
 			}
 			if d := s.m.NextDeadline(); !d.IsZero() && !d.Before(s.now) {
 				before := render(s.m.Tick(d))
@@ -711,4 +723,44 @@ func TestWarntimeAtDeadtimeNeverWarns(t *testing.T) {
 	}
 	expect(t, "no late warning at deadtime", s.at(500).tick(), "")
 	expect(t, "dead after deadtime", s.at(501).tick(), "n2/eth0 dead; n2 active->dead")
+}
+
+// referenceNextDeadline is NextDeadline worked out the long way: every
+// peer's and link's own deadline, each with the stalls within its silence.
+func referenceNextDeadline(m *Machine) time.Time {
+	var next time.Time
+	consider := func(t time.Time) {
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	initdead := m.started.Add(m.cfg.Initdead)
+	after := func(t time.Time, d time.Duration) time.Time {
+		return t.Add(d + m.stalledWithin(t, t.Add(1<<62)))
+	}
+	for _, p := range m.peers {
+		switch {
+		case p.status == messages.NodeStatus_NODE_STATUS_DEAD:
+			continue
+		case p.heard.IsZero():
+			consider(initdead)
+			continue
+		}
+		if !p.late && m.warns() {
+			consider(after(p.heard, m.cfg.Warntime))
+		}
+		consider(after(p.heard, m.cfg.Deadtime+deadSlack))
+		if p.hearsUs {
+			consider(after(p.acked, m.cfg.Deadtime))
+		}
+		for _, l := range p.links {
+			switch l.state {
+			case linkUp:
+				consider(after(l.heard, m.cfg.Deadtime+deadSlack))
+			case linkInit:
+				consider(initdead)
+			}
+		}
+	}
+	return next
 }

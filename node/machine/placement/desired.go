@@ -37,7 +37,25 @@ func (m *Machine) Desired(now time.Time, name string) string {
 	if g == nil {
 		return ""
 	}
-	if !m.HasQuorum() {
+	return m.desired(now, g, m.HasQuorum(), m.anyPoorlyLinked())
+}
+
+// anyPoorlyLinked says whether ipfail keeps groups off some node.
+func (m *Machine) anyPoorlyLinked() bool {
+	for _, poor := range m.poorlyLinked {
+		if poor {
+			return true
+		}
+	}
+	return false
+}
+
+// desired is Desired, given whether this node has quorum and whether any
+// node is poorly linked: evaluate asks it for every group after every
+// input, and in a cluster of N nodes and N groups working both out for
+// each group, and listing every candidate, made an input cost N^2.
+func (m *Machine) desired(now time.Time, g *group, quorum, poorLinks bool) string {
+	if !quorum {
 		// A minority runs nothing (stop), or keeps only what it runs
 		// (freeze).
 		if m.cfg.Quorum == QuorumFreeze && (runs(g.local) || g.commanded) {
@@ -45,6 +63,27 @@ func (m *Machine) Desired(now time.Time, name string) string {
 		}
 		return ""
 	}
+	if g.override == nil && !poorLinks && m.cfg.AutoFailback {
+		// What the rules below come to without an operator's override,
+		// ipfail or auto_failback off: the preferred node if it may run
+		// the group, else the first in configuration order that may.
+		if _, member := m.index[g.spec.Preferred]; member && m.candidate(now, g, g.spec.Preferred) {
+			return g.spec.Preferred
+		}
+		for _, n := range m.cfg.Nodes {
+			if m.candidate(now, g, n) {
+				return n
+			}
+		}
+		return ""
+	}
+	return m.byTheRules(now, g, poorLinks)
+}
+
+// byTheRules is Desired for a node with quorum, by every rule: the
+// candidates listed, then an override, ipfail, standby, auto_failback off
+// and the preference applied in turn.
+func (m *Machine) byTheRules(now time.Time, g *group, poorLinks bool) string {
 	var cands []string
 	for _, n := range m.cfg.Nodes {
 		if m.candidate(now, g, n) {
@@ -60,7 +99,9 @@ func (m *Machine) Desired(now time.Time, name string) string {
 	}
 	// ipfail: keep groups off nodes that reach fewer ping nodes, unless
 	// no other node can run them.
-	cands = keepUnlessNone(cands, func(c string) bool { return !m.poorlyLinked[c] })
+	if poorLinks {
+		cands = keepUnlessNone(cands, func(c string) bool { return !m.poorlyLinked[c] })
+	}
 	if o := g.override; o != nil && !o.prefer && len(cands) > 1 {
 		// Standby: off the node it was sent from, unless it is the only
 		// one left.
@@ -114,9 +155,10 @@ func (m *Machine) runningBest(g *group, cands []string) string {
 func (m *Machine) evaluate(now time.Time, e *Effects) {
 	m.requestFencing(now, e)
 	all := true
+	quorum, poorLinks := m.HasQuorum(), m.anyPoorlyLinked()
 	for _, name := range m.order {
 		g := m.groups[name]
-		want := m.Desired(now, name) == m.cfg.Local
+		want := m.desired(now, g, quorum, poorLinks) == m.cfg.Local
 		running := runs(g.local)
 		switch {
 		case g.local == Unmanaged || g.local == Stopping || g.local == Probing:

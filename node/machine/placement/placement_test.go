@@ -199,6 +199,7 @@ func (s *sim) step(d time.Duration) {
 		}
 	}
 	s.checkSafety()
+	s.checkDesiredShortcut()
 }
 
 // act is a group actor: start goes starting -> running (or fails and rolls
@@ -365,6 +366,14 @@ func TestCleanLeaveHandsOverWithoutDeath(t *testing.T) {
 	s := newSim(t, 2, true, web)
 	s.connectAll()
 	s.run(10)
+	var moves []Event
+	s.onApply = func(n *simNode, e Effects) {
+		for _, ev := range e.Events {
+			if n.name == "n2" && ev.Kind == messages.EventKind_EVENT_KIND_GROUP_MOVED {
+				moves = append(moves, ev)
+			}
+		}
+	}
 	n1 := s.nodes["n1"]
 	e := n1.m.Leave(s.now)
 	s.apply(n1, e)
@@ -378,6 +387,11 @@ func TestCleanLeaveHandsOverWithoutDeath(t *testing.T) {
 	s.expectWhere("web", "n2")
 	if e := n1.m.Tick(s.now); !e.Left {
 		t.Fatal("n1 never said it left")
+	}
+	// Its last stop is heard before it departs: the move is its clean
+	// stop all the same, not a release.
+	if len(moves) != 1 || moves[0].From != "n1" || moves[0].How != LossStopped {
+		t.Fatalf("n2's moves: %+v, want one from n1, stopped", moves)
 	}
 }
 
@@ -989,5 +1003,21 @@ func TestMessagesNotAboutPlacementChangeNothing(t *testing.T) {
 	e := s.nodes["n1"].m.Receive(s.now, "n2", &messages.ClusterMessage{Payload: &messages.ClusterMessage_Note{Note: &messages.Note{Text: "hello"}}})
 	if len(e.Send)+len(e.Start)+len(e.Stop)+len(e.Log)+len(e.Fence)+len(e.Events) != 0 {
 		t.Fatalf("a note had effects: %+v", e)
+	}
+}
+
+// checkDesiredShortcut: where every node stands, Desired's shortcut for
+// the common case names the same node as all the rules applied in turn.
+func (s *sim) checkDesiredShortcut() {
+	for _, name := range s.names {
+		n := s.nodes[name]
+		if !n.up || !n.m.HasQuorum() {
+			continue
+		}
+		for _, g := range n.m.order {
+			if got, want := n.m.Desired(s.now, g), n.m.byTheRules(s.now, n.m.groups[g], n.m.anyPoorlyLinked()); got != want {
+				s.t.Fatalf("run %d at %v: %s: Desired(%s) = %q, by the rules %q", s.runNo, s.now.Sub(t0), name, g, got, want)
+			}
+		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/hanode/hanode/messages"
 )
 
@@ -68,9 +70,16 @@ func (m *Machine) groupState(now time.Time, from string, s *messages.GroupState)
 		g.holders[from] = s.Phase
 	} else {
 		if holds(g.holders[from]) {
-			// Released: whoever should have it may claim at once.
+			// Released: whoever should have it may claim at once. By a
+			// node that said it was leaving, this is its clean stop,
+			// whether its departure or its last group's stop is heard
+			// first.
 			g.retryAt = time.Time{}
-			g.lost = &loss{from: from, how: LossReleased, at: now}
+			how := LossReleased
+			if p := m.peers[from]; p != nil && p.leaving {
+				how = LossStopped
+			}
+			g.lost = &loss{from: from, how: how, at: now}
 		}
 		delete(g.holders, from)
 	}
@@ -169,7 +178,13 @@ func (m *Machine) snapshot(now time.Time) *messages.ClusterMessage {
 				s.RanApartWith = append(s.RanApartWith, n)
 			}
 		}
-		st.Groups = append(st.Groups, s)
+		if !proto.Equal(s, &messages.GroupState{Group: name, Phase: Stopped}) {
+			// A full state's receiver takes a group it does not list as
+			// stopped here, nothing banned or granted: listing only the
+			// others keeps the state the size of what this node holds,
+			// not of the configuration, and every node sends one per join.
+			st.Groups = append(st.Groups, s)
+		}
 		if o := g.override; o != nil {
 			st.Overrides = append(st.Overrides, &messages.PlacementOverride{Group: name, Node: o.node, NodeGeneration: o.nodeGen, Prefer: o.prefer, Version: o.version, Author: o.by})
 		}

@@ -90,7 +90,7 @@ func fuzzInbox(t *testing.T, data []byte) {
 			}
 		}
 		for step := 0; step < 1500 && in.more(); step++ {
-			switch in.byte() % 9 {
+			switch in.byte() % 10 {
 			case 0, 1: // a message
 				m := msg("m")
 				m.MessageSequence = in.number(box.Delivered() + 1)
@@ -137,6 +137,12 @@ func fuzzInbox(t *testing.T, data []byte) {
 				m := msg("other")
 				m.MessageSequence = in.number(1)
 				take(box.Receive(now, 6+uint64(in.byte()%4), m))
+			case 9: // another node's request, heard on the way
+				first := in.number(box.Delivered())
+				box.Overheard(now, gen, first, in.number(first))
+				if next := box.NextDue(); !next.IsZero() && next.After(now.Add(8*250*time.Millisecond+time.Second)) {
+					t.Fatalf("a request put off to %v at %v", next, now)
+				}
 			case 8: // a fragmented message, sent in order
 				o := NewOutbox(Config{MaxMessage: 64 + int(in.byte()), Rand: rand.New(rand.NewPCG(3, 4))})
 				o.last = box.known
@@ -149,6 +155,15 @@ func fuzzInbox(t *testing.T, data []byte) {
 				}
 			}
 			checkWindow(t, box)
+			var earliest time.Time
+			for _, a := range box.missing {
+				if earliest.IsZero() || a.at.Before(earliest) {
+					earliest = a.at
+				}
+			}
+			if next := box.NextDue(); !next.Equal(earliest) {
+				t.Fatalf("NextDue %v, the earliest request %v", next, earliest)
+			}
 			if len(box.join.data) > MaxMessageSize {
 				t.Fatalf("joining %d bytes", len(box.join.data))
 			}

@@ -6,8 +6,10 @@
 // History of them in an Outbox. A receiver keeps one Inbox per peer: it
 // buffers messages that arrive early, delivers in order, and asks for the
 // missing ones (NACK, pull): the first request after a random delay in
-// [50ms, MaxRexmitDelay] that absorbs reordering, then every
-// MaxRexmitDelay until they arrive. Heartbeats carry the sender's last
+// [50ms, MaxRexmitDelay] that absorbs reordering, then after
+// MaxRexmitDelay, doubling while unanswered up to 8 times that, until they
+// arrive; a request another node made for the same messages defers this
+// node's own (the resend reaches everybody). Heartbeats carry the sender's last
 // message number, so a lost tail is noticed too. A sender asked for a
 // message that fell out of its history answers with a NAK: the receiver
 // counts it lost and delivers what follows.
@@ -41,7 +43,8 @@ type Config struct {
 	// retransmission (Heartbeat's MAXMSGHIST, 500).
 	History int
 	// MaxRexmitDelay bounds the random delay of a first retransmission
-	// request and is the period of the following ones (max_rexmit_delay,
+	// request and is the first pause between the following ones, which
+	// doubles while unanswered up to 8 times it (max_rexmit_delay,
 	// 250ms).
 	MaxRexmitDelay time.Duration
 	// MaxMissing is the receiver's window per peer: it tracks (asks for,
@@ -56,16 +59,23 @@ type Config struct {
 	// link carries (MessageCapacity); larger messages are sent in
 	// fragments. Zero is DefaultMaxMessage, right for any link.
 	MaxMessage int
+	// BatchWindow is how long a message of a burst may wait to leave with
+	// the others of the burst in one Batch (see Batcher); 0 never holds a
+	// message.
+	BatchWindow time.Duration
 	// Rand draws the random delays; nil uses a fresh generator.
 	Rand *rand.Rand
 }
+
+// DefaultMaxRexmitDelay is Heartbeat's max_rexmit_delay.
+const DefaultMaxRexmitDelay = 250 * time.Millisecond
 
 func (c Config) withDefaults() Config {
 	if c.History <= 0 {
 		c.History = 500
 	}
 	if c.MaxRexmitDelay <= 0 {
-		c.MaxRexmitDelay = 250 * time.Millisecond
+		c.MaxRexmitDelay = DefaultMaxRexmitDelay
 	}
 	if c.MaxMissing <= 0 {
 		c.MaxMissing = 500
@@ -97,7 +107,11 @@ type Outbox struct {
 	cfg     Config
 	last    uint64
 	history []sent // oldest first, consecutive sequence numbers
-	Stats   OutboxStats
+	// resent counts the messages resent since resentSince: at most
+	// MaxBatch every MaxRexmitDelay, whoever asks.
+	resent      int
+	resentSince time.Time
+	Stats       OutboxStats
 }
 
 type sent struct {
@@ -159,8 +173,12 @@ type Range struct{ First, Last uint64 }
 
 // Retransmit answers a request for first..last: the messages to send again
 // (those not already resent within the last MaxRexmitDelay, at most
-// MaxBatch), and the range that fell out of the history, if any, to NAK.
-// Requests beyond the last message sent are ignored.
+// MaxBatch, and at most MaxBatch in all every MaxRexmitDelay, whoever
+// asks), and the range that fell out of the history, if any, to NAK.
+// Requests beyond the last message sent are ignored. The overall bound
+// keeps a node that many peers ask at once (after a loss that all of them
+// saw) from answering with a burst that its peers cannot take in: what is
+// left out is asked for again, later.
 func (o *Outbox) Retransmit(now time.Time, first, last uint64) (resend []*messages.ClusterMessage, nak *Range) {
 	if first == 0 {
 		first = 1
@@ -181,13 +199,17 @@ func (o *Outbox) Retransmit(now time.Time, first, last uint64) (resend []*messag
 	// Another node may have asked for the same messages a moment ago:
 	// resending them again so soon would only add load.
 	quiet := o.cfg.MaxRexmitDelay - 10*time.Millisecond
-	for seq := first; seq <= last && len(resend) < o.cfg.MaxBatch; seq++ {
+	if now.Sub(o.resentSince) >= o.cfg.MaxRexmitDelay || now.Before(o.resentSince) {
+		o.resent, o.resentSince = 0, now
+	}
+	for seq := first; seq <= last && len(resend) < o.cfg.MaxBatch && o.resent < o.cfg.MaxBatch; seq++ {
 		h := &o.history[seq-oldest]
 		if now.Sub(h.sentAt) < quiet {
 			continue
 		}
 		h.sentAt = now
 		resend = append(resend, h.msg)
+		o.resent++
 		o.Stats.Retransmitted++
 	}
 	return resend, nak
@@ -209,9 +231,14 @@ type Inbox struct {
 	delivered uint64 // every message up to this one is delivered or lost
 	known     uint64 // highest sequence known to exist
 	pending   map[uint64]*messages.ClusterMessage
-	missing   map[uint64]time.Time // sequence -> when to ask for it next
-	lost      map[uint64]bool      // given up, skipped by delivery
-	join      joiner               // the fragments of a message being delivered
+	missing   map[uint64]ask // sequence -> when to ask for it next
+	// next caches the earliest ask of missing while nextKnown: NextDue
+	// is asked after every frame, for every peer, and a scan of the
+	// window each time made a node that missed much the slow one.
+	next      time.Time
+	nextKnown bool
+	lost      map[uint64]bool // given up, skipped by delivery
+	join      joiner          // the fragments of a message being delivered
 	Stats     InboxStats
 }
 
@@ -245,7 +272,8 @@ func NewInbox(cfg Config) *Inbox {
 func (in *Inbox) reset(gen uint64) {
 	in.generation, in.delivered, in.known, in.opened = gen, 0, 0, false
 	in.pending = map[uint64]*messages.ClusterMessage{}
-	in.missing = map[uint64]time.Time{}
+	in.missing = map[uint64]ask{}
+	in.next, in.nextKnown = time.Time{}, true
 	in.lost = map[uint64]bool{}
 	in.join = joiner{}
 }
@@ -291,7 +319,12 @@ func (in *Inbox) Receive(now time.Time, gen uint64, m *messages.ClusterMessage) 
 		return nil
 	}
 	out := in.extend(now, seq, true)
-	delete(in.missing, seq)
+	if a, ok := in.missing[seq]; ok {
+		delete(in.missing, seq)
+		if !a.at.After(in.next) {
+			in.nextKnown = false
+		}
+	}
 	in.pending[seq] = m
 	return append(out, in.deliver()...)
 }
@@ -326,7 +359,11 @@ func (in *Inbox) extend(now time.Time, last uint64, arrived bool) []*messages.Cl
 	for s := in.known; s < last; {
 		s++
 		if s < last || !arrived {
-			in.missing[s] = now.Add(in.cfg.firstDelay())
+			at := now.Add(in.cfg.firstDelay())
+			in.missing[s] = ask{at: at}
+			if in.nextKnown && (len(in.missing) == 1 || at.Before(in.next)) {
+				in.next = at
+			}
 		}
 	}
 	in.known = last
@@ -356,6 +393,7 @@ func (in *Inbox) giveUpTo(floor uint64) []*messages.ClusterMessage {
 			delete(in.missing, s)
 		}
 	}
+	in.nextKnown = false
 	in.Stats.Lost += floor - in.delivered - uint64(len(arrived)) - counted
 	var out []*messages.ClusterMessage
 	prev := in.delivered
@@ -390,6 +428,7 @@ func (in *Inbox) Nak(gen, first, last uint64) []*messages.ClusterMessage {
 			in.Stats.Lost++
 		}
 	}
+	in.nextKnown = false
 	return in.deliver()
 }
 
@@ -428,16 +467,37 @@ func (in *Inbox) hand(out []*messages.ClusterMessage, m *messages.ClusterMessage
 	return append(out, m)
 }
 
+// ask is when a missing message is asked for next, and how many times it
+// was asked for already.
+type ask struct {
+	at    time.Time
+	times int
+}
+
+// maxBackoff bounds the doubling of the pause between two requests for
+// the same message: MaxRexmitDelay, twice that, ... at most 8 times it.
+const maxBackoff = 3
+
+// backoff is the pause after the n-th request for a message.
+func (c Config) backoff(n int) time.Duration {
+	return c.MaxRexmitDelay << min(max(n-1, 0), maxBackoff)
+}
+
 // Due returns the ranges of missing messages to ask for at now, and
-// schedules the next requests for them MaxRexmitDelay later.
+// schedules the next requests for them: MaxRexmitDelay later, doubling
+// with each request that went unanswered, up to 8 times that. A sender
+// that cannot answer (a storm of requests, a peer too busy to resend)
+// is asked less and less often instead of being buried.
 func (in *Inbox) Due(now time.Time) []Range {
 	var due []uint64
-	for s, at := range in.missing {
-		if !at.After(now) {
+	for s, a := range in.missing {
+		if !a.at.After(now) {
 			due = append(due, s)
-			in.missing[s] = now.Add(in.cfg.MaxRexmitDelay)
+			a.times++
+			in.missing[s] = ask{at: now.Add(in.cfg.backoff(a.times)), times: a.times}
 		}
 	}
+	in.nextKnown = false
 	if len(due) == 0 {
 		return nil
 	}
@@ -456,13 +516,37 @@ func (in *Inbox) Due(now time.Time) []Range {
 
 // NextDue is when the next request falls due; zero when nothing is missing.
 func (in *Inbox) NextDue() time.Time {
+	if in.nextKnown {
+		return in.next
+	}
 	var next time.Time
-	for _, at := range in.missing {
-		if next.IsZero() || at.Before(next) {
-			next = at
+	for _, a := range in.missing {
+		if next.IsZero() || a.at.Before(next) {
+			next = a.at
 		}
 	}
+	in.next, in.nextKnown = next, true
 	return next
+}
+
+// Overheard takes another node's request, heard on the way, for the
+// peer's messages first..last of generation gen: the peer resends them to
+// everybody, so this node's own requests for them wait a MaxRexmitDelay
+// more. Of the nodes that miss the same messages (a frame lost on a
+// shared medium, an overloaded sender), the first to ask asks for all:
+// the requests of a loss do not grow with the cluster. The work is
+// bounded by the window, whatever the range says.
+func (in *Inbox) Overheard(now time.Time, gen, first, last uint64) {
+	if !in.Opened(gen) {
+		return
+	}
+	later := now.Add(in.cfg.MaxRexmitDelay)
+	for s, a := range in.missing {
+		if s >= first && s <= last && a.at.Before(later) {
+			in.missing[s] = ask{at: later, times: a.times}
+			in.nextKnown = false
+		}
+	}
 }
 
 // Generation is the peer generation this stream belongs to.

@@ -88,7 +88,7 @@ func TestGapIsFilledByRetransmission(t *testing.T) {
 	_ = m2
 }
 
-func TestRequestsRepeatEveryMaxRexmitDelay(t *testing.T) {
+func TestUnansweredRequestsBackOff(t *testing.T) {
 	in := open7(NewInbox(cfg(3)))
 	o := NewOutbox(cfg(3))
 	send1(o, t0, msg("lost"))
@@ -97,9 +97,48 @@ func TestRequestsRepeatEveryMaxRexmitDelay(t *testing.T) {
 	if first.Before(t0.Add(50*time.Millisecond)) || first.After(t0.Add(250*time.Millisecond)) {
 		t.Fatalf("first request at %v", first.Sub(t0))
 	}
-	in.Due(first)
-	if next := in.NextDue(); next.Sub(first) != 250*time.Millisecond {
-		t.Fatalf("second request %v after the first", next.Sub(first))
+	// 250ms, then doubling while nothing comes, up to 8 times 250ms.
+	at := first
+	for i, want := range []time.Duration{250, 500, 1000, 2000, 2000, 2000} {
+		if due := in.Due(at); len(due) != 1 || due[0] != (Range{1, 1}) {
+			t.Fatalf("request %d at %v: %v", i+1, at.Sub(t0), due)
+		}
+		next := in.NextDue()
+		if got := next.Sub(at); got != want*time.Millisecond {
+			t.Fatalf("request %d: the next one %v later, want %v", i+2, got, want*time.Millisecond)
+		}
+		if due := in.Due(next.Add(-time.Millisecond)); len(due) != 0 {
+			t.Fatalf("asked again before the pause ended: %v", due)
+		}
+		at = next
+	}
+}
+
+func TestARequestOverheardDefersOurs(t *testing.T) {
+	in := open7(NewInbox(cfg(3)))
+	o := NewOutbox(cfg(3))
+	send1(o, t0, msg("lost"))
+	send1(o, t0, msg("lost too"))
+	in.Receive(t0, 7, send1(o, t0, msg("c")))
+	// Both are first asked for within MaxRexmitDelay. Another node asks
+	// for message 1 before that: ours waits for the resend, a
+	// MaxRexmitDelay from then; message 2 is asked for as planned.
+	heard := t0.Add(time.Millisecond)
+	in.Overheard(heard, 7, 1, 1)
+	in.Overheard(heard, 6, 2, 2) // another life of the peer: nothing
+	first := t0.Add(250 * time.Millisecond)
+	due := in.Due(first)
+	if len(due) != 1 || due[0] != (Range{2, 2}) {
+		t.Fatalf("due %v, want only message 2", due)
+	}
+	if due := in.Due(heard.Add(250 * time.Millisecond)); len(due) != 1 || due[0] != (Range{1, 1}) {
+		t.Fatalf("due %v a MaxRexmitDelay after the overheard request, want message 1", due)
+	}
+	// Overhearing never brings a request forward.
+	next := in.NextDue()
+	in.Overheard(first, 7, 1, 2)
+	if in.NextDue() != next {
+		t.Fatalf("an overheard request moved the next one from %v to %v", next, in.NextDue())
 	}
 }
 
@@ -192,6 +231,31 @@ func TestRetransmitIgnoresTheFutureAndBatches(t *testing.T) {
 	}
 	if re, _ := o.Retransmit(t0.Add(time.Second), 1, 120); len(re) != 50 {
 		t.Fatalf("batch of %d, want 50", len(re))
+	}
+}
+
+// TestResendsAreBoundedWhoeverAsks: many peers asking at once for
+// different parts of the history get MaxBatch resends in all per
+// MaxRexmitDelay; the rest waits for their next requests.
+func TestResendsAreBoundedWhoeverAsks(t *testing.T) {
+	o := NewOutbox(cfg(1))
+	for i := 0; i < 300; i++ {
+		send1(o, t0, msg("m"))
+	}
+	at := t0.Add(time.Second)
+	total := 0
+	for first := uint64(1); first <= 300; first += 30 {
+		re, _ := o.Retransmit(at, first, first+29)
+		total += len(re)
+	}
+	if total != 50 {
+		t.Fatalf("%d resent at once for ten requests, want 50", total)
+	}
+	if re, _ := o.Retransmit(at.Add(249*time.Millisecond), 200, 229); len(re) != 0 {
+		t.Fatalf("%d more resent within the same MaxRexmitDelay", len(re))
+	}
+	if re, _ := o.Retransmit(at.Add(250*time.Millisecond), 200, 229); len(re) != 30 {
+		t.Fatalf("%d resent a MaxRexmitDelay later, want the 30 asked for", len(re))
 	}
 }
 

@@ -1,0 +1,82 @@
+package actors
+
+import (
+	"log/slog"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/hanode/hanode/messages"
+	"github.com/hanode/hanode/node/machine/reliable"
+)
+
+// sameValue is a random source that always draws the same number: every
+// first retransmission request falls due at the same time.
+type sameValue struct{}
+
+func (sameValue) Uint64() uint64 { return 1 << 62 }
+
+// TestRequestsForManyPeersShareAFrame: a node that misses messages of
+// three peers at once (it was too busy to take them) asks for them in one
+// frame, not one per peer; the requests of a burst of losses cost the
+// cluster a frame per node, whatever the cluster's size.
+func TestRequestsForManyPeersShareAFrame(t *testing.T) {
+	sys := newTestSystem(t)
+	peers := []string{"n2", "n3", "n4"}
+	st := NewMessengerState(MessengerConfig{Local: "n1", Generation: 1, Peers: peers,
+		Reliable: reliable.Config{MaxRexmitDelay: 100 * time.Millisecond, Rand: rand.New(sameValue{})}})
+	pid := sys.Root.Spawn(actor.PropsFromProducer(NewMessenger(st, slog.New(slog.DiscardHandler))))
+	hb := newRecorder(t, sys)
+	sys.Root.Send(pid, &WatchHeartbeat{PID: hb.pid})
+	for _, p := range peers {
+		sys.Root.Send(pid, &messages.MembershipEvent{Kind: messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_STATUS,
+			Node: p, Status: messages.NodeStatus_NODE_STATUS_ACTIVE})
+	}
+	for _, p := range peers {
+		// Its heartbeat opens its stream for this life of n1 and says it
+		// sent two messages since: both missing here.
+		sys.Root.Send(pid, &StreamFrame{At: time.Now(), Envelope: &messages.Envelope{Sender: p, Generation: 5,
+			Body: &messages.Envelope_Heartbeat{Heartbeat: &messages.Heartbeat{LastMessageSequence: 2,
+				Sessions: []*messages.PeerSession{{Node: "n1", Generation: 1, StreamStart: 0}}}}}})
+	}
+	b, _ := expectMessage[*Broadcast](t, hb, nil)
+	reqs := b.Envelope.GetRetransmitRequests().GetRequests()
+	if len(reqs) != 3 {
+		t.Fatalf("first request frame: %v, want the three peers' requests together", b.Envelope)
+	}
+	for i, r := range reqs {
+		if r.Destination != peers[i] || r.Generation != 5 || r.First != 1 || r.Last != 2 {
+			t.Fatalf("request %d: %v, want %s generation 5 for 1..2", i, r, peers[i])
+		}
+	}
+}
+
+// TestARequestOverheardDefersOursForThatPeer: n3 asks n2 for the messages
+// n1 misses too; n1 then asks n2 for nothing until the resend had time to
+// come, and still asks n4 for its own.
+func TestARequestOverheardDefersOursForThatPeer(t *testing.T) {
+	sys := newTestSystem(t)
+	peers := []string{"n2", "n3", "n4"}
+	st := NewMessengerState(MessengerConfig{Local: "n1", Generation: 1, Peers: peers,
+		Reliable: reliable.Config{MaxRexmitDelay: 400 * time.Millisecond, Rand: rand.New(sameValue{})}})
+	pid := sys.Root.Spawn(actor.PropsFromProducer(NewMessenger(st, slog.New(slog.DiscardHandler))))
+	hb := newRecorder(t, sys)
+	sys.Root.Send(pid, &WatchHeartbeat{PID: hb.pid})
+	for _, p := range peers {
+		sys.Root.Send(pid, &messages.MembershipEvent{Kind: messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_STATUS,
+			Node: p, Status: messages.NodeStatus_NODE_STATUS_ACTIVE})
+	}
+	for _, p := range []string{"n2", "n4"} {
+		sys.Root.Send(pid, &StreamFrame{At: time.Now(), Envelope: &messages.Envelope{Sender: p, Generation: 5,
+			Body: &messages.Envelope_Heartbeat{Heartbeat: &messages.Heartbeat{LastMessageSequence: 2,
+				Sessions: []*messages.PeerSession{{Node: "n1", Generation: 1, StreamStart: 0}}}}}})
+	}
+	sys.Root.Send(pid, &StreamFrame{At: time.Now(), Envelope: &messages.Envelope{Sender: "n3", Generation: 8,
+		Body: &messages.Envelope_RetransmitRequest{RetransmitRequest: &messages.RetransmitRequest{Destination: "n2", Generation: 5, First: 1, Last: 2}}}})
+	b, _ := expectMessage[*Broadcast](t, hb, nil)
+	if r := b.Envelope.GetRetransmitRequest(); r == nil || r.Destination != "n4" {
+		t.Fatalf("first request: %v, want only n4's (n2's was overheard)", b.Envelope)
+	}
+}
