@@ -32,6 +32,27 @@ type LinkConfig struct {
 	// Inbound bounds the frames waiting for the membership actor, per
 	// sender (its MembershipState.Inbound); nil: unbounded.
 	Inbound *Gates
+	// Coalesce, when positive, is how long the reader pauses after a
+	// frame before it reads on (ReadCoalesce): frames that arrive
+	// meanwhile wait in the socket and are taken in together.
+	Coalesce time.Duration
+}
+
+// ReadCoalesce is the pause of a link's reader after a frame (Coalesce)
+// for a node expecting framesPerSecond from its peers with the given
+// keepalive. Taking a frame in wakes the process, its threads and every
+// actor on the way, and that, not the frame's own work, is most of what
+// a frame costs: a node of a 64-node cluster hears a frame every 16 ms.
+// Pausing a twentieth of keepalive (at most 50 ms) after one lets the next
+// few wait in the socket and be handled in one wake. It delays a frame by
+// less than a twentieth of keepalive, which deadtimes of several
+// keepalives do not notice; under 40 frames a second there is little to
+// gather and frames are taken in at once.
+func ReadCoalesce(framesPerSecond float64, keepalive time.Duration) time.Duration {
+	if framesPerSecond < 40 {
+		return 0
+	}
+	return min(keepalive/20, 50*time.Millisecond)
 }
 
 // LinkOpenError is the panic reason of a link that cannot open its medium:
@@ -106,9 +127,17 @@ func (l *Link) open(ctx actor.Context) {
 	// not fit the backlog is dropped here, as a full socket buffer
 	// would, instead of queueing in the mailbox without bound.
 	backlog := l.backlog
+	coalesce := l.cfg.Coalesce
+	var woke time.Time
 	deliver := func(p transports.Packet) {
 		if backlog.Enter() {
 			sys.Root.Send(self, &packetIn{p})
+		}
+		if coalesce > 0 && p.At.Sub(woke) >= coalesce {
+			// The first frame since the last pause: the reader pauses,
+			// so that those that follow are read in one go after it.
+			time.Sleep(coalesce)
+			woke = time.Now()
 		}
 	}
 	// Called from the medium's reader: rate limited, a noisy line must not
