@@ -105,12 +105,30 @@ func largestFullState(cfg *config.Effective) *messages.ClusterMessage {
 	}
 }
 
+// largestHeartbeat is the largest heartbeat body a node of cfg sends:
+// every peer's session, with the largest numbers.
+func largestHeartbeat(cfg *config.Effective) *messages.Heartbeat {
+	hb := &messages.Heartbeat{Status: messages.NodeStatus_NODE_STATUS_ACTIVE, DeadtimeMs: math.MaxUint32,
+		LastMessageSequence: math.MaxUint64, PingNodesUp: math.MaxUint32}
+	for _, n := range cfg.Nodes {
+		if n != cfg.Local {
+			hb.Sessions = append(hb.Sessions, &messages.PeerSession{Node: n, Generation: math.MaxUint64,
+				StreamStart: math.MaxUint64, HeardSendTimeUnixNano: math.MaxInt64})
+		}
+	}
+	return hb
+}
+
 // CheckMessageSizes says, as an error, when the largest cluster message
 // placement can send with cfg may exceed what the reliable layer sends on
 // cfg's links: the node would have to refuse it, and its peers would never
 // learn its state. Nil when it fits.
 func CheckMessageSizes(cfg *config.Effective) error {
 	rc := ReliableConfig(cfg)
+	if hb := proto.Size(largestHeartbeat(cfg)); hb > rc.MaxMessage {
+		return fmt.Errorf("with %d nodes, this node's heartbeat (which names every peer) may take %d bytes: more than one %d-byte frame of its links carries (%d bytes of it); use fewer nodes, or shorter names, or no serial link",
+			len(cfg.Nodes), hb, FrameCapacity(cfg), rc.MaxMessage)
+	}
 	limit := reliable.NewOutbox(rc).MaxSendSize()
 	size := proto.Size(largestFullState(cfg))
 	if size <= limit {

@@ -77,3 +77,49 @@ func TestCheckMessageSizes(t *testing.T) {
 		t.Fatal("the reliable layer sends what the check refuses")
 	}
 }
+
+// nodesConfig resolves a cluster of n nodes named with nameLen
+// characters, on UDP and optionally a serial link.
+func nodesConfig(t *testing.T, n, nameLen int, serial bool) (*config.Effective, error) {
+	t.Helper()
+	c := &messages.Cluster{
+		Name:   "test",
+		Timing: &messages.Timing{Keepalive: "1s", Deadtime: "10s"},
+		Auth: &messages.Auth{ActiveKey: proto.Uint32(1), Keys: []*messages.AuthKey{
+			{Id: 1, Method: messages.AuthMethod_AUTH_METHOD_SHA256, Secret: "s"},
+		}},
+		Links: []*messages.Link{{Name: "lan", Medium: &messages.Link_Bcast{Bcast: &messages.Bcast{Dev: "eth0"}}}},
+	}
+	if serial {
+		c.Links = append(c.Links, &messages.Link{Name: "cable", Medium: &messages.Link_Serial{Serial: &messages.Serial{Device: "/dev/ttyS0"}}})
+	}
+	for i := range n {
+		c.Nodes = append(c.Nodes, &messages.Node{Name: fmt.Sprintf("n%0*d", nameLen-1, i)})
+	}
+	l := config.NewLoaded(config.FormatNative, "test")
+	l.Cluster = c
+	return config.Resolve(l, c.Nodes[0].Name)
+}
+
+// TestHeartbeatOfManyNodesMustFitTheLinks: a heartbeat names every peer,
+// so 128 nodes are fine over UDP, but a serial link, whose frames are 2
+// KiB, cannot carry the heartbeat of 200 nodes of long names: refused
+// with a clear error. More than MaxNodes are refused whatever the links.
+func TestHeartbeatOfManyNodesMustFitTheLinks(t *testing.T) {
+	eff, err := nodesConfig(t, 128, 8, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckMessageSizes(eff); err != nil {
+		t.Fatalf("128 nodes over UDP: %v", err)
+	}
+	if eff, err = nodesConfig(t, 200, 20, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckMessageSizes(eff); err == nil || !strings.Contains(err.Error(), "200 nodes, this node's heartbeat") {
+		t.Fatalf("200 nodes with a serial link: %v", err)
+	}
+	if _, err := nodesConfig(t, config.MaxNodes+1, 8, false); err == nil || !strings.Contains(err.Error(), "at most 256") {
+		t.Fatalf("%d nodes: %v", config.MaxNodes+1, err)
+	}
+}

@@ -24,8 +24,12 @@ const (
 	DefaultKeepalive      = time.Second
 	DefaultDeadtime       = 30 * time.Second
 	DefaultMaxRexmitDelay = 250 * time.Millisecond
-	// MaxNodes bounds the member list (Heartbeat's MAXNODE is 100).
-	MaxNodes = 100
+	// MaxNodes bounds the member list. Heartbeat's MAXNODE is 100;
+	// hanode's work per frame and per join does not grow with the
+	// cluster, and the scale bench runs 128 nodes. A node's heartbeat
+	// names every peer, so its links must carry that frame too
+	// (node.CheckMessageSizes).
+	MaxNodes = 256
 	// MaxAuthKeys is the number of key ids (Heartbeat's MAXAUTH).
 	MaxAuthKeys = 16
 )
