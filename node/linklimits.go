@@ -10,6 +10,7 @@ import (
 
 	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node/config"
+	"github.com/hanode/hanode/node/machine/placement"
 	"github.com/hanode/hanode/node/machine/reliable"
 )
 
@@ -59,8 +60,8 @@ func BatchWindow(nodes int, keepalive time.Duration) time.Duration {
 // largestFullState is the largest full state (GroupStates) placement can
 // send for cfg: every group granted, banned and overridden, every other
 // node fenced, down and pending a takeover of every group ("not heard
-// since this node started: it may run any group", whose reason may name
-// every group again), with the configuration's names and the largest
+// since this node started: it may run any group", with a reason of
+// placement.MaxReason), with the configuration's names and the largest
 // numbers.
 func largestFullState(cfg *config.Effective) *messages.ClusterMessage {
 	longestNode, longestDevice := "", ""
@@ -86,7 +87,7 @@ func largestFullState(cfg *config.Effective) *messages.ClusterMessage {
 			Group: g.Name, Node: longestNode, Prefer: true, Version: math.MaxUint64, Author: longestNode, NodeGeneration: math.MaxUint64,
 		})
 	}
-	reason := fmt.Sprintf("died holding %v, no fencing (from %s)", names, longestNode)
+	reason := strings.Repeat("x", placement.MaxReason)
 	for _, n := range cfg.Nodes {
 		if n == cfg.Local {
 			continue

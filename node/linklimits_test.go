@@ -123,3 +123,15 @@ func TestHeartbeatOfManyNodesMustFitTheLinks(t *testing.T) {
 		t.Fatalf("%d nodes: %v", config.MaxNodes+1, err)
 	}
 }
+
+// TestAClusterOf128NodesAnd128GroupsFits: the scale bench's cluster, one
+// group of a long name per node, sends its largest full state over UDP.
+func TestAClusterOf128NodesAnd128GroupsFits(t *testing.T) {
+	eff := limitsConfig(t, 128, 50, false)
+	for i := 3; i <= 128; i++ {
+		eff.Nodes = append(eff.Nodes, fmt.Sprintf("node%d", i))
+	}
+	if err := CheckMessageSizes(eff); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -3,6 +3,7 @@ package placement
 import (
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
 
@@ -202,9 +203,28 @@ func (m *Machine) snapshot(now time.Time) *messages.ClusterMessage {
 
 // pendingMessage describes a pending takeover for the other nodes.
 func (m *Machine) pendingMessage(now time.Time, n string, p *pendingTakeover) *messages.PendingTakeover {
-	pt := &messages.PendingTakeover{Node: n, Generation: p.gen, Groups: p.groups, Fence: p.fence, Reason: p.why}
+	pt := &messages.PendingTakeover{Node: n, Generation: p.gen, Groups: p.groups, Fence: p.fence, Reason: ClipReason(p.why)}
 	if !p.fence {
 		pt.RemainingMs = uint64(max(p.until.Sub(now), 0) / time.Millisecond)
 	}
 	return pt
+}
+
+// MaxReason bounds the reason a pending takeover carries to the other
+// nodes: it names the groups (already listed beside it) and grows as
+// nodes pass it on, and every full state carries one per dead node, so
+// that a full state stays within what a cluster message may take however
+// large the cluster (node.CheckMessageSizes counts on it).
+const MaxReason = 256
+
+// ClipReason cuts a reason to MaxReason bytes, marking the cut.
+func ClipReason(why string) string {
+	if len(why) <= MaxReason {
+		return why
+	}
+	cut := MaxReason - len("…")
+	for cut > 0 && !utf8.RuneStart(why[cut]) {
+		cut--
+	}
+	return why[:cut] + "…"
 }

@@ -3,7 +3,9 @@ package placement
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/hanode/hanode/messages"
 )
@@ -137,4 +139,15 @@ func TestRanApartReachesOnlyTheNodeItConcerns(t *testing.T) {
 		}
 	}
 	t.Fatal("n1 sent no full state after n3 came back")
+}
+
+func TestClipReason(t *testing.T) {
+	if got := ClipReason("died holding [web]"); got != "died holding [web]" {
+		t.Fatalf("a short reason changed: %q", got)
+	}
+	long := strings.Repeat("é", MaxReason) // two bytes each
+	got := ClipReason(long)
+	if len(got) > MaxReason || !utf8.ValidString(got) || !strings.HasSuffix(got, "…") {
+		t.Fatalf("clipped to %d bytes, valid UTF-8 %v: %q", len(got), utf8.ValidString(got), got)
+	}
 }
