@@ -30,7 +30,7 @@ func scaleBench(args []string) error {
 	fs.DurationVar(&o.StartInterval, "start-interval", 100*time.Millisecond, "time between two node starts")
 	fs.DurationVar(&o.Sample, "sample", 5*time.Second, "time between two samples while watching")
 	fs.DurationVar(&o.FormationTimeout, "formation-timeout", 0, "how long after the last start to wait for a stable view (default: 3 x initdead + 10s)")
-	fs.StringVar(&o.Resource, "resource", scale.ResourceIPaddr2, "each group's resource: ipaddr2 (Debian's IPaddr2 on 10.201.200.N/16) or script (a state file)")
+	fs.StringVar(&o.Resource, "resource", scale.ResourceIPaddr2, "each group's resource: ipaddr2 (Debian's IPaddr2 on 10.201.200.N/16), ipaddr2-native (the same line run by hanode's built-in address) or script (a state file)")
 	fs.StringVar(&o.Out, "out", "", "directory for the CSV files and the PNG (default: $TMPDIR/hanode-scale)")
 	fs.StringVar(&o.Work, "work", "", "directory for the nodes' configurations, state and logs (default: a temporary one, removed)")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the nodes' configurations, state and logs")

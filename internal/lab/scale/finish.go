@@ -30,7 +30,7 @@ func (b *bench) finish(parent context.Context) {
 		r.Watched = time.Since(b.watchStart)
 	}
 	r.GroupProblems = groupsPlaced(b.statuses(), b.names())
-	if b.o.Resource == ResourceIPaddr2 {
+	if b.o.Resource == ResourceIPaddr2 || b.o.Resource == ResourceIPaddr2Native {
 		r.AddressProblems = b.addressProblems(ctx)
 	}
 	b.readTimelines(ctx)

@@ -13,7 +13,7 @@ import (
 // summary last.
 func (r *Result) Report(w io.Writer) {
 	o := r.Options
-	resource := map[string]string{ResourceIPaddr2: "IPaddr2 groups", ResourceScript: "script groups"}[o.Resource]
+	resource := map[string]string{ResourceIPaddr2: "IPaddr2 groups", ResourceIPaddr2Native: "IPaddr2 groups run natively", ResourceScript: "script groups"}[o.Resource]
 	fmt.Fprintf(w, "scale: %d nodes, %s, keepalive %v, deadtime %v, initdead %v, %s, quorum on, started one per %v (span %v); watched %v\n",
 		o.Nodes, o.Medium, o.Keepalive, o.Deadtime, o.Initdead, resource, o.StartInterval, r.StartSpan.Round(time.Millisecond), r.Watched.Round(time.Second))
 	if r.Aborted != "" {
@@ -47,7 +47,7 @@ func (r *Result) Report(w io.Writer) {
 		fmt.Fprintln(w, "groups: NEVER all running on their nodes at once")
 	}
 	if len(r.GroupProblems)+len(r.AddressProblems) == 0 {
-		fmt.Fprintf(w, "groups at the end: each runs exactly once, on its node%s\n", map[bool]string{true: " (and its address is on that host only)"}[o.Resource == ResourceIPaddr2])
+		fmt.Fprintf(w, "groups at the end: each runs exactly once, on its node%s\n", map[bool]string{true: " (and its address is on that host only)"}[o.Resource == ResourceIPaddr2 || o.Resource == ResourceIPaddr2Native])
 	} else {
 		fmt.Fprintf(w, "groups at the end: %d problems: %s\n", len(r.GroupProblems)+len(r.AddressProblems), firstFew(append(r.GroupProblems, r.AddressProblems...), 5))
 	}

@@ -48,7 +48,8 @@ type Options struct {
 	// take to form before the watch begins anyway (default 3 x initdead
 	// + 10s).
 	FormationTimeout time.Duration
-	// Resource is ResourceIPaddr2 (default) or ResourceScript.
+	// Resource is ResourceIPaddr2 (default), ResourceIPaddr2Native or
+	// ResourceScript.
 	Resource string
 	// Out is where the CSV files and the PNG go.
 	Out string
