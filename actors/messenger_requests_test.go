@@ -18,15 +18,14 @@ type sameValue struct{}
 
 func (sameValue) Uint64() uint64 { return 1 << 62 }
 
-// TestRequestsForManyPeersShareAFrame: a node that misses messages of
-// three peers at once (it was too busy to take them) asks for them in one
-// frame, not one per peer; the requests of a burst of losses cost the
-// cluster a frame per node, whatever the cluster's size.
-func TestRequestsForManyPeersShareAFrame(t *testing.T) {
+// requestingMessenger is n1's messenger among peers, all active, with
+// first requests that all fall due at once; its frames go to the returned
+// recorder (as the heartbeat actor).
+func requestingMessenger(t *testing.T, peers []string, maxRexmitDelay time.Duration) (*actor.ActorSystem, *actor.PID, *recorder) {
+	t.Helper()
 	sys := newTestSystem(t)
-	peers := []string{"n2", "n3", "n4"}
 	st := NewMessengerState(MessengerConfig{Local: "n1", Generation: 1, Peers: peers,
-		Reliable: reliable.Config{MaxRexmitDelay: 100 * time.Millisecond, Rand: rand.New(sameValue{})}})
+		Reliable: reliable.Config{MaxRexmitDelay: maxRexmitDelay, Rand: rand.New(sameValue{})}})
 	pid := sys.Root.Spawn(actor.PropsFromProducer(NewMessenger(st, slog.New(slog.DiscardHandler))))
 	hb := newRecorder(t, sys)
 	sys.Root.Send(pid, &WatchHeartbeat{PID: hb.pid})
@@ -34,12 +33,26 @@ func TestRequestsForManyPeersShareAFrame(t *testing.T) {
 		sys.Root.Send(pid, &messages.MembershipEvent{Kind: messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_STATUS,
 			Node: p, Status: messages.NodeStatus_NODE_STATUS_ACTIVE})
 	}
+	return sys, pid, hb
+}
+
+// announceTwo has peer's heartbeat open its stream for this life of n1 and
+// say it sent two messages since: both missing at n1.
+func announceTwo(sys *actor.ActorSystem, pid *actor.PID, peer string) {
+	sys.Root.Send(pid, &StreamFrame{At: time.Now(), Envelope: &messages.Envelope{Sender: peer, Generation: 5,
+		Body: &messages.Envelope_Heartbeat{Heartbeat: &messages.Heartbeat{LastMessageSequence: 2,
+			Sessions: []*messages.PeerSession{{Node: "n1", Generation: 1, StreamStart: 0}}}}}})
+}
+
+// TestRequestsForManyPeersShareAFrame: a node that misses messages of
+// three peers at once (it was too busy to take them) asks for them in one
+// frame, not one per peer; the requests of a burst of losses cost the
+// cluster a frame per node, whatever the cluster's size.
+func TestRequestsForManyPeersShareAFrame(t *testing.T) {
+	peers := []string{"n2", "n3", "n4"}
+	sys, pid, hb := requestingMessenger(t, peers, 100*time.Millisecond)
 	for _, p := range peers {
-		// Its heartbeat opens its stream for this life of n1 and says it
-		// sent two messages since: both missing here.
-		sys.Root.Send(pid, &StreamFrame{At: time.Now(), Envelope: &messages.Envelope{Sender: p, Generation: 5,
-			Body: &messages.Envelope_Heartbeat{Heartbeat: &messages.Heartbeat{LastMessageSequence: 2,
-				Sessions: []*messages.PeerSession{{Node: "n1", Generation: 1, StreamStart: 0}}}}}})
+		announceTwo(sys, pid, p)
 	}
 	b, _ := expectMessage[*Broadcast](t, hb, nil)
 	reqs := b.Envelope.GetRetransmitRequests().GetRequests()
@@ -57,22 +70,9 @@ func TestRequestsForManyPeersShareAFrame(t *testing.T) {
 // n1 misses too; n1 then asks n2 for nothing until the resend had time to
 // come, and still asks n4 for its own.
 func TestARequestOverheardDefersOursForThatPeer(t *testing.T) {
-	sys := newTestSystem(t)
-	peers := []string{"n2", "n3", "n4"}
-	st := NewMessengerState(MessengerConfig{Local: "n1", Generation: 1, Peers: peers,
-		Reliable: reliable.Config{MaxRexmitDelay: 400 * time.Millisecond, Rand: rand.New(sameValue{})}})
-	pid := sys.Root.Spawn(actor.PropsFromProducer(NewMessenger(st, slog.New(slog.DiscardHandler))))
-	hb := newRecorder(t, sys)
-	sys.Root.Send(pid, &WatchHeartbeat{PID: hb.pid})
-	for _, p := range peers {
-		sys.Root.Send(pid, &messages.MembershipEvent{Kind: messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_STATUS,
-			Node: p, Status: messages.NodeStatus_NODE_STATUS_ACTIVE})
-	}
-	for _, p := range []string{"n2", "n4"} {
-		sys.Root.Send(pid, &StreamFrame{At: time.Now(), Envelope: &messages.Envelope{Sender: p, Generation: 5,
-			Body: &messages.Envelope_Heartbeat{Heartbeat: &messages.Heartbeat{LastMessageSequence: 2,
-				Sessions: []*messages.PeerSession{{Node: "n1", Generation: 1, StreamStart: 0}}}}}})
-	}
+	sys, pid, hb := requestingMessenger(t, []string{"n2", "n3", "n4"}, 400*time.Millisecond)
+	announceTwo(sys, pid, "n2")
+	announceTwo(sys, pid, "n4")
 	sys.Root.Send(pid, &StreamFrame{At: time.Now(), Envelope: &messages.Envelope{Sender: "n3", Generation: 8,
 		Body: &messages.Envelope_RetransmitRequest{RetransmitRequest: &messages.RetransmitRequest{Destination: "n2", Generation: 5, First: 1, Last: 2}}}})
 	b, _ := expectMessage[*Broadcast](t, hb, nil)

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/hanode/hanode/internal/lab/demo"
+	htmldom "github.com/hanode/hanode/internal/lab/dom"
 	"github.com/hanode/hanode/internal/lab/need"
 	"github.com/hanode/hanode/internal/lab/probe"
 	"github.com/hanode/hanode/messages"
@@ -59,23 +60,23 @@ func TestWebViewInBrowser(t *testing.T) {
 	before := browse(t, chromium, webURL(n2), "")
 	for _, n := range nodes {
 		row := before.find(t, "tr", "data-node", n.Name)
-		if st := attr(row, "data-status"); st != "active" || !strings.HasPrefix(before.textOf(t, row, "td", "class", "status status-active"), "active") {
+		if st := htmldom.Attr(row, "data-status"); st != "active" || !strings.HasPrefix(before.textOf(t, row, "td", "class", "status status-active"), "active") {
 			t.Errorf("before: %s shows %q, want active", n.Name, st)
 		}
-		if link := findIn(row, "span", "data-link", "lo"); link == nil || text(link) != "lo up" {
+		if link := htmldom.Find(row, "span", "data-link", "lo"); link == nil || htmldom.Text(link) != "lo up" {
 			t.Errorf("before: %s's link lo is not shown up", n.Name)
 		}
 	}
 	g := before.find(t, "tr", "data-group", "demo")
-	if runs, should, pref := before.textOf(t, g, "td", "class", "runs-on ok"), before.textOf(t, g, "td", "class", "should-run-on"), attr(g, "data-preferred"); runs != "node1" || should != "node1" || pref != "node1" {
+	if runs, should, pref := before.textOf(t, g, "td", "class", "runs-on ok"), before.textOf(t, g, "td", "class", "should-run-on"), htmldom.Attr(g, "data-preferred"); runs != "node1" || should != "node1" || pref != "node1" {
 		t.Errorf("before: demo runs on %q, should run on %q, prefers %q; want node1 for all", runs, should, pref)
 	}
-	if q := before.find(t, "p", "id", "quorum"); attr(q, "data-quorum") != "yes" || !strings.Contains(text(q), "3 of 3 members up") {
-		t.Errorf("before: quorum shows %q", text(q))
+	if q := before.find(t, "p", "id", "quorum"); htmldom.Attr(q, "data-quorum") != "yes" || !strings.Contains(htmldom.Text(q), "3 of 3 members up") {
+		t.Errorf("before: quorum shows %q", htmldom.Text(q))
 	}
 	// The page refreshed by itself while the browser ran it.
-	if live := before.find(t, "p", "id", "live"); attr(live, "data-state") != "live" || atoi(attr(live, "data-refreshes")) < 2 {
-		t.Errorf("before: the page did not refresh live: %q refreshes, %q", attr(live, "data-refreshes"), text(live))
+	if live := before.find(t, "p", "id", "live"); htmldom.Attr(live, "data-state") != "live" || atoi(htmldom.Attr(live, "data-refreshes")) < 2 {
+		t.Errorf("before: the page did not refresh live: %q refreshes, %q", htmldom.Attr(live, "data-refreshes"), htmldom.Text(live))
 	}
 
 	crash, err := c.Crash(n1)
@@ -132,43 +133,43 @@ func TestWebViewInBrowser(t *testing.T) {
 	}
 	after := browse(t, chromium, webURL(holder), shot)
 	row := after.find(t, "tr", "data-node", "node1")
-	if st := attr(row, "data-status"); st != "dead" || !strings.HasPrefix(after.textOf(t, row, "td", "class", "status status-dead"), "dead") {
+	if st := htmldom.Attr(row, "data-status"); st != "dead" || !strings.HasPrefix(after.textOf(t, row, "td", "class", "status status-dead"), "dead") {
 		t.Errorf("after: node1 shows %q, want dead", st)
 	}
-	if link := findIn(row, "span", "data-link", "lo"); link == nil || text(link) != "lo dead" {
+	if link := htmldom.Find(row, "span", "data-link", "lo"); link == nil || htmldom.Text(link) != "lo dead" {
 		t.Errorf("after: node1's link is not shown dead")
 	}
 	for _, n := range nodes[1:] {
-		if st := attr(after.find(t, "tr", "data-node", n.Name), "data-status"); st != "active" {
+		if st := htmldom.Attr(after.find(t, "tr", "data-node", n.Name), "data-status"); st != "active" {
 			t.Errorf("after: %s shows %q, want active", n.Name, st)
 		}
 	}
 	g = after.find(t, "tr", "data-group", "demo")
-	if runs, should := attr(g, "data-runs-on"), after.textOf(t, g, "td", "class", "should-run-on"); runs != holder.Name || text(findIn(g, "td", "class", "runs-on ok")) != holder.Name || should != holder.Name {
+	if runs, should := htmldom.Attr(g, "data-runs-on"), after.textOf(t, g, "td", "class", "should-run-on"); runs != holder.Name || htmldom.Text(htmldom.Find(g, "td", "class", "runs-on ok")) != holder.Name || should != holder.Name {
 		t.Errorf("after: demo runs on %q, should run on %q; want %s", runs, should, holder.Name)
 	}
-	if q := after.find(t, "p", "id", "quorum"); attr(q, "data-quorum") != "yes" || !strings.Contains(text(q), "2 of 3 members up") {
-		t.Errorf("after: quorum shows %q", text(q))
+	if q := after.find(t, "p", "id", "quorum"); htmldom.Attr(q, "data-quorum") != "yes" || !strings.Contains(htmldom.Text(q), "2 of 3 members up") {
+		t.Errorf("after: quorum shows %q", htmldom.Text(q))
 	}
 	// The timeline: the group's row has node1's death, the move to the
 	// holder, and the gap written as the holder measured it.
 	grow := after.find(t, "g", "data-group", "demo")
-	if findIn(grow, "g", "class", "mark death") == nil || attr(findIn(grow, "g", "class", "mark death"), "data-node") != "node1" {
+	if htmldom.Find(grow, "g", "class", "mark death") == nil || htmldom.Attr(htmldom.Find(grow, "g", "class", "mark death"), "data-node") != "node1" {
 		t.Error("after: no death of node1 marked on demo's row")
 	}
-	if mv := findIn(grow, "g", "class", "mark move"); mv == nil || attr(mv, "data-from") != "node1" || attr(mv, "data-to") != holder.Name ||
-		!strings.Contains(text(mv), "→ "+holder.Name+" (from node1, died)") {
+	if mv := htmldom.Find(grow, "g", "class", "mark move"); mv == nil || htmldom.Attr(mv, "data-from") != "node1" || htmldom.Attr(mv, "data-to") != holder.Name ||
+		!strings.Contains(htmldom.Text(mv), "→ "+holder.Name+" (from node1, died)") {
 		t.Errorf("after: no move from node1 to %s marked on demo's row", holder.Name)
 	}
-	fo := findIn(grow, "g", "class", "failover")
+	fo := htmldom.Find(grow, "g", "class", "failover")
 	if fo == nil {
 		t.Fatalf("after: no failover gap on demo's row")
 	}
-	gapMs, want := atoi(attr(fo, "data-gap-ms")), moved.GetGap().AsDuration()
-	label := text(findIn(fo, "text", "class", "gap-label"))
+	gapMs, want := atoi(htmldom.Attr(fo, "data-gap-ms")), moved.GetGap().AsDuration()
+	label := htmldom.Text(htmldom.Find(fo, "text", "class", "gap-label"))
 	m := regexp.MustCompile(`^([0-9.]+)(ms|s) without demo$`).FindStringSubmatch(label)
-	if m == nil || attr(fo, "data-from") != "node1" || attr(fo, "data-to") != holder.Name {
-		t.Fatalf("after: gap written %q (from %q to %q)", label, attr(fo, "data-from"), attr(fo, "data-to"))
+	if m == nil || htmldom.Attr(fo, "data-from") != "node1" || htmldom.Attr(fo, "data-to") != holder.Name {
+		t.Fatalf("after: gap written %q (from %q to %q)", label, htmldom.Attr(fo, "data-from"), htmldom.Attr(fo, "data-to"))
 	}
 	written, _ := strconv.ParseFloat(m[1], 64)
 	if m[2] == "s" {
@@ -216,7 +217,7 @@ func measureWebView(t *testing.T, chromium, url string, page *dom) {
 		pageBytes, pageFirst, pageAll, statusBytes, statusFirst, statusAll, eventsBytes, eventsAll)
 	perf := page.find(t, "footer", "id", "perf")
 	t.Logf("browser (Navigation Timing): response end %sms, DOMContentLoaded %sms, first data drawn %sms, page %s bytes",
-		attr(perf, "data-response-end-ms"), attr(perf, "data-dom-content-loaded-ms"), attr(perf, "data-first-data-ms"), attr(perf, "data-page-bytes"))
+		htmldom.Attr(perf, "data-response-end-ms"), htmldom.Attr(perf, "data-dom-content-loaded-ms"), htmldom.Attr(perf, "data-first-data-ms"), htmldom.Attr(perf, "data-page-bytes"))
 	// The wall-clock time of a whole browser run that loads the page and
 	// waits for its first data, browser start included.
 	start := time.Now()
@@ -278,7 +279,7 @@ func browse(t *testing.T, chromium, url, shot string) *dom {
 		t.Fatal(err)
 	}
 	d := &dom{root: root, raw: raw}
-	if body := findIn(root, "body", "data-ready", "yes"); body == nil {
+	if body := htmldom.Find(root, "body", "data-ready", "yes"); body == nil {
 		t.Fatalf("the page never showed the node's data:\n%s", tail(raw, 4000))
 	}
 	if shot != "" {
@@ -309,7 +310,7 @@ func tail(s string, n int) string {
 // the test showing the page.
 func (d *dom) find(t *testing.T, tag, key, val string) *html.Node {
 	t.Helper()
-	n := findIn(d.root, tag, key, val)
+	n := htmldom.Find(d.root, tag, key, val)
 	if n == nil {
 		t.Fatalf("the page shows no <%s %s=%q>:\n%s", tag, key, val, tail(d.raw, 6000))
 	}
@@ -319,60 +320,11 @@ func (d *dom) find(t *testing.T, tag, key, val string) *html.Node {
 // textOf is the text of the element tag with key=val under n.
 func (d *dom) textOf(t *testing.T, n *html.Node, tag, key, val string) string {
 	t.Helper()
-	c := findIn(n, tag, key, val)
+	c := htmldom.Find(n, tag, key, val)
 	if c == nil {
-		t.Fatalf("no <%s %s=%q> in %s", tag, key, val, text(n))
+		t.Fatalf("no <%s %s=%q> in %s", tag, key, val, htmldom.Text(n))
 	}
-	return text(c)
-}
-
-func findIn(n *html.Node, tag, key, val string) *html.Node {
-	if n == nil {
-		return nil
-	}
-	if n.Type == html.ElementNode && n.Data == tag && attr(n, key) == val {
-		return n
-	}
-	for c := n.FirstChild; c != nil; c = c.NextSibling {
-		if f := findIn(c, tag, key, val); f != nil {
-			return f
-		}
-	}
-	return nil
-}
-
-func attr(n *html.Node, key string) string {
-	if n == nil {
-		return ""
-	}
-	for _, a := range n.Attr {
-		if a.Key == key {
-			return a.Val
-		}
-	}
-	return ""
-}
-
-// text is what an element shows: its text, without the tooltips (SVG
-// titles).
-func text(n *html.Node) string {
-	var b strings.Builder
-	var walk func(*html.Node)
-	walk = func(n *html.Node) {
-		if n.Type == html.TextNode {
-			b.WriteString(n.Data)
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			if c.Type == html.ElementNode && c.Data == "title" {
-				continue
-			}
-			walk(c)
-		}
-	}
-	if n != nil {
-		walk(n)
-	}
-	return strings.TrimSpace(b.String())
+	return htmldom.Text(c)
 }
 
 func atoi(s string) int {

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/hanode/hanode/internal/lab/dom"
 	"github.com/hanode/hanode/internal/lab/need"
 	"github.com/hanode/hanode/messages"
 )
@@ -65,66 +66,66 @@ func TestPageDrawsFencingAndQuorum(t *testing.T) {
 	defer srv.Close()
 
 	doc := loadPage(t, chromium, srv.URL+"/")
-	if q := find(doc, "p", "id", "quorum"); attr(q, "data-quorum") != "no" || !strings.HasPrefix(text(q), "NO QUORUM: 1 of 3 members up") {
-		t.Errorf("quorum shows %q", text(q))
+	if q := dom.Find(doc, "p", "id", "quorum"); dom.Attr(q, "data-quorum") != "no" || !strings.HasPrefix(dom.Text(q), "NO QUORUM: 1 of 3 members up") {
+		t.Errorf("quorum shows %q", dom.Text(q))
 	}
-	if u := find(doc, "p", "data-node", "node1"); !strings.Contains(text(u), "TO FENCE: node1 (died holding [web])") || !strings.Contains(text(u), "2 failed attempt(s), last: timeout") {
-		t.Errorf("node to fence shows %q", text(u))
+	if u := dom.Find(doc, "p", "data-node", "node1"); !strings.Contains(dom.Text(u), "TO FENCE: node1 (died holding [web])") || !strings.Contains(dom.Text(u), "2 failed attempt(s), last: timeout") {
+		t.Errorf("node to fence shows %q", dom.Text(u))
 	}
-	if d := find(doc, "li", "data-device", "ipmi"); !strings.Contains(text(d), "FAILED its check") || !strings.Contains(text(d), "no answer") {
-		t.Errorf("failed device shows %q", text(d))
+	if d := dom.Find(doc, "li", "data-device", "ipmi"); !strings.Contains(dom.Text(d), "FAILED its check") || !strings.Contains(dom.Text(d), "no answer") {
+		t.Errorf("failed device shows %q", dom.Text(d))
 	}
-	if d := find(doc, "li", "data-device", "pdu"); !strings.HasPrefix(text(d), "pdu: ok") {
-		t.Errorf("device shows %q", text(d))
+	if d := dom.Find(doc, "li", "data-device", "pdu"); !strings.HasPrefix(dom.Text(d), "pdu: ok") {
+		t.Errorf("device shows %q", dom.Text(d))
 	}
-	if f := find(doc, "p", "data-node", "node2"); !strings.HasPrefix(text(f), "Fenced: node2 by node3 with pdu") {
-		t.Errorf("fenced node shows %q", text(f))
+	if f := dom.Find(doc, "p", "data-node", "node2"); !strings.HasPrefix(dom.Text(f), "Fenced: node2 by node3 with pdu") {
+		t.Errorf("fenced node shows %q", dom.Text(f))
 	}
-	if p := find(doc, "p", "id", "problem"); !strings.Contains(text(p), "placement did not answer") {
-		t.Errorf("partial status shows %q", text(p))
+	if p := dom.Find(doc, "p", "id", "problem"); !strings.Contains(dom.Text(p), "placement did not answer") {
+		t.Errorf("partial status shows %q", dom.Text(p))
 	}
-	if g := find(doc, "tr", "data-group", "web"); attr(g, "data-runs-on") != "" || text(find(g, "td", "class", "runs-on bad")) != "nowhere" ||
-		text(find(g, "td", "class", "should-run-on")) != "(nowhere)" {
-		t.Errorf("web shows %q", text(g))
+	if g := dom.Find(doc, "tr", "data-group", "web"); dom.Attr(g, "data-runs-on") != "" || dom.Text(dom.Find(g, "td", "class", "runs-on bad")) != "nowhere" ||
+		dom.Text(dom.Find(g, "td", "class", "should-run-on")) != "(nowhere)" {
+		t.Errorf("web shows %q", dom.Text(g))
 	}
-	if g := find(doc, "tr", "data-group", "db"); attr(g, "data-runs-on") != "node2,node3" || !strings.Contains(text(g), "kept off node1") {
-		t.Errorf("db shows %q", text(g))
+	if g := dom.Find(doc, "tr", "data-group", "db"); dom.Attr(g, "data-runs-on") != "node2,node3" || !strings.Contains(dom.Text(g), "kept off node1") {
+		t.Errorf("db shows %q", dom.Text(g))
 	}
-	if p := find(doc, "tr", "data-node", "gw"); attr(p, "data-status") != "ping" || !strings.Contains(text(p), "echo 10.0.0.1") {
-		t.Errorf("ping node shows %q", text(p))
+	if p := dom.Find(doc, "tr", "data-node", "gw"); dom.Attr(p, "data-status") != "ping" || !strings.Contains(dom.Text(p), "echo 10.0.0.1") {
+		t.Errorf("ping node shows %q", dom.Text(p))
 	}
-	cluster := find(doc, "g", "class", "row cluster-row")
-	if find(cluster, "g", "class", "mark fence") == nil || find(cluster, "g", "class", "mark quorum") == nil || find(cluster, "g", "class", "mark death") == nil {
+	cluster := dom.Find(doc, "g", "class", "row cluster-row")
+	if dom.Find(cluster, "g", "class", "mark fence") == nil || dom.Find(cluster, "g", "class", "mark quorum") == nil || dom.Find(cluster, "g", "class", "mark death") == nil {
 		t.Error("the cluster row lacks a fencing, quorum or death mark")
 	}
-	if !strings.Contains(text(cluster), "node2 fenced by node3 (device pdu)") || !strings.Contains(text(cluster), "quorum lost") {
-		t.Errorf("the cluster row's labels: %q", text(cluster))
+	if !strings.Contains(dom.Text(cluster), "node2 fenced by node3 (device pdu)") || !strings.Contains(dom.Text(cluster), "quorum lost") {
+		t.Errorf("the cluster row's labels: %q", dom.Text(cluster))
 	}
-	web := find(doc, "g", "data-group", "web")
-	if h := find(web, "rect", "data-node", "node1"); h == nil || find(web, "g", "class", "mark death") == nil || find(web, "g", "class", "mark fence") == nil {
+	web := dom.Find(doc, "g", "data-group", "web")
+	if h := dom.Find(web, "rect", "data-node", "node1"); h == nil || dom.Find(web, "g", "class", "mark death") == nil || dom.Find(web, "g", "class", "mark fence") == nil {
 		t.Error("web's row lacks node1 holding it, its death or the fencing it waits for")
 	}
 	// web lost its holder at node1's death and runs nowhere yet: the gap
 	// so far is written.
-	if open := find(web, "g", "class", "failover open"); attr(open, "data-from") != "node1" || text(open) != "30.0s without web so far" {
-		t.Errorf("web's open gap: %q from %q", text(open), attr(open, "data-from"))
+	if open := dom.Find(web, "g", "class", "failover open"); dom.Attr(open, "data-from") != "node1" || dom.Text(open) != "30.0s without web so far" {
+		t.Errorf("web's open gap: %q from %q", dom.Text(open), dom.Attr(open, "data-from"))
 	}
 	// node1's segment ends at its death (a title is the rectangle's only
 	// child).
-	if title, want := text(find(find(web, "rect", "data-node", "node1"), "title", "", "")), "to "+t0.Add(30*time.Second).Local().Format("15:04:05.000"); !strings.HasSuffix(title, want) {
+	if title, want := dom.Text(dom.Find(dom.Find(web, "rect", "data-node", "node1"), "title", "", "")), "to "+t0.Add(30*time.Second).Local().Format("15:04:05.000"); !strings.HasSuffix(title, want) {
 		t.Errorf("node1 holds web %q, want until its death (%s)", title, want)
 	}
-	db := find(doc, "g", "data-group", "db")
-	if gap := find(db, "g", "class", "failover"); attr(gap, "data-gap-ms") != "2500" || text(gap) != "2.5s without db" {
-		t.Errorf("db's gap: %q (%s ms)", text(gap), attr(gap, "data-gap-ms"))
+	db := dom.Find(doc, "g", "data-group", "db")
+	if gap := dom.Find(db, "g", "class", "failover"); dom.Attr(gap, "data-gap-ms") != "2500" || dom.Text(gap) != "2.5s without db" {
+		t.Errorf("db's gap: %q (%s ms)", dom.Text(gap), dom.Attr(gap, "data-gap-ms"))
 	}
 	// node2 held db before the move, since before anything this node
 	// recorded of db.
-	if title := text(find(find(db, "rect", "data-node", "node2"), "title", "", "")); !strings.Contains(title, "since before this node") {
+	if title := dom.Text(dom.Find(dom.Find(db, "rect", "data-node", "node2"), "title", "", "")); !strings.Contains(title, "since before this node") {
 		t.Errorf("node2's holding of db before the move: %q", title)
 	}
-	if mv := find(db, "g", "class", "mark move"); text(mv) != "→ node3 (from node2, fenced)" {
-		t.Errorf("db's move: %q", text(mv))
+	if mv := dom.Find(db, "g", "class", "mark move"); dom.Text(mv) != "→ node3 (from node2, fenced)" {
+		t.Errorf("db's move: %q", dom.Text(mv))
 	}
 }
 
@@ -158,55 +159,8 @@ func loadPage(t *testing.T, chromium, url string) *html.Node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if find(doc, "body", "data-ready", "yes") == nil {
+	if dom.Find(doc, "body", "data-ready", "yes") == nil {
 		t.Fatalf("the page never drew the data:\n%s\n%s", raw, errOut.String())
 	}
 	return doc
-}
-
-func find(n *html.Node, tag, key, val string) *html.Node {
-	if n == nil {
-		return nil
-	}
-	if n.Type == html.ElementNode && n.Data == tag && attr(n, key) == val {
-		return n
-	}
-	for c := n.FirstChild; c != nil; c = c.NextSibling {
-		if f := find(c, tag, key, val); f != nil {
-			return f
-		}
-	}
-	return nil
-}
-
-func attr(n *html.Node, key string) string {
-	if n == nil {
-		return ""
-	}
-	for _, a := range n.Attr {
-		if a.Key == key {
-			return a.Val
-		}
-	}
-	return ""
-}
-
-// text is what an element shows, without its tooltips (SVG titles).
-func text(n *html.Node) string {
-	var b strings.Builder
-	var walk func(*html.Node)
-	walk = func(n *html.Node) {
-		if n.Type == html.TextNode {
-			b.WriteString(n.Data)
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			if c.Type != html.ElementNode || c.Data != "title" {
-				walk(c)
-			}
-		}
-	}
-	if n != nil {
-		walk(n)
-	}
-	return strings.TrimSpace(b.String())
 }
