@@ -8,6 +8,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node/ops/logging"
 	"github.com/hanode/hanode/node/ops/metrics"
 	"github.com/hanode/hanode/transports"
@@ -22,9 +23,12 @@ type OpenLink func(deliver transports.Deliver, readErr transports.ReadError) (tr
 // restarts.
 type LinkConfig struct {
 	// Name of the link ("eth0"), as shown in status.
-	Name       string
-	Open       OpenLink
-	Keyring    *frame.Keyring
+	Name    string
+	Open    OpenLink
+	Keyring *frame.Keyring
+	// Local is this node's name: of a heartbeat's sessions, only the one
+	// naming it is decoded (frame.Keyring.OpenFor). Empty: all are.
+	Local      string
 	Membership *actor.PID
 	Log        *slog.Logger
 	// Metrics counts frames sent; may be nil.
@@ -206,7 +210,13 @@ func (l *Link) sent(ctx actor.Context, err error) error {
 }
 
 func (l *Link) received(ctx actor.Context, p *packetIn) {
-	env, _, err := l.cfg.Keyring.Open(p.Data)
+	var env *messages.Envelope
+	var err error
+	if l.cfg.Local != "" {
+		env, _, err = l.cfg.Keyring.OpenFor(p.Data, l.cfg.Local)
+	} else {
+		env, _, err = l.cfg.Keyring.Open(p.Data)
+	}
 	if !l.cfg.Inbound.For(env.GetSender()).Enter() {
 		// Membership is behind (a flood): this frame is lost, as on a
 		// congested network; MembershipState counts it.

@@ -1,13 +1,17 @@
 package actors
 
 import (
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/transports"
+	"github.com/hanode/hanode/transports/frame"
 )
 
 func TestReadCoalesceOnlyWhereFramesCrowd(t *testing.T) {
@@ -58,4 +62,39 @@ func TestReaderPausesOncePerWindow(t *testing.T) {
 	}
 	// The frame handed to membership was not held back by the pause.
 	expectMessage[*FrameRejected](t, membership, nil)
+}
+
+// TestLinkDecodesOnlyItsNodesSession: a link given its node's name hands
+// membership a heartbeat that carries the one session naming the node, of
+// the 64 the sender put in it: the others are never decoded.
+func TestLinkDecodesOnlyItsNodesSession(t *testing.T) {
+	sys := newTestSystem(t)
+	membership := newRecorder(t, sys)
+	kr, err := frame.NewKeyring(&messages.Auth{ActiveKey: proto.Uint32(1),
+		Keys: []*messages.AuthKey{{Id: 1, Method: messages.AuthMethod_AUTH_METHOD_SHA1, Secret: "s"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened := make(chan transports.Deliver, 1)
+	sys.Root.Spawn(actor.PropsFromProducer(NewLink(LinkConfig{Name: "eth0", Membership: membership.pid,
+		Keyring: kr, Local: "node7", Log: slog.New(slog.DiscardHandler),
+		Open: func(deliver transports.Deliver, _ transports.ReadError) (transports.Link, error) {
+			opened <- deliver
+			return &flappingMedium{}, nil
+		}})))
+	hb := &messages.Heartbeat{Status: messages.NodeStatus_NODE_STATUS_ACTIVE}
+	for i := range 64 {
+		hb.Sessions = append(hb.Sessions, &messages.PeerSession{Node: fmt.Sprintf("node%d", i+1), Generation: uint64(100 + i)})
+	}
+	data, err := kr.Seal(&messages.Envelope{Cluster: "c", Sender: "node1", Generation: 1, Sequence: 1,
+		Body: &messages.Envelope_Heartbeat{Heartbeat: hb}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	(<-opened)(transports.Packet{Data: data, At: time.Now()})
+	got, _ := expectMessage[*FrameReceived](t, membership, nil)
+	sessions := got.Envelope.GetHeartbeat().GetSessions()
+	if len(sessions) != 1 || sessions[0].Node != "node7" || sessions[0].Generation != 106 {
+		t.Fatalf("membership got sessions %v, want node7's alone", sessions)
+	}
 }

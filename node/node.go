@@ -713,7 +713,7 @@ func (a *nodeActor) start(ctx actor.Context) {
 			return rt.openMedium(spec, deliver, readErr)
 		}
 		links = append(links, a.spawn(ctx, actors.KindLink, actors.NewLink(actors.LinkConfig{
-			Name: spec.Name, Open: open, Keyring: rt.keyring, Membership: a.membership, Log: rt.log, Metrics: rt.metrics,
+			Name: spec.Name, Open: open, Keyring: rt.keyring, Local: rt.cfg.Local, Membership: a.membership, Log: rt.log, Metrics: rt.metrics,
 			Inbound: rt.inbound, Coalesce: actors.ReadCoalesce(float64(len(rt.cfg.Nodes)-1)/rt.cfg.Keepalive.Seconds(), rt.cfg.Keepalive),
 		}), "link-"+unsafeActorName.ReplaceAllString(spec.Name, "_")))
 	}
