@@ -47,16 +47,17 @@ type LinkConfig struct {
 // keepalive. Taking a frame in wakes the process, its threads and every
 // actor on the way, and that, not the frame's own work, is most of what
 // a frame costs: a node of a 64-node cluster hears a frame every 16 ms.
-// Pausing a twentieth of keepalive (at most 50 ms) after one lets the next
+// Pausing a tenth of keepalive (at most 100 ms) after one lets the next
 // few wait in the socket and be handled in one wake. It delays a frame by
-// less than a twentieth of keepalive, which deadtimes of several
-// keepalives do not notice; under 40 frames a second there is little to
-// gather and frames are taken in at once.
+// less than a tenth of keepalive, which deadtimes of several keepalives do
+// not notice (and less than membership's LateTolerance, a twentieth of
+// deadtime, when deadtime is at least two keepalives); under 40 frames a
+// second there is little to gather and frames are taken in at once.
 func ReadCoalesce(framesPerSecond float64, keepalive time.Duration) time.Duration {
 	if framesPerSecond < 40 {
 		return 0
 	}
-	return min(keepalive/20, 50*time.Millisecond)
+	return min(keepalive/10, 100*time.Millisecond)
 }
 
 // LinkOpenError is the panic reason of a link that cannot open its medium:
@@ -71,8 +72,11 @@ func (e *LinkOpenError) Unwrap() error { return e.Err }
 
 // Link is the actor that owns one heartbeat medium: it sends the frames the
 // heartbeat actor gives it, answering FrameSent to a request (the heartbeat
-// actor knows by these answers that frames go out), and verifies and
-// forwards the frames it receives.
+// actor knows by these answers that frames go out). The frames it receives
+// are verified and decoded by the medium's reader goroutine, which hands
+// them to membership itself: a frame that passed through the link's
+// mailbox first cost one more wake of a goroutine, and waking, not the
+// frame's own work, is most of what a frame costs at scale.
 type Link struct {
 	cfg     LinkConfig
 	medium  transports.Link
@@ -80,9 +84,6 @@ type Link struct {
 	// sendLog limits the lines about sends failing and working again: a
 	// device that fails every other send would log at the heartbeat rate.
 	sendLog *logging.Limiter
-	// backlog bounds the datagrams read and not yet handled; it is shared
-	// by the incarnations of the link, as its mailbox is.
-	backlog *Gate
 	// partialLog limits the lines about frames that some media or peers
 	// of the link could not send.
 	partialLog *logging.Limiter
@@ -94,17 +95,7 @@ func NewLink(cfg LinkConfig) actor.Producer {
 	// failure does not start a new allowance.
 	sendLog := logging.NewLimiter(10 * time.Second)
 	partialLog := logging.NewLimiter(time.Minute)
-	backlog := NewGate(4 * FrameBacklog)
-	return func() actor.Actor { return &Link{cfg: cfg, sendLog: sendLog, partialLog: partialLog, backlog: backlog} }
-}
-
-// packetIn carries a datagram from the medium's reader to the actor.
-type packetIn struct {
-	transports.Packet
-}
-
-func (p *packetIn) TraceSummary() string {
-	return fmt.Sprintf("%d bytes from %s", len(p.Data), p.From)
+	return func() actor.Actor { return &Link{cfg: cfg, sendLog: sendLog, partialLog: partialLog} }
 }
 
 // Receive handles the actor's messages.
@@ -119,24 +110,19 @@ func (l *Link) Receive(ctx actor.Context) {
 		if ctx.Sender() != nil {
 			ctx.Respond(&FrameSent{Err: err})
 		}
-	case *packetIn:
-		l.backlog.Leave()
-		l.received(ctx, m)
 	}
 }
 
 func (l *Link) open(ctx actor.Context) {
-	sys, self := ctx.ActorSystem(), ctx.Self()
-	// The reader may outrun the actor (a flood on the port): what does
-	// not fit the backlog is dropped here, as a full socket buffer
-	// would, instead of queueing in the mailbox without bound.
-	backlog := l.backlog
+	root, self := ctx.ActorSystem().Root, ctx.Self()
 	coalesce := l.cfg.Coalesce
 	var woke time.Time
 	deliver := func(p transports.Packet) {
-		if backlog.Enter() {
-			sys.Root.Send(self, &packetIn{p})
-		}
+		// A flood on the port costs the reader the verification of each
+		// frame; what it cannot keep up with waits in the socket buffer,
+		// and the kernel drops what does not fit, as a congested network
+		// would.
+		received(root, self, l.cfg, p)
 		if coalesce > 0 && p.At.Sub(woke) >= coalesce {
 			// The first frame since the last pause: the reader pauses,
 			// so that those that follow are read in one go after it.
@@ -209,22 +195,25 @@ func (l *Link) sent(ctx actor.Context, err error) error {
 	return err
 }
 
-func (l *Link) received(ctx actor.Context, p *packetIn) {
+// received verifies and decodes a datagram of the link's medium, in the
+// medium's reader goroutine, and hands it to membership with the link as
+// its sender, as a trace shows it.
+func received(root *actor.RootContext, link *actor.PID, cfg LinkConfig, p transports.Packet) {
 	var env *messages.Envelope
 	var err error
-	if l.cfg.Local != "" {
-		env, _, err = l.cfg.Keyring.OpenFor(p.Data, l.cfg.Local)
+	if cfg.Local != "" {
+		env, _, err = cfg.Keyring.OpenFor(p.Data, cfg.Local)
 	} else {
-		env, _, err = l.cfg.Keyring.Open(p.Data)
+		env, _, err = cfg.Keyring.Open(p.Data)
 	}
-	if !l.cfg.Inbound.For(env.GetSender()).Enter() {
+	if !cfg.Inbound.For(env.GetSender()).Enter() {
 		// Membership is behind (a flood): this frame is lost, as on a
 		// congested network; MembershipState counts it.
 		return
 	}
 	if err != nil {
-		ctx.Send(l.cfg.Membership, &FrameRejected{Link: l.cfg.Name, Reason: frame.Reason(err), From: p.From, Detail: err.Error()})
+		root.RequestWithCustomSender(cfg.Membership, &FrameRejected{Link: cfg.Name, Reason: frame.Reason(err), From: p.From, Detail: err.Error()}, link)
 		return
 	}
-	ctx.Send(l.cfg.Membership, &FrameReceived{Link: l.cfg.Name, Envelope: env, From: p.From, At: p.At})
+	root.RequestWithCustomSender(cfg.Membership, &FrameReceived{Link: cfg.Name, Envelope: env, From: p.From, At: p.At}, link)
 }

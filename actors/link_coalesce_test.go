@@ -22,8 +22,9 @@ func TestReadCoalesceOnlyWhereFramesCrowd(t *testing.T) {
 	}{
 		{1, 20 * time.Millisecond, 0},            // two nodes, fast timing
 		{31, time.Second, 0},                     // 32 nodes at 1s
-		{63, time.Second, 50 * time.Millisecond}, // 64 nodes at 1s
-		{75, 200 * time.Millisecond, 10 * time.Millisecond},
+		{63, time.Second, 100 * time.Millisecond}, // 64 nodes at 1s
+		{75, 200 * time.Millisecond, 20 * time.Millisecond},
+		{255, 5 * time.Second, 100 * time.Millisecond},
 	} {
 		if got := ReadCoalesce(c.fps, c.keepalive); got != c.want {
 			t.Errorf("ReadCoalesce(%v frames/s, keepalive %v) = %v, want %v", c.fps, c.keepalive, got, c.want)

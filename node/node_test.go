@@ -489,7 +489,6 @@ func TestTraceRecordsEveryDelivery(t *testing.T) {
 	wanted := []string{
 		"node/membership <- node/link-lo *actors.FrameReceived",
 		"node/link-lo <- node/heartbeat *actors.SendFrame",
-		"node/link-lo <- - *actors.packetIn",
 		"node/heartbeat <- - *actors.keepaliveTick",
 		"node/membership <- - *actor.Started",
 	}
