@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"runtime"
 	"slices"
 	"time"
 
@@ -75,7 +76,44 @@ type GroupConfig struct {
 	// Watcher, when set, is told of every agent run's process group (the
 	// node records the runs under way).
 	Watcher procrun.Watcher
+	// Probes bound the probes under way at once on this node, across all
+	// its groups (ProbeSlots of them; nil: unbounded). The node makes
+	// them once and gives the same to every group: they outlive any
+	// group actor.
+	Probes *procrun.Slots
 }
+
+// Probes are background work: at start every group of the cluster probes
+// each of its resources on every node (is it running here?), all at the
+// same moment. In a cluster of 64 nodes with a group each, that is 64
+// scripts at once per node (IPaddr2 is a shell script of some hundred
+// forks), which took the CPU from the node's own threads long enough for
+// heartbeats to go out late and peers to be declared dead. So a probe
+// waits for one of ProbeSlots slots, shared by all the node's groups, and
+// runs ProbeNice steps below the node's priority. Starts, stops and the
+// regular checks of running resources are neither bounded nor lowered: a
+// service a start launches inherits the start's priority, and a check's
+// answer is due within its timeout.
+
+// ProbeSlots is how many probes a node runs at once: one per CPU this
+// process may use (at least one). A probe is mostly CPU work (a script
+// forking small programs); with one per CPU the probes keep every CPU
+// busy when the node has nothing else to do, so running more at once
+// would not end them sooner, only add memory and run-queue length; fewer
+// would leave CPUs idle at start. The CPU left for the node itself comes
+// from their priority (ProbeNice), not from their number. A probe's
+// timeout counts from its own start, not from its wait for a slot.
+func ProbeSlots() int { return max(1, runtime.NumCPU()) }
+
+// ProbeNice is how many nice steps below the node its probes run (and
+// what they start): at nice 10 a probe weighs 110 in the kernel's fair
+// scheduler against 1024 for the node at nice 0, so a node's thread that
+// wakes to send or read a heartbeat gets the CPU ahead of them and more
+// than 90% of a contended CPU; a probe still runs, and ends, on a CPU the
+// node leaves idle (nice 19, weight 15, could starve for long on a machine
+// busy with other work, and probes hold up placement). A node running
+// real-time (realtime on) preempts them whatever their nice value.
+const ProbeNice = 10
 
 // GroupState is a group's runner and what it has done. Built once
 // (NewGroupState) and handed to each incarnation of the group actor, so
@@ -185,6 +223,8 @@ type Retired struct {
 type agentDone struct {
 	op  group.Op
 	res agents.Result
+	// queued is how long a probe waited for a slot before it ran.
+	queued time.Duration
 }
 
 func (m *agentDone) TraceSummary() string { return m.res.Summary() }
@@ -366,9 +406,25 @@ func (a *Group) run(ctx actor.Context, op group.Op) {
 	if a.st.cfg.Watcher != nil {
 		runCtx = procrun.WithWatcher(runCtx, a.st.cfg.Watcher)
 	}
+	var slots *procrun.Slots
+	if op.Probe {
+		// Background work: one of the node's probe slots, at a lower
+		// priority (see ProbeSlots).
+		slots = a.st.cfg.Probes
+		runCtx = procrun.WithNice(runCtx, ProbeNice)
+	}
+	// The slot is the goroutine's, not the actor's: a restarted actor
+	// neither holds nor loses it, and the result still reaches the same
+	// PID. It is given back however the run ends (its timeout counts
+	// from its start, after the wait), before the result is sent.
 	go func() {
+		queuedAt := time.Now()
+		release := slots.Acquire()
+		defer release()
+		queued := time.Since(queuedAt)
 		res := r.Agent.Run(runCtx, op.Action, r.timeout(op.Action))
-		sys.Root.Send(self, &agentDone{op: op, res: res})
+		release()
+		sys.Root.Send(self, &agentDone{op: op, res: res, queued: queued})
 	}()
 }
 
@@ -379,6 +435,9 @@ func (a *Group) logResult(m *agentDone) {
 	action := string(m.res.Action)
 	if m.op.Probe {
 		action = "probe"
+		if m.queued >= time.Millisecond {
+			attrs = append(attrs, "queued", m.queued.Round(time.Millisecond))
+		}
 	}
 	a.st.cfg.Metrics.ResourceOp(a.st.cfg.Name, id, action, m.res.Outcome.String(), m.res.Duration)
 	failedCheck := m.op.Action == agents.Monitor && !m.op.Probe && m.res.Outcome != agents.Running

@@ -20,8 +20,8 @@ func TestReadCoalesceOnlyWhereFramesCrowd(t *testing.T) {
 		keepalive time.Duration
 		want      time.Duration
 	}{
-		{1, 20 * time.Millisecond, 0},            // two nodes, fast timing
-		{31, time.Second, 0},                     // 32 nodes at 1s
+		{1, 20 * time.Millisecond, 0},             // two nodes, fast timing
+		{31, time.Second, 0},                      // 32 nodes at 1s
 		{63, time.Second, 100 * time.Millisecond}, // 64 nodes at 1s
 		{75, 200 * time.Millisecond, 20 * time.Millisecond},
 		{255, 5 * time.Second, 100 * time.Millisecond},

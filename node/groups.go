@@ -215,6 +215,9 @@ func (rt *runtime) setupGroups(agentsByGroup [][]actors.AgentRunner, fencers []s
 	}
 	specs := make([]placement.GroupSpec, len(cfg.Groups))
 	budgets := map[string]time.Duration{}
+	// One bound for the probes of all the node's groups, kept with their
+	// states across restarts of their actors.
+	probes := procrun.NewSlots(actors.ProbeSlots())
 	for i, g := range cfg.Groups {
 		specs[i] = placement.GroupSpec{Name: g.Name, Preferred: g.Preferred}
 		budgets[g.Name] = stopBudget(g)
@@ -222,12 +225,12 @@ func (rt *runtime) setupGroups(agentsByGroup [][]actors.AgentRunner, fencers []s
 		rt.groups = append(rt.groups, actors.NewGroupState(actors.GroupConfig{
 			Name: g.Name, Runner: group.New(moving.cfg), Resources: moving.resources,
 			Events: rt.events, Local: cfg.Local, Metrics: rt.metrics,
-			Addresses: moving.addrs, Announce: announcer, Watcher: watcher,
+			Addresses: moving.addrs, Announce: announcer, Watcher: watcher, Probes: probes,
 		}))
 		if len(kept.resources) > 0 {
 			rt.everywhere = append(rt.everywhere, actors.NewGroupState(actors.GroupConfig{
 				Name: g.Name, Runner: group.New(kept.cfg), Resources: kept.resources, Everywhere: true,
-				Events: rt.events, Local: cfg.Local, Metrics: rt.metrics, Watcher: watcher,
+				Events: rt.events, Local: cfg.Local, Metrics: rt.metrics, Watcher: watcher, Probes: probes,
 			}))
 		}
 	}

@@ -35,6 +35,10 @@ type Spec struct {
 	// device's host list), which a warning on standard error must not
 	// corrupt, nor a long list push out of a tail.
 	SeparateStdout bool
+	// Nice runs the program, and what it starts, that many nice steps
+	// below hanode (see rt.StartNiced); 0: at hanode's priority (never
+	// real-time). A context made WithNice sets it when it is 0.
+	Nice int
 }
 
 // Result is what a run did.
@@ -68,6 +72,15 @@ type Watcher interface {
 }
 
 type watcherKey struct{}
+
+type niceKey struct{}
+
+// WithNice returns a context whose runs start inc nice steps below hanode
+// (Spec.Nice): background work, such as the probes of a node's resources
+// at start, which must leave the CPU to the node itself.
+func WithNice(ctx context.Context, inc int) context.Context {
+	return context.WithValue(ctx, niceKey{}, inc)
+}
 
 // WithWatcher returns a context whose runs are told to w.
 func WithWatcher(ctx context.Context, w Watcher) context.Context {
@@ -108,9 +121,14 @@ func Run(ctx context.Context, spec Spec) Result {
 		cmd.Stdout = stdout.w
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	nice := spec.Nice
+	if inc, ok := ctx.Value(niceKey{}).(int); ok && nice == 0 {
+		nice = inc
+	}
 	start := time.Now()
-	// At normal priority even when hanode runs real-time (realtime on).
-	err = rt.Start(cmd)
+	// At normal priority even when hanode runs real-time (realtime on),
+	// or lower.
+	err = rt.StartNiced(cmd, nice)
 	// The program has its copies of the write ends; hanode's would keep
 	// the pipes from ever reaching their end.
 	out.started()

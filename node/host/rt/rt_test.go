@@ -167,6 +167,10 @@ func TestRealtimeHelper(t *testing.T) {
 	if p, prio, lck := child(Start); p != unix.SCHED_NORMAL || prio != 120 || lck != 0 {
 		t.Errorf("program started with Start: policy %d, kernel prio %d, VmLck %d kB; want SCHED_OTHER (0), 120 (nice 0), 0", p, prio, lck)
 	}
+	// Started with StartNiced: normal policy too, at the lower priority.
+	if p, prio, _ := child(func(c *exec.Cmd) error { return StartNiced(c, 10) }); p != unix.SCHED_NORMAL || prio != 130 {
+		t.Errorf("program started with StartNiced(10): policy %d, kernel prio %d; want SCHED_OTHER (0), 130 (nice 10)", p, prio)
+	}
 	if p, _, _ := child((*exec.Cmd).Start); p != unix.SCHED_RR {
 		t.Errorf("program started with exec.Cmd.Start: policy %d; want it to inherit SCHED_RR (2), or the check above proves nothing", p)
 	}
@@ -179,7 +183,11 @@ func TestRealtimeHelper(t *testing.T) {
 			cmd := exec.Command("/bin/cat", "/proc/self/sched")
 			var out strings.Builder
 			cmd.Stdout = &out
-			err := Start(cmd)
+			start := Start
+			if i%2 == 1 {
+				start = func(c *exec.Cmd) error { return StartNiced(c, 10) }
+			}
+			err := start(cmd)
 			if err == nil {
 				err = cmd.Wait()
 			}
@@ -194,6 +202,8 @@ func TestRealtimeHelper(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	// The threads StartNiced started from end a moment after it returns.
+	waitThreads(t, 10*time.Second, func(a *unix.SchedAttr) bool { return a.Policy == unix.SCHED_RR && a.Priority == testPriority })
 	assertAllThreads(t, unix.SCHED_RR, testPriority)
 }
 
