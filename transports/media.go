@@ -414,13 +414,13 @@ func (m *Media) read(c *net.UDPConn, deliver Deliver, readErr ReadError) {
 	defer m.readers.Done()
 	port := localAddr(c).Port()
 	// The destination of each datagram tells which medium brought it (the
-	// broadcast address, this host's address, the group).
-	readFrom, dstKnown := destReader(c)
+	// broadcast address, this host's address, the group); the kernel's
+	// receive time, when it arrived (see rxmsg.go).
+	r := newRxReader(c)
 	buf := make([]byte, maxDatagram)
 	pause := time.Millisecond
 	for {
-		n, dst, src, err := readFrom(buf)
-		at := time.Now()
+		n, from, dst, at, err := r.read(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -433,45 +433,13 @@ func (m *Media) read(c *net.UDPConn, deliver Deliver, readErr ReadError) {
 			continue
 		}
 		pause = time.Millisecond
-		var from netip.AddrPort
-		if u, ok := src.(*net.UDPAddr); ok {
-			from = u.AddrPort()
-			from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-		}
+		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 		var path netip.AddrPort
-		if dstKnown && dst != nil {
-			if a, ok := netip.AddrFromSlice(dst); ok {
-				path = netip.AddrPortFrom(a.Unmap(), port)
-			}
+		if dst.IsValid() {
+			path = netip.AddrPortFrom(dst.Unmap(), port)
 		}
 		m.deliver(deliver, Packet{Data: append([]byte(nil), buf[:n]...), From: from, At: at}, path)
 	}
-}
-
-// destReader reads datagrams of c with their destination address
-// (IP_PKTINFO, or IPV6_RECVPKTINFO on an IPv6 socket); known says whether
-// the kernel agreed to tell it.
-func destReader(c *net.UDPConn) (read func([]byte) (int, net.IP, net.Addr, error), known bool) {
-	if localAddr(c).Addr().Unmap().Is4() {
-		p := ipv4.NewPacketConn(c)
-		known = p.SetControlMessage(ipv4.FlagDst, true) == nil
-		return func(b []byte) (int, net.IP, net.Addr, error) {
-			n, cm, src, err := p.ReadFrom(b)
-			if cm == nil {
-				return n, nil, src, err
-			}
-			return n, cm.Dst, src, err
-		}, known
-	}
-	p := ipv6.NewPacketConn(c)
-	known = p.SetControlMessage(ipv6.FlagDst, true) == nil
-	return func(b []byte) (int, net.IP, net.Addr, error) {
-		n, cm, src, err := p.ReadFrom(b)
-		if cm == nil {
-			return n, nil, src, err
-		}
-		return n, cm.Dst, src, err
-	}, known
 }
 
 func (m *Media) deliver(deliver Deliver, p Packet, path netip.AddrPort) {

@@ -19,7 +19,10 @@ type Packet struct {
 	Data []byte
 	// From is the sender's address; zero for serial links.
 	From netip.AddrPort
-	// At is when the packet was read, as close to the I/O as possible.
+	// At is when the packet arrived: on a UDP medium the kernel's receive
+	// time (it may have waited in the socket before it was read), else
+	// when it was read, as close to the I/O as possible. It carries a
+	// monotonic clock reading, as time.Now() does (see rxmsg.go).
 	At time.Time
 }
 
