@@ -50,14 +50,15 @@ type LinkConfig struct {
 // Pausing a tenth of keepalive (at most 100 ms) after one lets the next
 // few wait in the socket and be handled in one wake. It delays a frame by
 // less than a tenth of keepalive, which deadtimes of several keepalives do
-// not notice (and less than membership's LateTolerance, a twentieth of
-// deadtime, when deadtime is at least two keepalives); under 40 frames a
-// second there is little to gather and frames are taken in at once.
-func ReadCoalesce(framesPerSecond float64, keepalive time.Duration) time.Duration {
+// not notice, and at most half of membership's LateTolerance (a twentieth
+// of deadtime), so that the wait is never taken for the node running
+// late; under 40 frames a second there is little to gather and frames are
+// taken in at once.
+func ReadCoalesce(framesPerSecond float64, keepalive, deadtime time.Duration) time.Duration {
 	if framesPerSecond < 40 {
 		return 0
 	}
-	return min(keepalive/10, 100*time.Millisecond)
+	return min(keepalive/10, deadtime/40, 100*time.Millisecond)
 }
 
 // LinkOpenError is the panic reason of a link that cannot open its medium:
@@ -123,9 +124,10 @@ func (l *Link) open(ctx actor.Context) {
 		// and the kernel drops what does not fit, as a congested network
 		// would.
 		received(root, self, l.cfg, p)
-		if coalesce > 0 && p.At.Sub(woke) >= coalesce {
+		if coalesce > 0 && p.At.Sub(woke) >= coalesce && time.Since(p.At) < coalesce {
 			// The first frame since the last pause: the reader pauses,
-			// so that those that follow are read in one go after it.
+			// so that those that follow are read in one go after it
+			// (unless it is behind: this one waited a pause already).
 			time.Sleep(coalesce)
 			woke = time.Now()
 		}

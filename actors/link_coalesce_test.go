@@ -16,18 +16,20 @@ import (
 
 func TestReadCoalesceOnlyWhereFramesCrowd(t *testing.T) {
 	for _, c := range []struct {
-		fps       float64
-		keepalive time.Duration
-		want      time.Duration
+		fps                 float64
+		keepalive, deadtime time.Duration
+		want                time.Duration
 	}{
-		{1, 20 * time.Millisecond, 0},             // two nodes, fast timing
-		{31, time.Second, 0},                      // 32 nodes at 1s
-		{63, time.Second, 100 * time.Millisecond}, // 64 nodes at 1s
-		{75, 200 * time.Millisecond, 20 * time.Millisecond},
-		{255, 5 * time.Second, 100 * time.Millisecond},
+		{1, 20 * time.Millisecond, 100 * time.Millisecond, 0},       // two nodes, fast timing
+		{31, time.Second, 10 * time.Second, 0},                      // 32 nodes at 1s
+		{63, time.Second, 10 * time.Second, 100 * time.Millisecond}, // 64 nodes at 1s
+		{75, 200 * time.Millisecond, 2 * time.Second, 20 * time.Millisecond},
+		{255, 5 * time.Second, 30 * time.Second, 100 * time.Millisecond},
+		// The tightest deadtime allowed: half of LateTolerance.
+		{63, time.Second, 2100 * time.Millisecond, 52500 * time.Microsecond},
 	} {
-		if got := ReadCoalesce(c.fps, c.keepalive); got != c.want {
-			t.Errorf("ReadCoalesce(%v frames/s, keepalive %v) = %v, want %v", c.fps, c.keepalive, got, c.want)
+		if got := ReadCoalesce(c.fps, c.keepalive, c.deadtime); got != c.want {
+			t.Errorf("ReadCoalesce(%v frames/s, keepalive %v, deadtime %v) = %v, want %v", c.fps, c.keepalive, c.deadtime, got, c.want)
 		}
 	}
 }
@@ -63,6 +65,16 @@ func TestReaderPausesOncePerWindow(t *testing.T) {
 	}
 	// The frame handed to membership was not held back by the pause.
 	expectMessage[*FrameRejected](t, membership, nil)
+	// A reader that is behind (its frame waited in the socket longer than
+	// a pause) does not pause: it would only fall further behind.
+	// It arrived more than a window after the last pause, so it would
+	// start a new one.
+	time.Sleep(5 * window / 2)
+	start := time.Now()
+	deliver(transports.Packet{Data: []byte("x"), At: start.Add(-6 * window / 5)})
+	if d := time.Since(start); d >= window/2 {
+		t.Fatalf("a frame that had waited %v paused the reader %v", 6*window/5, d)
+	}
 }
 
 // TestLinkDecodesOnlyItsNodesSession: a link given its node's name hands

@@ -714,7 +714,7 @@ func (a *nodeActor) start(ctx actor.Context) {
 		}
 		links = append(links, a.spawn(ctx, actors.KindLink, actors.NewLink(actors.LinkConfig{
 			Name: spec.Name, Open: open, Keyring: rt.keyring, Local: rt.cfg.Local, Membership: a.membership, Log: rt.log, Metrics: rt.metrics,
-			Inbound: rt.inbound, Coalesce: actors.ReadCoalesce(float64(len(rt.cfg.Nodes)-1)/rt.cfg.Keepalive.Seconds(), rt.cfg.Keepalive),
+			Inbound: rt.inbound, Coalesce: actors.ReadCoalesce(float64(len(rt.cfg.Nodes)-1)/rt.cfg.Keepalive.Seconds(), rt.cfg.Keepalive, rt.cfg.Deadtime),
 		}), "link-"+unsafeActorName.ReplaceAllString(spec.Name, "_")))
 	}
 	// The heartbeat actor carries this node's frames: heartbeats, and the

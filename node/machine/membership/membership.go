@@ -336,7 +336,11 @@ func (m *Machine) Receive(now time.Time, f Frame) (Verdict, []*messages.Membersh
 			fmt.Sprintf("%s is back with the same generation %d after %v of silence: it was cut off, not restarted",
 				p.name, p.generation, round(now.Sub(p.heard)))))
 	}
-	p.heard = now
+	// A frame's time is when it arrived, and the frames of two sockets
+	// of a link (IPv4 and IPv6, two ports) reach the machine in the order
+	// their readers hand them over, not always in the order they came:
+	// what was heard never moves back.
+	p.heard = later(p.heard, now)
 	p.late = false
 	evs = append(evs, m.linkHeard(now, p, link)...)
 
@@ -438,7 +442,7 @@ func (m *Machine) HearsUs(node string) bool {
 
 // linkHeard records a frame on link and reports the link coming up.
 func (m *Machine) linkHeard(now time.Time, p *peer, l *peerLink) []*messages.MembershipEvent {
-	l.heard = now
+	l.heard = later(l.heard, now)
 	if l.state == linkUp {
 		return nil
 	}
@@ -857,4 +861,12 @@ func round(d time.Duration) time.Duration {
 // SortEvents orders events by time, keeping the order of simultaneous ones.
 func SortEvents(evs []*messages.MembershipEvent) {
 	sort.SliceStable(evs, func(i, j int) bool { return evs[i].Time.AsTime().Before(evs[j].Time.AsTime()) })
+}
+
+// later is the later of a and b.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }

@@ -764,3 +764,28 @@ func referenceNextDeadline(m *Machine) time.Time {
 	}
 	return next
 }
+
+// TestAFrameThatArrivedEarlierNeverMovesHearingBack: a frame's time is
+// when it arrived, and the two sockets of a link (IPv4 and IPv6) hand
+// their frames over in the order their readers run: a frame that arrived
+// before one already handled does not make the peer's (or the link's)
+// silence start earlier.
+func TestAFrameThatArrivedEarlierNeverMovesHearingBack(t *testing.T) {
+	s := newScenario(t)
+	s.at(0).hb("n2", "eth0", 3, active)
+	s.at(200).hb("n2", "eth0", 3, active)
+	// A frame that arrived at 150, handed over after the one of 200.
+	s.seq["n2"]++
+	arrived := t0.Add(150 * time.Millisecond)
+	hb := &messages.Heartbeat{Status: active, Sessions: []*messages.PeerSession{{Node: "n1", Generation: 7, HeardSendTimeUnixNano: arrived.UnixNano()}}}
+	if v, _ := s.m.Receive(arrived, Frame{Link: "eth0", Cluster: "c1", Sender: "n2", Generation: 3, Sequence: s.seq["n2"], SendTime: arrived, Heartbeat: hb}); v != Accepted {
+		t.Fatalf("verdict %v", v)
+	}
+	if got, want := s.m.NextDeadline(), t0.Add(500*time.Millisecond); !got.Equal(want) {
+		t.Fatalf("next deadline %v, want warntime after 200 (%v)", got, want)
+	}
+	expect(t, "warntime counts from 200", s.at(499).tick(), "")
+	expect(t, "late at 500", s.at(500).tick(), "n2 late")
+	expect(t, "deadtime counts from 200", s.at(700).tick(), "")
+	expect(t, "dead after 700", s.at(701).tick(), "n2/eth0 dead; n2 active->dead")
+}
