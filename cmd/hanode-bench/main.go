@@ -4,8 +4,9 @@
 //	hanode-bench detect [-trials 20] [-keepalive 100ms] [-deadtime 500ms]
 //	    SIGKILL a node of a 3-node cluster, again and again, and report how
 //	    long after the kill its peers declared it dead.
-//	hanode-bench idle [-duration 60s] [-keepalive 1s]
-//	    run an idle 3-node cluster and report each node's RSS and CPU.
+//	hanode-bench idle [-duration 60s] [-keepalive 1s] [-nodes 3] [-group]
+//	    run an idle 3-node cluster (-group: with one resource group) and
+//	    report each node's RSS and CPU.
 //	hanode-bench flood -kind crc|announce|control [-duration 20s]
 //	    flood a node with hostile input and report its RSS and CPU.
 //	hanode-bench scale [-nodes 16] [-medium bcast|ucast] [-keepalive 1s]
@@ -136,13 +137,14 @@ func idle(args []string) error {
 	duration := fs.Duration("duration", 60*time.Second, "measurement time")
 	keepalive := fs.Duration("keepalive", time.Second, "keepalive")
 	nodes := fs.Int("nodes", 3, "number of nodes")
+	group := fs.Bool("group", false, "add the demo's resource group (a small service preferring node1)")
 	bin := fs.String("hanode", "", "hanode binary (default: next to this program)")
 	fs.Parse(args)
 	exe, err := hanodeBinary(*bin)
 	if err != nil {
 		return err
 	}
-	c, err := demo.New(demo.Options{Exe: exe, Nodes: *nodes, Keepalive: *keepalive, Deadtime: 5 * *keepalive})
+	c, err := demo.New(demo.Options{Exe: exe, Nodes: *nodes, Keepalive: *keepalive, Deadtime: 5 * *keepalive, Service: *group})
 	if err != nil {
 		return err
 	}
@@ -179,7 +181,11 @@ func idle(args []string) error {
 		}
 	}
 	wall := time.Since(begin)
-	fmt.Printf("idle %d-node cluster, keepalive %v, measured over %v\n", len(members), *keepalive, wall.Round(time.Second))
+	groups := 0
+	if *group {
+		groups = 1
+	}
+	fmt.Printf("idle %d-node cluster, %d group(s), keepalive %v, measured over %v\n", len(members), groups, *keepalive, wall.Round(time.Second))
 	fmt.Printf("%-7s %8s %12s %7s %14s %14s\n", "node", "RSS MiB", "CPU seconds", "CPU %", "frames sent/s", "datagrams in/s")
 	var cpuSum, rssSum float64
 	for i, n := range members {
