@@ -21,12 +21,16 @@ func NewGate(limit int) *Gate { return &Gate{limit: int64(limit)} }
 
 // Enter takes a place; false (and counted) when the gate is full. A nil
 // gate lets everything through.
-func (g *Gate) Enter() bool {
+func (g *Gate) Enter() bool { return g.EnterN(1) }
+
+// EnterN takes n places at once (a gate counting bytes); false (and
+// counted as one message dropped) when they do not fit.
+func (g *Gate) EnterN(n int) bool {
 	if g == nil {
 		return true
 	}
-	if g.held.Add(1) > g.limit {
-		g.held.Add(-1)
+	if g.held.Add(int64(n)) > g.limit {
+		g.held.Add(-int64(n))
 		g.dropped.Add(1)
 		return false
 	}
@@ -34,9 +38,12 @@ func (g *Gate) Enter() bool {
 }
 
 // Leave gives a place back.
-func (g *Gate) Leave() {
+func (g *Gate) Leave() { g.LeaveN(1) }
+
+// LeaveN gives n places back.
+func (g *Gate) LeaveN(n int) {
 	if g != nil {
-		g.held.Add(-1)
+		g.held.Add(-int64(n))
 	}
 }
 
@@ -64,12 +71,30 @@ type Gates struct {
 	other    *Gate
 }
 
-// NewGates returns a gate of FrameBacklog places for each peer and one for
-// everything else.
+// FrameBudget bounds the frames waiting in all the gates of one Gates
+// together, beyond small clusters: a node of a large cluster that falls
+// behind (overloaded) would otherwise hold FrameBacklog frames of every
+// peer, 65,000 at 128 nodes. A frame that waited that long is stale
+// anyway; dropped, it is as lost on the network, and the reliable layer
+// asks for what it carried again.
+const FrameBudget = 8192
+
+// minFrameBacklog is the least a peer's gate holds however large the
+// cluster: a burst of its frames (a batch of cluster messages,
+// retransmissions, which are paced) still passes whole.
+const minFrameBacklog = 64
+
+// NewGates returns a gate for each peer and one for everything else, of
+// FrameBacklog places each, or of a share of FrameBudget (at least
+// minFrameBacklog) where there are many peers.
 func NewGates(peers []string) *Gates {
-	g := &Gates{bySender: map[string]*Gate{}, other: NewGate(FrameBacklog)}
+	places := FrameBacklog
+	if len(peers) > 0 {
+		places = min(FrameBacklog, max(minFrameBacklog, FrameBudget/(len(peers)+1)))
+	}
+	g := &Gates{bySender: map[string]*Gate{}, other: NewGate(places)}
 	for _, p := range peers {
-		g.bySender[p] = NewGate(FrameBacklog)
+		g.bySender[p] = NewGate(places)
 	}
 	return g
 }

@@ -1,6 +1,9 @@
 package actors
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+)
 
 // TestGatesIsolateAFloodingSender: a sender that fills its gate has its
 // further frames dropped and counted, while another sender's frames and
@@ -30,5 +33,34 @@ func TestGatesIsolateAFloodingSender(t *testing.T) {
 	var none *Gates
 	if !none.For("n2").Enter() || none.Dropped() != 0 {
 		t.Fatal("nil gates must let everything through")
+	}
+}
+
+// TestGatesOfALargeClusterShareABudget: beyond small clusters, what all
+// the gates hold together is bounded by FrameBudget (a node behind in a
+// 255-node cluster holds at most that many frames, not FrameBacklog of
+// each peer), and no peer's gate is smaller than minFrameBacklog.
+func TestGatesOfALargeClusterShareABudget(t *testing.T) {
+	for _, n := range []int{2, 16, 64, 128, 255} {
+		peers := make([]string, n-1)
+		for i := range peers {
+			peers[i] = fmt.Sprintf("n%d", i+2)
+		}
+		g := NewGates(peers)
+		held := 0
+		for _, p := range append(peers, "") {
+			for g.For(p).Enter() {
+				held++
+			}
+		}
+		perPeer := held / n
+		switch {
+		case n <= 16 && perPeer != FrameBacklog:
+			t.Errorf("%d nodes: %d places per peer, want FrameBacklog (%d)", n, perPeer, FrameBacklog)
+		case perPeer < minFrameBacklog:
+			t.Errorf("%d nodes: %d places per peer, under %d", n, perPeer, minFrameBacklog)
+		case n > 16 && held > max(FrameBudget, n*minFrameBacklog):
+			t.Errorf("%d nodes: the gates hold %d frames together, over the budget of %d", n, held, FrameBudget)
+		}
 	}
 }

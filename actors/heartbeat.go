@@ -102,7 +102,39 @@ type Heartbeat struct {
 	lastTick, lastSent time.Time
 	departed           bool
 	sealLog            *logging.Limiter
+	// backlogs bound, per link (same order as cfg.Links), the bytes of
+	// frames handed to the link and not yet taken in hand by it; shared
+	// by the incarnations of the actor, as the links' mailboxes are.
+	backlogs []*Gate
+	// dropLog limits the lines about frames dropped for a link behind.
+	dropLog *logging.Limiter
+	// nowAt is when the last heartbeat asked for at once (HeartbeatNow)
+	// left; nowPending says one more is due at nowAt+NowSpacing.
+	nowAt      time.Time
+	nowPending bool
 }
+
+// LinkBacklog bounds the bytes of frames waiting for one link to send
+// them. A link falls behind when sending costs more than the node can
+// give it (a broadcast to many peers, on a machine overloaded): frames
+// then queued in its mailbox without bound (over 100 MiB per node in a
+// 128-node cluster on one 2-core machine), though a heartbeat that old is
+// worth nothing and a cluster message that old is asked for again by
+// whoever missed it. What does not fit is dropped, as a full socket
+// buffer would drop it. As much as a socket's receive buffer
+// (transports.ReceiveBuffer) holds.
+const LinkBacklog = 4 << 20
+
+// nowSpacing is how far apart heartbeats asked for at once (HeartbeatNow,
+// on a peer's new session) go: a node joining a cluster of N hears N-1
+// new sessions within a second or two, and a heartbeat for each cost
+// N-1 heartbeats naming every peer; those that come within the spacing
+// leave together in one, at its end.
+func nowSpacing(keepalive time.Duration) time.Duration { return keepalive / 4 }
+
+// heartbeatNowDue is sent by the actor to itself when a deferred
+// HeartbeatNow is due.
+type heartbeatNowDue struct{}
 
 // NewHeartbeat returns a producer of heartbeat actors. Each incarnation
 // starts fresh: it asks membership and the messenger for what it needs.
@@ -110,8 +142,15 @@ func NewHeartbeat(cfg HeartbeatConfig) actor.Producer {
 	// One limiter for every incarnation, so that a restart does not start
 	// a new allowance of log lines.
 	sealLog := logging.NewLimiter(10 * time.Second)
+	dropLog := logging.NewLimiter(10 * time.Second)
 	sent := &sentFrames{}
-	return func() actor.Actor { return &Heartbeat{cfg: cfg, sealLog: sealLog, sent: sent} }
+	backlogs := make([]*Gate, len(cfg.Links))
+	for i := range backlogs {
+		backlogs[i] = NewGate(LinkBacklog)
+	}
+	return func() actor.Actor {
+		return &Heartbeat{cfg: cfg, sealLog: sealLog, dropLog: dropLog, sent: sent, backlogs: backlogs}
+	}
 }
 
 // sentFrames is what the heartbeat actor keeps across its restarts; only
@@ -132,7 +171,10 @@ func (a *Heartbeat) Receive(ctx actor.Context) {
 		a.lastTick = time.Now()
 		a.heartbeat(ctx, messages.NodeStatus_NODE_STATUS_ACTIVE)
 	case *HeartbeatNow:
-		a.heartbeat(ctx, messages.NodeStatus_NODE_STATUS_ACTIVE)
+		a.heartbeatNow(ctx)
+	case *heartbeatNowDue:
+		a.nowPending = false
+		a.heartbeatNow(ctx)
 	case *HeartbeatFacts:
 		a.facts = *m
 	case *Broadcast:
@@ -213,9 +255,34 @@ func (a *Heartbeat) send(ctx actor.Context, env *messages.Envelope) {
 	if msg == nil {
 		return
 	}
-	for _, l := range a.cfg.Links {
-		ctx.Request(l, msg)
+	for i, l := range a.cfg.Links {
+		gate := a.backlogs[i]
+		if !gate.EnterN(len(msg.Data)) {
+			if n, ok := a.dropLog.Allow(time.Now()); ok {
+				a.cfg.Log.Warn("frame dropped: the link is behind", "link", l.Id, "backlog_bytes", LinkBacklog, "dropped_since_last_log", n)
+			}
+			continue
+		}
+		ctx.Request(l, &SendFrame{Data: msg.Data, Backlog: gate})
 	}
+}
+
+// heartbeatNow sends a heartbeat at once, unless one asked for at once
+// left less than nowSpacing ago: then one leaves at the end of the
+// spacing, carrying the facts of then.
+func (a *Heartbeat) heartbeatNow(ctx actor.Context) {
+	if a.nowPending {
+		return
+	}
+	spacing := nowSpacing(a.cfg.Keepalive)
+	if wait := spacing - time.Since(a.nowAt); !a.nowAt.IsZero() && wait > 0 {
+		a.nowPending = true
+		self, sys := ctx.Self(), ctx.ActorSystem()
+		time.AfterFunc(wait, func() { sys.Root.Send(self, &heartbeatNowDue{}) })
+		return
+	}
+	a.nowAt = time.Now()
+	a.heartbeat(ctx, messages.NodeStatus_NODE_STATUS_ACTIVE)
 }
 
 // depart sends the last heartbeat, saying DEAD, and answers once every

@@ -107,6 +107,9 @@ func (l *Link) Receive(ctx actor.Context) {
 	case *actor.Restarting, *actor.Stopping:
 		l.close(ctx)
 	case *SendFrame:
+		// Given back first: whatever becomes of the send (a crash of
+		// this actor included), the frame no longer waits.
+		m.Backlog.LeaveN(len(m.Data))
 		err := l.sent(ctx, l.medium.Send(m.Data))
 		if ctx.Sender() != nil {
 			ctx.Respond(&FrameSent{Err: err})

@@ -23,6 +23,9 @@ import (
 // request, the link answers *FrameSent.
 type SendFrame struct {
 	Data []byte
+	// Backlog, when set, holds len(Data) places the sender took for this
+	// frame: the link gives them back as it takes the frame in hand.
+	Backlog *Gate
 }
 
 func (m *SendFrame) TraceSummary() string { return fmt.Sprintf("%d bytes", len(m.Data)) }

@@ -1,0 +1,132 @@
+package actors
+
+import (
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/hanode/hanode/messages"
+	"github.com/hanode/hanode/transports/frame"
+)
+
+func testKeyring(t *testing.T) *frame.Keyring {
+	t.Helper()
+	kr, err := frame.NewKeyring(&messages.Auth{ActiveKey: proto.Uint32(1),
+		Keys: []*messages.AuthKey{{Id: 1, Method: messages.AuthMethod_AUTH_METHOD_SHA1, Secret: "s"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kr
+}
+
+// sendingLink is a link actor stand-in that records when each frame came
+// and answers FrameSent, as a link does; hold, when set, keeps it from
+// taking anything in hand until closed.
+func sendingLink(sys *actor.ActorSystem, frames chan<- time.Time, hold <-chan struct{}) *actor.PID {
+	return sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		if m, ok := ctx.Message().(*SendFrame); ok {
+			if hold != nil {
+				<-hold
+			}
+			m.Backlog.LeaveN(len(m.Data))
+			frames <- time.Now()
+			ctx.Respond(&FrameSent{})
+		}
+	}))
+}
+
+// TestHeartbeatsAskedAtOnceAreSpaced: a burst of HeartbeatNow (a node
+// hearing the new sessions of a whole cluster at once) sends one
+// heartbeat at once and one more at the end of the spacing, not one each.
+func TestHeartbeatsAskedAtOnceAreSpaced(t *testing.T) {
+	sys := newTestSystem(t)
+	frames := make(chan time.Time, 100)
+	link := sendingLink(sys, frames, nil)
+	membership := newRecorder(t, sys)
+	const keepalive = 2 * time.Second // spacing 500 ms
+	hb := sys.Root.Spawn(actor.PropsFromProducer(NewHeartbeat(HeartbeatConfig{Cluster: "c", Local: "n1", Generation: 1,
+		Keepalive: keepalive, Deadtime: 5 * keepalive, Keyring: testKeyring(t), Links: []*actor.PID{link},
+		Membership: membership.pid, Log: slog.New(slog.DiscardHandler)})))
+	start := <-frames // the hello at start
+	for range 30 {
+		sys.Root.Send(hb, &HeartbeatNow{})
+	}
+	immediate := <-frames
+	if d := immediate.Sub(start); d > keepalive/4 {
+		t.Fatalf("the first heartbeat asked for at once left after %v", d)
+	}
+	deferred := <-frames
+	if d := deferred.Sub(immediate); d < nowSpacing(keepalive)*4/5 {
+		t.Fatalf("the next one left %v after the first, within the spacing of %v", d, nowSpacing(keepalive))
+	}
+	// Nothing else before the next keepalive tick.
+	select {
+	case at := <-frames:
+		if at.Sub(start) < keepalive*9/10 {
+			t.Fatalf("a fourth frame %v after start: 30 asked at once sent more than two", at.Sub(start))
+		}
+	case <-time.After(start.Add(keepalive * 9 / 10).Sub(time.Now())):
+	}
+}
+
+// TestALinkBehindDropsFramesInsteadOfQueueing: while a link takes nothing
+// in hand, the frames for it wait up to LinkBacklog bytes; the rest are
+// dropped, not queued without bound, and once the link is back frames go
+// out again.
+func TestALinkBehindDropsFramesInsteadOfQueueing(t *testing.T) {
+	sys := newTestSystem(t)
+	frames := make(chan time.Time, 1000)
+	hold := make(chan struct{})
+	link := sendingLink(sys, frames, hold)
+	membership := newRecorder(t, sys)
+	var logs lockedBuffer
+	hb := sys.Root.Spawn(actor.PropsFromProducer(NewHeartbeat(HeartbeatConfig{Cluster: "c", Local: "n1", Generation: 1,
+		Keepalive: time.Hour, Deadtime: 2 * time.Hour, Keyring: testKeyring(t), Links: []*actor.PID{link},
+		Membership: membership.pid, Log: slog.New(slog.NewTextHandler(&logs, nil))})))
+	big := strings.Repeat("x", 60_000)
+	const sent = 200
+	for i := range sent {
+		sys.Root.Send(hb, &Broadcast{Envelope: &messages.Envelope{Body: &messages.Envelope_Message{Message: &messages.ClusterMessage{
+			MessageSequence: uint64(i + 1), Payload: &messages.ClusterMessage_Note{Note: &messages.Note{Text: big}}}}}})
+	}
+	f := sys.Root.RequestFuture(hb, &SendQuery{}, 5*time.Second) // handled after every Broadcast
+	if _, err := f.Result(); err != nil {
+		t.Fatal(err)
+	}
+	close(hold)
+	// The hello and the frames that fit: 4 MiB of 60 kB frames.
+	fit := LinkBacklog / 60_000
+	got := 0
+	for deadline := time.After(5 * time.Second); got < fit; got++ {
+		select {
+		case <-frames:
+		case <-deadline:
+			t.Fatalf("%d frames went out, want the %d that fit", got, fit)
+		}
+	}
+	select {
+	case <-frames:
+		got++
+		// The hello is small: one more may fit beside it.
+		select {
+		case <-frames:
+			t.Fatalf("more than %d frames queued for a link that took nothing in hand", got+1)
+		case <-time.After(200 * time.Millisecond):
+		}
+	case <-time.After(200 * time.Millisecond):
+	}
+	if !strings.Contains(logs.String(), "frame dropped: the link is behind") {
+		t.Fatalf("no line about dropped frames:\n%s", logs.String())
+	}
+	// The link is back: a new frame goes out.
+	sys.Root.Send(hb, &HeartbeatNow{})
+	select {
+	case <-frames:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no frame after the link caught up: the backlog was not given back")
+	}
+}
