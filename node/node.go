@@ -223,6 +223,11 @@ func beginLife(cfg *config.Effective, opts Options, log *slog.Logger) (life, err
 			return life{}, err
 		}
 	}
+	for _, rs := range plan.Agents {
+		for _, a := range rs {
+			a.UseLog(log)
+		}
+	}
 	for _, n := range plan.Unfenceable() {
 		log.Warn(UnfenceableWarning(n), "target", n)
 	}

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/hanode/hanode/node/machine/resource"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -193,6 +194,15 @@ func Resolve(r *messages.Resource, dirs Dirs, env Env) (*Agent, error) {
 		return &Agent{ID: id, Class: Builtin, Path: BuiltinAddress, builtin: vip.New(id, spec, vip.Options{})}, nil
 	}
 	return nil, fmt.Errorf("resource %q has no agent", r.Id)
+}
+
+// UseLog sends what an in-process agent (the built-in address) logs to
+// log, the node's logger; agents that run a program log nothing
+// themselves. Called before the agent first runs.
+func (a *Agent) UseLog(log *slog.Logger) {
+	if l, ok := a.builtin.(interface{ UseLog(*slog.Logger) }); ok {
+		l.UseLog(log)
+	}
 }
 
 // ID names a resource (see resource.ID).

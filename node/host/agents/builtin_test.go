@@ -2,6 +2,7 @@ package agents
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -42,6 +43,9 @@ func TestBuiltinAddressRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// What it logs goes to the node's logger, given once the node starts.
+	var logged strings.Builder
+	a.UseLog(slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	for _, step := range []struct {
 		action Action
 		want   Outcome
@@ -54,5 +58,8 @@ func TestBuiltinAddressRuns(t *testing.T) {
 		if res := <-done; res.Outcome != step.want || res.ExitCode != step.code {
 			t.Fatalf("%s: %s, exit %d (%s), want %s, exit %d", step.action, res.Outcome, res.ExitCode, res.Output, step.want, step.code)
 		}
+	}
+	if out := logged.String(); !strings.Contains(out, "address added") || !strings.Contains(out, "resource=hanode-address::10.201.0.100") {
+		t.Fatalf("the built-in address did not log to the logger it was given:\n%s", out)
 	}
 }

@@ -97,6 +97,16 @@ func New(id string, spec addrspec.Spec, opts Options) *Resource {
 	return &Resource{id: id, spec: spec, log: log.With("resource", id), in: opts.InNetns}
 }
 
+// UseLog sends what the resource logs to log (with its id), instead of
+// the logger it was made with: the node's own, which exists only once the
+// node starts, after its agents were found. Called before the first
+// action.
+func (r *Resource) UseLog(log *slog.Logger) {
+	if log != nil {
+		r.log = log.With("resource", r.id)
+	}
+}
+
 // outcome is what an action came to, before timing is added.
 type outcome struct {
 	outcome resource.Outcome
