@@ -14,6 +14,10 @@ type Gate struct {
 	limit   int64
 	held    atomic.Int64
 	dropped atomic.Uint64
+	// bytes, when set, is a budget of bytes shared with other gates
+	// (Gates' FrameBytes): EnterBytes takes a place here and the frame's
+	// bytes there.
+	bytes *Gate
 }
 
 // NewGate returns a gate of limit places.
@@ -39,6 +43,28 @@ func (g *Gate) EnterN(n int) bool {
 
 // Leave gives a place back.
 func (g *Gate) Leave() { g.LeaveN(1) }
+
+// EnterBytes takes a place for a frame of n bytes, and its bytes in the
+// budget the gate shares with others, if any; false (and counted) when
+// either is full.
+func (g *Gate) EnterBytes(n int) bool {
+	if !g.Enter() {
+		return false
+	}
+	if g != nil && !g.bytes.EnterN(n) {
+		g.held.Add(-1)
+		return false
+	}
+	return true
+}
+
+// LeaveBytes gives back what EnterBytes(n) took.
+func (g *Gate) LeaveBytes(n int) {
+	g.Leave()
+	if g != nil {
+		g.bytes.LeaveN(n)
+	}
+}
 
 // LeaveN gives n places back.
 func (g *Gate) LeaveN(n int) {
@@ -69,7 +95,16 @@ const FrameBacklog = 512
 type Gates struct {
 	bySender map[string]*Gate
 	other    *Gate
+	bytes    *Gate
 }
+
+// FrameBytes bounds the bytes of the frames waiting in all the gates of
+// one Gates together, whatever their number: frames differ in size (a
+// full state of a large cluster is a thousand times a heartbeat), and a
+// decoded frame that waits holds two or three times its bytes. As much as
+// a socket's receive buffer (transports.ReceiveBuffer); a frame that does
+// not fit is dropped as a full socket would drop it.
+const FrameBytes = 4 << 20
 
 // FrameBudget bounds the frames waiting in all the gates of one Gates
 // together, beyond small clusters: a node of a large cluster that falls
@@ -92,9 +127,11 @@ func NewGates(peers []string) *Gates {
 	if len(peers) > 0 {
 		places = min(FrameBacklog, max(minFrameBacklog, FrameBudget/(len(peers)+1)))
 	}
-	g := &Gates{bySender: map[string]*Gate{}, other: NewGate(places)}
+	bytes := NewGate(FrameBytes)
+	gate := func() *Gate { g := NewGate(places); g.bytes = bytes; return g }
+	g := &Gates{bySender: map[string]*Gate{}, other: gate(), bytes: bytes}
 	for _, p := range peers {
-		g.bySender[p] = NewGate(places)
+		g.bySender[p] = gate()
 	}
 	return g
 }
@@ -116,7 +153,7 @@ func (g *Gates) Dropped() uint64 {
 	if g == nil {
 		return 0
 	}
-	n := g.other.Dropped()
+	n := g.other.Dropped() + g.bytes.Dropped()
 	for _, gate := range g.bySender {
 		n += gate.Dropped()
 	}

@@ -64,3 +64,39 @@ func TestGatesOfALargeClusterShareABudget(t *testing.T) {
 		}
 	}
 }
+
+// TestGatesBoundTheBytesWaiting: large frames (full states) of many
+// senders, each well within its own gate, are refused once together they
+// hold FrameBytes; a frame given back makes room again.
+func TestGatesBoundTheBytesWaiting(t *testing.T) {
+	g := NewGates([]string{"n2", "n3", "n4"})
+	const size = 60_000
+	entered := 0
+	for i := 0; i < 1000; i++ {
+		if !g.For(fmt.Sprintf("n%d", 2+i%3)).EnterBytes(size) {
+			break
+		}
+		entered++
+	}
+	if want := FrameBytes / size; entered != want {
+		t.Fatalf("%d frames of %d bytes entered, want %d (FrameBytes)", entered, size, want)
+	}
+	if g.For("n2").EnterBytes(size) || g.Dropped() == 0 {
+		t.Fatal("a frame over the byte budget entered, or was not counted")
+	}
+	g.For("n3").LeaveBytes(size)
+	if !g.For("n2").EnterBytes(size) {
+		t.Fatal("the bytes given back are not usable")
+	}
+	// A sender's own gate still bounds its count: it gives back its place
+	// when the bytes do not fit.
+	small := NewGates([]string{"n2"})
+	for i := 0; i < FrameBacklog; i++ {
+		if !small.For("n2").EnterBytes(1) {
+			t.Fatalf("small frame %d refused", i)
+		}
+	}
+	if small.For("n2").EnterBytes(1) {
+		t.Fatal("a sender's gate passed more than FrameBacklog frames")
+	}
+}

@@ -211,14 +211,14 @@ func received(root *actor.RootContext, link *actor.PID, cfg LinkConfig, p transp
 	} else {
 		env, _, err = cfg.Keyring.Open(p.Data)
 	}
-	if !cfg.Inbound.For(env.GetSender()).Enter() {
+	if !cfg.Inbound.For(env.GetSender()).EnterBytes(len(p.Data)) {
 		// Membership is behind (a flood): this frame is lost, as on a
 		// congested network; MembershipState counts it.
 		return
 	}
 	if err != nil {
-		root.RequestWithCustomSender(cfg.Membership, &FrameRejected{Link: cfg.Name, Reason: frame.Reason(err), From: p.From, Detail: err.Error()}, link)
+		root.RequestWithCustomSender(cfg.Membership, &FrameRejected{Link: cfg.Name, Reason: frame.Reason(err), From: p.From, Detail: err.Error(), Size: len(p.Data)}, link)
 		return
 	}
-	root.RequestWithCustomSender(cfg.Membership, &FrameReceived{Link: cfg.Name, Envelope: env, From: p.From, At: p.At}, link)
+	root.RequestWithCustomSender(cfg.Membership, &FrameReceived{Link: cfg.Name, Envelope: env, From: p.From, At: p.At, Size: len(p.Data)}, link)
 }

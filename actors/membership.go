@@ -218,11 +218,11 @@ func (a *Membership) Receive(ctx actor.Context) {
 	case *actor.Restarting, *actor.Stopping:
 		a.deadline.Stop()
 	case *FrameReceived:
-		a.st.inbound.For(m.Envelope.GetSender()).Leave()
+		a.st.inbound.For(m.Envelope.GetSender()).LeaveBytes(m.Size)
 		a.st.received++
 		a.frame(ctx, m)
 	case *FrameRejected:
-		a.st.inbound.For("").Leave()
+		a.st.inbound.For("").LeaveBytes(m.Size)
 		a.st.received++
 		a.reject(m.Reason, m.Link, m.From.String(), m.Detail)
 	case *LinkChanged:
@@ -320,8 +320,8 @@ func (a *Membership) frame(ctx actor.Context, m *FrameReceived) {
 		}
 	}
 	if verdict == membership.Accepted && a.messenger != nil && carriesStream(env) {
-		if a.st.stream.For(env.Sender).Enter() {
-			ctx.Send(a.messenger, &StreamFrame{Envelope: env, At: m.At})
+		if a.st.stream.For(env.Sender).EnterBytes(m.Size) {
+			ctx.Send(a.messenger, &StreamFrame{Envelope: env, At: m.At, Size: m.Size})
 		}
 	}
 	switch verdict {

@@ -41,8 +41,10 @@ type FrameReceived struct {
 	Link     string
 	Envelope *messages.Envelope
 	From     netip.AddrPort
-	// At is when the datagram was read from the socket.
+	// At is when the datagram arrived (transports.Packet.At).
 	At time.Time
+	// Size is the datagram's length, as taken in the inbound gates.
+	Size int
 }
 
 func (m *FrameReceived) TraceSummary() string {
@@ -75,6 +77,8 @@ type FrameRejected struct {
 	Reason string // frame.Reason, or a membership.Verdict
 	From   netip.AddrPort
 	Detail string
+	// Size is the datagram's length, as taken in the inbound gates.
+	Size int
 }
 
 // LinkChanged tells the membership actor that one of this node's own links

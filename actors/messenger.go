@@ -89,6 +89,8 @@ func NewMessengerState(cfg MessengerConfig) *MessengerState {
 type StreamFrame struct {
 	Envelope *messages.Envelope
 	At       time.Time
+	// Size is the frame's length, as taken in the stream gates.
+	Size int
 }
 
 func (m *StreamFrame) TraceSummary() string {
@@ -175,7 +177,7 @@ func (a *Messenger) Receive(ctx actor.Context) {
 	case *actor.Restarting, *actor.Stopping:
 		a.deadline.Stop()
 	case *StreamFrame:
-		a.st.stream.For(m.Envelope.GetSender()).Leave()
+		a.st.stream.For(m.Envelope.GetSender()).LeaveBytes(m.Size)
 		a.frame(ctx, m)
 	case *messages.MembershipEvent:
 		if m.Kind == messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_STATUS {
