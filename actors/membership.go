@@ -85,6 +85,46 @@ type MembershipState struct {
 	echoes          map[string]*peerEcho
 	peers           []string
 	inbound, stream *Gates
+	// streamNews is, per peer, what the last heartbeat handed to the
+	// messenger said of its stream (streamNewsOf).
+	streamNews map[string]streamNews
+}
+
+// streamNews is what a heartbeat tells the messenger: the sender's
+// generation and last cluster message, and where its stream for this
+// life of this node starts (the session naming this node, if any).
+// The messenger does nothing with a heartbeat that says what the one
+// before it said (opening a stream already open and announcing a message
+// already known are no-ops), so such a heartbeat is not handed to it: at
+// scale every peer's heartbeat woke the messenger for nothing.
+type streamNews struct {
+	generation, last, sessionGeneration, streamStart uint64
+}
+
+// forMessenger says whether the messenger needs env, an accepted frame
+// that carries a stream: every frame but a heartbeat that says what the
+// last one handed over from its sender said; news is what a heartbeat
+// says, to be remembered once it is handed over (nil for other frames).
+func (st *MembershipState) forMessenger(env *messages.Envelope) (news *streamNews, hand bool) {
+	hb := env.GetHeartbeat()
+	if hb == nil {
+		return nil, true
+	}
+	n := streamNewsOf(env, hb, st.info.Local, st.machine.Generation())
+	old, seen := st.streamNews[env.Sender]
+	return &n, !seen || n != old
+}
+
+// streamNewsOf is what env, a heartbeat received by the node named local
+// in generation gen, tells the messenger.
+func streamNewsOf(env *messages.Envelope, hb *messages.Heartbeat, local string, gen uint64) streamNews {
+	n := streamNews{generation: env.Generation, last: hb.LastMessageSequence}
+	for _, s := range hb.Sessions {
+		if s.Node == local && s.Generation == gen {
+			n.sessionGeneration, n.streamStart = s.Generation, s.StreamStart
+		}
+	}
+	return n
 }
 
 // peerEcho is what a heartbeat says of one peer: the generation heard,
@@ -105,7 +145,8 @@ type echoSession struct {
 func NewMembershipState(cfg MembershipConfig) *MembershipState {
 	st := &MembershipState{info: cfg.Info, machine: cfg.Machine, rejected: map[string]uint64{}, logLimit: map[string]*logging.Limiter{},
 		pings: cfg.Pings, peerPings: map[string]uint32{}, events: cfg.Events, metrics: cfg.Metrics,
-		echoes: map[string]*peerEcho{}, peers: cfg.Peers, inbound: cfg.Inbound, stream: cfg.Stream}
+		echoes: map[string]*peerEcho{}, peers: cfg.Peers, inbound: cfg.Inbound, stream: cfg.Stream,
+		streamNews: map[string]streamNews{}}
 	for _, p := range cfg.Peers {
 		st.echoes[p] = &peerEcho{}
 	}
@@ -320,8 +361,11 @@ func (a *Membership) frame(ctx actor.Context, m *FrameReceived) {
 		}
 	}
 	if verdict == membership.Accepted && a.messenger != nil && carriesStream(env) {
-		if a.st.stream.For(env.Sender).EnterBytes(m.Size) {
+		if news, hand := a.st.forMessenger(env); hand && a.st.stream.For(env.Sender).EnterBytes(m.Size) {
 			ctx.Send(a.messenger, &StreamFrame{Envelope: env, At: m.At, Size: m.Size})
+			if news != nil {
+				a.st.streamNews[env.Sender] = *news
+			}
 		}
 	}
 	switch verdict {

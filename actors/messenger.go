@@ -288,16 +288,7 @@ func (a *Messenger) frame(ctx actor.Context, f *StreamFrame) {
 	}()
 	switch b := env.Body.(type) {
 	case *messages.Envelope_Heartbeat:
-		for _, s := range b.Heartbeat.Sessions {
-			if s.Node == a.st.local && s.Generation == a.st.generation {
-				// Where its stream for this life of ours begins: what it
-				// sent before is history, never delivered here.
-				in.Open(env.Generation, s.StreamStart)
-			}
-		}
-		// An announcement far ahead gives up what falls out of the
-		// window, which may deliver what waited behind it.
-		for _, m := range in.Announce(f.At, env.Generation, b.Heartbeat.LastMessageSequence) {
+		for _, m := range heartbeatToInbox(in, a.st.local, a.st.generation, f.At, env.Generation, b.Heartbeat) {
 			a.deliver(ctx, env.Sender, env.Generation, m)
 		}
 	case *messages.Envelope_Message:
@@ -324,6 +315,22 @@ func (a *Messenger) frame(ctx actor.Context, f *StreamFrame) {
 		}
 	}
 	a.rearm()
+}
+
+// heartbeatToInbox gives the sender's inbox what a heartbeat of its
+// generation gen says, for the node named local in its generation
+// localGen, and returns the messages that delivers.
+func heartbeatToInbox(in *reliable.Inbox, local string, localGen uint64, at time.Time, gen uint64, hb *messages.Heartbeat) []*messages.ClusterMessage {
+	for _, s := range hb.Sessions {
+		if s.Node == local && s.Generation == localGen {
+			// Where its stream for this life of ours begins: what it
+			// sent before is history, never delivered here.
+			in.Open(gen, s.StreamStart)
+		}
+	}
+	// An announcement far ahead gives up what falls out of the window,
+	// which may deliver what waited behind it.
+	return in.Announce(at, gen, hb.LastMessageSequence)
 }
 
 // maxRequestsPerFrame bounds the requests of one frame that are read: one
