@@ -91,19 +91,24 @@ docs-check: build
 # from the commands as docs/commands.md is: committed, so that packaging
 # needs no build step beyond make install, and checked by docs-check. The
 # pages carry MAN_DATE, not the day they were made, so that a check can
-# compare them: move it on when the commands change.
+# compare them: move it on when the commands change. The pages come from
+# a build of their own, $(MAN_BIN) (tag hanode_genman, see
+# cmd/hanode/genman.go): the man page generator stays out of the daemon.
 MAN_DATE ?= 2026-12-03
+MAN_BIN  := bin/hanode-gen-man
 man: build
+	CGO_ENABLED=0 $(GO) build -trimpath -tags hanode_genman -o $(MAN_BIN) ./cmd/hanode
 	rm -rf dist/man dist/completions
-	$(BIN) gen-man --date $(MAN_DATE) dist/man
+	$(MAN_BIN) gen-man --date $(MAN_DATE) dist/man
 	mkdir -p dist/completions
 	$(BIN) completion bash > dist/completions/hanode.bash
 	$(BIN) completion zsh > dist/completions/_hanode
 	$(BIN) completion fish > dist/completions/hanode.fish
 
 man-check: build
+	@CGO_ENABLED=0 $(GO) build -trimpath -tags hanode_genman -o $(MAN_BIN) ./cmd/hanode
 	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && \
-	$(BIN) gen-man --date $(MAN_DATE) $$tmp/man && mkdir $$tmp/completions && \
+	$(MAN_BIN) gen-man --date $(MAN_DATE) $$tmp/man && mkdir $$tmp/completions && \
 	$(BIN) completion bash > $$tmp/completions/hanode.bash && \
 	$(BIN) completion zsh > $$tmp/completions/_hanode && \
 	$(BIN) completion fish > $$tmp/completions/hanode.fish && \

@@ -123,8 +123,14 @@ Heartbeat /etc/ha.d unchanged, or its own protobuf text configuration
 		newDemoCommand(),
 		newDemoServiceCommand(),
 		newGenDocsCommand(),
-		newGenManCommand(),
 		newVersionCommand(),
 	)
+	for _, c := range extraCommands {
+		root.AddCommand(c())
+	}
 	return root
 }
+
+// extraCommands are the commands of special builds (gen-man, in the build
+// tagged hanode_genman: see genman.go).
+var extraCommands []func() *cobra.Command

@@ -276,17 +276,52 @@ func interpret(c Class, action Action, code int, output string) Outcome {
 	}
 }
 
-var notRunning = regexp.MustCompile(`(?i)not\s.*running`)
-
 // heartbeatStatus reads a resource.d script's status output as Heartbeat's
 // ResourceManager does: "running" or "OK" means running, unless it says
 // "not ... running"; nothing means stopped. The exit code is ignored.
 func heartbeatStatus(output string) Outcome {
 	switch {
-	case notRunning.MatchString(output):
+	case saysNotRunning(output):
 		return Stopped
 	case strings.Contains(strings.ToLower(output), "running"), strings.Contains(output, "OK"):
 		return Running
 	}
 	return Stopped
+}
+
+// saysNotRunning is the regular expression (?i)not\s.*running (Heartbeat's
+// ResourceManager's "not ... running"): "not" in any case, a space, tab or
+// line end, then "running" in any case later on the same line. Written
+// out, as the expression's matcher took 32 kB of scratch space (a
+// backtracker's bit vector) at every status check and kept one per CPU
+// afterwards.
+func saysNotRunning(s string) bool {
+	for i := 0; i+4 <= len(s); i++ {
+		if !strings.EqualFold(s[i:i+3], "not") {
+			continue
+		}
+		switch s[i+3] {
+		case ' ', '\t', '\n', '\f', '\r': // \s
+		default:
+			continue
+		}
+		rest := s[i+4:]
+		if nl := strings.IndexByte(rest, '\n'); nl >= 0 { // . is not a line end
+			rest = rest[:nl]
+		}
+		if containsFoldASCII(rest, "running") {
+			return true
+		}
+	}
+	return false
+}
+
+// containsFoldASCII says whether s holds word (ASCII letters) in any case.
+func containsFoldASCII(s, word string) bool {
+	for i := 0; i+len(word) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(word)], word) {
+			return true
+		}
+	}
+	return false
 }

@@ -3,8 +3,10 @@ package agents
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -75,6 +77,24 @@ func TestHeartbeatStatusIsReadFromOutput(t *testing.T) {
 	} {
 		if got := heartbeatStatus(out); got != want {
 			t.Errorf("%q: %v, want %v", out, got, want)
+		}
+	}
+}
+
+// saysNotRunning is Heartbeat's regular expression written out: the same
+// answers as the expression, on outputs made of its pieces.
+func TestSaysNotRunningIsTheExpression(t *testing.T) {
+	re := regexp.MustCompile(`(?i)not\s.*running`)
+	pieces := []string{"not", "NoT", "no", "n", "t", " ", "\t", "\n", "\r", "\f", "\v", "running", "RUNNING", "runnin", "g", "x", "é", "\xff"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 20000; i++ {
+		var b strings.Builder
+		for n := rng.IntN(12); n > 0; n-- {
+			b.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		s := b.String()
+		if got, want := saysNotRunning(s), re.MatchString(s); got != want {
+			t.Fatalf("%q: %v, the expression says %v", s, got, want)
 		}
 	}
 }

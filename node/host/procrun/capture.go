@@ -28,15 +28,19 @@ import (
 //
 // It reads at most discardRate bytes a second, so that such a process
 // does not have hanode spend a CPU reading it either: faster, it waits in
-// write. A leftover writer costs a goroutine and discardChunk bytes.
+// write. A leftover writer costs a goroutine and the reader's buffer.
 
 const (
-	// chunkSize is the reader's read size while the program runs.
-	chunkSize = 32 << 10
-	// discardChunk and discardRate: how leftover output is read after
-	// the run.
-	discardChunk = 16 << 10
-	discardRate  = 1 << 20
+	// firstChunk is the reader's first read size, and its read size for
+	// as long as no read fills it; then it reads chunkSize at a time.
+	// Most runs are a status check printing a line, every few seconds
+	// for as long as the node runs: a 32 kB buffer for each (and a 16 kB
+	// one after it) was most of what an idle node with a group allocated,
+	// and so set how fast its heap grew to the collector's goal.
+	firstChunk = 4 << 10
+	chunkSize  = 32 << 10
+	// discardRate: how fast leftover output is read after the run.
+	discardRate = 1 << 20
 )
 
 // lingering counts the readers still draining a pipe a leftover process
@@ -101,11 +105,15 @@ func (c *capture) exited() snapshot {
 }
 
 func (c *capture) read() {
-	chunk := make([]byte, chunkSize)
+	chunk := make([]byte, firstChunk)
 	for {
 		n, err := c.r.Read(chunk)
 		c.buf.write(chunk[:n])
 		if err == nil {
+			if n == len(chunk) && len(chunk) < chunkSize {
+				// Much to say: fewer, larger reads.
+				chunk = make([]byte, chunkSize)
+			}
 			continue
 		}
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -120,7 +128,7 @@ func (c *capture) read() {
 		c.result <- c.buf.snapshot()
 		c.buf = nil
 		lingering.Add(1)
-		c.discard()
+		c.discard(chunk)
 		lingering.Add(-1)
 		c.r.Close()
 		return
@@ -158,8 +166,7 @@ func (c *capture) drain(chunk []byte) {
 
 // discard reads and throws away what leftover processes write, at most
 // discardRate bytes a second, until the last of them closes the pipe.
-func (c *capture) discard() {
-	chunk := make([]byte, discardChunk)
+func (c *capture) discard(chunk []byte) {
 	for {
 		n, err := c.r.Read(chunk)
 		if err != nil {
@@ -169,8 +176,8 @@ func (c *capture) discard() {
 	}
 }
 
-// tail keeps the last limit bytes written, in a slice that never grows
-// past limit.
+// tail keeps the last limit bytes written, in a slice that grows as they
+// come (most outputs are a line) but never past limit.
 type tail struct {
 	b     []byte
 	limit int
@@ -183,12 +190,9 @@ func (t *tail) write(p []byte) {
 	if len(p) == 0 {
 		return
 	}
-	if t.b == nil {
-		t.b = make([]byte, 0, t.limit)
-	}
 	if len(p) >= t.limit {
 		t.over = t.over || len(t.b) > 0 || len(p) > t.limit
-		t.b = append(t.b[:0], p[len(p)-t.limit:]...)
+		t.b = append(t.room(t.limit)[:0], p[len(p)-t.limit:]...)
 		return
 	}
 	if drop := len(t.b) + len(p) - t.limit; drop > 0 {
@@ -196,7 +200,18 @@ func (t *tail) write(p []byte) {
 		n := copy(t.b, t.b[drop:])
 		t.b = t.b[:n]
 	}
-	t.b = append(t.b, p...)
+	t.b = append(t.room(len(t.b)+len(p)), p...)
+}
+
+// room returns t.b with a capacity of at least need (at most limit),
+// grown as head grows.
+func (t *tail) room(need int) []byte {
+	if need > cap(t.b) {
+		nb := make([]byte, len(t.b), min(t.limit, max(need, 2*cap(t.b), 512)))
+		copy(nb, t.b)
+		t.b = nb
+	}
+	return t.b
 }
 
 func (t *tail) snapshot() snapshot {
