@@ -156,8 +156,12 @@ func (o *Outbox) Send(now time.Time, msg *messages.ClusterMessage) ([]*messages.
 		o.history = append(o.history, sent{msg: f, sentAt: now})
 	}
 	o.last += uint64(len(out))
-	if len(o.history) > o.cfg.History {
-		o.history = o.history[len(o.history)-o.cfg.History:]
+	if over := len(o.history) - o.cfg.History; over > 0 {
+		// Reslicing alone would leave the messages that fell out in the
+		// array behind the slice until it next grows: up to as many
+		// again as the history holds, fragments of 64 KB among them.
+		clear(o.history[:over])
+		o.history = o.history[over:]
 	}
 	o.Stats.Sent++
 	o.Stats.Fragments += uint64(len(out))

@@ -3,8 +3,10 @@ package reliable
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/hanode/hanode/messages"
 )
@@ -389,4 +391,28 @@ func TestHistoryBeforeTheStreamStartIsNeverDelivered(t *testing.T) {
 	if in.Delivered() != 502 {
 		t.Fatalf("reopened: delivered %d", in.Delivered())
 	}
+}
+
+// TestMessagesOutOfTheHistoryAreLetGo: a message that falls out of the
+// history is no longer held by the outbox (the array behind the history
+// slice kept it until it next grew), while those in it still are.
+func TestMessagesOutOfTheHistoryAreLetGo(t *testing.T) {
+	const history = 10
+	o := NewOutbox(Config{History: history})
+	now := time.Unix(1_700_000_000, 0)
+	var sent []weak.Pointer[messages.ClusterMessage]
+	for i := range history + 5 {
+		out, err := o.Send(now, &messages.ClusterMessage{Payload: &messages.ClusterMessage_Note{Note: &messages.Note{Text: fmt.Sprint(i)}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent = append(sent, weak.Make(out[0]))
+	}
+	runtime.GC()
+	for i, w := range sent {
+		if held, inHistory := w.Value() != nil, i >= 5; held != inHistory {
+			t.Errorf("message %d (in the history: %v) still held: %v", i+1, inHistory, held)
+		}
+	}
+	runtime.KeepAlive(o)
 }
