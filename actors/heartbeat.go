@@ -109,9 +109,9 @@ type Heartbeat struct {
 	// dropLog limits the lines about frames dropped for a link behind.
 	dropLog *logging.Limiter
 	// nowAt is when the last heartbeat asked for at once (HeartbeatNow)
-	// left; nowPending says one more is due at nowAt+NowSpacing.
-	nowAt      time.Time
-	nowPending bool
+	// left; nowDue, armed, sends one more at nowAt+nowSpacing.
+	nowAt  time.Time
+	nowDue *Deadline
 }
 
 // LinkBacklog bounds the bytes of frames waiting for one link to send
@@ -131,10 +131,6 @@ const LinkBacklog = 4 << 20
 // N-1 heartbeats naming every peer; those that come within the spacing
 // leave together in one, at its end.
 func nowSpacing(keepalive time.Duration) time.Duration { return keepalive / 4 }
-
-// heartbeatNowDue is sent by the actor to itself when a deferred
-// HeartbeatNow is due.
-type heartbeatNowDue struct{}
 
 // NewHeartbeat returns a producer of heartbeat actors. Each incarnation
 // starts fresh: it asks membership and the messenger for what it needs.
@@ -167,14 +163,16 @@ func (a *Heartbeat) Receive(ctx actor.Context) {
 		a.start(ctx)
 	case *actor.Restarting, *actor.Stopping:
 		a.ticker.Stop()
+		a.nowDue.Stop()
 	case *keepaliveTick:
 		a.lastTick = time.Now()
 		a.heartbeat(ctx, messages.NodeStatus_NODE_STATUS_ACTIVE)
 	case *HeartbeatNow:
 		a.heartbeatNow(ctx)
-	case *heartbeatNowDue:
-		a.nowPending = false
-		a.heartbeatNow(ctx)
+	case *DeadlineReached:
+		if a.nowDue.Fired(m) {
+			a.sendNow(ctx)
+		}
 	case *HeartbeatFacts:
 		a.facts = *m
 	case *Broadcast:
@@ -196,6 +194,7 @@ func (a *Heartbeat) Receive(ctx actor.Context) {
 }
 
 func (a *Heartbeat) start(ctx actor.Context) {
+	a.nowDue = NewDeadline(ctx.ActorSystem(), ctx.Self())
 	ctx.Send(a.cfg.Membership, &WatchHeartbeat{PID: ctx.Self()})
 	if a.cfg.Messenger != nil {
 		ctx.Send(a.cfg.Messenger, &WatchHeartbeat{PID: ctx.Self()})
@@ -271,16 +270,19 @@ func (a *Heartbeat) send(ctx actor.Context, env *messages.Envelope) {
 // left less than nowSpacing ago: then one leaves at the end of the
 // spacing, carrying the facts of then.
 func (a *Heartbeat) heartbeatNow(ctx actor.Context) {
-	if a.nowPending {
+	if a.nowDue.Armed() {
 		return
 	}
-	spacing := nowSpacing(a.cfg.Keepalive)
-	if wait := spacing - time.Since(a.nowAt); !a.nowAt.IsZero() && wait > 0 {
-		a.nowPending = true
-		self, sys := ctx.Self(), ctx.ActorSystem()
-		time.AfterFunc(wait, func() { sys.Root.Send(self, &heartbeatNowDue{}) })
+	now := time.Now()
+	if next := a.nowAt.Add(nowSpacing(a.cfg.Keepalive)); !a.nowAt.IsZero() && now.Before(next) {
+		a.nowDue.Arm(now, next)
 		return
 	}
+	a.sendNow(ctx)
+}
+
+// sendNow sends a heartbeat asked for at once.
+func (a *Heartbeat) sendNow(ctx actor.Context) {
 	a.nowAt = time.Now()
 	a.heartbeat(ctx, messages.NodeStatus_NODE_STATUS_ACTIVE)
 }

@@ -101,6 +101,9 @@ func (d *Deadline) Fired(m *DeadlineReached) bool {
 	return true
 }
 
+// Armed says whether the deadline is set to fire.
+func (d *Deadline) Armed() bool { return d.timer != nil }
+
 // Stop disarms the deadline.
 func (d *Deadline) Stop() {
 	if d.timer != nil {

@@ -36,6 +36,21 @@ func fieldNumber(m protoreflect.ProtoMessage, name protoreflect.Name) protowire.
 
 var errBadSession = errors.New("malformed session")
 
+// nextField splits off the first field of b: its number and wire type,
+// the length of its tag, and the length of the whole field; ok is false
+// when b does not start with a well-formed field.
+func nextField(b []byte) (num protowire.Number, typ protowire.Type, tag, size int, ok bool) {
+	num, typ, tag = protowire.ConsumeTag(b)
+	if tag < 0 {
+		return 0, 0, 0, 0, false
+	}
+	n := protowire.ConsumeFieldValue(num, typ, b[tag:])
+	if n < 0 {
+		return 0, 0, 0, 0, false
+	}
+	return num, typ, tag, tag + n, true
+}
+
 // keepSessionsOf returns the serialized Envelope env without the heartbeat
 // sessions that do not name local. Decoding the result gives what decoding
 // env gives, less those sessions; it fails where decoding env would fail
@@ -44,33 +59,28 @@ var errBadSession = errors.New("malformed session")
 // is returned when it carries no heartbeat.
 func keepSessionsOf(env []byte, local string) ([]byte, error) {
 	var out []byte
-	rest := env
-	copied := 0 // bytes of env already in out (or, while out is nil, skipped)
-	for len(rest) > 0 {
-		num, typ, n := protowire.ConsumeTag(rest)
-		if n < 0 {
+	copied := 0 // bytes of env already in out
+	for at := 0; at < len(env); {
+		num, typ, tag, size, ok := nextField(env[at:])
+		if !ok {
 			return env, nil // malformed: the decoder says so
 		}
-		m := protowire.ConsumeFieldValue(num, typ, rest[n:])
-		if m < 0 {
-			return env, nil
-		}
-		at := len(env) - len(rest)
 		if num == envelopeHeartbeat && typ == protowire.BytesType {
-			value, _ := protowire.ConsumeBytes(rest[n:])
+			value, _ := protowire.ConsumeBytes(env[at+tag : at+size])
 			hb, err := keepHeartbeatSessions(value, local)
 			if err != nil {
 				return nil, err
 			}
 			if out == nil {
-				out = make([]byte, 0, at+len(hb)+len(env)-(at+n+m)+protowire.SizeVarint(uint64(len(hb))))
+				// The field's place is taken by its filtered self.
+				out = make([]byte, 0, len(env)-size+tag+protowire.SizeBytes(len(hb)))
 			}
 			out = append(out, env[copied:at]...)
 			out = protowire.AppendTag(out, num, typ)
 			out = protowire.AppendBytes(out, hb)
-			copied = at + n + m
+			copied = at + size
 		}
-		rest = rest[n+m:]
+		at += size
 	}
 	if out == nil {
 		return env, nil
@@ -84,21 +94,17 @@ func keepSessionsOf(env []byte, local string) ([]byte, error) {
 func keepHeartbeatSessions(hb []byte, local string) ([]byte, error) {
 	out := make([]byte, 0, 64)
 	for rest := hb; len(rest) > 0; {
-		num, typ, n := protowire.ConsumeTag(rest)
-		if n < 0 {
+		num, typ, tag, size, ok := nextField(rest)
+		if !ok {
 			return nil, errBadSession
 		}
-		m := protowire.ConsumeFieldValue(num, typ, rest[n:])
-		if m < 0 {
-			return nil, errBadSession
-		}
-		field := rest[:n+m]
-		rest = rest[n+m:]
+		field := rest[:size]
+		rest = rest[size:]
 		if num != heartbeatSessions || typ != protowire.BytesType {
 			out = append(out, field...)
 			continue
 		}
-		session, _ := protowire.ConsumeBytes(field[n:])
+		session, _ := protowire.ConsumeBytes(field[tag:])
 		node, err := sessionNodeOf(session)
 		if err != nil {
 			return nil, err
@@ -116,22 +122,18 @@ func keepHeartbeatSessions(hb []byte, local string) ([]byte, error) {
 func sessionNodeOf(s []byte) ([]byte, error) {
 	var node []byte
 	for len(s) > 0 {
-		num, typ, n := protowire.ConsumeTag(s)
-		if n < 0 {
-			return nil, errBadSession
-		}
-		m := protowire.ConsumeFieldValue(num, typ, s[n:])
-		if m < 0 {
+		num, typ, tag, size, ok := nextField(s)
+		if !ok {
 			return nil, errBadSession
 		}
 		if num == sessionNode && typ == protowire.BytesType {
-			v, _ := protowire.ConsumeBytes(s[n:])
+			v, _ := protowire.ConsumeBytes(s[tag:size])
 			if !utf8.Valid(v) {
 				return nil, errBadSession
 			}
 			node = v
 		}
-		s = s[n+m:]
+		s = s[size:]
 	}
 	return node, nil
 }
