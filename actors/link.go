@@ -40,6 +40,30 @@ type LinkConfig struct {
 	// frame before it reads on (ReadCoalesce): frames that arrive
 	// meanwhile wait in the socket and are taken in together.
 	Coalesce time.Duration
+	// Delivered says which cluster messages this node has already: a
+	// copy of one is left out (Delivered); nil: none is.
+	Delivered *Delivered
+	// ShedAfter, when positive, is how long a heartbeat may have waited
+	// in the socket and still be handled (ShedAfter); older ones are left
+	// out, except a sender's last (status dead).
+	ShedAfter time.Duration
+}
+
+// ShedAfter is how long a heartbeat may wait in a link's socket before the
+// reader leaves it out: two keepalives, at most half of deadtime. A
+// heartbeat is superseded by its sender's next one, and one that waited
+// two keepalives has, unless they were lost, successors in the socket
+// behind it. A node that reads behind (a flood, a stall, more peers than
+// its CPU keeps up with) thus skips to the news instead of answering
+// seconds-old heartbeats: its acknowledgements would go out stale, its
+// peers stop counting it, and the retransmissions that follow would make
+// it later still (at 96 nodes on two cores, nodes read 8 to 10 s behind
+// through a 4 MiB socket buffer and never formed a stable view). Looking
+// at a frame's bytes (frame.Peek) costs a fraction of its MAC
+// and decoding, so the reader catches up. Cluster messages and
+// retransmissions are never left out: they are not superseded.
+func ShedAfter(keepalive, deadtime time.Duration) time.Duration {
+	return min(2*keepalive, deadtime/2)
 }
 
 // ReadCoalesce is the pause of a link's reader after a frame (Coalesce)
@@ -121,7 +145,11 @@ func (l *Link) open(ctx actor.Context) {
 	root, self := ctx.ActorSystem().Root, ctx.Self()
 	coalesce := l.cfg.Coalesce
 	var woke time.Time
+	shed := newShedding(l.cfg)
 	deliver := func(p transports.Packet) {
+		if shed.superseded(p) {
+			return
+		}
 		// A flood on the port costs the reader the verification of each
 		// frame; what it cannot keep up with waits in the socket buffer,
 		// and the kernel drops what does not fit, as a congested network
@@ -198,6 +226,57 @@ func (l *Link) sent(ctx actor.Context, err error) error {
 		ctx.Send(l.cfg.Membership, &LinkChanged{Link: l.cfg.Name, Up: true})
 	}
 	return err
+}
+
+// shedding leaves out the frames that carry nothing this node can use:
+// heartbeats that waited in a link's socket past LinkConfig.ShedAfter,
+// and copies of cluster messages it has already (LinkConfig.Delivered).
+// It belongs to the link's reader goroutine.
+type shedding struct {
+	cfg LinkConfig
+	log *logging.Limiter
+	// shed counts the heartbeats left out since the last log line;
+	// behind is the longest wait among them.
+	shed   int
+	behind time.Duration
+}
+
+func newShedding(cfg LinkConfig) *shedding {
+	return &shedding{cfg: cfg, log: logging.NewLimiter(10 * time.Second)}
+}
+
+// superseded reports whether p is a frame to leave out: a heartbeat that
+// waited past ShedAfter and is not its sender's last, or a copy of a
+// cluster message delivered already.
+func (s *shedding) superseded(p transports.Packet) bool {
+	if s.cfg.ShedAfter <= 0 && s.cfg.Delivered == nil {
+		return false
+	}
+	g, ok := frame.Peek(p.Data)
+	if !ok {
+		return false
+	}
+	if g.Message {
+		if s.cfg.Delivered.Has(g.Sender, g.Generation, g.MessageSequence) {
+			s.cfg.Metrics.FrameLeftOut(s.cfg.Name, "duplicate")
+			return true
+		}
+		return false
+	}
+	now := time.Now()
+	waited := now.Sub(p.At)
+	if s.cfg.ShedAfter <= 0 || waited <= s.cfg.ShedAfter || !g.Heartbeat || g.Status == messages.NodeStatus_NODE_STATUS_DEAD {
+		return false
+	}
+	s.cfg.Metrics.FrameLeftOut(s.cfg.Name, "superseded")
+	s.shed++
+	s.behind = max(s.behind, waited)
+	if _, ok := s.log.Allow(now); ok {
+		s.cfg.Log.Warn("reading behind: heartbeats left out for newer ones", "link", s.cfg.Name,
+			"left_out", s.shed, "longest_wait", s.behind.Round(time.Millisecond), "shed_after", s.cfg.ShedAfter)
+		s.shed, s.behind = 0, 0
+	}
+	return true
 }
 
 // received verifies and decodes a datagram of the link's medium, in the

@@ -33,16 +33,60 @@ func FrameCapacity(cfg *config.Effective) int {
 	return c
 }
 
+// StreamFrameCapacity is the frame size that cluster messages are cut to
+// for cfg. On a serial link it is the link's frame. On UDP it is a
+// datagram that is not fragmented on the way (reliable.UDPStreamFrame), so
+// that losing a packet loses one piece of a message, not all of it;
+// larger (doubled, up to a UDP datagram) only where the largest full
+// state would not fit in reliable.MaxFragments such frames.
+func StreamFrameCapacity(cfg *config.Effective) int {
+	c := FrameCapacity(cfg)
+	if c != reliable.UDPFrame {
+		return c
+	}
+	size := proto.Size(largestFullState(cfg))
+	for c = reliable.UDPStreamFrame; c < reliable.UDPFrame; c *= 2 {
+		rc := reliable.Config{MaxMessage: reliable.MessageCapacity(c, cfg.Cluster.GetName(), cfg.Local)}
+		if reliable.NewOutbox(rc).MaxSendSize() >= size {
+			return c
+		}
+	}
+	return reliable.UDPFrame
+}
+
 // ReliableConfig is the reliable layer's configuration for cfg: its
-// messages fit one frame of the smallest link, with this cluster's and
+// messages fit one frame of StreamFrameCapacity, with this cluster's and
 // node's names in the frame's header.
 func ReliableConfig(cfg *config.Effective) reliable.Config {
 	return reliable.Config{
 		MaxRexmitDelay: cfg.MaxRexmitDelay,
-		MaxMessage:     reliable.MessageCapacity(FrameCapacity(cfg), cfg.Cluster.GetName(), cfg.Local),
+		MaxMessage:     reliable.MessageCapacity(StreamFrameCapacity(cfg), cfg.Cluster.GetName(), cfg.Local),
 		BatchWindow:    BatchWindow(len(cfg.Nodes), cfg.Keepalive),
+		ResendBudget:   ResendBudget(len(cfg.Nodes)),
+		MaxEarlyBytes:  EarlyBytes(len(cfg.Nodes)),
 	}
 }
+
+// ResendBudget is how many cluster messages a node of a cluster of nodes
+// members resends in all every MaxRexmitDelay (reliable.Config). A resend
+// goes to every node, whoever asked for it, so what all nodes resend
+// together reaches each of them: the budget shrinks with the cluster so
+// that a node receives about as many resends at any size as in a two-node
+// cluster (the reliable layer's 50 every MaxRexmitDelay): 50 at 2 nodes,
+// 6 at 16, 2 from 34 nodes on (at least one every eighth of a second: a
+// node that lost messages must still get them back before they fall out
+// of the sender's history). At 96 nodes on one machine, 200 resends a
+// second from every node (each received by 95) kept a cluster that had
+// lost messages while forming from ever catching up.
+func ResendBudget(nodes int) int { return max(2, 100/max(nodes, 2)) }
+
+// EarlyBytes bounds, per peer, the cluster messages a node of a cluster of
+// nodes members keeps while they wait for a gap before them
+// (reliable.Config.MaxEarlyBytes): 8 MiB shared by the peers, at least
+// 64 KiB each. In a 96-node cluster that had lost messages while forming,
+// what each node kept of every peer's stream behind its gaps grew its
+// memory by 70 MiB in two minutes.
+func EarlyBytes(nodes int) int { return max(64<<10, (8<<20)/max(nodes-1, 1)) }
 
 // BatchWindow is how long a cluster message of a burst may wait to leave
 // with the others (reliable.Batcher), for a cluster of nodes members at
@@ -126,9 +170,10 @@ func largestHeartbeat(cfg *config.Effective) *messages.Heartbeat {
 // learn its state. Nil when it fits.
 func CheckMessageSizes(cfg *config.Effective) error {
 	rc := ReliableConfig(cfg)
-	if hb := proto.Size(largestHeartbeat(cfg)); hb > rc.MaxMessage {
+	// A heartbeat is not a stream message: it may take a whole frame.
+	if hb, most := proto.Size(largestHeartbeat(cfg)), reliable.MessageCapacity(FrameCapacity(cfg), cfg.Cluster.GetName(), cfg.Local); hb > most {
 		return fmt.Errorf("with %d nodes, this node's heartbeat (which names every peer) may take %d bytes: more than one %d-byte frame of its links carries (%d bytes of it); use fewer nodes, or shorter names, or no serial link",
-			len(cfg.Nodes), hb, FrameCapacity(cfg), rc.MaxMessage)
+			len(cfg.Nodes), hb, FrameCapacity(cfg), most)
 	}
 	limit := reliable.NewOutbox(rc).MaxSendSize()
 	size := proto.Size(largestFullState(cfg))
@@ -146,5 +191,5 @@ func CheckMessageSizes(cfg *config.Effective) error {
 		where = "serial link " + strings.Join(serial, ", ")
 	}
 	return fmt.Errorf("with %d groups and %d nodes, the full state this node sends may take %d bytes: more than the %d a cluster message can take on %s (%d fragments of one %d-byte frame); use fewer groups or nodes, or shorter names",
-		len(cfg.Groups), len(cfg.Nodes), size, limit, where, reliable.MaxFragments, FrameCapacity(cfg))
+		len(cfg.Groups), len(cfg.Nodes), size, limit, where, reliable.MaxFragments, StreamFrameCapacity(cfg))
 }

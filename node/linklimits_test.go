@@ -57,6 +57,80 @@ func TestFrameCapacityIsTheSmallestLinks(t *testing.T) {
 	}
 }
 
+// TestClusterMessagesTravelInSmallFrames: on UDP, cluster messages are
+// cut to frames of a few IP fragments, so that a lost packet loses one
+// piece of a message; frames grow (doubling) only where the
+// largest full state would not otherwise fit, and then it fits. A serial
+// link keeps its frame.
+func TestClusterMessagesTravelInSmallFrames(t *testing.T) {
+	small := limitsConfig(t, 5, 8, false)
+	if c := StreamFrameCapacity(small); c != reliable.UDPStreamFrame {
+		t.Fatalf("5 groups over UDP: cluster messages in frames of %d bytes, want %d", c, reliable.UDPStreamFrame)
+	}
+	if rc := ReliableConfig(small); rc.MaxMessage != reliable.MessageCapacity(reliable.UDPStreamFrame, "test", "n1") {
+		t.Fatalf("reliable configuration %+v", rc)
+	}
+	// The largest states that fit at all need larger frames, and get them.
+	grown := false
+	for groups := 4800; groups <= 5200 && !grown; groups += 20 {
+		big := limitsConfig(t, groups, 40, false)
+		c := StreamFrameCapacity(big)
+		if c == reliable.UDPStreamFrame {
+			continue
+		}
+		grown = true
+		if c > reliable.UDPFrame {
+			t.Fatalf("%d groups over UDP: frames of %d bytes", groups, c)
+		}
+		if _, err := reliable.NewOutbox(ReliableConfig(big)).Send(time.Now(), largestFullState(big)); err != nil && c < reliable.UDPFrame {
+			t.Fatalf("%d groups over UDP, frames of %d bytes: %v", groups, c, err)
+		}
+		if half := c / 2; half >= reliable.UDPStreamFrame {
+			rc := reliable.Config{MaxMessage: reliable.MessageCapacity(half, "test", "n1")}
+			if reliable.NewOutbox(rc).MaxSendSize() >= proto.Size(largestFullState(big)) {
+				t.Fatalf("frames of %d bytes, but %d would do", c, half)
+			}
+		}
+	}
+	if !grown {
+		t.Fatal("no cluster of 4800 to 5200 groups needs frames larger than the default")
+	}
+	if c := StreamFrameCapacity(limitsConfig(t, 5, 8, true)); c != reliable.SerialFrame {
+		t.Fatalf("with a serial link: %d", c)
+	}
+}
+
+// TestResendBudgetShrinksWithTheCluster: what all nodes resend together
+// reaches each node, so each resends less in a larger cluster, and what
+// one node receives stays about what a two-node cluster allows.
+func TestResendBudgetShrinksWithTheCluster(t *testing.T) {
+	for _, c := range []struct{ nodes, want int }{{1, 50}, {2, 50}, {3, 33}, {16, 6}, {33, 3}, {34, 2}, {96, 2}, {256, 2}} {
+		if got := ResendBudget(c.nodes); got != c.want {
+			t.Errorf("ResendBudget(%d) = %d, want %d", c.nodes, got, c.want)
+		}
+		if received := (c.nodes - 1) * ResendBudget(c.nodes); c.nodes > 1 && c.nodes <= 50 && received > 100 {
+			t.Errorf("at %d nodes a node may receive %d resends every MaxRexmitDelay", c.nodes, received)
+		}
+	}
+	if rc := ReliableConfig(limitsConfig(t, 5, 8, false)); rc.ResendBudget != 50 {
+		t.Errorf("two nodes: resend budget %d", rc.ResendBudget)
+	}
+}
+
+// TestEarlyMessagesShareABudget: what a node keeps of its peers' early
+// messages is 8 MiB in all, however many they are, but at least 64 KiB a
+// peer (a few frames).
+func TestEarlyMessagesShareABudget(t *testing.T) {
+	for _, c := range []struct{ nodes, want int }{{1, 8 << 20}, {2, 8 << 20}, {9, 1 << 20}, {96, 88301}, {200, 64 << 10}} {
+		if got := EarlyBytes(c.nodes); got != c.want {
+			t.Errorf("EarlyBytes(%d) = %d, want %d", c.nodes, got, c.want)
+		}
+	}
+	if rc := ReliableConfig(limitsConfig(t, 5, 8, false)); rc.MaxEarlyBytes != 8<<20 {
+		t.Errorf("two nodes: %d bytes of early messages", rc.MaxEarlyBytes)
+	}
+}
+
 // TestCheckMessageSizes: 100 groups fit a serial cluster; 2000 groups of
 // long names do not (a clear error naming the serial link), though they
 // fit over UDP alone.

@@ -50,7 +50,8 @@ func (o *ops) number(base uint64) uint64 {
 // send: messages and fragments with any numbers and generations,
 // announcements, NAKs of any range, time passing, streams reopened. It
 // never panics, tracks no more than its window, holds at most
-// MaxMessageSize of a message being joined, and delivers in strictly
+// MaxMessageSize of a message being joined and at most MaxEarlyBytes of
+// messages that came early, and delivers in strictly
 // increasing order, never the same message twice.
 func FuzzInbox(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7})
@@ -65,7 +66,8 @@ func fuzzInbox(t *testing.T, data []byte) {
 	{
 		in := ops{data}
 		window := 4 + int(in.byte()%60)
-		box := NewInbox(Config{MaxMissing: window, Rand: rand.New(rand.NewPCG(1, 2))})
+		earlyBytes := []int{0, 0, 300, 5000}[window%4]
+		box := NewInbox(Config{MaxMissing: window, MaxEarlyBytes: earlyBytes, Rand: rand.New(rand.NewPCG(1, 2))})
 		box.Open(7, uint64(in.byte()%8))
 		now := t0
 		gen := uint64(7)
@@ -163,6 +165,13 @@ func fuzzInbox(t *testing.T, data []byte) {
 			}
 			if next := box.NextDue(); !next.Equal(earliest) {
 				t.Fatalf("NextDue %v, the earliest request %v", next, earliest)
+			}
+			early := 0
+			for _, m := range box.pending {
+				early += proto.Size(m)
+			}
+			if earlyBytes > 0 && (box.pendingBytes != early || early > earlyBytes) {
+				t.Fatalf("%d bytes of %d messages wait early (counted %d), at most %d may", early, len(box.pending), box.pendingBytes, earlyBytes)
 			}
 			if len(box.join.data) > MaxMessageSize {
 				t.Fatalf("joining %d bytes", len(box.join.data))

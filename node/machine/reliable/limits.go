@@ -28,6 +28,20 @@ const (
 	// (transports/frame.MaxSize; a test holds them equal, so that this
 	// pure package does not import the codec).
 	UDPFrame = 65507
+	// UDPStreamFrame is the frame cluster messages are cut to on UDP
+	// (node.StreamFrameCapacity): six IP fragments at an MTU of 1500.
+	// A datagram travels in fragments and is lost when any of them is: a
+	// 64 KB one is 45, and at 96 nodes on one machine, where a broadcast
+	// of one is 45 packets to each of 95 hosts at once, fragments
+	// overflowed the kernel's queues, the remains of the datagrams they
+	// belonged to filled every host's fragment memory (4 MiB, kept 30 s),
+	// and from then on 99% of fragmented datagrams failed to reassemble:
+	// the cluster messages they carried were asked for and resent
+	// forever. Frames of one unfragmented datagram (1452 bytes) cut a
+	// full state into so many stream messages that the 500-message
+	// history turned over faster than losses were repaired; 8 KiB keeps
+	// a full state in a few.
+	UDPStreamFrame = 8192
 	// MaxNameLength is the longest cluster or node name the configuration
 	// accepts.
 	MaxNameLength = 253

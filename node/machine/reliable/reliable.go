@@ -54,6 +54,18 @@ type Config struct {
 	MaxMissing int
 	// MaxBatch bounds the messages resent for one request (50).
 	MaxBatch int
+	// MaxEarlyBytes bounds, per peer, the bytes of messages that arrived
+	// early and wait for a gap before them (0: only the window does). A
+	// message beyond it is not kept but asked for again, like a lost one:
+	// a node missing one message of each of many peers otherwise held
+	// everything they sent after it, up to the window (500 messages of
+	// up to a frame each, per peer).
+	MaxEarlyBytes int
+	// ResendBudget bounds the messages resent in all every
+	// MaxRexmitDelay, whoever asks (0: MaxBatch). A resend reaches every
+	// node, so in a large cluster the budget is smaller
+	// (node.ResendBudget): what all nodes resend together reaches each.
+	ResendBudget int
 	// MaxMessage is the largest stream message (a ClusterMessage as
 	// encoded, with its sequence number) that one frame of the smallest
 	// link carries (MessageCapacity); larger messages are sent in
@@ -83,6 +95,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = 50
 	}
+	if c.ResendBudget <= 0 {
+		c.ResendBudget = c.MaxBatch
+	}
 	if c.MaxMessage <= 0 {
 		c.MaxMessage = DefaultMaxMessage
 	}
@@ -108,7 +123,7 @@ type Outbox struct {
 	last    uint64
 	history []sent // oldest first, consecutive sequence numbers
 	// resent counts the messages resent since resentSince: at most
-	// MaxBatch every MaxRexmitDelay, whoever asks.
+	// ResendBudget every MaxRexmitDelay, whoever asks.
 	resent      int
 	resentSince time.Time
 	Stats       OutboxStats
@@ -177,7 +192,7 @@ type Range struct{ First, Last uint64 }
 
 // Retransmit answers a request for first..last: the messages to send again
 // (those not already resent within the last MaxRexmitDelay, at most
-// MaxBatch, and at most MaxBatch in all every MaxRexmitDelay, whoever
+// MaxBatch, and at most ResendBudget in all every MaxRexmitDelay, whoever
 // asks), and the range that fell out of the history, if any, to NAK.
 // Requests beyond the last message sent are ignored. The overall bound
 // keeps a node that many peers ask at once (after a loss that all of them
@@ -206,7 +221,7 @@ func (o *Outbox) Retransmit(now time.Time, first, last uint64) (resend []*messag
 	if now.Sub(o.resentSince) >= o.cfg.MaxRexmitDelay || now.Before(o.resentSince) {
 		o.resent, o.resentSince = 0, now
 	}
-	for seq := first; seq <= last && len(resend) < o.cfg.MaxBatch && o.resent < o.cfg.MaxBatch; seq++ {
+	for seq := first; seq <= last && len(resend) < o.cfg.MaxBatch && o.resent < o.cfg.ResendBudget; seq++ {
 		h := &o.history[seq-oldest]
 		if now.Sub(h.sentAt) < quiet {
 			continue
@@ -235,7 +250,9 @@ type Inbox struct {
 	delivered uint64 // every message up to this one is delivered or lost
 	known     uint64 // highest sequence known to exist
 	pending   map[uint64]*messages.ClusterMessage
-	missing   map[uint64]ask // sequence -> when to ask for it next
+	// pendingBytes is the encoded size of pending (MaxEarlyBytes).
+	pendingBytes int
+	missing      map[uint64]ask // sequence -> when to ask for it next
 	// next caches the earliest ask of missing while nextKnown: NextDue
 	// is asked after every frame, for every peer, and a scan of the
 	// window each time made a node that missed much the slow one.
@@ -257,6 +274,9 @@ type InboxStats struct {
 	// Early counts messages of a stream not opened yet (dropped; asked
 	// for again once it opens).
 	Early uint64
+	// Refused counts messages that arrived early beyond MaxEarlyBytes
+	// (not kept; asked for again).
+	Refused uint64
 	// Incomplete counts fragmented messages given up before they were
 	// whole: a fragment was lost or out of place, or the message was
 	// larger than MaxMessageSize or undecodable.
@@ -275,7 +295,7 @@ func NewInbox(cfg Config) *Inbox {
 
 func (in *Inbox) reset(gen uint64) {
 	in.generation, in.delivered, in.known, in.opened = gen, 0, 0, false
-	in.pending = map[uint64]*messages.ClusterMessage{}
+	in.pending, in.pendingBytes = map[uint64]*messages.ClusterMessage{}, 0
 	in.missing = map[uint64]ask{}
 	in.next, in.nextKnown = time.Time{}, true
 	in.lost = map[uint64]bool{}
@@ -323,6 +343,20 @@ func (in *Inbox) Receive(now time.Time, gen uint64, m *messages.ClusterMessage) 
 		return nil
 	}
 	out := in.extend(now, seq, true)
+	size := 0
+	if in.cfg.MaxEarlyBytes > 0 {
+		size = proto.Size(m)
+		if seq > in.delivered+1 && in.pendingBytes+size > in.cfg.MaxEarlyBytes {
+			// Not kept: asked for again (a MaxRexmitDelay from now if it
+			// was not missing yet), as if it had been lost.
+			in.Stats.Refused++
+			if _, ok := in.missing[seq]; !ok {
+				in.missing[seq] = ask{at: now.Add(in.cfg.MaxRexmitDelay)}
+				in.nextKnown = false
+			}
+			return out
+		}
+	}
 	if a, ok := in.missing[seq]; ok {
 		delete(in.missing, seq)
 		if !a.at.After(in.next) {
@@ -330,7 +364,21 @@ func (in *Inbox) Receive(now time.Time, gen uint64, m *messages.ClusterMessage) 
 		}
 	}
 	in.pending[seq] = m
+	in.pendingBytes += size
 	return append(out, in.deliver()...)
+}
+
+// unpend takes message s out of pending.
+func (in *Inbox) unpend(s uint64) *messages.ClusterMessage {
+	m := in.pending[s]
+	if m == nil {
+		return nil
+	}
+	delete(in.pending, s)
+	if in.cfg.MaxEarlyBytes > 0 {
+		in.pendingBytes -= proto.Size(m)
+	}
+	return m
 }
 
 // Announce records that the peer (generation gen) has sent up to last, as
@@ -405,8 +453,7 @@ func (in *Inbox) giveUpTo(floor uint64) []*messages.ClusterMessage {
 		if s != prev+1 {
 			in.join.gap(&in.Stats)
 		}
-		out = in.hand(out, in.pending[s])
-		delete(in.pending, s)
+		out = in.hand(out, in.unpend(s))
 		prev = s
 	}
 	if prev != floor {
@@ -442,8 +489,7 @@ func (in *Inbox) deliver() []*messages.ClusterMessage {
 	var out []*messages.ClusterMessage
 	for in.delivered < in.known {
 		next := in.delivered + 1
-		if m := in.pending[next]; m != nil {
-			delete(in.pending, next)
+		if m := in.unpend(next); m != nil {
 			out = in.hand(out, m)
 		} else if in.lost[next] {
 			delete(in.lost, next)
@@ -545,11 +591,28 @@ func (in *Inbox) Overheard(now time.Time, gen, first, last uint64) {
 		return
 	}
 	later := now.Add(in.cfg.MaxRexmitDelay)
-	for s, a := range in.missing {
+	defer1 := func(s uint64, a ask) {
 		if s >= first && s <= last && a.at.Before(later) {
 			in.missing[s] = ask{at: later, times: a.times}
 			in.nextKnown = false
 		}
+	}
+	// Whichever is smaller, the range or what is missing: every node
+	// hears every request, so this runs for each range of each request
+	// frame of the cluster.
+	if last >= first && last-first < uint64(len(in.missing)) {
+		for s := first; ; s++ {
+			if a, ok := in.missing[s]; ok {
+				defer1(s, a)
+			}
+			if s == last {
+				break
+			}
+		}
+		return
+	}
+	for s, a := range in.missing {
+		defer1(s, a)
 	}
 }
 

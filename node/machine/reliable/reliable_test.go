@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 	"weak"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/hanode/hanode/messages"
 )
@@ -261,6 +264,30 @@ func TestResendsAreBoundedWhoeverAsks(t *testing.T) {
 	}
 }
 
+// TestResendBudgetBoundsAllResends: with a ResendBudget below MaxBatch,
+// one request and many together get that many resends per
+// MaxRexmitDelay, and the rest a MaxRexmitDelay later.
+func TestResendBudgetBoundsAllResends(t *testing.T) {
+	c := cfg(1)
+	c.ResendBudget = 2
+	o := NewOutbox(c)
+	for range 20 {
+		send1(o, t0, msg("m"))
+	}
+	at := t0.Add(time.Second)
+	total := 0
+	for first := uint64(1); first <= 20; first += 5 {
+		re, _ := o.Retransmit(at, first, first+4)
+		total += len(re)
+	}
+	if total != 2 {
+		t.Fatalf("%d resent at once for four requests, want the budget of 2", total)
+	}
+	if re, _ := o.Retransmit(at.Add(250*time.Millisecond), 6, 10); len(re) != 2 || re[0].MessageSequence != 6 {
+		t.Fatalf("a MaxRexmitDelay later: resent %v, want 6 and 7", seqs(re))
+	}
+}
+
 // TestUnderHeavyLoss simulates a sender and two receivers exchanging 300
 // messages, heartbeats, requests, retransmissions and NAKs with 30% of
 // every packet lost, on a fake clock: every message is delivered once and
@@ -415,4 +442,48 @@ func TestMessagesOutOfTheHistoryAreLetGo(t *testing.T) {
 		}
 	}
 	runtime.KeepAlive(o)
+}
+
+// TestEarlyMessagesAreBoundedInBytes: behind a gap, an inbox keeps at
+// most MaxEarlyBytes of the messages that follow; the others are asked
+// for again, as lost ones are, and the stream is delivered whole, in
+// order, once they come.
+func TestEarlyMessagesAreBoundedInBytes(t *testing.T) {
+	c := cfg(1)
+	size := proto.Size(&messages.ClusterMessage{MessageSequence: 9, Payload: msg("m").Payload})
+	c.MaxEarlyBytes = 3 * size
+	in := NewInbox(c)
+	in.Open(7, 0)
+	m := func(seq uint64) *messages.ClusterMessage {
+		x := msg("m")
+		x.MessageSequence = seq
+		return x
+	}
+	for seq := uint64(2); seq <= 9; seq++ {
+		if out := in.Receive(t0, 7, m(seq)); len(out) != 0 {
+			t.Fatalf("delivered %v behind the gap", seqs(out))
+		}
+	}
+	if in.Pending() != 3 || in.Stats.Refused != 5 {
+		t.Fatalf("%d kept early, %d refused; want 3 and 5", in.Pending(), in.Stats.Refused)
+	}
+	var asked []uint64
+	for _, r := range in.Due(t0.Add(time.Second)) {
+		for s := r.First; s <= r.Last; s++ {
+			asked = append(asked, s)
+		}
+	}
+	if want := []uint64{1, 5, 6, 7, 8, 9}; !slices.Equal(asked, want) {
+		t.Fatalf("asked for %v, want %v", asked, want)
+	}
+	var got []uint64
+	for _, seq := range []uint64{1, 5, 6, 7, 8, 9} {
+		got = append(got, seqs(in.Receive(t0.Add(time.Second), 7, m(seq)))...)
+	}
+	if want := []uint64{1, 2, 3, 4, 5, 6, 7, 8, 9}; !slices.Equal(got, want) {
+		t.Fatalf("delivered %v, want %v", got, want)
+	}
+	if in.pendingBytes != 0 {
+		t.Fatalf("%d bytes counted early with nothing waiting", in.pendingBytes)
+	}
 }

@@ -31,6 +31,7 @@ type Metrics struct {
 	framesSent         *prometheus.CounterVec
 	heartbeatsReceived *prometheus.CounterVec
 	late               *prometheus.CounterVec
+	shed               *prometheus.CounterVec
 	ranLate            *prometheus.HistogramVec
 	resourceOps        *prometheus.CounterVec
 	resourceOpSeconds  *prometheus.HistogramVec
@@ -54,6 +55,8 @@ func New(status StatusFunc) *Metrics {
 		Help: "Heartbeats accepted from each peer, by the link they came on."}, []string{"peer", "link"})
 	m.late = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "heartbeats_late_total",
 		Help: "Times a peer's heartbeat was late (silent for warntime)."}, []string{"peer"})
+	m.shed = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "frames_left_out_total",
+		Help: "Frames a link's reader left out unverified because they carried nothing this node could use, by reason: superseded (a heartbeat that waited in the socket long enough to have newer ones behind it: this node reads behind) or duplicate (a copy of a cluster message this node has)."}, []string{"link", "reason"})
 	m.ranLate = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "ran_late_seconds",
 		Help:    "How late this node handled its membership deadlines and frames, when late enough to widen its deadtime (a twentieth of it).",
 		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}, []string{"what"})
@@ -70,7 +73,7 @@ func New(status StatusFunc) *Metrics {
 		Buckets: []float64{.05, .1, .25, .5, .75, 1, 2.5, 5, 10, 30, 60}}, []string{"group", "how"})
 	m.fenceOps = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "fence_operations_total",
 		Help: "Fencing operations this node ran, by device, target and result (ok, failed)."}, []string{"device", "target", "result"})
-	m.reg.MustRegister(m.heartbeatsSent, m.framesSent, m.heartbeatsReceived, m.late, m.ranLate, m.resourceOps, m.resourceOpSeconds,
+	m.reg.MustRegister(m.heartbeatsSent, m.framesSent, m.heartbeatsReceived, m.late, m.shed, m.ranLate, m.resourceOps, m.resourceOpSeconds,
 		m.failovers, m.failoverGap, m.fenceOps,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if status != nil {
@@ -104,6 +107,14 @@ func (m *Metrics) HeartbeatReceived(peer, link string) {
 func (m *Metrics) Late(peer string) {
 	if m != nil {
 		m.late.WithLabelValues(peer).Inc()
+	}
+}
+
+// FrameLeftOut counts a frame left unread on link, for reason
+// ("superseded", "duplicate").
+func (m *Metrics) FrameLeftOut(link, reason string) {
+	if m != nil {
+		m.shed.WithLabelValues(link, reason).Inc()
 	}
 }
 
