@@ -487,3 +487,46 @@ func TestEarlyMessagesAreBoundedInBytes(t *testing.T) {
 		t.Fatalf("%d bytes counted early with nothing waiting", in.pendingBytes)
 	}
 }
+
+// TestOverheardDefersTheRangeAlone: however the range compares with what
+// is missing (narrower, wider, out of the window, huge), a request heard
+// for it defers exactly the missing messages in it whose turn comes
+// sooner than a MaxRexmitDelay from now, as a walk over every missing
+// message does.
+func TestOverheardDefersTheRangeAlone(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for round := range 500 {
+		in := NewInbox(cfg(uint64(round)))
+		in.Open(7, 0)
+		now := t0
+		in.Announce(now, 7, 1+r.Uint64N(60))
+		for range r.IntN(20) {
+			m := msg("m")
+			m.MessageSequence = 1 + r.Uint64N(60)
+			in.Receive(now, 7, m)
+		}
+		now = now.Add(time.Duration(r.IntN(300)) * time.Millisecond)
+		first := r.Uint64N(70)
+		last := first + r.Uint64N(70)
+		if r.IntN(10) == 0 {
+			last = 1<<64 - 1
+		}
+		want := map[uint64]ask{}
+		later := now.Add(in.cfg.MaxRexmitDelay)
+		for s, a := range in.missing {
+			if s >= first && s <= last && a.at.Before(later) {
+				a.at = later
+			}
+			want[s] = a
+		}
+		in.Overheard(now, 7, first, last)
+		if len(in.missing) != len(want) {
+			t.Fatalf("round %d: %d missing after, want %d", round, len(in.missing), len(want))
+		}
+		for s, a := range want {
+			if in.missing[s] != a {
+				t.Fatalf("round %d, range %d..%d: message %d asked at %v, want %v", round, first, last, s, in.missing[s], a)
+			}
+		}
+	}
+}
