@@ -53,9 +53,9 @@ type MessengerState struct {
 	// requestSlack: requests due this soon after others go with them (a
 	// quarter of MaxRexmitDelay).
 	requestSlack time.Duration
-	// requestedLast is the last peer named by the last frame of
-	// requests: the next starts after it.
-	requestedLast string
+	// requestedLast is the last request (peer, first message) of the
+	// last frame of requests: the next frame starts after it.
+	requestedLast requestKey
 	inboxes       map[string]*reliable.Inbox
 	alive         map[string]bool
 	notes         []*messages.ReceivedNote
@@ -487,12 +487,12 @@ func (a *Messenger) requestMissing(ctx actor.Context) {
 		return
 	}
 	// Sorted, so that the frame does not depend on map order, and
-	// starting after the last peer the previous frame named.
-	slices.SortFunc(reqs, func(x, y *messages.RetransmitRequest) int {
-		return cmp.Or(strings.Compare(x.Destination, y.Destination), cmp.Compare(x.First, y.First))
-	})
-	turn, _ := slices.BinarySearchFunc(reqs, a.st.requestedLast, func(r *messages.RetransmitRequest, last string) int {
-		if r.Destination <= last {
+	// starting after the last request the previous frame carried: every
+	// range takes its turn, those of one peer that misses much included.
+	slices.SortFunc(reqs, compareRequests)
+	last := &messages.RetransmitRequest{Destination: a.st.requestedLast.peer, First: a.st.requestedLast.first}
+	turn, _ := slices.BinarySearchFunc(reqs, last, func(r, last *messages.RetransmitRequest) int {
+		if compareRequests(r, last) <= 0 {
 			return -1
 		}
 		return 1
@@ -508,8 +508,19 @@ func (a *Messenger) requestMissing(ctx actor.Context) {
 		frame = append(frame, r)
 		size += n
 	}
-	a.st.requestedLast = frame[len(frame)-1].Destination
+	a.st.requestedLast = requestKey{peer: frame[len(frame)-1].Destination, first: frame[len(frame)-1].First}
 	a.broadcast(ctx, &messages.Envelope{Body: &messages.Envelope_RetransmitRequests{RetransmitRequests: &messages.RetransmitRequests{Requests: frame}}})
+}
+
+// requestKey names a request: the peer asked and its first message.
+type requestKey struct {
+	peer  string
+	first uint64
+}
+
+// compareRequests orders requests by peer, then by first message.
+func compareRequests(x, y *messages.RetransmitRequest) int {
+	return cmp.Or(strings.Compare(x.Destination, y.Destination), cmp.Compare(x.First, y.First))
 }
 
 func (a *Messenger) rearm() {

@@ -124,3 +124,41 @@ func TestARoundOfRequestsTakesOneFrame(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryGapOfOnePeerTakesItsTurn: one peer's stream with more gaps
+// than a frame of requests names: every gap is asked for within a few
+// rounds, not only the first ones again and again.
+func TestEveryGapOfOnePeerTakesItsTurn(t *testing.T) {
+	sys := newTestSystem(t)
+	st := NewMessengerState(MessengerConfig{Local: "n1", Generation: 1, Peers: []string{"n2"},
+		Reliable: reliable.Config{MaxRexmitDelay: 100 * time.Millisecond, Rand: rand.New(sameValue{}), MaxMessage: 100}})
+	pid := sys.Root.Spawn(actor.PropsFromProducer(NewMessenger(st, slog.New(slog.DiscardHandler))))
+	hb := newRecorder(t, sys)
+	sys.Root.Send(pid, &WatchHeartbeat{PID: hb.pid})
+	sys.Root.Send(pid, &messages.MembershipEvent{Kind: messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_STATUS,
+		Node: "n2", Status: messages.NodeStatus_NODE_STATUS_ACTIVE})
+	announceTwo(sys, pid, "n2") // opens the stream at 0
+	// Messages 2, 4, ..., 40 arrive: 1, 3, ..., 39 are 20 gaps.
+	for seq := uint64(2); seq <= 40; seq += 2 {
+		sys.Root.Send(pid, &StreamFrame{At: time.Now(), Envelope: &messages.Envelope{Sender: "n2", Generation: 5,
+			Body: &messages.Envelope_Message{Message: &messages.ClusterMessage{MessageSequence: seq,
+				Payload: &messages.ClusterMessage_Note{Note: &messages.Note{Text: "x"}}}}}})
+	}
+	asked := map[uint64]bool{}
+	deadline := time.Now().Add(5 * time.Second)
+	for rounds := 0; len(asked) < 20; rounds++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %d frames of requests only %d of the 20 gaps were asked for", rounds, len(asked))
+		}
+		b, _ := expectMessage[*Broadcast](t, hb, nil)
+		reqs := b.Envelope.GetRetransmitRequests().GetRequests()
+		if r := b.Envelope.GetRetransmitRequest(); r != nil {
+			reqs = append(reqs, r)
+		}
+		for _, r := range reqs {
+			for s := r.First; s <= r.Last; s++ {
+				asked[s] = true
+			}
+		}
+	}
+}
