@@ -40,9 +40,6 @@ type LinkConfig struct {
 	// frame before it reads on (ReadCoalesce): frames that arrive
 	// meanwhile wait in the socket and are taken in together.
 	Coalesce time.Duration
-	// Delivered says which cluster messages this node has already: a
-	// copy of one is left out (Delivered); nil: none is.
-	Delivered *Delivered
 	// ShedAfter, when positive, is how long a heartbeat may have waited
 	// in the socket and still be handled (ShedAfter); older ones are left
 	// out, except a sender's last (status dead).
@@ -228,10 +225,8 @@ func (l *Link) sent(ctx actor.Context, err error) error {
 	return err
 }
 
-// shedding leaves out the frames that carry nothing this node can use:
-// heartbeats that waited in a link's socket past LinkConfig.ShedAfter,
-// and copies of cluster messages it has already (LinkConfig.Delivered).
-// It belongs to the link's reader goroutine.
+// shedding leaves out the heartbeats that waited in a link's socket past
+// LinkConfig.ShedAfter. It belongs to the link's reader goroutine.
 type shedding struct {
 	cfg LinkConfig
 	log *logging.Limiter
@@ -245,27 +240,18 @@ func newShedding(cfg LinkConfig) *shedding {
 	return &shedding{cfg: cfg, log: logging.NewLimiter(10 * time.Second)}
 }
 
-// superseded reports whether p is a frame to leave out: a heartbeat that
-// waited past ShedAfter and is not its sender's last, or a copy of a
-// cluster message delivered already.
+// superseded reports whether p is a heartbeat to leave out: it waited past
+// ShedAfter and is not its sender's last.
 func (s *shedding) superseded(p transports.Packet) bool {
-	if s.cfg.ShedAfter <= 0 && s.cfg.Delivered == nil {
-		return false
-	}
-	g, ok := frame.Peek(p.Data)
-	if !ok {
-		return false
-	}
-	if g.Message {
-		if s.cfg.Delivered.Has(g.Sender, g.Generation, g.MessageSequence) {
-			s.cfg.Metrics.FrameLeftOut(s.cfg.Name, "duplicate")
-			return true
-		}
+	if s.cfg.ShedAfter <= 0 {
 		return false
 	}
 	now := time.Now()
 	waited := now.Sub(p.At)
-	if s.cfg.ShedAfter <= 0 || waited <= s.cfg.ShedAfter || !g.Heartbeat || g.Status == messages.NodeStatus_NODE_STATUS_DEAD {
+	if waited <= s.cfg.ShedAfter {
+		return false
+	}
+	if g, ok := frame.Peek(p.Data); !ok || !g.Heartbeat || g.Status == messages.NodeStatus_NODE_STATUS_DEAD {
 		return false
 	}
 	s.cfg.Metrics.FrameLeftOut(s.cfg.Name, "superseded")

@@ -31,9 +31,6 @@ type MessengerConfig struct {
 	// Stream is the gate of the stream frames membership hands over (it
 	// holds the same gates); nil: unbounded.
 	Stream *Gates
-	// Delivered is told how far each peer's stream is delivered, for the
-	// link readers (LinkConfig.Delivered); may be nil.
-	Delivered *Delivered
 }
 
 // MessengerState is the reliable layer's state. Built once
@@ -53,16 +50,12 @@ type MessengerState struct {
 	// requestSlack: requests due this soon after others go with them (a
 	// quarter of MaxRexmitDelay).
 	requestSlack time.Duration
-	// requestedLast is the last request (peer, first message) of the
-	// last frame of requests: the next frame starts after it.
-	requestedLast requestKey
-	inboxes       map[string]*reliable.Inbox
-	alive         map[string]bool
-	notes         []*messages.ReceivedNote
+	inboxes      map[string]*reliable.Inbox
+	alive        map[string]bool
+	notes        []*messages.ReceivedNote
 	// notesDropped counts the oldest notes forgotten beyond MaxNotes.
 	notesDropped uint64
 	stream       *Gates
-	delivered    *Delivered
 	// subscribers receive every peer's cluster message (ClusterDelivered);
 	// subscribed by the node (Subscribe) before any frame can arrive.
 	subscribers []*actor.PID
@@ -81,7 +74,7 @@ func NewMessengerState(cfg MessengerConfig) *MessengerState {
 		local: cfg.Local, generation: cfg.Generation, outbox: reliable.NewOutbox(cfg.Reliable),
 		batcher: reliable.NewBatcher(cfg.Reliable), frameBudget: cmp.Or(cfg.Reliable.MaxMessage, reliable.DefaultMaxMessage),
 		requestSlack: cmp.Or(cfg.Reliable.MaxRexmitDelay, reliable.DefaultMaxRexmitDelay) / 4,
-		inboxes:      map[string]*reliable.Inbox{}, alive: map[string]bool{}, stream: cfg.Stream, delivered: cfg.Delivered, warnings: map[string]*logging.Limiter{},
+		inboxes:      map[string]*reliable.Inbox{}, alive: map[string]bool{}, stream: cfg.Stream, warnings: map[string]*logging.Limiter{},
 	}
 	for _, p := range cfg.Peers {
 		st.inboxes[p] = reliable.NewInbox(cfg.Reliable)
@@ -292,7 +285,6 @@ func (a *Messenger) frame(ctx actor.Context, f *StreamFrame) {
 	defer func() {
 		_, nak := env.Body.(*messages.Envelope_RetransmitNak)
 		a.noteDropped(env.Sender, before, in.Stats, nak)
-		a.st.delivered.set(env.Sender, in.Generation(), in.Delivered())
 	}()
 	switch b := env.Body.(type) {
 	case *messages.Envelope_Heartbeat:
@@ -460,14 +452,10 @@ func (a *Messenger) deliverOne(ctx actor.Context, sender string, gen uint64, m *
 }
 
 // requestMissing asks live peers for the messages due to be asked for,
-// and for those due within requestSlack, in one frame: a node that misses
-// messages of many peers asks for them all at once, a little early for
-// some, rather than in one frame per peer. A frame is heard by every node,
-// so a node sends at most one per round, whatever it misses: the requests
-// that do not fit are asked for again at their next turn (the inbox put it
-// a backoff later), and the peers whose requests lead the frame take
-// turns, so that none waits forever behind the others. Nothing is asked of
-// a dead peer: it could not answer.
+// and for those due within requestSlack, every request in as few frames as
+// they fit in: a node that misses messages of many peers asks for them all
+// at once, a little early for some, rather than in one frame per peer.
+// Nothing is asked of a dead peer: it could not answer.
 func (a *Messenger) requestMissing(ctx actor.Context) {
 	now := a.now().Add(a.st.requestSlack)
 	var reqs []*messages.RetransmitRequest
@@ -479,48 +467,29 @@ func (a *Messenger) requestMissing(ctx actor.Context) {
 			reqs = append(reqs, &messages.RetransmitRequest{Destination: peer, Generation: in.Generation(), First: r.First, Last: r.Last})
 		}
 	}
-	if len(reqs) == 0 {
-		return
-	}
 	if len(reqs) == 1 {
 		a.broadcast(ctx, &messages.Envelope{Body: &messages.Envelope_RetransmitRequest{RetransmitRequest: reqs[0]}})
 		return
 	}
-	// Sorted, so that the frame does not depend on map order, and
-	// starting after the last request the previous frame carried: every
-	// range takes its turn, those of one peer that misses much included.
-	slices.SortFunc(reqs, compareRequests)
-	last := &messages.RetransmitRequest{Destination: a.st.requestedLast.peer, First: a.st.requestedLast.first}
-	turn, _ := slices.BinarySearchFunc(reqs, last, func(r, last *messages.RetransmitRequest) int {
-		if compareRequests(r, last) <= 0 {
-			return -1
-		}
-		return 1
-	})
-	reqs = append(reqs[turn:], reqs[:turn]...)
+	// Sorted, so that the frames do not depend on map order.
+	slices.SortFunc(reqs, func(x, y *messages.RetransmitRequest) int { return strings.Compare(x.Destination, y.Destination) })
 	var frame []*messages.RetransmitRequest
 	size := 0
+	send := func() {
+		if len(frame) > 0 {
+			a.broadcast(ctx, &messages.Envelope{Body: &messages.Envelope_RetransmitRequests{RetransmitRequests: &messages.RetransmitRequests{Requests: frame}}})
+		}
+		frame, size = nil, 0
+	}
 	for _, r := range reqs {
 		n := proto.Size(r) + 4
-		if len(frame) > 0 && (size+n > a.st.frameBudget || len(frame) == maxRequestsPerFrame) {
-			break
+		if size+n > a.st.frameBudget || len(frame) == maxRequestsPerFrame {
+			send()
 		}
 		frame = append(frame, r)
 		size += n
 	}
-	a.st.requestedLast = requestKey{peer: frame[len(frame)-1].Destination, first: frame[len(frame)-1].First}
-	a.broadcast(ctx, &messages.Envelope{Body: &messages.Envelope_RetransmitRequests{RetransmitRequests: &messages.RetransmitRequests{Requests: frame}}})
-}
-
-// requestKey names a request: the peer asked and its first message.
-type requestKey struct {
-	peer  string
-	first uint64
-}
-
-// compareRequests orders requests by peer, then by first message.
-func compareRequests(x, y *messages.RetransmitRequest) int {
-	return cmp.Or(strings.Compare(x.Destination, y.Destination), cmp.Compare(x.First, y.First))
+	send()
 }
 
 func (a *Messenger) rearm() {

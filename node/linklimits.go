@@ -70,15 +70,13 @@ func ReliableConfig(cfg *config.Effective) reliable.Config {
 // ResendBudget is how many cluster messages a node of a cluster of nodes
 // members resends in all every MaxRexmitDelay (reliable.Config). A resend
 // goes to every node, whoever asked for it, so what all nodes resend
-// together reaches each of them: the budget shrinks with the cluster so
-// that a node receives about as many resends at any size as in a two-node
-// cluster (the reliable layer's 50 every MaxRexmitDelay): 50 at 2 nodes,
-// 6 at 16, 2 from 34 nodes on (at least one every eighth of a second: a
-// node that lost messages must still get them back before they fall out
-// of the sender's history). At 96 nodes on one machine, 200 resends a
-// second from every node (each received by 95) kept a cluster that had
-// lost messages while forming from ever catching up.
-func ResendBudget(nodes int) int { return max(2, 100/max(nodes, 2)) }
+// together reaches each of them: beyond 8 nodes the budget shrinks with
+// the cluster (400 / nodes, at least 2) so that what a node receives stays
+// about what an 8-node cluster sends it. Up to 8 nodes it is the reliable
+// layer's 50, as before. At 96 nodes on one machine, 200 resends a second
+// from every node (each received by 95) kept a cluster that had lost
+// messages while forming from ever catching up.
+func ResendBudget(nodes int) int { return max(2, min(50, 400/max(nodes, 1))) }
 
 // EarlyBytes bounds, per peer, the cluster messages a node of a cluster of
 // nodes members keeps while they wait for a gap before them

@@ -124,9 +124,6 @@ type runtime struct {
 	messenger  *actors.MessengerState
 	// inbound bounds the frames each link hands to membership.
 	inbound *actors.Gates
-	// delivered tells the links which cluster messages the messenger
-	// has already.
-	delivered *actors.Delivered
 	// placement and groups are nil without resource groups; everywhere
 	// are the groups' parts kept running on every node (nil when none).
 	placement  *actors.PlacementState
@@ -303,9 +300,8 @@ func newRuntime(cfg *config.Effective, opts Options, log *slog.Logger, l life) *
 		Info: rt.info, Machine: machine, Peers: peers(cfg), Pings: pings, Events: rt.events, Metrics: rt.metrics,
 		Inbound: rt.inbound, Stream: stream,
 	})
-	rt.delivered = actors.NewDelivered()
 	rt.messenger = actors.NewMessengerState(actors.MessengerConfig{
-		Local: cfg.Local, Generation: gen, Peers: peers(cfg), Reliable: ReliableConfig(cfg), Stream: stream, Delivered: rt.delivered,
+		Local: cfg.Local, Generation: gen, Peers: peers(cfg), Reliable: ReliableConfig(cfg), Stream: stream,
 	})
 	for _, d := range devices {
 		fc := actors.FenceDeviceConfig{Device: d, Metrics: rt.metrics, Log: rt.log}
@@ -724,7 +720,7 @@ func (a *nodeActor) start(ctx actor.Context) {
 		links = append(links, a.spawn(ctx, actors.KindLink, actors.NewLink(actors.LinkConfig{
 			Name: spec.Name, Open: open, Keyring: rt.keyring, Local: rt.cfg.Local, Membership: a.membership, Log: rt.log, Metrics: rt.metrics,
 			Inbound: rt.inbound, Coalesce: actors.ReadCoalesce(float64(len(rt.cfg.Nodes)-1)/rt.cfg.Keepalive.Seconds(), rt.cfg.Keepalive, rt.cfg.Deadtime),
-			ShedAfter: actors.ShedAfter(rt.cfg.Keepalive, rt.cfg.Deadtime), Delivered: rt.delivered,
+			ShedAfter: actors.ShedAfter(rt.cfg.Keepalive, rt.cfg.Deadtime),
 		}), "link-"+unsafeActorName.ReplaceAllString(spec.Name, "_")))
 	}
 	// The heartbeat actor carries this node's frames: heartbeats, and the

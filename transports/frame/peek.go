@@ -12,12 +12,10 @@ import (
 // retransmissions) would otherwise verify and handle every frame waiting
 // there, the oldest first, and answer seconds-old news: its
 // acknowledgements go out stale, its peers stop counting it, and the
-// retransmissions that follow make it later still. Some frames carry
-// nothing a node can use: a heartbeat its sender has sent newer ones
-// since, a cluster message it already has (a resend that another node
-// asked for reaches everybody). The reader leaves those out at the cost
-// of a look at the bytes instead of a MAC and a decode. Peek is that
-// look.
+// retransmissions that follow make it later still. A heartbeat whose
+// sender has sent newer ones since carries nothing the node can use; the
+// reader leaves such frames out at the cost of a look at the bytes
+// instead of a MAC and a decode. Peek is that look.
 
 var (
 	frameEnvelope      = fieldNumber(&messages.Frame{}, "envelope")

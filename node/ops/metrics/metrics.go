@@ -56,7 +56,7 @@ func New(status StatusFunc) *Metrics {
 	m.late = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "heartbeats_late_total",
 		Help: "Times a peer's heartbeat was late (silent for warntime)."}, []string{"peer"})
 	m.shed = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "frames_left_out_total",
-		Help: "Frames a link's reader left out unverified because they carried nothing this node could use, by reason: superseded (a heartbeat that waited in the socket long enough to have newer ones behind it: this node reads behind) or duplicate (a copy of a cluster message this node has)."}, []string{"link", "reason"})
+		Help: "Frames a link's reader left out unverified because they carried nothing this node could use, by reason: superseded (a heartbeat that waited in the socket long enough to have newer ones behind it: this node reads behind)."}, []string{"link", "reason"})
 	m.ranLate = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "ran_late_seconds",
 		Help:    "How late this node handled its membership deadlines and frames, when late enough to widen its deadtime (a twentieth of it).",
 		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}, []string{"what"})
@@ -111,7 +111,7 @@ func (m *Metrics) Late(peer string) {
 }
 
 // FrameLeftOut counts a frame left unread on link, for reason
-// ("superseded", "duplicate").
+// ("superseded").
 func (m *Metrics) FrameLeftOut(link, reason string) {
 	if m != nil {
 		m.shed.WithLabelValues(link, reason).Inc()
