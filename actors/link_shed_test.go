@@ -29,17 +29,24 @@ func TestShedAfterIsTwoKeepalivesAtMostHalfDeadtime(t *testing.T) {
 
 // TestALinkBehindLeavesOutSupersededHeartbeats: a reader that takes in
 // frames which waited in the socket past ShedAfter leaves out the
-// heartbeats among them, but not a sender's last heartbeat (status dead),
-// nor cluster messages or retransmission requests, which nothing
-// supersedes; a heartbeat that did not wait that long is handled.
+// heartbeats among them whose sender had a verified heartbeat handed on
+// that arrived less than ShedAfter before, so that each sender is still
+// heard once per ShedAfter of arrivals however far behind the reader is.
+// A sender's last heartbeat (status dead), cluster messages and
+// retransmission requests, and fresh heartbeats are always handed on; a
+// forged heartbeat (refused by its MAC) does not count as heard.
 func TestALinkBehindLeavesOutSupersededHeartbeats(t *testing.T) {
 	sys := newTestSystem(t)
 	membership := newRecorder(t, sys)
-	kr, err := frame.NewKeyring(&messages.Auth{ActiveKey: proto.Uint32(1),
-		Keys: []*messages.AuthKey{{Id: 1, Method: messages.AuthMethod_AUTH_METHOD_SHA256, Secret: "s"}}})
-	if err != nil {
-		t.Fatal(err)
+	auth := func(secret string) *frame.Keyring {
+		kr, err := frame.NewKeyring(&messages.Auth{ActiveKey: proto.Uint32(1),
+			Keys: []*messages.AuthKey{{Id: 1, Method: messages.AuthMethod_AUTH_METHOD_SHA256, Secret: secret}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kr
 	}
+	kr, forger := auth("s"), auth("not the cluster's key")
 	var logged bytes.Buffer
 	opened := make(chan transports.Deliver, 1)
 	const shedAfter = 2 * time.Second
@@ -53,33 +60,41 @@ func TestALinkBehindLeavesOutSupersededHeartbeats(t *testing.T) {
 	heartbeat := func(st messages.NodeStatus) *messages.Envelope {
 		return &messages.Envelope{Body: &messages.Envelope_Heartbeat{Heartbeat: &messages.Heartbeat{Status: st}}}
 	}
-	stale, fresh := -3*shedAfter/2, -shedAfter/2
+	active := messages.NodeStatus_NODE_STATUS_ACTIVE
+	now := time.Now()
+	base := now.Add(-10 * time.Second)
+	at := func(d time.Duration) time.Time { return base.Add(d) }
 	frames := []struct {
-		env    *messages.Envelope
-		waited time.Duration
+		env *messages.Envelope
+		at  time.Time
+		kr  *frame.Keyring
 	}{
-		{heartbeat(messages.NodeStatus_NODE_STATUS_ACTIVE), stale}, // 1: left out
-		{&messages.Envelope{Body: &messages.Envelope_Message{Message: &messages.ClusterMessage{MessageSequence: 1}}}, stale},
-		{heartbeat(messages.NodeStatus_NODE_STATUS_DEAD), stale},
-		{heartbeat(messages.NodeStatus_NODE_STATUS_UP), stale}, // 4: left out
-		{heartbeat(messages.NodeStatus_NODE_STATUS_ACTIVE), fresh},
-		{&messages.Envelope{Body: &messages.Envelope_RetransmitRequest{RetransmitRequest: &messages.RetransmitRequest{}}}, stale},
+		{heartbeat(active), at(0), kr}, // 1: the first heard of node1
+		{&messages.Envelope{Body: &messages.Envelope_Message{Message: &messages.ClusterMessage{MessageSequence: 1}}}, at(0), kr},
+		{heartbeat(active), at(500 * time.Millisecond), kr},                               // 3: left out
+		{heartbeat(messages.NodeStatus_NODE_STATUS_DEAD), at(600 * time.Millisecond), kr}, // 4: its last
+		{heartbeat(active), at(3 * time.Second), kr},                                      // 5: 2.4s after 4
+		{heartbeat(messages.NodeStatus_NODE_STATUS_UP), at(4 * time.Second), kr},          // 6: left out
+		{heartbeat(active), at(6 * time.Second), forger},                                  // 7: refused
+		{heartbeat(active), at(6500 * time.Millisecond), kr},                              // 8: 3.5s after 5
+		{heartbeat(active), now, kr},                                                      // 9: fresh
+		{&messages.Envelope{Body: &messages.Envelope_RetransmitRequest{RetransmitRequest: &messages.RetransmitRequest{}}}, at(0), kr},
 	}
 	for i, f := range frames {
 		f.env.Cluster, f.env.Sender, f.env.Generation, f.env.Sequence = "c", "node1", 1, uint64(i+1)
-		data, err := kr.Seal(f.env)
+		data, err := f.kr.Seal(f.env)
 		if err != nil {
 			t.Fatal(err)
 		}
-		deliver(transports.Packet{Data: data, At: time.Now().Add(f.waited)})
+		deliver(transports.Packet{Data: data, At: f.at})
 	}
 	var got []uint64
-	for range 4 {
+	for range 7 {
 		m, _ := expectMessage[*FrameReceived](t, membership, nil)
 		got = append(got, m.Envelope.GetSequence())
 	}
-	if want := []uint64{2, 3, 5, 6}; !slices.Equal(got, want) {
-		t.Fatalf("membership got frames %v, want %v (heartbeats 1 and 4 superseded)", got, want)
+	if want := []uint64{1, 2, 4, 5, 8, 9, 10}; !slices.Equal(got, want) {
+		t.Fatalf("membership got frames %v, want %v (3 and 6 superseded, 7 forged)", got, want)
 	}
 	expectSilence[*FrameReceived](t, membership, 50*time.Millisecond)
 	if !bytes.Contains(logged.Bytes(), []byte("reading behind")) {
