@@ -266,12 +266,16 @@ func (s *shedding) superseded(p transports.Packet) bool {
 	}
 	now := time.Now()
 	waited := now.Sub(p.At)
+	if waited <= s.cfg.ShedAfter {
+		// Not behind: the common case costs no look at the bytes.
+		return false
+	}
 	g, ok := frame.Peek(p.Data)
-	if !ok || !g.Heartbeat {
+	if !ok || !g.Heartbeat || g.Status == messages.NodeStatus_NODE_STATUS_DEAD {
 		return false
 	}
 	last, seen := s.kept[string(g.Sender)]
-	if waited <= s.cfg.ShedAfter || g.Status == messages.NodeStatus_NODE_STATUS_DEAD || !seen || p.At.Sub(last) >= s.cfg.ShedAfter || p.At.Before(last) {
+	if !seen || p.At.Sub(last) >= s.cfg.ShedAfter || p.At.Before(last) {
 		return false
 	}
 	s.cfg.Metrics.FrameLeftOut(s.cfg.Name, "superseded")
