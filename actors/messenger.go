@@ -21,6 +21,11 @@ import (
 // MaxNotes is how many received notes a node remembers.
 const MaxNotes = 1000
 
+// DefaultMaxLag bounds the messenger's lag credit when the configuration
+// does not (MessengerConfig.MaxLag; the node gives its deadtime): past it,
+// what is missing is asked for however far behind the node is.
+const DefaultMaxLag = 10 * time.Second
+
 // MessengerConfig is what a messenger's state is built from.
 type MessengerConfig struct {
 	Local      string
@@ -28,6 +33,9 @@ type MessengerConfig struct {
 	// Peers are the other members.
 	Peers    []string
 	Reliable reliable.Config
+	// MaxLag bounds how far behind the arrival of its frames the
+	// messenger's requests run (MessengerState.lag); 0: DefaultMaxLag.
+	MaxLag time.Duration
 	// Stream is the gate of the stream frames membership hands over (it
 	// holds the same gates); nil: unbounded.
 	Stream *Gates
@@ -52,7 +60,17 @@ type MessengerState struct {
 	requestSlack time.Duration
 	inboxes      map[string]*reliable.Inbox
 	alive        map[string]bool
-	notes        []*messages.ReceivedNote
+	// lag is how long the frame handled last waited between its arrival
+	// and the messenger (in the socket, the gates, the mailboxes), at
+	// most maxLag. A node that is behind has not yet read what arrived
+	// since: a message missing at the arrival of a frame it handles now
+	// may be waiting in its own queue, behind it. Requests are timed by
+	// the arrival clock (clock: now less lag), so that a node too busy to
+	// read asks for what it did not receive, not for what it has not yet
+	// read: in a 96-node cluster forming on two cores, nodes read seconds
+	// behind, and each resend they asked for reached every node.
+	lag, maxLag time.Duration
+	notes       []*messages.ReceivedNote
 	// notesDropped counts the oldest notes forgotten beyond MaxNotes.
 	notesDropped uint64
 	stream       *Gates
@@ -75,6 +93,7 @@ func NewMessengerState(cfg MessengerConfig) *MessengerState {
 		batcher: reliable.NewBatcher(cfg.Reliable), frameBudget: cmp.Or(cfg.Reliable.MaxMessage, reliable.DefaultMaxMessage),
 		requestSlack: cmp.Or(cfg.Reliable.MaxRexmitDelay, reliable.DefaultMaxRexmitDelay) / 4,
 		inboxes:      map[string]*reliable.Inbox{}, alive: map[string]bool{}, stream: cfg.Stream, warnings: map[string]*logging.Limiter{},
+		maxLag: cmp.Or(cfg.MaxLag, DefaultMaxLag),
 	}
 	for _, p := range cfg.Peers {
 		st.inboxes[p] = reliable.NewInbox(cfg.Reliable)
@@ -281,6 +300,7 @@ func (a *Messenger) frame(ctx actor.Context, f *StreamFrame) {
 	if in == nil {
 		return
 	}
+	a.st.lag = min(max(a.now().Sub(f.At), 0), a.st.maxLag)
 	before := in.Stats
 	defer func() {
 		_, nak := env.Body.(*messages.Envelope_RetransmitNak)
@@ -344,7 +364,7 @@ const maxRequestsPerFrame = 256
 func (a *Messenger) retransmitRequest(ctx actor.Context, from string, r *messages.RetransmitRequest) {
 	if r.Destination != a.st.local {
 		if in := a.st.inboxes[r.Destination]; in != nil {
-			in.Overheard(a.now(), r.Generation, r.First, r.Last)
+			in.Overheard(a.clock(), r.Generation, r.First, r.Last)
 		}
 		return
 	}
@@ -457,7 +477,7 @@ func (a *Messenger) deliverOne(ctx actor.Context, sender string, gen uint64, m *
 // at once, a little early for some, rather than in one frame per peer.
 // Nothing is asked of a dead peer: it could not answer.
 func (a *Messenger) requestMissing(ctx actor.Context) {
-	now := a.now().Add(a.st.requestSlack)
+	now := a.clock().Add(a.st.requestSlack)
 	var reqs []*messages.RetransmitRequest
 	for peer, in := range a.st.inboxes {
 		if !a.st.alive[peer] {
@@ -498,12 +518,19 @@ func (a *Messenger) rearm() {
 		if !a.st.alive[peer] {
 			continue
 		}
-		if d := in.NextDue(); !d.IsZero() && (next.IsZero() || d.Before(next)) {
-			next = d
+		// Requests fall due by the arrival clock: that much later by
+		// the wall's.
+		if d := in.NextDue(); !d.IsZero() && (next.IsZero() || d.Add(a.st.lag).Before(next)) {
+			next = d.Add(a.st.lag)
 		}
 	}
 	a.deadline.ArmBy(a.now(), next)
 }
+
+// clock is the arrival clock: the time at which the frames handled now
+// arrived (now less lag). Requests and the requests overheard are timed by
+// it.
+func (a *Messenger) clock() time.Time { return a.now().Add(-a.st.lag) }
 
 func (a *Messenger) streams() Streams {
 	o := a.st.outbox

@@ -118,3 +118,73 @@ func TestEveryGapOfOnePeerIsAskedFor(t *testing.T) {
 		}
 	}
 }
+
+// announceTwoAt is announceTwo for a heartbeat that arrived at at.
+func announceTwoAt(sys *actor.ActorSystem, pid *actor.PID, peer string, at time.Time) {
+	sys.Root.Send(pid, &StreamFrame{At: at, Envelope: &messages.Envelope{Sender: peer, Generation: 5,
+		Body: &messages.Envelope_Heartbeat{Heartbeat: &messages.Heartbeat{LastMessageSequence: 2,
+			Sessions: []*messages.PeerSession{{Node: "n1", Generation: 1, StreamStart: 0}}}}}})
+}
+
+// messageAt is peer's cluster message seq of generation 5, arrived at at.
+func messageAt(peer string, seq uint64, at time.Time) *StreamFrame {
+	return &StreamFrame{At: at, Envelope: &messages.Envelope{Sender: peer, Generation: 5,
+		Body: &messages.Envelope_Message{Message: &messages.ClusterMessage{MessageSequence: seq,
+			Payload: &messages.ClusterMessage_Note{Note: &messages.Note{Text: "x"}}}}}}
+}
+
+// TestABusyNodeAsksOnlyForWhatItDidNotReceive: a node two seconds behind
+// its socket handles a heartbeat announcing two messages of n2 that
+// arrived right after it (they wait in its own queue). By the wall clock
+// the request for them is long due; by the arrival clock it is not, and
+// the messages are handled before it falls due: nothing is asked of n2.
+// The first request the node sends is for n3's messages, announced later
+// and never sent.
+func TestABusyNodeAsksOnlyForWhatItDidNotReceive(t *testing.T) {
+	sys, pid, hb := requestingMessenger(t, []string{"n2", "n3"}, 100*time.Millisecond)
+	arrived := time.Now().Add(-2 * time.Second)
+	announceTwoAt(sys, pid, "n2", arrived)
+	sys.Root.Send(pid, messageAt("n2", 1, arrived.Add(10*time.Millisecond)))
+	sys.Root.Send(pid, messageAt("n2", 2, arrived.Add(20*time.Millisecond)))
+	announceTwoAt(sys, pid, "n3", time.Now())
+	b, _ := expectMessage[*Broadcast](t, hb, nil)
+	if r := b.Envelope.GetRetransmitRequest(); r == nil || r.Destination != "n3" {
+		t.Fatalf("first request: %v, want only n3's (n2's messages were in the queue)", b.Envelope)
+	}
+}
+
+// TestABusyNodeWaitsForItsQueueWithinTheLagCredit: 250ms behind (within
+// a 300ms credit), a node asks for messages missing at a frame's arrival
+// only once the arrival clock reaches the request's time (100ms after the
+// arrival, less the requests' slack of 25ms): 100ms from now by the wall,
+// where without the credit it would ask at once. A minute behind, beyond
+// the credit, it asks at once: its requests wait for its queue, not for
+// ever.
+func TestABusyNodeWaitsForItsQueueWithinTheLagCredit(t *testing.T) {
+	for _, tc := range []struct {
+		behind   time.Duration
+		min, max time.Duration
+	}{
+		{behind: 250 * time.Millisecond, min: 60 * time.Millisecond, max: 2 * time.Second},
+		{behind: time.Minute, min: 0, max: 50 * time.Millisecond},
+	} {
+		sys := newTestSystem(t)
+		st := NewMessengerState(MessengerConfig{Local: "n1", Generation: 1, Peers: []string{"n2"}, MaxLag: 300 * time.Millisecond,
+			Reliable: reliable.Config{MaxRexmitDelay: 100 * time.Millisecond, Rand: rand.New(sameValue{})}})
+		pid := sys.Root.Spawn(actor.PropsFromProducer(NewMessenger(st, slog.New(slog.DiscardHandler))))
+		hb := newRecorder(t, sys)
+		sys.Root.Send(pid, &WatchHeartbeat{PID: hb.pid})
+		sys.Root.Send(pid, &messages.MembershipEvent{Kind: messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_STATUS,
+			Node: "n2", Status: messages.NodeStatus_NODE_STATUS_ACTIVE})
+		start := time.Now()
+		announceTwoAt(sys, pid, "n2", start.Add(-tc.behind))
+		b, _ := expectMessage[*Broadcast](t, hb, nil)
+		waited := time.Since(start)
+		if r := b.Envelope.GetRetransmitRequest(); r == nil || r.Destination != "n2" || r.First != 1 || r.Last != 2 {
+			t.Fatalf("%v behind: request %v, want n2's 1..2", tc.behind, b.Envelope)
+		}
+		if waited < tc.min || waited > tc.max {
+			t.Errorf("%v behind: asked after %v, want %v..%v", tc.behind, waited, tc.min, tc.max)
+		}
+	}
+}

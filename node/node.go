@@ -301,7 +301,7 @@ func newRuntime(cfg *config.Effective, opts Options, log *slog.Logger, l life) *
 		Inbound: rt.inbound, Stream: stream,
 	})
 	rt.messenger = actors.NewMessengerState(actors.MessengerConfig{
-		Local: cfg.Local, Generation: gen, Peers: peers(cfg), Reliable: ReliableConfig(cfg), Stream: stream,
+		Local: cfg.Local, Generation: gen, Peers: peers(cfg), Reliable: ReliableConfig(cfg), Stream: stream, MaxLag: cfg.Deadtime,
 	})
 	for _, d := range devices {
 		fc := actors.FenceDeviceConfig{Device: d, Metrics: rt.metrics, Log: rt.log}
