@@ -1221,7 +1221,14 @@ type PendingTakeover struct {
 	Fence       bool   `protobuf:"varint,4,opt,name=fence,proto3" json:"fence,omitempty"`
 	RemainingMs uint64 `protobuf:"varint,5,opt,name=remaining_ms,json=remainingMs,proto3" json:"remaining_ms,omitempty"`
 	// Why, in words.
-	Reason        string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Set: it may hold every group, whichever the configuration has (it
+	// was never heard since the sender started), and groups is empty; a
+	// receiver takes every group of its own configuration. Listing them
+	// made a node that could not hear most of a large cluster within
+	// initdead send full states of nodes x groups names (280 KB at 96
+	// nodes), which its peers could not take in while forming.
+	EveryGroup    bool `protobuf:"varint,7,opt,name=every_group,json=everyGroup,proto3" json:"every_group,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1296,6 +1303,13 @@ func (x *PendingTakeover) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *PendingTakeover) GetEveryGroup() bool {
+	if x != nil {
+		return x.EveryGroup
+	}
+	return false
 }
 
 // GroupState is one group on the sending node.
@@ -1998,7 +2012,7 @@ const file_hanode_v1_wire_proto_rawDesc = "" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x02 \x01(\x04R\n" +
-	"generation\"\xae\x01\n" +
+	"generation\"\xcf\x01\n" +
 	"\x0fPendingTakeover\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1e\n" +
 	"\n" +
@@ -2007,7 +2021,9 @@ const file_hanode_v1_wire_proto_rawDesc = "" +
 	"\x06groups\x18\x03 \x03(\tR\x06groups\x12\x14\n" +
 	"\x05fence\x18\x04 \x01(\bR\x05fence\x12!\n" +
 	"\fremaining_ms\x18\x05 \x01(\x04R\vremainingMs\x12\x16\n" +
-	"\x06reason\x18\x06 \x01(\tR\x06reason\"\xba\x02\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\x12\x1f\n" +
+	"\vevery_group\x18\a \x01(\bR\n" +
+	"everyGroup\"\xba\x02\n" +
 	"\n" +
 	"GroupState\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12+\n" +

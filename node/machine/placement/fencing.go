@@ -2,6 +2,7 @@ package placement
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -15,9 +16,13 @@ import (
 type pendingTakeover struct {
 	gen    uint64
 	groups []string
-	fence  bool
-	since  time.Time
-	why    string
+	// everyGroup: groups is every group of the configuration (the node
+	// was never heard since this one started, or a peer said so of it),
+	// sent as such (PendingTakeover.every_group), not name by name.
+	everyGroup bool
+	fence      bool
+	since      time.Time
+	why        string
 	// Fencing: attempts made here, one under way, when to try again, the
 	// last failure.
 	attempts  int
@@ -40,7 +45,19 @@ func (p *pendingTakeover) what() string {
 	return "waited for to stop its groups"
 }
 
+// groupsText names the groups for a note: "every group" rather than every
+// name of a large configuration.
+func (p *pendingTakeover) groupsText() string {
+	if p.everyGroup {
+		return "every group"
+	}
+	return fmt.Sprint(p.groups)
+}
+
 func (p *pendingTakeover) has(group string) bool {
+	if p.everyGroup {
+		return true
+	}
 	for _, g := range p.groups {
 		if g == group {
 			return true
@@ -242,7 +259,7 @@ func (m *Machine) tickPending(now time.Time, e *Effects) {
 		}
 		if !p.fence && !now.Before(p.until) {
 			delete(m.pending, n)
-			e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s must have stopped %v by itself by now: they may run elsewhere", n, p.groups)
+			e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s must have stopped %s by itself by now: they may run elsewhere", n, p.groupsText())
 			for _, name := range p.groups {
 				g := m.groups[name]
 				if holds(g.holders[n]) {
@@ -279,18 +296,31 @@ func (m *Machine) adoptPending(now time.Time, e *Effects, from string, pt *messa
 	if p.gen == 0 {
 		p.gen = pt.Generation
 	}
-	np := &pendingTakeover{gen: pt.Generation, groups: append([]string(nil), pt.Groups...), fence: pt.Fence, since: now,
+	// Only the groups this node has: a peer of another configuration may
+	// name others, which mean nothing here. Every group is this node's
+	// every group: a configuration with more waits for more, never less.
+	var groups []string
+	if pt.EveryGroup {
+		groups = append(groups, m.order...)
+	} else {
+		for _, g := range pt.Groups {
+			if m.groups[g] != nil && !slices.Contains(groups, g) {
+				groups = append(groups, g)
+			}
+		}
+	}
+	np := &pendingTakeover{gen: pt.Generation, groups: groups, everyGroup: pt.EveryGroup, fence: pt.Fence, since: now,
 		why: pt.Reason + " (from " + from + ")"}
 	if !pt.Fence {
 		np.until = now.Add(time.Duration(pt.RemainingMs) * time.Millisecond)
 	}
 	m.pending[n] = np
-	for _, g := range pt.Groups {
-		if grp := m.groups[g]; grp != nil && !holds(grp.holders[n]) {
+	for _, g := range np.groups {
+		if grp := m.groups[g]; !holds(grp.holders[n]) {
 			grp.holders[n] = Running
 		}
 	}
-	e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s says %s holds %v and is %s", from, n, pt.Groups, np.what())
+	e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s says %s holds %s and is %s", from, n, np.groupsText(), np.what())
 }
 
 // knownDown takes a peer's word that node n went down holding nothing in

@@ -210,11 +210,11 @@ func (m *Machine) neverHeard(now time.Time, e *Effects, seen map[string]Peer) {
 		all := append([]string(nil), m.order...)
 		switch {
 		case len(m.cfg.Fencers) > 0:
-			m.pending[n] = &pendingTakeover{groups: all, fence: true, since: now, why: "not heard since this node started: it may run any group", startup: true}
+			m.pending[n] = &pendingTakeover{groups: all, everyGroup: true, fence: true, since: now, why: "not heard since this node started: it may run any group", startup: true}
 			e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s not heard since this node started: it must be fenced before groups it may run start here", n)
 		case m.partitionWait():
 			until := now.Add(m.cfg.longestStopBudget(all) + m.cfg.PartitionMargin)
-			m.pending[n] = &pendingTakeover{groups: all, since: now, until: until, why: "not heard since this node started", startup: true}
+			m.pending[n] = &pendingTakeover{groups: all, everyGroup: true, since: now, until: until, why: "not heard since this node started", startup: true}
 			e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s not heard since this node started: groups it may run start here at %s at the earliest, once it must have stopped them by itself",
 				n, until.Format("15:04:05.000"))
 		}

@@ -204,6 +204,9 @@ func (m *Machine) snapshot(now time.Time) *messages.ClusterMessage {
 // pendingMessage describes a pending takeover for the other nodes.
 func (m *Machine) pendingMessage(now time.Time, n string, p *pendingTakeover) *messages.PendingTakeover {
 	pt := &messages.PendingTakeover{Node: n, Generation: p.gen, Groups: p.groups, Fence: p.fence, Reason: ClipReason(p.why)}
+	if p.everyGroup {
+		pt.Groups, pt.EveryGroup = nil, true
+	}
 	if !p.fence {
 		pt.RemainingMs = uint64(max(p.until.Sub(now), 0) / time.Millisecond)
 	}
