@@ -178,6 +178,10 @@ type peer struct {
 	// heartbeats echo.
 	echoGen  uint64
 	echoSend time.Time
+	// unconfirmed is when an authenticated frame of a newer generation
+	// that has not yet echoed this node's last arrived: the peer runs,
+	// and the handshake is under way.
+	unconfirmed time.Time
 	// acked is the newest of this node's send times the peer says it
 	// heard (in its current generation); hearsUs whether that is within
 	// deadtime.
@@ -283,6 +287,7 @@ func (m *Machine) Receive(now time.Time, f Frame) (Verdict, []*messages.Membersh
 	case f.Generation > p.generation:
 		m.hear(p, f)
 		if f.Generation < p.echoGen || !m.echoesUs(f.Heartbeat) {
+			p.unconfirmed = later(p.unconfirmed, now)
 			return Unconfirmed, nil
 		}
 		// The handshake is complete: this generation heard ours, so its
@@ -543,6 +548,21 @@ func excused(stalled time.Duration) string {
 	return fmt.Sprintf(" (of which %v this node itself could not run, not counted)", round(stalled))
 }
 
+// initEnd is when initdead is over: initdead after this node started, and
+// later by the time it could not run meanwhile (at most MaxStallCredit
+// deadtimes), as a silence is; a node starting on a machine too busy to
+// run it has not heard its peers because it could not listen.
+func (m *Machine) initEnd() time.Time {
+	return m.started.Add(m.cfg.Initdead + m.stalledWithin(m.started, m.started.Add(1<<62)))
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
 // Tick applies every timeout due at now.
 func (m *Machine) Tick(now time.Time) []*messages.MembershipEvent {
 	// A stall older than any silence still judged (a peer silent for
@@ -551,14 +571,28 @@ func (m *Machine) Tick(now time.Time) []*messages.MembershipEvent {
 		m.stalls = m.stalls[1:]
 	}
 	var evs []*messages.MembershipEvent
-	initOver := !now.Before(m.started.Add(m.cfg.Initdead))
+	initOver := !now.Before(m.initEnd())
 	for _, p := range m.peers {
 		if p.status == messages.NodeStatus_NODE_STATUS_INIT && p.heard.IsZero() {
-			if initOver {
+			if !initOver {
+				continue
+			}
+			if !p.unconfirmed.IsZero() {
+				// Its frames arrive, but none echoes this node yet: it
+				// runs, and may only be slow to answer. Dead once it is
+				// silent for deadtime, or its frames never echo this
+				// node for deadtime past initdead.
+				if listened, _ := m.listened(p.unconfirmed, now); listened <= m.cfg.Deadtime && now.Before(m.initEnd().Add(m.cfg.Deadtime)) {
+					continue
+				}
 				evs = append(evs, m.setLinksDead(now, p, "")...)
 				evs = append(evs, m.setStatus(now, p, messages.NodeStatus_NODE_STATUS_DEAD,
-					fmt.Sprintf("%s dead: no heartbeat since start (initdead %v)", p.name, m.cfg.Initdead)))
+					fmt.Sprintf("%s dead: its frames never acknowledged this node within initdead %v and deadtime %v", p.name, m.cfg.Initdead, m.cfg.Deadtime)))
+				continue
 			}
+			evs = append(evs, m.setLinksDead(now, p, "")...)
+			evs = append(evs, m.setStatus(now, p, messages.NodeStatus_NODE_STATUS_DEAD,
+				fmt.Sprintf("%s dead: no heartbeat since start (initdead %v%s)", p.name, m.cfg.Initdead, excused(m.stalledWithin(m.started, now)))))
 			continue
 		}
 		if p.status == messages.NodeStatus_NODE_STATUS_DEAD {
@@ -654,6 +688,16 @@ func (m *Machine) NextDeadline() time.Time {
 		switch {
 		case p.status == messages.NodeStatus_NODE_STATUS_DEAD:
 			continue
+		case p.heard.IsZero() && !p.unconfirmed.IsZero():
+			// Past initdead, a peer whose handshake is under way is
+			// judged by its silence, and at the latest deadtime later.
+			end := m.initEnd()
+			silent := after(p.unconfirmed, m.cfg.Deadtime+deadSlack)
+			if limit := end.Add(m.cfg.Deadtime); limit.Before(silent) {
+				silent = limit
+			}
+			consider(latest(end, silent))
+			continue
 		case p.heard.IsZero():
 			unheard = true
 			continue
@@ -675,7 +719,7 @@ func (m *Machine) NextDeadline() time.Time {
 		}
 	}
 	if unheard {
-		consider(m.started.Add(m.cfg.Initdead))
+		consider(m.initEnd())
 	}
 	consider(after(warn, m.cfg.Warntime))
 	// Dead is a silence longer than deadtime: look a moment after.
