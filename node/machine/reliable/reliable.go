@@ -594,7 +594,12 @@ func (in *Inbox) Overheard(now time.Time, gen, first, last uint64) {
 	defer1 := func(s uint64, a ask) {
 		if s >= first && s <= last && a.at.Before(later) {
 			in.missing[s] = ask{at: later, times: a.times}
-			in.nextKnown = false
+			// Deferring moves a request later: the earliest changes only
+			// if this one was it. Keeping it known spares NextDue a walk
+			// of everything missing after each range heard.
+			if in.nextKnown && !a.at.After(in.next) {
+				in.nextKnown = false
+			}
 		}
 	}
 	// Whichever is smaller, the range or what is missing: every node
