@@ -156,3 +156,21 @@ func BenchmarkAnnounceHostileFlood(b *testing.B) {
 		in.Announce(t0, 7, last)
 	}
 }
+
+// BenchmarkOverheardThenNextDue is what a node of a large cluster does for
+// each range of each request frame it hears while it misses 400 messages
+// of that peer: defer its own requests in the range, then find its next
+// request time (the messenger re-arms after every frame).
+func BenchmarkOverheardThenNextDue(b *testing.B) {
+	b.ReportAllocs()
+	in := NewInbox(Config{Rand: rand.New(rand.NewPCG(1, 1))})
+	in.Open(7, 0)
+	in.Announce(t0, 7, 400)
+	now := t0
+	for b.Loop() {
+		now = now.Add(time.Millisecond)
+		first := uint64(100 + now.UnixMilli()%200)
+		in.Overheard(now, 7, first, first+3)
+		in.NextDue()
+	}
+}
