@@ -84,8 +84,13 @@ func (m *Machine) groupState(now time.Time, from string, s *messages.GroupState)
 		}
 		delete(g.holders, from)
 	}
-	if g.grant != nil && g.grant.node == from {
-		// Started (now a holder) or gave up: the grant is used.
+	if g.grant != nil && g.grant.node == from && holds(s.Phase) {
+		// Started (now a holder): the grant is used. A state saying the
+		// group is stopped ends nothing: the claimant says so until its
+		// last grant arrives, and a full state sent before its claim may
+		// arrive after it. A claim given up is cancelled (GroupClaimCancel);
+		// a cancel lost is covered by GrantTimeout, the claimant's death
+		// or restart by the membership.
 		g.grant = nil
 	}
 	if s.BannedUntilUnixNano > 0 {
