@@ -830,7 +830,13 @@ type GroupClaim struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Group string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
 	// Numbers the claimant's attempts, so replies to an old one are ignored.
-	Attempt       uint64 `protobuf:"varint,2,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	Attempt uint64 `protobuf:"varint,2,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	// How long the claimant waits for every grant before it gives the claim
+	// up (0: the default ClaimTimeout). A claimant whose claims went
+	// unanswered waits longer each time (the voters run late); a voter keeps
+	// its grant for that long more than GrantTimeout, so that no grant of a
+	// claim still open runs out.
+	TimeoutMs     uint32 `protobuf:"varint,3,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -875,6 +881,13 @@ func (x *GroupClaim) GetGroup() string {
 func (x *GroupClaim) GetAttempt() uint64 {
 	if x != nil {
 		return x.Attempt
+	}
+	return 0
+}
+
+func (x *GroupClaim) GetTimeoutMs() uint32 {
+	if x != nil {
+		return x.TimeoutMs
 	}
 	return 0
 }
@@ -1981,11 +1994,13 @@ const file_hanode_v1_wire_proto_rawDesc = "" +
 	"\bFragment\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\rR\x05count\x12\x12\n" +
-	"\x04data\x18\x03 \x01(\fR\x04data\"<\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\"[\n" +
 	"\n" +
 	"GroupClaim\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x18\n" +
-	"\aattempt\x18\x02 \x01(\x04R\aattempt\"\xbb\x01\n" +
+	"\aattempt\x18\x02 \x01(\x04R\aattempt\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\x03 \x01(\rR\ttimeoutMs\"\xbb\x01\n" +
 	"\x0fGroupClaimReply\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x18\n" +
 	"\aattempt\x18\x02 \x01(\x04R\aattempt\x12\x18\n" +

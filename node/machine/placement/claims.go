@@ -3,6 +3,7 @@ package placement
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/hanode/hanode/messages"
@@ -26,19 +27,20 @@ func (m *Machine) advanceClaim(now time.Time, e *Effects, g *group) {
 			return
 		}
 		m.attempt++
-		g.claim = &claim{attempt: m.attempt, waiting: map[string]bool{}, at: now}
+		g.claim = &claim{attempt: m.attempt, waiting: map[string]bool{}, at: now, timeout: m.claimTimeout(g)}
 		for _, n := range m.cfg.Nodes {
 			if n != m.cfg.Local && m.alive(n) {
 				g.claim.waiting[n] = true
 			}
 		}
 		if len(g.claim.waiting) > 0 {
-			e.send(&messages.ClusterMessage{Payload: &messages.ClusterMessage_GroupClaim{GroupClaim: &messages.GroupClaim{Group: g.spec.Name, Attempt: g.claim.attempt}}})
+			e.send(&messages.ClusterMessage{Payload: &messages.ClusterMessage_GroupClaim{GroupClaim: &messages.GroupClaim{
+				Group: g.spec.Name, Attempt: g.claim.attempt, TimeoutMs: uint32(g.claim.timeout / time.Millisecond)}}})
 			e.note(messages.EventKind_EVENT_KIND_GROUP, g.spec.Name, "%s: claimed by %s, waiting for %v", g.spec.Name, m.cfg.Local, keys(g.claim.waiting))
 		}
 	}
 	if len(g.claim.waiting) == 0 {
-		g.claim = nil
+		g.claim, g.claimBackoff = nil, 0
 		g.commanded = true
 		e.Start = append(e.Start, g.spec.Name)
 		e.note(messages.EventKind_EVENT_KIND_GROUP, g.spec.Name, "%s: starting on %s", g.spec.Name, m.cfg.Local)
@@ -57,7 +59,7 @@ func (m *Machine) blocked(now time.Time, g *group) string {
 	if why := m.pendingFor(now, g.spec.Name); why != "" {
 		return why
 	}
-	if g.grant != nil && m.alive(g.grant.node) && now.Sub(g.grant.at) < m.cfg.GrantTimeout {
+	if g.grant != nil && m.alive(g.grant.node) && g.grant.open(now) {
 		return "granted to " + g.grant.node
 	}
 	return ""
@@ -97,7 +99,7 @@ func (m *Machine) claimed(now time.Time, e *Effects, from string, c *messages.Gr
 		// The other node ranks higher: withdraw ours and let it have it.
 		m.cancelClaim(now, e, g, fmt.Sprintf("%s's claim ranks higher", from))
 	}
-	if gr := g.grant; gr != nil && gr.node != from && m.alive(gr.node) && m.peers[gr.node].gen == gr.gen && now.Sub(gr.at) < m.cfg.GrantTimeout {
+	if gr := g.grant; gr != nil && gr.node != from && m.alive(gr.node) && m.peers[gr.node].gen == gr.gen && gr.open(now) {
 		deny(gr.node, "granted to "+gr.node)
 		return
 	}
@@ -115,7 +117,13 @@ func (m *Machine) claimed(now time.Time, e *Effects, from string, c *messages.Gr
 			return
 		}
 	}
-	g.grant = &grant{node: from, gen: gen, attempt: c.Attempt, at: now}
+	// The claimant's own timeout, as it says (an older node says
+	// nothing: the default), at most the longest this node would wait.
+	wait := m.cfg.ClaimTimeout
+	if c.TimeoutMs > 0 {
+		wait = min(time.Duration(c.TimeoutMs)*time.Millisecond, m.cfg.ClaimTimeout<<maxClaimBackoff)
+	}
+	g.grant = &grant{node: from, gen: gen, attempt: c.Attempt, at: now, until: now.Add(m.cfg.GrantTimeout + wait)}
 	e.send(&messages.ClusterMessage{Destination: from, DestinationGeneration: gen, Payload: &messages.ClusterMessage_GroupClaimReply{
 		GroupClaimReply: &messages.GroupClaimReply{Group: c.Group, Attempt: c.Attempt, Granted: true}}})
 }
@@ -126,6 +134,8 @@ func (m *Machine) replied(now time.Time, e *Effects, from string, r *messages.Gr
 		return
 	}
 	if !r.Granted {
+		// An answer: the voters keep up, whatever they say.
+		g.claimBackoff = 0
 		m.cancelClaim(now, e, g, fmt.Sprintf("%s denied it: %s", from, r.Reason))
 		if r.RetryAfterMs > 0 {
 			g.retryAt = now.Add(time.Duration(r.RetryAfterMs)*time.Millisecond + time.Millisecond)
@@ -172,6 +182,8 @@ type claim struct {
 	attempt uint64
 	waiting map[string]bool
 	at      time.Time
+	// timeout is how long it waits for every grant (claimTimeout).
+	timeout time.Duration
 }
 
 type grant struct {
@@ -179,6 +191,27 @@ type grant struct {
 	gen     uint64
 	attempt uint64
 	at      time.Time
+	// until is when the grant runs out: GrantTimeout after it was given,
+	// plus the claim's own timeout, so that a grant never runs out while
+	// the claim it answers may still complete.
+	until time.Time
+}
+
+// open says whether the grant still stands at now.
+func (gr *grant) open(now time.Time) bool { return now.Before(gr.until) }
+
+// maxClaimBackoff bounds the doublings of a group's claim timeout.
+const maxClaimBackoff = 3
+
+// claimTimeout is how long this node's next claim of g waits for its
+// grants: ClaimTimeout, doubled for each claim of g in a row that went
+// unanswered (at most maxClaimBackoff times). Unanswered claims mean the
+// voters handle their messages late (an overloaded cluster, a node
+// reading seconds behind): claiming again at the same pace would only add
+// a round of claims and replies to what they have not read yet, and no
+// round would ever complete.
+func (m *Machine) claimTimeout(g *group) time.Duration {
+	return m.cfg.ClaimTimeout << min(g.claimBackoff, maxClaimBackoff)
 }
 
 func (m *Machine) sortedHolders(g *group) []string {
@@ -190,4 +223,14 @@ func (m *Machine) sortedHolders(g *group) []string {
 	}
 	sort.Slice(hs, func(i, j int) bool { return m.index[hs[i]] < m.index[hs[j]] })
 	return hs
+}
+
+// nodeList names a few nodes for a log line: a claim unanswered by 95
+// peers is not worth 95 names, each time.
+func nodeList(nodes []string) string {
+	const shown = 4
+	if len(nodes) <= shown+1 {
+		return strings.Join(nodes, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(nodes[:shown], ", "), len(nodes)-shown)
 }

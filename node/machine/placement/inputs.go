@@ -121,10 +121,12 @@ func (m *Machine) Tick(now time.Time) Effects {
 	m.tickPending(now, &e)
 	for _, name := range m.order {
 		g := m.groups[name]
-		if g.claim != nil && now.Sub(g.claim.at) >= m.cfg.ClaimTimeout {
-			m.cancelClaim(now, &e, g, fmt.Sprintf("no answer from %v within %v", keys(g.claim.waiting), m.cfg.ClaimTimeout))
+		if g.claim != nil && now.Sub(g.claim.at) >= g.claim.timeout {
+			waited := g.claim.timeout
+			g.claimBackoff = min(g.claimBackoff+1, maxClaimBackoff)
+			m.cancelClaim(now, &e, g, fmt.Sprintf("no answer from %s within %v (the next claim waits %v)", nodeList(keys(g.claim.waiting)), waited, m.claimTimeout(g)))
 		}
-		if g.grant != nil && now.Sub(g.grant.at) >= m.cfg.GrantTimeout && m.pendingFor(now, name) == "" {
+		if g.grant != nil && !g.grant.open(now) && m.pendingFor(now, name) == "" {
 			g.grant = nil
 		}
 		for n, until := range g.banned {
@@ -164,12 +166,12 @@ func (m *Machine) NextDeadline() time.Time {
 	for _, name := range m.order {
 		g := m.groups[name]
 		if g.claim != nil {
-			consider(g.claim.at.Add(m.cfg.ClaimTimeout))
+			consider(g.claim.at.Add(g.claim.timeout))
 		}
 		if g.grant != nil && m.pendingFor(time.Time{}, name) == "" {
 			// (A grant to a node that may still run the group is kept
 			// until that node is fenced or has had its stop budget.)
-			consider(g.grant.at.Add(m.cfg.GrantTimeout))
+			consider(g.grant.until)
 		}
 		for _, until := range g.banned {
 			consider(until)

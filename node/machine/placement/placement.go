@@ -78,7 +78,9 @@ type Config struct {
 	// QuickRetry is the pause after a denial in favour of a node this one
 	// knows dead.
 	QuickRetry time.Duration
-	// ClaimTimeout gives up a claim whose grants do not all arrive.
+	// ClaimTimeout gives up a claim whose grants do not all arrive; it
+	// doubles after each claim in a row that timed out, at most
+	// maxClaimBackoff times (voters that answer late).
 	ClaimTimeout time.Duration
 	// GrantTimeout forgets a grant whose claimant never said it started.
 	GrantTimeout time.Duration
@@ -241,8 +243,11 @@ type group struct {
 	banned     map[string]time.Time // node -> ban end
 	claim      *claim
 	grant      *grant
-	override   *override
-	retryAt    time.Time
+	// claimBackoff counts this node's claims of the group in a row that
+	// timed out unanswered (claimTimeout).
+	claimBackoff int
+	override     *override
+	retryAt      time.Time
 	// failed is the last failure on this node, for status.
 	failed string
 	// lost is when and how the group last stopped running elsewhere,
