@@ -38,12 +38,7 @@ var nftPackets = regexp.MustCompile(`packets (\d+)`)
 // are delivered once, no copy is taken for a replay); and any one of the
 // three media alone keeps the link up.
 func TestMediaSharingOneInterface(t *testing.T) {
-	if _, err := exec.LookPath("nft"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("the nft command is missing (apt-get install nftables)")
-		}
-		t.Skip("the nft command is missing (apt-get install nftables)")
-	}
+	testhosts.RequireCommand(t, "nft", "nftables")
 	lab := testhosts.New(t, testhosts.Options{Hosts: 2})
 	h1, h2 := lab.Host(1), lab.Host(2)
 	nodes := startCluster(t, lab.Hosts(), fastTiming, func(int) string {

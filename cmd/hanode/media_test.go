@@ -225,6 +225,7 @@ func waitNotes(t *testing.T, n *haNode, want map[string]int) {
 // messages from two senders still reach all three nodes, once and in
 // order, and nobody is declared dead.
 func TestReliableMessagesUnderLoss(t *testing.T) {
+	testhosts.RequireCommand(t, "nft", "nftables")
 	lab := testhosts.New(t, testhosts.Options{Hosts: 3})
 	var ucast []string
 	for _, h := range lab.Hosts() {
@@ -272,6 +273,7 @@ func TestReliableMessagesUnderLoss(t *testing.T) {
 // TestCorruptedAndDuplicatedPackets: corrupted packets are refused and
 // counted, duplicated ones are processed once, and the cluster works on.
 func TestCorruptedAndDuplicatedPackets(t *testing.T) {
+	testhosts.RequireCommand(t, "nft", "nftables")
 	lab := testhosts.New(t, testhosts.Options{Hosts: 2})
 	h1, h2 := lab.Host(1), lab.Host(2)
 	nodes := startCluster(t, lab.Hosts(), fastTiming, func(int) string {

@@ -60,6 +60,21 @@ func Require(t testing.TB) {
 	t.Skip(msg)
 }
 
+// RequireCommand checks that a command a test needs (besides a lab's own)
+// is installed, with Require's rule: skip with a clear message naming the
+// Debian package, or fail when CI=true.
+func RequireCommand(t testing.TB, command, debianPackage string) {
+	t.Helper()
+	if _, err := exec.LookPath(command); err == nil {
+		return
+	}
+	msg := fmt.Sprintf("the %s command is missing (apt-get install %s)", command, debianPackage)
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg + " (CI=true: this test must run; .ci/run installs it)")
+	}
+	t.Skip(msg)
+}
+
 // Options describe a lab.
 type Options struct {
 	// Hosts is the number of hosts (1..200).

@@ -56,6 +56,7 @@ func TestHostsReachEachOther(t *testing.T) {
 }
 
 func TestLoss(t *testing.T) {
+	RequireCommand(t, "nft", "nftables")
 	lab := New(t, Options{Hosts: 2})
 	h := lab.Host(1)
 	if err := h.Loss("eth0", 100); err != nil {
