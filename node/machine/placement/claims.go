@@ -36,7 +36,7 @@ func (m *Machine) advanceClaim(now time.Time, e *Effects, g *group) {
 		if len(g.claim.waiting) > 0 {
 			e.send(&messages.ClusterMessage{Payload: &messages.ClusterMessage_GroupClaim{GroupClaim: &messages.GroupClaim{
 				Group: g.spec.Name, Attempt: g.claim.attempt, TimeoutMs: uint32(g.claim.timeout / time.Millisecond)}}})
-			e.note(messages.EventKind_EVENT_KIND_GROUP, g.spec.Name, "%s: claimed by %s, waiting for %v", g.spec.Name, m.cfg.Local, keys(g.claim.waiting))
+			e.note(messages.EventKind_EVENT_KIND_GROUP, g.spec.Name, "%s: claimed by %s, waiting for %s", g.spec.Name, m.cfg.Local, nodeList(keys(g.claim.waiting)))
 		}
 	}
 	if len(g.claim.waiting) == 0 {
