@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"time"
 
@@ -153,11 +154,11 @@ func NewMembershipState(cfg MembershipConfig) *MembershipState {
 	return st
 }
 
-// facts is what this node's next heartbeat says of its peers: each
-// generation heard, where this node's message stream for it starts, and
-// when (by the peer's clock) it was last heard; and how many ping nodes it
-// reaches.
-func (st *MembershipState) facts() *HeartbeatFacts {
+// facts is what this node's next heartbeat says of its peers at now: each
+// generation heard, where this node's message stream for it starts, when
+// (by the peer's clock) it was last heard and how much of the time since
+// this node's own stalls excuse; and how many ping nodes it reaches.
+func (st *MembershipState) facts(now time.Time) *HeartbeatFacts {
 	f := &HeartbeatFacts{PingNodesUp: st.pingNodesUp}
 	for _, p := range st.peers {
 		e := st.echoes[p]
@@ -165,7 +166,8 @@ func (st *MembershipState) facts() *HeartbeatFacts {
 		if s == nil {
 			continue
 		}
-		f.Sessions = append(f.Sessions, &messages.PeerSession{Node: p, Generation: s.generation, StreamStart: s.streamStart, HeardSendTimeUnixNano: e.sendTime})
+		f.Sessions = append(f.Sessions, &messages.PeerSession{Node: p, Generation: s.generation, StreamStart: s.streamStart, HeardSendTimeUnixNano: e.sendTime,
+			ExcusedMs: uint32(min(st.machine.Excused(p, now).Milliseconds(), math.MaxUint32))})
 	}
 	return f
 }
@@ -173,7 +175,7 @@ func (st *MembershipState) facts() *HeartbeatFacts {
 // tellHeartbeat sends the heartbeat actor what its heartbeats say now.
 func (a *Membership) tellHeartbeat(ctx actor.Context) {
 	if a.st.heartbeat != nil {
-		ctx.Send(a.st.heartbeat, a.st.facts())
+		ctx.Send(a.st.heartbeat, a.st.facts(a.now()))
 		a.st.factsSent = a.now()
 	}
 }

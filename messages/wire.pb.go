@@ -377,8 +377,15 @@ type PeerSession struct {
 	// it the sender received: the peer learns how recently the sender heard
 	// it, by its own clock, and so when the sender may declare it dead.
 	HeardSendTimeUnixNano int64 `protobuf:"varint,4,opt,name=heard_send_time_unix_nano,json=heardSendTimeUnixNano,proto3" json:"heard_send_time_unix_nano,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// How long, since it last heard the peer, the sender could not run (its
+	// timers fired late, or frames waited in its queues), in milliseconds:
+	// time its own failure detector does not count in the peer's silence.
+	// The peer adds it to the acknowledgement above: an overloaded sender
+	// that reads its frames seconds late still hears it, and will not
+	// declare it dead for that much longer (0 when the sender keeps up).
+	ExcusedMs     uint32 `protobuf:"varint,5,opt,name=excused_ms,json=excusedMs,proto3" json:"excused_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PeerSession) Reset() {
@@ -435,6 +442,13 @@ func (x *PeerSession) GetStreamStart() uint64 {
 func (x *PeerSession) GetHeardSendTimeUnixNano() int64 {
 	if x != nil {
 		return x.HeardSendTimeUnixNano
+	}
+	return 0
+}
+
+func (x *PeerSession) GetExcusedMs() uint32 {
+	if x != nil {
+		return x.ExcusedMs
 	}
 	return 0
 }
@@ -1962,14 +1976,16 @@ const file_hanode_v1_wire_proto_rawDesc = "" +
 	"deadtimeMs\x122\n" +
 	"\x15last_message_sequence\x18\x03 \x01(\x04R\x13lastMessageSequence\x12\"\n" +
 	"\rping_nodes_up\x18\x04 \x01(\rR\vpingNodesUp\x122\n" +
-	"\bsessions\x18\x05 \x03(\v2\x16.hanode.v1.PeerSessionR\bsessions\"\x9e\x01\n" +
+	"\bsessions\x18\x05 \x03(\v2\x16.hanode.v1.PeerSessionR\bsessions\"\xbd\x01\n" +
 	"\vPeerSession\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x02 \x01(\x04R\n" +
 	"generation\x12!\n" +
 	"\fstream_start\x18\x03 \x01(\x04R\vstreamStart\x128\n" +
-	"\x19heard_send_time_unix_nano\x18\x04 \x01(\x03R\x15heardSendTimeUnixNano\"\xb7\x06\n" +
+	"\x19heard_send_time_unix_nano\x18\x04 \x01(\x03R\x15heardSendTimeUnixNano\x12\x1d\n" +
+	"\n" +
+	"excused_ms\x18\x05 \x01(\rR\texcusedMs\"\xb7\x06\n" +
 	"\x0eClusterMessage\x12)\n" +
 	"\x10message_sequence\x18\x01 \x01(\x04R\x0fmessageSequence\x12 \n" +
 	"\vdestination\x18\x02 \x01(\tR\vdestination\x125\n" +

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node/config"
+	"github.com/hanode/hanode/node/machine/membership"
 	"github.com/hanode/hanode/node/machine/placement"
 	"github.com/hanode/hanode/node/machine/reliable"
 )
@@ -156,7 +157,8 @@ func largestHeartbeat(cfg *config.Effective) *messages.Heartbeat {
 	for _, n := range cfg.Nodes {
 		if n != cfg.Local {
 			hb.Sessions = append(hb.Sessions, &messages.PeerSession{Node: n, Generation: math.MaxUint64,
-				StreamStart: math.MaxUint64, HeardSendTimeUnixNano: math.MaxInt64})
+				StreamStart: math.MaxUint64, HeardSendTimeUnixNano: math.MaxInt64,
+				ExcusedMs: uint32(min((membership.MaxStallCredit * cfg.Deadtime).Milliseconds(), math.MaxUint32))})
 		}
 	}
 	return hb

@@ -182,11 +182,15 @@ type peer struct {
 	// that has not yet echoed this node's last arrived: the peer runs,
 	// and the handshake is under way.
 	unconfirmed time.Time
-	// acked is the newest of this node's send times the peer says it
-	// heard (in its current generation); hearsUs whether that is within
-	// deadtime.
-	acked   time.Time
-	hearsUs bool
+	// ackedSend is the newest of this node's send times the peer says
+	// it heard (in its current generation), and acked that time moved
+	// later by what the peer said its own stalls excuse since (at most
+	// MaxStallCredit deadtimes): the peer declares this node dead no
+	// earlier than deadtime of its listening after acked. hearsUs
+	// whether acked is within deadtime (regained within RegainAck of
+	// it).
+	ackedSend, acked time.Time
+	hearsUs          bool
 	// oldReported is the lowest old generation reported, so that each is
 	// reported once.
 	oldReported uint64
@@ -298,7 +302,7 @@ func (m *Machine) Receive(now time.Time, f Frame) (Verdict, []*messages.Membersh
 			evs[len(evs)-1].Generation = f.Generation
 		}
 		p.generation = f.Generation
-		p.acked, p.hearsUs = time.Time{}, false
+		p.ackedSend, p.acked, p.hearsUs = time.Time{}, time.Time{}, false
 		// Whatever this generation sent before the confirming frame may
 		// have been captured before this node started: never count it.
 		p.seq.floor(f.Sequence - 1)
@@ -385,17 +389,40 @@ func (m *Machine) echoesUs(hb *messages.Heartbeat) bool {
 }
 
 // acknowledged takes the acknowledgement in a live peer's heartbeat: when
-// it last heard this node, by this node's clock.
+// it last heard this node, by this node's clock, and how much of the time
+// since its own stalls excuse.
+//
+// An overloaded peer reads its frames seconds late: its acknowledgements
+// are that much older, yet it hears this node, and its own failure
+// detector does not count those seconds in this node's silence (Late). At
+// 128 nodes on one machine every node ran 13 s behind, acknowledgements
+// arrived 50 s old, and every node lost quorum though every view was
+// whole. Moving the acknowledgement later by the excused time (capped as
+// the peer caps its own credit) keeps what it stands for: the peer will
+// not declare this node dead before deadtime of its listening past it.
 func (m *Machine) acknowledged(now time.Time, p *peer, hb *messages.Heartbeat) []*messages.MembershipEvent {
 	for _, s := range hb.GetSessions() {
 		if s.Node != m.cfg.Local || s.Generation != m.generation {
 			continue
 		}
-		if t := time.Unix(0, s.HeardSendTimeUnixNano); t.After(p.acked) {
-			p.acked = t
+		sent := time.Unix(0, s.HeardSendTimeUnixNano)
+		if sent.After(p.ackedSend) {
+			p.ackedSend = sent
+		}
+		at := sent.Add(min(time.Duration(s.ExcusedMs)*time.Millisecond, MaxStallCredit*m.cfg.Deadtime))
+		if at.After(now) {
+			// The peer's stalls lie within the time between this
+			// node's frame and now; more is a bad clock or a lie.
+			at = now
+		}
+		if at.After(p.acked) {
+			p.acked = at
 		}
 	}
-	if p.hearsUs || p.acked.IsZero() || !now.Before(p.acked.Add(m.cfg.Deadtime)) {
+	// A peer whose acknowledgements hover about deadtime old would come
+	// and go with each heartbeat, and quorum with it: once lost, hearing
+	// comes back only with an acknowledgement clearly within deadtime.
+	if p.hearsUs || p.acked.IsZero() || m.silent(p.acked, now) >= m.RegainAck() {
 		return nil
 	}
 	p.hearsUs = true
@@ -437,6 +464,27 @@ func (m *Machine) Echo(node string) Session {
 		return Session{}
 	}
 	return Session{Node: p.name, Generation: p.echoGen, SendTime: p.echoSend}
+}
+
+// RegainAck is how recent (in time this node could listen) a peer's
+// acknowledgement must be for the peer to hear this node again, or for the
+// first time: three quarters of deadtime, a band of a quarter deadtime
+// below the deadtime at which it stops hearing it. A heartbeat answers a
+// frame at most a keepalive (under half the deadtime) and a quarter after
+// it was sent (echoMoved), so an acknowledgement of a peer that keeps up
+// is always within it.
+func (m *Machine) RegainAck() time.Duration { return m.cfg.Deadtime * 3 / 4 }
+
+// Excused is how much of the silence of node since it was last heard this
+// node's own stalls excuse (at most MaxStallCredit deadtimes): what its
+// heartbeats tell the peer (PeerSession.excused_ms), so that it counts
+// this node's late acknowledgements as the time they stand for.
+func (m *Machine) Excused(node string, now time.Time) time.Duration {
+	p := m.byName[node]
+	if p == nil || p.heard.IsZero() {
+		return 0
+	}
+	return m.stalledWithin(p.heard, now)
 }
 
 // HearsUs says whether a live peer acknowledges hearing this node.
@@ -539,6 +587,15 @@ func (m *Machine) listened(heard, now time.Time) (time.Duration, time.Duration) 
 	return now.Sub(heard) - stalled, stalled
 }
 
+// peerExcused says what of an acknowledgement's age the peer's stalls
+// excused, for the reason.
+func peerExcused(d time.Duration) string {
+	if d <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (of which %v the peer itself could not run, not counted)", round(d))
+}
+
 // excused says what of a silence this node's own stalls excused, for the
 // verdict's reason.
 func excused(stalled time.Duration) string {
@@ -616,7 +673,7 @@ func (m *Machine) Tick(now time.Time) []*messages.MembershipEvent {
 			// dead at any moment.
 			p.hearsUs = false
 			ev := m.event(now, p, messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_REACH,
-				fmt.Sprintf("%s has not acknowledged this node's frames for %v: it may declare this node dead", p.name, round(now.Sub(p.acked))))
+				fmt.Sprintf("%s has not acknowledged this node's frames for %v%s: it may declare this node dead", p.name, round(now.Sub(p.ackedSend)), peerExcused(p.acked.Sub(p.ackedSend))))
 			evs = append(evs, ev)
 		}
 		switch {

@@ -26,6 +26,9 @@ type scenario struct {
 	m   *Machine
 	now time.Time
 	seq map[string]uint64
+	// excused is what frameEcho's acknowledgements say the peer's own
+	// stalls excuse.
+	excused time.Duration
 }
 
 func newScenario(t *testing.T, links ...string) *scenario {
@@ -72,7 +75,7 @@ func (s *scenario) frame(sender, link string, gen, seq uint64, st messages.NodeS
 func (s *scenario) frameEcho(sender, link string, gen, seq uint64, st messages.NodeStatus, echoGen uint64, heard time.Time) (Verdict, string) {
 	hb := &messages.Heartbeat{Status: st}
 	if echoGen != 0 {
-		hb.Sessions = []*messages.PeerSession{{Node: "n1", Generation: echoGen, HeardSendTimeUnixNano: heard.UnixNano()}}
+		hb.Sessions = []*messages.PeerSession{{Node: "n1", Generation: echoGen, HeardSendTimeUnixNano: heard.UnixNano(), ExcusedMs: uint32(s.excused.Milliseconds())}}
 	}
 	v, evs := s.m.Receive(s.now, Frame{Link: link, Cluster: "c1", Sender: sender, Generation: gen, Sequence: seq, SendTime: s.now, Heartbeat: hb})
 	return v, render(evs)
@@ -478,7 +481,19 @@ func TestRandomHistories(t *testing.T) {
 				if rng.IntN(4) == 0 || (run%3 == 0 && n == "n3") {
 					echo = 0
 				}
-				s.frameEcho(n, link, gens[n], seq, st, echo, s.now)
+				// Most acknowledge what n1 just sent; some what it sent
+				// up to two deadtimes ago, some of it excused by the
+				// peer's own stalls (up to six deadtimes: more than
+				// MaxStallCredit).
+				heard := s.now
+				s.excused = 0
+				if rng.IntN(3) == 0 {
+					heard = heard.Add(-time.Duration(rng.Int64N(int64(2 * s.m.cfg.Deadtime))))
+					if rng.IntN(2) == 0 {
+						s.excused = time.Duration(rng.Int64N(int64(6*s.m.cfg.Deadtime))).Truncate(time.Millisecond)
+					}
+				}
+				s.frameEcho(n, link, gens[n], seq, st, echo, heard)
 			case 3:
 				if rng.IntN(10) == 0 {
 					n := []string{"n2", "n3"}[rng.IntN(2)]
@@ -509,6 +524,17 @@ func TestRandomHistories(t *testing.T) {
 					t.Fatalf("run %d: Tick at the deadline %v changed nothing", run, d)
 				}
 				s.now = d
+			}
+			for _, p := range s.m.peers {
+				// A peer hears this node only on an acknowledgement no
+				// later than its arrival, and not past deadtime of
+				// listening after it (Tick just ran, or it just came).
+				if p.hearsUs && (p.acked.After(s.now) || p.acked.Before(p.ackedSend) || p.status == dead) {
+					t.Fatalf("run %d step %d: %s hears n1 with acknowledgement %v (sent %v) at %v, status %v", run, step, p.name, p.acked, p.ackedSend, s.now, p.status)
+				}
+				if p.acked.After(p.ackedSend.Add(MaxStallCredit * s.m.cfg.Deadtime)) {
+					t.Fatalf("run %d step %d: %s's acknowledgement %v counts more than MaxStallCredit deadtimes after %v", run, step, p.name, p.acked, p.ackedSend)
+				}
 			}
 			for _, n := range s.m.Snapshot() {
 				if n.Status != dead || n.Local {
