@@ -8,6 +8,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/hanode/hanode/messages"
+	"github.com/hanode/hanode/node/machine/sessions"
 	"github.com/hanode/hanode/node/ops/logging"
 	"github.com/hanode/hanode/node/ops/metrics"
 	"github.com/hanode/hanode/transports/frame"
@@ -34,6 +35,9 @@ type HeartbeatConfig struct {
 	Log       *slog.Logger
 	// Metrics counts heartbeats sent; may be nil.
 	Metrics *metrics.Metrics
+	// MaxSessions bounds the peer sessions a heartbeat carries (0: all),
+	// chosen by a sessions.Rotation.
+	MaxSessions int
 }
 
 // HeartbeatFacts is what membership knows that a heartbeat carries: one
@@ -112,6 +116,8 @@ type Heartbeat struct {
 	// left; nowDue, armed, sends one more at nowAt+nowSpacing.
 	nowAt  time.Time
 	nowDue *Deadline
+	// rotation picks the sessions each heartbeat carries.
+	rotation *sessions.Rotation
 }
 
 // LinkBacklog bounds the bytes of frames waiting for one link to send
@@ -132,6 +138,12 @@ const LinkBacklog = 4 << 20
 // leave together in one, at its end.
 func nowSpacing(keepalive time.Duration) time.Duration { return keepalive / 4 }
 
+// SessionHold is how long a peer's session that changed (a new generation
+// heard: a handshake under way) goes out in every heartbeat, whatever
+// MaxSessions: three keepalives, so that a heartbeat or two lost does not
+// hold up the peer's join until the session's turn comes again.
+func SessionHold(keepalive time.Duration) time.Duration { return 3 * keepalive }
+
 // NewHeartbeat returns a producer of heartbeat actors. Each incarnation
 // starts fresh: it asks membership and the messenger for what it needs.
 func NewHeartbeat(cfg HeartbeatConfig) actor.Producer {
@@ -145,7 +157,8 @@ func NewHeartbeat(cfg HeartbeatConfig) actor.Producer {
 		backlogs[i] = NewGate(LinkBacklog)
 	}
 	return func() actor.Actor {
-		return &Heartbeat{cfg: cfg, sealLog: sealLog, dropLog: dropLog, sent: sent, backlogs: backlogs}
+		return &Heartbeat{cfg: cfg, sealLog: sealLog, dropLog: dropLog, sent: sent, backlogs: backlogs,
+			rotation: sessions.New(cfg.MaxSessions, SessionHold(cfg.Keepalive))}
 	}
 }
 
@@ -221,7 +234,7 @@ func (a *Heartbeat) heartbeat(ctx actor.Context, status messages.NodeStatus) {
 		DeadtimeMs:          uint32(a.cfg.Deadtime.Milliseconds()),
 		LastMessageSequence: a.lastMessage,
 		PingNodesUp:         a.facts.PingNodesUp,
-		Sessions:            a.facts.Sessions,
+		Sessions:            a.rotation.Pick(time.Now(), a.facts.Sessions),
 	}}})
 }
 
@@ -303,7 +316,7 @@ func (a *Heartbeat) depart(ctx actor.Context) {
 		DeadtimeMs:          uint32(a.cfg.Deadtime.Milliseconds()),
 		LastMessageSequence: a.lastMessage,
 		PingNodesUp:         a.facts.PingNodesUp,
-		Sessions:            a.facts.Sessions,
+		Sessions:            a.rotation.Pick(time.Now(), a.facts.Sessions),
 	}}})
 	a.departed = true
 	pending := len(a.cfg.Links)

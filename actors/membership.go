@@ -113,6 +113,12 @@ func (st *MembershipState) forMessenger(env *messages.Envelope) (news *streamNew
 	}
 	n := streamNewsOf(env, hb, st.info.Local, st.machine.Generation())
 	old, seen := st.streamNews[env.Sender]
+	if seen && n.sessionGeneration == 0 && n.generation == old.generation {
+		// A heartbeat that leaves this node's session out (a large
+		// cluster's heartbeats carry some sessions each, in turn:
+		// sessions.Rotation) says nothing new of it.
+		n.sessionGeneration, n.streamStart = old.sessionGeneration, old.streamStart
+	}
 	return &n, !seen || n != old
 }
 

@@ -40,6 +40,8 @@ func TestHeartbeatsThatSayNothingNewSkipTheMessenger(t *testing.T) {
 		{"a session of another node", hb(5, 0, other), true, false},
 		{"our session", hb(5, 0, ours), true, true},
 		{"the same again", hb(5, 0, ours), true, false},
+		{"our session left out, its turn to come", hb(5, 0), true, false},
+		{"our session again", hb(5, 0, ours), true, false},
 		{"a new last message, not handed over", hb(5, 4, ours), false, true},
 		{"that again", hb(5, 4, ours), true, true},
 		{"that again, handed over", hb(5, 4, ours), true, false},

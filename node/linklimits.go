@@ -3,9 +3,11 @@ package node
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hanode/hanode/messages"
@@ -152,9 +154,15 @@ func largestFullState(cfg *config.Effective) *messages.ClusterMessage {
 // largestHeartbeat is the largest heartbeat body a node of cfg sends:
 // every peer's session, with the largest numbers.
 func largestHeartbeat(cfg *config.Effective) *messages.Heartbeat {
+	return largestHeartbeatOf(cfg, cfg.Nodes)
+}
+
+// largestHeartbeatOf is the largest heartbeat body naming the sessions of
+// nodes (but cfg.Local).
+func largestHeartbeatOf(cfg *config.Effective, nodes []string) *messages.Heartbeat {
 	hb := &messages.Heartbeat{Status: messages.NodeStatus_NODE_STATUS_ACTIVE, DeadtimeMs: math.MaxUint32,
 		LastMessageSequence: math.MaxUint64, PingNodesUp: math.MaxUint32}
-	for _, n := range cfg.Nodes {
+	for _, n := range nodes {
 		if n != cfg.Local {
 			hb.Sessions = append(hb.Sessions, &messages.PeerSession{Node: n, Generation: math.MaxUint64,
 				StreamStart: math.MaxUint64, HeardSendTimeUnixNano: math.MaxInt64,
@@ -162,6 +170,45 @@ func largestHeartbeat(cfg *config.Effective) *messages.Heartbeat {
 		}
 	}
 	return hb
+}
+
+// EthernetFrame is the UDP payload one Ethernet frame carries at an MTU
+// of 1500 (less the IPv4 and UDP headers): a larger datagram travels in
+// IP fragments, and is lost when any of them is.
+const EthernetFrame = 1500 - 20 - 8
+
+// HeartbeatSessions is the most peer sessions a heartbeat of a node of
+// cfg carries (sessions.Rotation), 0 for all of them: enough that each
+// session goes out at least every third of deadtime, and beyond that as
+// many as fit in one Ethernet frame with the largest numbers. A peer's
+// acknowledgement is then at most a third of deadtime and a keepalive and
+// a quarter old before the next (keepalive is at most a sixth of deadtime
+// when not every session goes out), under nine tenths of deadtime with
+// one of those heartbeats lost. At 1s/10s and short names that is every
+// session up to 28 nodes, 27 of 63 at 64 nodes (one Ethernet frame), 43
+// of 127 at 128.
+func HeartbeatSessions(cfg *config.Effective) int {
+	peers := len(cfg.Nodes) - 1
+	perThird := int(cfg.Deadtime / 3 / max(cfg.Keepalive, time.Millisecond))
+	if peers <= 1 || perThird <= 1 {
+		return 0
+	}
+	need := (peers + perThird - 1) / perThird
+	room := reliable.MessageCapacity(EthernetFrame, cfg.Cluster.GetName(), cfg.Local) - proto.Size(largestHeartbeatOf(cfg, nil))
+	var sizes []int
+	for _, s := range largestHeartbeat(cfg).Sessions {
+		sizes = append(sizes, protowire.SizeTag(1)+protowire.SizeBytes(proto.Size(s)))
+	}
+	slices.Sort(sizes)
+	fit := 0
+	for i := len(sizes) - 1; i >= 0 && room >= sizes[i]; i-- {
+		room -= sizes[i]
+		fit++
+	}
+	if k := max(need, fit); k < peers {
+		return k
+	}
+	return 0
 }
 
 // CheckMessageSizes says, as an error, when the largest cluster message

@@ -12,12 +12,17 @@ import (
 	"github.com/hanode/hanode/messages"
 )
 
-var simScale = flag.Int("sim.scale", 16, "nodes of TestScaleJoinCost")
+// 32 nodes by default: beyond 28 a heartbeat carries some sessions each,
+// in turn (node.HeartbeatSessions), and this test is what runs that in
+// make test.
+var simScale = flag.Int("sim.scale", 32, "nodes of TestScaleJoinCost")
 
 // TestScaleJoinCost starts sim.scale nodes (one group each, a node every
 // 100ms) at keepalive 1s / deadtime 10s on the in-memory network, watches
 // them for two minutes of cluster time, and checks what a join may cost:
-// no node is ever declared dead (nothing fails), every group runs once,
+// no node is ever declared dead (nothing fails) or stops hearing another
+// (every acknowledgement, though a heartbeat carries some sessions each
+// beyond 28 nodes, stays within deadtime), every group runs once,
 // and each node's cluster messages stay within a constant per join, not
 // a multiple of the cluster's size. In fake time the figures are the
 // protocol's own, whatever the machine's load.
@@ -46,7 +51,7 @@ func TestScaleJoinCost(t *testing.T) {
 		time.Sleep(2 * time.Minute)
 		elapsed := time.Since(start)
 		var sent, retrans, naks []uint64
-		deaths := 0
+		deaths, unheard := 0, 0
 		for _, name := range c.Names() {
 			s, err := c.Node(name).Status(context.Background())
 			if err != nil {
@@ -56,6 +61,9 @@ func TestScaleJoinCost(t *testing.T) {
 				if nd.Status != messages.NodeStatus_NODE_STATUS_ACTIVE {
 					t.Errorf("%s sees %s %v", name, nd.Name, nd.Status)
 				}
+				if !nd.Local && !nd.HearsUs {
+					t.Errorf("%s: %s does not hear it", name, nd.Name)
+				}
 				if nd.Local {
 					sent = append(sent, nd.GetMessages().GetCount())
 					retrans = append(retrans, nd.GetMessages().GetRetransmissions())
@@ -63,6 +71,12 @@ func TestScaleJoinCost(t *testing.T) {
 				}
 			}
 			for _, e := range c.Node(name).Timeline(0) {
+				if e.Kind == messages.EventKind_EVENT_KIND_MEMBERSHIP && strings.Contains(e.Summary, "has not acknowledged") {
+					unheard++
+					if unheard < 5 {
+						t.Errorf("%s: %s", name, e.Summary)
+					}
+				}
 				if e.Kind == messages.EventKind_EVENT_KIND_MEMBERSHIP && e.Node != name && strings.Contains(e.Summary, " dead") {
 					deaths++
 					if deaths < 5 {

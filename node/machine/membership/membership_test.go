@@ -490,7 +490,7 @@ func TestRandomHistories(t *testing.T) {
 				if rng.IntN(3) == 0 {
 					heard = heard.Add(-time.Duration(rng.Int64N(int64(2 * s.m.cfg.Deadtime))))
 					if rng.IntN(2) == 0 {
-						s.excused = time.Duration(rng.Int64N(int64(6*s.m.cfg.Deadtime))).Truncate(time.Millisecond)
+						s.excused = time.Duration(rng.Int64N(int64(6 * s.m.cfg.Deadtime))).Truncate(time.Millisecond)
 					}
 				}
 				s.frameEcho(n, link, gens[n], seq, st, echo, heard)
