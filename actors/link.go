@@ -44,6 +44,10 @@ type LinkConfig struct {
 	// in the socket and still be handled (ShedAfter); older ones are left
 	// out, except a sender's last (status dead).
 	ShedAfter time.Duration
+	// Delivered, when set, leaves out the cluster messages this node
+	// delivered already (resends others asked for) before they are
+	// verified.
+	Delivered *DeliveredMarks
 }
 
 // ShedAfter is how long a heartbeat may wait in a link's socket before the
@@ -145,6 +149,10 @@ func (l *Link) open(ctx actor.Context) {
 	shed := newShedding(l.cfg)
 	deliver := func(p transports.Packet) {
 		if shed.superseded(p) {
+			return
+		}
+		if l.cfg.Delivered.Delivered(p.Data) {
+			l.cfg.Metrics.FrameLeftOut(l.cfg.Name, "delivered")
 			return
 		}
 		// A flood on the port costs the reader the verification of each

@@ -39,6 +39,9 @@ type MessengerConfig struct {
 	// Stream is the gate of the stream frames membership hands over (it
 	// holds the same gates); nil: unbounded.
 	Stream *Gates
+	// Delivered, when set, is told how far each peer's stream is
+	// delivered, for the links to leave out what comes again.
+	Delivered *DeliveredMarks
 }
 
 // MessengerState is the reliable layer's state. Built once
@@ -74,6 +77,7 @@ type MessengerState struct {
 	// notesDropped counts the oldest notes forgotten beyond MaxNotes.
 	notesDropped uint64
 	stream       *Gates
+	delivered    *DeliveredMarks
 	// subscribers receive every peer's cluster message (ClusterDelivered);
 	// subscribed by the node (Subscribe) before any frame can arrive.
 	subscribers []*actor.PID
@@ -93,7 +97,7 @@ func NewMessengerState(cfg MessengerConfig) *MessengerState {
 		batcher: reliable.NewBatcher(cfg.Reliable), frameBudget: cmp.Or(cfg.Reliable.MaxMessage, reliable.DefaultMaxMessage),
 		requestSlack: cmp.Or(cfg.Reliable.MaxRexmitDelay, reliable.DefaultMaxRexmitDelay) / 4,
 		inboxes:      map[string]*reliable.Inbox{}, alive: map[string]bool{}, stream: cfg.Stream, warnings: map[string]*logging.Limiter{},
-		maxLag: cmp.Or(cfg.MaxLag, DefaultMaxLag),
+		maxLag: cmp.Or(cfg.MaxLag, DefaultMaxLag), delivered: cfg.Delivered,
 	}
 	for _, p := range cfg.Peers {
 		st.inboxes[p] = reliable.NewInbox(cfg.Reliable)
@@ -305,6 +309,9 @@ func (a *Messenger) frame(ctx actor.Context, f *StreamFrame) {
 	defer func() {
 		_, nak := env.Body.(*messages.Envelope_RetransmitNak)
 		a.noteDropped(env.Sender, before, in.Stats, nak)
+		if in.Opened(in.Generation()) {
+			a.st.delivered.Set(env.Sender, in.Generation(), in.Delivered())
+		}
 	}()
 	switch b := env.Body.(type) {
 	case *messages.Envelope_Heartbeat:

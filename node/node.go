@@ -124,6 +124,9 @@ type runtime struct {
 	messenger  *actors.MessengerState
 	// inbound bounds the frames each link hands to membership.
 	inbound *actors.Gates
+	// delivered is how far each peer's stream is delivered: the links
+	// leave out resends of what was.
+	delivered *actors.DeliveredMarks
 	// placement and groups are nil without resource groups; everywhere
 	// are the groups' parts kept running on every node (nil when none).
 	placement  *actors.PlacementState
@@ -300,8 +303,10 @@ func newRuntime(cfg *config.Effective, opts Options, log *slog.Logger, l life) *
 		Info: rt.info, Machine: machine, Peers: peers(cfg), Pings: pings, Events: rt.events, Metrics: rt.metrics,
 		Inbound: rt.inbound, Stream: stream,
 	})
+	rt.delivered = actors.NewDeliveredMarks(peers(cfg))
 	rt.messenger = actors.NewMessengerState(actors.MessengerConfig{
 		Local: cfg.Local, Generation: gen, Peers: peers(cfg), Reliable: ReliableConfig(cfg), Stream: stream, MaxLag: cfg.Deadtime,
+		Delivered: rt.delivered,
 	})
 	for _, d := range devices {
 		fc := actors.FenceDeviceConfig{Device: d, Metrics: rt.metrics, Log: rt.log}
@@ -720,7 +725,7 @@ func (a *nodeActor) start(ctx actor.Context) {
 		links = append(links, a.spawn(ctx, actors.KindLink, actors.NewLink(actors.LinkConfig{
 			Name: spec.Name, Open: open, Keyring: rt.keyring, Local: rt.cfg.Local, Membership: a.membership, Log: rt.log, Metrics: rt.metrics,
 			Inbound: rt.inbound, Coalesce: actors.ReadCoalesce(float64(len(rt.cfg.Nodes)-1)/rt.cfg.Keepalive.Seconds(), rt.cfg.Keepalive, rt.cfg.Deadtime),
-			ShedAfter: actors.ShedAfter(rt.cfg.Keepalive, rt.cfg.Deadtime),
+			ShedAfter: actors.ShedAfter(rt.cfg.Keepalive, rt.cfg.Deadtime), Delivered: rt.delivered,
 		}), "link-"+unsafeActorName.ReplaceAllString(spec.Name, "_")))
 	}
 	// The heartbeat actor carries this node's frames: heartbeats, and the
