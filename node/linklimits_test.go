@@ -209,3 +209,23 @@ func TestAClusterOf128NodesAnd128GroupsFits(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestResendRateFallsWithTheCluster: what a node receives in resends from
+// the whole cluster (nodes x ResendRate) is 1600 a second up to 8 nodes,
+// today's rate, and falls beyond: 200 at 64 nodes, 100 at 128.
+func TestResendRateFallsWithTheCluster(t *testing.T) {
+	for _, c := range []struct {
+		nodes    int
+		received float64
+	}{{2, 400}, {8, 1600}, {16, 800}, {64, 200}, {128, 100}, {256, 50}} {
+		if got := float64(c.nodes) * ResendRate(c.nodes); got < c.received*0.99 || got > c.received*1.01 {
+			t.Errorf("%d nodes: each receives %.0f resends a second, want %.0f", c.nodes, got, c.received)
+		}
+		if c.nodes <= 8 {
+			rc := reliable.Config{ResendBudget: ResendBudget(c.nodes), ResendRate: ResendRate(c.nodes)}
+			if per := float64(rc.ResendBudget) / 0.25; ResendRate(c.nodes) < per*0.99 {
+				t.Errorf("%d nodes: rate %.0f a second, below the budget's %.0f", c.nodes, ResendRate(c.nodes), per)
+			}
+		}
+	}
+}

@@ -66,6 +66,12 @@ type Config struct {
 	// node, so in a large cluster the budget is smaller
 	// (node.ResendBudget): what all nodes resend together reaches each.
 	ResendBudget int
+	// ResendRate, when positive, bounds the resends on average, in
+	// messages a second: ResendBudget go in a window of ResendBudget /
+	// ResendRate (never shorter than MaxRexmitDelay) rather than of
+	// MaxRexmitDelay. A cluster's nodes resend to every node, so what
+	// each receives is N times this (node.ResendRate).
+	ResendRate float64
 	// MaxMessage is the largest stream message (a ClusterMessage as
 	// encoded, with its sequence number) that one frame of the smallest
 	// link carries (MessageCapacity); larger messages are sent in
@@ -107,6 +113,16 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// resendWindow is the time in which at most ResendBudget messages are
+// resent: MaxRexmitDelay, or longer to keep to ResendRate.
+func (c Config) resendWindow() time.Duration {
+	w := c.MaxRexmitDelay
+	if c.ResendRate > 0 {
+		w = max(w, time.Duration(float64(c.ResendBudget)/c.ResendRate*float64(time.Second)))
+	}
+	return w
+}
+
 // firstDelay is the random pause before the first request for a gap,
 // which lets a reordered message arrive first.
 func (c Config) firstDelay() time.Duration {
@@ -123,7 +139,7 @@ type Outbox struct {
 	last    uint64
 	history []sent // oldest first, consecutive sequence numbers
 	// resent counts the messages resent since resentSince: at most
-	// ResendBudget every MaxRexmitDelay, whoever asks.
+	// ResendBudget every resendWindow, whoever asks.
 	resent      int
 	resentSince time.Time
 	Stats       OutboxStats
@@ -218,7 +234,7 @@ func (o *Outbox) Retransmit(now time.Time, first, last uint64) (resend []*messag
 	// Another node may have asked for the same messages a moment ago:
 	// resending them again so soon would only add load.
 	quiet := o.cfg.MaxRexmitDelay - 10*time.Millisecond
-	if now.Sub(o.resentSince) >= o.cfg.MaxRexmitDelay || now.Before(o.resentSince) {
+	if now.Sub(o.resentSince) >= o.cfg.resendWindow() || now.Before(o.resentSince) {
 		o.resent, o.resentSince = 0, now
 	}
 	for seq := first; seq <= last && len(resend) < o.cfg.MaxBatch && o.resent < o.cfg.ResendBudget; seq++ {

@@ -530,3 +530,28 @@ func TestOverheardDefersTheRangeAlone(t *testing.T) {
 		}
 	}
 }
+
+// TestResendRateStretchesTheBudgetsWindow: with ResendRate, the budget
+// goes in a window of ResendBudget / ResendRate: 6 messages at 3 a second
+// every 2s, never more however many ask.
+func TestResendRateStretchesTheBudgetsWindow(t *testing.T) {
+	c := cfg(1)
+	c.ResendBudget, c.ResendRate = 6, 3
+	o := NewOutbox(c)
+	for range 40 {
+		send1(o, t0, msg("m"))
+	}
+	at := t0.Add(time.Second)
+	total := 0
+	for i := 0; i < 40; i++ {
+		// Requests every 100ms for 4s, asking for everything.
+		re, _ := o.Retransmit(at.Add(time.Duration(i)*100*time.Millisecond), 1, 40)
+		total += len(re)
+		if i == 19 && total != 6 {
+			t.Fatalf("%d resent in the first 2s, want 6", total)
+		}
+	}
+	if total != 12 {
+		t.Fatalf("%d resent in 4s at 3 a second with a budget of 6, want 12", total)
+	}
+}
