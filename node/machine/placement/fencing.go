@@ -287,10 +287,20 @@ func (m *Machine) tickPending(now time.Time, e *Effects) {
 func (m *Machine) adoptPending(now time.Time, e *Effects, from string, pt *messages.PendingTakeover) {
 	n := pt.Node
 	p := m.peers[n]
-	if n == m.cfg.Local || p == nil || p.alive || m.pending[n] != nil || p.gen > pt.Generation {
+	if n == m.cfg.Local || p == nil || m.pending[n] != nil || p.gen > pt.Generation {
 		return
 	}
 	if f := m.fenced[n]; f != nil && f.Generation >= pt.Generation {
+		return
+	}
+	if p.alive {
+		// Not dead here yet: two nodes' verdicts on a death differ by
+		// up to a keepalive. The peer sends its wait once, and then
+		// denies every claim while it lasts; had this node dropped it,
+		// and found nothing to fence itself (it saw that life hold
+		// nothing, or an earlier one fenced), the groups would wait
+		// forever (node/sim seed 1485). Kept for when it dies.
+		m.deferredPending[n] = deferredPending{from: from, pt: pt, at: now}
 		return
 	}
 	if p.gen == 0 {
@@ -321,6 +331,27 @@ func (m *Machine) adoptPending(now time.Time, e *Effects, from string, pt *messa
 		}
 	}
 	e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s says %s holds %s and is %s", from, n, np.groupsText(), np.what())
+}
+
+// deferredPending is a peer's pending takeover kept until its node dies
+// here (adoptPending).
+type deferredPending struct {
+	from string
+	pt   *messages.PendingTakeover
+	at   time.Time
+}
+
+// adoptDeferred takes the pending takeover a peer sent for n while n was
+// still alive here, now that it died, if it came within ClaimTimeout.
+func (m *Machine) adoptDeferred(now time.Time, e *Effects, n string) {
+	d, ok := m.deferredPending[n]
+	if !ok {
+		return
+	}
+	delete(m.deferredPending, n)
+	if now.Sub(d.at) <= m.cfg.ClaimTimeout {
+		m.adoptPending(now, e, d.from, d.pt)
+	}
 }
 
 // knownDown takes a peer's word that node n went down holding nothing in

@@ -133,6 +133,9 @@ func (m *Machine) Membership(now time.Time, view []Peer, settled bool) Effects {
 		if v.Generation > p.gen {
 			p.gen = v.Generation
 		}
+		if !p.alive {
+			m.adoptDeferred(now, &e, n)
+		}
 	}
 	if len(newcomers) > 0 {
 		// They learn where our groups stand, and tell us where theirs do,

@@ -284,6 +284,10 @@ type Machine struct {
 	pending map[string]*pendingTakeover
 	// fenced are the fencing records known, by node (the latest life).
 	fenced map[string]*messages.NodeFenced
+	// deferredPending are, by node, a peer's pending takeover for a node
+	// still alive here when it came: taken if the node dies here in
+	// that life within ClaimTimeout of it.
+	deferredPending map[string]deferredPending
 	// noQuorumSince is when this node lost quorum (zero while it has it).
 	noQuorumSince time.Time
 	resetAsked    bool
@@ -308,7 +312,8 @@ func New(cfg Config, now time.Time) *Machine {
 	cfg.defaults()
 	m := &Machine{cfg: cfg, index: map[string]int{}, groups: map[string]*group{}, peers: map[string]*peer{},
 		pingsUp: map[string]int{}, poorlyLinked: map[string]bool{}, standingSince: map[string]time.Time{},
-		pending: map[string]*pendingTakeover{}, fenced: map[string]*messages.NodeFenced{}, fencing: map[string]*fenceJob{}, reportedDown: map[string]uint64{}}
+		pending: map[string]*pendingTakeover{}, fenced: map[string]*messages.NodeFenced{}, fencing: map[string]*fenceJob{}, reportedDown: map[string]uint64{},
+		deferredPending: map[string]deferredPending{}}
 	for i, n := range cfg.Nodes {
 		m.index[n] = i
 		if n != cfg.Local {
