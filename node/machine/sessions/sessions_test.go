@@ -115,9 +115,8 @@ func TestRandomRotations(t *testing.T) {
 				}
 			} else if rng.IntN(8) == 0 {
 				i := rng.IntN(n)
-				c := *all[i]
-				c.Generation++
-				all[i] = &c
+				c := &messages.PeerSession{Node: all[i].Node, Generation: all[i].Generation + 1, StreamStart: all[i].StreamStart}
+				all[i] = c
 				changed[c.Node] = now
 			}
 			got := r.Pick(now, all)
