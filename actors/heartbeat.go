@@ -3,6 +3,7 @@ package actors
 import (
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -110,6 +111,9 @@ type Heartbeat struct {
 	// frames handed to the link and not yet taken in hand by it; shared
 	// by the incarnations of the actor, as the links' mailboxes are.
 	backlogs []*Gate
+	// newest are, per link, the frame sequence of the newest heartbeat
+	// handed to it (SendFrame.Newest); shared like backlogs.
+	newest []*atomic.Uint64
 	// dropLog limits the lines about frames dropped for a link behind.
 	dropLog *logging.Limiter
 	// nowAt is when the last heartbeat asked for at once (HeartbeatNow)
@@ -153,11 +157,13 @@ func NewHeartbeat(cfg HeartbeatConfig) actor.Producer {
 	dropLog := logging.NewLimiter(10 * time.Second)
 	sent := &sentFrames{}
 	backlogs := make([]*Gate, len(cfg.Links))
+	newest := make([]*atomic.Uint64, len(cfg.Links))
 	for i := range backlogs {
 		backlogs[i] = NewGate(LinkBacklog)
+		newest[i] = &atomic.Uint64{}
 	}
 	return func() actor.Actor {
-		return &Heartbeat{cfg: cfg, sealLog: sealLog, dropLog: dropLog, sent: sent, backlogs: backlogs,
+		return &Heartbeat{cfg: cfg, sealLog: sealLog, dropLog: dropLog, sent: sent, backlogs: backlogs, newest: newest,
 			rotation: sessions.New(cfg.MaxSessions, SessionHold(cfg.Keepalive))}
 	}
 }
@@ -194,7 +200,7 @@ func (a *Heartbeat) Receive(ctx actor.Context) {
 		}
 		a.send(ctx, m.Envelope)
 	case *FrameSent:
-		if m.Err == nil {
+		if m.Err == nil && !m.Superseded {
 			a.lastSent = time.Now()
 		}
 	case *Depart:
@@ -267,6 +273,9 @@ func (a *Heartbeat) send(ctx actor.Context, env *messages.Envelope) {
 	if msg == nil {
 		return
 	}
+	// A heartbeat supersedes the ones still waiting for a link (but the
+	// last one, of a shutdown, which depart sends).
+	heartbeat := env.GetHeartbeat() != nil
 	for i, l := range a.cfg.Links {
 		gate := a.backlogs[i]
 		if !gate.EnterN(len(msg.Data)) {
@@ -275,7 +284,12 @@ func (a *Heartbeat) send(ctx actor.Context, env *messages.Envelope) {
 			}
 			continue
 		}
-		ctx.Request(l, &SendFrame{Data: msg.Data, Backlog: gate})
+		f := &SendFrame{Data: msg.Data, Backlog: gate}
+		if heartbeat {
+			f.Newest, f.Sequence = a.newest[i], env.Sequence
+			a.newest[i].Store(env.Sequence)
+		}
+		ctx.Request(l, f)
 	}
 }
 

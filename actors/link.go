@@ -135,6 +135,13 @@ func (l *Link) Receive(ctx actor.Context) {
 		// Given back first: whatever becomes of the send (a crash of
 		// this actor included), the frame no longer waits.
 		m.Backlog.LeaveN(len(m.Data))
+		if m.Newest != nil && m.Newest.Load() > m.Sequence {
+			l.cfg.Metrics.FrameLeftOut(l.cfg.Name, "superseded on send")
+			if ctx.Sender() != nil {
+				ctx.Respond(&FrameSent{Superseded: true})
+			}
+			return
+		}
 		err := l.sent(ctx, l.medium.Send(m.Data))
 		if ctx.Sender() != nil {
 			ctx.Respond(&FrameSent{Err: err})

@@ -11,6 +11,7 @@ package actors
 import (
 	"fmt"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -26,6 +27,14 @@ type SendFrame struct {
 	// Backlog, when set, holds len(Data) places the sender took for this
 	// frame: the link gives them back as it takes the frame in hand.
 	Backlog *Gate
+	// Newest, when set, is the frame sequence of the newest heartbeat
+	// handed to this link, and Sequence is this frame's: a heartbeat that
+	// a newer one follows in the link's queue is not sent. A link behind
+	// (a broadcast to many peers costs the sender their receipt, on a
+	// machine overloaded) would otherwise send every stale heartbeat,
+	// each as costly as the newest and worth nothing.
+	Newest   *atomic.Uint64
+	Sequence uint64
 }
 
 func (m *SendFrame) TraceSummary() string { return fmt.Sprintf("%d bytes", len(m.Data)) }
@@ -33,6 +42,8 @@ func (m *SendFrame) TraceSummary() string { return fmt.Sprintf("%d bytes", len(m
 // FrameSent answers a SendFrame request.
 type FrameSent struct {
 	Err error
+	// Superseded: not sent, a newer heartbeat follows it (Newest).
+	Superseded bool
 }
 
 // FrameReceived carries an authenticated envelope from a link actor to the
