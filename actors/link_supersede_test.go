@@ -40,7 +40,7 @@ func TestALinkSendsOnlyTheNewestOfTheHeartbeatsWaiting(t *testing.T) {
 	membership := newRecorder(t, sys)
 	medium := &recordingMedium{}
 	link := sys.Root.Spawn(actor.PropsFromProducer(NewLink(LinkConfig{Name: "eth0", Membership: membership.pid, Local: "n1",
-		Log: slog.New(slog.DiscardHandler),
+		Log:  slog.New(slog.DiscardHandler),
 		Open: func(transports.Deliver, transports.ReadError) (transports.Link, error) { return medium, nil }})))
 	newest := &atomic.Uint64{}
 	newest.Store(3)
