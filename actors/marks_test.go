@@ -6,23 +6,12 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/hanode/hanode/messages"
 	"github.com/hanode/hanode/node/machine/reliable"
 	"github.com/hanode/hanode/transports"
 	"github.com/hanode/hanode/transports/frame"
 )
-
-func marksKeyring(t *testing.T) *frame.Keyring {
-	t.Helper()
-	kr, err := frame.NewKeyring(&messages.Auth{ActiveKey: proto.Uint32(1),
-		Keys: []*messages.AuthKey{{Id: 1, Method: messages.AuthMethod_AUTH_METHOD_SHA256, Secret: "s"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kr
-}
 
 func sealed(t *testing.T, kr *frame.Keyring, sender string, gen, seq uint64, body *messages.Envelope) []byte {
 	t.Helper()
@@ -43,7 +32,7 @@ func message(seq uint64) *messages.Envelope {
 // another generation or another sender, and anything that is not a
 // cluster message is not.
 func TestDeliveredMarks(t *testing.T) {
-	kr := marksKeyring(t)
+	kr := testKeyring(t)
 	m := NewDeliveredMarks([]string{"n2", "n3"})
 	if m.Delivered(sealed(t, kr, "n2", 5, 1, message(1))) {
 		t.Fatal("nothing delivered yet, yet a message is left out")
@@ -83,7 +72,7 @@ func TestDeliveredMarks(t *testing.T) {
 func TestResendsOfDeliveredMessagesNeverReachMembership(t *testing.T) {
 	sys := newTestSystem(t)
 	membership := newRecorder(t, sys)
-	kr := marksKeyring(t)
+	kr := testKeyring(t)
 	marks := NewDeliveredMarks([]string{"n1"})
 	st := NewMessengerState(MessengerConfig{Local: "n2", Generation: 9, Peers: []string{"n1"}, Reliable: reliable.Config{}, Delivered: marks})
 	messenger := sys.Root.Spawn(actor.PropsFromProducer(NewMessenger(st, slog.New(slog.DiscardHandler))))
