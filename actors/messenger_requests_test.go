@@ -1,8 +1,10 @@
 package actors
 
 import (
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -187,4 +189,47 @@ func TestABusyNodeWaitsForItsQueueWithinTheLagCredit(t *testing.T) {
 			t.Errorf("%v behind: asked after %v, want %v..%v", tc.behind, waited, tc.min, tc.max)
 		}
 	}
+}
+
+// TestALossIsToldToSubscribers: of a peer's messages 1 to 3, the peer no
+// longer has 2 (NAK): the subscribers get 1, then 3 (which the NAK
+// unblocked), then news that a message of that life was lost, once. What
+// the lost one said (a group's release, a probe's result) is unknown:
+// placement asks for the peer's full state, which replaces whatever it
+// knew, so the news need not come between the two.
+func TestALossIsToldToSubscribers(t *testing.T) {
+	sys, pid, _ := requestingMessenger(t, []string{"n2"}, time.Hour)
+	sub := newRecorder(t, sys)
+	sys.Root.Send(pid, &Subscribe{PID: sub.pid})
+	announceTwo(sys, pid, "n2")
+	message := func(seq uint64) {
+		sys.Root.Send(pid, &StreamFrame{At: time.Now(), Envelope: &messages.Envelope{Sender: "n2", Generation: 5,
+			Body: &messages.Envelope_Message{Message: &messages.ClusterMessage{MessageSequence: seq,
+				Payload: &messages.ClusterMessage_Note{Note: &messages.Note{Text: fmt.Sprint(seq)}}}}}})
+	}
+	message(1)
+	message(3)
+	sys.Root.Send(pid, &StreamFrame{At: time.Now(), Envelope: &messages.Envelope{Sender: "n2", Generation: 5,
+		Body: &messages.Envelope_RetransmitNak{RetransmitNak: &messages.RetransmitNak{Destination: "n1", First: 2, Last: 2}}}})
+	var got []string
+	for len(got) < 3 {
+		select {
+		case rec := <-sub.got:
+			switch m := rec.msg.(type) {
+			case *ClusterDelivered:
+				got = append(got, m.Message.GetNote().GetText())
+			case *ClusterLost:
+				if m.From != "n2" || m.Generation != 5 {
+					t.Fatalf("loss news %+v, want of n2's life 5", m)
+				}
+				got = append(got, "lost")
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("subscriber got only %v within 5s", got)
+		}
+	}
+	if want := []string{"1", "3", "lost"}; !slices.Equal(got, want) {
+		t.Fatalf("subscriber got %v, want %v", got, want)
+	}
+	expectSilence[*ClusterLost](t, sub, 100*time.Millisecond)
 }

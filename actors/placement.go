@@ -103,6 +103,15 @@ type ClusterDelivered struct {
 
 func (m *ClusterDelivered) TraceSummary() string { return payloadName(m.Message) + " from " + m.From }
 
+// ClusterLost tells the messenger's subscribers that messages of From's
+// life Generation were given up: what they said is unknown here. It comes
+// after the messages delivered on the same frame (those the loss
+// unblocked).
+type ClusterLost struct {
+	From       string
+	Generation uint64
+}
+
 func payloadName(m *messages.ClusterMessage) string {
 	switch p := m.GetPayload().(type) {
 	case *messages.ClusterMessage_Note:
@@ -246,6 +255,8 @@ func (a *Placement) Receive(ctx actor.Context) {
 		a.membership(ctx, m)
 	case *ClusterDelivered:
 		a.apply(ctx, a.st.machine.Receive(a.now(), m.From, m.Message))
+	case *ClusterLost:
+		a.apply(ctx, a.st.machine.Lost(a.now(), m.From, m.Generation))
 	case *GroupReported:
 		if m.Everywhere {
 			// Kept on every node whatever the machine decides: not an

@@ -68,6 +68,9 @@ func (p *pendingTakeover) has(group string) bool {
 
 // pendingFor says why group cannot move yet because of a dead node.
 func (m *Machine) pendingFor(now time.Time, group string) string {
+	if len(m.pending) == 0 {
+		return ""
+	}
 	for _, n := range m.cfg.Nodes {
 		p := m.pending[n]
 		if p == nil || !p.has(group) {
@@ -79,6 +82,18 @@ func (m *Machine) pendingFor(now time.Time, group string) string {
 		return fmt.Sprintf("held by %s, which must have stopped it by %s", n, p.until.Format("15:04:05.000"))
 	}
 	return ""
+}
+
+// pendingHas says whether a wait for a dead node blocks group: whether
+// pendingFor says anything, without its words or its walk of every
+// configured node (NextDeadline asks it of every group after every input).
+func (m *Machine) pendingHas(group string) bool {
+	for _, p := range m.pending {
+		if p.has(group) {
+			return true
+		}
+	}
+	return false
 }
 
 // pendingEnds is how long until the waits for dead nodes that block group
@@ -152,7 +167,7 @@ func (m *Machine) fencedNow(e *Effects, rec *messages.NodeFenced) {
 		if holds(g.holders[n]) {
 			e.note(messages.EventKind_EVENT_KIND_GROUP, name, "%s: no longer held by %s (fenced)", name, n)
 			delete(g.holders, n)
-			g.retryAt = time.Time{}
+			g.retryAt, g.denials = time.Time{}, 0
 			if g.lost == nil {
 				// Fenced while seen alive (a failed stop): the move is
 				// measured from the fencing.
@@ -161,7 +176,7 @@ func (m *Machine) fencedNow(e *Effects, rec *messages.NodeFenced) {
 		}
 		if g.grant != nil && g.grant.node == n {
 			g.grant = nil
-			g.retryAt = time.Time{}
+			g.retryAt, g.denials = time.Time{}, 0
 		}
 	}
 }
@@ -200,6 +215,9 @@ func (m *Machine) answerFencingQuery(now time.Time, e *Effects, from string, q *
 // fencer is the node that fences: the first live node, in configuration
 // order, that can use a fencing device.
 func (m *Machine) fencer() string {
+	if len(m.cfg.Fencers) == 0 {
+		return ""
+	}
 	for _, n := range m.cfg.Nodes {
 		if !m.alive(n) || (m.peers[n] != nil && m.peers[n].fencedAlive) {
 			continue
@@ -264,7 +282,7 @@ func (m *Machine) tickPending(now time.Time, e *Effects) {
 				g := m.groups[name]
 				if holds(g.holders[n]) {
 					delete(g.holders, n)
-					g.retryAt = time.Time{}
+					g.retryAt, g.denials = time.Time{}, 0
 				}
 				if g.grant != nil && g.grant.node == n {
 					g.grant = nil

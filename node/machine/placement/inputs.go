@@ -126,7 +126,7 @@ func (m *Machine) Tick(now time.Time) Effects {
 			g.claimBackoff = min(g.claimBackoff+1, maxClaimBackoff)
 			m.cancelClaim(now, &e, g, fmt.Sprintf("no answer from %s within %v (the next claim waits %v)", nodeList(keys(g.claim.waiting)), waited, m.claimTimeout(g)))
 		}
-		if g.grant != nil && !g.grant.open(now) && m.pendingFor(now, name) == "" {
+		if g.grant != nil && !g.grant.open(now) && !m.pendingHas(name) {
 			g.grant = nil
 		}
 		for n, until := range g.banned {
@@ -168,7 +168,7 @@ func (m *Machine) NextDeadline() time.Time {
 		if g.claim != nil {
 			consider(g.claim.at.Add(g.claim.timeout))
 		}
-		if g.grant != nil && m.pendingFor(time.Time{}, name) == "" {
+		if g.grant != nil && !m.pendingHas(name) {
 			// (A grant to a node that may still run the group is kept
 			// until that node is fenced or has had its stop budget.)
 			consider(g.grant.until)
@@ -184,7 +184,10 @@ func (m *Machine) NextDeadline() time.Time {
 	for _, since := range m.standingSince {
 		consider(since.Add(m.cfg.PingHoldoff))
 	}
-	fencer := m.fencer()
+	var fencer string
+	if len(m.pending) > 0 {
+		fencer = m.fencer()
+	}
 	for _, p := range m.pending {
 		switch {
 		case !p.fence:

@@ -246,8 +246,11 @@ type group struct {
 	// claimBackoff counts this node's claims of the group in a row that
 	// timed out unanswered (claimTimeout).
 	claimBackoff int
-	override     *override
-	retryAt      time.Time
+	// denials counts this node's claims of the group in a row that were
+	// denied (retryDelay); a release of the group or a grant resets it.
+	denials  int
+	override *override
+	retryAt  time.Time
 	// failed is the last failure on this node, for status.
 	failed string
 	// lost is when and how the group last stopped running elsewhere,

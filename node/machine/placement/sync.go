@@ -55,6 +55,31 @@ func (m *Machine) groupStates(now time.Time, e *Effects, from string, st *messag
 	}
 }
 
+// Lost takes news that messages of node from's life gen were lost for
+// good (the reliable layer gave them up, or from no longer had them).
+// Among them may be a group's release, a probe's result or a claim's
+// cancel: what this node knows of from's groups may stay wrong for as
+// long as from says nothing more of them. At 64 nodes a probe result
+// lost that way left a node denying every claim "held by" a peer that
+// held nothing, for the rest of the run. So from's state is known again
+// only from a full one, asked for at once; until it arrives this node
+// claims nothing and grants nothing, as for a peer just come.
+func (m *Machine) Lost(now time.Time, from string, gen uint64) Effects {
+	var e Effects
+	p := m.peers[from]
+	if p == nil || !p.alive || gen != p.gen || from == m.cfg.Local {
+		return e
+	}
+	if p.synced {
+		e.logf("messages of %s were lost: its state is asked for again", from)
+	}
+	p.synced = false
+	m.syncWanted = true
+	m.sendSync(now, &e)
+	m.evaluate(now, &e)
+	return e
+}
+
 // groupState takes one group's phase on node from.
 func (m *Machine) groupState(now time.Time, from string, s *messages.GroupState) {
 	g := m.groups[s.Group]
@@ -75,7 +100,7 @@ func (m *Machine) groupState(now time.Time, from string, s *messages.GroupState)
 			// node that said it was leaving, this is its clean stop,
 			// whether its departure or its last group's stop is heard
 			// first.
-			g.retryAt = time.Time{}
+			g.retryAt, g.denials = time.Time{}, 0
 			how := LossReleased
 			if p := m.peers[from]; p != nil && p.leaving {
 				how = LossStopped
