@@ -39,6 +39,10 @@ type HeartbeatConfig struct {
 	// MaxSessions bounds the peer sessions a heartbeat carries (0: all),
 	// chosen by a sessions.Rotation.
 	MaxSessions int
+	// NowSpacing is how far apart heartbeats asked for at once go
+	// (HeartbeatNow); 0 is a quarter of Keepalive (DefaultNowSpacing);
+	// negative sends none: the regular heartbeats carry a new session.
+	NowSpacing time.Duration
 }
 
 // HeartbeatFacts is what membership knows that a heartbeat carries: one
@@ -135,12 +139,21 @@ type Heartbeat struct {
 // (transports.ReceiveBuffer) holds.
 const LinkBacklog = 4 << 20
 
-// nowSpacing is how far apart heartbeats asked for at once (HeartbeatNow,
-// on a peer's new session) go: a node joining a cluster of N hears N-1
-// new sessions within a second or two, and a heartbeat for each cost
-// N-1 heartbeats naming every peer; those that come within the spacing
-// leave together in one, at its end.
-func nowSpacing(keepalive time.Duration) time.Duration { return keepalive / 4 }
+// DefaultNowSpacing is how far apart heartbeats asked for at once
+// (HeartbeatNow, on a peer's new session) go: a node joining a cluster of
+// N hears N-1 new sessions within a second or two, and a heartbeat for
+// each cost N-1 heartbeats naming every peer; those that come within the
+// spacing leave together in one, at its end. A large cluster spaces them
+// more (node.HeartbeatNowSpacing).
+func DefaultNowSpacing(keepalive time.Duration) time.Duration { return keepalive / 4 }
+
+// nowSpacing is the spacing of the actor's heartbeats asked for at once.
+func (c HeartbeatConfig) nowSpacing() time.Duration {
+	if c.NowSpacing > 0 {
+		return c.NowSpacing
+	}
+	return DefaultNowSpacing(c.Keepalive)
+}
 
 // SessionHold is how long a peer's session that changed (a new generation
 // heard: a handshake under way) goes out in every heartbeat, whatever
@@ -297,11 +310,11 @@ func (a *Heartbeat) send(ctx actor.Context, env *messages.Envelope) {
 // left less than nowSpacing ago: then one leaves at the end of the
 // spacing, carrying the facts of then.
 func (a *Heartbeat) heartbeatNow(ctx actor.Context) {
-	if a.nowDue.Armed() {
+	if a.nowDue.Armed() || a.cfg.NowSpacing < 0 {
 		return
 	}
 	now := time.Now()
-	if next := a.nowAt.Add(nowSpacing(a.cfg.Keepalive)); !a.nowAt.IsZero() && now.Before(next) {
+	if next := a.nowAt.Add(a.cfg.nowSpacing()); !a.nowAt.IsZero() && now.Before(next) {
 		a.nowDue.Arm(now, next)
 		return
 	}

@@ -60,14 +60,39 @@ func TestHeartbeatsAskedAtOnceAreSpaced(t *testing.T) {
 		t.Fatalf("the first heartbeat asked for at once left after %v", d)
 	}
 	deferred := <-frames
-	if d := deferred.Sub(immediate); d < nowSpacing(keepalive)*4/5 {
-		t.Fatalf("the next one left %v after the first, within the spacing of %v", d, nowSpacing(keepalive))
+	if d := deferred.Sub(immediate); d < DefaultNowSpacing(keepalive)*4/5 {
+		t.Fatalf("the next one left %v after the first, within the spacing of %v", d, DefaultNowSpacing(keepalive))
 	}
 	// Nothing else before the next keepalive tick.
 	select {
 	case at := <-frames:
 		if at.Sub(start) < keepalive*9/10 {
 			t.Fatalf("a fourth frame %v after start: 30 asked at once sent more than two", at.Sub(start))
+		}
+	case <-time.After(start.Add(keepalive * 9 / 10).Sub(time.Now())):
+	}
+}
+
+// TestALargeClusterSendsNoHeartbeatAtOnce: with a negative spacing (a
+// cluster of 64 or more: node.HeartbeatNowSpacing) new sessions wait for
+// the regular heartbeats, which carry them anyway.
+func TestALargeClusterSendsNoHeartbeatAtOnce(t *testing.T) {
+	sys := newTestSystem(t)
+	frames := make(chan time.Time, 100)
+	link := sendingLink(sys, frames, nil)
+	membership := newRecorder(t, sys)
+	const keepalive = time.Second
+	hb := sys.Root.Spawn(actor.PropsFromProducer(NewHeartbeat(HeartbeatConfig{Cluster: "c", Local: "n1", Generation: 1,
+		Keepalive: keepalive, Deadtime: 10 * keepalive, Keyring: testKeyring(t), Links: []*actor.PID{link},
+		Membership: membership.pid, Log: slog.New(slog.DiscardHandler), NowSpacing: -1})))
+	start := <-frames // the hello at start
+	for range 30 {
+		sys.Root.Send(hb, &HeartbeatNow{})
+	}
+	select {
+	case at := <-frames:
+		if at.Sub(start) < keepalive*9/10 {
+			t.Fatalf("a heartbeat %v after the first, before the next keepalive: sent at once", at.Sub(start))
 		}
 	case <-time.After(start.Add(keepalive * 9 / 10).Sub(time.Now())):
 	}

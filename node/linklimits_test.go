@@ -229,3 +229,28 @@ func TestResendRateFallsWithTheCluster(t *testing.T) {
 		}
 	}
 }
+
+// TestHeartbeatsAskedAtOnceCostABoundedShareWhileAClusterForms: the
+// heartbeats a node takes in that answer new sessions at once (every
+// node sends them as fast as the spacing allows while a cluster forms)
+// are at most 64 a keepalive whatever the size, none from 64 nodes; below
+// 16 nodes the spacing is a quarter keepalive as before.
+func TestHeartbeatsAskedAtOnceCostABoundedShareWhileAClusterForms(t *testing.T) {
+	const keepalive = time.Second
+	for _, c := range []struct {
+		nodes int
+		want  time.Duration
+	}{{2, 250 * time.Millisecond}, {16, 250 * time.Millisecond}, {32, 500 * time.Millisecond}, {48, 750 * time.Millisecond}, {63, 984375 * time.Microsecond}, {64, -1}, {128, -1}} {
+		got := HeartbeatNowSpacing(c.nodes, keepalive)
+		if got != c.want {
+			t.Errorf("%d nodes: spacing %v, want %v", c.nodes, got, c.want)
+		}
+		perKeepalive := 0.0
+		if got > 0 {
+			perKeepalive = float64(c.nodes-1) * float64(keepalive) / float64(got)
+		}
+		if c.nodes >= 16 && perKeepalive > 64 {
+			t.Errorf("%d nodes: each takes in %.0f such heartbeats a keepalive, want at most 64", c.nodes, perKeepalive)
+		}
+	}
+}

@@ -734,7 +734,7 @@ func (a *nodeActor) start(ctx actor.Context) {
 		Cluster: rt.cfg.Cluster.Name, Local: rt.cfg.Local, Generation: rt.generation,
 		Keepalive: rt.cfg.Keepalive, Deadtime: rt.cfg.Deadtime, Keyring: rt.keyring,
 		Links: links, Membership: a.membership, Messenger: a.messenger, Log: rt.log, Metrics: rt.metrics,
-		MaxSessions: HeartbeatSessions(rt.cfg),
+		MaxSessions: HeartbeatSessions(rt.cfg), NowSpacing: HeartbeatNowSpacing(len(rt.cfg.Nodes), rt.cfg.Keepalive),
 	}), "heartbeat")
 	ctx.Send(a.membership, &actors.WatchHeartbeat{PID: a.heartbeat})
 	ctx.Send(a.messenger, &actors.WatchHeartbeat{PID: a.heartbeat})

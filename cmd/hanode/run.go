@@ -160,7 +160,7 @@ func (f *runFlags) run(cmd *cobra.Command) error {
 	}
 	stopSystemd := notifySystemd(n, eff, log)
 	defer stopSystemd()
-	releaseStartupMemory()
+	releaseStartupMemory(rtPlan.memlock)
 	for {
 		select {
 		case <-n.Done():

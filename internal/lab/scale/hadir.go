@@ -32,10 +32,15 @@ var ipaddr2Scripts = []string{"IPaddr2", "IPaddr", "hto-mapfuncs"}
 // debianResourceD is where Debian's heartbeat package keeps them.
 const debianResourceD = "/etc/ha.d/resource.d"
 
-// markScript is the ResourceScript agent: `scalemark FILE start|stop|status`.
+// markScript is the ResourceScript agent: `scalemark NAME
+// start|stop|status`, its state a file NAME in a directory of the host it
+// runs on (%s: each node's script names its own). The test hosts share
+// one file system: a state file named in haresources was the same file
+// on every host, so a node probing another's group found it running
+// there, and stopping it removed it from under its owner.
 const markScript = `#!/bin/sh
-# hanode scale bench: a resource that costs nothing, its state a file.
-f="$1"
+# hanode scale bench: a resource that costs nothing, its state a file of this host.
+f=%q/"$1"
 case "$2" in
 start) : > "$f" ;;
 stop) rm -f "$f" ;;
@@ -86,14 +91,14 @@ func haCf(o Options, addrs []string) string {
 }
 
 // haresources gives each node one group of its own, preferred on it.
-func haresources(o Options, dir func(i int) string) string {
+func haresources(o Options) string {
 	var b strings.Builder
 	for i := 1; i <= o.Nodes; i++ {
 		switch o.Resource {
 		case ResourceIPaddr2, ResourceIPaddr2Native:
 			fmt.Fprintf(&b, "%s IPaddr2::%s/16/eth0\n", nodeName(i), vip(i))
 		case ResourceScript:
-			fmt.Fprintf(&b, "%s scalemark::%s\n", nodeName(i), filepath.Join(dir(i), "scalemark.state"))
+			fmt.Fprintf(&b, "%s scalemark::%s\n", nodeName(i), nodeName(i))
 		}
 	}
 	return b.String()
@@ -114,7 +119,7 @@ func writeHaDirs(o Options, nodes []*node) error {
 		addrs = append(addrs, n.host.Addr())
 	}
 	cf := haCf(o, addrs)
-	res := haresources(o, func(i int) string { return nodes[i-1].dir })
+	res := haresources(o)
 	keys := "auth 1\n1 sha1 " + hex.EncodeToString(secret) + "\n"
 	for _, n := range nodes {
 		rd := filepath.Join(n.haDir, "resource.d")
@@ -142,7 +147,16 @@ func writeHaDirs(o Options, nodes []*node) error {
 				}
 			}
 		case ResourceScript:
-			if err := os.WriteFile(filepath.Join(rd, "scalemark"), []byte(markScript), 0o755); err != nil {
+			// Emptied: a mark left by an earlier run is a group found
+			// running at start.
+			marks := filepath.Join(n.dir, "marks")
+			if err := os.RemoveAll(marks); err != nil {
+				return fmt.Errorf("%s: %w", n.name, err)
+			}
+			if err := os.MkdirAll(marks, 0o755); err != nil {
+				return fmt.Errorf("%s: %w", n.name, err)
+			}
+			if err := os.WriteFile(filepath.Join(rd, "scalemark"), fmt.Appendf(nil, markScript, marks), 0o755); err != nil {
 				return fmt.Errorf("%s: %w", n.name, err)
 			}
 		}

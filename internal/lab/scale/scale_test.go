@@ -143,7 +143,7 @@ func TestHaCf(t *testing.T) {
 		t.Errorf("bcast ha.cf:\n%s", cf)
 	}
 	o.Resource = ResourceIPaddr2
-	if res := haresources(o, nil); !strings.HasPrefix(res, "node1 IPaddr2::10.201.200.1/16/eth0\nnode2 IPaddr2::10.201.200.2/16/eth0\n") {
+	if res := haresources(o); !strings.HasPrefix(res, "node1 IPaddr2::10.201.200.1/16/eth0\nnode2 IPaddr2::10.201.200.2/16/eth0\n") {
 		t.Errorf("haresources:\n%s", res)
 	}
 }
