@@ -153,6 +153,7 @@ func (m *Machine) runningBest(g *group, cands []string) string {
 // evaluate acts on the current facts: stop what should not run here,
 // claim what should, start what has been granted.
 func (m *Machine) evaluate(now time.Time, e *Effects) {
+	m.answerDeferred(now, e)
 	m.requestFencing(now, e)
 	all := true
 	quorum, poorLinks := m.HasQuorum(), m.anyPoorlyLinked()

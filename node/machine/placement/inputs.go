@@ -20,8 +20,12 @@ func (m *Machine) Receive(now time.Time, from string, msg *messages.ClusterMessa
 	case *messages.ClusterMessage_GroupClaimReply:
 		m.replied(now, &e, from, p.GroupClaimReply)
 	case *messages.ClusterMessage_GroupClaimCancel:
-		if g := m.groups[p.GroupClaimCancel.Group]; g != nil && g.grant != nil && g.grant.node == from && g.grant.attempt == p.GroupClaimCancel.Attempt {
+		g := m.groups[p.GroupClaimCancel.Group]
+		if g != nil && g.grant != nil && g.grant.node == from && g.grant.attempt == p.GroupClaimCancel.Attempt {
 			g.grant = nil
+		}
+		if g != nil && g.deferred[from] != nil && g.deferred[from].claim.Attempt == p.GroupClaimCancel.Attempt {
+			m.dropDeferred(g, from)
 		}
 	case *messages.ClusterMessage_GroupStates:
 		m.groupStates(now, &e, from, p.GroupStates)

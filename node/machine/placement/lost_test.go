@@ -1,7 +1,6 @@
 package placement
 
 import (
-	"strings"
 	"testing"
 	"time"
 
@@ -50,17 +49,18 @@ func replyTo(e Effects) *messages.GroupClaimReply {
 
 // TestALostMessageMakesAPeersStateUnknownUntilItsFullStateArrives: n2
 // said it probes g, and its next message (the probe found g stopped) was
-// lost for good. Without news of the loss n1 denied n3's claims "held by
-// n2" for as long as n2 said nothing more of g, which at 64 nodes was the
-// rest of the run. With it, n1 asks n2 for its full state at once, denies
-// claims only until it arrives, and then grants.
+// lost for good. Without news of the loss n1 kept n3's claim unanswered
+// (it waits for the probe's result) until n3 gave it up, and every claim
+// after it, for as long as n2 said nothing more of g: at 64 nodes, the
+// rest of the run. With it, n1 asks n2 for its full state at once and
+// answers the claim as soon as that arrives.
 func TestALostMessageMakesAPeersStateUnknownUntilItsFullStateArrives(t *testing.T) {
 	m := threeNodes(t, "n1")
 	now := t0.Add(time.Second)
 	m.Receive(now, "n2", &messages.ClusterMessage{Payload: &messages.ClusterMessage_GroupStates{GroupStates: &messages.GroupStates{
 		Groups: []*messages.GroupState{{Group: "g", Phase: Probing}}}}})
-	if r := replyTo(m.Receive(now, "n3", claimOf("g", 1))); r == nil || r.Granted || !strings.Contains(r.Reason, "held by n2") {
-		t.Fatalf("claim while n2 probes g: reply %v, want a denial held by n2", r)
+	if r := replyTo(m.Receive(now, "n3", claimOf("g", 1))); r != nil {
+		t.Fatalf("claim while n2 probes g: reply %v, want none until the probe reports", r)
 	}
 
 	now = now.Add(time.Second)
@@ -79,14 +79,68 @@ func TestALostMessageMakesAPeersStateUnknownUntilItsFullStateArrives(t *testing.
 	if !asked {
 		t.Fatalf("after losing messages of n2, n1 sent %v: want a full state that asks n2 for its own", e.Send)
 	}
-	if r := replyTo(m.Receive(now, "n3", claimOf("g", 2))); r == nil || r.Granted || !strings.Contains(r.Reason, "waiting for the state of n2") {
-		t.Fatalf("claim while n2's state is unknown: reply %v, want a denial waiting for the state of n2", r)
+	if r := replyTo(e); r != nil {
+		t.Fatalf("claim answered while n2's state is unknown: %v", r)
 	}
 
 	now = now.Add(100 * time.Millisecond)
-	m.Receive(now, "n2", fullState())
-	if r := replyTo(m.Receive(now, "n3", claimOf("g", 3))); r == nil || !r.Granted {
-		t.Fatalf("claim once n2's full state says it holds nothing: reply %v, want it granted", r)
+	if r := replyTo(m.Receive(now, "n2", fullState())); r == nil || !r.Granted || r.Attempt != 1 {
+		t.Fatalf("once n2's full state says it holds nothing, n1 answered n3's claim with %v: want attempt 1 granted", r)
+	}
+}
+
+// TestAClaimThatCannotBeJudgedYetIsAnsweredOnceItCan: a voter that does
+// not know yet who is there, or lacks a peer's state, neither grants nor
+// denies a claim: it answers it once it can, within the claimant's
+// timeout; a claim cancelled or timed out meanwhile is never answered.
+func TestAClaimThatCannotBeJudgedYetIsAnsweredOnceItCan(t *testing.T) {
+	nodes := []string{"n1", "n2", "n3"}
+	m := New(Config{Local: "n1", Nodes: nodes, Groups: []GroupSpec{{Name: "g", Preferred: "n3"}, {Name: "h", Preferred: "n2"}}}, t0)
+	m.Report(t0, GroupReport{Group: "g", Phase: Stopped})
+	m.Report(t0, GroupReport{Group: "h", Phase: Stopped})
+	view := []Peer{{Name: "n2", Alive: true, Generation: 1, HearsUs: true}, {Name: "n3", Alive: true, Generation: 1, HearsUs: true}}
+	m.Membership(t0, view, false) // n1 does not know yet who is there
+	m.Receive(t0, "n3", fullState())
+	now := t0.Add(10 * time.Millisecond)
+	if r := replyTo(m.Receive(now, "n3", claimOf("g", 1))); r != nil {
+		t.Fatalf("claim before n1 knows who is there: reply %v, want none yet", r)
+	}
+	if r := replyTo(m.Receive(now, "n2", claimOf("h", 1))); r != nil {
+		t.Fatalf("claim before n1 knows who is there: reply %v, want none yet", r)
+	}
+	// n2 gives its claim up: never answered.
+	m.Receive(now, "n2", &messages.ClusterMessage{Payload: &messages.ClusterMessage_GroupClaimCancel{GroupClaimCancel: &messages.GroupClaimCancel{Group: "h", Attempt: 1}}})
+
+	now = now.Add(10 * time.Millisecond)
+	if r := replyTo(m.Membership(now, view, true)); r != nil {
+		t.Fatalf("settled but without n2's state: reply %v, want none yet", r)
+	}
+	now = now.Add(10 * time.Millisecond)
+	e := m.Receive(now, "n2", fullState())
+	var replies []*messages.GroupClaimReply
+	for _, msg := range e.Send {
+		if r := msg.GetGroupClaimReply(); r != nil {
+			replies = append(replies, r)
+			if msg.Destination != "n3" {
+				t.Errorf("the answer went to %q, want n3", msg.Destination)
+			}
+		}
+	}
+	if len(replies) != 1 || replies[0].Group != "g" || !replies[0].Granted {
+		t.Fatalf("once n1 can judge: replies %v, want g granted to n3 only (n2 cancelled h)", replies)
+	}
+
+	// A claim deferred past the claimant's timeout is dropped unanswered.
+	m.Receive(now, "n2", &messages.ClusterMessage{Payload: &messages.ClusterMessage_GroupStates{GroupStates: &messages.GroupStates{
+		Groups: []*messages.GroupState{{Group: "h", Phase: Probing}}}}})
+	if r := replyTo(m.Receive(now, "n3", &messages.ClusterMessage{Payload: &messages.ClusterMessage_GroupClaim{GroupClaim: &messages.GroupClaim{Group: "h", Attempt: 2, TimeoutMs: 1000}}})); r != nil {
+		t.Fatalf("claim of h while n2 probes it: reply %v, want none yet", r)
+	}
+	now = now.Add(1500 * time.Millisecond)
+	m.Tick(now)
+	if r := replyTo(m.Receive(now, "n2", &messages.ClusterMessage{Payload: &messages.ClusterMessage_GroupStates{GroupStates: &messages.GroupStates{
+		Groups: []*messages.GroupState{{Group: "h", Phase: Stopped}}}}})); r != nil {
+		t.Fatalf("n3 gave its claim up 500ms ago, and n1 answered it: %v", r)
 	}
 }
 
@@ -153,5 +207,32 @@ func TestClaimsDeniedInARowAreMadeLessAndLessOften(t *testing.T) {
 	}
 	if last := claimsAt[len(claimsAt)-1]; last.Sub(t0) > 15*time.Second+3200*time.Millisecond+20*time.Millisecond {
 		t.Errorf("the claim that was granted came %v after the start, want within 3.2 s of the last denial", last.Sub(t0))
+	}
+}
+
+// TestAClaimHeardLateIsNotGrantedOnceItsClaimantHoldsTheGroup: after a
+// partition heals, n2's stream brings its claim of g from before, then
+// its state: it started g (and stopped it since). n1, which could not
+// judge the claim when it arrived, must not grant it once it can: the
+// claim ended long ago, and the grant would keep the group from its next
+// claimant for a grant's lifetime (the simulation's seed 22: 15 s).
+func TestAClaimHeardLateIsNotGrantedOnceItsClaimantHoldsTheGroup(t *testing.T) {
+	m := threeNodes(t, "n1")
+	now := t0.Add(time.Second)
+	m.Lost(now, "n3", 1) // n1 lacks n3's state: it cannot judge claims
+	if r := replyTo(m.Receive(now, "n2", claimOf("g", 4))); r != nil {
+		t.Fatalf("claim while n3's state is unknown: reply %v, want none yet", r)
+	}
+	for _, ph := range []Phase{Starting, Running, Stopping, Stopped} {
+		if r := replyTo(m.Receive(now, "n2", &messages.ClusterMessage{Payload: &messages.ClusterMessage_GroupStates{GroupStates: &messages.GroupStates{
+			Groups: []*messages.GroupState{{Group: "g", Phase: ph}}}}})); r != nil {
+			t.Fatalf("n2's state %v: n1 answered %v", ph, r)
+		}
+	}
+	if r := replyTo(m.Receive(now.Add(10*time.Millisecond), "n3", fullState())); r != nil {
+		t.Fatalf("once n1 can judge, it answered a claim that ended: %v", r)
+	}
+	if why := m.blocked(now.Add(20*time.Millisecond), m.groups["g"]); why != "" {
+		t.Fatalf("g is blocked at n1: %s", why)
 	}
 }

@@ -248,7 +248,10 @@ type group struct {
 	claimBackoff int
 	// denials counts this node's claims of the group in a row that were
 	// denied (retryDelay); a release of the group or a grant resets it.
-	denials  int
+	denials int
+	// deferred are the claims of other nodes this node has not answered
+	// yet, by claimant: it could not judge them (claimDeferral).
+	deferred map[string]*deferredClaim
 	override *override
 	retryAt  time.Time
 	// failed is the last failure on this node, for status.
@@ -274,8 +277,11 @@ type Machine struct {
 	order   []string // group names in configuration order
 	peers   map[string]*peer
 	settled bool // no peer still in init: we know who is there
-	attempt uint64
-	left    bool
+	// deferredClaims counts the claims deferred in every group, so that
+	// evaluating needs no walk of the groups when there are none.
+	deferredClaims int
+	attempt        uint64
+	left           bool
 	// Connectivity (ipfail): ping nodes each node reaches, the nodes kept
 	// from running groups for reaching fewer than another, and since when
 	// a node's standing differs from that verdict.

@@ -94,6 +94,12 @@ func (m *Machine) groupState(now time.Time, from string, s *messages.GroupState)
 	}
 	if holds(s.Phase) {
 		g.holders[from] = s.Phase
+		// It holds the group: whatever claim of it from is deferred here
+		// ended (granted, or it found the group running). A claim heard
+		// late (after a partition, the stream's older messages come
+		// first) must not be granted then: the grant would stand in the
+		// way of the next claimant for nothing.
+		m.dropDeferred(g, from)
 	} else {
 		if holds(g.holders[from]) {
 			// Released: whoever should have it may claim at once. By a
