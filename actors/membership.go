@@ -73,7 +73,10 @@ type MembershipState struct {
 	logLimit  map[string]*logging.Limiter
 	// lateLog limits the log of this node's own lateness.
 	lateLog *logging.Limiter
-	pings   *pingnodes.Machine
+	// eventLog limits the log of warnings that come and go, by kind and
+	// peer (logEvent).
+	eventLog map[string]*logging.Limiter
+	pings    *pingnodes.Machine
 	// pingNodesUp is the last count of ping nodes this node reaches, which
 	// every heartbeat carries.
 	pingNodesUp uint32
@@ -474,7 +477,7 @@ func (a *Membership) publish(ctx actor.Context, evs []*messages.MembershipEvent)
 			a.st.pingNodesUp = ev.PingNodesUp
 			a.tellHeartbeat(ctx)
 		}
-		logEvent(a.log, ev)
+		a.logEvent(ev)
 		if ev.Kind == messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_LATE {
 			a.st.metrics.Late(ev.Node)
 		}
@@ -491,7 +494,39 @@ func (a *Membership) publish(ctx actor.Context, evs []*messages.MembershipEvent)
 	}
 }
 
-func logEvent(log *slog.Logger, ev *messages.MembershipEvent) {
+// logEvent logs ev; the warnings that a peer's hearing or heartbeats
+// come and go (REACH, NODE_LATE) at most once a deadtime per peer and
+// kind, the next line saying how many were left out: an overloaded
+// node's peers flap between heard and not several times a second, and
+// logged each of those lines (thousands a minute in a forming 64-node
+// cluster). Every event is still published and kept.
+func (a *Membership) logEvent(ev *messages.MembershipEvent) {
+	if ev.Kind == messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_LATE ||
+		(ev.Kind == messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_REACH && !ev.HearsUs) {
+		key := ev.Kind.String() + "\x00" + ev.Node
+		lim := a.st.eventLog[key]
+		if lim == nil {
+			if a.st.eventLog == nil || len(a.st.eventLog) >= maxEventLogKeys {
+				a.st.eventLog = map[string]*logging.Limiter{}
+			}
+			lim = logging.NewLimiter(a.st.info.Deadtime)
+			a.st.eventLog[key] = lim
+		}
+		more, ok := lim.Allow(a.now())
+		if !ok {
+			return
+		}
+		logEvent(a.log, ev, "more_like_this", more)
+		return
+	}
+	logEvent(a.log, ev)
+}
+
+// maxEventLogKeys bounds the limiters of logEvent: two kinds times the
+// configured peers, bounded all the same.
+const maxEventLogKeys = 1024
+
+func logEvent(log *slog.Logger, ev *messages.MembershipEvent, extra ...any) {
 	level := slog.LevelInfo
 	switch {
 	case ev.Kind == messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_REACH && ev.HearsUs:
@@ -511,7 +546,7 @@ func logEvent(log *slog.Logger, ev *messages.MembershipEvent) {
 	if ev.Status != messages.NodeStatus_NODE_STATUS_UNSPECIFIED {
 		attrs = append(attrs, "status", ev.Status.String())
 	}
-	log.Log(context.Background(), level, ev.Reason, attrs...)
+	log.Log(context.Background(), level, ev.Reason, append(attrs, extra...)...)
 }
 
 func (a *Membership) status() *messages.ClusterStatus {
