@@ -358,16 +358,19 @@ func (a *Messenger) frame(ctx actor.Context, f *StreamFrame) {
 // generation gen says, for the node named local in its generation
 // localGen, and returns the messages that delivers.
 func heartbeatToInbox(in *reliable.Inbox, local string, localGen uint64, at time.Time, gen uint64, hb *messages.Heartbeat) []*messages.ClusterMessage {
+	var out []*messages.ClusterMessage
 	for _, s := range hb.Sessions {
 		if s.Node == local && s.Generation == localGen {
 			// Where its stream for this life of ours begins: what it
-			// sent before is history, never delivered here.
+			// sent before is history, never delivered here; what it sent
+			// after and came before this heartbeat is taken now.
 			in.Open(gen, s.StreamStart)
+			out = append(out, in.ReceiveEarly(at)...)
 		}
 	}
 	// An announcement far ahead gives up what falls out of the window,
 	// which may deliver what waited behind it.
-	return in.Announce(at, gen, hb.LastMessageSequence)
+	return append(out, in.Announce(at, gen, hb.LastMessageSequence)...)
 }
 
 // maxRequestsPerFrame bounds the requests of one frame that are read: one

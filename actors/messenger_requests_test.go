@@ -233,3 +233,28 @@ func TestALossIsToldToSubscribers(t *testing.T) {
 	}
 	expectSilence[*ClusterLost](t, sub, 100*time.Millisecond)
 }
+
+// TestMessagesBeforeTheHeartbeatThatOpensTheStreamAreNotAskedFor: n2's
+// first two messages after it heard n1 (a join's full state) come before
+// the heartbeat that says where its stream for n1 starts. They are
+// delivered once it comes, and nothing is asked for: while 64 nodes
+// formed, such messages were dropped, asked for by every node and resent
+// to everybody.
+func TestMessagesBeforeTheHeartbeatThatOpensTheStreamAreNotAskedFor(t *testing.T) {
+	sys, pid, hb := requestingMessenger(t, []string{"n2"}, 20*time.Millisecond)
+	sub := newRecorder(t, sys)
+	sys.Root.Send(pid, &Subscribe{PID: sub.pid})
+	for _, seq := range []uint64{2, 1} {
+		sys.Root.Send(pid, &StreamFrame{At: time.Now(), Envelope: &messages.Envelope{Sender: "n2", Generation: 5,
+			Body: &messages.Envelope_Message{Message: &messages.ClusterMessage{MessageSequence: seq,
+				Payload: &messages.ClusterMessage_Note{Note: &messages.Note{Text: fmt.Sprint(seq)}}}}}})
+	}
+	announceTwo(sys, pid, "n2")
+	for _, want := range []string{"1", "2"} {
+		m, _ := expectMessage[*ClusterDelivered](t, sub, nil)
+		if got := m.Message.GetNote().GetText(); got != want {
+			t.Fatalf("delivered %q, want %q", got, want)
+		}
+	}
+	expectSilence[*Broadcast](t, hb, 300*time.Millisecond)
+}

@@ -135,6 +135,7 @@ func fuzzInbox(t *testing.T, data []byte) {
 				if box.Generation() != gen {
 					gen = box.Generation()
 				}
+				take(box.ReceiveEarly(now))
 			case 7: // another generation's message
 				m := msg("other")
 				m.MessageSequence = in.number(1)
@@ -172,6 +173,14 @@ func fuzzInbox(t *testing.T, data []byte) {
 			}
 			if earlyBytes > 0 && (box.pendingBytes != early || early > earlyBytes) {
 				t.Fatalf("%d bytes of %d messages wait early (counted %d), at most %d may", early, len(box.pending), box.pendingBytes, earlyBytes)
+			}
+			kept := 0
+			for _, m := range box.early {
+				kept += proto.Size(m)
+			}
+			if len(box.early) > window || (earlyBytes > 0 && (kept != box.earlyBytes || kept > earlyBytes)) {
+				t.Fatalf("%d messages of %d bytes kept from before their stream opened (counted %d), at most %d of %d bytes may be",
+					len(box.early), kept, box.earlyBytes, window, earlyBytes)
 			}
 			if len(box.join.data) > MaxMessageSize {
 				t.Fatalf("joining %d bytes", len(box.join.data))

@@ -276,7 +276,17 @@ type Inbox struct {
 	nextKnown bool
 	lost      map[uint64]bool // given up, skipped by delivery
 	join      joiner          // the fragments of a message being delivered
-	Stats     InboxStats
+	// early are messages of the peer's life earlyGen that came before its
+	// stream opened here, by sequence, for ReceiveEarly once it opens: at
+	// most the window of them and, with MaxEarlyBytes, that many bytes.
+	// A join's first messages (the peer's full state) usually come before
+	// the heartbeat that opens its stream; dropped, every node asked for
+	// them again and the peer resent each to everybody, N^2 resends of
+	// full states while a cluster formed.
+	early      map[uint64]*messages.ClusterMessage
+	earlyGen   uint64
+	earlyBytes int
+	Stats      InboxStats
 }
 
 // InboxStats counts what happened to a peer's stream.
@@ -287,8 +297,9 @@ type InboxStats struct {
 	// Lost counts stream messages (fragments included) given up.
 	Lost     uint64
 	Requests uint64
-	// Early counts messages of a stream not opened yet (dropped; asked
-	// for again once it opens).
+	// Early counts messages of a stream not opened yet: kept for when
+	// it opens (ReceiveEarly) within bounds, else dropped and asked for
+	// again once it opens.
 	Early uint64
 	// Refused counts messages that arrived early beyond MaxEarlyBytes
 	// (not kept; asked for again).
@@ -316,6 +327,9 @@ func (in *Inbox) reset(gen uint64) {
 	in.next, in.nextKnown = time.Time{}, true
 	in.lost = map[uint64]bool{}
 	in.join = joiner{}
+	if in.earlyGen < gen {
+		in.early, in.earlyBytes = nil, 0
+	}
 }
 
 // Open starts the stream of the peer's generation gen after message start
@@ -335,6 +349,61 @@ func (in *Inbox) Open(gen, start uint64) {
 	in.delivered, in.known = start, start
 }
 
+// keepEarly keeps m, a message of the peer's life gen that came before
+// that life's stream opened here, within the bounds; a message of an
+// older life than the inbox's is dropped.
+func (in *Inbox) keepEarly(gen uint64, m *messages.ClusterMessage) {
+	seq := m.GetMessageSequence()
+	if seq == 0 || gen < in.generation || (gen == in.generation && in.opened) {
+		return
+	}
+	if gen != in.earlyGen {
+		if gen < in.earlyGen {
+			return
+		}
+		in.early, in.earlyGen, in.earlyBytes = nil, gen, 0
+	}
+	if in.early[seq] != nil || len(in.early) >= in.cfg.MaxMissing {
+		return
+	}
+	size := 0
+	if in.cfg.MaxEarlyBytes > 0 {
+		size = proto.Size(m)
+		if in.earlyBytes+size > in.cfg.MaxEarlyBytes {
+			return
+		}
+	}
+	if in.early == nil {
+		in.early = map[uint64]*messages.ClusterMessage{}
+	}
+	in.early[seq] = m
+	in.earlyBytes += size
+}
+
+// ReceiveEarly takes the messages kept from before the stream opened
+// (keepEarly), once it has: those of its life after its start are
+// received as if they came now, the others are dropped. It returns the
+// messages now deliverable. Call it after Open.
+func (in *Inbox) ReceiveEarly(now time.Time) []*messages.ClusterMessage {
+	if len(in.early) == 0 || !in.Opened(in.earlyGen) {
+		return nil
+	}
+	early := in.early
+	in.early, in.earlyBytes = nil, 0
+	seqs := make([]uint64, 0, len(early))
+	for seq := range early {
+		if seq > in.delivered {
+			seqs = append(seqs, seq)
+		}
+	}
+	slices.Sort(seqs)
+	var out []*messages.ClusterMessage
+	for _, seq := range seqs {
+		out = append(out, in.Receive(now, in.generation, early[seq])...)
+	}
+	return out
+}
+
 // Opened says whether the stream of gen is open.
 func (in *Inbox) Opened(gen uint64) bool { return in.opened && gen == in.generation }
 
@@ -352,6 +421,7 @@ func (in *Inbox) current(gen uint64) bool {
 func (in *Inbox) Receive(now time.Time, gen uint64, m *messages.ClusterMessage) []*messages.ClusterMessage {
 	seq := m.GetMessageSequence()
 	if !in.current(gen) || seq == 0 {
+		in.keepEarly(gen, m)
 		return nil
 	}
 	if seq <= in.delivered || in.pending[seq] != nil || in.lost[seq] {

@@ -555,3 +555,41 @@ func TestResendRateStretchesTheBudgetsWindow(t *testing.T) {
 		t.Fatalf("%d resent in 4s at 3 a second with a budget of 6, want 12", total)
 	}
 }
+
+// TestMessagesBeforeTheStreamOpensAreKeptForIt: a peer's first messages
+// after a join (its full state) usually come before the heartbeat that
+// opens its stream here. They are kept and delivered once it opens,
+// without a request: those after its start, in order; those before it
+// (history) never. A newer life's opening drops an older life's.
+func TestMessagesBeforeTheStreamOpensAreKeptForIt(t *testing.T) {
+	o := NewOutbox(cfg(1))
+	var sent []*messages.ClusterMessage
+	for i := 1; i <= 5; i++ {
+		sent = append(sent, send1(o, t0, msg(fmt.Sprint(i))))
+	}
+	in := NewInbox(cfg(2))
+	for _, i := range []int{4, 2, 3, 1} { // 1 is history (start 1), 5 is lost
+		if got := in.Receive(t0, 7, sent[i-1]); len(got) != 0 {
+			t.Fatalf("message %d delivered before the stream opened", i)
+		}
+	}
+	in.Open(7, 1)
+	if got := seqs(in.ReceiveEarly(t0)); fmt.Sprint(got) != "[2 3 4]" {
+		t.Fatalf("delivered %v when the stream opened, want [2 3 4]", got)
+	}
+	in.Announce(t0, 7, 5)
+	if due := in.Due(t0.Add(time.Second)); len(due) != 1 || due[0] != (Range{5, 5}) {
+		t.Fatalf("asked for %v, want only [5,5]", due)
+	}
+	if got := in.ReceiveEarly(t0); len(got) != 0 {
+		t.Fatalf("delivered %v again", seqs(got))
+	}
+
+	// Kept for life 8, then life 9 opens: life 8's are dropped.
+	in2 := NewInbox(cfg(2))
+	in2.Receive(t0, 8, sent[1])
+	in2.Open(9, 0)
+	if got := in2.ReceiveEarly(t0); len(got) != 0 || len(in2.early) != 0 {
+		t.Fatalf("life 9 opened: delivered %v, kept %d of life 8", seqs(got), len(in2.early))
+	}
+}
