@@ -151,6 +151,7 @@ func (f *runFlags) run(cmd *cobra.Command) error {
 			return nil
 		}
 	}
+	setGCTarget(len(eff.Nodes))
 	n, err := node.Start(opts)
 	if err != nil {
 		return failure(err)

@@ -25,9 +25,31 @@ import (
 // locked (--memlock, realtime), where every page is meant to stay.
 func releaseStartupMemory(memlocked bool) {
 	debug.FreeOSMemory()
-	if !memlocked {
-		_ = releaseProgramPages()
+	if memlocked {
+		return
 	}
+	_ = releaseProgramPages()
+}
+
+// SmallClusterGC is the garbage collector's target (GOGC) of a node of a
+// cluster of at most SmallCluster nodes. Such a node's heap is a few
+// megabytes and its collections few and cheap: with Go's default of 100
+// the heap may grow to twice what is live, and the node holding a group
+// settled at 16.2 MiB of RSS in an idle 2-node cluster; at 50 it settled
+// at 14.7, at the same CPU (0.30% of a core). A larger cluster keeps the
+// default: its frames make collections matter to the CPU.
+const (
+	SmallClusterGC = 50
+	SmallCluster   = 16
+)
+
+// setGCTarget sets the collector's target for a cluster of nodes, unless
+// GOGC says otherwise (the operator's word stands).
+func setGCTarget(nodes int) {
+	if _, set := os.LookupEnv("GOGC"); set || nodes > SmallCluster {
+		return
+	}
+	debug.SetGCPercent(SmallClusterGC)
 }
 
 // releaseProgramPages takes out of this process's page tables the pages

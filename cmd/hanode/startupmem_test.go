@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -62,4 +63,30 @@ func TestReleasingProgramPagesLeavesWhatRunsMapped(t *testing.T) {
 		t.Fatalf("after the release: %q", got)
 	}
 	t.Logf("program pages mapped: %d kB before, %d kB after", before, after)
+}
+
+// TestSmallClustersCollectSooner: a node of a cluster of up to
+// SmallCluster nodes collects at SmallClusterGC, a larger one at Go's
+// default, and GOGC set by the operator always stands.
+func TestSmallClustersCollectSooner(t *testing.T) {
+	prev := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(prev) })
+	t.Setenv("GOGC", "") // restored after the test
+	os.Unsetenv("GOGC")
+	for _, c := range []struct {
+		nodes int
+		want  int
+	}{{2, SmallClusterGC}, {SmallCluster, SmallClusterGC}, {SmallCluster + 1, 100}, {64, 100}} {
+		debug.SetGCPercent(100)
+		setGCTarget(c.nodes)
+		if got := debug.SetGCPercent(100); got != c.want {
+			t.Errorf("%d nodes: GOGC %d, want %d", c.nodes, got, c.want)
+		}
+	}
+	t.Setenv("GOGC", "200")
+	debug.SetGCPercent(200)
+	setGCTarget(2)
+	if got := debug.SetGCPercent(100); got != 200 {
+		t.Errorf("GOGC=200 set by the operator: %d, want it kept", got)
+	}
 }

@@ -123,6 +123,8 @@ func (b *bench) summarise(deathsSeen map[string]int) {
 		}
 		r.RSSMax = max(r.RSSMax, s.RSSMax)
 		r.Lost += nl.totals.Lost
+		r.Overload += nl.totals.Overload
+		r.OverloadForming += nl.baseTotals.Overload
 		r.Nodes = append(r.Nodes, s)
 	}
 	// Frames per node and second from the samples of the watch (the

@@ -60,6 +60,7 @@ func (r *Result) Report(w io.Writer) {
 	}
 	fmt.Fprintf(w, "cluster messages per node per second: %.3f sent (%.3f in the second half of the watch), %.3f resent, %.3f NAKs, %.3f retransmission requests; %d lost; frames sent %.2f per node per second\n",
 		r.Msgs, r.MsgsLate, r.Resent, r.Naks, r.RexmitRequests, r.Lost, r.Frames)
+	fmt.Fprintf(w, "frames dropped at the nodes' gates (actors behind): %d in all, %d of them before watching\n", r.Overload, r.OverloadForming)
 	fmt.Fprintf(w, "CPU: %.2f%% of a core per node, the whole cluster %.1f%% of a core; the agents %.1f%% of a core\n",
 		r.CPUPercentPerNode, 100*r.ClusterCores, 100*r.AgentCores)
 	fmt.Fprintf(w, "RSS per node: %s\n", r.rssText())

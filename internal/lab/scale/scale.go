@@ -170,6 +170,9 @@ type Result struct {
 	// messages given up, in all.
 	Msgs, Resent, Naks, RexmitRequests, Frames float64
 	Lost                                       uint64
+	// Overload is the frames dropped at the nodes' gates (their actors
+	// behind) in all; OverloadForming those dropped before watching.
+	Overload, OverloadForming uint64
 	// MsgsLate is cluster messages sent per node and second over the
 	// second half of the watch: the settled cluster's rate, without the
 	// formation's claims.

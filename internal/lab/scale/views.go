@@ -242,10 +242,14 @@ func phaseName(p messages.GroupPhase) string {
 type streamTotals struct {
 	Sent, Resent, Naks           uint64
 	RexmitRequests, Lost, Missed uint64
+	// Overload is the frames the node dropped at its gates because its
+	// membership actor or messenger was behind (status: rejected frames
+	// "overload").
+	Overload uint64
 }
 
 func streams(s *messages.ClusterStatus) streamTotals {
-	var t streamTotals
+	t := streamTotals{Overload: s.GetRejectedFrames()["overload"]}
 	for _, m := range s.GetNodes() {
 		ms := m.GetMessages()
 		if m.GetLocal() {
