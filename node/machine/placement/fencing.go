@@ -277,6 +277,7 @@ func (m *Machine) tickPending(now time.Time, e *Effects) {
 		}
 		if !p.fence && !now.Before(p.until) {
 			delete(m.pending, n)
+			m.waitedOut[n] = max(m.waitedOut[n], p.gen)
 			e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s must have stopped %s by itself by now: they may run elsewhere", n, p.groupsText())
 			for _, name := range p.groups {
 				g := m.groups[name]
@@ -309,6 +310,15 @@ func (m *Machine) adoptPending(now time.Time, e *Effects, from string, pt *messa
 		return
 	}
 	if f := m.fenced[n]; f != nil && f.Generation >= pt.Generation {
+		return
+	}
+	if !pt.Fence && !p.alive && m.waitedOut[n] >= pt.Generation && m.waitedOut[n] != 0 {
+		// This node waited that life's stop budget out already: the
+		// peer's own wait makes it deny claims while it lasts; adopted
+		// here again, with its remaining time counted from when its
+		// message arrived (seconds late under load), the wait came back
+		// from peer to peer: a 64-node cluster whose node died at start
+		// ran no group for over a minute.
 		return
 	}
 	if p.alive {

@@ -1,6 +1,7 @@
 package placement
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -234,5 +235,40 @@ func TestAClaimHeardLateIsNotGrantedOnceItsClaimantHoldsTheGroup(t *testing.T) {
 	}
 	if why := m.blocked(now.Add(20*time.Millisecond), m.groups["g"]); why != "" {
 		t.Fatalf("g is blocked at n1: %s", why)
+	}
+}
+
+// TestAWaitAlreadyServedIsNotAdoptedAgain: n1 waited out the stop budget
+// of n2's life, which died holding g; a peer's wait for the same life,
+// arriving later (its remaining time counted from when it arrives,
+// seconds late under load), is not taken again: passed from peer to peer,
+// such waits kept a 64-node cluster from running any group for over a
+// minute. A wait of a later life still is.
+func TestAWaitAlreadyServedIsNotAdoptedAgain(t *testing.T) {
+	m := threeNodes(t, "n1")
+	now := t0.Add(time.Second)
+	m.Receive(now, "n2", &messages.ClusterMessage{Payload: &messages.ClusterMessage_GroupStates{GroupStates: &messages.GroupStates{
+		Groups: []*messages.GroupState{{Group: "g", Phase: Running}}}}})
+	view := []Peer{{Name: "n2", Alive: false, Generation: 1}, {Name: "n3", Alive: true, Generation: 1, HearsUs: true}}
+	m.Membership(now, view, true)
+	if m.pending["n2"] == nil {
+		t.Fatal("n2 died holding g: no wait")
+	}
+	now = now.Add(10 * time.Minute)
+	m.Tick(now)
+	if m.pending["n2"] != nil {
+		t.Fatal("the wait for n2 did not end")
+	}
+	wait := func(gen uint64) *messages.ClusterMessage {
+		return &messages.ClusterMessage{Payload: &messages.ClusterMessage_GroupStates{GroupStates: &messages.GroupStates{
+			Pending: []*messages.PendingTakeover{{Node: "n2", Generation: gen, Groups: []string{"g"}, RemainingMs: 5000, Reason: "died holding g"}}}}}
+	}
+	e := m.Receive(now, "n3", wait(1))
+	if m.pending["n2"] != nil || strings.Contains(strings.Join(e.Log, "\n"), "n3 says n2") {
+		t.Fatalf("n3's wait for the life n1 waited out was adopted again: %v", e.Log)
+	}
+	m.Receive(now, "n3", wait(2))
+	if m.pending["n2"] == nil {
+		t.Fatal("n3's wait for a later life of n2 was not adopted")
 	}
 }

@@ -118,6 +118,7 @@ func (m *Machine) Membership(now time.Time, view []Peer, settled bool) Effects {
 			m.died(now, &e, n)
 		}
 		if v.Alive && (!p.alive || restarted) {
+			delete(m.waitedOut, n)
 			newcomers = append(newcomers, n)
 			p.synced = false
 			p.departed = false

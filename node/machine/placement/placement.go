@@ -297,6 +297,10 @@ type Machine struct {
 	// still alive here when it came: taken if the node dies here in
 	// that life within ClaimTimeout of it.
 	deferredPending map[string]deferredPending
+	// waitedOut is, by node, the latest life whose stop budget this node
+	// waited out (tickPending): a peer's wait for that life is not
+	// adopted again (adoptPending). Cleared when the node is alive again.
+	waitedOut map[string]uint64
 	// noQuorumSince is when this node lost quorum (zero while it has it).
 	noQuorumSince time.Time
 	resetAsked    bool
@@ -322,7 +326,7 @@ func New(cfg Config, now time.Time) *Machine {
 	m := &Machine{cfg: cfg, index: map[string]int{}, groups: map[string]*group{}, peers: map[string]*peer{},
 		pingsUp: map[string]int{}, poorlyLinked: map[string]bool{}, standingSince: map[string]time.Time{},
 		pending: map[string]*pendingTakeover{}, fenced: map[string]*messages.NodeFenced{}, fencing: map[string]*fenceJob{}, reportedDown: map[string]uint64{},
-		deferredPending: map[string]deferredPending{}}
+		deferredPending: map[string]deferredPending{}, waitedOut: map[string]uint64{}}
 	for i, n := range cfg.Nodes {
 		m.index[n] = i
 		if n != cfg.Local {

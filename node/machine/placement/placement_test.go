@@ -539,7 +539,7 @@ func TestClaimDeniedForADeadHolderRetriesSoon(t *testing.T) {
 		denial string
 	}{
 		{"held by a node dead for the claimant", QuorumIgnore, "denied it: held by n1"},
-		{"waiting for the dead node to have stopped", QuorumStop, "n3 says n1 holds [web] and is waited for"},
+		{"waiting for the dead node to have stopped", QuorumStop, "n3 denied it: held by n1, which must have stopped it by"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSim(t, 3, true, web)
