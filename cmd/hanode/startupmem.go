@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bufio"
-	"fmt"
 	"os"
 	"runtime/debug"
-	"strconv"
-	"strings"
 
-	"golang.org/x/sys/unix"
+	"github.com/hanode/hanode/node/host/rt"
 )
 
 // releaseStartupMemory hands back, once the node runs, the memory that
@@ -21,14 +17,20 @@ import (
 // time. It is one collection of a small heap; GOGC and the memory limit
 // stay as they are, so a node under load collects as before.
 //
-// The program's own pages (releaseProgramPages), unless the memory is
-// locked (--memlock, realtime), where every page is meant to stay.
+// The program's own pages (rt.ReleaseProgramPages), unless the memory is
+// locked (--memlock, realtime), where every page is meant to stay:
+// starting touches code of nearly every package (their initialisation,
+// the configuration's parsers, the protobuf descriptors), and the kernel
+// maps the pages around each one touched too, so that 11.3 of the 12.9
+// MB of the program stayed mapped in an idle node. What a running node
+// maps back, within a minute, is 8.3-9 MB (its working set, spread by the
+// same fault-around): the lasting gain is 2.5-3 MB of its resident set.
 func releaseStartupMemory(memlocked bool) {
 	debug.FreeOSMemory()
 	if memlocked {
 		return
 	}
-	_ = releaseProgramPages()
+	_ = rt.ReleaseProgramPages()
 }
 
 // SmallClusterGC is the garbage collector's target (GOGC) of a node of a
@@ -50,60 +52,4 @@ func setGCTarget(nodes int) {
 		return
 	}
 	debug.SetGCPercent(SmallClusterGC)
-}
-
-// releaseProgramPages takes out of this process's page tables the pages
-// of its executable's read-only mappings (code, constants, the function
-// tables): starting touches code of nearly every package (their
-// initialisation, the configuration's parsers, the protobuf
-// descriptors), and the kernel maps the pages around each one touched
-// too, so that 11.3 of the 12.9 MB of the program stayed mapped in an
-// idle node. The pages stay in the page cache, shared with every other
-// hanode process; what the node runs next is mapped again from there on
-// first use (a minor fault). What a running node maps back, within a
-// minute, is 8.3-9 MB (its working set, spread by the same fault-around):
-// the lasting gain is 2.5-3 MB of its resident set. Writable mappings
-// (the program's variables) are left alone: dropping them would lose
-// what was written.
-func releaseProgramPages() error {
-	exe, err := os.Readlink("/proc/self/exe")
-	if err != nil {
-		return fmt.Errorf("release program pages: %w", err)
-	}
-	f, err := os.Open("/proc/self/maps")
-	if err != nil {
-		return fmt.Errorf("release program pages: %w", err)
-	}
-	defer f.Close()
-	type span struct{ start, end uintptr }
-	var spans []span
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// 00400000-009ab000 r-xp 00000000 fd:01 1234 /usr/sbin/hanode
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 6 || fields[5] != exe || strings.Contains(fields[1], "w") {
-			continue
-		}
-		lo, hi, ok := strings.Cut(fields[0], "-")
-		if !ok {
-			continue
-		}
-		start, err1 := strconv.ParseUint(lo, 16, 64)
-		end, err2 := strconv.ParseUint(hi, 16, 64)
-		if err1 != nil || err2 != nil || end <= start {
-			continue
-		}
-		spans = append(spans, span{uintptr(start), uintptr(end)})
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("release program pages: %w", err)
-	}
-	for _, s := range spans {
-		// By address: the mapping is the running program's, not a Go
-		// slice (unix.Madvise takes one).
-		if _, _, errno := unix.Syscall(unix.SYS_MADVISE, s.start, s.end-s.start, unix.MADV_DONTNEED); errno != 0 {
-			return fmt.Errorf("release program pages %#x-%#x: %w", s.start, s.end, errno)
-		}
-	}
-	return nil
 }

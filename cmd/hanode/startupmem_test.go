@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/hanode/hanode/node/host/rt"
 )
 
 // programRSS is how many kB of this process's executable are mapped in
@@ -51,7 +53,7 @@ func TestReleasingProgramPagesLeavesWhatRunsMapped(t *testing.T) {
 	if before < 1024 {
 		t.Fatalf("only %d kB of the program mapped before: nothing to measure", before)
 	}
-	if err := releaseProgramPages(); err != nil {
+	if err := rt.ReleaseProgramPages(); err != nil {
 		t.Fatal(err)
 	}
 	after := programRSS(t)

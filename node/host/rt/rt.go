@@ -257,6 +257,7 @@ func lockProgram() (int64, error) {
 	}
 	var locked int64
 	for _, m := range programMappings(string(b), exe) {
+		// Every mapping of the program, its variables too.
 		if _, _, e := unix.Syscall(unix.SYS_MLOCK, m.start, m.end-m.start, 0); e != 0 {
 			return locked, fmt.Errorf("mlock %x-%x of %s: %w", m.start, m.end, exe, e)
 		}
@@ -265,7 +266,40 @@ func lockProgram() (int64, error) {
 	return locked, nil
 }
 
-type mapping struct{ start, end uintptr }
+// mapping is an address range of this process and whether it is
+// writable.
+type mapping struct {
+	start, end uintptr
+	writable   bool
+}
+
+// ReleaseProgramPages takes out of this process's page tables the pages
+// of its program's read-only mappings (code, constants, the function
+// tables). They stay in the page cache; what runs next is mapped again
+// from there on first use (a minor fault). Writable mappings (the
+// program's variables) are left alone: dropping them would lose what was
+// written. Not for a process whose memory is locked (LockMemory).
+func ReleaseProgramPages() error {
+	exe, err := os.Readlink("/proc/self/exe")
+	if err != nil {
+		return fmt.Errorf("release program pages: %w", err)
+	}
+	b, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return fmt.Errorf("release program pages: %w", err)
+	}
+	for _, m := range programMappings(string(b), exe) {
+		if m.writable {
+			continue
+		}
+		// By address: the mapping is the running program's, not a Go
+		// slice (unix.Madvise takes one).
+		if _, _, errno := unix.Syscall(unix.SYS_MADVISE, m.start, m.end-m.start, unix.MADV_DONTNEED); errno != 0 {
+			return fmt.Errorf("release program pages %#x-%#x: %w", m.start, m.end, errno)
+		}
+	}
+	return nil
+}
 
 // programMappings picks from /proc/self/maps text the mappings of file
 // path ("start-end perms offset dev inode path").
@@ -285,7 +319,7 @@ func programMappings(maps, path string) []mapping {
 		if err1 != nil || err2 != nil || end <= start {
 			continue
 		}
-		out = append(out, mapping{uintptr(start), uintptr(end)})
+		out = append(out, mapping{start: uintptr(start), end: uintptr(end), writable: strings.Contains(f[1], "w")})
 	}
 	return out
 }

@@ -340,12 +340,12 @@ func TestProgramMappings(t *testing.T) {
 7f10000000-7f10002000 r-xp 00000000 fd:01 77 /opt/my dir/hanode (deleted)
 `
 	got := programMappings(maps, "/usr/sbin/hanode")
-	want := []mapping{{0x400000, 0x975000}, {0x975000, 0xf80000}, {0xf80000, 0xfec000}}
+	want := []mapping{{0x400000, 0x975000, false}, {0x975000, 0xf80000, false}, {0xf80000, 0xfec000, true}}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("programMappings: %x, want %x", got, want)
+		t.Errorf("programMappings: %v, want %v", got, want)
 	}
-	if got := programMappings(maps, "/opt/my dir/hanode (deleted)"); len(got) != 1 || got[0] != (mapping{0x7f10000000, 0x7f10002000}) {
-		t.Errorf("a replaced program with a space in its path: %x", got)
+	if got := programMappings(maps, "/opt/my dir/hanode (deleted)"); len(got) != 1 || got[0] != (mapping{0x7f10000000, 0x7f10002000, false}) {
+		t.Errorf("a replaced program with a space in its path: %v", got)
 	}
 }
 
