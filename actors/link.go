@@ -169,10 +169,16 @@ func (l *Link) open(ctx actor.Context) {
 		if from := received(root, self, l.cfg, p); from != "" {
 			shed.keep(from, p.At)
 		}
-		if coalesce > 0 && p.At.Sub(woke) >= coalesce && time.Since(p.At) < coalesce {
-			// The first frame since the last pause: the reader pauses,
-			// so that those that follow are read in one go after it
-			// (unless it is behind: this one waited a pause already).
+		if coalesce > 0 && p.At.After(woke) && time.Since(p.At) < coalesce {
+			// The first frame that came after the last pause ended: it
+			// woke the reader, which pauses, so that those that follow
+			// are read in one go after it (unless it is behind: this one
+			// waited a pause already). The frames that waited during a
+			// pause go on without one, and the next frame to come starts
+			// the next: the process wakes at most once a pause. (Letting
+			// every frame of a pause's length after it go on at once
+			// woke a 64-node cluster's nodes about 35 times a second
+			// rather than 10.)
 			time.Sleep(coalesce)
 			woke = time.Now()
 		}

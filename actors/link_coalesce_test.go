@@ -36,7 +36,9 @@ func TestReadCoalesceOnlyWhereFramesCrowd(t *testing.T) {
 
 // TestReaderPausesOncePerWindow: with Coalesce, the reader hands a frame
 // over at once and then pauses (the frames behind it wait in the socket);
-// the frames it reads within the window after the pause go on at once.
+// the frames that waited during the pause go on at once, and the next
+// frame that comes after it starts the next pause: the reader wakes at
+// most once a pause, however the frames are spread.
 func TestReaderPausesOncePerWindow(t *testing.T) {
 	sys := newTestSystem(t)
 	membership := newRecorder(t, sys)
@@ -49,30 +51,35 @@ func TestReaderPausesOncePerWindow(t *testing.T) {
 			return &flappingMedium{}, nil
 		}})))
 	deliver := <-opened
-	took := func() time.Duration {
+	took := func(at time.Time) time.Duration {
 		start := time.Now()
-		deliver(transports.Packet{Data: []byte("x"), At: time.Now()})
+		deliver(transports.Packet{Data: []byte("x"), At: at})
 		return time.Since(start)
 	}
-	if d := took(); d < window {
+	first := time.Now()
+	if d := took(first); d < window {
 		t.Fatalf("the first frame's delivery returned after %v: no pause of %v", d, window)
 	}
-	// The frames read right after the pause: no pause, the window runs.
+	// The frames that arrived during the pause go on at once.
 	for i := range 3 {
-		if d := took(); d >= window/2 {
-			t.Fatalf("frame %d after the pause took %v: the reader paused again within the window", i+2, d)
+		at := first.Add(time.Duration(i+1) * window / 5)
+		if d := took(at); d >= window/2 {
+			t.Fatalf("frame %d, which waited during the pause, took %v: the reader paused again for it", i+2, d)
 		}
 	}
 	// The frame handed to membership was not held back by the pause.
 	expectMessage[*FrameRejected](t, membership, nil)
+	// A frame that came after the pause ended woke the reader: it starts
+	// the next pause, however soon after the last one it came (letting
+	// it through alone would wake the process once per frame).
+	if d := took(time.Now()); d < window {
+		t.Fatalf("a frame that came right after the pause went on after %v: no pause of %v", d, window)
+	}
 	// A reader that is behind (its frame waited in the socket longer than
 	// a pause) does not pause: it would only fall further behind.
-	// It arrived more than a window after the last pause, so it would
-	// start a new one.
 	time.Sleep(5 * window / 2)
 	start := time.Now()
-	deliver(transports.Packet{Data: []byte("x"), At: start.Add(-6 * window / 5)})
-	if d := time.Since(start); d >= window/2 {
+	if d := took(start.Add(-6 * window / 5)); d >= window/2 {
 		t.Fatalf("a frame that had waited %v paused the reader %v", 6*window/5, d)
 	}
 }
