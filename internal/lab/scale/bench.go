@@ -2,6 +2,7 @@ package scale
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -64,6 +65,41 @@ type bench struct {
 	watchStart time.Time
 	prev       sums
 	quorumEvts int
+	// silent is, per node, since when its status requests fail (zero:
+	// it answers) and whether that was told.
+	silent []silence
+}
+
+// silence is a node's run of unanswered status requests.
+type silence struct {
+	since time.Time
+	told  bool
+}
+
+// silentAfter is how long a node may leave its status requests
+// unanswered before the bench says so: a node that does not answer keeps
+// the view from being whole, and the progress lines should say which.
+const silentAfter = 10 * time.Second
+
+// noteSilences tells, once per run of failures, of each running node that
+// has not answered its status requests for silentAfter, with the last
+// error.
+func (b *bench) noteSilences(now time.Time) {
+	if b.silent == nil {
+		b.silent = make([]silence, len(b.nodes))
+	}
+	for i, l := range b.looks {
+		s := &b.silent[i]
+		switch {
+		case l.statusErr == nil || errors.Is(l.statusErr, errNotStarted):
+			*s = silence{}
+		case s.since.IsZero():
+			s.since = now
+		case !s.told && now.Sub(s.since) >= silentAfter && b.o.Progress != nil:
+			s.told = true
+			fmt.Fprintf(b.o.Progress, "scale: %s has not answered its status for %v: %v\n", b.nodes[i].name, now.Sub(s.since).Round(time.Second), l.statusErr)
+		}
+	}
 }
 
 func newBench(o Options, nodes []*node) *bench {
@@ -137,6 +173,7 @@ func (b *bench) run(ctx context.Context) error {
 		b.looks = poll(rctx, b.nodes, b.statusTimeout())
 		now := time.Now()
 		b.absorb()
+		b.noteSilences(now)
 		if phase == phaseWatching {
 			b.countRequests()
 			if now.Sub(lastTimelines) >= timelineEvery {
