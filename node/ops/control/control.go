@@ -134,6 +134,20 @@ func Listen(path string, log *slog.Logger) (*Server, error) {
 		slots: make(chan struct{}, MaxClients), waiting: make(chan struct{}, MaxClients), requestTimeout: requestTimeout}, nil
 }
 
+// The stale-socket check tries to connect at most staleChecks times, the
+// first within staleCheckTimeout, each next one with twice the time of
+// the one before (1 + 2 + 4 s in all), as long as they time out.
+const (
+	staleChecks       = 3
+	staleCheckTimeout = time.Second
+)
+
+// dialStaleCheck connects to a control socket for the stale-socket check;
+// a variable for the tests.
+var dialStaleCheck = func(path string, timeout time.Duration) (net.Conn, error) {
+	return net.DialTimeout("unix", path, timeout)
+}
+
 // removeStale removes a socket at path that no node answers on. Only a
 // socket is ever removed: --socket naming the wrong file must not delete
 // it.
@@ -142,13 +156,25 @@ func removeStale(path string) error {
 	if !exists || err != nil {
 		return err
 	}
-	c, err := net.DialTimeout("unix", path, time.Second)
-	if err == nil {
-		c.Close()
-		return fmt.Errorf("%s: %w", path, ErrInUse)
+	for attempt := range staleChecks {
+		var c net.Conn
+		c, err = dialStaleCheck(path, staleCheckTimeout<<attempt)
+		if err == nil {
+			c.Close()
+			return fmt.Errorf("%s: %w", path, ErrInUse)
+		}
+		// A connection to a socket nobody listens on is refused at
+		// once, by the kernel; the dial times out only when this
+		// process did not get to try within the time (a machine
+		// under load: 64 nodes starting on two cores), so it tries
+		// again, with more time.
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			break
+		}
 	}
 	// Only a refused connection proves that nobody listens: a full
-	// backlog or a timeout may be a live node under load.
+	// backlog may be a live node under load.
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		return fmt.Errorf("control socket %s: cannot tell whether a node answers there: %v", path, unwrapOp(err))
 	}

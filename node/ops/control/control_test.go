@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -184,5 +185,59 @@ func TestReadRefusesOversizeAndTruncated(t *testing.T) {
 	}
 	if err := Read(bytes.NewReader([]byte{0, 0, 0, 2, 0xff, 0xff}), &m); err == nil {
 		t.Fatal("garbage accepted")
+	}
+}
+
+// timeoutError is what a dial that ran out of time returns.
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "i/o timeout" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
+
+// TestStaleSocketCheckTriesAgainWhenItRanOutOfTime: a node starting on a
+// machine so loaded that its check of a socket left by an earlier run
+// times out (it did not get to try in time: a connection nobody listens
+// for is refused at once) tries again with more time, and replaces the
+// stale socket once the connection is refused. A check that times out
+// every time still refuses to start, as before, saying why.
+func TestStaleSocketCheckTriesAgainWhenItRanOutOfTime(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hanode.sock")
+	s, err := Listen(path, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.ln.Close() // a crash: the file stays, nobody listens
+	real := dialStaleCheck
+	t.Cleanup(func() { dialStaleCheck = real })
+	var timeouts []time.Duration
+	dialStaleCheck = func(path string, timeout time.Duration) (net.Conn, error) {
+		if len(timeouts) < staleChecks-1 {
+			timeouts = append(timeouts, timeout)
+			return nil, &net.OpError{Op: "dial", Net: "unix", Err: timeoutError{}}
+		}
+		return real(path, timeout)
+	}
+	serve(t, path)
+	if want := []time.Duration{staleCheckTimeout, 2 * staleCheckTimeout}; !slices.Equal(timeouts, want) {
+		t.Fatalf("checks that timed out had %v, want %v", timeouts, want)
+	}
+
+	path = filepath.Join(t.TempDir(), "hanode.sock")
+	if s, err = Listen(path, quiet()); err != nil {
+		t.Fatal(err)
+	}
+	s.ln.Close()
+	tries := 0
+	dialStaleCheck = func(string, time.Duration) (net.Conn, error) {
+		tries++
+		return nil, &net.OpError{Op: "dial", Net: "unix", Err: timeoutError{}}
+	}
+	_, err = Listen(path, quiet())
+	if err == nil || !strings.Contains(err.Error(), "cannot tell whether a node answers there: i/o timeout") || tries != staleChecks {
+		t.Fatalf("every check timing out: %v after %d tries, want a refusal after %d", err, tries, staleChecks)
+	}
+	if _, err := os.Lstat(path); err != nil {
+		t.Fatalf("the socket was removed though nobody could tell it was stale: %v", err)
 	}
 }
