@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/hanode/hanode/messages"
@@ -90,14 +91,21 @@ func (b *bench) noteSilences(now time.Time) {
 	}
 	for i, l := range b.looks {
 		s := &b.silent[i]
+		err := l.statusErr
+		if err == nil && len(l.status.GetErrors()) > 0 {
+			// A status without what some actor of the node knows: the
+			// node answered (its status gatherer waits 2 s for each),
+			// one of its actors did not.
+			err = errors.New(strings.Join(l.status.GetErrors(), "; "))
+		}
 		switch {
-		case l.statusErr == nil || errors.Is(l.statusErr, errNotStarted):
+		case err == nil || errors.Is(err, errNotStarted):
 			*s = silence{}
 		case s.since.IsZero():
 			s.since = now
 		case !s.told && now.Sub(s.since) >= silentAfter && b.o.Progress != nil:
 			s.told = true
-			fmt.Fprintf(b.o.Progress, "scale: %s has not answered its status for %v: %v\n", b.nodes[i].name, now.Sub(s.since).Round(time.Second), l.statusErr)
+			fmt.Fprintf(b.o.Progress, "scale: %s has not answered its status (whole) for %v: %v\n", b.nodes[i].name, now.Sub(s.since).Round(time.Second), err)
 		}
 	}
 }
@@ -111,8 +119,10 @@ func (b *bench) statusTimeout() time.Duration { return statusTimeout(b.o.Keepali
 
 // statusTimeout is how long a node may take to answer a status request:
 // far longer than a healthy node takes (milliseconds), so that a slow
-// answer is a finding, not noise.
-func statusTimeout(keepalive time.Duration) time.Duration { return max(2*time.Second, keepalive) }
+// answer is a finding, not noise; and longer than the node's status
+// gatherer waits for each of its actors (2 s), so that a node one of
+// whose actors does not answer answers all the same, saying which.
+func statusTimeout(keepalive time.Duration) time.Duration { return max(3*time.Second, keepalive) }
 
 // formationPoll is the time between two rounds while the cluster forms.
 func (b *bench) formationPoll() time.Duration {

@@ -347,3 +347,14 @@ func nodeList(nodes []string) string {
 	}
 	return fmt.Sprintf("%s and %d more", strings.Join(nodes[:shown], ", "), len(nodes)-shown)
 }
+
+// groupList names a few groups for a log line or a reason, in brackets:
+// a node of a 128-node cluster that dies before its state arrived may
+// hold any of 128 groups, and its every death was a line of 5 KB.
+func groupList(groups []string) string {
+	const shown = 4
+	if len(groups) <= shown+1 {
+		return "[" + strings.Join(groups, " ") + "]"
+	}
+	return fmt.Sprintf("[%s and %d more]", strings.Join(groups[:shown], " "), len(groups)-shown)
+}

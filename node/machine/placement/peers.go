@@ -175,15 +175,15 @@ func (m *Machine) died(now time.Time, e *Effects, n string) {
 	if len(held) > 0 && m.pending[n] == nil {
 		switch {
 		case len(m.cfg.Fencers) > 0:
-			m.pending[n] = &pendingTakeover{gen: p.gen, groups: held, fence: true, since: now, why: fmt.Sprintf("died holding %v", held)}
-			e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s died holding %v: it must be fenced before they run elsewhere", n, held)
+			m.pending[n] = &pendingTakeover{gen: p.gen, groups: held, fence: true, since: now, why: fmt.Sprintf("died holding %s", groupList(held))}
+			e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s died holding %s: it must be fenced before they run elsewhere", n, groupList(held))
 		case m.partitionWait():
 			budget := m.cfg.longestStopBudget(held)
 			until := now.Add(budget + m.cfg.PartitionMargin)
 			m.pending[n] = &pendingTakeover{gen: p.gen, groups: held, since: now, until: until,
-				why: fmt.Sprintf("died holding %v, no fencing", held)}
-			e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s died holding %v and cannot be fenced: they run elsewhere at %s, once it must have stopped them by itself (it lost quorum too; stop budget %v)",
-				n, held, until.Format("15:04:05.000"), budget)
+				why: fmt.Sprintf("died holding %s, no fencing", groupList(held))}
+			e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s died holding %s and cannot be fenced: they run elsewhere at %s, once it must have stopped them by itself (it lost quorum too; stop budget %v)",
+				n, groupList(held), until.Format("15:04:05.000"), budget)
 		}
 	}
 	if pt := m.pending[n]; pt != nil {

@@ -151,3 +151,26 @@ func TestClipReason(t *testing.T) {
 		t.Fatalf("clipped to %d bytes, valid UTF-8 %v: %q", len(got), utf8.ValidString(got), got)
 	}
 }
+
+// TestGroupListsAreShort: a log line or a reason names at most five groups
+// in brackets, then says how many more; a dead node that may hold 128
+// groups is not worth 128 names in every line about it.
+func TestGroupListsAreShort(t *testing.T) {
+	var many []string
+	for i := range 128 {
+		many = append(many, fmt.Sprintf("g%d", i+1))
+	}
+	for _, c := range []struct {
+		groups []string
+		want   string
+	}{
+		{[]string{"web"}, "[web]"},
+		{many[:5], "[g1 g2 g3 g4 g5]"},
+		{many[:6], "[g1 g2 g3 g4 and 2 more]"},
+		{many, "[g1 g2 g3 g4 and 124 more]"},
+	} {
+		if got := groupList(c.groups); got != c.want {
+			t.Errorf("groupList(%d groups) = %q, want %q", len(c.groups), got, c.want)
+		}
+	}
+}
