@@ -18,7 +18,18 @@ var (
 	simSeed  = flag.Uint64("sim.seed", 0, "run only the schedule of this seed (0: seeds 1..sim.n), and print its trace")
 	simSteps = flag.Int("sim.steps", 10, "faults and operator requests per schedule")
 	simLive  = flag.Bool("sim.live", false, "print the trace as it happens (with -sim.seed)")
+	simNodes = flag.Int("sim.nodes", 0, "nodes of every schedule (0: the seed's shape, 2 to 5)")
 )
+
+// shape is the cluster shape of a schedule of TestSimulation: the seed's,
+// with -sim.nodes nodes if set.
+func shape(seed uint64) Options {
+	o := Shape(seed)
+	if *simNodes > 0 {
+		o.Nodes = *simNodes
+	}
+	return o
+}
 
 // runOne runs the schedule of seed in a synctest bubble of its own.
 func runOne(t *testing.T, seed uint64, shape func(uint64) Options) *Result {
@@ -41,7 +52,7 @@ func runOne(t *testing.T, seed uint64, shape func(uint64) Options) *Result {
 func TestSimulation(t *testing.T) {
 	if *simSeed != 0 {
 		LiveTrace = *simLive
-		res := runOne(t, *simSeed, Shape)
+		res := runOne(t, *simSeed, shape)
 		t.Log(res.Report())
 		if res.Failed() {
 			t.Fail()
@@ -56,10 +67,10 @@ func TestSimulation(t *testing.T) {
 			if failed.Load() >= 3 {
 				t.Skip("three schedules failed already")
 			}
-			res := runOne(t, seed, Shape)
+			res := runOne(t, seed, shape)
 			if res.Failed() {
 				failed.Add(1)
-				t.Errorf("schedule failed (replay: go test ./node/sim -run 'TestSimulation$' -sim.seed=%d -v)\n%s", seed, res.Report())
+				t.Errorf("schedule failed (replay: go test ./node/sim -run 'TestSimulation$' -sim.seed=%d -sim.nodes=%d -v)\n%s", seed, *simNodes, res.Report())
 			}
 		})
 	}
