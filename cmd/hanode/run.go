@@ -152,6 +152,7 @@ func (f *runFlags) run(cmd *cobra.Command) error {
 		}
 	}
 	setGCTarget(len(eff.Nodes))
+	setThreads(len(eff.Nodes))
 	n, err := node.Start(opts)
 	if err != nil {
 		return failure(err)

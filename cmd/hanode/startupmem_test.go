@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -90,5 +91,32 @@ func TestSmallClustersCollectSooner(t *testing.T) {
 	setGCTarget(2)
 	if got := debug.SetGCPercent(100); got != 200 {
 		t.Errorf("GOGC=200 set by the operator: %d, want it kept", got)
+	}
+}
+
+// TestLargeClustersRunOnOneThread: a node of a cluster of more than
+// OneThreadCluster nodes runs its Go code on one thread at a time; a
+// smaller cluster's keeps the default, and so does any node whose
+// operator set GOMAXPROCS.
+func TestLargeClustersRunOnOneThread(t *testing.T) {
+	prev := runtime.GOMAXPROCS(0)
+	t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+	t.Setenv("GOMAXPROCS", "") // restored after the test
+	os.Unsetenv("GOMAXPROCS")
+	for _, c := range []struct {
+		nodes int
+		want  int
+	}{{2, 4}, {OneThreadCluster, 4}, {OneThreadCluster + 1, 1}, {64, 1}} {
+		runtime.GOMAXPROCS(4)
+		setThreads(c.nodes)
+		if got := runtime.GOMAXPROCS(0); got != c.want {
+			t.Errorf("%d nodes: GOMAXPROCS %d, want %d", c.nodes, got, c.want)
+		}
+	}
+	t.Setenv("GOMAXPROCS", "3")
+	runtime.GOMAXPROCS(3)
+	setThreads(64)
+	if got := runtime.GOMAXPROCS(0); got != 3 {
+		t.Errorf("GOMAXPROCS=3 set by the operator: %d, want it kept", got)
 	}
 }
