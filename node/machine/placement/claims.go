@@ -340,21 +340,19 @@ func (m *Machine) sortedHolders(g *group) []string {
 
 // nodeList names a few nodes for a log line: a claim unanswered by 95
 // peers is not worth 95 names, each time.
-func nodeList(nodes []string) string {
-	const shown = 4
-	if len(nodes) <= shown+1 {
-		return strings.Join(nodes, ", ")
-	}
-	return fmt.Sprintf("%s and %d more", strings.Join(nodes[:shown], ", "), len(nodes)-shown)
-}
+func nodeList(nodes []string) string { return fewNames(nodes, ", ") }
 
 // groupList names a few groups for a log line or a reason, in brackets:
 // a node of a 128-node cluster that dies before its state arrived may
 // hold any of 128 groups, and its every death was a line of 5 KB.
-func groupList(groups []string) string {
+func groupList(groups []string) string { return "[" + fewNames(groups, " ") + "]" }
+
+// fewNames joins at most five names with sep; of more, it names four and
+// says how many more.
+func fewNames(names []string, sep string) string {
 	const shown = 4
-	if len(groups) <= shown+1 {
-		return "[" + strings.Join(groups, " ") + "]"
+	if len(names) <= shown+1 {
+		return strings.Join(names, sep)
 	}
-	return fmt.Sprintf("[%s and %d more]", strings.Join(groups[:shown], " "), len(groups)-shown)
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:shown], sep), len(names)-shown)
 }

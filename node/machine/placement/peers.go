@@ -1,7 +1,6 @@
 package placement
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/hanode/hanode/messages"
@@ -173,17 +172,18 @@ func (m *Machine) died(now time.Time, e *Effects, n string) {
 		held = nil // already fenced in this life: it runs nothing
 	}
 	if len(held) > 0 && m.pending[n] == nil {
+		named := groupList(held)
 		switch {
 		case len(m.cfg.Fencers) > 0:
-			m.pending[n] = &pendingTakeover{gen: p.gen, groups: held, fence: true, since: now, why: fmt.Sprintf("died holding %s", groupList(held))}
-			e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s died holding %s: it must be fenced before they run elsewhere", n, groupList(held))
+			m.pending[n] = &pendingTakeover{gen: p.gen, groups: held, fence: true, since: now, why: "died holding " + named}
+			e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s died holding %s: it must be fenced before they run elsewhere", n, named)
 		case m.partitionWait():
 			budget := m.cfg.longestStopBudget(held)
 			until := now.Add(budget + m.cfg.PartitionMargin)
 			m.pending[n] = &pendingTakeover{gen: p.gen, groups: held, since: now, until: until,
-				why: fmt.Sprintf("died holding %s, no fencing", groupList(held))}
+				why: "died holding " + named + ", no fencing"}
 			e.note(messages.EventKind_EVENT_KIND_FENCING, "", "%s died holding %s and cannot be fenced: they run elsewhere at %s, once it must have stopped them by itself (it lost quorum too; stop budget %v)",
-				n, groupList(held), until.Format("15:04:05.000"), budget)
+				n, named, until.Format("15:04:05.000"), budget)
 		}
 	}
 	if pt := m.pending[n]; pt != nil {
