@@ -154,13 +154,13 @@ func (l *Link) open(ctx actor.Context) {
 	coalesce := l.cfg.Coalesce
 	var woke time.Time
 	shed := newShedding(l.cfg)
-	deliver := func(p transports.Packet) {
+	deliver := func(p transports.Packet) time.Duration {
 		if shed.superseded(p) {
-			return
+			return 0
 		}
 		if l.cfg.Delivered.Delivered(p.Data) {
 			l.cfg.Metrics.FrameLeftOut(l.cfg.Name, "delivered")
-			return
+			return 0
 		}
 		// A flood on the port costs the reader the verification of each
 		// frame; what it cannot keep up with waits in the socket buffer,
@@ -179,9 +179,10 @@ func (l *Link) open(ctx actor.Context) {
 			// every frame of a pause's length after it go on at once
 			// woke a 64-node cluster's nodes about 35 times a second
 			// rather than 10.)
-			time.Sleep(coalesce)
-			woke = time.Now()
+			woke = time.Now().Add(coalesce)
+			return coalesce
 		}
+		return 0
 	}
 	// Called from the medium's reader: rate limited, a noisy line must not
 	// flood the log.

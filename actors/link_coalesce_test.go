@@ -35,10 +35,10 @@ func TestReadCoalesceOnlyWhereFramesCrowd(t *testing.T) {
 }
 
 // TestReaderPausesOncePerWindow: with Coalesce, the reader hands a frame
-// over at once and then pauses (the frames behind it wait in the socket);
-// the frames that waited during the pause go on at once, and the next
-// frame that comes after it starts the next pause: the reader wakes at
-// most once a pause, however the frames are spread.
+// over at once and then pauses (the link asks it to; the frames behind it
+// wait in the socket); the frames that waited during the pause go on at
+// once, and the next frame that comes after it starts the next pause: the
+// reader wakes at most once a pause, however the frames are spread.
 func TestReaderPausesOncePerWindow(t *testing.T) {
 	sys := newTestSystem(t)
 	membership := newRecorder(t, sys)
@@ -51,35 +51,34 @@ func TestReaderPausesOncePerWindow(t *testing.T) {
 			return &flappingMedium{}, nil
 		}})))
 	deliver := <-opened
-	took := func(at time.Time) time.Duration {
-		start := time.Now()
-		deliver(transports.Packet{Data: []byte("x"), At: at})
-		return time.Since(start)
+	pauseAfter := func(at time.Time) time.Duration {
+		return deliver(transports.Packet{Data: []byte("x"), At: at})
 	}
 	first := time.Now()
-	if d := took(first); d < window {
-		t.Fatalf("the first frame's delivery returned after %v: no pause of %v", d, window)
-	}
-	// The frames that arrived during the pause go on at once.
-	for i := range 3 {
-		at := first.Add(time.Duration(i+1) * window / 5)
-		if d := took(at); d >= window/2 {
-			t.Fatalf("frame %d, which waited during the pause, took %v: the reader paused again for it", i+2, d)
-		}
+	if d := pauseAfter(first); d != window {
+		t.Fatalf("after the first frame the reader pauses %v, want %v", d, window)
 	}
 	// The frame handed to membership was not held back by the pause.
 	expectMessage[*FrameRejected](t, membership, nil)
+	// The frames that arrived during the pause go on at once.
+	for i := range 3 {
+		at := first.Add(time.Duration(i+1) * window / 5)
+		if d := pauseAfter(at); d != 0 {
+			t.Fatalf("frame %d, which waited during the pause, made the reader pause again (%v)", i+2, d)
+		}
+	}
 	// A frame that came after the pause ended woke the reader: it starts
 	// the next pause, however soon after the last one it came (letting
 	// it through alone would wake the process once per frame).
-	if d := took(time.Now()); d < window {
-		t.Fatalf("a frame that came right after the pause went on after %v: no pause of %v", d, window)
+	time.Sleep(window) // the reader's pause
+	if d := pauseAfter(time.Now()); d != window {
+		t.Fatalf("a frame that came right after the pause: the reader pauses %v, want %v", d, window)
 	}
 	// A reader that is behind (its frame waited in the socket longer than
 	// a pause) does not pause: it would only fall further behind.
 	time.Sleep(5 * window / 2)
 	start := time.Now()
-	if d := took(start.Add(-6 * window / 5)); d >= window/2 {
+	if d := pauseAfter(start.Add(-6 * window / 5)); d != 0 {
 		t.Fatalf("a frame that had waited %v paused the reader %v", 6*window/5, d)
 	}
 }

@@ -38,7 +38,7 @@ func TestUcast6Loopback(t *testing.T) {
 	port := freePort6(t)
 	lo6 := netip.MustParseAddr("::1")
 	got := make(chan Packet, 4)
-	u, err := OpenUcast(UcastConfig{Bind: lo6, Port: port, Peers: []netip.Addr{lo6}}, func(p Packet) { got <- p }, nil)
+	u, err := OpenUcast(UcastConfig{Bind: lo6, Port: port, Peers: []netip.Addr{lo6}}, func(p Packet) time.Duration { got <- p; return 0 }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

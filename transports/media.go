@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
 )
 
 // Several media on one interface: one link.
@@ -95,15 +96,22 @@ func (c MediaConfig) count() int { return len(c.Bcast) + len(c.Ucast) + len(c.Mc
 // Media is an open link made of one or more UDP media on one interface.
 type Media struct {
 	dev string
-	// recv are the receiving sockets, one per local address and port.
-	recv []*net.UDPConn
+	// recv are the receiving sockets, one per local address and port,
+	// and readers their readers; outside the runtime's poller (see
+	// pacedsocket.go).
+	recv    []*udpSocket
+	readers []*pacedReader
 	// sends are where each frame goes, grouped by the socket it leaves
 	// from.
 	sends []sendPath
 	// owned are every socket to close (receiving and sending).
-	owned []*net.UDPConn
+	owned []*udpSocket
 	// joined are the groups (and ports) joined on the receiving sockets.
 	joined []netip.AddrPort
+	// opening is what open builds, sockets still in the runtime's hands
+	// (their options and groups are set through net and x/net); OpenMedia
+	// then detaches them.
+	opening *openingMedia
 
 	// mu serialises deliveries from the readers (Deliver is never called
 	// concurrently with itself) and guards copies.
@@ -111,12 +119,26 @@ type Media struct {
 	copies  *copyFilter // nil with one medium
 	dropped atomic.Uint64
 
-	readers sync.WaitGroup
+	reading sync.WaitGroup
 	closing sync.Once
 }
 
-// sendPath is a socket and the destinations frames go to from it.
+// sendPath is a socket and the destinations frames go to from it (addrs:
+// the same, as the kernel takes them).
 type sendPath struct {
+	sock  *udpSocket
+	dests []netip.AddrPort
+	addrs []unix.Sockaddr
+}
+
+// openingMedia are the sockets of a Media being opened.
+type openingMedia struct {
+	recv  []*net.UDPConn
+	owned []*net.UDPConn
+	sends []openingPath
+}
+
+type openingPath struct {
 	conn  *net.UDPConn
 	dests []netip.AddrPort
 }
@@ -144,21 +166,80 @@ func OpenMedia(cfg MediaConfig, deliver Deliver, readErr ReadError) (*Media, err
 	if cfg.count() == 0 {
 		return nil, errors.New("no medium to open")
 	}
-	m := &Media{dev: cfg.Dev}
-	if err := m.open(cfg); err != nil {
-		for _, c := range m.owned {
+	m := &Media{dev: cfg.Dev, opening: &openingMedia{}}
+	err := m.open(cfg)
+	if err == nil {
+		err = m.detach()
+	}
+	if err != nil {
+		for _, c := range m.opening.owned {
 			c.Close()
 		}
+		m.release()
 		return nil, err
 	}
+	m.opening = nil
 	if cfg.count() > 1 {
 		m.copies = newCopyFilter(copyWindow, copyEntries)
 	}
-	for _, c := range m.recv {
-		m.readers.Add(1)
-		go m.read(c, deliver, readErr)
+	for i, s := range m.recv {
+		m.reading.Add(1)
+		go m.read(s, m.readers[i], deliver, readErr)
 	}
 	return m, nil
+}
+
+// detach takes the sockets open built out of the runtime's poller, and
+// makes the readers of the receiving ones. On an error, what is left in
+// opening and what is already in m are for the caller to close.
+func (m *Media) detach() error {
+	op := m.opening
+	socks := map[*net.UDPConn]*udpSocket{}
+	for len(op.owned) > 0 {
+		c := op.owned[0]
+		op.owned = op.owned[1:]
+		s, err := detach(c)
+		if err != nil {
+			return err
+		}
+		socks[c] = s
+		m.owned = append(m.owned, s)
+	}
+	for _, c := range op.recv {
+		s := socks[c]
+		r, err := newPacedReader(s)
+		if err != nil {
+			return fmt.Errorf("socket %s: %w", s.local, err)
+		}
+		m.recv = append(m.recv, s)
+		m.readers = append(m.readers, r)
+	}
+	for _, p := range op.sends {
+		s := socks[p.conn]
+		path := sendPath{sock: s, dests: p.dests}
+		for _, d := range p.dests {
+			sa, err := s.sockaddr(d)
+			if err != nil {
+				return fmt.Errorf("send to %s: %w", d, err)
+			}
+			path.addrs = append(path.addrs, sa)
+		}
+		m.sends = append(m.sends, path)
+	}
+	return nil
+}
+
+// release closes the readers' and the sockets' descriptors; the readers
+// must have stopped (or never started).
+func (m *Media) release() error {
+	var err error
+	for _, r := range m.readers {
+		err = errors.Join(err, r.close(), r.release())
+	}
+	for _, s := range m.owned {
+		err = errors.Join(err, s.close())
+	}
+	return err
 }
 
 func (m *Media) open(cfg MediaConfig) error {
@@ -174,8 +255,8 @@ func (m *Media) open(cfg MediaConfig) error {
 			return nil, err
 		}
 		byAddr[addr] = c
-		m.recv = append(m.recv, c)
-		m.owned = append(m.owned, c)
+		m.opening.recv = append(m.opening.recv, c)
+		m.opening.owned = append(m.opening.owned, c)
 		return c, nil
 	}
 	sameDev := func(kind, dev string) error {
@@ -291,7 +372,7 @@ func (m *Media) openMcast(dev string, cfg McastConfig, socket func(netip.AddrPor
 	if err != nil {
 		return fmt.Errorf("%s %s: sending socket: %w", kind, dev, err)
 	}
-	m.owned = append(m.owned, send)
+	m.opening.owned = append(m.opening.owned, send)
 	var settings []func() error
 	if cfg.Group.Is6() {
 		// Heartbeat's mcast6: IPV6_MULTICAST_IF, _HOPS and _LOOP.
@@ -321,14 +402,15 @@ func (m *Media) openMcast(dev string, cfg McastConfig, socket func(netip.AddrPor
 // sameFamily says whether a and b are both IPv4 or both IPv6.
 func sameFamily(a, b netip.Addr) bool { return a.Unmap().Is4() == b.Unmap().Is4() }
 
-func (m *Media) addPath(c *net.UDPConn) *sendPath {
-	for i := range m.sends {
-		if m.sends[i].conn == c {
-			return &m.sends[i]
+func (m *Media) addPath(c *net.UDPConn) *openingPath {
+	op := m.opening
+	for i := range op.sends {
+		if op.sends[i].conn == c {
+			return &op.sends[i]
 		}
 	}
-	m.sends = append(m.sends, sendPath{conn: c})
-	return &m.sends[len(m.sends)-1]
+	op.sends = append(op.sends, openingPath{conn: c})
+	return &op.sends[len(op.sends)-1]
 }
 
 func (m *Media) addDest(c *net.UDPConn, d netip.AddrPort) {
@@ -349,8 +431,8 @@ func (m *Media) Send(b []byte) error {
 	var first error
 	sent, failed := 0, 0
 	for _, p := range m.sends {
-		for _, d := range p.dests {
-			if _, err := p.conn.WriteToUDPAddrPort(b, d); err != nil {
+		for i, d := range p.dests {
+			if err := p.sock.sendTo(b, p.addrs[i], d); err != nil {
 				failed++
 				if first == nil {
 					first = fmt.Errorf("send to %s: %w", d, err)
@@ -374,10 +456,17 @@ func (m *Media) Send(b []byte) error {
 func (m *Media) Close() error {
 	var err error
 	m.closing.Do(func() {
-		for _, c := range m.owned {
-			err = errors.Join(err, c.Close())
+		for _, r := range m.readers {
+			// Wakes its reader, which ends.
+			err = errors.Join(err, r.close())
 		}
-		m.readers.Wait()
+		m.reading.Wait()
+		for _, r := range m.readers {
+			err = errors.Join(err, r.release())
+		}
+		for _, s := range m.owned {
+			err = errors.Join(err, s.close())
+		}
 	})
 	return err
 }
@@ -392,13 +481,13 @@ func (m *Media) Destinations() []netip.AddrPort {
 }
 
 // LocalAddr is the first receiving socket's address.
-func (m *Media) LocalAddr() netip.AddrPort { return localAddr(m.recv[0]) }
+func (m *Media) LocalAddr() netip.AddrPort { return m.recv[0].local }
 
 // LocalAddrs are the addresses of every receiving socket.
 func (m *Media) LocalAddrs() []netip.AddrPort {
 	as := make([]netip.AddrPort, len(m.recv))
-	for i, c := range m.recv {
-		as[i] = localAddr(c)
+	for i, s := range m.recv {
+		as[i] = s.local
 	}
 	return as
 }
@@ -407,47 +496,83 @@ func (m *Media) LocalAddrs() []netip.AddrPort {
 // arrived by another medium of this link.
 func (m *Media) CopiesDropped() uint64 { return m.dropped.Load() }
 
-// read delivers the datagrams of one socket until it is closed. A
-// persistent read error is reported and retried with a growing pause, so
-// that a broken socket cannot spin a core.
-func (m *Media) read(c *net.UDPConn, deliver Deliver, readErr ReadError) {
-	defer m.readers.Done()
-	port := localAddr(c).Port()
+// read delivers the datagrams of one socket until the link closes: it
+// waits for one, reads every datagram waiting, and asks for the next, or
+// pauses when Deliver asks it to (the datagrams behind the one that asked
+// wait in the socket for the pause's end, unheard). A persistent error is
+// reported and retried with a growing pause, so that a broken socket
+// cannot spin a core.
+func (m *Media) read(s *udpSocket, pr *pacedReader, deliver Deliver, readErr ReadError) {
+	defer m.reading.Done()
+	port := s.local.Port()
 	// The destination of each datagram tells which medium brought it (the
 	// broadcast address, this host's address, the group); the kernel's
 	// receive time, when it arrived (see rxmsg.go).
-	r := newRxReader(c)
+	r := newRxReader(s)
 	buf := make([]byte, maxDatagram)
-	pause := time.Millisecond
+	backoff := time.Millisecond
+	failed := func(err error) {
+		if readErr != nil {
+			readErr(err)
+		}
+		time.Sleep(backoff)
+		backoff = min(2*backoff, time.Second)
+	}
 	for {
-		n, from, dst, at, err := r.read(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+		if err := pr.wait(); err != nil {
+			if errors.Is(err, errReaderClosed) {
 				return
 			}
-			if readErr != nil {
-				readErr(err)
-			}
-			time.Sleep(pause)
-			pause = min(2*pause, time.Second)
+			failed(err)
 			continue
 		}
-		pause = time.Millisecond
-		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-		var path netip.AddrPort
-		if dst.IsValid() {
-			path = netip.AddrPortFrom(dst.Unmap(), port)
+		var pause time.Duration
+		var err error
+		for pause == 0 {
+			var n int
+			var from netip.AddrPort
+			var dst netip.Addr
+			var at time.Time
+			n, from, dst, at, err = r.read(buf)
+			if err != nil {
+				break
+			}
+			backoff = time.Millisecond
+			from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+			var path netip.AddrPort
+			if dst.IsValid() {
+				path = netip.AddrPortFrom(dst.Unmap(), port)
+			}
+			pause = m.deliver(deliver, Packet{Data: append([]byte(nil), buf[:n]...), From: from, At: at}, path)
 		}
-		m.deliver(deliver, Packet{Data: append([]byte(nil), buf[:n]...), From: from, At: at}, path)
+		if err != nil && !errors.Is(err, errNoDatagram) {
+			failed(err)
+		}
+		if pause > 0 {
+			err = pr.pause(pause)
+		} else {
+			err = pr.arm()
+		}
+		if errors.Is(err, errReaderClosed) {
+			return
+		}
+		if err != nil {
+			// Unarmed, the reader would wait forever: wait a little and
+			// read again.
+			failed(err)
+			if err := pr.pause(backoff); err != nil && readErr != nil {
+				readErr(err)
+			}
+		}
 	}
 }
 
-func (m *Media) deliver(deliver Deliver, p Packet, path netip.AddrPort) {
+func (m *Media) deliver(deliver Deliver, p Packet, path netip.AddrPort) time.Duration {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.copies != nil && m.copies.another(p.Data, path, p.At) {
 		m.dropped.Add(1)
-		return
+		return 0
 	}
-	deliver(p)
+	return deliver(p)
 }

@@ -71,11 +71,12 @@ type collector struct {
 
 func newCollector() *collector { return &collector{in: make(chan struct{}, 100)} }
 
-func (c *collector) deliver(p Packet) {
+func (c *collector) deliver(p Packet) time.Duration {
 	c.mu.Lock()
 	c.got = append(c.got, string(p.Data))
 	c.mu.Unlock()
 	c.in <- struct{}{}
+	return 0
 }
 
 func (c *collector) wait(t *testing.T, n int) []string {
@@ -113,7 +114,7 @@ func TestMediaDeliverAFrameOnce(t *testing.T) {
 		peers := []netip.Addr{a1, a2}
 		return MediaConfig{Ucast: []UcastConfig{{Bind: bind, Port: p1, Peers: peers}, {Bind: bind, Port: p2, Peers: peers}}}
 	}
-	sender, err := OpenMedia(cfg(a1), func(Packet) {}, nil)
+	sender, err := OpenMedia(cfg(a1), func(Packet) time.Duration { return 0 }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +172,7 @@ func TestMediaShareASocketPerAddressAndPort(t *testing.T) {
 		{Bind: a1, Port: p1, Peers: peer("127.0.0.3")},
 		{Bind: a1, Port: p2, Peers: peer("127.0.0.2")},
 		{Bind: a1, Port: p1, Peers: peer("127.0.0.1")}, // this host: skipped
-	}}, func(Packet) {}, nil)
+	}}, func(Packet) time.Duration { return 0 }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +205,7 @@ func TestMediaPartialSend(t *testing.T) {
 	// A socket bound to loopback cannot send to another network: sendto
 	// fails at once (EINVAL).
 	unreachable := netip.MustParseAddr("192.0.2.1")
-	m, err := OpenMedia(MediaConfig{Ucast: []UcastConfig{{Bind: a1, Port: port, Peers: []netip.Addr{netip.MustParseAddr("127.0.0.2"), unreachable}}}}, func(Packet) {}, nil)
+	m, err := OpenMedia(MediaConfig{Ucast: []UcastConfig{{Bind: a1, Port: port, Peers: []netip.Addr{netip.MustParseAddr("127.0.0.2"), unreachable}}}}, func(Packet) time.Duration { return 0 }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +214,7 @@ func TestMediaPartialSend(t *testing.T) {
 	if err := m.Send([]byte("x")); !errors.As(err, &partial) || partial.Sent != 1 || partial.Failed != 1 || !strings.Contains(err.Error(), "192.0.2.1") {
 		t.Fatalf("send: %v, want a partial send naming 192.0.2.1", err)
 	}
-	only, err := OpenUcast(UcastConfig{Bind: a1, Port: port, Peers: []netip.Addr{unreachable}}, func(Packet) {}, nil)
+	only, err := OpenUcast(UcastConfig{Bind: a1, Port: port, Peers: []netip.Addr{unreachable}}, func(Packet) time.Duration { return 0 }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,14 +225,14 @@ func TestMediaPartialSend(t *testing.T) {
 }
 
 func TestMediaOpenErrors(t *testing.T) {
-	if _, err := OpenMedia(MediaConfig{}, func(Packet) {}, nil); err == nil {
+	if _, err := OpenMedia(MediaConfig{}, func(Packet) time.Duration { return 0 }, nil); err == nil {
 		t.Fatal("a link with no medium opened")
 	}
 	// A medium that cannot open closes the ones that did: the port is
 	// free again.
 	port := freePort(t)
 	a1 := netip.MustParseAddr("127.0.0.1")
-	_, err := OpenMedia(MediaConfig{Ucast: []UcastConfig{{Bind: a1, Port: port}}, Mcast: []McastConfig{{Group: netip.MustParseAddr("225.0.0.1"), Port: port, TTL: 1}}}, func(Packet) {}, nil)
+	_, err := OpenMedia(MediaConfig{Ucast: []UcastConfig{{Bind: a1, Port: port}}, Mcast: []McastConfig{{Group: netip.MustParseAddr("225.0.0.1"), Port: port, TTL: 1}}}, func(Packet) time.Duration { return 0 }, nil)
 	if err == nil || !strings.HasPrefix(err.Error(), "mcast ") {
 		t.Fatalf("mcast without an interface: %v", err)
 	}
@@ -240,7 +241,7 @@ func TestMediaOpenErrors(t *testing.T) {
 		t.Fatalf("port still taken after a failed open: %v", err)
 	}
 	c.Close()
-	if _, err := OpenMedia(MediaConfig{Dev: "lo", Ucast: []UcastConfig{{Dev: "eth9", Port: port}}}, func(Packet) {}, nil); err == nil || !strings.Contains(err.Error(), "ucast eth9: on a link of lo") {
+	if _, err := OpenMedia(MediaConfig{Dev: "lo", Ucast: []UcastConfig{{Dev: "eth9", Port: port}}}, func(Packet) time.Duration { return 0 }, nil); err == nil || !strings.Contains(err.Error(), "ucast eth9: on a link of lo") {
 		t.Fatalf("ucast of another device: %v", err)
 	}
 }

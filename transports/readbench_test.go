@@ -16,7 +16,7 @@ import (
 func BenchmarkMediaReadRoundTrip(b *testing.B) {
 	lo := netip.MustParseAddr("127.0.0.1")
 	got := make(chan Packet, 1)
-	m, err := OpenMedia(MediaConfig{Ucast: []UcastConfig{{Bind: lo, Port: 0}}}, func(p Packet) { got <- p }, nil)
+	m, err := OpenMedia(MediaConfig{Ucast: []UcastConfig{{Bind: lo, Port: 0}}}, func(p Packet) time.Duration { got <- p; return 0 }, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func BenchmarkSocketRead(b *testing.B) {
 	buf := make([]byte, maxDatagram)
 	b.Run("rxReader", func(b *testing.B) {
 		c, out := pair(b)
-		r := newRxReader(c)
+		r := newRxReader(detachForTest(b, c))
 		b.ReportAllocs()
 		for b.Loop() {
 			out.Write(frame)

@@ -2,8 +2,12 @@ package transports
 
 import (
 	"encoding/binary"
+	"errors"
 	"net"
 	"net/netip"
+	"os"
+	"strconv"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -64,29 +68,24 @@ type rxInfo struct {
 // timeval is the larger), with room to spare.
 var oobSize = 2 * (unix.CmsgSpace(unix.SizeofInet6Pktinfo) + unix.CmsgSpace(16))
 
-// rxReader reads the datagrams of one receiving socket with their
-// destination address and receive time.
+// rxReader reads the datagrams of one receiving socket (a udpSocket,
+// nonblocking) with their destination address and receive time.
 type rxReader struct {
-	c   *net.UDPConn
+	fd  int
 	oob []byte
 	// dst and stamp say whether the kernel agreed to report each.
 	dst, stamp bool
+	// zones names the interfaces of IPv6 senders' zones by index.
+	zones map[uint32]string
 }
 
-// newRxReader asks the kernel to report, with each datagram of c, its
+// newRxReader asks the kernel to report, with each datagram of s, its
 // destination address and receive time. A refusal is not an error: the
 // reader then goes without (every datagram is taken as a medium's own,
 // or as received when read).
-func newRxReader(c *net.UDPConn) *rxReader {
-	r := &rxReader{c: c, oob: make([]byte, oobSize)}
-	v6 := !localAddr(c).Addr().Unmap().Is4()
-	raw, err := c.SyscallConn()
-	if err != nil {
-		return r
-	}
-	raw.Control(func(fd uintptr) {
-		r.dst, r.stamp = enableRxInfo(int(fd), v6)
-	})
+func newRxReader(s *udpSocket) *rxReader {
+	r := &rxReader{fd: s.fd, oob: make([]byte, oobSize)}
+	r.dst, r.stamp = enableRxInfo(s.fd, s.v6)
 	return r
 }
 
@@ -108,19 +107,68 @@ func enableRxInfo(fd int, v6 bool) (dst, stamp bool) {
 	return dst, false
 }
 
-// read reads one datagram into b: its size, sender, destination address
-// (invalid when unknown) and when it arrived.
+// errNoDatagram is what read returns when none waits in the socket.
+var errNoDatagram = errors.New("no datagram waiting")
+
+// read reads one datagram into b without waiting: its size, sender,
+// destination address (invalid when unknown) and when it arrived; or
+// errNoDatagram.
 func (r *rxReader) read(b []byte) (n int, from netip.AddrPort, dst netip.Addr, at time.Time, err error) {
-	n, oobn, _, from, err := r.c.ReadMsgUDPAddrPort(b, r.oob)
-	now := time.Now()
-	if err != nil {
-		return n, from, netip.Addr{}, now, err
+	var oobn int
+	var sa syscall.Sockaddr
+	for {
+		// The standard library's recvmsg, not x/sys/unix's: that one asks
+		// the socket's protocol (a getsockopt) for every IPv4 datagram.
+		n, oobn, _, sa, err = syscall.Recvmsg(r.fd, b, r.oob, syscall.MSG_DONTWAIT)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
 	}
+	now := time.Now()
+	switch {
+	case errors.Is(err, syscall.EAGAIN):
+		return 0, from, netip.Addr{}, now, errNoDatagram
+	case err != nil:
+		return 0, from, netip.Addr{}, now, os.NewSyscallError("recvmsg", err)
+	}
+	from = r.addrPort(sa)
 	info := parseRxControl(r.oob[:oobn])
 	if !r.dst {
 		info.dst = netip.Addr{}
 	}
 	return n, from, info.dst, receivedAt(now, info.stamp), nil
+}
+
+// addrPort is a sender's address; an IPv6 one keeps its zone's name.
+func (r *rxReader) addrPort(sa syscall.Sockaddr) netip.AddrPort {
+	switch sa := sa.(type) {
+	case *syscall.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port))
+	case *syscall.SockaddrInet6:
+		a := netip.AddrFrom16(sa.Addr)
+		if sa.ZoneId != 0 {
+			a = a.WithZone(r.zone(sa.ZoneId))
+		}
+		return netip.AddrPortFrom(a, uint16(sa.Port))
+	}
+	return netip.AddrPort{}
+}
+
+// zone names interface index i, looked up once (a lookup is a netlink
+// request); its number if it has no name.
+func (r *rxReader) zone(i uint32) string {
+	if z, ok := r.zones[i]; ok {
+		return z
+	}
+	z := strconv.FormatUint(uint64(i), 10)
+	if ifi, err := net.InterfaceByIndex(int(i)); err == nil {
+		z = ifi.Name
+	}
+	if r.zones == nil || len(r.zones) >= 64 {
+		r.zones = map[uint32]string{}
+	}
+	r.zones[i] = z
+	return z
 }
 
 // receivedAt is when a datagram read at now arrived, by the kernel's

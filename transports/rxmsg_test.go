@@ -45,12 +45,12 @@ func kernelStampsOn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
-	r := newRxReader(c)
+	s := detachForTest(t, c)
+	r := newRxReader(s)
 	if !r.stamp {
 		t.Fatal("the kernel refuses receive timestamps")
 	}
-	send := dialSender(t, localAddr(c))
+	send := dialSender(t, s.local)
 	buf := make([]byte, 16)
 	const wait = 20 * time.Millisecond
 	for start, probes := time.Now(), 1; ; probes++ {
@@ -58,8 +58,7 @@ func kernelStampsOn(t *testing.T) {
 			t.Fatal(err)
 		}
 		time.Sleep(wait) // the probe waits in the socket
-		c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		_, _, _, at, err := r.read(buf)
+		_, _, _, at, err := readWithin(r, buf, 5*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -83,12 +82,13 @@ func waitInSocket(t *testing.T, open func(Deliver) (*Media, error), send func([]
 	got := make(chan Packet, 4)
 	release := make(chan struct{})
 	held := false
-	m, err := open(func(p Packet) {
+	m, err := open(func(p Packet) time.Duration {
 		got <- p
 		if !held {
 			held = true
 			<-release
 		}
+		return 0
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -211,7 +211,7 @@ func TestReceiveTimeOfADatagramThatWaitedByEveryMedium(t *testing.T) {
 		t.Run(md.name, func(t *testing.T) {
 			var sender *Media
 			if err := inNetns(h1, func() (err error) {
-				sender, err = OpenMedia(md.cfg, func(Packet) {}, nil)
+				sender, err = OpenMedia(md.cfg, func(Packet) time.Duration { return 0 }, nil)
 				return err
 			}); err != nil {
 				t.Fatalf("h1: %v", err)
@@ -425,24 +425,23 @@ func TestRxReaderTellsDestinationAndTime(t *testing.T) {
 			}
 			t.Fatal(err)
 		}
-		defer c.Close()
-		r := newRxReader(c)
+		s := detachForTest(t, c)
+		r := newRxReader(s)
 		if !r.dst || !r.stamp {
 			t.Fatalf("%s: destination reported %v, receive time %v", addr, r.dst, r.stamp)
 		}
-		send := dialSender(t, localAddr(c))
+		send := dialSender(t, s.local)
 		before := time.Now()
 		if err := send([]byte("x")); err != nil {
 			t.Fatal(err)
 		}
-		c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		buf := make([]byte, 16)
-		n, from, dst, at, err := r.read(buf)
+		n, from, dst, at, err := readWithin(r, buf, 5*time.Second)
 		after := time.Now()
 		if err != nil || n != 1 {
 			t.Fatalf("%s: read %d bytes: %v", addr, n, err)
 		}
-		if dst != localAddr(c).Addr() || !from.IsValid() {
+		if dst != s.local.Addr() || !from.IsValid() {
 			t.Errorf("%s: datagram from %v to %v", addr, from, dst)
 		}
 		if at.Before(before.Add(-stampSlack)) || at.After(after) {

@@ -104,7 +104,12 @@ func (s *Serial) read(deliver Deliver, readErr ReadError) {
 			continue // read timeout: no data yet
 		}
 		for _, f := range s.deframer.Feed(buf[:n]) {
-			deliver(Packet{Data: f, At: at})
+			// A serial line carries one peer's frames: a pause asked for
+			// is rare (ReadCoalesce wants 40 frames a second), and a plain
+			// sleep does; what comes meanwhile waits in the device.
+			if d := deliver(Packet{Data: f, At: at}); d > 0 {
+				time.Sleep(d)
+			}
 		}
 		if s.deframer.Skipped != skipped && readErr != nil {
 			readErr(fmt.Errorf("serial: skipped %d bytes of garbage or broken frames", s.deframer.Skipped-skipped))

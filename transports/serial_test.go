@@ -26,12 +26,12 @@ func TestSerialOverANullModemCable(t *testing.T) {
 	cable := testhosts.NewCable(t)
 	got := make(chan Packet, 16)
 	errs := make(chan error, 16)
-	a, err := OpenSerial(SerialConfig{Device: cable.A, Baud: 19200}, func(Packet) {}, nil)
+	a, err := OpenSerial(SerialConfig{Device: cable.A, Baud: 19200}, func(Packet) time.Duration { return 0 }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	b, err := OpenSerial(SerialConfig{Device: cable.B, Baud: 19200}, func(p Packet) { got <- p }, func(e error) {
+	b, err := OpenSerial(SerialConfig{Device: cable.B, Baud: 19200}, func(p Packet) time.Duration { got <- p; return 0 }, func(e error) {
 		select {
 		case errs <- e:
 		default:

@@ -27,8 +27,13 @@ type Packet struct {
 }
 
 // Deliver receives packets. It is called from the link's reader goroutine,
-// never concurrently with itself, and must not block for long.
-type Deliver func(Packet)
+// never concurrently with itself, and must not block for long. It returns
+// how long the reader pauses before it reads on (0: at once): the packets
+// that arrive meanwhile wait in the socket, or the device, and are read
+// together once the pause ends, so that a busy link wakes the process once
+// a pause rather than once a packet (actors.ReadCoalesce). A UDP link's
+// reader pauses without being woken by what arrives (see pacedsocket.go).
+type Deliver func(Packet) (pause time.Duration)
 
 // ReadError reports a failed read that the reader survived (the link keeps
 // reading). Called from the reader goroutine.

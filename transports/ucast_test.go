@@ -26,12 +26,12 @@ func TestUcastBetweenTwoLoopbackAddresses(t *testing.T) {
 	got := make(chan Packet, 10)
 	// Both nodes share one peer list, as they would share one ha.cf.
 	peers := []netip.Addr{a1, a2}
-	la, err := OpenUcast(UcastConfig{Bind: a1, Port: port, Peers: peers}, func(p Packet) {}, nil)
+	la, err := OpenUcast(UcastConfig{Bind: a1, Port: port, Peers: peers}, func(p Packet) time.Duration { return 0 }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer la.Close()
-	lb, err := OpenUcast(UcastConfig{Bind: a2, Port: port, Peers: peers}, func(p Packet) { got <- p }, nil)
+	lb, err := OpenUcast(UcastConfig{Bind: a2, Port: port, Peers: peers}, func(p Packet) time.Duration { got <- p; return 0 }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestUcastBetweenTwoLoopbackAddresses(t *testing.T) {
 }
 
 func TestUcastBindToMissingDeviceFails(t *testing.T) {
-	_, err := OpenUcast(UcastConfig{Dev: "nosuchdev0", Port: 0, Peers: []netip.Addr{netip.MustParseAddr("127.0.0.9")}}, func(Packet) {}, nil)
+	_, err := OpenUcast(UcastConfig{Dev: "nosuchdev0", Port: 0, Peers: []netip.Addr{netip.MustParseAddr("127.0.0.9")}}, func(Packet) time.Duration { return 0 }, nil)
 	if err == nil {
 		t.Fatal("binding to a missing device succeeded")
 	}
@@ -89,7 +89,7 @@ func TestBroadcastAddr(t *testing.T) {
 	if _, err := BroadcastAddr("nosuchdev0"); err == nil {
 		t.Fatal("missing interface accepted")
 	}
-	if _, err := OpenBcast(BcastConfig{Dev: "lo", Port: 0}, func(Packet) {}, nil); err == nil || !strings.Contains(err.Error(), "bcast lo: lo does not broadcast") {
+	if _, err := OpenBcast(BcastConfig{Dev: "lo", Port: 0}, func(Packet) time.Duration { return 0 }, nil); err == nil || !strings.Contains(err.Error(), "bcast lo: lo does not broadcast") {
 		t.Fatalf("bcast on lo: %v", err)
 	}
 }

@@ -531,7 +531,10 @@ func (l *link) run() {
 			f := l.queue.pop()
 			l.mu.Unlock()
 			l.net.delivered.Add(1)
-			l.deliver(transports.Packet{Data: f.data, From: f.src.addr, At: now})
+			if d := l.deliver(transports.Packet{Data: f.data, From: f.src.addr, At: now}); d > 0 {
+				// Frames due meanwhile wait in the queue, as in a socket.
+				time.Sleep(d)
+			}
 			continue
 		}
 		if len(l.queue) > 0 {

@@ -22,10 +22,11 @@ type inbox struct {
 	pkts []transports.Packet
 }
 
-func (b *inbox) deliver(p transports.Packet) {
+func (b *inbox) deliver(p transports.Packet) time.Duration {
 	b.mu.Lock()
 	b.pkts = append(b.pkts, p)
 	b.mu.Unlock()
+	return 0
 }
 
 // take returns and forgets what was received so far.
@@ -505,11 +506,12 @@ func TestNoDeliveryAfterClose(t *testing.T) {
 		for i := range 100 {
 			var closed atomic.Bool
 			late := 0
-			b, err := n.Open("eth0", "b", func(transports.Packet) {
+			b, err := n.Open("eth0", "b", func(transports.Packet) time.Duration {
 				runtime.Gosched() // let Close run meanwhile
 				if closed.Load() {
 					late++ // still running after Close returned
 				}
+				return 0
 			}, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -541,13 +543,14 @@ func TestDeliverIsNeverConcurrent(t *testing.T) {
 		n := newNet(t, Config{})
 		var busy atomic.Bool
 		count := 0 // unguarded: the race detector objects if deliver overlaps
-		_, err := n.Open("eth0", "b", func(transports.Packet) {
+		_, err := n.Open("eth0", "b", func(transports.Packet) time.Duration {
 			if !busy.CompareAndSwap(false, true) {
 				t.Error("deliver called while running")
 			}
 			count++
 			runtime.Gosched()
 			busy.Store(false)
+			return 0
 		}, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -573,7 +576,7 @@ func TestDeliverIsNeverConcurrent(t *testing.T) {
 func TestOpenAndClose(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := New(Config{})
-		nop := func(transports.Packet) {}
+		nop := func(transports.Packet) time.Duration { return 0 }
 		a, err := n.Open("eth0", "a", nop, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -640,12 +643,13 @@ func BenchmarkSendDeliver(b *testing.B) {
 	want := uint64(2 * b.N)
 	var got atomic.Uint64
 	done := make(chan struct{})
-	count := func(transports.Packet) {
+	count := func(transports.Packet) time.Duration {
 		if got.Add(1) == want {
 			close(done)
 		}
+		return 0
 	}
-	a, err := n.Open("eth0", "a", func(transports.Packet) {}, nil)
+	a, err := n.Open("eth0", "a", func(transports.Packet) time.Duration { return 0 }, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
