@@ -22,9 +22,11 @@ func TestReadCoalesceOnlyWhereFramesCrowd(t *testing.T) {
 	}{
 		{1, 20 * time.Millisecond, 100 * time.Millisecond, 0},       // two nodes, fast timing
 		{31, time.Second, 10 * time.Second, 0},                      // 32 nodes at 1s
-		{63, time.Second, 10 * time.Second, 100 * time.Millisecond}, // 64 nodes at 1s
-		{75, 200 * time.Millisecond, 2 * time.Second, 20 * time.Millisecond},
-		{255, 5 * time.Second, 30 * time.Second, 100 * time.Millisecond},
+		{63, time.Second, 10 * time.Second, 250 * time.Millisecond}, // 64 nodes at 1s
+		{63, time.Second, 30 * time.Second, 250 * time.Millisecond},
+		{75, 200 * time.Millisecond, 2 * time.Second, 50 * time.Millisecond},
+		{75, 200 * time.Millisecond, 4 * time.Second, 50 * time.Millisecond},
+		{255, 5 * time.Second, 30 * time.Second, 250 * time.Millisecond},
 		// The tightest deadtime allowed: half of LateTolerance.
 		{63, time.Second, 2100 * time.Millisecond, 52500 * time.Microsecond},
 	} {
