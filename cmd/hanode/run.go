@@ -163,6 +163,9 @@ func (f *runFlags) run(cmd *cobra.Command) error {
 	stopSystemd := notifySystemd(n, eff, log)
 	defer stopSystemd()
 	releaseStartupMemory(rtPlan.memlock)
+	settled := make(chan struct{})
+	defer close(settled)
+	go releaseWhenSettled(SettledAfter(eff.Initdead), rtPlan.memlock, settled)
 	for {
 		select {
 		case <-n.Done():

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hanode/hanode/node/host/rt"
 )
@@ -66,6 +67,36 @@ func TestReleasingProgramPagesLeavesWhatRunsMapped(t *testing.T) {
 		t.Fatalf("after the release: %q", got)
 	}
 	t.Logf("program pages mapped: %d kB before, %d kB after", before, after)
+}
+
+// TestStartupMemoryIsReleasedAgainOnceSettled: the second release comes
+// a minute after initdead and drops the program pages mapped since the
+// first; a node that stops first never makes it.
+func TestStartupMemoryIsReleasedAgainOnceSettled(t *testing.T) {
+	if got := SettledAfter(20 * time.Second); got != 80*time.Second {
+		t.Fatalf("SettledAfter(20s) = %v, want 80s", got)
+	}
+	stop := make(chan struct{})
+	close(stop)
+	if releaseWhenSettled(time.Hour, false, stop) {
+		t.Fatal("released after the node stopped")
+	}
+	// What runs meanwhile maps pages of the program again.
+	rt.ReleaseProgramPages()
+	var b strings.Builder
+	for i := range 10000 {
+		b.WriteString(strconv.Itoa(i))
+	}
+	debug.FreeOSMemory()
+	before := programRSS(t)
+	if !releaseWhenSettled(10*time.Millisecond, false, make(chan struct{})) {
+		t.Fatal("not released")
+	}
+	if after := programRSS(t); after >= before {
+		t.Fatalf("%d kB of the program mapped after the second release, %d kB before it", after, before)
+	} else {
+		t.Logf("program pages mapped: %d kB before the second release, %d kB after", before, after)
+	}
 }
 
 // TestSmallClustersCollectSooner: a node of a cluster of up to
