@@ -229,8 +229,9 @@ func (m *Media) detach() error {
 	return nil
 }
 
-// release closes the readers' and the sockets' descriptors; the readers
-// must have stopped (or never started).
+// release closes the readers' and the sockets' descriptors (a reader
+// closed already is not closed again); the readers must have stopped (or
+// never started).
 func (m *Media) release() error {
 	var err error
 	for _, r := range m.readers {
@@ -461,12 +462,7 @@ func (m *Media) Close() error {
 			err = errors.Join(err, r.close())
 		}
 		m.reading.Wait()
-		for _, r := range m.readers {
-			err = errors.Join(err, r.release())
-		}
-		for _, s := range m.owned {
-			err = errors.Join(err, s.close())
-		}
+		err = errors.Join(err, m.release())
 	})
 	return err
 }

@@ -257,10 +257,13 @@ func (r *pacedReader) ctl(f func(epfd int) error) error {
 }
 
 // close makes wait return errReaderClosed, at once if the reader waits,
-// and releases the epoll instance once the reader left it. The timer is
-// released by release, after the reader's goroutine ended.
+// and releases the epoll instance once the reader left it; a second close
+// does nothing. The timer is released by release, after the reader's
+// goroutine ended.
 func (r *pacedReader) close() error {
-	r.closed.Store(true)
+	if r.closed.Swap(true) {
+		return nil
+	}
 	return r.ep.Close()
 }
 
