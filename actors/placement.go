@@ -55,6 +55,9 @@ type PlacementState struct {
 	pending map[string]bool
 	// viewGiven: the machine has had its first membership view.
 	viewGiven bool
+	// evalOwed: cluster messages were absorbed since the machine last
+	// evaluated (an evaluateOwed is in the mailbox behind them).
+	evalOwed bool
 	// viewStale: membership events changed status, gen or hearsUs since
 	// the machine's last view; a viewChanged is on its way.
 	viewStale bool
@@ -217,10 +220,22 @@ func NewPlacement(st *PlacementState, cfg PlacementConfig) actor.Producer {
 // until it comes.
 type viewChanged struct{}
 
+// evaluateOwed, sent by the placement actor to itself after it absorbed a
+// cluster message, has the machine act on every message absorbed until it
+// comes, once (placement.Machine.Absorb).
+type evaluateOwed struct{}
+
 // Receive handles the actor's messages.
 func (a *Placement) Receive(ctx actor.Context) {
 	switch ctx.Message().(type) {
-	case *messages.MembershipEvent, *viewChanged, *actor.Started, *actor.Restarting, *actor.Stopping, *actor.Stopped:
+	case *ClusterDelivered, *evaluateOwed, *actor.Started, *actor.Restarting, *actor.Stopping, *actor.Stopped:
+	default:
+		// Whatever else the machine is given or asked, it has acted on
+		// the cluster messages before it.
+		a.flushEvaluation(ctx)
+	}
+	switch ctx.Message().(type) {
+	case *messages.MembershipEvent, *viewChanged, *evaluateOwed, *actor.Started, *actor.Restarting, *actor.Stopping, *actor.Stopped:
 	default:
 		// Whatever else the machine is given, it has the view of every
 		// membership event before it, as if each were given at once.
@@ -229,6 +244,8 @@ func (a *Placement) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *viewChanged:
 		a.flushView(ctx)
+	case *evaluateOwed:
+		a.flushEvaluation(ctx)
 	case *actor.Started:
 		a.deadline = NewDeadline(ctx.ActorSystem(), ctx.Self())
 		if !a.st.viewGiven {
@@ -238,8 +255,10 @@ func (a *Placement) Receive(ctx actor.Context) {
 			a.updateView(ctx)
 		}
 		// A view that changed before a restart (its viewChanged may
-		// have been handled by the failed incarnation, or not).
+		// have been handled by the failed incarnation, or not), and
+		// messages absorbed but not acted on.
 		a.flushView(ctx)
+		a.flushEvaluation(ctx)
 		a.rearm()
 	case *actor.Restarting, *actor.Stopping:
 		a.deadline.Stop()
@@ -254,7 +273,12 @@ func (a *Placement) Receive(ctx actor.Context) {
 	case *messages.MembershipEvent:
 		a.membership(ctx, m)
 	case *ClusterDelivered:
-		a.apply(ctx, a.st.machine.Receive(a.now(), m.From, m.Message))
+		e, owed := a.st.machine.Absorb(a.now(), m.From, m.Message)
+		a.apply(ctx, e)
+		if owed && !a.st.evalOwed {
+			a.st.evalOwed = true
+			ctx.Send(ctx.Self(), &evaluateOwed{})
+		}
 	case *ClusterLost:
 		a.apply(ctx, a.st.machine.Lost(a.now(), m.From, m.Generation))
 	case *GroupReported:
@@ -348,6 +372,15 @@ func (a *Placement) membership(ctx actor.Context, ev *messages.MembershipEvent) 
 	if !a.st.viewStale {
 		a.st.viewStale = true
 		ctx.Send(ctx.Self(), &viewChanged{})
+	}
+}
+
+// flushEvaluation has the machine act on the cluster messages it absorbed
+// since it last did, if any.
+func (a *Placement) flushEvaluation(ctx actor.Context) {
+	if a.st.evalOwed {
+		a.st.evalOwed = false
+		a.apply(ctx, a.st.machine.Evaluate(a.now()))
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -34,6 +35,10 @@ type sim struct {
 	fences, orders []string
 	// onApply, when set, sees every node's effects.
 	onApply func(n *simNode, e Effects)
+	// deferEval, when set, has each node absorb the messages of a step
+	// and evaluate once after them (Absorb, Evaluate), as the actor does
+	// with the messages that queued in its mailbox.
+	deferEval bool
 }
 
 type simNode struct {
@@ -172,6 +177,7 @@ func (s *sim) step(d time.Duration) {
 	s.now = s.now.Add(d)
 	q := s.queue
 	s.queue = nil
+	var owed []*simNode
 	for _, env := range q {
 		to, from := s.nodes[env.to], s.nodes[env.from]
 		if !to.up || !to.view[env.from] || !from.up || (env.msg.DestinationGeneration != 0 && env.msg.DestinationGeneration != to.gen) {
@@ -180,7 +186,20 @@ func (s *sim) step(d time.Duration) {
 		if os.Getenv("PLACEMENT_TRACE") != "" {
 			s.log = append(s.log, fmt.Sprintf("  %v %s -> %s: %v", s.now.Sub(t0), env.from, env.to, env.msg))
 		}
-		s.apply(to, to.m.Receive(s.now, env.from, env.msg))
+		if !s.deferEval {
+			s.apply(to, to.m.Receive(s.now, env.from, env.msg))
+			continue
+		}
+		e, evaluate := to.m.Absorb(s.now, env.from, env.msg)
+		s.apply(to, e)
+		if evaluate && !slices.Contains(owed, to) {
+			owed = append(owed, to)
+		}
+	}
+	for _, n := range owed {
+		if n.up {
+			s.apply(n, n.m.Evaluate(s.now))
+		}
 	}
 	for _, name := range s.names {
 		n := s.nodes[name]
@@ -491,6 +510,9 @@ func TestRandomHistories(t *testing.T) {
 		auto := run%2 == 0
 		s := newSim(t, 3, auto, groups...)
 		s.runNo = run
+		// Half the runs act once after each step's messages, with and
+		// without auto_failback.
+		s.deferEval = run/2%2 == 1
 		s.rng = rand.New(rand.NewPCG(uint64(run), 7))
 		s.connectAll()
 		for step := 0; step < 150; step++ {
@@ -891,6 +913,7 @@ func TestRandomHistoriesWithFencing(t *testing.T) {
 			s.setMachine(name, mk(name))
 		}
 		s.runNo = run
+		s.deferEval = run/2%2 == 1
 		s.rng = rand.New(rand.NewPCG(uint64(run), 11))
 		// Fencing requests are carried out one step later: the target is
 		// powered off, then the requester hears it worked (or, sometimes,
