@@ -3,6 +3,7 @@ package actors
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -124,8 +125,66 @@ type Heartbeat struct {
 	// left; nowDue, armed, sends one more at nowAt+nowSpacing.
 	nowAt  time.Time
 	nowDue *Deadline
-	// rotation picks the sessions each heartbeat carries.
+	// rotation picks the sessions each heartbeat carries; unsent are
+	// the heartbeats handed to links that have not all answered yet
+	// (shared by the incarnations of the actor, as rotation is), whose
+	// sessions go back to the rotation if none of them left.
 	rotation *sessions.Rotation
+	unsent   *pendingHeartbeats
+}
+
+// pendingHeartbeats are the heartbeats handed to the links and not yet
+// answered by all of them, by frame sequence: when each link answers
+// that it did not send one (a newer one superseded it, or sending
+// failed), its sessions did not go out.
+type pendingHeartbeats struct {
+	bySequence map[uint64]*pendingHeartbeat
+	order      []uint64 // oldest first
+}
+
+type pendingHeartbeat struct {
+	at      time.Time
+	picked  []*messages.PeerSession
+	waiting int // links yet to answer
+	left    bool
+}
+
+// maxPendingHeartbeats bounds the heartbeats remembered: a link that does
+// not answer (it restarted, its mailbox lost) must not grow the record.
+// The oldest is forgotten as if it left.
+const maxPendingHeartbeats = 64
+
+func (p *pendingHeartbeats) add(seq uint64, h *pendingHeartbeat) {
+	if p.bySequence == nil {
+		p.bySequence = map[uint64]*pendingHeartbeat{}
+	}
+	for len(p.order) >= maxPendingHeartbeats {
+		delete(p.bySequence, p.order[0])
+		p.order = p.order[1:]
+	}
+	p.bySequence[seq] = h
+	p.order = append(p.order, seq)
+}
+
+// answered records a link's answer about heartbeat seq; it returns the
+// heartbeat once every link answered and none sent it.
+func (p *pendingHeartbeats) answered(seq uint64, left bool) *pendingHeartbeat {
+	h := p.bySequence[seq]
+	if h == nil {
+		return nil
+	}
+	h.left = h.left || left
+	if h.waiting--; h.waiting > 0 {
+		return nil
+	}
+	delete(p.bySequence, seq)
+	if i := slices.Index(p.order, seq); i >= 0 {
+		p.order = slices.Delete(p.order, i, i+1)
+	}
+	if h.left {
+		return nil
+	}
+	return h
 }
 
 // LinkBacklog bounds the bytes of frames waiting for one link to send
@@ -169,6 +228,8 @@ func NewHeartbeat(cfg HeartbeatConfig) actor.Producer {
 	sealLog := logging.NewLimiter(10 * time.Second)
 	dropLog := logging.NewLimiter(10 * time.Second)
 	sent := &sentFrames{}
+	rotation := sessions.New(cfg.MaxSessions, SessionHold(cfg.Keepalive))
+	unsent := &pendingHeartbeats{}
 	backlogs := make([]*Gate, len(cfg.Links))
 	newest := make([]*atomic.Uint64, len(cfg.Links))
 	for i := range backlogs {
@@ -177,7 +238,7 @@ func NewHeartbeat(cfg HeartbeatConfig) actor.Producer {
 	}
 	return func() actor.Actor {
 		return &Heartbeat{cfg: cfg, sealLog: sealLog, dropLog: dropLog, sent: sent, backlogs: backlogs, newest: newest,
-			rotation: sessions.New(cfg.MaxSessions, SessionHold(cfg.Keepalive))}
+			rotation: rotation, unsent: unsent}
 	}
 }
 
@@ -213,8 +274,14 @@ func (a *Heartbeat) Receive(ctx actor.Context) {
 		}
 		a.send(ctx, m.Envelope)
 	case *FrameSent:
-		if m.Err == nil && !m.Superseded {
+		left := m.Err == nil && !m.Superseded
+		if left {
 			a.lastSent = time.Now()
+		}
+		if m.Sequence != 0 {
+			if h := a.unsent.answered(m.Sequence, left); h != nil {
+				a.rotation.Unsent(h.at, h.picked)
+			}
 		}
 	case *Depart:
 		a.depart(ctx)
@@ -248,13 +315,22 @@ func (a *Heartbeat) heartbeat(ctx actor.Context, status messages.NodeStatus) {
 		return
 	}
 	a.cfg.Metrics.HeartbeatSent()
-	a.send(ctx, &messages.Envelope{Body: &messages.Envelope_Heartbeat{Heartbeat: &messages.Heartbeat{
+	at := time.Now()
+	picked := a.rotation.Pick(at, a.facts.Sessions)
+	env := &messages.Envelope{Body: &messages.Envelope_Heartbeat{Heartbeat: &messages.Heartbeat{
 		Status:              status,
 		DeadtimeMs:          uint32(a.cfg.Deadtime.Milliseconds()),
 		LastMessageSequence: a.lastMessage,
 		PingNodesUp:         a.facts.PingNodesUp,
-		Sessions:            a.rotation.Pick(time.Now(), a.facts.Sessions),
-	}}})
+		Sessions:            picked,
+	}}}
+	// Whether the sessions went out is known once the links answer.
+	switch handed := a.send(ctx, env); {
+	case handed == 0:
+		a.rotation.Unsent(at, picked)
+	case a.rotation.Max() > 0:
+		a.unsent.add(env.Sequence, &pendingHeartbeat{at: at, picked: picked, waiting: handed})
+	}
 }
 
 // seal completes env's header (cluster, sender, generation, the next frame
@@ -277,14 +353,15 @@ func (a *Heartbeat) seal(env *messages.Envelope) *SendFrame {
 	return &SendFrame{Data: data}
 }
 
-// send seals env and hands it to every link, which answer FrameSent.
-func (a *Heartbeat) send(ctx actor.Context, env *messages.Envelope) {
+// send seals env and hands it to every link, which answer FrameSent; it
+// returns how many links took it.
+func (a *Heartbeat) send(ctx actor.Context, env *messages.Envelope) (handed int) {
 	if a.departed {
-		return
+		return 0
 	}
 	msg := a.seal(env)
 	if msg == nil {
-		return
+		return 0
 	}
 	// A heartbeat supersedes the ones still waiting for a link (but the
 	// last one, of a shutdown, which depart sends).
@@ -303,7 +380,9 @@ func (a *Heartbeat) send(ctx actor.Context, env *messages.Envelope) {
 			a.newest[i].Store(env.Sequence)
 		}
 		ctx.Request(l, f)
+		handed++
 	}
+	return handed
 }
 
 // heartbeatNow sends a heartbeat at once, unless one asked for at once

@@ -155,3 +155,73 @@ func TestALinkBehindDropsFramesInsteadOfQueueing(t *testing.T) {
 		t.Fatal("no frame after the link caught up: the backlog was not given back")
 	}
 }
+
+// TestSessionsOfSupersededHeartbeatsGoOutNext: a link behind sends one
+// heartbeat in three (it supersedes the others). With one session a
+// heartbeat of three, the heartbeats it sends carry every session in turn:
+// a heartbeat that never left gives its sessions back to the rotation.
+// (Otherwise the link sent the same session every time.)
+func TestSessionsOfSupersededHeartbeatsGoOutNext(t *testing.T) {
+	sys := newTestSystem(t)
+	kr := testKeyring(t)
+	carried := make(chan []string, 100)
+	answered := make(chan struct{}, 100)
+	heartbeats := 0
+	link := sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		m, ok := ctx.Message().(*SendFrame)
+		if !ok {
+			return
+		}
+		m.Backlog.LeaveN(len(m.Data))
+		env, _, err := kr.Open(m.Data)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if hb := env.GetHeartbeat(); hb != nil && len(hb.Sessions) > 0 {
+			heartbeats++
+			if heartbeats%3 != 0 {
+				ctx.Respond(&FrameSent{Superseded: true, Sequence: m.Sequence})
+				answered <- struct{}{}
+				return
+			}
+			var names []string
+			for _, s := range hb.Sessions {
+				names = append(names, s.Node)
+			}
+			carried <- names
+		}
+		ctx.Respond(&FrameSent{Sequence: m.Sequence})
+		answered <- struct{}{}
+	}))
+	membership := newRecorder(t, sys)
+	hb := sys.Root.Spawn(actor.PropsFromProducer(NewHeartbeat(HeartbeatConfig{Cluster: "c", Local: "n1", Generation: 1,
+		Keepalive: time.Hour, Deadtime: 2 * time.Hour, Keyring: kr, Links: []*actor.PID{link},
+		Membership: membership.pid, Log: slog.New(slog.DiscardHandler), MaxSessions: 1, NowSpacing: -1})))
+	<-answered // the hello at start, before any facts
+	var sessions []*messages.PeerSession
+	for _, n := range []string{"n2", "n3", "n4"} {
+		sessions = append(sessions, &messages.PeerSession{Node: n, Generation: 1})
+	}
+	sys.Root.Send(hb, &HeartbeatFacts{Sessions: sessions})
+	var sent []string
+	for range 9 {
+		sys.Root.Send(hb, &keepaliveTick{})
+		select {
+		case <-answered:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the link was given no heartbeat")
+		}
+		// The answer is handled before the next tick.
+		if _, err := sys.Root.RequestFuture(hb, &SendQuery{}, 5*time.Second).Result(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(carried)
+	for names := range carried {
+		sent = append(sent, strings.Join(names, ","))
+	}
+	if len(sent) != 3 || sent[0] == sent[1] || sent[1] == sent[2] || sent[0] == sent[2] {
+		t.Fatalf("the heartbeats that left carried %v: want each of the three sessions once", sent)
+	}
+}

@@ -142,13 +142,13 @@ func (l *Link) Receive(ctx actor.Context) {
 		if m.Newest != nil && m.Newest.Load() > m.Sequence {
 			l.cfg.Metrics.FrameLeftOut(l.cfg.Name, "superseded on send")
 			if ctx.Sender() != nil {
-				ctx.Respond(&FrameSent{Superseded: true})
+				ctx.Respond(&FrameSent{Superseded: true, Sequence: m.Sequence})
 			}
 			return
 		}
 		err := l.sent(ctx, l.medium.Send(m.Data))
 		if ctx.Sender() != nil {
-			ctx.Respond(&FrameSent{Err: err})
+			ctx.Respond(&FrameSent{Err: err, Sequence: m.Sequence})
 		}
 	}
 }

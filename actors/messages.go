@@ -44,6 +44,9 @@ type FrameSent struct {
 	Err error
 	// Superseded: not sent, a newer heartbeat follows it (Newest).
 	Superseded bool
+	// Sequence is the request's SendFrame.Sequence: which heartbeat this
+	// answers (0 for other frames).
+	Sequence uint64
 }
 
 // FrameReceived carries an authenticated envelope from a link actor to the

@@ -158,3 +158,56 @@ func TestRandomRotations(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionsOfHeartbeatsThatNeverLeftGoOutNext: 127 peers, 43 a
+// heartbeat (a 128-node cluster), and a link that sends only one
+// heartbeat in k (the others superseded while it was behind). Each
+// session goes out in one sent heartbeat in three, as if every heartbeat
+// left; without Unsent, with k of 2, 3 or 4, some sessions never went out.
+func TestSessionsOfHeartbeatsThatNeverLeftGoOutNext(t *testing.T) {
+	const keepalive = time.Second
+	for _, k := range []int{1, 2, 3, 4, 5} {
+		r := New(43, 3*keepalive)
+		all := peers(127, 1)
+		last := map[string]int{} // the sent heartbeat that last carried it
+		sent := 0
+		for beat := 0; beat < 300; beat++ {
+			at := t0.Add(time.Duration(beat) * keepalive)
+			got := r.Pick(at, all)
+			if beat%k != k-1 {
+				r.Unsent(at, got)
+				continue
+			}
+			sent++
+			for n := range names(got) {
+				last[n] = sent
+			}
+			if sent < 3 {
+				continue // the first sessions still wait their first turn
+			}
+			for _, s := range all {
+				if gap := sent - last[s.Node]; gap >= 3 {
+					t.Fatalf("one heartbeat in %d sent: after %d sent, %s's session was last in the one %d before", k, sent, s.Node, gap)
+				}
+			}
+		}
+	}
+}
+
+// TestUnsentKeepsWhatALaterHeartbeatCarried: a heartbeat that never left
+// does not undo the turn a later heartbeat gave a session.
+func TestUnsentKeepsWhatALaterHeartbeatCarried(t *testing.T) {
+	r := New(1, 0)
+	all := peers(2, 1)
+	first := r.Pick(t0, all)
+	second := r.Pick(t0.Add(time.Second), all)
+	r.Unsent(t0, first)
+	third := r.Pick(t0.Add(2*time.Second), all)
+	if first[0].Node == second[0].Node || third[0].Node != first[0].Node {
+		t.Fatalf("picked %s, %s, then %s: want the two to alternate", first[0].Node, second[0].Node, third[0].Node)
+	}
+	r.Unsent(t0.Add(2*time.Second), third)
+	if fourth := r.Pick(t0.Add(3*time.Second), all); fourth[0].Node != third[0].Node {
+		t.Fatalf("the heartbeat carrying %s never left, yet the next carries %s", third[0].Node, fourth[0].Node)
+	}
+}
