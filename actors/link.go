@@ -9,6 +9,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/hanode/hanode/messages"
+	"github.com/hanode/hanode/node/machine/reliable"
 	"github.com/hanode/hanode/node/ops/logging"
 	"github.com/hanode/hanode/node/ops/metrics"
 	"github.com/hanode/hanode/transports"
@@ -44,6 +45,14 @@ type LinkConfig struct {
 	// in the socket and still be handled (ShedAfter); older ones are left
 	// out, except a sender's last (status dead).
 	ShedAfter time.Duration
+	// RepairShedAfter, when positive, is how long a retransmission
+	// request or NAK may have waited in the socket and still be handled
+	// (RepairShedAfter); older ones are left out.
+	RepairShedAfter time.Duration
+	// DeepLag, when positive, is how long a frame may have waited before
+	// the reader keeps only one heartbeat of each sender per DeepLag of
+	// arrivals, rather than per ShedAfter (DeepLag).
+	DeepLag time.Duration
 	// Delivered, when set, leaves out the cluster messages this node
 	// delivered already (resends others asked for) before they are
 	// verified.
@@ -65,6 +74,36 @@ type LinkConfig struct {
 // retransmissions are never left out: they are not superseded.
 func ShedAfter(keepalive, deadtime time.Duration) time.Duration {
 	return min(2*keepalive, deadtime/2)
+}
+
+// DeepLag is how long a frame may have waited in a link's socket before
+// its reader counts as far behind (half of deadtime): its lag then costs
+// more than the old frames are worth. At 128 nodes on two cores, readers
+// fell 20 to 38 s behind and stayed there, a standing queue in a 4 MiB
+// socket buffer: they handled every cluster message, every retransmission
+// request and one heartbeat of each peer in two seconds of arrivals, all
+// half a minute old; their acknowledgements left a minute old, their
+// peers took them for nodes that no longer hear them, and quorum came and
+// went hundreds of times. A reader that far behind takes in one heartbeat
+// of each peer per DeepLag of arrivals and no retransmission requests or
+// NAKs (RepairShedAfter), so that it catches up; cluster messages it
+// always takes in.
+func DeepLag(deadtime time.Duration) time.Duration { return deadtime / 2 }
+
+// RepairShedAfter is how long a retransmission request or NAK may wait in
+// a link's socket before the reader leaves it out: DeepLag, or longer if
+// askers with maxRexmitDelay may pause longer between two requests for
+// the same message (reliable.LongestAskPause). A request older than that
+// has a newer one of its asker behind it in the socket, or its asker no
+// longer misses what it asked for; a NAK answers a request that has been
+// made again since. (Left out after ShedAfter, as heartbeats are, they
+// made formation at 128 nodes slower: readers a few seconds behind, which
+// catch up, then served no request.) Should a node stay behind for good,
+// its peers give up the messages it does not resend and ask for its full
+// state instead (placement.Machine.Lost), a cluster message, which is
+// never left out.
+func RepairShedAfter(deadtime, maxRexmitDelay time.Duration) time.Duration {
+	return max(DeepLag(deadtime), reliable.LongestAskPause(maxRexmitDelay))
 }
 
 // ReadCoalesce is the pause of a link's reader after a frame (Coalesce)
@@ -258,10 +297,11 @@ func (l *Link) sent(ctx actor.Context, err error) error {
 type shedding struct {
 	cfg LinkConfig
 	log *logging.Limiter
-	// shed counts the heartbeats left out since the last log line;
-	// behind is the longest wait among them.
-	shed   int
-	behind time.Duration
+	// shed counts the heartbeats left out since the last log line, and
+	// repairs the retransmission requests and NAKs; behind is the
+	// longest wait among them.
+	shed, repairs int
+	behind        time.Duration
 	// kept is when the last heartbeat handed on of each sender arrived.
 	kept map[string]time.Time
 }
@@ -286,31 +326,49 @@ func (s *shedding) keep(sender string, at time.Time) {
 // arrivals: a reader too starved to catch up still hears everybody,
 // instead of leaving out every heartbeat (at 96 nodes on two cores some
 // nodes read 11 s behind and heard nobody within initdead).
+//
+// It also reports whether p is a retransmission request or NAK that waited
+// past RepairShedAfter: superseded by its asker's next request.
 func (s *shedding) superseded(p transports.Packet) bool {
-	if s.cfg.ShedAfter <= 0 {
+	if s.cfg.ShedAfter <= 0 && s.cfg.RepairShedAfter <= 0 {
 		return false
 	}
 	now := time.Now()
 	waited := now.Sub(p.At)
-	if waited <= s.cfg.ShedAfter {
+	if (s.cfg.ShedAfter <= 0 || waited <= s.cfg.ShedAfter) && (s.cfg.RepairShedAfter <= 0 || waited <= s.cfg.RepairShedAfter) {
 		// Not behind: the common case costs no look at the bytes.
 		return false
 	}
 	g, ok := frame.Peek(p.Data)
-	if !ok || !g.Heartbeat || g.Status == messages.NodeStatus_NODE_STATUS_DEAD {
+	switch {
+	case !ok:
+		return false
+	case g.Repair:
+		if s.cfg.RepairShedAfter <= 0 || waited <= s.cfg.RepairShedAfter {
+			return false
+		}
+		s.cfg.Metrics.FrameLeftOut(s.cfg.Name, "stale repair")
+		s.repairs++
+	case g.Heartbeat && g.Status != messages.NodeStatus_NODE_STATUS_DEAD && s.cfg.ShedAfter > 0 && waited > s.cfg.ShedAfter:
+		every := s.cfg.ShedAfter
+		if s.cfg.DeepLag > every && waited > s.cfg.DeepLag {
+			every = s.cfg.DeepLag
+		}
+		last, seen := s.kept[string(g.Sender)]
+		if !seen || p.At.Sub(last) >= every || p.At.Before(last) {
+			return false
+		}
+		s.cfg.Metrics.FrameLeftOut(s.cfg.Name, "superseded")
+		s.shed++
+	default:
 		return false
 	}
-	last, seen := s.kept[string(g.Sender)]
-	if !seen || p.At.Sub(last) >= s.cfg.ShedAfter || p.At.Before(last) {
-		return false
-	}
-	s.cfg.Metrics.FrameLeftOut(s.cfg.Name, "superseded")
-	s.shed++
 	s.behind = max(s.behind, waited)
 	if _, ok := s.log.Allow(now); ok {
-		s.cfg.Log.Warn("reading behind: heartbeats left out for newer ones", "link", s.cfg.Name,
-			"left_out", s.shed, "longest_wait", s.behind.Round(time.Millisecond), "shed_after", s.cfg.ShedAfter)
-		s.shed, s.behind = 0, 0
+		s.cfg.Log.Warn("reading behind: heartbeats left out for newer ones, and stale retransmission requests", "link", s.cfg.Name,
+			"heartbeats_left_out", s.shed, "requests_left_out", s.repairs, "longest_wait", s.behind.Round(time.Millisecond),
+			"shed_after", s.cfg.ShedAfter, "repair_shed_after", s.cfg.RepairShedAfter)
+		s.shed, s.repairs, s.behind = 0, 0, 0
 	}
 	return true
 }

@@ -725,7 +725,10 @@ func (a *nodeActor) start(ctx actor.Context) {
 		links = append(links, a.spawn(ctx, actors.KindLink, actors.NewLink(actors.LinkConfig{
 			Name: spec.Name, Open: open, Keyring: rt.keyring, Local: rt.cfg.Local, Membership: a.membership, Log: rt.log, Metrics: rt.metrics,
 			Inbound: rt.inbound, Coalesce: actors.ReadCoalesce(float64(len(rt.cfg.Nodes)-1)/rt.cfg.Keepalive.Seconds(), rt.cfg.Keepalive, rt.cfg.Deadtime),
-			ShedAfter: actors.ShedAfter(rt.cfg.Keepalive, rt.cfg.Deadtime), Delivered: rt.delivered,
+			ShedAfter:       actors.ShedAfter(rt.cfg.Keepalive, rt.cfg.Deadtime),
+			RepairShedAfter: actors.RepairShedAfter(rt.cfg.Deadtime, rt.cfg.MaxRexmitDelay),
+			DeepLag:         actors.DeepLag(rt.cfg.Deadtime),
+			Delivered:       rt.delivered,
 		}), "link-"+unsafeActorName.ReplaceAllString(spec.Name, "_")))
 	}
 	// The heartbeat actor carries this node's frames: heartbeats, and the

@@ -22,6 +22,13 @@ var (
 	envelopeSender     = fieldNumber(&messages.Envelope{}, "sender")
 	envelopeGeneration = fieldNumber(&messages.Envelope{}, "generation")
 	envelopeMessage    = fieldNumber(&messages.Envelope{}, "message")
+	// envelopeRepairs are the bodies that ask for or refuse
+	// retransmissions.
+	envelopeRepairs = map[protowire.Number]bool{
+		fieldNumber(&messages.Envelope{}, "retransmit_request"):  true,
+		fieldNumber(&messages.Envelope{}, "retransmit_requests"): true,
+		fieldNumber(&messages.Envelope{}, "retransmit_nak"):      true,
+	}
 	heartbeatStatus    = fieldNumber(&messages.Heartbeat{}, "status")
 	messageSequence    = fieldNumber(&messages.ClusterMessage{}, "message_sequence")
 	// envelopeBodies are the field numbers of Envelope's body oneof.
@@ -47,6 +54,9 @@ type Glance struct {
 	// Message: the body is a cluster message, numbered MessageSequence.
 	Message         bool
 	MessageSequence uint64
+	// Repair: the body asks for retransmissions or refuses them
+	// (retransmit_request, retransmit_requests, retransmit_nak).
+	Repair bool
 }
 
 // Peek reads b as a frame without verifying its MAC or decoding it. The
@@ -112,6 +122,8 @@ func Peek(b []byte) (g Glance, ok bool) {
 			return g, false
 		}
 		g.Message, g.MessageSequence = true, v
+	default:
+		g.Repair = envelopeRepairs[bodyNum]
 	}
 	return g, true
 }

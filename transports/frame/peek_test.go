@@ -40,9 +40,15 @@ func TestPeekReadsSenderGenerationAndBody(t *testing.T) {
 		"retransmit nak":      {Sender: "node2", Generation: 1, Body: &messages.Envelope_RetransmitNak{RetransmitNak: &messages.RetransmitNak{}}},
 		"retransmit requests": {Sender: "node2", Generation: 1, Body: &messages.Envelope_RetransmitRequests{RetransmitRequests: &messages.RetransmitRequests{}}},
 	} {
-		if g, ok := Peek(seal(env)); !ok || g.Heartbeat || g.Message {
+		if g, ok := Peek(seal(env)); !ok || g.Heartbeat || g.Message || !g.Repair {
 			t.Errorf("%s: Peek = %+v, %v", name, g, ok)
 		}
+	}
+	if g, _ := Peek(seal(msg)); g.Repair {
+		t.Errorf("a cluster message is read as a repair: %+v", g)
+	}
+	if g, _ := Peek(seal(heartbeatOf(2))); g.Repair {
+		t.Errorf("a heartbeat is read as a repair: %+v", g)
 	}
 	hb, _ := proto.Marshal(heartbeatOf(2))
 	m, _ := proto.Marshal(msg)
@@ -90,6 +96,8 @@ func FuzzPeek(f *testing.F) {
 	f.Add(b)
 	msg, _ := proto.Marshal(&messages.Envelope{Sender: "node2", Generation: 3, Body: &messages.Envelope_Message{Message: &messages.ClusterMessage{MessageSequence: 1}}})
 	f.Add(msg)
+	nak, _ := proto.Marshal(&messages.Envelope{Sender: "node2", Generation: 3, Body: &messages.Envelope_RetransmitNak{RetransmitNak: &messages.RetransmitNak{First: 1, Last: 2}}})
+	f.Add(nak)
 	f.Add([]byte{0x12, 0x01, 'n', 0x18, 0x01, 0x52, 0x04, 0x08, 0x03, 0x08, 0x04})
 	f.Add([]byte{0x12, 0x01, 'n', 0x18, 0x01, 0x52, 0x02, 0x08, 0x04, 0x52, 0x02, 0x08, 0x03})
 	f.Add([]byte{0x12, 0x01, 'n', 0x18, 0x01, 0x5a, 0x02, 0x08, 0x04, 0x12, 0x01, 'm'})
@@ -107,7 +115,8 @@ func FuzzPeek(f *testing.F) {
 		switch {
 		case e.Sender != string(g.Sender) || e.Generation != g.Generation:
 			t.Fatalf("read sender %q generation %d, opens as %v", g.Sender, g.Generation, e)
-		case g.Heartbeat != (e.GetHeartbeat() != nil) || g.Message != (e.GetMessage() != nil):
+		case g.Heartbeat != (e.GetHeartbeat() != nil) || g.Message != (e.GetMessage() != nil) ||
+			g.Repair != (e.GetRetransmitRequest() != nil || e.GetRetransmitRequests() != nil || e.GetRetransmitNak() != nil):
 			t.Fatalf("read %+v, opens as %v", g, e)
 		case g.Heartbeat && e.GetHeartbeat().GetStatus() != g.Status:
 			t.Fatalf("read status %v, opens as %v", g.Status, e)

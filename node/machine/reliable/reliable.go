@@ -614,6 +614,14 @@ type ask struct {
 // the same message: MaxRexmitDelay, twice that, ... at most 8 times it.
 const maxBackoff = 3
 
+// LongestAskPause is the longest a node waits between two requests for
+// the same missing message with the given MaxRexmitDelay (0: the
+// default): a request older than this has a newer one behind it, or its
+// asker no longer misses what it asked for.
+func LongestAskPause(maxRexmitDelay time.Duration) time.Duration {
+	return Config{MaxRexmitDelay: maxRexmitDelay}.withDefaults().backoff(maxBackoff + 1)
+}
+
 // backoff is the pause after the n-th request for a message.
 func (c Config) backoff(n int) time.Duration {
 	return c.MaxRexmitDelay << min(max(n-1, 0), maxBackoff)
