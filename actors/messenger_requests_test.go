@@ -258,3 +258,62 @@ func TestMessagesBeforeTheHeartbeatThatOpensTheStreamAreNotAskedFor(t *testing.T
 	}
 	expectSilence[*Broadcast](t, hb, 300*time.Millisecond)
 }
+
+// TestAMessageAskedForInVainIsGivenUp: with MaxAsks 2, n2's message 2
+// never comes however often n1 asks: after two requests it is given up,
+// the subscribers get 3 (which it held back), then news of the loss, and
+// nothing more is asked for.
+func TestAMessageAskedForInVainIsGivenUp(t *testing.T) {
+	sys := newTestSystem(t)
+	st := NewMessengerState(MessengerConfig{Local: "n1", Generation: 1, Peers: []string{"n2"},
+		Reliable: reliable.Config{MaxRexmitDelay: 20 * time.Millisecond, Rand: rand.New(sameValue{}), MaxAsks: 2}})
+	pid := sys.Root.Spawn(actor.PropsFromProducer(NewMessenger(st, slog.New(slog.DiscardHandler))))
+	hb := newRecorder(t, sys)
+	sys.Root.Send(pid, &WatchHeartbeat{PID: hb.pid})
+	sys.Root.Send(pid, &messages.MembershipEvent{Kind: messages.MembershipEventKind_MEMBERSHIP_EVENT_KIND_NODE_STATUS,
+		Node: "n2", Status: messages.NodeStatus_NODE_STATUS_ACTIVE})
+	sub := newRecorder(t, sys)
+	sys.Root.Send(pid, &Subscribe{PID: sub.pid})
+	announceTwo(sys, pid, "n2")
+	for _, seq := range []uint64{1, 3} {
+		sys.Root.Send(pid, &StreamFrame{At: time.Now(), Envelope: &messages.Envelope{Sender: "n2", Generation: 5,
+			Body: &messages.Envelope_Message{Message: &messages.ClusterMessage{MessageSequence: seq,
+				Payload: &messages.ClusterMessage_Note{Note: &messages.Note{Text: fmt.Sprint(seq)}}}}}})
+	}
+	var got []string
+	for len(got) < 3 {
+		select {
+		case rec := <-sub.got:
+			switch m := rec.msg.(type) {
+			case *ClusterDelivered:
+				got = append(got, m.Message.GetNote().GetText())
+			case *ClusterLost:
+				if m.From != "n2" || m.Generation != 5 {
+					t.Fatalf("loss news %+v, want of n2's life 5", m)
+				}
+				got = append(got, "lost")
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("subscriber got only %v within 5s", got)
+		}
+	}
+	if want := []string{"1", "3", "lost"}; !slices.Equal(got, want) {
+		t.Fatalf("subscriber got %v, want %v", got, want)
+	}
+	// The requests made, and none after the loss (200 ms: ten pauses).
+	asked := 0
+	for timeout := time.After(200 * time.Millisecond); ; {
+		select {
+		case rec := <-hb.got:
+			if b, ok := rec.msg.(*Broadcast); ok && b.Envelope.GetRetransmitRequest().GetDestination() == "n2" {
+				asked++
+			}
+			continue
+		case <-timeout:
+		}
+		break
+	}
+	if asked != 2 {
+		t.Fatalf("asked for the message %d times, want 2", asked)
+	}
+}
