@@ -29,8 +29,8 @@ var (
 		fieldNumber(&messages.Envelope{}, "retransmit_requests"): true,
 		fieldNumber(&messages.Envelope{}, "retransmit_nak"):      true,
 	}
-	heartbeatStatus    = fieldNumber(&messages.Heartbeat{}, "status")
-	messageSequence    = fieldNumber(&messages.ClusterMessage{}, "message_sequence")
+	heartbeatStatus = fieldNumber(&messages.Heartbeat{}, "status")
+	messageSequence = fieldNumber(&messages.ClusterMessage{}, "message_sequence")
 	// envelopeBodies are the field numbers of Envelope's body oneof.
 	envelopeBodies = func() map[protowire.Number]bool {
 		fields := (&messages.Envelope{}).ProtoReflect().Descriptor().Oneofs().ByName("body").Fields()
