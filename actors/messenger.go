@@ -503,23 +503,8 @@ func (a *Messenger) requestMissing(ctx actor.Context) {
 		if !a.st.alive[peer] {
 			continue
 		}
-		before := in.Stats
 		for _, r := range in.Due(now) {
 			reqs = append(reqs, &messages.RetransmitRequest{Destination: peer, Generation: in.Generation(), First: r.First, Last: r.Last})
-		}
-		if in.Stats.GivenUp > before.GivenUp {
-			// Asked for too often in vain (reliable.Config.MaxAsks): lost,
-			// and what followed is delivered now.
-			for _, m := range in.Unblocked() {
-				a.deliver(ctx, peer, in.Generation(), m)
-			}
-			for _, s := range a.st.subscribers {
-				ctx.Send(s, &ClusterLost{From: peer, Generation: in.Generation()})
-			}
-			a.noteDropped(peer, before, in.Stats, false)
-			if in.Opened(in.Generation()) {
-				a.st.delivered.Set(peer, in.Generation(), in.Delivered())
-			}
 		}
 	}
 	if len(reqs) == 1 {

@@ -69,18 +69,8 @@ func ReliableConfig(cfg *config.Effective) reliable.Config {
 		ResendBudget:   ResendBudget(len(cfg.Nodes)),
 		ResendRate:     ResendRate(len(cfg.Nodes)),
 		MaxEarlyBytes:  EarlyBytes(len(cfg.Nodes)),
-		MaxAsks:        MaxAsks,
 	}
 }
-
-// MaxAsks is how many times a node asks for a missing cluster message
-// before it gives it up as lost (reliable.Config.MaxAsks): eight
-// requests, over about 12 s at the default max_rexmit_delay of 250ms. A
-// message lost on the network comes back at the first request; one that
-// eight did not bring back will not come soon (its sender resends less
-// than it is asked for, or runs far behind), and placement then asks that
-// peer for its full state, one message for all it missed.
-const MaxAsks = 8
 
 // ResendBudget is how many cluster messages a node of a cluster of nodes
 // members resends in all every MaxRexmitDelay (reliable.Config). A resend

@@ -47,11 +47,6 @@ type Config struct {
 	// doubles while unanswered up to 8 times it (max_rexmit_delay,
 	// 250ms).
 	MaxRexmitDelay time.Duration
-	// MaxAsks, when positive, is how many times a missing message is
-	// asked for: one still missing when its next request falls due is
-	// given up as lost (as a NAK would), and what follows it delivered.
-	// Zero asks until it arrives or the sender says it is gone.
-	MaxAsks int
 	// MaxMissing is the receiver's window per peer: it tracks (asks for,
 	// buffers) at most this many messages after the last one delivered;
 	// older ones are given up (Heartbeat's MAXMISSING, 500). No larger than
@@ -299,10 +294,8 @@ type InboxStats struct {
 	// Delivered counts whole messages (a fragmented one once).
 	Delivered  uint64
 	Duplicates uint64
-	// Lost counts stream messages (fragments included) given up;
-	// GivenUp those of them given up after MaxAsks requests.
+	// Lost counts stream messages (fragments included) given up.
 	Lost     uint64
-	GivenUp  uint64
 	Requests uint64
 	// Early counts messages of a stream not opened yet: kept for when
 	// it opens (ReceiveEarly) within bounds, else dropped and asked for
@@ -639,31 +632,14 @@ func (c Config) backoff(n int) time.Duration {
 // with each request that went unanswered, up to 8 times that. A sender
 // that cannot answer (a storm of requests, a peer too busy to resend)
 // is asked less and less often instead of being buried.
-//
-// A message asked for MaxAsks times is not asked for again: it is given up
-// as lost when its next request falls due, and Unblocked hands out what
-// follows it. In a cluster whose nodes resend less than they are asked
-// for (128 nodes on two cores, each resending under a message a second),
-// the requests otherwise never ended: 300 a second from each node, for
-// minutes, most of what the overloaded nodes took in. Given up, a peer's
-// messages are replaced by its full state (placement.Machine.Lost), one
-// message for everything lost.
 func (in *Inbox) Due(now time.Time) []Range {
 	var due []uint64
 	for s, a := range in.missing {
-		if a.at.After(now) {
-			continue
+		if !a.at.After(now) {
+			due = append(due, s)
+			a.times++
+			in.missing[s] = ask{at: now.Add(in.cfg.backoff(a.times)), times: a.times}
 		}
-		if in.cfg.MaxAsks > 0 && a.times >= in.cfg.MaxAsks {
-			delete(in.missing, s)
-			in.lost[s] = true
-			in.Stats.Lost++
-			in.Stats.GivenUp++
-			continue
-		}
-		due = append(due, s)
-		a.times++
-		in.missing[s] = ask{at: now.Add(in.cfg.backoff(a.times)), times: a.times}
 	}
 	in.nextKnown = false
 	if len(due) == 0 {
@@ -681,10 +657,6 @@ func (in *Inbox) Due(now time.Time) []Range {
 	in.Stats.Requests += uint64(len(out))
 	return out
 }
-
-// Unblocked returns the messages that follow the delivered ones once the
-// messages Due gave up are skipped.
-func (in *Inbox) Unblocked() []*messages.ClusterMessage { return in.deliver() }
 
 // NextDue is when the next request falls due; zero when nothing is missing.
 func (in *Inbox) NextDue() time.Time {

@@ -119,54 +119,6 @@ func TestUnansweredRequestsBackOff(t *testing.T) {
 	}
 }
 
-// TestAMessageAskedForMaxAsksTimesIsGivenUp: with MaxAsks, a missing
-// message is asked for that many times; when the next request falls due
-// it is given up as lost instead, and what follows it is delivered
-// (Unblocked). Another missing message keeps its own count.
-func TestAMessageAskedForMaxAsksTimesIsGivenUp(t *testing.T) {
-	c := cfg(3)
-	c.MaxAsks = 3
-	in := open7(NewInbox(c))
-	o := NewOutbox(cfg(3))
-	send1(o, t0, msg("lost"))
-	in.Receive(t0, 7, send1(o, t0, msg("b")))
-	asks := 0
-	at := in.NextDue()
-	for range 10 {
-		due := in.Due(at)
-		if len(due) == 0 {
-			break
-		}
-		asks++
-		at = in.NextDue()
-	}
-	if asks != 3 {
-		t.Fatalf("asked %d times, want 3", asks)
-	}
-	if in.Stats.Lost != 1 || in.Stats.GivenUp != 1 || in.Missing() != 0 {
-		t.Fatalf("lost %d given up %d missing %d: want the message given up", in.Stats.Lost, in.Stats.GivenUp, in.Missing())
-	}
-	if got := seqs(in.Unblocked()); !slices.Equal(got, []uint64{2}) {
-		t.Fatalf("delivered %v once it was given up, want [2]", got)
-	}
-	if !in.NextDue().IsZero() {
-		t.Fatal("something is still asked for")
-	}
-	// Without MaxAsks, the asking goes on.
-	in = open7(NewInbox(cfg(3)))
-	o = NewOutbox(cfg(4))
-	send1(o, t0, msg("lost"))
-	in.Receive(t0, 7, send1(o, t0, msg("b")))
-	for i := range 20 {
-		if due := in.Due(in.NextDue()); len(due) != 1 {
-			t.Fatalf("request %d: due %v", i+1, due)
-		}
-	}
-	if in.Stats.GivenUp != 0 || in.Missing() != 1 {
-		t.Fatalf("given up %d, missing %d without MaxAsks", in.Stats.GivenUp, in.Missing())
-	}
-}
-
 func TestARequestOverheardDefersOurs(t *testing.T) {
 	in := open7(NewInbox(cfg(3)))
 	o := NewOutbox(cfg(3))
