@@ -98,10 +98,10 @@ func DeepLag(deadtime time.Duration) time.Duration { return deadtime / 2 }
 // longer misses what it asked for; a NAK answers a request that has been
 // made again since. (Left out after ShedAfter, as heartbeats are, they
 // made formation at 128 nodes slower: readers a few seconds behind, which
-// catch up, then served no request.) Should a node stay behind for good,
-// its peers give up the messages it does not resend and ask for its full
-// state instead (placement.Machine.Lost), a cluster message, which is
-// never left out.
+// catch up, then served no request.) A node that stays that far behind
+// resends nothing until it catches up: what its peers miss of it they
+// keep asking for (or give up when it NAKs, or when its stream moves past
+// their window).
 func RepairShedAfter(deadtime, maxRexmitDelay time.Duration) time.Duration {
 	return max(DeepLag(deadtime), reliable.LongestAskPause(maxRexmitDelay))
 }
