@@ -330,12 +330,10 @@ func (s *shedding) keep(sender string, at time.Time) {
 // It also reports whether p is a retransmission request or NAK that waited
 // past RepairShedAfter: superseded by its asker's next request.
 func (s *shedding) superseded(p transports.Packet) bool {
-	if s.cfg.ShedAfter <= 0 && s.cfg.RepairShedAfter <= 0 {
-		return false
-	}
 	now := time.Now()
 	waited := now.Sub(p.At)
-	if (s.cfg.ShedAfter <= 0 || waited <= s.cfg.ShedAfter) && (s.cfg.RepairShedAfter <= 0 || waited <= s.cfg.RepairShedAfter) {
+	past := func(limit time.Duration) bool { return limit > 0 && waited > limit }
+	if !past(s.cfg.ShedAfter) && !past(s.cfg.RepairShedAfter) {
 		// Not behind: the common case costs no look at the bytes.
 		return false
 	}
@@ -344,14 +342,14 @@ func (s *shedding) superseded(p transports.Packet) bool {
 	case !ok:
 		return false
 	case g.Repair:
-		if s.cfg.RepairShedAfter <= 0 || waited <= s.cfg.RepairShedAfter {
+		if !past(s.cfg.RepairShedAfter) {
 			return false
 		}
 		s.cfg.Metrics.FrameLeftOut(s.cfg.Name, "stale repair")
 		s.repairs++
-	case g.Heartbeat && g.Status != messages.NodeStatus_NODE_STATUS_DEAD && s.cfg.ShedAfter > 0 && waited > s.cfg.ShedAfter:
+	case g.Heartbeat && g.Status != messages.NodeStatus_NODE_STATUS_DEAD && past(s.cfg.ShedAfter):
 		every := s.cfg.ShedAfter
-		if s.cfg.DeepLag > every && waited > s.cfg.DeepLag {
+		if s.cfg.DeepLag > every && past(s.cfg.DeepLag) {
 			every = s.cfg.DeepLag
 		}
 		last, seen := s.kept[string(g.Sender)]
